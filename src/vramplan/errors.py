@@ -1,0 +1,62 @@
+"""The whole vramplan exception tree, so the CLI and the API translate every error in one place.
+
+    VramplanError                 base: every error we raise on purpose
+    ├── InputError                the user gave something wrong (bad number, unknown name, bad flag)
+    │   ├── UnknownModelError     a model name that is neither a path, a catalogue entry nor on the Hub
+    │   ├── UnknownGPUError       a GPU name the catalogue does not know
+    │   ├── UnknownDtypeError     a dtype / quantization / KV-cache dtype we do not know
+    │   └── ConfigError           a config.json that is malformed, truncated or describes no model
+    ├── UnsupportedModelError     an architecture the parameter counter does not understand
+    ├── FileFormatError           a safetensors / GGUF / log file that is corrupt, truncated or hostile
+    ├── HubError                  the Hugging Face Hub could not give us a config (offline, gated, 404)
+    └── DoesNotFitError           a plan or a configuration that cannot run (carries the fixes)
+
+Each message says what was wrong and how to fix it. Interfaces print ``str(error)``; they never show a
+traceback for these classes.
+"""
+
+from __future__ import annotations
+
+
+class VramplanError(Exception):
+    """Base of every error vramplan raises on purpose."""
+
+
+class InputError(VramplanError, ValueError):
+    """The user gave an input we cannot use; the message names it and the fix."""
+
+
+class UnknownModelError(InputError):
+    """A model reference that resolves to nothing."""
+
+
+class UnknownGPUError(InputError):
+    """A GPU name that is not in the catalogue."""
+
+
+class UnknownDtypeError(InputError):
+    """A dtype, quantization scheme or KV-cache dtype we do not know."""
+
+
+class ConfigError(InputError):
+    """A config.json that cannot describe a model (malformed, truncated, missing fields)."""
+
+
+class UnsupportedModelError(VramplanError):
+    """An architecture whose parameters we cannot count exactly; we refuse rather than guess."""
+
+
+class FileFormatError(InputError):
+    """A weights file or log that is corrupt, truncated, hostile or of the wrong kind."""
+
+
+class HubError(VramplanError):
+    """The Hugging Face Hub could not provide a config."""
+
+
+class DoesNotFitError(VramplanError):
+    """A configuration that cannot run; ``fixes`` lists changes that would make it run."""
+
+    def __init__(self, message: str, fixes: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.fixes = fixes or []
