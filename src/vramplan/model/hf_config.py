@@ -1,0 +1,395 @@
+"""config.json -> ModelSpec. Each family's quirks live in one table row, not in scattered ifs.
+
+The reader never imports transformers and never runs model code: it reads the JSON facts and the
+defaults each family's configuration class applies when a key is absent (cited per row).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from vramplan.errors import ConfigError, UnsupportedModelError
+from vramplan.model.spec import AttentionKind, MLASpec, ModelSpec, MoESpec
+
+Config = Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Family:
+    """What a family's config class does with missing keys and how its layers look."""
+
+    mlp_kind: str = "gated"
+    norm_kind: str = "rms"
+    norms_per_layer: int = 2
+    qkv_bias: bool = False
+    o_bias: bool = False
+    mlp_bias: bool = False
+    qk_norm: bool = False
+    tie_default: bool = False
+    #: Sliding window applies to every layer when the config has one (Mistral v0.1).
+    uniform_sliding: bool = False
+    default_dtype: str = "float32"
+
+
+# Defaults follow each transformers configuration class (configuration_<family>.py).
+FAMILIES: dict[str, Family] = {
+    "llama": Family(),
+    "mistral": Family(uniform_sliding=True),
+    "qwen2": Family(qkv_bias=True),
+    "qwen3": Family(qk_norm=True),
+    "qwen3_moe": Family(qk_norm=True),
+    "qwen2_moe": Family(qkv_bias=True),
+    "mixtral": Family(uniform_sliding=True),
+    "phi3": Family(),
+    "gemma": Family(tie_default=True),
+    "gemma2": Family(norms_per_layer=4, tie_default=True),
+    "gemma3_text": Family(norms_per_layer=4, qk_norm=True, tie_default=True),
+    "gpt_oss": Family(qkv_bias=True, o_bias=True),
+    "deepseek_v2": Family(),
+    "deepseek_v3": Family(),
+}
+
+
+def _get(cfg: Config, *keys: str, default: Any = None) -> Any:
+    for key in keys:
+        if key in cfg and cfg[key] is not None:
+            return cfg[key]
+    return default
+
+
+def _require(cfg: Config, *keys: str) -> Any:
+    value = _get(cfg, *keys)
+    if value is None:
+        raise ConfigError(
+            f"config.json has no {' / '.join(keys)}: it does not describe a model we can size "
+            "(is it truncated, or the config of a tokenizer/processor?)"
+        )
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ConfigError(f"config.json field {keys[0]} must be a positive integer, got {value!r}")
+    return value
+
+
+def _dtype(cfg: Config, default: str) -> str:
+    value = _get(cfg, "torch_dtype", "dtype", default=default)
+    return str(value).replace("torch.", "")
+
+
+def _layer_types(cfg: Config, n_layers: int, family: Family) -> tuple[tuple[AttentionKind, ...], int | None]:
+    window = _get(cfg, "sliding_window")
+    types = cfg.get("layer_types")
+    if types:
+        if len(types) != n_layers:
+            raise ConfigError(f"layer_types has {len(types)} entries but num_hidden_layers is {n_layers}")
+        kinds: list[AttentionKind] = [
+            "sliding_attention" if t in ("sliding_attention", "chunked_attention") else "full_attention" for t in types
+        ]
+        return tuple(kinds), window
+    if family.uniform_sliding and window and cfg.get("use_sliding_window", True):
+        return ("sliding_attention",) * n_layers, window
+    return ("full_attention",) * n_layers, None
+
+
+def _common(cfg: Config, family: Family, model_type: str, name: str) -> dict[str, Any]:
+    hidden = _require(cfg, "hidden_size", "n_embd", "n_embed", "d_model")
+    heads = _require(cfg, "num_attention_heads", "n_head")
+    n_layers = _require(cfg, "num_hidden_layers", "n_layer")
+    kv_heads = _get(cfg, "num_key_value_heads", "num_kv_heads", "n_head_kv", default=heads)
+    head_dim = _get(cfg, "head_dim", default=hidden // heads)
+    if hidden % heads and "head_dim" not in cfg:
+        raise ConfigError(f"hidden_size {hidden} is not divisible by num_attention_heads {heads} and no head_dim is given")
+    if heads % kv_heads:
+        raise ConfigError(f"num_attention_heads {heads} is not a multiple of num_key_value_heads {kv_heads}")
+    layer_types, window = _layer_types(cfg, n_layers, family)
+    return dict(
+        name=name,
+        model_type=model_type,
+        vocab_size=_require(cfg, "vocab_size"),
+        hidden_size=hidden,
+        num_layers=n_layers,
+        num_heads=heads,
+        num_kv_heads=kv_heads,
+        head_dim=head_dim,
+        intermediate_size=_get(cfg, "intermediate_size", "ffn_dim", "n_inner", default=4 * hidden),
+        max_position_embeddings=_get(cfg, "max_position_embeddings", "n_positions", "seq_length", default=2048),
+        mlp_kind=family.mlp_kind,
+        norm_kind=family.norm_kind,
+        norms_per_layer=family.norms_per_layer,
+        qkv_bias=bool(_get(cfg, "attention_bias", default=family.qkv_bias)) or family.qkv_bias,
+        o_bias=bool(_get(cfg, "attention_bias", default=family.o_bias)) if model_type != "qwen2" else False,
+        mlp_bias=bool(_get(cfg, "mlp_bias", default=family.mlp_bias)),
+        qk_norm=family.qk_norm,
+        tie_word_embeddings=bool(_get(cfg, "tie_word_embeddings", default=family.tie_default)),
+        layer_types=layer_types,
+        sliding_window=window,
+        torch_dtype=_dtype(cfg, family.default_dtype),
+        quantization_config=cfg.get("quantization_config") or cfg.get("compression_config"),
+    )
+
+
+def _llama_like(cfg: Config, model_type: str, name: str) -> ModelSpec:
+    family = FAMILIES[model_type]
+    fields = _common(cfg, family, model_type, name)
+    if model_type in ("qwen2", "qwen2_moe"):
+        fields["qkv_bias"], fields["o_bias"] = True, False
+    if model_type in ("qwen2", "qwen3", "qwen3_moe", "qwen2_moe") and not cfg.get("use_sliding_window", False):
+        fields["layer_types"], fields["sliding_window"] = ("full_attention",) * fields["num_layers"], None
+    if model_type == "gpt_oss":
+        fields["attention_sinks"] = True
+        fields["moe"] = MoESpec(
+            num_experts=_require(cfg, "num_local_experts"),
+            experts_per_token=_require(cfg, "num_experts_per_tok", "experts_per_token"),
+            expert_intermediate_size=fields["intermediate_size"],
+            router_bias=True,
+            expert_bias=True,
+        )
+    elif model_type == "mixtral":
+        fields["moe"] = MoESpec(
+            num_experts=_require(cfg, "num_local_experts"),
+            experts_per_token=_require(cfg, "num_experts_per_tok"),
+            expert_intermediate_size=fields["intermediate_size"],
+        )
+    elif model_type in ("qwen3_moe", "qwen2_moe"):
+        n_layers = fields["num_layers"]
+        step = _get(cfg, "decoder_sparse_step", default=1)
+        only = set(cfg.get("mlp_only_layers") or [])
+        dense = tuple(i for i in range(n_layers) if i in only or not (step > 0 and (i + 1) % step == 0))
+        fields["moe"] = MoESpec(
+            num_experts=_require(cfg, "num_experts"),
+            experts_per_token=_require(cfg, "num_experts_per_tok"),
+            expert_intermediate_size=_require(cfg, "moe_intermediate_size"),
+            shared_intermediate_size=_get(cfg, "shared_expert_intermediate_size", default=0)
+            if model_type == "qwen2_moe" else 0,
+            shared_expert_gate=model_type == "qwen2_moe",
+            dense_layers=dense,
+        )
+    return ModelSpec(**fields)
+
+
+def _gemma3(cfg: Config, model_type: str, name: str) -> ModelSpec:
+    """Gemma 3: a text config nested in a multimodal one; absent keys take Gemma3TextConfig defaults."""
+    text = dict(cfg.get("text_config") or cfg) if model_type == "gemma3" else dict(cfg)
+    defaults = dict(
+        vocab_size=262_208, hidden_size=2304, intermediate_size=9216, num_hidden_layers=26,
+        num_attention_heads=8, num_key_value_heads=4, head_dim=256, max_position_embeddings=131_072,
+        sliding_window=4096, sliding_window_pattern=6,
+    )
+    for key, value in defaults.items():
+        text.setdefault(key, value)
+    n_layers = text["num_hidden_layers"]
+    if not text.get("layer_types"):
+        pattern = text.get("sliding_window_pattern", 6)
+        text["layer_types"] = [
+            "full_attention" if (i + 1) % pattern == 0 else "sliding_attention" for i in range(n_layers)
+        ]
+    text.setdefault("torch_dtype", cfg.get("torch_dtype") or cfg.get("dtype") or "bfloat16")
+    if "tie_word_embeddings" not in text and "tie_word_embeddings" in cfg:
+        text["tie_word_embeddings"] = cfg["tie_word_embeddings"]
+    fields = _common(text, FAMILIES["gemma3_text"], "gemma3_text", name)
+    fields["quantization_config"] = cfg.get("quantization_config")
+    if model_type == "gemma3" and cfg.get("vision_config") is not None:
+        fields["extra_params"] = _siglip_params(cfg["vision_config"], fields["hidden_size"])
+        fields["model_type"] = "gemma3"
+    return ModelSpec(**fields)
+
+
+def _siglip_params(vision: Config, text_hidden: int) -> tuple[tuple[str, int], ...]:
+    """SigLIP vision tower + Gemma 3 projector, counted as transformers builds them (no pooling head)."""
+    h = vision.get("hidden_size", 768)
+    inter = vision.get("intermediate_size", 3072)
+    layers = vision.get("num_hidden_layers", 12)
+    patch = vision.get("patch_size", 16)
+    image = vision.get("image_size", 224)
+    channels = vision.get("num_channels", 3)
+    patches = (image // patch) ** 2
+    embeddings = channels * patch * patch * h + h + patches * h
+    per_layer = 4 * (h * h + h) + (h * inter + inter) + (inter * h + h) + 2 * (2 * h)
+    post_norm = 2 * h
+    projector = h * text_hidden + h
+    return (
+        ("vision_tower.embeddings", embeddings),
+        ("vision_tower.encoder", layers * per_layer),
+        ("vision_tower.post_layernorm", post_norm),
+        ("multi_modal_projector", projector),
+    )
+
+
+def _gemma2(cfg: Config, model_type: str, name: str) -> ModelSpec:
+    n_layers = _require(cfg, "num_hidden_layers")
+    cfg = dict(cfg)
+    if not cfg.get("layer_types"):
+        # Gemma2Config: even layers slide, odd layers attend globally.
+        cfg["layer_types"] = ["sliding_attention" if i % 2 == 0 else "full_attention" for i in range(n_layers)]
+    cfg.setdefault("sliding_window", 4096)
+    return ModelSpec(**_common(cfg, FAMILIES["gemma2"], model_type, name))
+
+
+def _deepseek(cfg: Config, model_type: str, name: str) -> ModelSpec:
+    fields = _common(cfg, FAMILIES[model_type], model_type, name)
+    q_lora = _get(cfg, "q_lora_rank", default=0) or 0
+    mla = MLASpec(
+        q_lora_rank=q_lora,
+        kv_lora_rank=_require(cfg, "kv_lora_rank"),
+        qk_nope_head_dim=_require(cfg, "qk_nope_head_dim"),
+        qk_rope_head_dim=_require(cfg, "qk_rope_head_dim"),
+        v_head_dim=_require(cfg, "v_head_dim"),
+    )
+    n_layers = fields["num_layers"]
+    first_dense = _get(cfg, "first_k_dense_replace", default=0)
+    freq = _get(cfg, "moe_layer_freq", default=1)
+    dense = tuple(i for i in range(n_layers) if not (i >= first_dense and i % freq == 0))
+    n_routed = _get(cfg, "n_routed_experts")
+    moe = None
+    if n_routed:
+        moe = MoESpec(
+            num_experts=n_routed,
+            experts_per_token=_require(cfg, "num_experts_per_tok"),
+            expert_intermediate_size=_require(cfg, "moe_intermediate_size"),
+            shared_intermediate_size=(_get(cfg, "n_shared_experts", default=0) or 0) * cfg["moe_intermediate_size"],
+            router_correction_bias=model_type == "deepseek_v3",
+            dense_layers=dense,
+        )
+    fields.update(
+        mla=mla,
+        moe=moe,
+        head_dim=mla.qk_nope_head_dim + mla.qk_rope_head_dim,
+        v_head_dim=mla.v_head_dim,
+        num_kv_heads=fields["num_heads"],
+        qkv_bias=False,
+        o_bias=False,
+    )
+    return ModelSpec(**fields)
+
+
+def _falcon(cfg: Config, model_type: str, name: str) -> ModelSpec:
+    """Falcon in both the 2023 RefinedWeb(Model) format and the transformers `falcon` format."""
+    new_arch = bool(cfg.get("new_decoder_architecture")) or model_type == "RefinedWeb"
+    heads = _require(cfg, "num_attention_heads", "n_head")
+    if new_arch:
+        kv_heads = _get(cfg, "num_kv_heads", "n_head_kv", default=heads)
+    elif cfg.get("multi_query", True):
+        kv_heads = 1
+    else:
+        kv_heads = heads
+    parallel = cfg.get("parallel_attn", True)
+    norms = 2 if (new_arch or not parallel) else 1
+    fields = _common(
+        {**cfg, "num_key_value_heads": kv_heads},
+        Family(mlp_kind="plain", norm_kind="layer", norms_per_layer=norms, tie_default=True, default_dtype="bfloat16"),
+        "falcon",
+        name,
+    )
+    bias = bool(cfg.get("bias", False))
+    hidden = fields["hidden_size"]
+    fields.update(
+        intermediate_size=_get(cfg, "ffn_hidden_size", default=4 * hidden),
+        qkv_bias=bias, o_bias=bias, mlp_bias=bias,
+        max_position_embeddings=_get(cfg, "max_position_embeddings", default=2048),
+    )
+    return ModelSpec(**fields)
+
+
+def _bloom(cfg: Config, model_type: str, name: str) -> ModelSpec:
+    fields = _common(cfg, Family(mlp_kind="plain", norm_kind="layer", tie_default=True, default_dtype="bfloat16"), model_type, name)
+    fields.update(qkv_bias=True, o_bias=True, mlp_bias=True, embedding_norm=True, max_position_embeddings=2048,
+                  intermediate_size=4 * fields["hidden_size"])
+    return ModelSpec(**fields)
+
+
+def _opt(cfg: Config, model_type: str, name: str) -> ModelSpec:
+    fields = _common(cfg, Family(mlp_kind="plain", norm_kind="layer", tie_default=True, default_dtype="float16"), model_type, name)
+    bias = bool(cfg.get("enable_bias", True))
+    proj = _get(cfg, "word_embed_proj_dim", default=fields["hidden_size"])
+    fields.update(
+        qkv_bias=bias, o_bias=bias, mlp_bias=bias,
+        learned_position_embeddings=fields["max_position_embeddings"] + 2,  # OPT offsets positions by 2
+        final_norm=bool(cfg.get("do_layer_norm_before", True)) and not cfg.get("_remove_final_layer_norm", False),
+        word_embed_proj_dim=proj if proj != fields["hidden_size"] else 0,
+    )
+    return ModelSpec(**fields)
+
+
+def _gpt2(cfg: Config, model_type: str, name: str) -> ModelSpec:
+    fields = _common(cfg, Family(mlp_kind="plain", norm_kind="layer", tie_default=True, default_dtype="float32"), model_type, name)
+    fields.update(qkv_bias=True, o_bias=True, mlp_bias=True,
+                  learned_position_embeddings=fields["max_position_embeddings"])
+    return ModelSpec(**fields)
+
+
+def _gptj(cfg: Config, model_type: str, name: str) -> ModelSpec:
+    fields = _common(cfg, Family(mlp_kind="plain", norm_kind="layer", norms_per_layer=1, default_dtype="float32"), model_type, name)
+    fields.update(qkv_bias=False, o_bias=False, mlp_bias=True, lm_head_bias=True, tie_word_embeddings=False)
+    return ModelSpec(**fields)
+
+
+_BUILDERS: dict[str, Callable[[Config, str, str], ModelSpec]] = {
+    **{t: _llama_like for t in ("llama", "mistral", "qwen2", "qwen3", "qwen3_moe", "qwen2_moe", "mixtral", "phi3", "gemma", "gpt_oss")},
+    "gemma2": _gemma2,
+    "gemma3": _gemma3,
+    "gemma3_text": _gemma3,
+    "deepseek_v2": _deepseek,
+    "deepseek_v3": _deepseek,
+    "falcon": _falcon,
+    "RefinedWeb": _falcon,
+    "RefinedWebModel": _falcon,
+    "bloom": _bloom,
+    "opt": _opt,
+    "gpt2": _gpt2,
+    "gptj": _gptj,
+}
+
+SUPPORTED_MODEL_TYPES = tuple(sorted(_BUILDERS))
+
+
+def spec_from_config(cfg: Any, name: str = "", source: str = "") -> ModelSpec:
+    """Build a ModelSpec from a parsed config.json; refuse architectures we cannot count exactly."""
+    if not isinstance(cfg, Mapping):
+        raise ConfigError(f"config.json must hold a JSON object, got {type(cfg).__name__}")
+    model_type = cfg.get("model_type")
+    if not model_type:
+        raise ConfigError("config.json has no model_type: it does not describe a transformers model")
+    builder = _BUILDERS.get(str(model_type))
+    if builder is None:
+        raise UnsupportedModelError(
+            f"architecture {model_type!r} is not supported: vramplan counts parameters exactly and will not guess. "
+            f"Supported model types: {', '.join(SUPPORTED_MODEL_TYPES)}. "
+            "For a rough figure use --params N --method rule-of-thumb."
+        )
+    label = name or str(cfg.get("_name_or_path") or model_type)
+    try:
+        spec = builder(cfg, str(model_type), label)
+    except (TypeError, KeyError, ValueError) as exc:
+        if isinstance(exc, ConfigError):
+            raise
+        raise ConfigError(f"config.json for {label} has a malformed field: {exc}") from None
+    return spec if not source else _with_source(spec, source)
+
+
+def _with_source(spec: ModelSpec, source: str) -> ModelSpec:
+    from dataclasses import replace
+
+    return replace(spec, source=source)
+
+
+def load_config_file(path: str | Path) -> dict[str, Any]:
+    """Read a config.json (or the one inside a folder) with errors that say what is wrong."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "config.json"
+    if not path.is_file():
+        raise ConfigError(f"no config.json at {path}: pass a model folder that holds one, or the file itself")
+    size = path.stat().st_size
+    if size > 16 * 1024 * 1024:
+        raise ConfigError(f"{path} is {size} bytes: a config.json is a few KiB; is this the right file?")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path} is not UTF-8 text: pass the model's config.json") from None
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{path} is not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno}); is it truncated?") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path} must hold a JSON object")
+    return data

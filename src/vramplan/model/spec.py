@@ -1,0 +1,108 @@
+"""ModelSpec: the architecture facts that memory depends on, and nothing else.
+
+A ModelSpec is built from a config.json (``hf_config.py``), a GGUF header or a bare parameter count.
+Everything downstream (parameter counts, weight bytes, KV bytes, activations) is a pure function of it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+AttentionKind = Literal["full_attention", "sliding_attention"]
+NormKind = Literal["rms", "layer"]
+MlpKind = Literal["gated", "plain"]
+
+
+@dataclass(frozen=True)
+class MoESpec:
+    """Mixture-of-experts facts for the layers that route tokens to experts."""
+
+    num_experts: int
+    experts_per_token: int
+    expert_intermediate_size: int
+    #: Total intermediate width of always-on shared experts (DeepSeek: n_shared x moe_I; Qwen2-MoE).
+    shared_intermediate_size: int = 0
+    #: Qwen2-MoE gates the shared expert with a Linear(hidden, 1).
+    shared_expert_gate: bool = False
+    router_bias: bool = False
+    #: gpt-oss experts carry biases on gate_up and down.
+    expert_bias: bool = False
+    #: DeepSeek-V3 keeps an fp32 ``e_score_correction_bias`` per expert.
+    router_correction_bias: bool = False
+    #: Layer indices that use the dense MLP instead (DeepSeek ``first_k_dense_replace``, Qwen ``mlp_only_layers``).
+    dense_layers: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class MLASpec:
+    """Multi-head latent attention (DeepSeek-V2/V3): the KV cache holds one latent per token per layer."""
+
+    q_lora_rank: int  # 0 means a direct q_proj (DeepSeek-V2-Lite)
+    kv_lora_rank: int
+    qk_nope_head_dim: int
+    qk_rope_head_dim: int
+    v_head_dim: int
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Architecture facts of a decoder-only transformer, enough to count every parameter exactly."""
+
+    name: str
+    model_type: str
+    vocab_size: int
+    hidden_size: int
+    num_layers: int
+    num_heads: int
+    num_kv_heads: int
+    head_dim: int
+    intermediate_size: int
+    max_position_embeddings: int
+    #: Width of V per head; differs from head_dim in MLA.
+    v_head_dim: int = 0
+    mlp_kind: MlpKind = "gated"
+    norm_kind: NormKind = "rms"
+    norms_per_layer: int = 2
+    qkv_bias: bool = False
+    o_bias: bool = False
+    mlp_bias: bool = False
+    qk_norm: bool = False
+    attention_sinks: bool = False
+    tie_word_embeddings: bool = False
+    lm_head_bias: bool = False
+    learned_position_embeddings: int = 0
+    embedding_norm: bool = False
+    final_norm: bool = True
+    #: OPT-350m style projection between a narrower embedding and the hidden size (0 = none).
+    word_embed_proj_dim: int = 0
+    moe: MoESpec | None = None
+    mla: MLASpec | None = None
+    #: One entry per layer; "sliding_attention" layers keep only ``sliding_window`` tokens of KV.
+    layer_types: tuple[AttentionKind, ...] = ()
+    sliding_window: int | None = None
+    torch_dtype: str = "bfloat16"
+    #: The checkpoint's own ``quantization_config`` (GPTQ, AWQ, FP8, MXFP4, bitsandbytes, compressed-tensors).
+    quantization_config: dict[str, Any] | None = field(default=None, compare=False, hash=False)
+    #: Parameters outside the text decoder (vision tower, projector) as (name, count) pairs.
+    extra_params: tuple[tuple[str, int], ...] = ()
+    #: Where the facts came from (catalogue file, path, Hub id, GGUF), for provenance.
+    source: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.v_head_dim:
+            object.__setattr__(self, "v_head_dim", self.head_dim)
+        if not self.layer_types:
+            object.__setattr__(self, "layer_types", ("full_attention",) * self.num_layers)
+
+    @property
+    def is_moe(self) -> bool:
+        return self.moe is not None
+
+    @property
+    def uses_sliding_window(self) -> bool:
+        return "sliding_attention" in self.layer_types
+
+    def moe_layer(self, index: int) -> bool:
+        """Whether layer ``index`` routes through experts (False for dense-first layers)."""
+        return self.moe is not None and index not in self.moe.dense_layers
