@@ -1,0 +1,295 @@
+"""Shared machinery of the engine parsers: figure patterns, rank-0 selection and settings literals."""
+
+from __future__ import annotations
+
+import ast
+import re
+import shlex
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from vramplan.logs.text import Line, message
+
+Converter = Callable[[re.Match[str]], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Figure:
+    """A figure line: a cheap substring test, a regex, and how to turn a match into named values."""
+
+    keyword: str
+    regex: re.Pattern[str]
+    convert: Converter
+
+
+def figure(keyword: str, pattern: str, *names: str, scale: float | None = None) -> Figure:
+    """A figure whose groups map one-to-one onto ``names`` (numbers parsed, ``scale`` applied)."""
+    regex = re.compile(pattern)
+
+    def convert(match: re.Match[str]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for name, raw in zip(names, match.groups()):
+            if raw is None or name == "":
+                continue
+            value = number(raw)
+            if scale is not None and isinstance(value, float | int):
+                value = round(value * scale, 6)
+            out[name] = value
+        return out
+
+    return Figure(keyword, regex, convert)
+
+
+def number(raw: str) -> int | float | str:
+    """Parse ``1,075,312`` / ``0.90`` / ``-1.05`` as numbers; leave anything else as text."""
+    s = raw.strip().replace(",", "")
+    try:
+        return int(s)
+    except ValueError:
+        pass
+    try:
+        return float(s)
+    except ValueError:
+        return raw.strip()
+
+
+@dataclass
+class Collected:
+    """Values gathered for one field: the chosen one and the per-worker list when workers disagree."""
+
+    values: list[tuple[str, bool | None, Any]] = field(default_factory=list)
+
+    def chosen(self) -> Any:
+        """Rank 0's value when a rank-0 line printed it, else the first value printed."""
+        for _label, rank0, value in self.values:
+            if rank0:
+                return value
+        return self.values[0][2]
+
+    def per_worker(self) -> list[Any] | None:
+        """Every worker's value, in order, when they are not all equal."""
+        seen: list[tuple[str, Any]] = []
+        for label, _rank0, value in self.values:
+            if (label, value) not in seen:
+                seen.append((label, value))
+        values = [v for _l, v in seen]
+        return values if len(set(map(repr, values))) > 1 else None
+
+
+def collect(lines: Iterable[Line], figures: list[Figure]) -> tuple[dict[str, Any], dict[str, list[Any]]]:
+    """Run every figure over the lines; earlier figures win a field, later ones only fill gaps."""
+    found: list[dict[str, Collected]] = [{} for _ in figures]
+    for line in lines:
+        text = line.text
+        for index, fig in enumerate(figures):
+            if fig.keyword not in text:
+                continue
+            match = fig.regex.search(text)
+            if not match:
+                continue
+            for name, value in fig.convert(match).items():
+                found[index].setdefault(name, Collected()).values.append((line.label, line.rank0, value))
+    logged: dict[str, Any] = {}
+    per_worker: dict[str, list[Any]] = {}
+    for per_figure in found:
+        for name, coll in per_figure.items():
+            if name in logged:
+                continue
+            logged[name] = coll.chosen()
+            workers = coll.per_worker()
+            if workers is not None:
+                per_worker[name] = workers
+    return logged, per_worker
+
+
+_SCALAR = re.compile(r"^(?:torch\.)?(\w+)$")
+
+
+def literal(raw: str) -> Any:
+    """Read one value of a Python repr (``'x'``, ``None``, ``0.9``, ``torch.bfloat16``, ``True``)."""
+    s = raw.strip()
+    try:
+        return ast.literal_eval(s)
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        pass
+    m = _SCALAR.match(s)
+    if m:
+        if s.startswith("torch."):
+            return m.group(1)
+        value = number(s)
+        return value
+    return s
+
+
+def split_top_level(body: str, sep: str = ",") -> list[str]:
+    """Split ``a=1, b=Foo(x=1, y=2), c='p,q'`` at top-level separators only."""
+    parts: list[str] = []
+    depth = 0
+    quote: str | None = None
+    start = 0
+    for i, ch in enumerate(body):
+        if quote:
+            if ch == quote and body[i - 1] != "\\":
+                quote = None
+        elif ch in "'\"":
+            quote = ch
+        elif ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth -= 1
+            if depth < 0:
+                parts.append(body[start:i])
+                return parts
+        elif ch == sep and depth == 0:
+            parts.append(body[start:i])
+            start = i + 1
+    parts.append(body[start:])
+    return parts
+
+
+def key_values(body: str, joiner: str = "=") -> dict[str, Any]:
+    """Parse ``key=value, key2=value2`` (a config line or a Namespace/ServerArgs repr) into a dict."""
+    out: dict[str, Any] = {}
+    for part in split_top_level(body):
+        key, sep, value = part.partition(joiner)
+        key = key.strip()
+        if not sep or not re.fullmatch(r"[A-Za-z_]\w*", key):
+            continue
+        out[key] = literal(value)
+    return out
+
+
+def dict_literal(body: str) -> dict[str, Any]:
+    """Parse a printed Python dict (``non-default args: {...}``); fall back to pair-wise on truncation."""
+    start = body.find("{")
+    if start < 0:
+        return {}
+    text = body[start:]
+    end = _matching_brace(text)
+    try:
+        value = ast.literal_eval(text[: end + 1] if end >= 0 else text)
+        if isinstance(value, dict):
+            return {str(k): v for k, v in value.items()}
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        pass
+    return _pairwise(text[1:end] if end >= 0 else text[1:])
+
+
+def _pairwise(body: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for part in split_top_level(body):
+        key, sep, value = part.partition(":")
+        if sep:
+            out[str(literal(key))] = literal(value)
+    return out
+
+
+def _matching_brace(text: str) -> int:
+    """Index of the brace closing ``text[0]``, or -1 when the text was cut before it."""
+    depth = 0
+    quote: str | None = None
+    for i, ch in enumerate(text):
+        if quote:
+            if ch == quote and text[i - 1] != "\\":
+                quote = None
+        elif ch in "'\"":
+            quote = ch
+        elif ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth -= 1
+            if depth == 0:
+                return i
+    return -1
+
+
+_HUMAN_INT = re.compile(r"^(\d+(?:\.\d+)?)([kKmMgG])$")
+
+
+def cli_value(raw: str) -> Any:
+    """A command-line value: numbers, booleans and vLLM's human-readable ints (``32K`` = 32768, ``32k`` = 32000)."""
+    m = _HUMAN_INT.match(raw)
+    if m:
+        base = 1024 if m.group(2).isupper() else 1000
+        power = "kmg".index(m.group(2).lower()) + 1
+        return int(float(m.group(1)) * base**power)
+    if raw.lower() in ("true", "false"):
+        return raw.lower() == "true"
+    return number(raw)
+
+
+def command_flags(command: str, aliases: dict[str, str]) -> dict[str, Any]:
+    """Flags of a pasted launch command (``--tp 4`` -> ``tp_size: 4``); positional model goes to ``model``."""
+    try:
+        words = shlex.split(command)
+    except ValueError:
+        words = command.split()
+    out: dict[str, Any] = {}
+    i = 0
+    while i < len(words):
+        word = words[i]
+        if word.startswith("--"):
+            name, eq, inline = word[2:].partition("=")
+            key = aliases.get(name, name.replace("-", "_"))
+            if eq:
+                out[key] = cli_value(inline)
+            elif i + 1 < len(words) and not words[i + 1].startswith("--"):
+                out[key] = cli_value(words[i + 1])
+                i += 1
+            else:
+                out[key] = True
+        i += 1
+    return out
+
+
+def joined_commands(lines: list[Line], starts: re.Pattern[str]) -> list[str]:
+    """Launch commands found in the log, with backslash continuations joined."""
+    commands: list[str] = []
+    i = 0
+    while i < len(lines):
+        text = lines[i].text
+        m = starts.search(text)
+        if m:
+            cmd = text[m.start():]
+            while cmd.rstrip().endswith("\\") and i + 1 < len(lines):
+                i += 1
+                cmd = cmd.rstrip()[:-1] + " " + lines[i].text.strip()
+            commands.append(cmd)
+        i += 1
+    return commands
+
+
+def messages_matching(lines: Iterable[Line], regex: re.Pattern[str], limit: int = 50) -> list[str]:
+    """Distinct messages of the lines that match ``regex`` (prefixes stripped), at most ``limit``."""
+    out: list[str] = []
+    for line in lines:
+        if regex.search(line.text):
+            msg = message(line.text)[:1000]
+            if msg and msg not in out:
+                out.append(msg)
+                if len(out) >= limit:
+                    break
+    return out
+
+
+@dataclass
+class Partial:
+    """What one engine parser recovered; ``parse_log`` freezes it into a ``ParsedLog``."""
+
+    engine: str
+    engine_version: str | None = None
+    vllm_generation: str | None = None
+    settings: dict[str, Any] = field(default_factory=dict)
+    logged: dict[str, Any] = field(default_factory=dict)
+    per_worker: dict[str, list[Any]] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def merge_settings(*layers: dict[str, Any]) -> dict[str, Any]:
+    """Merge settings sources from lowest to highest priority, ignoring ``None`` values."""
+    out: dict[str, Any] = {}
+    for layer in layers:
+        out.update({k: v for k, v in layer.items() if v is not None})
+    return out

@@ -1,0 +1,99 @@
+"""SGLang startup logs. SGLang prints "GB" computed with 2**30, i.e. GiB; field names keep ``_gb``."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from vramplan.logs.common import (
+    Figure,
+    Partial,
+    collect,
+    command_flags,
+    figure,
+    joined_commands,
+    key_values,
+    merge_settings,
+    messages_matching,
+)
+from vramplan.logs.text import Line
+
+MARKERS = (
+    "max_total_num_tokens",
+    "KV Cache is allocated",
+    "server_args=ServerArgs",
+    "Load weight end",
+    "Memory pool end",
+    "sglang.launch_server",
+    "is larger than the profiled value",
+)
+_NUM = r"(-?[\d,]*\.?\d+)"
+
+FIGURES: list[Figure] = [
+    figure("Load weight begin", rf"Load weight begin\. avail mem={_NUM} GB", "avail_mem_before_load_gb"),
+    figure("Load weight end", rf"Load weight end\..*?avail mem={_NUM} GB(?:, mem usage={_NUM} GB)?",
+           "avail_mem_after_load_gb", "weights_gb"),
+    figure("KV Cache is allocated", rf"KV Cache is allocated\.(?: #tokens: {_NUM},)? K size: {_NUM} GB, V size: {_NUM} GB",
+           "kv_cache_tokens", "k_size_gb", "v_size_gb"),
+    figure("max_total_num_tokens", rf"max_total_num_tokens={_NUM}", "kv_cache_tokens"),
+    figure("Memory pool end", rf"Memory pool end\. avail mem={_NUM} GB", "avail_mem_after_kv_pool_gb"),
+    figure("Capture cuda graph begin", rf"Capture cuda graph begin\..*?avail mem={_NUM} GB", "avail_mem_before_cuda_graph_gb"),
+    figure("Capture cuda graph end", rf"Capture cuda graph end\..*?mem usage={_NUM} GB\. avail mem={_NUM} GB",
+           "cuda_graph_gb", "avail_mem_after_cuda_graph_gb"),
+    figure("available_gpu_mem", rf"available_gpu_mem={_NUM} GB", "available_gpu_mem_gb"),
+    figure("profiled value", rf"max_total_tokens={_NUM} is larger than the profiled value {_NUM}",
+           "", "profiled_max_total_tokens"),
+]
+_SETTING_FIGURES = [
+    figure("max_total_num_tokens", rf"chunked_prefill_size={_NUM}", "chunked_prefill_size"),
+    figure("max_total_num_tokens", rf"max_prefill_tokens={_NUM}", "max_prefill_tokens"),
+    figure("max_total_num_tokens", rf"max_running_requests={_NUM}", "max_running_requests"),
+    figure("max_total_num_tokens", rf"context_len={_NUM}", "context_length"),
+    figure("profiled value", rf"max_total_tokens={_NUM} is larger", "max_total_tokens"),
+]
+_ALIASES = {"model": "model_path", "tp": "tp_size", "dp": "dp_size", "pp": "pp_size", "ep": "ep_size",
+            "context-length": "context_length"}
+_LAUNCH = re.compile(r"sglang\.launch_server\b|\bsglang serve\b")
+_GRAPH_BS = re.compile(r"Capture cuda graph bs \[([\d,\s]*)\]")
+_ERROR = re.compile(r"CUDA out of memory|OutOfMemoryError|Not enough memory|\bERROR\b|^\w*Error: |profiled value -")
+_WARNING = re.compile(r"\bWARNING\b|is larger than the profiled value")
+
+
+def parse(lines: list[Line]) -> Partial:
+    """Read an SGLang startup log."""
+    logged, per_worker = collect(lines, FIGURES)
+    if "weights_gb" in logged:
+        logged["weights_gib"] = logged["weights_gb"]
+    result = Partial("sglang", _version(lines), None, _settings(lines), logged, per_worker)
+    result.errors = messages_matching(lines, _ERROR)
+    result.warnings = messages_matching(lines, _WARNING)
+    return result
+
+
+def _settings(lines: list[Line]) -> dict[str, Any]:
+    """ServerArgs repr, launch command, then the figures' final values for settings left automatic."""
+    inferred, _ = collect(lines, _SETTING_FIGURES)
+    server_args: dict[str, Any] = {}
+    for line in lines:
+        if "ServerArgs(" in line.text:
+            server_args = key_values(line.text.split("ServerArgs(", 1)[1])
+            break
+    command: dict[str, Any] = {}
+    for cmd in joined_commands(lines, _LAUNCH):
+        command.update(command_flags(cmd, _ALIASES))
+    for line in lines:
+        m = _GRAPH_BS.search(line.text)
+        if m:
+            inferred["cuda_graph_bs"] = [int(x) for x in m.group(1).split(",") if x.strip()]
+            break
+    return merge_settings(inferred, server_args, command)
+
+
+def _version(lines: list[Line]) -> str | None:
+    """SGLang prints its version only in some builds (``sglang version``/``sglang==``)."""
+    pattern = re.compile(r"sglang(?: version|==|-)\s*v?(\d+\.\d+[\w.+\-]*)", re.IGNORECASE)
+    for line in lines:
+        m = pattern.search(line.text)
+        if m:
+            return m.group(1)
+    return None
