@@ -1,0 +1,1 @@
+"""Model descriptions: configs, checkpoint files, Hub look-ups and parameter counts."""
