@@ -18,11 +18,10 @@ MARKERS = (
 )
 _NUM = r"(-?[\d,]*\.?\d+)"
 
+_WARMUP = rf"(?:Setting max batch total tokens to|Inferred max batch total tokens:) {_NUM}"
 FIGURES: list[Figure] = [
-    figure("Setting max batch total tokens", rf"Setting max batch total tokens to {_NUM}",
-           "kv_cache_tokens", "max_batch_total_tokens_set_by_warmup"),
-    figure("Inferred max batch total tokens", rf"Inferred max batch total tokens: {_NUM}",
-           "kv_cache_tokens", "max_batch_total_tokens_set_by_warmup"),
+    figure("max batch total tokens", _WARMUP, "kv_cache_tokens"),
+    figure("max batch total tokens", _WARMUP, "max_batch_total_tokens_set_by_warmup"),
 ]
 _SETTING_FIGURES = [
     figure("max_batch_prefill_tokens", rf"Default `max_batch_prefill_tokens` to {_NUM}", "max_batch_prefill_tokens"),
