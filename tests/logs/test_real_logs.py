@@ -18,14 +18,43 @@ CASES = sorted(case_id for case_id in REAL if (LOGS / f"{case_id}.log").exists()
 
 # Figure fields of real_logs.json that the parser must reproduce (per real_logs README, units in the name).
 FIGURE_FIELDS = {
-    "weights_gb", "weights_gib", "weights_mb", "non_torch_gib", "activation_peak_gib", "available_kv_cache_gib",
-    "kv_cache_size_gib", "peak_torch_memory_gib", "initial_memory_usage_gib", "memory_usage_post_profile_gib",
-    "gpu_blocks", "cpu_blocks", "kv_cache_tokens", "kv_capacity_tokens_reported", "max_concurrency",
-    "cuda_graph_gib", "cuda_graph_estimated_gib", "total_non_kv_gib", "total_gpu_memory_gib", "usable_gib",
-    "k_size_gb", "v_size_gb", "avail_mem_before_load_gb", "avail_mem_after_load_gb", "avail_mem_after_kv_pool_gb",
-    "cuda_graph_gb", "avail_mem_after_cuda_graph_gb", "max_batch_total_tokens_set_by_warmup",
-    "nvidia_smi_used_mib_per_gpu", "model_buffer_cuda0_mib", "model_buffer_cuda_host_mib", "kv_buffer_cuda0_mib",
-    "k_mib", "v_mib", "output_buffer_host_mib", "compute_buffer_cuda0_mib", "compute_buffer_host_mib",
+    "weights_gb",
+    "weights_gib",
+    "weights_mb",
+    "non_torch_gib",
+    "activation_peak_gib",
+    "available_kv_cache_gib",
+    "kv_cache_size_gib",
+    "peak_torch_memory_gib",
+    "initial_memory_usage_gib",
+    "memory_usage_post_profile_gib",
+    "gpu_blocks",
+    "cpu_blocks",
+    "kv_cache_tokens",
+    "kv_capacity_tokens_reported",
+    "max_concurrency",
+    "cuda_graph_gib",
+    "cuda_graph_estimated_gib",
+    "total_non_kv_gib",
+    "total_gpu_memory_gib",
+    "usable_gib",
+    "k_size_gb",
+    "v_size_gb",
+    "avail_mem_before_load_gb",
+    "avail_mem_after_load_gb",
+    "avail_mem_after_kv_pool_gb",
+    "cuda_graph_gb",
+    "avail_mem_after_cuda_graph_gb",
+    "max_batch_total_tokens_set_by_warmup",
+    "nvidia_smi_used_mib_per_gpu",
+    "model_buffer_cuda0_mib",
+    "model_buffer_cuda_host_mib",
+    "kv_buffer_cuda0_mib",
+    "k_mib",
+    "v_mib",
+    "output_buffer_host_mib",
+    "compute_buffer_cuda0_mib",
+    "compute_buffer_host_mib",
 }
 # (case, field) pairs whose value real_logs.json records but the kept log does not print (checked by hand).
 NOT_PRINTED = {
@@ -36,18 +65,44 @@ NOT_PRINTED = {
 
 # real_logs.json standard field -> the engine's own setting name.
 SETTING_NAMES = {
-    "vllm": {f: f for f in (
-        "model", "dtype", "quantization", "kv_cache_dtype", "tensor_parallel_size", "pipeline_parallel_size",
-        "gpu_memory_utilization", "max_model_len", "block_size", "max_num_seqs", "max_num_batched_tokens",
-        "enforce_eager", "enable_prefix_caching")},
-    "sglang": {
-        "model": "model_path", "dtype": "dtype", "kv_cache_dtype": "kv_cache_dtype", "tensor_parallel_size": "tp_size",
-        "mem_fraction_static": "mem_fraction_static", "max_running_requests": "max_running_requests",
-        "chunked_prefill_size": "chunked_prefill_size", "max_prefill_tokens": "max_prefill_tokens",
-        "max_model_len": "context_length", "cuda_graph_max_bs": "cuda_graph_max_bs", "cuda_graph_bs": "cuda_graph_bs",
+    "vllm": {
+        f: f
+        for f in (
+            "model",
+            "dtype",
+            "quantization",
+            "kv_cache_dtype",
+            "tensor_parallel_size",
+            "pipeline_parallel_size",
+            "gpu_memory_utilization",
+            "max_model_len",
+            "block_size",
+            "max_num_seqs",
+            "max_num_batched_tokens",
+            "enforce_eager",
+            "enable_prefix_caching",
+        )
     },
-    "tgi": {"max_batch_prefill_tokens": "max_batch_prefill_tokens", "cuda_memory_fraction": "cuda_memory_fraction",
-            "max_model_len": "max_total_tokens", "model": "model_id", "tensor_parallel_size": "num_shard"},
+    "sglang": {
+        "model": "model_path",
+        "dtype": "dtype",
+        "kv_cache_dtype": "kv_cache_dtype",
+        "tensor_parallel_size": "tp_size",
+        "mem_fraction_static": "mem_fraction_static",
+        "max_running_requests": "max_running_requests",
+        "chunked_prefill_size": "chunked_prefill_size",
+        "max_prefill_tokens": "max_prefill_tokens",
+        "max_model_len": "context_length",
+        "cuda_graph_max_bs": "cuda_graph_max_bs",
+        "cuda_graph_bs": "cuda_graph_bs",
+    },
+    "tgi": {
+        "max_batch_prefill_tokens": "max_batch_prefill_tokens",
+        "cuda_memory_fraction": "cuda_memory_fraction",
+        "max_model_len": "max_total_tokens",
+        "model": "model_id",
+        "tensor_parallel_size": "num_shard",
+    },
     "llama.cpp": {f: f for f in ("n_ctx", "n_batch", "n_ubatch", "flash_attn", "n_gpu_layers")},
 }
 
@@ -62,7 +117,7 @@ def same_number(parsed: Any, real: Any) -> bool:
     if isinstance(real, bool) or isinstance(parsed, bool):
         return parsed == real
     digits = min(_decimals(real), _decimals(parsed))
-    return abs(float(parsed) - float(real)) <= 0.5 * 10 ** -digits + 1e-9
+    return abs(float(parsed) - float(real)) <= 0.5 * 10**-digits + 1e-9
 
 
 def same_text(parsed: Any, real: str, field: str) -> bool:
@@ -97,7 +152,9 @@ def test_figures_equal_real_logs(parsed: dict[str, ParsedLog], case_id: str) -> 
         if real[field] is None or (case_id, field) in NOT_PRINTED:
             continue
         assert field in logged, f"{case_id}: {field} ({real[field]}) not parsed"
-        assert same_number(logged[field], real[field]), f"{case_id}: {field} parsed {logged[field]} != {real[field]}"
+        assert same_number(logged[field], real[field]), (
+            f"{case_id}: {field} parsed {logged[field]} != {real[field]}"
+        )
         checked += 1
     assert checked >= 1
 
@@ -114,11 +171,15 @@ def test_settings_equal_real_logs(parsed: dict[str, ParsedLog], case_id: str) ->
             continue
         value = result.settings[name]
         if isinstance(real[field], str):
-            assert same_text(value, real[field], name), f"{case_id}: {name} parsed {value!r} != {real[field]!r}"
+            assert same_text(value, real[field], name), (
+                f"{case_id}: {name} parsed {value!r} != {real[field]!r}"
+            )
         elif isinstance(real[field], list):
             assert value == real[field]
         else:
-            assert same_number(value, real[field]), f"{case_id}: {name} parsed {value!r} != {real[field]!r}"
+            assert same_number(value, real[field]), (
+                f"{case_id}: {name} parsed {value!r} != {real[field]!r}"
+            )
 
 
 def test_vllm_versions_and_generations(parsed: dict[str, ParsedLog]) -> None:

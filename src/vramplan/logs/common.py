@@ -77,7 +77,9 @@ class Collected:
         return values if len(set(map(repr, values))) > 1 else None
 
 
-def collect(lines: Iterable[Line], figures: list[Figure]) -> tuple[dict[str, Any], dict[str, list[Any]]]:
+def collect(
+    lines: Iterable[Line], figures: list[Figure]
+) -> tuple[dict[str, Any], dict[str, list[Any]]]:
     """Run every figure over the lines; earlier figures win a field, later ones only fill gaps."""
     found: list[dict[str, Collected]] = [{} for _ in figures]
     for line in lines:
@@ -89,7 +91,9 @@ def collect(lines: Iterable[Line], figures: list[Figure]) -> tuple[dict[str, Any
             if not match:
                 continue
             for name, value in fig.convert(match).items():
-                found[index].setdefault(name, Collected()).values.append((line.label, line.rank0, value))
+                found[index].setdefault(name, Collected()).values.append(
+                    (line.label, line.rank0, value)
+                )
     logged: dict[str, Any] = {}
     per_worker: dict[str, list[Any]] = {}
     for per_figure in found:
@@ -251,7 +255,7 @@ def joined_commands(lines: list[Line], starts: re.Pattern[str]) -> list[str]:
         text = lines[i].text
         m = starts.search(text)
         if m:
-            cmd = text[m.start():]
+            cmd = text[m.start() :]
             while cmd.rstrip().endswith("\\") and i + 1 < len(lines):
                 i += 1
                 cmd = cmd.rstrip()[:-1] + " " + lines[i].text.strip()

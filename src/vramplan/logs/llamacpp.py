@@ -23,12 +23,29 @@ MARKERS = (
     "ggml_cuda_init",
 )
 _CONTEXT = re.compile(r"^(?:llama_new_context_with_model|llama_context):\s+(\w+)\s*=\s*(\S+)")
-_CONTEXT_KEYS = {"n_ctx", "n_batch", "n_ubatch", "flash_attn", "n_seq_max", "n_ctx_per_seq", "causal_attn",
-                 "type_k", "type_v", "n_threads", "kv_unified"}
-_MODEL_BUF = re.compile(r"(?:llm_load_tensors|load_tensors):\s+(\S+) (?:model )?buffer size =\s*([\d.]+) MiB")
+_CONTEXT_KEYS = {
+    "n_ctx",
+    "n_batch",
+    "n_ubatch",
+    "flash_attn",
+    "n_seq_max",
+    "n_ctx_per_seq",
+    "causal_attn",
+    "type_k",
+    "type_v",
+    "n_threads",
+    "kv_unified",
+}
+_MODEL_BUF = re.compile(
+    r"(?:llm_load_tensors|load_tensors):\s+(\S+) (?:model )?buffer size =\s*([\d.]+) MiB"
+)
 _KV_BUF = re.compile(r"(?:llama_kv_cache\w*):\s+(\S+) KV buffer size =\s*([\d.]+) MiB")
-_OTHER_BUF = re.compile(r"^(?:llama_new_context_with_model|llama_context|graph_reserve):\s+(\S+)\s+(output|compute) buffer size =\s*([\d.]+) MiB")
-_KV_SIZE = re.compile(r"(?:KV self size|llama_kv_cache\w*: size)\s*=\s*([\d.]+) MiB.*?K \((\w+)\):\s*([\d.]+) MiB, V \((\w+)\):\s*([\d.]+) MiB")
+_OTHER_BUF = re.compile(
+    r"^(?:llama_new_context_with_model|llama_context|graph_reserve):\s+(\S+)\s+(output|compute) buffer size =\s*([\d.]+) MiB"
+)
+_KV_SIZE = re.compile(
+    r"(?:KV self size|llama_kv_cache\w*: size)\s*=\s*([\d.]+) MiB.*?K \((\w+)\):\s*([\d.]+) MiB, V \((\w+)\):\s*([\d.]+) MiB"
+)
 _CELLS = re.compile(r"\(\s*(\d+) cells,\s*(\d+) layers,\s*(\d+)/(\d+) seqs\)")
 _OFFLOAD = re.compile(r"offloaded (\d+)/(\d+) layers to GPU")
 _DEVICE = re.compile(r"Device \d+: ([^,]+), compute capability")
@@ -64,15 +81,16 @@ def _match_version(text: str) -> str | None:
 
 def _read_line(text: str, settings: dict[str, Any], logged: dict[str, Any]) -> None:
     """First value wins for every field (later lines repeat for other contexts)."""
-    if m := _CONTEXT.match(text):
-        if m.group(1) in _CONTEXT_KEYS:
-            settings.setdefault(m.group(1), literal(m.group(2)))
+    if (m := _CONTEXT.match(text)) and m.group(1) in _CONTEXT_KEYS:
+        settings.setdefault(m.group(1), literal(m.group(2)))
     if m := _MODEL_BUF.search(text):
         logged.setdefault(f"model_buffer_{_device(m.group(1), False)}_mib", number(m.group(2)))
     if m := _KV_BUF.search(text):
         logged.setdefault(f"kv_buffer_{_device(m.group(1), False)}_mib", number(m.group(2)))
     if m := _OTHER_BUF.search(text):
-        logged.setdefault(f"{m.group(2)}_buffer_{_device(m.group(1), True)}_mib", number(m.group(3)))
+        logged.setdefault(
+            f"{m.group(2)}_buffer_{_device(m.group(1), True)}_mib", number(m.group(3))
+        )
     if m := _KV_SIZE.search(text):
         logged.setdefault("kv_self_mib", number(m.group(1)))
         logged.setdefault("k_mib", number(m.group(3)))

@@ -39,7 +39,9 @@ class ParsedLog:
 def parse_log(text: str) -> ParsedLog:
     """Parse a startup log of vLLM, SGLang, TGI or llama.cpp; raise FileFormatError if it is none of them."""
     if not isinstance(text, str):
-        raise FileFormatError("parse_log expects the log as text (str); decode bytes first or use parse_log_file")
+        raise FileFormatError(
+            "parse_log expects the log as text (str); decode bytes first or use parse_log_file"
+        )
     text, size_note = limit_size(text)
     lines = logical_lines(text)
     engine = _detect(lines)
@@ -65,10 +67,14 @@ def parse_log_file(path: str | Path) -> ParsedLog:
     try:
         size = p.stat().st_size
         if size > MAX_FILE_BYTES:
-            raise FileFormatError(f"{p}: {size:,} bytes is too large for a startup log; cut it to the startup part")
+            raise FileFormatError(
+                f"{p}: {size:,} bytes is too large for a startup log; cut it to the startup part"
+            )
         data = p.read_bytes()
     except OSError as exc:
-        raise FileFormatError(f"cannot read log file {p}: {exc.strerror or exc}; check the path") from exc
+        raise FileFormatError(
+            f"cannot read log file {p}: {exc.strerror or exc}; check the path"
+        ) from exc
     try:
         return parse_log(data.decode("utf-8", errors="replace"))
     except FileFormatError as exc:
@@ -77,16 +83,24 @@ def parse_log_file(path: str | Path) -> ParsedLog:
 
 def _detect(lines: list[Line]) -> str:
     """The engine whose startup markers appear most often (ties go to the earlier engine)."""
-    counts = {name: 0 for name, _ in _ENGINES}
-    for line in lines:
-        for name, module in _ENGINES:
-            counts[name] += sum(1 for marker in module.MARKERS if marker in line.text)
+    joined = "\n".join(line.text for line in lines)
+    counts = {
+        name: sum(joined.count(marker) for marker in module.MARKERS) for name, module in _ENGINES
+    }
     best = max(counts, key=lambda name: counts[name])
     if counts[best] == 0:
         looked_for = ", ".join(
-            f"'{m}'" for m in ("Model loading took", "# GPU blocks", "GPU KV cache size", "max_total_num_tokens",
-                               "KV Cache is allocated", "Setting max batch total tokens", "llama_kv_cache",
-                               "llama_new_context_with_model")
+            f"'{m}'"
+            for m in (
+                "Model loading took",
+                "# GPU blocks",
+                "GPU KV cache size",
+                "max_total_num_tokens",
+                "KV Cache is allocated",
+                "Setting max batch total tokens",
+                "llama_kv_cache",
+                "llama_new_context_with_model",
+            )
         )
         raise FileFormatError(
             "no vLLM, SGLang, TGI or llama.cpp startup lines found: looked for "

@@ -30,19 +30,44 @@ MARKERS = (
 _NUM = r"(-?[\d,]*\.?\d+)"
 
 FIGURES: list[Figure] = [
-    figure("Load weight begin", rf"Load weight begin\. avail mem={_NUM} GB", "avail_mem_before_load_gb"),
-    figure("Load weight end", rf"Load weight end\..*?avail mem={_NUM} GB(?:, mem usage={_NUM} GB)?",
-           "avail_mem_after_load_gb", "weights_gb"),
-    figure("KV Cache is allocated", rf"KV Cache is allocated\.(?: #tokens: {_NUM},)? K size: {_NUM} GB, V size: {_NUM} GB",
-           "kv_cache_tokens", "k_size_gb", "v_size_gb"),
+    figure(
+        "Load weight begin", rf"Load weight begin\. avail mem={_NUM} GB", "avail_mem_before_load_gb"
+    ),
+    figure(
+        "Load weight end",
+        rf"Load weight end\..*?avail mem={_NUM} GB(?:, mem usage={_NUM} GB)?",
+        "avail_mem_after_load_gb",
+        "weights_gb",
+    ),
+    figure(
+        "KV Cache is allocated",
+        rf"KV Cache is allocated\.(?: #tokens: {_NUM},)? K size: {_NUM} GB, V size: {_NUM} GB",
+        "kv_cache_tokens",
+        "k_size_gb",
+        "v_size_gb",
+    ),
     figure("max_total_num_tokens", rf"max_total_num_tokens={_NUM}", "kv_cache_tokens"),
-    figure("Memory pool end", rf"Memory pool end\. avail mem={_NUM} GB", "avail_mem_after_kv_pool_gb"),
-    figure("Capture cuda graph begin", rf"Capture cuda graph begin\..*?avail mem={_NUM} GB", "avail_mem_before_cuda_graph_gb"),
-    figure("Capture cuda graph end", rf"Capture cuda graph end\..*?mem usage={_NUM} GB\. avail mem={_NUM} GB",
-           "cuda_graph_gb", "avail_mem_after_cuda_graph_gb"),
+    figure(
+        "Memory pool end", rf"Memory pool end\. avail mem={_NUM} GB", "avail_mem_after_kv_pool_gb"
+    ),
+    figure(
+        "Capture cuda graph begin",
+        rf"Capture cuda graph begin\..*?avail mem={_NUM} GB",
+        "avail_mem_before_cuda_graph_gb",
+    ),
+    figure(
+        "Capture cuda graph end",
+        rf"Capture cuda graph end\..*?mem usage={_NUM} GB\. avail mem={_NUM} GB",
+        "cuda_graph_gb",
+        "avail_mem_after_cuda_graph_gb",
+    ),
     figure("available_gpu_mem", rf"available_gpu_mem={_NUM} GB", "available_gpu_mem_gb"),
-    figure("profiled value", rf"max_total_tokens={_NUM} is larger than the profiled value {_NUM}",
-           "", "profiled_max_total_tokens"),
+    figure(
+        "profiled value",
+        rf"max_total_tokens={_NUM} is larger than the profiled value {_NUM}",
+        "",
+        "profiled_max_total_tokens",
+    ),
 ]
 _SETTING_FIGURES = [
     figure("max_total_num_tokens", rf"chunked_prefill_size={_NUM}", "chunked_prefill_size"),
@@ -51,11 +76,19 @@ _SETTING_FIGURES = [
     figure("max_total_num_tokens", rf"context_len={_NUM}", "context_length"),
     figure("profiled value", rf"max_total_tokens={_NUM} is larger", "max_total_tokens"),
 ]
-_ALIASES = {"model": "model_path", "tp": "tp_size", "dp": "dp_size", "pp": "pp_size", "ep": "ep_size",
-            "context-length": "context_length"}
+_ALIASES = {
+    "model": "model_path",
+    "tp": "tp_size",
+    "dp": "dp_size",
+    "pp": "pp_size",
+    "ep": "ep_size",
+    "context-length": "context_length",
+}
 _LAUNCH = re.compile(r"sglang\.launch_server\b|\bsglang serve\b")
 _GRAPH_BS = re.compile(r"Capture cuda graph bs \[([\d,\s]*)\]")
-_ERROR = re.compile(r"CUDA out of memory|OutOfMemoryError|Not enough memory|\bERROR\b|^\w*Error: |profiled value -")
+_ERROR = re.compile(
+    r"CUDA out of memory|OutOfMemoryError|Not enough memory|\bERROR\b|^\w*Error: |profiled value -"
+)
 _WARNING = re.compile(r"\bWARNING\b|is larger than the profiled value")
 
 

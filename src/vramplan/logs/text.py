@@ -10,15 +10,17 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-MAX_PARSE_BYTES = 4_000_000
-HEAD_BYTES = 2_500_000
-TAIL_BYTES = 1_000_000
+MAX_PARSE_BYTES = 2_500_000
+HEAD_BYTES = 1_500_000
+TAIL_BYTES = 500_000
 
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|(?<![\w\[])\[[0-9]{1,3}(?:;[0-9]{1,3})*m")
 _RAY_REPEAT = re.compile(r"\s*\[repeated \d+x across cluster\]")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 # A physical line that starts like this is a new record, never the tail of a wrapped one.
-_RECORD_START = re.compile(r"[A-Z(\[$#>`|{]|\.\.\.|[a-z]+_\w*:|\s*(File |Traceback|\d{4}-\d\d-\d\d)")
+_RECORD_START = re.compile(
+    r"[A-Z(\[$#>`|{]|\.\.\.|[a-z]+_\w*:|\s*(File |Traceback|\d{4}-\d\d-\d\d)"
+)
 _WRAP_MIN_PREV = 100
 _PREFIX = re.compile(r"^(?:\s*\((?:[^()]|\([^()]*\))*\))+")
 _SGLANG_PREFIX = re.compile(r"^\[\d{4}-\d\d-\d\d [\d:]+((?: [A-Z]+\d+)*)\]")

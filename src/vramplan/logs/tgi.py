@@ -5,7 +5,15 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from vramplan.logs.common import Figure, Partial, collect, figure, literal, merge_settings, messages_matching
+from vramplan.logs.common import (
+    Figure,
+    Partial,
+    collect,
+    figure,
+    literal,
+    merge_settings,
+    messages_matching,
+)
 from vramplan.logs.text import Line
 
 MARKERS = (
@@ -24,7 +32,11 @@ FIGURES: list[Figure] = [
     figure("max batch total tokens", _WARMUP, "max_batch_total_tokens_set_by_warmup"),
 ]
 _SETTING_FIGURES = [
-    figure("max_batch_prefill_tokens", rf"Default `max_batch_prefill_tokens` to {_NUM}", "max_batch_prefill_tokens"),
+    figure(
+        "max_batch_prefill_tokens",
+        rf"Default `max_batch_prefill_tokens` to {_NUM}",
+        "max_batch_prefill_tokens",
+    ),
     figure("max_input_tokens", rf"Default `max_input_tokens` to {_NUM}", "max_input_tokens"),
     figure("max_total_tokens", rf"Default `max_total_tokens` to {_NUM}", "max_total_tokens"),
 ]
@@ -54,8 +66,7 @@ def _args(lines: list[Line]) -> dict[str, Any]:
                 raw = m.group(3) if m.group(3) is not None else m.group(2)
                 if raw == "None":
                     continue
-                value = literal(raw.replace("true", "True").replace("false", "False")) if raw in ("true", "false") else literal(raw)
-                out[m.group(1)] = value
+                out[m.group(1)] = raw == "true" if raw in ("true", "false") else literal(raw)
             return out
     return {}
 
