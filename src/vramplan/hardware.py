@@ -12,11 +12,12 @@ import difflib
 import functools
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Literal, Mapping
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
@@ -27,11 +28,11 @@ __all__ = [
     "GPU",
     "Flops",
     "Interconnect",
-    "load_catalogue",
-    "resolve_gpu",
     "custom_gpu",
     "list_gpus",
+    "load_catalogue",
     "normalize_gpu_name",
+    "resolve_gpu",
 ]
 
 MemorySource = Literal["measured", "log", "derived", "spec", "user"]
@@ -180,7 +181,7 @@ class _GPUModel(BaseModel):
 
     def to_gpu(self) -> GPU:
         def as_int(x: float | None) -> int | None:
-            return None if x is None else int(round(x))
+            return None if x is None else round(x)
 
         return GPU(
             name=self.name,
