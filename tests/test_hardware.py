@@ -23,10 +23,34 @@ from vramplan.units import GiB, MiB
 CATALOGUE = list_gpus()
 
 REQUIRED = [
-    "A100-40GB-SXM", "A100-40GB-PCIe", "A100-80GB-SXM", "A100-80GB-PCIe", "H100-80GB-SXM", "H100-80GB-PCIe",
-    "H100-NVL-94GB", "H200-141GB", "B200", "GH200-96GB", "L40S", "L40", "L4", "A10G", "A10", "A40", "T4",
-    "V100-16GB", "V100-32GB", "RTX-3090", "RTX-4090", "RTX-4080", "RTX-5090", "RTX-A6000", "RTX-6000-Ada",
-    "MI250X", "MI300X", "MI325X",
+    "A100-40GB-SXM",
+    "A100-40GB-PCIe",
+    "A100-80GB-SXM",
+    "A100-80GB-PCIe",
+    "H100-80GB-SXM",
+    "H100-80GB-PCIe",
+    "H100-NVL-94GB",
+    "H200-141GB",
+    "B200",
+    "GH200-96GB",
+    "L40S",
+    "L40",
+    "L4",
+    "A10G",
+    "A10",
+    "A40",
+    "T4",
+    "V100-16GB",
+    "V100-32GB",
+    "RTX-3090",
+    "RTX-4090",
+    "RTX-4080",
+    "RTX-5090",
+    "RTX-A6000",
+    "RTX-6000-Ada",
+    "MI250X",
+    "MI300X",
+    "MI325X",
 ]
 
 
@@ -186,11 +210,23 @@ def test_catalogue_loaded_once():
 
 def test_user_file_adds_and_overrides(tmp_path: Path):
     path = tmp_path / "my_gpus.json"
-    path.write_text(json.dumps({"gpus": [
-        {"name": "MyCard-20GB", "aliases": ["ACME MyCard 20GB"], "vendor": "acme", "memory_bytes": "19.5GiB",
-         "memory_bandwidth_bytes_per_s": 5e11, "flops": {"bf16": 1e14}},
-        {"name": "T4", "memory_bytes": 15_000_000_000, "aliases": ["Tesla T4"]},
-    ]}))
+    path.write_text(
+        json.dumps(
+            {
+                "gpus": [
+                    {
+                        "name": "MyCard-20GB",
+                        "aliases": ["ACME MyCard 20GB"],
+                        "vendor": "acme",
+                        "memory_bytes": "19.5GiB",
+                        "memory_bandwidth_bytes_per_s": 5e11,
+                        "flops": {"bf16": 1e14},
+                    },
+                    {"name": "T4", "memory_bytes": 15_000_000_000, "aliases": ["Tesla T4"]},
+                ]
+            }
+        )
+    )
     catalogue = load_catalogue(path)
     mine = resolve_gpu("acme mycard 20gb", catalogue)
     assert mine.name == "MyCard-20GB"
@@ -207,7 +243,10 @@ def test_user_file_adds_and_overrides(tmp_path: Path):
     [
         ({"name": "X", "memory_bytes": "lots"}, "memory_bytes"),
         ({"name": "X"}, "memory_bytes"),
-        ({"name": "X", "memory_bytes": 10**9, "memory_bandwith_bytes_per_s": 1e12}, "memory_bandwith_bytes_per_s"),
+        (
+            {"name": "X", "memory_bytes": 10**9, "memory_bandwith_bytes_per_s": 1e12},
+            "memory_bandwith_bytes_per_s",
+        ),
         ({"name": "X", "memory_bytes": 10**9, "flops": {"bf16": -1}}, "flops.bf16"),
         ({"name": "X", "memory_bytes": -5}, "memory_bytes"),
     ],
@@ -234,7 +273,9 @@ def test_user_file_not_json_or_missing(tmp_path: Path):
 def test_custom_gpu():
     gpu = custom_gpu("24GiB")
     assert gpu.memory_bytes == 24 * 2**30
-    assert gpu.name == "custom" and gpu.flops.bf16 is None and gpu.memory_bandwidth_bytes_per_s is None
+    assert (
+        gpu.name == "custom" and gpu.flops.bf16 is None and gpu.memory_bandwidth_bytes_per_s is None
+    )
     assert custom_gpu(10**10, name="box").memory_bytes == 10**10
     with pytest.raises(InputError):
         custom_gpu("twenty gigs")

@@ -52,8 +52,16 @@ class Flops:
 
     def for_dtype(self, dtype: str) -> int | None:
         """The rate for a dtype name such as 'bf16' or 'float16'; None if the card has none."""
-        key = {"float32": "fp32", "float16": "fp16", "half": "fp16", "bfloat16": "bf16", "float8": "fp8",
-               "float4": "fp4", "nvfp4": "fp4", "mxfp4": "fp4"}.get(dtype.lower(), dtype.lower())
+        key = {
+            "float32": "fp32",
+            "float16": "fp16",
+            "half": "fp16",
+            "bfloat16": "bf16",
+            "float8": "fp8",
+            "float4": "fp4",
+            "nvfp4": "fp4",
+            "mxfp4": "fp4",
+        }.get(dtype.lower(), dtype.lower())
         return getattr(self, key, None) if key in _FLOPS_KEYS else None
 
 
@@ -169,10 +177,12 @@ class _GPUModel(BaseModel):
     @classmethod
     def _memory_positive(cls, v: int) -> int:
         if v <= 0:
-            raise ValueError("must be a positive byte count (e.g. 85017493504 or \"79.18GiB\")")
+            raise ValueError('must be a positive byte count (e.g. 85017493504 or "79.18GiB")')
         return v
 
-    @field_validator("memory_bandwidth_bytes_per_s", "tdp_watts", "price_per_hour_usd", "marketing_memory_gb")
+    @field_validator(
+        "memory_bandwidth_bytes_per_s", "tdp_watts", "price_per_hour_usd", "marketing_memory_gb"
+    )
     @classmethod
     def _positive(cls, v: float | None) -> float | None:
         if v is not None and v <= 0:
@@ -212,15 +222,20 @@ def _parse_entries(data: Any, origin: str) -> list[GPU]:
     """Validate a catalogue document ({"gpus": [...]}, or a bare list) into GPUs, naming the bad field on error."""
     entries = data.get("gpus") if isinstance(data, dict) else data
     if not isinstance(entries, list):
-        raise InputError(f"{origin}: expected a JSON object with a \"gpus\" list (or a bare list of GPU entries)")
+        raise InputError(
+            f'{origin}: expected a JSON object with a "gpus" list (or a bare list of GPU entries)'
+        )
     gpus = []
     for i, raw in enumerate(entries):
-        label = f"entry #{i}" + (f" ({raw.get('name')!r})" if isinstance(raw, dict) and raw.get("name") else "")
+        label = f"entry #{i}" + (
+            f" ({raw.get('name')!r})" if isinstance(raw, dict) and raw.get("name") else ""
+        )
         try:
             gpus.append(_GPUModel.model_validate(raw).to_gpu())
         except ValidationError as exc:
             problems = "; ".join(
-                f"field '{'.'.join(str(p) for p in err['loc']) or '(entry)'}': {err['msg']}" for err in exc.errors()
+                f"field '{'.'.join(str(p) for p in err['loc']) or '(entry)'}': {err['msg']}"
+                for err in exc.errors()
             )
             raise InputError(
                 f"{origin}: GPU {label} is invalid: {problems}. Fix that field; the schema is the one of "
@@ -245,7 +260,9 @@ def load_catalogue(extra_path: str | Path | None = None) -> tuple[GPU, ...]:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise InputError(f"cannot read GPU file {str(path)!r}: {exc.strerror or exc}. Check the path.") from None
+        raise InputError(
+            f"cannot read GPU file {str(path)!r}: {exc.strerror or exc}. Check the path."
+        ) from None
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -257,7 +274,9 @@ def load_catalogue(extra_path: str | Path | None = None) -> tuple[GPU, ...]:
     for gpu in extra:
         key = normalize_gpu_name(gpu.name)
         if key in seen:
-            raise InputError(f"GPU file {str(path)!r} defines {gpu.name!r} twice; keep one entry per GPU")
+            raise InputError(
+                f"GPU file {str(path)!r} defines {gpu.name!r} twice; keep one entry per GPU"
+            )
         seen.add(key)
     kept = tuple(g for g in builtin if normalize_gpu_name(g.name) not in seen)
     return kept + tuple(extra)
