@@ -191,29 +191,60 @@ def test_empty_folder_and_missing_file(tmp_path: Path) -> None:
         (b"\xff\xfe{}", b"", None, "not valid JSON"),
         (b"[1, 2]", b"", None, "JSON object"),
         (b"[" * 100000 + b"]" * 100000, b"", None, "not valid JSON"),
-        ({"x": {"dtype": "F32", "shape": [4], "data_offsets": [0, 16]}}, b"\0" * 8, None,
-         "truncated"),
-        ({"x": {"dtype": "F32", "shape": [4], "data_offsets": [0, 12]}}, b"\0" * 16, None,
-         "needs 16"),
-        ({"x": {"dtype": "Q9", "shape": [4], "data_offsets": [0, 4]}}, b"\0" * 4, None,
-         "unknown dtype"),
+        (
+            {"x": {"dtype": "F32", "shape": [4], "data_offsets": [0, 16]}},
+            b"\0" * 8,
+            None,
+            "truncated",
+        ),
+        (
+            {"x": {"dtype": "F32", "shape": [4], "data_offsets": [0, 12]}},
+            b"\0" * 16,
+            None,
+            "needs 16",
+        ),
+        (
+            {"x": {"dtype": "Q9", "shape": [4], "data_offsets": [0, 4]}},
+            b"\0" * 4,
+            None,
+            "unknown dtype",
+        ),
         ({"x": {"dtype": "F32", "shape": [-1], "data_offsets": [0, 0]}}, b"", None, "shape"),
         ({"x": {"dtype": "F32", "shape": [1.5], "data_offsets": [0, 0]}}, b"", None, "shape"),
-        ({"x": {"dtype": "F32", "shape": [2], "data_offsets": [8, 0]}}, b"\0" * 8, None,
-         "data_offsets"),
+        (
+            {"x": {"dtype": "F32", "shape": [2], "data_offsets": [8, 0]}},
+            b"\0" * 8,
+            None,
+            "data_offsets",
+        ),
         ({"x": {"dtype": "F32", "shape": [2]}}, b"\0" * 8, None, "data_offsets"),
-        ({"x": {"dtype": "F32", "shape": [1 << 40, 1 << 40], "data_offsets": [0, 8]}},
-         b"\0" * 8, None, "needs"),
+        (
+            {"x": {"dtype": "F32", "shape": [1 << 40, 1 << 40], "data_offsets": [0, 8]}},
+            b"\0" * 8,
+            None,
+            "needs",
+        ),
         ({"x": [1, 2, 3]}, b"", None, "not a JSON object"),
         ({"__metadata__": {"a": 1}}, b"", None, "__metadata__"),
-        ({"x": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]},
-          "y": {"dtype": "F32", "shape": [2], "data_offsets": [4, 12]}}, b"\0" * 12, None,
-         "overlap"),
-        ({"x": {"dtype": "F4", "shape": [3], "data_offsets": [0, 1]}}, b"\0", None,
-         "whole bytes"),
-        (b'{"x": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}, '
-         b'"x": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}}', b"\0" * 4, None,
-         "duplicate"),
+        (
+            {
+                "x": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]},
+                "y": {"dtype": "F32", "shape": [2], "data_offsets": [4, 12]},
+            },
+            b"\0" * 12,
+            None,
+            "overlap",
+        ),
+        ({"x": {"dtype": "F4", "shape": [3], "data_offsets": [0, 1]}}, b"\0", None, "whole bytes"),
+        (
+            (
+                b'{"x": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}, '
+                b'"x": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}}'
+            ),
+            b"\0" * 4,
+            None,
+            "duplicate",
+        ),
     ],
 )
 def test_hostile_safetensors(
@@ -425,15 +456,19 @@ def _kv_string(key: str) -> bytes:
         (_gguf_prefix(1 << 40, 0) + b"\0" * 64, "tensors"),
         (_gguf_prefix(0, 1 << 40) + b"\0" * 64, "metadata entries"),
         # a key whose value is a string claiming 2^62 bytes
-        (_gguf_prefix(0, 1) + _kv_string("general.name") + struct.pack("<IQ", 8, 1 << 62),
-         "string"),
+        (
+            _gguf_prefix(0, 1) + _kv_string("general.name") + struct.pack("<IQ", 8, 1 << 62),
+            "string",
+        ),
         # a key name claiming 2^40 bytes
         (_gguf_prefix(0, 1) + struct.pack("<Q", 1 << 20) + b"abc" + b"\0" * 32, "needs"),
         # an array of 2^40 uint8: GGUFReader itself loops forever on this one
         (_gguf_prefix(0, 1) + _kv_string("abc") + struct.pack("<IIQ", 9, 0, 1 << 40), "array"),
         (_gguf_prefix(0, 1) + _kv_string("abc") + struct.pack("<IIQ", 9, 0, 1000), "needs"),
-        (_gguf_prefix(0, 1) + _kv_string("abc") + struct.pack("<I", 77) + b"\0" * 8,
-         "unknown value type"),
+        (
+            _gguf_prefix(0, 1) + _kv_string("abc") + struct.pack("<I", 77) + b"\0" * 8,
+            "unknown value type",
+        ),
         (b"GGUF" + struct.pack("<IQQ", 1, 0, 0) + b"\0" * 8, "version"),
         (b"GGML" + b"\0" * 60, "not a GGUF"),
         (b"GGUF\x03\0", "too small"),
@@ -487,3 +522,31 @@ def test_gguf_bad_tensor_type_and_offset(tmp_path: Path) -> None:
     (tmp_path / "o.gguf").write_bytes(bad_off)
     with pytest.raises(FileFormatError, match="outside"):
         read_gguf(tmp_path / "o.gguf")
+
+
+def _write_split(folder: Path) -> None:
+    w = GGUFWriter(str(folder / "m.gguf"), "llama", split_max_tensors=2)
+    w.add_block_count(1)
+    w.add_tensor("token_embd.weight", _quant(64, 256, Q.Q4_0), raw_dtype=Q.Q4_0)
+    for i in range(4):
+        w.add_tensor(f"t{i}", np.zeros(8, np.float32))
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+
+
+def test_gguf_split_model(tmp_path: Path) -> None:
+    _write_split(tmp_path)
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == ["m-00001-of-00003.gguf", "m-00002-of-00003.gguf", "m-00003-of-00003.gguf"]
+    info = read_gguf(tmp_path / names[0], cross_check=True)
+    assert len(info.files) == 3
+    assert set(info.tensors) == {"token_embd.weight", "t0", "t1", "t2", "t3"}
+    assert info.bytes_by_type == {"Q4_0": 64 * 256 // 32 * 18, "F32": 4 * 32}
+    assert info.token_embd_bytes == 64 * 256 // 32 * 18
+    with pytest.raises(FileFormatError, match="pass the first split"):
+        read_gguf(tmp_path / names[1])
+    (tmp_path / names[2]).unlink()
+    with pytest.raises(FileFormatError, match="split 3 of 3"):
+        read_gguf(tmp_path / names[0])

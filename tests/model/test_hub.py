@@ -37,7 +37,9 @@ def offline(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(socket, "getaddrinfo", _no_network)
 
 
-def _populate_cache(cache: Path, repo_id: str, config: Any = CONFIG, raw: bytes | None = None) -> Path:
+def _populate_cache(
+    cache: Path, repo_id: str, config: Any = CONFIG, raw: bytes | None = None
+) -> Path:
     """The real huggingface_hub cache layout: models--org--name/{refs/main, snapshots/<sha>/}."""
     repo = cache / ("models--" + repo_id.replace("/", "--"))
     (repo / "refs").mkdir(parents=True)
@@ -59,7 +61,9 @@ def test_fetch_config_legacy_id(tmp_path: Path) -> None:
     assert fetch_config("gpt2", cache_dir=tmp_path) == CONFIG
 
 
-def test_offline_env_is_honoured_at_call_time(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_offline_env_is_honoured_at_call_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """HF_HUB_OFFLINE set after huggingface_hub was imported still keeps us offline."""
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
     _populate_cache(tmp_path, "org/m")
@@ -97,7 +101,11 @@ def test_unreachable_hub_online_mode(tmp_path: Path, monkeypatch: pytest.MonkeyP
 
 @pytest.mark.parametrize(
     ("raw", "match"),
-    [(b"{not json", "not valid JSON"), (b"[1, 2]", "not a JSON object"), (b"\xff\xfe", "not valid")],
+    [
+        (b"{not json", "not valid JSON"),
+        (b"[1, 2]", "not a JSON object"),
+        (b"\xff\xfe", "not valid"),
+    ],
 )
 def test_corrupt_cached_config(tmp_path: Path, raw: bytes, match: str) -> None:
     _populate_cache(tmp_path, "org/bad", raw=raw)
@@ -144,7 +152,14 @@ def test_url_message_is_helpful() -> None:
 
 @pytest.mark.parametrize(
     "repo_id",
-    ["meta-llama/Llama-3.1-8B-Instruct", "gpt2", "Qwen/Qwen2.5-0.5B", "a/b", "org_x/m.v1_2", "a" * 96],
+    [
+        "meta-llama/Llama-3.1-8B-Instruct",
+        "gpt2",
+        "Qwen/Qwen2.5-0.5B",
+        "a/b",
+        "org_x/m.v1_2",
+        "a" * 96,
+    ],
 )
 def test_valid_repo_ids(repo_id: str) -> None:
     assert validate_repo_id(repo_id) == repo_id
@@ -164,7 +179,11 @@ def _response(status: int) -> httpx2.Response:
     ("exc", "cls", "match"),
     [
         (hf.GatedRepoError("gated", response=_response(403)), HubError, "gated"),
-        (hf.RepositoryNotFoundError("404", response=_response(404)), UnknownModelError, "not found"),
+        (
+            hf.RepositoryNotFoundError("404", response=_response(404)),
+            UnknownModelError,
+            "not found",
+        ),
         (hf.RevisionNotFoundError("rev", response=_response(404)), UnknownModelError, "revision"),
         (hf.RemoteEntryNotFoundError("e", response=_response(404)), HubError, "has no config.json"),
         (hf.HfHubHTTPError("401", response=_response(401)), HubError, "HF_TOKEN"),
@@ -174,7 +193,11 @@ def _response(status: int) -> httpx2.Response:
     ],
 )
 def test_error_translation(
-    exc: Exception, cls: type[Exception], match: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    exc: Exception,
+    cls: type[Exception],
+    match: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     def raiser(*args: Any, **kwargs: Any) -> str:
         raise exc
@@ -206,15 +229,20 @@ def _fake_metadata() -> SafetensorsRepoMetadata:
     return SafetensorsRepoMetadata(
         metadata={"total_size": 86},
         sharded=True,
-        weight_map={"a": "model-00001-of-00002.safetensors", "b": "model-00001-of-00002.safetensors",
-                    "c": "model-00002-of-00002.safetensors"},
+        weight_map={
+            "a": "model-00001-of-00002.safetensors",
+            "b": "model-00001-of-00002.safetensors",
+            "c": "model-00002-of-00002.safetensors",
+        },
         files_metadata=files,
     )
 
 
 def test_safetensors_header_bytes(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(hub, "hub_offline", lambda: False)
-    monkeypatch.setattr("huggingface_hub.get_safetensors_metadata", lambda *a, **k: _fake_metadata())
+    monkeypatch.setattr(
+        "huggingface_hub.get_safetensors_metadata", lambda *a, **k: _fake_metadata()
+    )
     info = fetch_safetensors_header_bytes("org/m")
     assert info.bytes_by_dtype == {"BF16": 64, "F32": 12, "F8_E4M3": 10}
     assert info.total_bytes == 86
@@ -241,7 +269,11 @@ def test_safetensors_header_bytes_inconsistent(monkeypatch: pytest.MonkeyPatch) 
     [
         (hf.NotASafetensorsRepoError("no"), HubError, "no safetensors weights"),
         (hf.GatedRepoError("gated", response=_response(403)), HubError, "gated"),
-        (hf.RepositoryNotFoundError("404", response=_response(404)), UnknownModelError, "not found"),
+        (
+            hf.RepositoryNotFoundError("404", response=_response(404)),
+            UnknownModelError,
+            "not found",
+        ),
         (httpx2.ConnectError("boom"), HubError, "offline"),
     ],
 )

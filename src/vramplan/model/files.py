@@ -15,8 +15,10 @@ import json
 import math
 import mmap
 import os
+import re
 import struct
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -131,7 +133,7 @@ def read_safetensors(path: str | os.PathLike[str]) -> CheckpointInfo:
                 f"{p} holds no .safetensors file and no model.safetensors.index.json: "
                 "pass a folder with safetensors weights, a .safetensors file or a .gguf file"
             )
-        return _combine([(f.name, _read_header(f)) for f in files], list(f.name for f in files))
+        return _combine([(f.name, _read_header(f)) for f in files], [f.name for f in files])
     if p.name.endswith(".index.json"):
         return _read_sharded(p)
     if not p.is_file():
@@ -272,7 +274,7 @@ def _validate_entries(obj: Any, data_size: int | None, where: str) -> _Header:
         tensors[name] = (dtype, tuple(shape), nbytes)
         spans.append((begin, end, name))
     spans.sort()
-    for (_, prev_end, prev_name), (begin, end, name) in zip(spans, spans[1:]):
+    for (_, prev_end, prev_name), (begin, end, name) in pairwise(spans):
         if begin < prev_end and end > begin:
             raise FileFormatError(
                 f"{where}: tensors {prev_name!r} and {name!r} overlap in the data section; "
@@ -342,10 +344,11 @@ def _read_sharded(index_path: Path) -> CheckpointInfo:
     for key, value in meta.items():
         info.metadata[f"index.{key}"] = value
     if index_total is not None and index_total != info.total_bytes:
-        info.notes = info.notes + (
+        note = (
             f"index metadata.total_size is {index_total} bytes but the shard headers sum to "
-            f"{info.total_bytes}; the headers are used",
+            f"{info.total_bytes}; the headers are used"
         )
+        info.notes = (*info.notes, note)
     return info
 
 
@@ -394,7 +397,9 @@ def checkpoint_from_header_dicts(
     Used for headers fetched from the Hub; the data size is unknown so offsets are checked for
     self-consistency only.
     """
-    parsed = [(fname, _validate_entries(obj, None, f"{where}:{fname}")) for fname, obj in headers.items()]
+    parsed = [
+        (fname, _validate_entries(obj, None, f"{where}:{fname}")) for fname, obj in headers.items()
+    ]
     return _combine(parsed, list(headers))
 
 
@@ -520,6 +525,8 @@ class GGUFInfo:
     vocab_size: int | None
     #: True when there is no separate ``output.weight`` (the LM head reuses token_embd).
     tied_embeddings: bool
+    #: Every file read: one, or all splits of a ``-00001-of-0000N.gguf`` set.
+    files: tuple[str, ...] = ()
 
     def hparam(self, suffix: str, default: Any = None) -> Any:
         """Value of ``{architecture}.{suffix}`` (e.g. ``attention.head_count``) or ``default``."""
@@ -635,7 +642,7 @@ def _ggml_type_name(type_id: int, where: str, tensor: str) -> str:
     return name
 
 
-def _walk_gguf(buf: mmap.mmap, where: str) -> GGUFInfo:
+def _walk_gguf(buf: mmap.mmap, where: str, require_arch: bool = True) -> GGUFInfo:
     """Validate the whole GGUF header with hard bounds and decode it."""
     from gguf.constants import GGUF_MAGIC, LlamaFileType
 
@@ -734,8 +741,14 @@ def _walk_gguf(buf: mmap.mmap, where: str) -> GGUFInfo:
         tensors[name] = GGUFTensor(name, type_name, dims, n_el, nbytes, start)
         bytes_by[type_name] = bytes_by.get(type_name, 0) + nbytes
         params_by[type_name] = params_by.get(type_name, 0) + n_el
-    arch = metadata.get("general.architecture")
-    if not isinstance(arch, str) or not arch:
+    arch = metadata.get("general.architecture", "" if not require_arch else None)
+    if not isinstance(arch, str) or (require_arch and not arch):
+        split_no, split_count = metadata.get("split.no"), metadata.get("split.count")
+        if _is_int(split_no) and _is_int(split_count) and split_count > 1:
+            raise FileFormatError(
+                f"{where}: this is split {split_no + 1} of {split_count} of a split GGUF; pass "
+                "the first split (the file named ...-00001-of-NNNNN.gguf)"
+            )
         raise FileFormatError(
             f"{where}: general.architecture is missing; this GGUF does not describe a model"
         )
@@ -787,8 +800,68 @@ def read_gguf(path: str | os.PathLike[str], *, cross_check: bool | None = None) 
     its tensor table must agree with ours. ``cross_check=None`` does that only for headers whose
     metadata arrays hold at most CROSS_CHECK_MAX_ARRAY_ELEMENTS elements, since the reader is slow
     on real vocabularies. Any failure is a FileFormatError.
+
+    A split model (``name-00001-of-00003.gguf``, as written by ``llama-gguf-split``) is read as a
+    whole when given its first split: the tensors of every split are added up.
     """
     p = Path(path)
+    info = _read_one_gguf(p, require_arch=True, cross_check=cross_check)
+    count = info.metadata.get("split.count")
+    if not _is_int(count) or count <= 1:
+        return info
+    number = info.metadata.get("split.no", 0)
+    match = _SPLIT_NAME_RE.fullmatch(p.name)
+    if number != 0 or match is None:
+        raise FileFormatError(
+            f"{p}: this is split {number + 1 if _is_int(number) else '?'} of {count} of a split "
+            "GGUF; pass the first split (the file named ...-00001-of-NNNNN.gguf)"
+        )
+    width = len(match.group(2))
+    infos = [info]
+    for i in range(2, count + 1):
+        sibling = p.with_name(f"{match.group(1)}-{i:0{width}d}-of-{match.group(3)}.gguf")
+        if not sibling.is_file():
+            raise FileFormatError(
+                f"{p}: split {i} of {count} ({sibling.name}) is missing; download every split"
+            )
+        infos.append(_read_one_gguf(sibling, require_arch=False, cross_check=cross_check))
+    return _merge_splits(infos)
+
+
+_SPLIT_NAME_RE = re.compile(r"(.*)-(\d{5})-of-(\d{5})\.gguf")
+
+
+def _merge_splits(infos: list[GGUFInfo]) -> GGUFInfo:
+    first = infos[0]
+    tensors: dict[str, GGUFTensor] = {}
+    bytes_by: dict[str, int] = {}
+    params_by: dict[str, int] = {}
+    for part in infos:
+        for name, t in part.tensors.items():
+            if name in tensors:
+                raise FileFormatError(f"{part.path}: tensor {name!r} also appears in another split")
+            tensors[name] = t
+            bytes_by[t.type_name] = bytes_by.get(t.type_name, 0) + t.nbytes
+            params_by[t.type_name] = params_by.get(t.type_name, 0) + t.n_elements
+    embd = tensors.get("token_embd.weight")
+    vocab = first.vocab_size
+    if vocab is None and embd is not None and len(embd.shape) == 2:
+        vocab = embd.shape[1]
+    return replace(
+        first,
+        tensors=tensors,
+        total_bytes=sum(bytes_by.values()),
+        bytes_by_type=bytes_by,
+        params_by_type=params_by,
+        token_embd_bytes=embd.nbytes if embd else 0,
+        vocab_size=vocab,
+        tied_embeddings="output.weight" not in tensors,
+        file_size=sum(i.file_size for i in infos),
+        files=tuple(i.path for i in infos),
+    )
+
+
+def _read_one_gguf(p: Path, *, require_arch: bool, cross_check: bool | None) -> GGUFInfo:
     where = str(p)
     try:
         with open(p, "rb") as fh:
@@ -799,13 +872,14 @@ def read_gguf(path: str | os.PathLike[str], *, cross_check: bool | None = None) 
                     "GGUF: re-download it"
                 )
             with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as buf:
-                info = _walk_gguf(buf, where)
+                info = _walk_gguf(buf, where, require_arch)
     except FileNotFoundError:
         raise FileFormatError(f"{where}: no such file; pass an existing .gguf file") from None
     except (OSError, ValueError) as exc:
         if isinstance(exc, FileFormatError):
             raise
         raise FileFormatError(f"{where}: cannot read the file ({exc})") from None
+    info.files = (where,)
     if cross_check is None:
         cross_check = sum(info.array_lengths.values()) <= CROSS_CHECK_MAX_ARRAY_ELEMENTS
     if cross_check:
@@ -825,13 +899,13 @@ def _cross_check_with_reader(path: Path, info: GGUFInfo) -> None:
         del reader
     except FileFormatError:
         raise
-    except Exception as exc:  # the reader raises bare ValueError/KeyError/IndexError on bad input
+    except Exception as exc:  # noqa: BLE001 - the reader raises bare ValueError/KeyError/...
         raise FileFormatError(
             f"{path}: gguf.GGUFReader rejects the file ({type(exc).__name__}: {str(exc)[:200]}); "
             "the file is corrupt: re-download it"
         ) from None
     ours = {t.name: (t.type_name, t.nbytes) for t in info.tensors.values()}
-    if theirs != ours or arch != info.architecture:
+    if theirs != ours or (arch or "") != info.architecture:
         raise FileFormatError(
             f"{path}: the header parses inconsistently (gguf.GGUFReader disagrees on the tensor "
             "table); the file is corrupt or uses a GGUF variant we do not support"

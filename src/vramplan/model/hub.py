@@ -70,12 +70,9 @@ def hub_offline() -> bool:
     for var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
         if os.environ.get(var, "").strip().upper() in {"1", "ON", "YES", "TRUE"}:
             return True
-    try:
-        from huggingface_hub import constants
+    from huggingface_hub import constants
 
-        return bool(constants.HF_HUB_OFFLINE)
-    except Exception:  # pragma: no cover - huggingface_hub is a hard dependency
-        return False
+    return bool(constants.HF_HUB_OFFLINE)
 
 
 def _offline_message(repo_id: str, what: str = "config.json") -> str:
@@ -119,7 +116,9 @@ def _translate(exc: BaseException, repo_id: str, revision: str | None, what: str
             "estimate from its config instead, or pass a local checkpoint"
         )
     if isinstance(exc, hf.SafetensorsParsingError):
-        return HubError(f"the safetensors headers of {repo_id}{rev} on the Hub are unreadable: {exc}")
+        return HubError(
+            f"the safetensors headers of {repo_id}{rev} on the Hub are unreadable: {exc}"
+        )
     if isinstance(exc, hf.HfHubHTTPError):
         status = getattr(getattr(exc, "response", None), "status_code", None)
         if status in (401, 403):
