@@ -1,0 +1,19 @@
+"""Discrete-event simulator of a serving engine's KV-cache memory (PagedAttention paper replays).
+
+Public API: ``run_simulation``, ``compare_allocators``, ``SimulationConfig``, ``SimulationResult``,
+``WorkloadConfig``/``LengthDist``/``preset_workload``, ``SchedulerConfig``, ``HardwareSpec``,
+``StepTimeModel`` and ``ALLOCATORS`` (max, pow2, oracle, paged, radix).
+"""
+
+from vramplan.simulate.allocators import ALLOCATORS, make_allocator
+from vramplan.simulate.metrics import SimulationResult
+from vramplan.simulate.run import SimulationConfig, compare_allocators, run_simulation
+from vramplan.simulate.scheduler import SchedulerConfig
+from vramplan.simulate.steptime import HardwareSpec, StepTimeModel, opt13b_a100_40gb
+from vramplan.simulate.workload import LengthDist, Trace, WorkloadConfig, make_trace, preset_workload
+
+__all__ = [
+    "ALLOCATORS", "HardwareSpec", "LengthDist", "SchedulerConfig", "SimulationConfig",
+    "SimulationResult", "StepTimeModel", "Trace", "WorkloadConfig", "compare_allocators",
+    "make_allocator", "make_trace", "opt13b_a100_40gb", "preset_workload", "run_simulation",
+]
