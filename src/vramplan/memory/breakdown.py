@@ -1,0 +1,114 @@
+"""Breakdown: named parts that add up, per GPU and in total, each with the formula behind it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from vramplan.units import GiB
+
+
+@dataclass(frozen=True)
+class Component:
+    """One named part of the memory: bytes on the busiest GPU, bytes on all GPUs, and why."""
+
+    name: str
+    per_gpu_bytes: int
+    total_bytes: int
+    formula: str
+    inputs: dict[str, Any] = field(default_factory=dict)
+    parts: tuple[Component, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "name": self.name,
+            "per_gpu_bytes": self.per_gpu_bytes,
+            "total_bytes": self.total_bytes,
+            "per_gpu_gib": round(self.per_gpu_bytes / GiB, 4),
+            "formula": self.formula,
+            "inputs": self.inputs,
+        }
+        if self.parts:
+            out["parts"] = [p.to_dict() for p in self.parts]
+        return out
+
+
+TOP_LEVEL = ("weights", "kv_cache", "activations", "overhead")
+
+
+@dataclass(frozen=True)
+class Breakdown:
+    """The estimate: four top-level components that sum to the total, plus the scenario behind them."""
+
+    model: str
+    method: str
+    params: int
+    precision: str
+    kv_cache_dtype: str
+    context: int
+    users: int
+    tensor_parallel_size: int
+    pipeline_parallel_size: int
+    components: tuple[Component, ...]
+    kv_bytes_per_token: int
+    gpu_name: str | None = None
+    gpu_memory_bytes: int | None = None
+    assumptions: tuple[str, ...] = ()
+    fixes: tuple[str, ...] = ()
+    max_users: int | None = None
+    max_context: int | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def gpus(self) -> int:
+        return self.tensor_parallel_size * self.pipeline_parallel_size
+
+    def component(self, name: str) -> Component:
+        for c in self.components:
+            if c.name == name:
+                return c
+        raise KeyError(name)
+
+    @property
+    def per_gpu_bytes(self) -> int:
+        return sum(c.per_gpu_bytes for c in self.components)
+
+    @property
+    def total_bytes(self) -> int:
+        return sum(c.total_bytes for c in self.components)
+
+    @property
+    def fits(self) -> bool | None:
+        if self.gpu_memory_bytes is None:
+            return None
+        return self.per_gpu_bytes <= self.gpu_memory_bytes
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON contract of `vramplan estimate --json`."""
+        by = {c.name: c for c in self.components}
+        out: dict[str, Any] = {
+            "model": self.model,
+            "method": self.method,
+            "params": self.params,
+            "precision": self.precision,
+            "kv_cache_dtype": self.kv_cache_dtype,
+            "context": self.context,
+            "users": self.users,
+            **{f"{name}_bytes": by[name].total_bytes for name in TOP_LEVEL},
+            "total_bytes": self.total_bytes,
+            "per_gpu": {**{f"{name}_bytes": by[name].per_gpu_bytes for name in TOP_LEVEL}, "total_bytes": self.per_gpu_bytes},
+            "kv_bytes_per_token": self.kv_bytes_per_token,
+            "gpus": self.gpus,
+            "tensor_parallel_size": self.tensor_parallel_size,
+            "pipeline_parallel_size": self.pipeline_parallel_size,
+            "gpu": self.gpu_name,
+            "gpu_memory_bytes": self.gpu_memory_bytes,
+            "fits": self.fits,
+            "max_users": self.max_users,
+            "max_context": self.max_context,
+            "fixes": list(self.fixes),
+            "assumptions": list(self.assumptions),
+            "components": [c.to_dict() for c in self.components],
+        }
+        out.update(self.extras)
+        return out

@@ -1,0 +1,80 @@
+"""KV-cache bytes: one spec per attention kind, summed over layers.
+
+Per token per layer (vLLM ``kv_cache_interface.py``, transformers ``cache_utils.py``):
+  full / sliding attention  K and V: H_kv_rank x (d_k + d_v) x e
+  MLA (DeepSeek)            one latent: (kv_lora_rank + qk_rope_head_dim) x e, no factor 2, replicated per TP rank
+Sliding layers hold at most ``window`` tokens per sequence. With paging, each sequence's tokens are
+rounded up to whole blocks per layer group (a sliding window that starts mid-block costs one more block).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+from functools import lru_cache
+from math import ceil
+from typing import Literal
+
+from vramplan.model.spec import ModelSpec
+
+KVKind = Literal["full", "sliding", "mla"]
+
+
+@dataclass(frozen=True)
+class KVLayerGroup:
+    """Layers that share one KV layout: kind, layer count, bytes per token per layer on one rank."""
+
+    kind: KVKind
+    layers: int
+    bytes_per_token_per_layer: Fraction
+    window: int | None = None
+
+    def tokens_held(self, context: int) -> int:
+        """Tokens one sequence of ``context`` tokens keeps in these layers."""
+        return min(context, self.window) if self.kind == "sliding" and self.window else context
+
+
+def kv_heads_per_rank(spec: ModelSpec, tp: int) -> int:
+    """vLLM get_num_kv_heads: max(1, H_kv // tp); TP beyond H_kv replicates heads."""
+    return max(1, spec.num_kv_heads // tp)
+
+
+@lru_cache(maxsize=1024)
+def kv_layer_groups(spec: ModelSpec, element_bytes: Fraction, tp: int = 1, layers: int | None = None) -> tuple[KVLayerGroup, ...]:
+    """KV layout per attention kind for ``layers`` layers (default all) on one TP rank."""
+    n = spec.num_layers if layers is None else layers
+    if spec.mla is not None:
+        latent = spec.mla.kv_lora_rank + spec.mla.qk_rope_head_dim
+        return (KVLayerGroup("mla", n, latent * element_bytes),)
+    per_layer = kv_heads_per_rank(spec, tp) * (spec.head_dim + spec.v_head_dim) * element_bytes
+    n_sliding = sum(1 for t in spec.layer_types[:n] if t == "sliding_attention") if layers is None else round(
+        n * sum(1 for t in spec.layer_types if t == "sliding_attention") / spec.num_layers)
+    groups = []
+    if n - n_sliding:
+        groups.append(KVLayerGroup("full", n - n_sliding, per_layer))
+    if n_sliding:
+        groups.append(KVLayerGroup("sliding", n_sliding, per_layer, spec.sliding_window))
+    return tuple(groups)
+
+
+def kv_bytes_per_token(spec: ModelSpec, element_bytes: Fraction, tp: int = 1) -> int:
+    """Bytes of KV one token adds across all layers (ignoring windows), on one TP rank."""
+    total = sum(g.layers * g.bytes_per_token_per_layer for g in kv_layer_groups(spec, element_bytes, tp))
+    return ceil(total)
+
+
+def kv_cache_bytes(spec: ModelSpec, element_bytes: Fraction, context: int, sequences: int, tp: int = 1,
+                   layers: int | None = None, block_size: int | None = None) -> int:
+    """Bytes to hold ``sequences`` sequences of ``context`` tokens on one rank (``layers`` of them).
+
+    Paging (``block_size``) rounds each sequence up to whole blocks: 4 tokens with B=16 still take one
+    16-token block. A sliding window of W tokens can straddle ceil(W/B)+1 blocks.
+    """
+    total = Fraction(0)
+    for group in kv_layer_groups(spec, element_bytes, tp, layers):
+        held = group.tokens_held(context)
+        if block_size:
+            blocks = ceil(held / block_size) + (1 if group.kind == "sliding" and held < context else 0)
+            held = blocks * block_size
+        total += group.layers * group.bytes_per_token_per_layer * held
+    return ceil(total * sequences)

@@ -1,0 +1,55 @@
+"""Memory outside weights, KV and activations: CUDA context, framework, NCCL, CUDA graphs, fragmentation.
+
+These cannot be derived from the model; they are measured properties of a driver, library and GPU.
+Each is a named field with the measurement behind it, and every figure can be overridden.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from vramplan.units import MiB
+
+
+@dataclass(frozen=True)
+class OverheadAssumptions:
+    """Overheads per GPU, with their sources."""
+
+    #: CUDA context + kernel images loaded by PyTorch. vLLM 0.19 logs 78.68 GiB free of 79.19 GiB on an
+    #: idle H100 after the context exists: ~0.5 GiB.
+    cuda_context_bytes: int = 512 * MiB
+    #: Non-torch memory growth during the first forward at TP=1 (cuBLAS/attention workspaces): 0.24-0.26
+    #: GiB in vLLM 0.19 profiling logs (dev set).
+    framework_bytes: int = 256 * MiB
+    #: Extra non-torch memory with TP>1 (NCCL + custom all-reduce buffers): vLLM 0.19 logs 2.06-2.21 GiB
+    #: non-torch at TP 2-4 vs 0.25 at TP 1.
+    nccl_bytes: int = 1856 * MiB
+    #: CUDA graph pool for decode batch sizes; vLLM 0.19 logs 0.64-1.84 GiB (median ~0.9 GiB).
+    cuda_graph_bytes: int = 900 * MiB
+    #: Allocator fragmentation as a share of the dynamic (KV + activation) memory when no paging is used.
+    fragmentation_fraction: float = 0.0
+
+
+@dataclass(frozen=True)
+class OverheadBytes:
+    cuda_context: int
+    framework: int
+    nccl: int
+    cuda_graphs: int
+    fragmentation: int
+
+    @property
+    def total(self) -> int:
+        return self.cuda_context + self.framework + self.nccl + self.cuda_graphs + self.fragmentation
+
+
+def overhead_bytes(tp: int, pp: int, dynamic_bytes: int, enforce_eager: bool = False,
+                   a: OverheadAssumptions = OverheadAssumptions()) -> OverheadBytes:
+    """Overheads on one GPU of a TP x PP group."""
+    return OverheadBytes(
+        cuda_context=a.cuda_context_bytes,
+        framework=a.framework_bytes,
+        nccl=a.nccl_bytes if tp * pp > 1 else 0,
+        cuda_graphs=0 if enforce_eager else a.cuda_graph_bytes,
+        fragmentation=int(dynamic_bytes * a.fragmentation_fraction),
+    )

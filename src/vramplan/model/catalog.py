@@ -1,0 +1,90 @@
+"""The bundled model catalogue: published config.json files, found by id, variant or short alias."""
+
+from __future__ import annotations
+
+import json
+import re
+from functools import cache
+from importlib import resources
+from typing import Any
+
+
+
+def _normalise(name: str) -> str:
+    return name.strip().lower().replace("_", "-")
+
+
+_VARIANT_TOKEN = re.compile(r"-(instruct|chat|it)(?=-|$)")
+
+
+def _strip_variant(name: str) -> str:
+    """'mixtral-8x7b-instruct-v0.1' -> 'mixtral-8x7b-v0.1'; 'llama-2-70b-chat-hf' -> 'llama-2-70b'."""
+    stripped = _VARIANT_TOKEN.sub("", name)
+    for suffix in ("-hf", "-base"):
+        stripped = stripped.removesuffix(suffix)
+    return stripped
+
+
+def _short_forms(repo_id: str) -> set[str]:
+    """'meta-llama/Llama-3.1-8B-Instruct' -> {'meta-llama/llama-3.1-8b-instruct', 'llama-3.1-8b', ...}."""
+    full = _normalise(repo_id)
+    org, _, name = full.rpartition("/")
+    stripped = _strip_variant(name)
+    forms = {full, name, stripped}
+    if org:
+        forms.add(f"{org}/{stripped}")
+    if stripped.startswith("meta-llama-"):
+        forms.add(stripped.removeprefix("meta-"))
+    return forms
+
+
+@cache
+def catalogue() -> dict[str, dict[str, Any]]:
+    """repo id -> raw config.json, for every bundled file."""
+    out: dict[str, dict[str, Any]] = {}
+    folder = resources.files("vramplan.model") / "catalog"
+    for entry in sorted(folder.iterdir(), key=lambda p: p.name):
+        if entry.name.endswith(".json"):
+            repo_id = entry.name[: -len(".json")].replace("__", "/", 1)
+            out[repo_id] = json.loads(entry.read_text(encoding="utf-8"))
+    return out
+
+
+@cache
+def _alias_index() -> dict[str, str]:
+    index: dict[str, str] = {}
+    # Base checkpoints first, so "llama-2-70b" means the base model rather than the chat tune.
+    ids = sorted(catalogue(), key=lambda r: (bool(_VARIANT_TOKEN.search(_normalise(r))), r))
+    for repo_id in ids:
+        for form in _short_forms(repo_id):
+            index.setdefault(form, repo_id)
+    return index
+
+
+def find(name: str) -> str | None:
+    """The catalogue id a name refers to, or None: exact id, a variant of one, or a short alias."""
+    index = _alias_index()
+    key = _normalise(name)
+    if key in index:
+        return index[key]
+    for form in sorted(_short_forms(name), key=len, reverse=True):
+        if form in index:
+            return index[form]
+    return None
+
+
+def suggestions(name: str, limit: int = 3) -> list[str]:
+    import difflib
+
+    key = _normalise(name).split("/")[-1]
+    names = {form.split("/")[-1]: rid for form, rid in _alias_index().items()}
+    close = difflib.get_close_matches(key, list(names), n=limit * 3, cutoff=0.5)
+    seen: list[str] = []
+    for c in close:
+        if names[c] not in seen:
+            seen.append(names[c])
+    return seen[:limit]
+
+
+def aliases(repo_id: str) -> list[str]:
+    return sorted(a for a, r in _alias_index().items() if r == repo_id and "/" not in a)

@@ -1,0 +1,83 @@
+"""Resolve what the user typed into a ModelSpec: a path, a catalogue name, or a Hub id (config only)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from vramplan.errors import UnknownModelError, VramplanError
+from vramplan.model import catalog
+from vramplan.model.hf_config import load_config_file, spec_from_config
+from vramplan.model.spec import ModelSpec
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A ModelSpec plus, when a checkpoint file was read, its true weight bytes."""
+
+    spec: ModelSpec
+    source: str
+    checkpoint_bytes: int | None = None
+    checkpoint_format: str | None = None
+    gguf_embedding_bytes: int | None = None
+
+
+_HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}/[A-Za-z0-9][A-Za-z0-9._-]{0,95}$")
+
+
+def load_model(ref: str, *, allow_hub: bool = True) -> LoadedModel:
+    """Path (config.json, folder, .safetensors, .gguf) > catalogue name > Hub id."""
+    if not isinstance(ref, str) or not ref.strip():
+        raise UnknownModelError("no model given: pass a catalogue name (see `vramplan models`), a config.json path or a folder")
+    ref = ref.strip()
+    if any(ord(c) < 32 for c in ref) or len(ref) > 512:
+        raise UnknownModelError("model name contains control characters or is too long: pass a catalogue name, path or Hub id")
+    path = Path(ref)
+    looks_like_path = ref.startswith((".", "/", "~")) or path.suffix in (".json", ".gguf", ".safetensors") or path.exists()
+    if looks_like_path:
+        return _from_path(path.expanduser())
+    repo_id = catalog.find(ref)
+    if repo_id is not None:
+        cfg = catalog.catalogue()[repo_id]
+        return LoadedModel(spec_from_config(cfg, name=repo_id, source=f"catalogue:{repo_id}"), f"catalogue:{repo_id}")
+    if allow_hub and _HUB_ID.match(ref):
+        from vramplan.model.hub import fetch_config
+
+        try:
+            cfg = fetch_config(ref)
+        except VramplanError as exc:
+            close = catalog.suggestions(ref)
+            hint = f" Did you mean: {', '.join(close)}?" if close else ""
+            raise type(exc)(f"{exc}{hint}") from None
+        return LoadedModel(spec_from_config(cfg, name=ref, source=f"hub:{ref}"), f"hub:{ref}")
+    close = catalog.suggestions(ref)
+    hint = f" Closest catalogue names: {', '.join(close)}." if close else ""
+    raise UnknownModelError(
+        f"unknown model {ref!r}: not a file or folder, not in the catalogue, not a Hub id (org/name).{hint} "
+        "Run `vramplan models` for the catalogue, or pass a local folder holding config.json."
+    )
+
+
+def _from_path(path: Path) -> LoadedModel:
+    if not path.exists():
+        raise UnknownModelError(f"{path} does not exist: pass a config.json, a model folder, a .safetensors or a .gguf file")
+    if path.suffix == ".gguf":
+        from vramplan.model.files import gguf_to_hf_config, read_gguf
+
+        info = read_gguf(path)
+        cfg: dict[str, Any] = gguf_to_hf_config(info)
+        spec = spec_from_config(cfg, name=path.name, source=f"gguf:{path}")
+        return LoadedModel(spec, f"gguf:{path}", info.total_bytes, f"gguf {info.file_type or ''}".strip(), info.token_embd_bytes)
+    if path.suffix == ".safetensors" or (path.is_dir() and any(path.glob("*.safetensors"))):
+        from vramplan.model.files import read_safetensors
+
+        folder = path if path.is_dir() else path.parent
+        cfg = load_config_file(folder)
+        info = read_safetensors(path)
+        spec = spec_from_config(cfg, name=folder.name, source=f"path:{folder}")
+        return LoadedModel(spec, f"path:{folder}", info.total_bytes, "safetensors")
+    cfg = load_config_file(path)
+    label = path.name if path.is_dir() else path.parent.name or path.name
+    return LoadedModel(spec_from_config(cfg, name=label, source=f"path:{path}"), f"path:{path}")
