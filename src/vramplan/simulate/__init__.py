@@ -7,6 +7,7 @@ Public API: ``run_simulation``, ``compare_allocators``, ``SimulationConfig``, ``
 
 from vramplan.simulate.allocators import ALLOCATORS, make_allocator
 from vramplan.simulate.metrics import SimulationResult
+from vramplan.simulate.plot import plot_timeseries
 from vramplan.simulate.run import SimulationConfig, compare_allocators, run_simulation
 from vramplan.simulate.scheduler import SchedulerConfig
 from vramplan.simulate.steptime import HardwareSpec, StepTimeModel, opt13b_a100_40gb
@@ -15,5 +16,5 @@ from vramplan.simulate.workload import LengthDist, Trace, WorkloadConfig, make_t
 __all__ = [
     "ALLOCATORS", "HardwareSpec", "LengthDist", "SchedulerConfig", "SimulationConfig",
     "SimulationResult", "StepTimeModel", "Trace", "WorkloadConfig", "compare_allocators",
-    "make_allocator", "make_trace", "opt13b_a100_40gb", "preset_workload", "run_simulation",
+    "make_allocator", "make_trace", "opt13b_a100_40gb", "plot_timeseries", "preset_workload", "run_simulation",
 ]

@@ -216,7 +216,6 @@ class ContiguousAllocator(Allocator):
         self.chunks: dict[int, tuple[int, int]] = {}
         self._owned = 0
         self._slack = 0
-        self.prompt: dict[int, int] = {}
 
     def reservation(self, prompt_len: int, final_len: int) -> int:
         raise NotImplementedError
@@ -234,16 +233,10 @@ class ContiguousAllocator(Allocator):
 
     def admit(self, key, length, final_len, prompt_len, prefix=None):  # type: ignore[override]
         size = max(length, self.reservation(prompt_len, final_len))
-        if not self._take(key, size, final_len):
-            return False
-        self.prompt[key] = prompt_len
-        return True
+        return self._take(key, size, final_len)
 
     def fork(self, parent: int, child: int, length: int) -> bool:
-        if not self._take(child, self.cap[parent], self.final[parent]):
-            return False
-        self.prompt[child] = self.prompt[parent]
-        return True
+        return self._take(child, self.cap[parent], self.final[parent])
 
     def refork(self, key: int, source: int, length: int) -> bool:
         return True  # same-size reservations: copying a beam's contents needs no memory
@@ -258,7 +251,6 @@ class ContiguousAllocator(Allocator):
         self._slack -= (1 << order) - size
         self.pool.release(off, order)
         self._drop_cap(key)
-        self.prompt.pop(key, None)
 
     def swap_out(self, keys: Sequence[int]) -> SwapHandle:
         caps = tuple(self.cap[k] for k in keys)

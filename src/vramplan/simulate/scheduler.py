@@ -34,6 +34,8 @@ class SchedulerConfig:
 
     watermark: share of the pool an admission must leave free when memory grows on demand (paged,
         radix), so running sequences can grow a while before someone is preempted (vLLM V0: 1 %).
+    stop_after_s / warmup_s: end the replay at that simulated time instead of draining the queue /
+        leave the first seconds (empty pool filling up) out of the time averages; both serve short runs.
     beam_fork_prob: per decode step, the chance that a beam is dropped and replaced by a copy of another
         beam (its best continuations lost to another beam's). It sets how far back beams share a common
         prefix; 0.1 makes beams coalesce ~10-30 tokens back, typical of beam search on chat/instruction
@@ -48,6 +50,7 @@ class SchedulerConfig:
     beam_fork_prob: float = 0.1
     watermark: float = 0.01
     stop_after_s: float | None = None
+    warmup_s: float = 0.0
     sample_points: int = 200
     seed: int = 0
 
@@ -409,6 +412,11 @@ class Simulator:
             dt = timer.step(decoded + prefill_tokens, self.logical) + self.swap_s
             self.swap_s = 0.0
             # 4. memory accounting over this iteration
+            if self.now < cfg.warmup_s:
+                self.now += dt
+                out.iterations += 1
+                self._after_step(done_prefill, decode, total)
+                continue
             shared = alloc.shared_slots
             token = self.logical - shared
             internal = alloc.internal_slots
@@ -433,30 +441,34 @@ class Simulator:
                                  ("internal", internal), ("external", ext), ("free", freed),
                                  ("batch", len(self.running))):
                     series[key].append(float(val))
-            # 5. results of the iteration
-            for g in done_prefill:
-                if g.state != "prefill":  # preempted by a decode in this same iteration
-                    continue
-                if g.first_token is None:
-                    g.first_token = self.now
-                g.generated += 1
-                if g.generated >= g.output:
-                    self._finish(g)
-                    continue
-                g.state = "decode"
-                g.L0, g.D0 = g.prompt + g.generated, self.D
-                self.n_dec += g.n
-                if g.beam:
-                    self.beams[g.rid] = g
-                self._register(g, self.D, g.L0)
-                self.finish_at.setdefault(self.D + g.final - g.L0, []).append((g, g.epoch))
-            if decode:
-                for g, ep in self.finish_at.pop(self.D, ()):
-                    if ep == g.epoch and g.state == "decode":
-                        self._finish(g)
-            if self.progress is not None and out.iterations % 4096 == 0:
-                self.progress(out.completed + out.rejected, total)
+            self._after_step(done_prefill, decode, total)
         out.end_s = self.now
         if self.progress is not None:
             self.progress(out.completed + out.rejected, total)
         return out
+
+    def _after_step(self, done_prefill: list[_Group], decode: bool, total: int) -> None:
+        """Results of the iteration: first tokens, finished requests."""
+        out = self.out
+        for g in done_prefill:
+            if g.state != "prefill":  # preempted by a decode in this same iteration
+                continue
+            if g.first_token is None:
+                g.first_token = self.now
+            g.generated += 1
+            if g.generated >= g.output:
+                self._finish(g)
+                continue
+            g.state = "decode"
+            g.L0, g.D0 = g.prompt + g.generated, self.D
+            self.n_dec += g.n
+            if g.beam:
+                self.beams[g.rid] = g
+            self._register(g, self.D, g.L0)
+            self.finish_at.setdefault(self.D + g.final - g.L0, []).append((g, g.epoch))
+        if decode:
+            for g, ep in self.finish_at.pop(self.D, ()):
+                if ep == g.epoch and g.state == "decode":
+                    self._finish(g)
+        if self.progress is not None and out.iterations % 4096 == 0:
+            self.progress(out.completed + out.rejected, total)
