@@ -418,7 +418,7 @@ class PagedAllocator(Allocator):
     def fork(self, parent: int, child: int, length: int) -> bool:
         src = self.tables[parent]
         cap = self.cap[parent]
-        partial = bool(src) and length % self.B != 0
+        partial = bool(src) and cap > length  # the last block has slots still to be written
         if partial and self.available_blocks() < 1:
             return False
         table = list(src)
