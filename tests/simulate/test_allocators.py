@@ -6,8 +6,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from vramplan.simulate.allocators import (
-    BuddyPool, MaxAllocator, OracleAllocator, PagedAllocator, Pow2Allocator, RadixAllocator,
-    make_allocator, next_pow2,
+    BuddyPool,
+    MaxAllocator,
+    OracleAllocator,
+    PagedAllocator,
+    Pow2Allocator,
+    RadixAllocator,
+    make_allocator,
+    next_pow2,
 )
 
 ops = st.lists(
@@ -140,10 +146,10 @@ def test_paged_waste_below_one_block_per_sequence() -> None:
     lengths = {k: 1 + 37 * k % 500 for k in range(20)}
     for k, ln in lengths.items():
         assert a.admit(k, ln, 600, ln)
-    for step in range(100):
-        for k in lengths:
-            lengths[k] += 1
-            assert a.extend(k, lengths[k])
+    for _ in range(100):
+        for k, ln in list(lengths.items()):
+            lengths[k] = ln + 1
+            assert a.extend(k, ln + 1)
         waste = a.owned_slots - sum(lengths.values())
         assert 0 <= waste < 16 * len(lengths)
         for k, ln in lengths.items():

@@ -8,8 +8,15 @@ import pytest
 
 from vramplan.errors import InputError
 from vramplan.simulate import (
-    HardwareSpec, LengthDist, SchedulerConfig, SimulationConfig, WorkloadConfig, compare_allocators,
-    plot_timeseries, preset_workload, run_simulation,
+    HardwareSpec,
+    LengthDist,
+    SchedulerConfig,
+    SimulationConfig,
+    WorkloadConfig,
+    compare_allocators,
+    plot_timeseries,
+    preset_workload,
+    run_simulation,
 )
 
 KEYS = ("token_state_share", "reserved_share", "internal_fragmentation_share",

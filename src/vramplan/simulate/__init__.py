@@ -11,7 +11,13 @@ from vramplan.simulate.plot import plot_timeseries
 from vramplan.simulate.run import SimulationConfig, compare_allocators, run_simulation
 from vramplan.simulate.scheduler import SchedulerConfig
 from vramplan.simulate.steptime import HardwareSpec, StepTimeModel, opt13b_a100_40gb
-from vramplan.simulate.workload import LengthDist, Trace, WorkloadConfig, make_trace, preset_workload
+from vramplan.simulate.workload import (
+    LengthDist,
+    Trace,
+    WorkloadConfig,
+    make_trace,
+    preset_workload,
+)
 
 __all__ = [
     "ALLOCATORS", "HardwareSpec", "LengthDist", "SchedulerConfig", "SimulationConfig",

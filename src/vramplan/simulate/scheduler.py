@@ -74,8 +74,25 @@ class SchedulerConfig:
 class _Group:
     """One request: its sequences (n samples or beams) share one length and are scheduled together."""
 
-    __slots__ = ("rid", "arrival", "prompt", "output", "final", "n", "beam", "keys", "generated",
-                 "L0", "D0", "epoch", "state", "prefill_left", "first_token", "prefix", "saved_len")
+    __slots__ = (
+        "D0",
+        "L0",
+        "arrival",
+        "beam",
+        "epoch",
+        "final",
+        "first_token",
+        "generated",
+        "keys",
+        "n",
+        "output",
+        "prefill_left",
+        "prefix",
+        "prompt",
+        "rid",
+        "saved_len",
+        "state",
+    )
 
     def __init__(self, rid: int, arrival: float, prompt: int, output: int, n: int, beam: bool,
                  prefix: tuple[int, int] | None) -> None:

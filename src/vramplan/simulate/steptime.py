@@ -83,7 +83,7 @@ class StepTimer:
         """Seconds for an iteration processing ``tokens`` tokens over ``kv_tokens_read`` cached ones."""
         compute = tokens * self.sec_per_token
         memory = self.weights_s + (kv_tokens_read + tokens) * self.sec_per_kv_token
-        return (compute if compute > memory else memory) + self.overhead
+        return (max(memory, compute)) + self.overhead
 
     def swap(self, nbytes: float) -> float:
         return nbytes * self.sec_per_swap_byte
