@@ -1,0 +1,452 @@
+"""Predict what vLLM logs at startup: weights, non-torch, activation peak, CUDA graphs, KV cache, tokens.
+
+The budget (design note engine-memory.md §1.2, ``Worker.determine_available_memory``)::
+
+    requested    = util * T
+    available_kv = requested - W - A - N - G_est      (G_est only from v0.21, when the CUDA-graph
+                                                       estimate moved inside the budget, §1.4)
+
+``W`` comes from the exact per-rank weight count of the core, ``A`` is the profile run's torch peak
+(max of one forward over ``max_num_batched_tokens`` tokens and the dummy sampler's fp32 logits over
+``min(max_num_seqs, max_num_batched_tokens)`` rows), ``N`` is non-torch memory (NCCL/custom all-reduce
+buffers under TP, cuBLAS workspaces), calibrated per version on the dev set and named as assumptions.
+
+Blocks (§1.6, §1.7): V1 groups layers by attention type; ``num_blocks = floor(available /
+(page * group_size))``; V0 uses one block spanning all layers. The engine takes the minimum over
+pipeline stages. Log lines (§1.9) and the two startup errors (§1.2) follow each version's formula.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from fractions import Fraction
+from math import ceil, floor
+from typing import Any, Mapping, Sequence
+
+from vramplan.engines.base import GIB, EnginePrediction, VersionTable, parse_version
+from vramplan.errors import InputError
+from vramplan.hardware import GPU, custom_gpu, resolve_gpu
+from vramplan.memory.activations import ActivationAssumptions, forward_peak_bytes, logits_bytes
+from vramplan.memory.kv_cache import KVLayerGroup, kv_layer_groups
+from vramplan.memory.weights import pp_layer_split, weight_bytes
+from vramplan.model.spec import ModelSpec
+
+ENGINE = "vllm"
+
+
+@dataclass(frozen=True)
+class VllmProfile:
+    """What one vLLM release line does at startup. Each field is a named, version-keyed assumption."""
+
+    #: Engine generation that runs by default (V1 default from 0.8; V0 removed after 0.10).
+    generation: str
+    #: ``gpu_memory_utilization`` default (0.9 for most of history, 0.92 in recent CacheConfig).
+    util_default: float
+    #: Batch defaults: "v0" (max_num_batched_tokens = max(max_model_len, 2048), 256 seqs),
+    #: "v1-early" (256 seqs; 8192 tokens offline / 2048 API server) or "v1-device" (the
+    #: get_batch_defaults table keyed on device class and usage context, §1.3).
+    batch_defaults: str
+    #: Live fp32 copies of the dummy sampler's logits in the profile run (calibrated on the dev set:
+    #: ~9.7 in V0 0.6-0.8 and V1 0.11, ~3.8 in V1 0.19).
+    sampler_copies: float
+    #: Non-torch memory at TP=1 and at TP>1 (GiB). TP>1 adds NCCL / custom all-reduce buffers.
+    non_torch_tp1_gib: float
+    non_torch_tp_gib: float
+    #: CUDA-graph estimate subtracted from the budget (VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS on).
+    graphs_in_budget: bool = False
+    #: KV token log line: "blocks" (V0: blocks*B), "groups" ((num_blocks // groups) * B, mid-2025 V1),
+    #: "requests" (floor(concurrency * max_model_len), 2026 V1).
+    token_line: str = "groups"
+
+
+#: Known vLLM release lines. A profile applies from its version until the next one.
+PROFILES: VersionTable[VllmProfile] = VersionTable(ENGINE, {
+    # Early V0 charged the whole device (CUDA context, cuBLAS) against util*T: ~1 GiB non-torch.
+    "0.2": VllmProfile("v0", 0.9, "v0", 9.7, 1.0, 1.5),
+    # V0 with the snapshot accounting ("Memory profiling results" line, 0.6.4): small non-torch.
+    "0.6": VllmProfile("v0", 0.9, "v0", 9.7, 0.15, 0.6),
+    # V1 default from 0.8 (V0 still used on compute capability < 8.0).
+    "0.8": VllmProfile("v1", 0.9, "v1-early", 9.7, 0.15, 0.55),
+    # get_batch_defaults keyed on device class (H100-class: 1024 seqs) from 0.10.
+    "0.10": VllmProfile("v1", 0.9, "v1-device", 9.7, 0.14, 0.55),
+    # 0.19 dev set: sampler peak ~3.8 logits copies; TP>1 non-torch ~2.1 GiB (NCCL symmetric memory).
+    "0.19": VllmProfile("v1", 0.9, "v1-device", 3.8, 0.25, 2.1),
+    # v0.21: "CUDA graph memory profiling is enabled (default since v0.21.0)".
+    "0.21": VllmProfile("v1", 0.9, "v1-device", 3.8, 0.25, 2.1, graphs_in_budget=True),
+    # 0.92 default seen in CacheConfig at v0.25.0; request-equivalent token line of 2026 kv_cache_utils.
+    "0.25": VllmProfile("v1", 0.92, "v1-device", 3.8, 0.25, 2.1, graphs_in_budget=True, token_line="requests"),
+})
+
+#: Assumptions always attached (the rest are version- or input-specific).
+_BASE_ASSUMPTIONS = (
+    "non-torch memory is a per-version constant calibrated on the dev set (NCCL/custom all-reduce under TP)",
+    "CUDA-graph memory ~ (0.35 + 0.017 x layers per rank) GiB x capture sizes/51 (fit to vLLM 0.19 estimates)",
+)
+
+
+def _v0_large_device(gpu: GPU) -> bool:
+    return gpu.memory_bytes >= 70 * GIB and "A100" not in gpu.name.upper()
+
+
+def _compute_capability(gpu: GPU) -> float | None:
+    try:
+        return float(gpu.compute_capability) if gpu.compute_capability else None
+    except ValueError:
+        return None
+
+
+@dataclass(frozen=True)
+class _Stage:
+    weights: int
+    layers: int
+    groups: tuple[KVLayerGroup, ...]
+
+
+def gpu_for(gpu: str | GPU | None = None, gpu_memory: str | int | None = None,
+            total_gib: float | None = None) -> GPU:
+    """A GPU from a catalogue name, an explicit size, or the total a log printed."""
+    if isinstance(gpu, GPU):
+        return gpu
+    if gpu_memory is not None:
+        base = custom_gpu(gpu_memory, name=gpu or "custom")
+        return base
+    if gpu:
+        g = resolve_gpu(gpu)
+        if total_gib:
+            return replace(g, memory_bytes=int(total_gib * GIB))
+        return g
+    if total_gib:
+        return custom_gpu(int(total_gib * GIB), name=f"{total_gib:.2f} GiB GPU")
+    raise InputError("no GPU given: pass --gpu NAME (e.g. H100-80GB, A100-40GB, L4) or --gpu-memory 24GiB")
+
+
+def predict_vllm(argv_or_settings: Sequence[str] | Mapping[str, Any], *, gpu: str | GPU | None = None,
+                 gpu_memory: str | int | None = None, engine_version: str | None = None,
+                 usage_context: str = "api_server", spec: ModelSpec | None = None,
+                 fixes: bool = True) -> EnginePrediction:
+    """Predict vLLM's startup figures from a `vllm serve` argv or a settings dict (vLLM flag names).
+
+    ``usage_context`` is "api_server" (`vllm serve`) or "offline" (the `LLM` class); it changes the
+    batch defaults. ``spec`` overrides model resolution (the explain command resolves it itself).
+    """
+    ignored: list[str] = []
+    if isinstance(argv_or_settings, Mapping):
+        settings = dict(argv_or_settings)
+    else:
+        from vramplan.engines.vllm_args import parse_vllm_args
+
+        parsed = parse_vllm_args(list(argv_or_settings))
+        settings, ignored = parsed.settings, parsed.ignored
+    assumptions: list[str] = []
+    hint_quant: str | None = None
+    if spec is None:
+        if not settings.get("model"):
+            raise InputError("no model given: pass it as the first argument or with --model (e.g. meta-llama/Llama-3.1-8B-Instruct)")
+        spec, hint_quant, note = resolve_model_name(str(settings["model"]))
+        if note:
+            assumptions.append(note)
+    device = gpu_for(gpu, gpu_memory, settings.get("gpu_total_gib"))
+    pred = _predict(spec, settings, device, engine_version, usage_context, hint_quant, assumptions)
+    if fixes and not pred.starts:
+        pred = replace(pred, fixes=tuple(suggest_fixes(spec, settings, device, engine_version, usage_context, hint_quant, pred)))
+    if ignored:
+        pred = replace(pred, extra={**pred.extra, "ignored_flags": ignored})
+    return pred
+
+
+def _predict(spec: ModelSpec, settings: Mapping[str, Any], gpu: GPU, engine_version: str | None,
+             usage_context: str, hint_quant: str | None, assumptions: list[str]) -> EnginePrediction:
+    from vramplan.estimate import check_parallelism, resolve
+
+    version = engine_version or settings.get("engine_version")
+    match = PROFILES.nearest_version(version)
+    prof = match.value
+    notes = list(assumptions) + list(_BASE_ASSUMPTIONS)
+    if match.note:
+        notes.append(match.note)
+    generation = settings.get("vllm_generation") or prof.generation
+    cc = _compute_capability(gpu)
+    if generation == "v1" and prof.generation == "v1" and cc is not None and cc < 8.0 and \
+            parse_version(match.version) < (0, 11):
+        generation = "v0"
+        notes.append(f"{gpu.name} (compute capability {cc}) is not supported by V1 here: vLLM falls back to V0")
+
+    tp = int(settings.get("tensor_parallel_size") or 1)
+    pp = int(settings.get("pipeline_parallel_size") or 1)
+    check_parallelism(spec, tp, pp)
+    util = settings.get("gpu_memory_utilization")
+    util = prof.util_default if util is None else float(util)
+    if not 0 < util <= 1:
+        raise InputError(f"--gpu-memory-utilization {util} is outside (0, 1]: give a fraction such as 0.9")
+    max_len = settings.get("max_model_len") or spec.max_position_embeddings
+    max_len = int(max_len)
+    if max_len > spec.max_position_embeddings:
+        raise InputError(
+            f"--max-model-len {max_len} is above {spec.name}'s max_position_embeddings "
+            f"({spec.max_position_embeddings}) and the model has no rope scaling: lower it to "
+            f"{spec.max_position_embeddings} or less")
+    quant = settings.get("quantization")
+    if hint_quant and (quant is None or str(quant).lower().replace("-", "_") in ("compressed_tensors", "gptq_marlin", "awq_marlin", "fp8")):
+        quant = hint_quant
+    dtype = settings.get("dtype")
+    r = resolve(spec, dtype if dtype not in (None, "auto") else None, quant, settings.get("kv_cache_dtype"))
+    notes.extend(r.precision.notes)
+
+    # Batch defaults (§1.3).
+    seqs = settings.get("max_num_seqs")
+    tokens = settings.get("max_num_batched_tokens")
+    offline = usage_context == "offline"
+    if generation == "v0" or prof.batch_defaults == "v0":
+        seqs = seqs or 256
+        tokens = tokens or max(max_len, 2048)
+    elif prof.batch_defaults == "v1-early":
+        seqs = seqs or 256
+        tokens = tokens or (8192 if offline else 2048)
+    else:
+        big = _v0_large_device(gpu)
+        seqs = seqs or (1024 if big else 256)
+        tokens = tokens or ((16384 if offline else 8192) if big else (8192 if offline else 2048))
+    seqs, tokens = int(seqs), int(tokens)
+
+    mla = spec.mla is not None
+    block = int(settings.get("block_size") or (64 if mla and generation == "v1" else 16))
+
+    # Weights per stage (the core pads vocab to 64 and replicates KV heads / MLA down-projections).
+    wb = weight_bytes(spec, r.precision, tp, pp)
+    offload = int(float(settings.get("cpu_offload_gb") or 0) * GIB)
+    splits = pp_layer_split(spec.num_layers, pp)
+    stages = [_Stage(max(0, w - offload), n, kv_layer_groups(spec, r.kv_element, tp, n if pp > 1 else None))
+              for w, n in zip(wb.per_stage, splits)]
+
+    # Activation peak of the profile run.
+    a = replace(ActivationAssumptions(), sampler_logit_copies=prof.sampler_copies,
+                activation_bytes=4 if r.precision.compute_dtype == "float32" else 2)
+    forward = forward_peak_bytes(spec, tokens, tp, a)
+    sampler = logits_bytes(spec, min(seqs, tokens), a)
+    act = max(forward, sampler)
+    non_torch = int((prof.non_torch_tp1_gib if tp == 1 else prof.non_torch_tp_gib) * GIB)
+    eager = bool(settings.get("enforce_eager"))
+    sizes = _capture_sizes(seqs, tokens) if not eager else 0
+    graph_stage = [0 if eager else int((0.35 + 0.017 * s.layers) * sizes / 51 * GIB) for s in stages]
+    total = gpu.memory_bytes
+    requested = int(util * total)
+    override = settings.get("kv_cache_memory_bytes")
+
+    per_stage: list[dict[str, Any]] = []
+    for s, g in zip(stages, graph_stage):
+        if override:
+            avail = int(override)
+        else:
+            avail = requested - s.weights - act - non_torch - (g if prof.graphs_in_budget else 0)
+        per_stage.append(_blocks(s, avail, block, max_len, tokens, generation))
+    worst_i = min(range(len(per_stage)), key=lambda i: per_stage[i]["num_blocks"])
+    worst = per_stage[worst_i]
+    num_blocks = min(p["num_blocks"] for p in per_stage)
+    if prof.graphs_in_budget and not eager:
+        notes.append("CUDA-graph estimate subtracted from the KV budget (default since v0.21.0)")
+    if override:
+        notes.append("--kv-cache-memory-bytes sets the KV pool directly; gpu_memory_utilization is ignored")
+
+    errors: list[str] = []
+    per_request = worst["blocks_per_request"]
+    concurrency = num_blocks / per_request if per_request else 0.0
+    if generation == "v0" or prof.token_line == "blocks":
+        kv_tokens = num_blocks * block
+        concurrency = kv_tokens / max_len
+    elif prof.token_line == "requests":
+        kv_tokens = floor(concurrency * max_len)
+    else:
+        kv_tokens = (num_blocks // worst["num_groups"]) * block
+    avail_gib = worst["available"] / GIB
+    if worst["available"] <= 0 or num_blocks <= 0:
+        errors.append("No available memory for the cache blocks. Try increasing `gpu_memory_utilization` "
+                      "when initializing the engine.")
+    elif generation == "v0":
+        if max_len > kv_tokens:
+            errors.append(f"The model's max seq len ({max_len}) is larger than the maximum number of tokens "
+                          f"that can be stored in KV cache ({kv_tokens}). Try increasing "
+                          "`gpu_memory_utilization` or decreasing `max_model_len` when initializing the engine.")
+    elif num_blocks < per_request:
+        fit = largest_fitting_len(worst["stage"], worst["available"], block, tokens, generation, max_len)
+        need = per_request * worst["block_bytes"] / GIB
+        errors.append(
+            f"To serve at least one request with the models's max seq len ({max_len}), ({need:.2f} GiB KV cache "
+            f"is needed, which is larger than the available KV cache memory ({avail_gib:.2f} GiB). Based on the "
+            f"available memory, the estimated maximum model length is {fit}. Try increasing "
+            "`gpu_memory_utilization` or decreasing `max_model_len` when initializing the engine.")
+    resolved = {
+        "model": spec.name, "tensor_parallel_size": tp, "pipeline_parallel_size": pp,
+        "dtype": r.precision.compute_dtype, "quantization": r.precision.scheme.name if r.precision.scheme else None,
+        "kv_cache_dtype": r.kv_dtype, "max_model_len": max_len, "gpu_memory_utilization": util,
+        "block_size": block, "max_num_seqs": seqs, "max_num_batched_tokens": tokens, "enforce_eager": eager,
+        "enable_prefix_caching": settings.get("enable_prefix_caching", generation == "v1"),
+        "kv_cache_memory_bytes": override, "cpu_offload_gb": settings.get("cpu_offload_gb") or 0,
+        "vllm_generation": generation, "usage_context": usage_context, "gpu": gpu.name,
+        "gpu_total_gib": round(total / GIB, 2),
+    }
+    if settings.get("served_model_name"):
+        resolved["served_model_name"] = settings["served_model_name"]
+    return EnginePrediction(
+        engine=ENGINE, engine_version=match.version,
+        weights_gib=stages[worst_i].weights / GIB, non_torch_gib=non_torch / GIB, activation_peak_gib=act / GIB,
+        cuda_graph_gib=graph_stage[worst_i] / GIB, available_kv_cache_gib=avail_gib,
+        kv_cache_tokens=max(0, kv_tokens), max_concurrency=max(0.0, concurrency), gpu_blocks=max(0, num_blocks),
+        starts=not errors, errors=tuple(errors), assumptions=tuple(dict.fromkeys(notes)), settings=resolved,
+        extra={"activation_forward_gib": forward / GIB, "activation_sampler_gib": sampler / GIB,
+               "requested_gib": requested / GIB, "blocks_per_request": per_request,
+               "kv_groups": worst["num_groups"]},
+    )
+
+
+def _capture_sizes(seqs: int, tokens: int) -> int:
+    """Number of CUDA-graph capture sizes: [1, 2, 4], 8..248 step 8, 256.. step 16 up to
+    min(2 * max_num_seqs, 512) clipped to max_num_batched_tokens (§1.4)."""
+    top = min(2 * seqs, 512, tokens)
+    sizes = [s for s in (1, 2, 4) if s <= top] + [s for s in range(8, 256, 8) if s <= top] + \
+        [s for s in range(256, top + 1, 16)]
+    return len(sizes)
+
+
+def _groups(stage: _Stage, generation: str) -> tuple[int, list[tuple[KVLayerGroup, int]]]:
+    """V1 KV cache groups: group size = smallest per-type layer count; each type split into
+    ceil(layers / group_size) groups (phantom padding layers, §1.7). V0: one group of all layers,
+    sliding layers provisioned for the whole context unless every layer slides."""
+    groups = stage.groups
+    if generation == "v0":
+        if len(groups) > 1:
+            merged = KVLayerGroup("full", sum(g.layers for g in groups), groups[0].bytes_per_token_per_layer)
+            return merged.layers, [(merged, 1)]
+        return groups[0].layers, [(groups[0], 1)]
+    size = min(g.layers for g in groups)
+    return size, [(g, ceil(g.layers / size)) for g in groups]
+
+
+def _request_blocks(g: KVLayerGroup, max_len: int, block: int, tokens: int) -> int:
+    """Worst-case blocks one request needs in one group (``max_memory_usage_bytes``, §1.7)."""
+    if g.kind == "sliding" and g.window:
+        return ceil(min(g.window - 1 + tokens, max_len) / block) + 1
+    return ceil(max_len / block)
+
+
+def _blocks(stage: _Stage, available: int, block: int, max_len: int, tokens: int, generation: str) -> dict[str, Any]:
+    size, groups = _groups(stage, generation)
+    page = {id(g): int(g.bytes_per_token_per_layer * block) for g, _ in groups}
+    page_bytes = max(page.values())
+    block_bytes = page_bytes * size
+    num_blocks = max(0, available // block_bytes) if available > 0 else 0
+    if generation == "v0":
+        per_request = ceil(max_len / block)
+    else:
+        per_request = sum(n * _request_blocks(g, max_len, block, tokens) for g, n in groups)
+    return {"num_blocks": int(num_blocks), "available": available, "block_bytes": block_bytes,
+            "num_groups": sum(n for _, n in groups), "blocks_per_request": per_request, "stage": stage}
+
+
+def largest_fitting_len(stage: _Stage, available: int, block: int, tokens: int, generation: str, upper: int) -> int:
+    """Largest max_model_len whose worst-case request fits the pool, by bisection (as vLLM does)."""
+    lo, hi = 0, upper
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        b = _blocks(stage, available, block, mid, tokens, generation)
+        if b["num_blocks"] >= b["blocks_per_request"]:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
+# ------------------------------------------------------------------------------------------ fixes
+
+def suggest_fixes(spec: ModelSpec, settings: Mapping[str, Any], gpu: GPU, engine_version: str | None,
+                  usage_context: str, hint_quant: str | None, failed: EnginePrediction) -> list[str]:
+    """The smallest single changes that make vLLM start; each one re-checked by a new prediction."""
+    out: list[str] = []
+
+    def starts(**changes: Any) -> bool:
+        s = {**settings, **changes}
+        try:
+            return _predict(spec, s, gpu, engine_version, usage_context, hint_quant if "quantization" not in changes else None, []).starts
+        except InputError:
+            return False
+
+    max_len = failed.settings["max_model_len"]
+    if failed.available_kv_cache_gib and failed.available_kv_cache_gib > 0:
+        lo, hi = 0, max_len
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            if starts(max_model_len=mid):
+                lo = mid
+            else:
+                hi = mid - 1
+        if lo >= 1:
+            out.append(f"lower --max-model-len to {lo}")
+    util = failed.settings["gpu_memory_utilization"]
+    for step in range(int(round(util * 100)) + 1, 100):
+        if starts(gpu_memory_utilization=step / 100):
+            out.append(f"raise --gpu-memory-utilization to {step / 100:.2f}")
+            break
+    if failed.settings["kv_cache_dtype"] not in ("fp8", "fp8_e4m3", "fp8_e5m2", "float8_e4m3", "float8_e5m2") \
+            and starts(kv_cache_dtype="fp8"):
+        out.append("use an fp8 KV cache: --kv-cache-dtype fp8")
+    tp = failed.settings["tensor_parallel_size"]
+    for new_tp in (tp * 2, tp * 4):
+        if spec.num_heads % new_tp == 0 and starts(tensor_parallel_size=new_tp):
+            out.append(f"shard over more GPUs: --tensor-parallel-size {new_tp}")
+            break
+    if not spec.quantization_config and not settings.get("quantization") and not hint_quant:
+        for q, label in (("fp8", "an FP8 checkpoint (or --quantization fp8)"), ("awq", "a 4-bit AWQ/GPTQ checkpoint")):
+            if starts(quantization=q):
+                out.append(f"serve {label}")
+                break
+    return out
+
+
+# ------------------------------------------------------------------------------------------ models
+
+_QUANT_SUFFIXES = (
+    ("-fp8-dynamic", "w8a8"), ("-fp8-dyn", "w8a8"), ("-quantized.w4a16", "w4a16"), ("-w4a16", "w4a16"),
+    ("-quantized.w8a8", "w8a8"), ("-fp8", "fp8_block"), ("-awq", "awq"), ("-gptq-int4", "gptq"), ("-gptq", "gptq"),
+)
+
+
+def resolve_model_name(name: str) -> tuple[ModelSpec, str | None, str | None]:
+    """Map a served model name to a catalogue spec, plus the quantization its name implies.
+
+    Quantized derivatives (RedHatAI ``-FP8-dynamic`` = compressed-tensors channel-wise fp8, ``w4a16`` =
+    group 128, Qwen ``-FP8`` = 128x128 block fp8, ``-AWQ``/``-GPTQ``) map to the base config plus that
+    scheme; local paths and ``(local dir ...)`` annotations are stripped. Raises UnknownModelError.
+    """
+    from vramplan.errors import UnknownModelError
+    from vramplan.model import catalog
+    from vramplan.model.load import load_model
+
+    raw = name.split(" (")[0].strip()
+    candidates = [raw]
+    if "/" in raw:
+        candidates.append(raw.rstrip("/").split("/")[-1])
+    quant: str | None = None
+    for cand in list(candidates):
+        low = cand.lower()
+        for suffix, scheme in _QUANT_SUFFIXES:
+            if low.endswith(suffix):
+                base = cand[: -len(suffix)]
+                candidates.append(base)
+                if "/" in base:
+                    candidates.append(base.split("/")[-1])
+                quant = quant or scheme
+                break
+    for cand in list(candidates):
+        for dated in ("-2507", "-2506", "-2503", "-2501"):
+            if dated in cand:
+                candidates.append(cand.replace("-Instruct" + dated, "").replace(dated, ""))
+    for cand in candidates:
+        if catalog.find(cand) is not None or cand.startswith(("/", ".")):
+            try:
+                loaded = load_model(cand, allow_hub=False)
+            except UnknownModelError:
+                continue
+            note = None
+            if cand != raw:
+                note = f"model {raw} read as catalogue {loaded.spec.name}" + (f" with {quant} weights" if quant else "")
+            return loaded.spec, quant, note
+    return load_model(raw, allow_hub=False).spec, None, None
