@@ -1,0 +1,155 @@
+"""Bridge from vramplan's memory estimate to the simulator's plain-number ``HardwareSpec``.
+
+The simulator deliberately knows nothing about models or GPUs (``steptime.py``); this module is the one
+place that turns "model X on GPU Y at TP N" into its numbers, so that the KV pool a replay runs with is
+the pool vramplan's own estimate predicts, not a hand-typed constant.
+
+Convention (one TP rank, because every rank holds and reads only its shard and they run in lock step):
+
+* ``weights_bytes``: the core estimate's per-GPU weights (TP-sharded);
+* ``kv_bytes_per_token``: one token's KV over all layers on one rank (KV heads split by TP);
+* ``kv_capacity_bytes``: ``gpu_memory_utilization x GPU memory - weights - activations - overheads``
+  per GPU, i.e. what vLLM's memory profiler leaves to the KV cache (its ``--gpu-memory-utilization``
+  budget covers everything, the KV pool is the remainder);
+* ``bandwidth_bytes_per_s``: one GPU's HBM bandwidth, because the bytes above are one GPU's bytes;
+* ``active_params`` / ``peak_flops``: the whole model's active parameters against the group's FLOP/s
+  (GPU peak x TP), which is the same per-rank time as params/TP on one GPU.
+
+The roofline ignores TP communication (all-reduces); at TP > 1 step times are optimistic.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+
+from vramplan.errors import DoesNotFitError, InputError
+from vramplan.simulate.steptime import HardwareSpec
+from vramplan.units import format_bytes, parse_size
+
+
+@dataclass(frozen=True)
+class KVBudget:
+    """The per-GPU memory split behind a ``HardwareSpec`` (for display and for checking the arithmetic).
+
+    ``kv_capacity_bytes`` equals ``usable_bytes - weights_bytes - activation_bytes - overhead_bytes``
+    unless ``kv_memory_override`` is True (the pool was given directly, e.g. ``--kv-memory 12GiB``).
+    """
+
+    model: str
+    gpu: str
+    tensor_parallel_size: int
+    gpu_memory_bytes: int
+    gpu_memory_utilization: float
+    usable_bytes: int
+    weights_bytes: int
+    activation_bytes: int
+    overhead_bytes: int
+    kv_capacity_bytes: int
+    kv_bytes_per_token: int
+    kv_memory_override: bool
+    hardware: HardwareSpec
+
+    @property
+    def kv_slots(self) -> int:
+        """Token slots in the pool of one GPU (the same on every rank)."""
+        return self.hardware.kv_slots
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "model": self.model, "gpu": self.gpu, "tensor_parallel_size": self.tensor_parallel_size,
+            "gpu_memory_bytes": self.gpu_memory_bytes, "gpu_memory_utilization": self.gpu_memory_utilization,
+            "usable_bytes": self.usable_bytes, "weights_bytes": self.weights_bytes,
+            "activation_bytes": self.activation_bytes, "overhead_bytes": self.overhead_bytes,
+            "kv_capacity_bytes": self.kv_capacity_bytes, "kv_bytes_per_token": self.kv_bytes_per_token,
+            "kv_slots": self.kv_slots, "kv_memory_override": self.kv_memory_override,
+        }
+
+
+def kv_budget(model: str, gpu: str, dtype: str | None = None, quantization: str | None = None,
+              kv_cache_dtype: str | None = None, tensor_parallel_size: int = 1,
+              gpu_memory_utilization: float = 0.9, max_model_len: int = 2048,
+              max_num_seqs: int = 256, max_num_batched_tokens: int = 2048,
+              kv_memory: str | int | None = None, enforce_eager: bool = False) -> KVBudget:
+    """Per-GPU memory split and the simulator's hardware numbers for ``model`` on ``gpu`` at TP.
+
+    Activations are sized for the engine's largest forward (``max_num_batched_tokens`` tokens, sampler
+    over ``max_num_seqs`` sequences), as vLLM's profiling run does. ``kv_memory`` (bytes or "12GiB")
+    replaces the derived pool, for replays of a published setup. ``enforce_eager`` drops the CUDA-graph
+    pool from the overheads (the 2023 vLLM of the PagedAttention paper had none).
+    """
+    from vramplan.estimate import estimate, resolve
+    from vramplan.hardware import resolve_gpu
+    from vramplan.memory.kv_cache import kv_bytes_per_token
+    from vramplan.model.load import load_model
+    from vramplan.model.params import count_params
+
+    if not 0.0 < gpu_memory_utilization <= 1.0:
+        raise InputError(
+            f"gpu_memory_utilization must be in (0, 1], got {gpu_memory_utilization} (vLLM default: 0.9)."
+        )
+    if isinstance(tensor_parallel_size, bool) or not isinstance(tensor_parallel_size, int) \
+            or tensor_parallel_size < 1:
+        raise InputError(f"tensor_parallel_size must be a whole number >= 1, got {tensor_parallel_size!r}.")
+    tp = tensor_parallel_size
+    hw_gpu = resolve_gpu(gpu)
+    loaded = load_model(model)
+    spec = loaded.spec
+    r = resolve(spec, dtype, quantization, kv_cache_dtype)
+    b = estimate(loaded, dtype=dtype, quantization=quantization, kv_cache_dtype=kv_cache_dtype,
+                 context=max_model_len, users=max_num_seqs, batch_tokens=max_num_batched_tokens,
+                 gpu=hw_gpu, tensor_parallel_size=tp, pipeline_parallel_size=1, enforce_eager=enforce_eager)
+    weights = b.component("weights").per_gpu_bytes
+    act = b.component("activations").per_gpu_bytes
+    ovh = b.component("overhead").per_gpu_bytes
+    mem = hw_gpu.memory_bytes
+    usable = int(Fraction(gpu_memory_utilization).limit_denominator(10**6) * mem)
+    kv_tok = kv_bytes_per_token(spec, r.kv_element, tp)
+    if kv_memory is not None:
+        capacity = parse_size(kv_memory)
+        if capacity <= 0:
+            raise InputError(f"--kv-memory must be > 0, got {kv_memory!r} (e.g. 12GiB).")
+        override = True
+    else:
+        capacity = usable - weights - act - ovh
+        override = False
+        if capacity < kv_tok * 16:
+            raise DoesNotFitError(
+                f"{spec.name} on {hw_gpu.name} x TP {tp} leaves {format_bytes(max(capacity, 0))} for the KV "
+                f"cache ({format_bytes(usable)} usable - weights {format_bytes(weights)} - activations "
+                f"{format_bytes(act)} - overheads {format_bytes(ovh)}): raise --tensor-parallel-size, "
+                "quantize the weights (--dtype/--quantization), or set the pool with --kv-memory.",
+                fixes=["larger --tensor-parallel-size", "--quantization fp8 or awq", "--kv-memory SIZE"],
+            )
+    bandwidth = hw_gpu.memory_bandwidth_bytes_per_s
+    if not bandwidth:
+        raise InputError(f"the GPU catalogue has no memory bandwidth for {hw_gpu.name}; the step-time model needs it.")
+    flops = hw_gpu.flops.for_dtype(r.precision.compute_dtype) or hw_gpu.flops.for_dtype("bfloat16")
+    if not flops:
+        raise InputError(f"the GPU catalogue has no {r.precision.compute_dtype}/bf16 FLOP/s for {hw_gpu.name}; "
+                         "the step-time model needs it.")
+    hardware = HardwareSpec(
+        weights_bytes=float(weights),
+        active_params=float(count_params(spec).active_per_token),
+        kv_bytes_per_token=float(kv_tok),
+        kv_capacity_bytes=float(capacity),
+        peak_flops=float(flops) * tp,
+        bandwidth_bytes_per_s=float(bandwidth),
+    )
+    return KVBudget(model=spec.name, gpu=hw_gpu.name, tensor_parallel_size=tp, gpu_memory_bytes=mem,
+                    gpu_memory_utilization=gpu_memory_utilization, usable_bytes=usable, weights_bytes=weights,
+                    activation_bytes=act, overhead_bytes=ovh, kv_capacity_bytes=capacity,
+                    kv_bytes_per_token=kv_tok, kv_memory_override=override, hardware=hardware)
+
+
+def hardware_from_estimate(model: str, gpu: str, dtype: str | None = None, quantization: str | None = None,
+                           kv_cache_dtype: str | None = None, tensor_parallel_size: int = 1,
+                           gpu_memory_utilization: float = 0.9, max_model_len: int = 2048,
+                           max_num_seqs: int = 256, max_num_batched_tokens: int = 2048,
+                           kv_memory: str | int | None = None, enforce_eager: bool = False) -> HardwareSpec:
+    """The simulator's ``HardwareSpec`` for ``model`` on ``gpu`` (see ``kv_budget`` for the split)."""
+    return kv_budget(model, gpu, dtype=dtype, quantization=quantization, kv_cache_dtype=kv_cache_dtype,
+                     tensor_parallel_size=tensor_parallel_size, gpu_memory_utilization=gpu_memory_utilization,
+                     max_model_len=max_model_len, max_num_seqs=max_num_seqs,
+                     max_num_batched_tokens=max_num_batched_tokens, kv_memory=kv_memory,
+                     enforce_eager=enforce_eager).hardware
