@@ -1,0 +1,263 @@
+"""`vramplan simulate`: replay a request workload through a KV-cache allocator on a model's real pool.
+
+The pool comes from the core estimate (``simulate.adapter.kv_budget``), so the simulation answers
+"what batch, throughput and fragmentation would this model see on this GPU", not a textbook setup.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, Optional
+
+import typer
+
+from vramplan.errors import InputError
+from vramplan.render import console, table, to_json
+
+if TYPE_CHECKING:
+    from vramplan.simulate import SimulationConfig, SimulationResult
+    from vramplan.simulate.adapter import KVBudget
+
+#: Longest simulated trace we accept: a day covers any capacity question, and keeps a run in minutes.
+MAX_DURATION_S = 24 * 3600.0
+#: Most requests one replay may hold (rate x duration); beyond it the trace alone costs gigabytes.
+MAX_REQUESTS = 2_000_000
+PRESETS = ("sharegpt", "alpaca")
+
+#: (JSON key, table label, format) for the metrics table, in reading order.
+ROWS: tuple[tuple[str, str, str], ...] = (
+    ("token_state_share", "token states", "pct"),
+    ("reserved_share", "reserved", "pct"),
+    ("internal_fragmentation_share", "internal frag.", "pct"),
+    ("external_fragmentation_share", "external frag.", "pct"),
+    ("free_share", "free", "pct"),
+    ("mean_batch_size", "mean batch", "f2"),
+    ("throughput_tokens_per_s", "output tok/s", "f1"),
+    ("requests_completed", "completed", "int"),
+    ("requests_rejected", "rejected", "int"),
+    ("preemptions", "preemptions", "int"),
+    ("swapped_bytes", "swapped", "gib"),
+    ("ttft_ms_p50", "TTFT p50 (ms)", "f1"),
+    ("ttft_ms_p99", "TTFT p99 (ms)", "f1"),
+    ("tpot_ms_p50", "TPOT p50 (ms)", "f1"),
+    ("latency_s_p50", "latency p50 (s)", "f2"),
+    ("latency_s_p99", "latency p99 (s)", "f2"),
+    ("sharing_saving", "sharing saving", "pct"),
+    ("simulated_s", "simulated time (s)", "f1"),
+    ("events_per_s", "sim events/s", "int"),
+)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("simulate")(simulate_command)
+
+
+def simulate_command(
+    model: Annotated[str, typer.Argument(help="Catalogue name (e.g. opt-13b), config.json/folder path, or Hub id.")],
+    gpu: Annotated[str, typer.Option("--gpu", help="GPU name (A100-40GB, H100-80GB, ...).")],
+    workload: Annotated[str, typer.Option("--workload", help="sharegpt, alpaca, or a .csv/.jsonl file with prompt_len,output_len.")] = "sharegpt",
+    rate: Annotated[float, typer.Option("--rate", help="Mean request arrival rate (requests/s, Poisson).")] = 2.0,
+    allocator: Annotated[str, typer.Option("--allocator", help="max, pow2, oracle, paged, radix, or all (comparison table).")] = "paged",
+    block_size: Annotated[int, typer.Option("--block-size", help="KV block size in tokens (paged, radix).")] = 16,
+    duration: Annotated[float, typer.Option("--duration", help="Simulated seconds of arrivals (at most 86400); the queue then drains.")] = 3600.0,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed of the trace; same seed, same numbers.")] = 0,
+    n: Annotated[int, typer.Option("--n", help="Parallel samples per request.")] = 1,
+    beam_width: Annotated[int, typer.Option("--beam-width", help="Beams per request (beam search).")] = 1,
+    system_prompt_len: Annotated[int, typer.Option("--system-prompt-len", help="Tokens of a shared system prompt.")] = 0,
+    system_prompt_share: Annotated[float, typer.Option("--system-prompt-share", help="Share of requests (0-1) carrying the system prompt.")] = 0.0,
+    preemption: Annotated[str, typer.Option("--preemption", help="recompute, swap, or auto (vLLM V0: recompute single sequences, swap groups).")] = "auto",
+    swap_space: Annotated[str, typer.Option("--swap-space", help="CPU swap space per GPU, e.g. 4GiB (0 disables swapping).")] = "4GiB",
+    max_num_seqs: Annotated[int, typer.Option("--max-num-seqs", help="Most sequences in one batch.")] = 256,
+    max_num_batched_tokens: Annotated[int, typer.Option("--max-num-batched-tokens", help="Most tokens in one forward pass.")] = 2048,
+    max_model_len: Annotated[int, typer.Option("--max-model-len", help="Prompt + output limit per request (tokens).")] = 2048,
+    kv_memory: Annotated[Optional[str], typer.Option("--kv-memory", help="KV pool per GPU instead of the estimate's, e.g. 12GiB (paper replay).")] = None,
+    gpu_memory_utilization: Annotated[float, typer.Option("--gpu-memory-utilization", help="Share of GPU memory the engine may use (vLLM default 0.9).")] = 0.9,
+    enforce_eager: Annotated[bool, typer.Option("--enforce-eager", help="No CUDA-graph memory in the overheads (as the 2023 vLLM of the paper).")] = False,
+    tensor_parallel_size: Annotated[int, typer.Option("--tensor-parallel-size", "-tp", help="Tensor-parallel size (GPUs).")] = 1,
+    dtype: Annotated[Optional[str], typer.Option("--dtype", help="Weight dtype: auto, fp16, bf16, fp8, ...")] = None,
+    kv_cache_dtype: Annotated[Optional[str], typer.Option("--kv-cache-dtype", help="auto, fp16, bf16, fp8.")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print JSON (an object keyed by allocator with --allocator all).")] = False,
+    plot: Annotated[Optional[str], typer.Option("--plot", help="Write a chart of KV use over time: out.png or out.svg (one per allocator with all).")] = None,
+) -> None:
+    """Simulate serving MODEL on GPU: KV-cache fragmentation, batch size, throughput, latency."""
+    from dataclasses import replace
+
+    from vramplan.simulate import SchedulerConfig, SimulationConfig, make_trace, plot_timeseries, run_simulation
+    from vramplan.simulate.adapter import kv_budget
+    from vramplan.simulate.allocators import ALLOCATORS
+    from vramplan.units import parse_size
+
+    names = _allocators(allocator, ALLOCATORS)
+    _check_numbers(rate, duration, block_size, max_model_len, max_num_seqs, max_num_batched_tokens,
+                   n, beam_width, system_prompt_len, system_prompt_share, preemption)
+    if plot is not None and Path(plot).suffix.lower() not in (".png", ".svg"):
+        raise InputError(f"--plot {plot!r} must end in .png or .svg.")
+    swap_bytes = 0 if swap_space.strip() in ("0", "0GiB", "0GB", "0B") else parse_size(swap_space)
+    wl = _workload(workload, rate=rate, duration_s=duration, seed=seed, n=n, beam_width=beam_width,
+                   system_prompt_len=system_prompt_len, system_prompt_share=system_prompt_share,
+                   max_len=max_model_len)
+    budget = kv_budget(model, gpu, dtype=dtype, kv_cache_dtype=kv_cache_dtype,
+                       tensor_parallel_size=tensor_parallel_size, gpu_memory_utilization=gpu_memory_utilization,
+                       max_model_len=max_model_len, max_num_seqs=max_num_seqs,
+                       max_num_batched_tokens=max_num_batched_tokens, kv_memory=kv_memory,
+                       enforce_eager=enforce_eager)
+    sched = SchedulerConfig(max_num_batched_tokens=max_num_batched_tokens, max_num_seqs=max_num_seqs,
+                            preemption=preemption, swap_space_bytes=swap_bytes, seed=seed)
+    base = SimulationConfig(workload=wl, hardware=budget.hardware, allocator=names[0], block_size=block_size,
+                            scheduler=sched)
+    base.validate()
+    trace = make_trace(wl)
+    results: dict[str, SimulationResult] = {}
+    with _progress(enabled=not json_out) as advance:
+        for name in names:
+            cfg = replace(base, allocator=name)
+            results[name] = run_simulation(cfg, advance(name, len(trace)), trace)
+    if plot is not None:
+        for name, res in results.items():
+            path = Path(plot) if len(results) == 1 else Path(plot).with_name(f"{Path(plot).stem}-{name}{Path(plot).suffix}")
+            plot_timeseries(res, path)
+    meta = {"kv_budget": budget.to_dict(), "workload": _workload_dict(workload, base)}
+    if json_out:
+        dicts = {name: {**res.to_dict(), **meta} for name, res in results.items()}
+        typer.echo(to_json(dicts[names[0]] if len(names) == 1 else dicts))
+        return
+    _print(results, budget, base, workload)
+
+
+def _allocators(allocator: str, known: tuple[str, ...] | dict[str, Any]) -> list[str]:
+    key = allocator.strip().lower()
+    if key == "all":
+        return list(known)
+    if key not in known:
+        raise InputError(f"unknown --allocator {allocator!r}; choose one of {', '.join(known)} or all.")
+    return [key]
+
+
+def _check_numbers(rate: float, duration: float, block_size: int, max_model_len: int, max_num_seqs: int,
+                   max_num_batched_tokens: int, n: int, beam_width: int, system_prompt_len: int,
+                   system_prompt_share: float, preemption: str) -> None:
+    """Reject inputs at the edge with the flag's name, before anything expensive runs."""
+    if not (math.isfinite(rate) and rate > 0):
+        raise InputError(f"--rate must be a positive number of requests per second, got {rate} (e.g. --rate 2).")
+    if not (math.isfinite(duration) and 0 < duration <= MAX_DURATION_S):
+        raise InputError(f"--duration must be in (0, {MAX_DURATION_S:.0f}] simulated seconds (24 h), got {duration}.")
+    if rate * duration > MAX_REQUESTS:
+        raise InputError(f"--rate {rate:g} x --duration {duration:g} is {rate * duration:,.0f} requests; "
+                         f"the limit is {MAX_REQUESTS:,}: shorten --duration or lower --rate.")
+    if not 1 <= block_size <= 1024:
+        raise InputError(f"--block-size must be 1..1024 tokens, got {block_size} (vLLM uses 16).")
+    if not 2 <= max_model_len <= 1 << 20:
+        raise InputError(f"--max-model-len must be 2..1048576 tokens, got {max_model_len}.")
+    if max_num_seqs < 1 or max_num_batched_tokens < 1:
+        raise InputError("--max-num-seqs and --max-num-batched-tokens must be >= 1.")
+    if n < 1 or beam_width < 1:
+        raise InputError(f"--n and --beam-width must be >= 1, got {n} and {beam_width}.")
+    if n > 1 and beam_width > 1:
+        raise InputError("use either --n (parallel sampling) or --beam-width (beam search), not both.")
+    if not 0 <= system_prompt_len < max_model_len:
+        raise InputError(f"--system-prompt-len must be in [0, --max-model-len), got {system_prompt_len}.")
+    if not 0.0 <= system_prompt_share <= 1.0:
+        raise InputError(f"--system-prompt-share must be in [0, 1], got {system_prompt_share}.")
+    if preemption not in ("recompute", "swap", "auto"):
+        raise InputError(f"unknown --preemption {preemption!r}; use recompute, swap or auto.")
+
+
+def _workload(ref: str, **kw: Any) -> Any:
+    """A preset name or a length-samples file; anything else is an error that lists both forms."""
+    from dataclasses import replace
+
+    from vramplan.simulate import WorkloadConfig, preset_workload
+
+    key = ref.strip().lower()
+    if key in PRESETS:
+        return preset_workload(key, **kw)
+    path = Path(ref)
+    if path.suffix.lower() in (".csv", ".jsonl", ".ndjson"):
+        if not path.is_file():
+            raise InputError(f"--workload file {ref!r} does not exist; give a .csv/.jsonl with prompt_len,output_len.")
+        return replace(WorkloadConfig(), samples_path=str(path), **kw)
+    raise InputError(f"unknown --workload {ref!r}; use {' or '.join(PRESETS)}, or a .csv/.jsonl file "
+                     "with prompt_len and output_len.")
+
+
+def _workload_dict(ref: str, cfg: SimulationConfig) -> dict[str, Any]:
+    w = cfg.workload
+    return {"workload": ref, "rate": w.rate, "duration_s": w.duration_s, "seed": w.seed, "n": w.n,
+            "beam_width": w.beam_width, "max_model_len": w.max_len, "system_prompt_len": w.system_prompt_len,
+            "system_prompt_share": w.system_prompt_share, "block_size": cfg.block_size,
+            "preemption": cfg.scheduler.preemption, "max_num_seqs": cfg.scheduler.max_num_seqs,
+            "max_num_batched_tokens": cfg.scheduler.max_num_batched_tokens}
+
+
+class _progress:
+    """A rich progress bar on stderr, one task per allocator; a no-op when disabled or not a terminal.
+
+    Why not always: with --json stdout must stay machine-readable, and in pipes/CI a redrawn bar is noise.
+    """
+
+    def __init__(self, enabled: bool) -> None:
+        from rich.console import Console
+
+        self.console = Console(stderr=True)
+        self.enabled = enabled and self.console.is_terminal
+        self.bar: Any = None
+
+    def __enter__(self) -> Any:
+        if self.enabled:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                TimeElapsedColumn(), console=self.console, transient=True)
+            self.bar.start()
+
+        def advance(name: str, total: int) -> Any:
+            if self.bar is None:
+                return None
+            task = self.bar.add_task(f"simulating {name}", total=total)
+            return lambda done, tot: self.bar.update(task, completed=done, total=tot)
+
+        return advance
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+
+def _cell(value: Any, kind: str) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "-"
+    if kind == "pct":
+        return f"{100 * value:.1f} %"
+    if kind == "int":
+        return f"{int(value):,}"
+    if kind == "gib":
+        return f"{value / 2**30:,.2f} GiB"
+    if kind == "f1":
+        return f"{value:,.1f}"
+    return f"{value:,.2f}"
+
+
+def _print(results: dict[str, SimulationResult], budget: KVBudget, cfg: SimulationConfig, workload: str) -> None:
+    from vramplan.units import format_bytes
+
+    out = console()
+    w = cfg.workload
+    title = (f"{budget.model} on {budget.gpu} x TP {budget.tensor_parallel_size} · {workload} at {w.rate:g} req/s "
+             f"for {w.duration_s:g} s · block {cfg.block_size} · seed {w.seed}")
+    dicts = {name: r.to_dict() for name, r in results.items()}
+    if len(dicts) == 1:
+        (name, d), = dicts.items()
+        rows = [(label, _cell(d[key], kind)) for key, label, kind in ROWS]
+        out.print(table(f"{title} · {name}", ["metric", "value"], rows))
+    else:
+        rows = [(label, *(_cell(d[key], kind) for d in dicts.values())) for key, label, kind in ROWS]
+        out.print(table(title, ["metric", *dicts], rows))
+    src = ("given by --kv-memory" if budget.kv_memory_override else
+           f"{budget.gpu_memory_utilization:g} x {format_bytes(budget.gpu_memory_bytes)} - weights "
+           f"{format_bytes(budget.weights_bytes)} - activations {format_bytes(budget.activation_bytes)} - "
+           f"overheads {format_bytes(budget.overhead_bytes)}")
+    out.print(f"KV pool per GPU: {format_bytes(budget.kv_capacity_bytes)} ({src}) = {budget.kv_slots:,} token slots "
+              f"at {budget.kv_bytes_per_token / 1024:,.1f} KiB/token")
+    out.print("shares are time averages of the KV pool over busy iterations; "
+              "throughput counts generated tokens over the whole run.")
