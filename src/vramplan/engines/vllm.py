@@ -63,10 +63,12 @@ class VllmProfile:
 PROFILES: VersionTable[VllmProfile] = VersionTable(ENGINE, {
     # Early V0 charged the whole device (CUDA context, cuBLAS) against util*T: ~1 GiB non-torch.
     "0.2": VllmProfile("v0", 0.9, "v0", 9.7, 1.0, 1.5),
-    # V0 with the snapshot accounting ("Memory profiling results" line, 0.6.4): small non-torch.
-    "0.6": VllmProfile("v0", 0.9, "v0", 9.7, 0.15, 0.6),
+    # V0 with the snapshot accounting ("Memory profiling results" line, 0.6.4): 0.26-0.35 GiB non-torch.
+    "0.6": VllmProfile("v0", 0.9, "v0", 9.7, 0.3, 0.6),
+    # 0.7.x V0 logs show 0.05-0.08 GiB non-torch at TP=1.
+    "0.7": VllmProfile("v0", 0.9, "v0", 9.7, 0.06, 0.5),
     # V1 default from 0.8 (V0 still used on compute capability < 8.0).
-    "0.8": VllmProfile("v1", 0.9, "v1-early", 9.7, 0.15, 0.55),
+    "0.8": VllmProfile("v1", 0.9, "v1-early", 9.7, 0.06, 0.55),
     # get_batch_defaults keyed on device class (H100-class: 1024 seqs) from 0.10.
     "0.10": VllmProfile("v1", 0.9, "v1-device", 9.7, 0.14, 0.55),
     # 0.19 dev set: sampler peak ~3.8 logits copies; TP>1 non-torch ~2.1 GiB (NCCL symmetric memory).

@@ -1,0 +1,90 @@
+"""`vramplan vllm [vllm serve arguments ...] --gpu NAME`: what vLLM will log at startup, and whether it starts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import typer
+
+_CONTEXT = {"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": ["--help"]}
+
+
+def register(app: typer.Typer) -> None:
+    app.command("vllm", context_settings=_CONTEXT)(vllm_command)
+
+
+def _take(args: list[str], flag: str, has_value: bool = True) -> tuple[Any, list[str]]:
+    """Remove our own option (``--gpu X`` or ``--gpu=X``) from the vLLM argv."""
+    out: list[str] = []
+    value: Any = None if has_value else False
+    i = 0
+    while i < len(args):
+        a = args[i]
+        if a == flag:
+            if has_value:
+                if i + 1 >= len(args):
+                    from vramplan.errors import InputError
+
+                    raise InputError(f"{flag} needs a value")
+                value = args[i + 1]
+                i += 2
+                continue
+            value = True
+        elif has_value and a.startswith(flag + "="):
+            value = a.split("=", 1)[1]
+        else:
+            out.append(a)
+        i += 1
+    return value, out
+
+
+def vllm_command(ctx: typer.Context) -> None:
+    """Predict vLLM's startup log for a `vllm serve` command line.
+
+    Usage: vramplan vllm [vllm serve] MODEL [vLLM flags ...] --gpu NAME [--gpu-memory SIZE]
+    [--engine-version V] [--offline] [--json]
+    """
+    from vramplan.engines.vllm import predict_vllm
+    from vramplan.render import to_json
+
+    args = list(ctx.args)
+    gpu, args = _take(args, "--gpu")
+    gpu_memory, args = _take(args, "--gpu-memory")
+    version, args = _take(args, "--engine-version")
+    json_out, args = _take(args, "--json", has_value=False)
+    offline, args = _take(args, "--offline", has_value=False)
+    pred = predict_vllm(args, gpu=gpu, gpu_memory=gpu_memory, engine_version=version,
+                        usage_context="offline" if offline else "api_server")
+    data = pred.to_dict()
+    extra = data.pop("extra", {})
+    data["ignored_flags"] = extra.get("ignored_flags", [])
+    if json_out:
+        typer.echo(to_json(data))
+        return
+    typer.echo(render(data))
+
+
+def render(d: dict[str, Any]) -> str:
+    s = d["settings"]
+    lines = [f"vLLM {d['engine_version']} ({s['vllm_generation'].upper()}) · {s['model']} · {s['gpu']} "
+             f"({s['gpu_total_gib']} GiB) · TP {s['tensor_parallel_size']} x PP {s['pipeline_parallel_size']} · "
+             f"util {s['gpu_memory_utilization']} · max_model_len {s['max_model_len']:,}",
+             f"  max_num_seqs {s['max_num_seqs']}, max_num_batched_tokens {s['max_num_batched_tokens']}, "
+             f"block {s['block_size']}, weights {s['quantization'] or s['dtype']}, KV {s['kv_cache_dtype']}",
+             "per GPU, as vLLM logs it:"]
+    for key, label in (("weights_gib", "Model loading took"), ("non_torch_gib", "non-torch memory"),
+                       ("activation_peak_gib", "activation peak"), ("cuda_graph_gib", "CUDA graphs"),
+                       ("available_kv_cache_gib", "Available KV cache memory")):
+        lines.append(f"  {label:<28}{d[key]:>10.2f} GiB")
+    lines.append(f"  {'GPU KV cache size':<28}{d['kv_cache_tokens']:>10,} tokens ({d['gpu_blocks']:,} blocks)")
+    lines.append(f"  {'Maximum concurrency':<28}{d['max_concurrency']:>10.2f}x for {s['max_model_len']:,} tokens per request")
+    lines.append("starts: yes" if d["starts"] else "starts: NO")
+    for e in d["errors"]:
+        lines.append(f"  error: {e}")
+    for f in d["fixes"]:
+        lines.append(f"  fix: {f}")
+    if d.get("ignored_flags"):
+        lines.append("ignored flags (not modelled): " + " ".join(d["ignored_flags"]))
+    for a in d["assumptions"]:
+        lines.append(f"assumption: {a}")
+    return "\n".join(lines)
