@@ -3,7 +3,7 @@
 Per token per layer (vLLM ``kv_cache_interface.py``, transformers ``cache_utils.py``):
   full / sliding attention  K and V: H_kv_rank x (d_k + d_v) x e
   MLA (DeepSeek)            one latent: (kv_lora_rank + qk_rope_head_dim) x e, no factor 2, replicated per TP rank
-Sliding layers hold at most ``window`` tokens per sequence. With paging, each sequence's tokens are
+Sliding layers hold at most ``window - 1`` past tokens per sequence. With paging, each sequence's tokens are
 rounded up to whole blocks per layer group (a sliding window that starts mid-block costs one more block).
 """
 
@@ -30,8 +30,14 @@ class KVLayerGroup:
     window: int | None = None
 
     def tokens_held(self, context: int) -> int:
-        """Tokens one sequence of ``context`` tokens keeps in these layers."""
-        return min(context, self.window) if self.kind == "sliding" and self.window else context
+        """Tokens one sequence of ``context`` tokens keeps in these layers.
+
+        A window of W tokens attends to the current token plus the W - 1 before it, so W - 1 past tokens
+        stay resident (transformers' DynamicSlidingWindowLayer; vLLM's SlidingWindowSpec uses W - 1 too).
+        """
+        if self.kind == "sliding" and self.window:
+            return min(context, self.window - 1)
+        return context
 
 
 def kv_heads_per_rank(spec: ModelSpec, tp: int) -> int:
