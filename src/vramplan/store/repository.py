@@ -113,6 +113,13 @@ class Store:
         with _translated(), self.sessions() as s:
             yield s
 
+    def ping(self) -> None:
+        """One round trip to the database (health checks)."""
+        from sqlalchemy import text
+
+        with _translated(), self.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+
     def dispose(self) -> None:
         self.engine.dispose()
 

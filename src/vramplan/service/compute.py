@@ -1,0 +1,227 @@
+"""What the routes call: resolve a model without touching server files, then one library function.
+
+Kept apart from the routes so the plans route (which recomputes a result when a client saves only a
+scenario) and the estimate route go through the same code, and so the expensive parts are cached:
+model resolution (config.json -> ModelSpec) per name, and whole estimate results per normalised
+request, since ``estimate`` is a pure function of its inputs.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import replace
+from functools import lru_cache
+from typing import Any
+
+from vramplan.errors import DoesNotFitError, InputError, UnknownModelError
+from vramplan.model.spec import ModelSpec
+from vramplan.render import to_json
+from vramplan.service.schemas import EstimateRequest, SimulateRequest
+from vramplan.service.settings import Settings
+
+
+class LRU:
+    """A small thread-safe LRU map (estimate results rendered to JSON bytes)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._data: OrderedDict[str, bytes] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> bytes | None:
+        with self._lock:
+            value = self._data.get(key)
+            if value is not None:
+                self._data.move_to_end(key)
+            return value
+
+    def put(self, key: str, value: bytes) -> None:
+        if self.size <= 0:
+            return
+        with self._lock:
+            self._data[key] = value
+            self._data.move_to_end(key)
+            while len(self._data) > self.size:
+                self._data.popitem(last=False)
+
+
+@lru_cache(maxsize=512)
+def _catalogue_or_hub_spec(name: str, allow_hub: bool) -> ModelSpec:
+    """A model by catalogue name, else by Hub id (config.json only). Never a path on this server.
+
+    ``vramplan.model.load.load_model`` would treat "./x", "/etc/..." or "x.json" as files; a client
+    must not make the server read files, so this resolver only asks the catalogue and the Hub.
+    """
+    from vramplan.model import catalog
+    from vramplan.model.hf_config import spec_from_config
+
+    repo_id = catalog.find(name)
+    if repo_id is not None:
+        return spec_from_config(catalog.catalogue()[repo_id], name=repo_id, source=f"catalogue:{repo_id}")
+    from vramplan.model.load import _HUB_ID
+
+    if allow_hub and _HUB_ID.match(name):
+        from vramplan.model.hub import fetch_config
+
+        return spec_from_config(fetch_config(name), name=name, source=f"hub:{name}")
+    close = catalog.suggestions(name)
+    hint = f" Closest catalogue names: {', '.join(close)}." if close else ""
+    hub = " or a Hugging Face Hub id (org/name)" if allow_hub else ""
+    raise UnknownModelError(
+        f"unknown model {name!r}: not in the catalogue{' and not a Hub id' if allow_hub else ''}.{hint} "
+        f"Use a name from GET /api/models{hub}, or upload the model's config.json."
+    )
+
+
+@lru_cache(maxsize=256)
+def _uploaded_spec(config_json: str, name: str) -> ModelSpec:
+    from vramplan.model.hf_config import spec_from_config
+
+    return spec_from_config(json.loads(config_json), name=name, source="upload")
+
+
+def resolve_model(model: str | None, config: dict[str, Any] | None, name: str | None, settings: Settings) -> ModelSpec | None:
+    """The ModelSpec a request names (catalogue name, Hub id or uploaded config.json), or None."""
+    if config is not None:
+        return _uploaded_spec(json.dumps(config, sort_keys=True), name or "uploaded config.json")
+    if model is None or not model.strip():
+        return None
+    if any(ord(c) < 32 for c in model):
+        raise UnknownModelError("model name contains control characters: use a catalogue name or a Hub id")
+    return _catalogue_or_hub_spec(model.strip(), settings.allow_hub)
+
+
+def estimate_dict(req: EstimateRequest, settings: Settings) -> dict[str, Any]:
+    """``vramplan estimate --json`` for this request: the same defaults, the same library call."""
+    from vramplan.estimate import estimate
+
+    method = req.method
+    spec = resolve_model(req.model, req.config, req.name, settings)
+    if spec is None and req.params is not None and method == "detailed":
+        method = "rule-of-thumb"  # as the CLI does for a bare --params
+    result = estimate(
+        spec, params=req.params, bits=req.bits, dtype=req.dtype, quantization=req.quantization,
+        kv_cache_dtype=req.kv_cache_dtype, context=req.context, users=req.users, batch_tokens=req.batch_tokens,
+        gpu=req.gpu, gpu_memory=req.gpu_memory, tensor_parallel_size=req.tensor_parallel_size,
+        pipeline_parallel_size=req.pipeline_parallel_size, method=method, block_size=req.block_size,
+    )
+    return result.to_dict()
+
+
+def estimate_key(req: EstimateRequest) -> str:
+    return req.model_dump_json()
+
+
+def render(data: Any) -> bytes:
+    """JSON bytes through the same renderer as the CLI's --json (NaN and inf become null)."""
+    return to_json(data).encode()
+
+
+@lru_cache(maxsize=1)
+def model_rows() -> list[dict[str, Any]]:
+    """Rows of `vramplan models --json` (kept equal to the CLI by tests/service/test_parity.py)."""
+    from vramplan.model import catalog
+    from vramplan.model.hf_config import spec_from_config
+    from vramplan.model.params import count_params
+
+    rows = []
+    for repo_id, cfg in catalog.catalogue().items():
+        spec = spec_from_config(cfg, name=repo_id)
+        counts = count_params(spec)
+        rows.append({"id": repo_id, "model_type": spec.model_type, "params": counts.total,
+                     "active_params": counts.active_per_token, "layers": spec.num_layers,
+                     "kv_heads": spec.num_kv_heads, "max_context": spec.max_position_embeddings,
+                     "aliases": catalog.aliases(repo_id)})
+    return rows
+
+
+@lru_cache(maxsize=1)
+def gpu_rows() -> list[dict[str, Any]]:
+    """Rows of `vramplan gpus --json`."""
+    from vramplan.hardware import list_gpus
+
+    return [{"name": g.name, "aliases": list(g.aliases), "memory_bytes": g.memory_bytes,
+             "memory_gib": round(g.memory_bytes / 2**30, 2),
+             "memory_bandwidth_bytes_per_s": g.memory_bandwidth_bytes_per_s,
+             "bf16_flops": g.flops.bf16, "price_per_hour_usd": g.price_per_hour_usd} for g in list_gpus()]
+
+
+class _WallClockExceeded(Exception):
+    pass
+
+
+def simulate_dict(req: SimulateRequest, settings: Settings) -> dict[str, Any]:
+    """One bounded KV-cache replay: simulated time, request count and wall time all have limits."""
+    from vramplan.simulate import LengthDist, SchedulerConfig, SimulationConfig, WorkloadConfig, preset_workload, run_simulation
+
+    if req.duration_s > settings.simulate_max_duration_s:
+        raise InputError(f"duration_s {req.duration_s:g} is above this server's limit of "
+                         f"{settings.simulate_max_duration_s:g} simulated seconds: shorten it")
+    expected = req.rate * req.duration_s
+    if expected > settings.simulate_max_requests:
+        raise InputError(f"rate x duration_s = {expected:,.0f} requests is above this server's limit of "
+                         f"{settings.simulate_max_requests:,}: lower the rate or the duration")
+    wl_kw: dict[str, Any] = dict(rate=req.rate, duration_s=req.duration_s, arrival=req.arrival, cv=req.cv,
+                                 max_len=req.max_len, n=req.n, beam_width=req.beam_width, seed=req.seed)
+    if req.prompt is not None or req.output is not None or req.preset is None:
+        workload = WorkloadConfig(
+            prompt=LengthDist(**(req.prompt or _default_len()).model_dump()),
+            output=LengthDist(**(req.output or _default_len()).model_dump()), **wl_kw)
+    else:
+        workload = preset_workload(req.preset, **wl_kw)
+    config = SimulationConfig(workload=workload, allocator=req.allocator, block_size=req.block_size,
+                              prefix_caching=req.prefix_caching,
+                              scheduler=SchedulerConfig(max_num_seqs=req.max_num_seqs,
+                                                        max_num_batched_tokens=req.max_num_batched_tokens,
+                                                        seed=req.seed))
+    if req.model is not None:
+        config = replace(config, hardware=hardware_for(req, settings))
+    deadline = time.monotonic() + settings.simulate_max_wall_s
+
+    def progress(_done: int, _total: int) -> None:
+        if time.monotonic() > deadline:
+            raise _WallClockExceeded
+
+    try:
+        return run_simulation(config, progress=progress).to_dict()
+    except _WallClockExceeded:
+        raise InputError(f"the simulation needed more than this server's {settings.simulate_max_wall_s:g} s of "
+                         "wall time: lower the rate, the duration or max_num_seqs, or run `vramplan` locally") from None
+
+
+def _default_len() -> Any:
+    from vramplan.service.schemas import LengthIn
+
+    return LengthIn()
+
+
+def hardware_for(req: SimulateRequest, settings: Settings) -> Any:
+    """The simulator's hardware for a model on GPUs: the KV pool is what the estimate leaves free.
+
+    Weights, activations and overheads come from ``estimate`` at one sequence of ``max_len`` tokens;
+    the pool is the GPU memory minus those, on every GPU of the layout. FLOP/s and bandwidth scale
+    with the GPU count (an idealised TP).
+    """
+    from vramplan.estimate import estimate
+    from vramplan.hardware import resolve_gpu
+    from vramplan.model.params import count_params
+    from vramplan.simulate import HardwareSpec
+
+    spec = resolve_model(req.model, None, None, settings)
+    assert spec is not None
+    gpu = resolve_gpu(req.gpu or "A100-40GB")
+    b = estimate(spec, dtype=req.dtype, quantization=req.quantization, kv_cache_dtype=req.kv_cache_dtype,
+                 context=req.max_len, users=1, gpu=gpu, tensor_parallel_size=req.tensor_parallel_size)
+    fixed_per_gpu = b.per_gpu_bytes - b.component("kv_cache").per_gpu_bytes
+    pool = (gpu.memory_bytes - fixed_per_gpu) * b.gpus
+    if pool <= 0 or not gpu.flops.bf16 or not gpu.memory_bandwidth_bytes_per_s:
+        raise DoesNotFitError(f"{spec.name} leaves no KV-cache memory on {b.gpus} x {gpu.name}",
+                              list(b.fixes) or ["choose a larger GPU or a larger tensor_parallel_size"])
+    return HardwareSpec(weights_bytes=float(b.component("weights").total_bytes),
+                        active_params=float(count_params(spec).active_per_token),
+                        kv_bytes_per_token=float(b.kv_bytes_per_token), kv_capacity_bytes=float(pool),
+                        peak_flops=float(gpu.flops.bf16) * b.gpus,
+                        bandwidth_bytes_per_s=float(gpu.memory_bandwidth_bytes_per_s) * b.gpus)

@@ -1,0 +1,289 @@
+"""The API contract: request, public and list schemas per resource, separate from the core dataclasses.
+
+Request fields mirror the CLI options one for one (``--kv-cache-dtype`` is ``kv_cache_dtype``), and
+the estimate response is exactly the object ``vramplan estimate --json`` prints. Response models allow
+extra keys because the library may add fields (``rule_of_thumb_bytes`` ...) that the CLI prints too.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from vramplan.scenario import MAX_CONTEXT, MAX_USERS
+
+# ---- errors ---------------------------------------------------------------------------------------
+
+
+class ErrorDetail(BaseModel):
+    type: str = Field(description="Error class, e.g. UnknownModelError, ValidationError, RateLimited.")
+    message: str = Field(description="What was wrong and how to fix it.")
+    fixes: list[str] | None = Field(default=None, description="Changes that would make the configuration run (DoesNotFitError).")
+    errors: list[dict[str, Any]] | None = Field(default=None, description="Field-level problems (422 only).")
+
+
+class ErrorResponse(BaseModel):
+    """Every error the API returns has this shape."""
+
+    error: ErrorDetail
+
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"error": {"type": "UnknownModelError", "message": "unknown model 'llama-9'..."}}]})
+
+
+# ---- estimate -------------------------------------------------------------------------------------
+
+_ESTIMATE_EXAMPLE = {"model": "llama-3.1-8b", "context": 8192, "users": 16, "gpu": "H100-80GB"}
+
+
+class ModelSource(BaseModel):
+    """How a request names its model: a catalogue name or Hub id, or the content of a config.json.
+
+    The server never reads a file a client names and never runs model code: a Hub id fetches only
+    config.json, and ``trust_remote_code`` is never used.
+    """
+
+    model: str | None = Field(default=None, max_length=200,
+                              description="Catalogue name (see GET /api/models) or Hugging Face Hub id (org/name).",
+                              examples=["llama-3.1-8b"])
+    config: dict[str, Any] | None = Field(default=None, description="Content of an uploaded config.json (instead of model).")
+    name: str | None = Field(default=None, max_length=200, description="Display name for an uploaded config.")
+
+
+class EstimateRequest(ModelSource):
+    """Body of POST /api/estimate: the options of `vramplan estimate`."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [_ESTIMATE_EXAMPLE]})
+
+    params: int | None = Field(default=None, ge=1, le=10**14, description="Bare parameter count for the rule of thumb.")
+    bits: float | None = Field(default=None, gt=0, le=64, description="Bits per weight for the rule of thumb (Q).")
+    dtype: str | None = Field(default=None, max_length=32, description="Weight dtype: auto, fp32, fp16, bf16, fp8, int8, int4.")
+    quantization: str | None = Field(default=None, max_length=32,
+                                     description="fp8, w8a8, w4a16, awq, gptq, nf4, bnb-8bit, mxfp4, or a GGUF type (Q4_K_M).")
+    kv_cache_dtype: str | None = Field(default=None, max_length=32, description="auto, fp16, bf16, fp8, fp8_e5m2.")
+    context: int = Field(default=4096, ge=1, le=MAX_CONTEXT, description="Tokens per sequence (prompt + output) held in the KV cache.")
+    users: int = Field(default=1, ge=1, le=MAX_USERS, description="Concurrent sequences.")
+    batch_tokens: int | None = Field(default=None, ge=1, le=MAX_CONTEXT,
+                                     description="Tokens per forward pass (chunked-prefill budget); default min(context x users, 8192).")
+    gpu: str | None = Field(default=None, max_length=64, description="GPU name (H100-80GB, A100-40GB, RTX-4090); see GET /api/gpus.")
+    gpu_memory: str | None = Field(default=None, max_length=32, description="GPU memory instead of a name, e.g. 24GiB.")
+    tensor_parallel_size: int | None = Field(default=None, ge=1, le=64, description="TP size; default: fewest GPUs that fit.")
+    pipeline_parallel_size: int | None = Field(default=None, ge=1, le=64, description="PP size.")
+    block_size: int | None = Field(default=None, ge=1, le=4096, description="Paged KV block size in tokens.")
+    method: Literal["detailed", "rule-of-thumb"] = Field(default="detailed", description="detailed or rule-of-thumb.")
+
+    @model_validator(mode="after")
+    def _one_model_source(self) -> EstimateRequest:
+        if self.model is not None and self.config is not None:
+            raise ValueError("give either model (a name) or config (an uploaded config.json), not both")
+        return self
+
+
+class ComponentOut(BaseModel):
+    """One named part of the memory and the formula behind it (the page shows it as the 'why')."""
+
+    model_config = ConfigDict(extra="allow")
+
+    name: str
+    per_gpu_bytes: int
+    total_bytes: int
+    per_gpu_gib: float
+    formula: str
+    inputs: dict[str, Any]
+    parts: list[ComponentOut] | None = None
+
+
+class PerGPU(BaseModel):
+    weights_bytes: int
+    kv_cache_bytes: int
+    activations_bytes: int
+    overhead_bytes: int
+    total_bytes: int
+
+
+class EstimateResponse(BaseModel):
+    """Exactly the JSON of `vramplan estimate --json`."""
+
+    model_config = ConfigDict(extra="allow")
+
+    model: str
+    method: str
+    params: int
+    precision: str
+    kv_cache_dtype: str
+    context: int
+    users: int
+    weights_bytes: int
+    kv_cache_bytes: int
+    activations_bytes: int
+    overhead_bytes: int
+    total_bytes: int
+    per_gpu: PerGPU
+    kv_bytes_per_token: int
+    gpus: int
+    tensor_parallel_size: int
+    pipeline_parallel_size: int
+    gpu: str | None
+    gpu_memory_bytes: int | None
+    fits: bool | None
+    max_users: int | None
+    max_context: int | None
+    fixes: list[str]
+    assumptions: list[str]
+    components: list[ComponentOut]
+
+
+# ---- catalogues -----------------------------------------------------------------------------------
+
+
+class ModelRow(BaseModel):
+    """One row of `vramplan models --json`."""
+
+    id: str
+    model_type: str
+    params: int
+    active_params: int
+    layers: int
+    kv_heads: int
+    max_context: int
+    aliases: list[str]
+
+
+class GPURow(BaseModel):
+    """One row of `vramplan gpus --json`."""
+
+    name: str
+    aliases: list[str]
+    memory_bytes: int
+    memory_gib: float
+    memory_bandwidth_bytes_per_s: int | float | None
+    bf16_flops: int | float | None
+    price_per_hour_usd: float | None
+
+
+# ---- simulate -------------------------------------------------------------------------------------
+
+
+class LengthIn(BaseModel):
+    """A length distribution: fixed (value), uniform (low..high) or lognormal (p50 with mean or p99)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["fixed", "uniform", "lognormal"] = "fixed"
+    value: int = Field(default=128, ge=1, le=1 << 20)
+    low: int = Field(default=1, ge=1, le=1 << 20)
+    high: int = Field(default=256, ge=1, le=1 << 20)
+    mean: float | None = Field(default=None, gt=0, le=1 << 20)
+    p50: float | None = Field(default=None, gt=0, le=1 << 20)
+    p99: float | None = Field(default=None, gt=0, le=1 << 20)
+
+
+class SimulateRequest(BaseModel):
+    """Body of POST /api/simulate: a KV-cache replay. Without a model it is the PagedAttention paper's
+    OPT-13B on one A100-40GB; with model (+ gpu) the hardware comes from the estimate of that pair."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"preset": "sharegpt", "rate": 1.0, "duration_s": 60, "allocator": "paged"}]})
+
+    model: str | None = Field(default=None, max_length=200, description="Catalogue name or Hub id; default OPT-13B (paper).")
+    gpu: str | None = Field(default=None, max_length=64, description="GPU name; default A100-40GB with a model.")
+    dtype: str | None = Field(default=None, max_length=32)
+    quantization: str | None = Field(default=None, max_length=32)
+    kv_cache_dtype: str | None = Field(default=None, max_length=32)
+    tensor_parallel_size: int | None = Field(default=None, ge=1, le=64)
+    preset: Literal["sharegpt", "alpaca"] | None = Field(default="sharegpt", description="Length preset (overrides prompt/output).")
+    prompt: LengthIn | None = None
+    output: LengthIn | None = None
+    rate: float = Field(default=1.0, gt=0, le=1000, description="Requests per second.")
+    duration_s: float = Field(default=60.0, gt=0, description="Simulated seconds of arrivals (bounded by the server).")
+    arrival: Literal["poisson", "gamma"] = "poisson"
+    cv: float = Field(default=1.0, gt=0, le=100)
+    max_len: int = Field(default=2048, ge=2, le=1 << 20)
+    n: int = Field(default=1, ge=1, le=64)
+    beam_width: int = Field(default=1, ge=1, le=64)
+    allocator: Literal["max", "pow2", "oracle", "paged", "radix"] = "paged"
+    block_size: int = Field(default=16, ge=1, le=4096)
+    prefix_caching: bool = True
+    max_num_seqs: int = Field(default=256, ge=1, le=65536)
+    max_num_batched_tokens: int = Field(default=2048, ge=1, le=1 << 20)
+    seed: int = Field(default=0, ge=0, le=2**32 - 1)
+
+
+class SimulateResponse(BaseModel):
+    """SimulationResult.to_dict(): memory shares, batch size, throughput, latencies and a timeseries."""
+
+    model_config = ConfigDict(extra="allow")
+
+    allocator: str
+    token_state_share: float | None
+    reserved_share: float | None
+    internal_fragmentation_share: float | None
+    external_fragmentation_share: float | None
+    free_share: float | None
+    mean_batch_size: float | None
+    throughput_tokens_per_s: float | None
+    requests_completed: int
+    requests_rejected: int
+    preemptions: int
+    simulated_s: float | None
+    wall_s: float | None
+    iterations: int
+    capacity_slots: int
+    timeseries: dict[str, list[float | None]]
+
+
+# ---- plans ----------------------------------------------------------------------------------------
+
+PlanKind = Literal["estimate", "vllm", "plan", "simulate", "train", "explain"]
+
+
+class PlanCreate(BaseModel):
+    """Body of POST /api/plans: a scenario (a request body of the route named by kind) and, optionally,
+    the result the client got. Without a result the server computes it (estimate and simulate)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"name": "8B chat on one H100", "kind": "estimate", "scenario": _ESTIMATE_EXAMPLE}]})
+
+    name: str = Field(default="", max_length=200)
+    kind: PlanKind = "estimate"
+    scenario: dict[str, Any]
+    result: dict[str, Any] | None = None
+
+
+class PlanPublic(BaseModel):
+    """A saved plan; ``url`` is the permalink that opens it in the web page."""
+
+    id: str = Field(examples=["k3v9q2m8xa"])
+    name: str
+    kind: str
+    scenario: dict[str, Any]
+    result: dict[str, Any]
+    created_at: datetime
+    url: str = Field(examples=["/?plan=k3v9q2m8xa"])
+
+
+class PlanSummary(BaseModel):
+    id: str
+    name: str
+    kind: str
+    created_at: datetime
+    url: str
+
+
+class PlanList(BaseModel):
+    items: list[PlanSummary]
+    total: int
+    limit: int
+    offset: int
+
+
+# ---- health ---------------------------------------------------------------------------------------
+
+
+class Health(BaseModel):
+    status: Literal["ok", "degraded"]
+    version: str
+    database: Literal["ok", "unavailable"]
+    database_message: str | None = None
