@@ -69,8 +69,11 @@ PROFILES: VersionTable[VllmProfile] = VersionTable(ENGINE, {
     "0.7": VllmProfile("v0", 0.9, "v0", 9.7, 0.06, 0.5),
     # V1 default from 0.8 (V0 still used on compute capability < 8.0).
     "0.8": VllmProfile("v1", 0.9, "v1-early", 9.7, 0.06, 0.55),
-    # get_batch_defaults keyed on device class (H100-class: 1024 seqs) from 0.10.
-    "0.10": VllmProfile("v1", 0.9, "v1-device", 9.7, 0.14, 0.55),
+    # get_batch_defaults keyed on device class (H100-class: 1024 seqs) from 0.10; the 0.10.1 A100 logs
+    # fit ~3.8 sampler copies (activation + non-torch ~0.6 GiB at 256 seqs).
+    "0.10": VllmProfile("v1", 0.9, "v1-device", 3.8, 0.14, 0.55),
+    # 0.11 (llm-d H100 runs): ~9.7 sampler copies at 1024 seqs, 0.13-0.14 GiB non-torch, 0.55 at TP=2.
+    "0.11": VllmProfile("v1", 0.9, "v1-device", 9.7, 0.14, 0.55),
     # 0.19 dev set: sampler peak ~3.8 logits copies; TP>1 non-torch ~2.1 GiB (NCCL symmetric memory).
     "0.19": VllmProfile("v1", 0.9, "v1-device", 3.8, 0.25, 2.1),
     # v0.21: "CUDA graph memory profiling is enabled (default since v0.21.0)".
