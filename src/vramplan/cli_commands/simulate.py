@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -71,19 +71,26 @@ def simulate_command(
     max_num_seqs: Annotated[int, typer.Option("--max-num-seqs", help="Most sequences in one batch.")] = 256,
     max_num_batched_tokens: Annotated[int, typer.Option("--max-num-batched-tokens", help="Most tokens in one forward pass.")] = 2048,
     max_model_len: Annotated[int, typer.Option("--max-model-len", help="Prompt + output limit per request (tokens).")] = 2048,
-    kv_memory: Annotated[Optional[str], typer.Option("--kv-memory", help="KV pool per GPU instead of the estimate's, e.g. 12GiB (paper replay).")] = None,
+    kv_memory: Annotated[str | None, typer.Option("--kv-memory", help="KV pool per GPU instead of the estimate's, e.g. 12GiB (paper replay).")] = None,
     gpu_memory_utilization: Annotated[float, typer.Option("--gpu-memory-utilization", help="Share of GPU memory the engine may use (vLLM default 0.9).")] = 0.9,
     enforce_eager: Annotated[bool, typer.Option("--enforce-eager", help="No CUDA-graph memory in the overheads (as the 2023 vLLM of the paper).")] = False,
     tensor_parallel_size: Annotated[int, typer.Option("--tensor-parallel-size", "-tp", help="Tensor-parallel size (GPUs).")] = 1,
-    dtype: Annotated[Optional[str], typer.Option("--dtype", help="Weight dtype: auto, fp16, bf16, fp8, ...")] = None,
-    kv_cache_dtype: Annotated[Optional[str], typer.Option("--kv-cache-dtype", help="auto, fp16, bf16, fp8.")] = None,
+    dtype: Annotated[str | None, typer.Option("--dtype", help="Weight dtype: auto, fp16, bf16, fp8, ...")] = None,
+    quantization: Annotated[str | None, typer.Option("--quantization", "-q", help="fp8, awq, gptq, ... (weights).")] = None,
+    kv_cache_dtype: Annotated[str | None, typer.Option("--kv-cache-dtype", help="auto, fp16, bf16, fp8.")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print JSON (an object keyed by allocator with --allocator all).")] = False,
-    plot: Annotated[Optional[str], typer.Option("--plot", help="Write a chart of KV use over time: out.png or out.svg (one per allocator with all).")] = None,
+    plot: Annotated[str | None, typer.Option("--plot", help="Write a chart of KV use over time: out.png or out.svg (one per allocator with all).")] = None,
 ) -> None:
     """Simulate serving MODEL on GPU: KV-cache fragmentation, batch size, throughput, latency."""
     from dataclasses import replace
 
-    from vramplan.simulate import SchedulerConfig, SimulationConfig, make_trace, plot_timeseries, run_simulation
+    from vramplan.simulate import (
+        SchedulerConfig,
+        SimulationConfig,
+        make_trace,
+        plot_timeseries,
+        run_simulation,
+    )
     from vramplan.simulate.adapter import kv_budget
     from vramplan.simulate.allocators import ALLOCATORS
     from vramplan.units import parse_size
@@ -97,7 +104,7 @@ def simulate_command(
     wl = _workload(workload, rate=rate, duration_s=duration, seed=seed, n=n, beam_width=beam_width,
                    system_prompt_len=system_prompt_len, system_prompt_share=system_prompt_share,
                    max_len=max_model_len)
-    budget = kv_budget(model, gpu, dtype=dtype, kv_cache_dtype=kv_cache_dtype,
+    budget = kv_budget(model, gpu, dtype=dtype, quantization=quantization, kv_cache_dtype=kv_cache_dtype,
                        tensor_parallel_size=tensor_parallel_size, gpu_memory_utilization=gpu_memory_utilization,
                        max_model_len=max_model_len, max_num_seqs=max_num_seqs,
                        max_num_batched_tokens=max_num_batched_tokens, kv_memory=kv_memory,
@@ -205,7 +212,13 @@ class _progress:
 
     def __enter__(self) -> Any:
         if self.enabled:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+            )
 
             self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                                 TimeElapsedColumn(), console=self.console, transient=True)
