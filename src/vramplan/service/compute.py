@@ -155,7 +155,14 @@ class _WallClockExceeded(Exception):
 
 def simulate_dict(req: SimulateRequest, settings: Settings) -> dict[str, Any]:
     """One bounded KV-cache replay: simulated time, request count and wall time all have limits."""
-    from vramplan.simulate import LengthDist, SchedulerConfig, SimulationConfig, WorkloadConfig, preset_workload, run_simulation
+    from vramplan.simulate import (
+        LengthDist,
+        SchedulerConfig,
+        SimulationConfig,
+        WorkloadConfig,
+        preset_workload,
+        run_simulation,
+    )
 
     if req.duration_s > settings.simulate_max_duration_s:
         raise InputError(f"duration_s {req.duration_s:g} is above this server's limit of "
@@ -225,3 +232,19 @@ def hardware_for(req: SimulateRequest, settings: Settings) -> Any:
                         kv_bytes_per_token=float(b.kv_bytes_per_token), kv_capacity_bytes=float(pool),
                         peak_flops=float(gpu.flops.bf16) * b.gpus,
                         bandwidth_bytes_per_s=float(gpu.memory_bandwidth_bytes_per_s) * b.gpus)
+
+
+def compute_result(kind: str, scenario: dict[str, Any], settings: Settings) -> dict[str, Any]:
+    """The result of a scenario saved without one: the same function its route calls."""
+    from pydantic import ValidationError
+
+    try:
+        if kind == "estimate":
+            return estimate_dict(EstimateRequest.model_validate(scenario), settings)
+        if kind == "simulate":
+            return simulate_dict(SimulateRequest.model_validate(scenario), settings)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "scenario"
+        raise InputError(f"scenario is not a valid {kind} request: {where}: {first['msg']}") from None
+    raise InputError(f"a {kind!r} plan needs its result: send the response you got as 'result'")

@@ -6,10 +6,10 @@ from fastapi import APIRouter
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
+from vramplan.service.app_errors import ERROR_RESPONSES
 from vramplan.service.compute import estimate_dict, estimate_key, gpu_rows, model_rows, render
 from vramplan.service.deps import EstimateCacheDep, MetricsDep, SettingsDep
 from vramplan.service.schemas import EstimateRequest, EstimateResponse, GPURow, ModelRow
-from vramplan.service.app_errors import ERROR_RESPONSES
 
 router = APIRouter(prefix="/api", tags=["estimate"])
 JSON = "application/json"

@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Query, status
 from fastapi.concurrency import run_in_threadpool
 
-from vramplan.errors import InputError
 from vramplan.service.app_errors import ERROR_RESPONSES
-from vramplan.service.compute import estimate_dict, simulate_dict
+from vramplan.service.compute import compute_result
 from vramplan.service.deps import MetricsDep, SessionDep, SettingsDep
-from vramplan.service.schemas import EstimateRequest, PlanCreate, PlanList, PlanPublic, PlanSummary, SimulateRequest
-from vramplan.service.settings import Settings
+from vramplan.service.schemas import PlanCreate, PlanList, PlanPublic, PlanSummary
 from vramplan.store import repository
 from vramplan.store.repository import PlanRecord
 
@@ -26,20 +22,11 @@ def _public(r: PlanRecord) -> PlanPublic:
                       created_at=r.created_at, url=f"/?plan={r.id}")
 
 
-def _compute(kind: str, scenario: dict[str, Any], settings: Settings) -> dict[str, Any]:
-    """The result of a scenario saved without one: the same function its route calls."""
-    if kind == "estimate":
-        return estimate_dict(EstimateRequest.model_validate(scenario), settings)
-    if kind == "simulate":
-        return simulate_dict(SimulateRequest.model_validate(scenario), settings)
-    raise InputError(f"a {kind!r} plan needs its result: send the response you got as 'result'")
-
-
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=PlanPublic, responses=ERROR_RESPONSES,
              summary="Save a scenario and its result")
 async def create_plan(body: PlanCreate, session: SessionDep, settings: SettingsDep, metrics: MetricsDep) -> PlanPublic:
     """Saved and committed before the response: a 201 means the plan survives a crash."""
-    result = body.result if body.result is not None else await run_in_threadpool(_compute, body.kind, body.scenario, settings)
+    result = body.result if body.result is not None else await run_in_threadpool(compute_result, body.kind, body.scenario, settings)
     record = await run_in_threadpool(lambda: repository.save_plan(
         session, kind=body.kind, name=body.name, scenario=body.scenario, result=result))
     metrics.plans_saved.labels(body.kind).inc()
