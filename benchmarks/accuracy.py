@@ -141,7 +141,8 @@ def predict_case(case: dict[str, Any]) -> tuple[dict[str, Any] | None, str | Non
         if fn is None:
             return None, f"no {engine} predictor yet"
         try:
-            return fn(case, gpu).to_dict(), None
+            merged = {**case, **settings}
+            return fn(merged, gpu or (f"{total}GiB" if total else None)).to_dict(), None
         except VramplanError as exc:
             return None, f"not covered: {exc}"[:160]
         except Exception as exc:  # noqa: BLE001 - another engineer's module; report, do not crash the run
