@@ -1,0 +1,497 @@
+"""llama.cpp startup memory: model buffers per device, a preallocated KV cache, compute buffers.
+
+Why its own model: llama.cpp allocates fixed buffers at context creation (no memory fraction), keeps the
+token-embedding table on the host, offloads whole layers (``-ngl``), and sizes the KV cache for the full
+padded ``n_ctx`` no matter how many parallel slots share it. Figures are MiB per device, named like the
+log lines (``CUDA0 model buffer``, ``KV buffer``, ``compute buffer``, ``CUDA_Host output buffer``).
+Sources: design/engine-memory.md section 4 (``llama-model.cpp`` layer placement, ``llama-kv-cache.cpp``,
+``llama-kv-cache-iswa.cpp``, ``llama-context.cpp``; quant block sizes from ``ggml-common.h``;
+tensor type mixes from ``llama-quant.cpp``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+from math import ceil
+from pathlib import Path
+from typing import Any
+
+from vramplan.engines.base import GIB, EnginePrediction, VersionTable, parse_version
+from vramplan.engines.sglang import pick_gpu
+from vramplan.errors import InputError, UnknownDtypeError
+from vramplan.hardware import GPU
+from vramplan.model.params import inventory
+from vramplan.model.spec import ModelSpec
+from vramplan.precision import GGML_BLOCKS, KV_DTYPE_BYTES
+
+MIB = 1024**2
+#: CUDA context + cuBLAS handles per device (not logged by llama.cpp; typical 300-500 MiB).
+CUDA_CONTEXT_MIB = 400
+#: KV cell padding: 256 with flash attention, 32 without (llama_kv_cache::get_padding, mid-2025).
+PAD_FA = 256
+PAD_NO_FA = 32
+#: Padding of the SWA cache size (llama-kv-cache-iswa.cpp).
+PAD_SWA = 256
+#: ``--fit`` keeps this much free per device (PR #16653) and never lowers n_ctx below FIT_MIN_CTX.
+FIT_MARGIN_MIB = 1024
+FIT_MIN_CTX = 4096
+#: Compute buffer, fp32 scratch (our first-order model, calibrated on the 4.3 anchor: Llama-3-8B, FA,
+#: n_ctx 4096, n_ubatch 512 -> 296.00 MiB logged, 294.5 modelled): logits V + HIDDEN_COPIES hidden rows
+#: (+ one FFN row with flash attention) per ubatch token.
+COMPUTE_HIDDEN_COPIES = 2
+DEFAULT_N_BATCH = 2048
+DEFAULT_N_UBATCH = 512
+
+
+@dataclass(frozen=True)
+class LlamaCppProfile:
+    """Build-dependent defaults."""
+
+    default_n_ctx: int  # 0 = training context
+    flash_attn_default: bool
+    fit: bool
+    default_ngl: int  # -1 = all layers
+
+
+#: Builds: b4040 ~ Nov 2024 (PR #10136: n_ctx 4096); b6300 ~ Sep 2025 (flash attention auto);
+#: b7000 ~ late 2025 (``--fit`` on, n_ctx 0 = training context, ngl -1). Boundaries approximate [verify].
+VERSIONS: VersionTable[LlamaCppProfile] = VersionTable("llama.cpp", {
+    "1000": LlamaCppProfile(512, False, False, 0),
+    "4040": LlamaCppProfile(4096, False, False, 0),
+    "6300": LlamaCppProfile(4096, True, False, -1),
+    "7000": LlamaCppProfile(0, True, True, -1),
+})
+
+
+def build_number(version: str | None) -> str | None:
+    """``"b3475 (ac15650)"`` / ``"b4040"`` / ``"4040"`` -> ``"4040"``."""
+    if version is None:
+        return None
+    m = re.search(r"b?(\d{3,})", str(version))
+    if not m:
+        parse_version(version)  # raises a clear InputError
+        return str(version)
+    return m.group(1)
+
+
+# ------------------------------------------------------------------------------------ tensor types
+def ggml_row_bytes(type_name: str, n: int) -> int:
+    """Bytes of ``n`` values of a ggml type (whole blocks)."""
+    try:
+        nbytes, values = GGML_BLOCKS[type_name.upper()]
+    except KeyError:
+        raise UnknownDtypeError(f"unknown ggml type {type_name!r}: use one of {', '.join(GGML_BLOCKS)}") from None
+    return ceil(n / values) * nbytes
+
+
+def use_more_bits(i: int, n: int) -> bool:
+    """llama-quant.cpp: layers that get the higher type in *_M mixes."""
+    return i < n // 8 or i >= 7 * n // 8 or (i - n // 8) % 3 == 2
+
+
+#: File type -> (base type, promoted type for attn_v/ffn_down on use_more_bits layers, output type).
+MIXES: dict[str, tuple[str, str | None, str]] = {
+    "Q4_K_M": ("Q4_K", "Q6_K", "Q6_K"), "Q5_K_M": ("Q5_K", "Q6_K", "Q6_K"),
+    "Q4_K_S": ("Q4_K", None, "Q6_K"), "Q5_K_S": ("Q5_K", None, "Q6_K"), "Q6_K": ("Q6_K", None, "Q6_K"),
+    "Q8_0": ("Q8_0", None, "Q8_0"), "Q4_0": ("Q4_0", None, "Q6_K"), "Q4_1": ("Q4_1", None, "Q6_K"),
+    "Q5_0": ("Q5_0", None, "Q6_K"), "Q5_1": ("Q5_1", None, "Q6_K"), "F16": ("F16", None, "F16"),
+    "BF16": ("BF16", None, "BF16"), "F32": ("F32", None, "F32"), "Q3_K_M": ("Q3_K", "Q4_K", "Q6_K"),
+    "Q2_K": ("Q2_K", "Q3_K", "Q6_K"),
+}
+
+
+@dataclass(frozen=True)
+class ModelBytes:
+    """Weight bytes by placement slot: token embedding (always host), per block, output layer."""
+
+    token_embd: int
+    blocks: tuple[int, ...]
+    output: int
+    exact: bool  # True when read from a GGUF file
+
+    @property
+    def total(self) -> int:
+        return self.token_embd + sum(self.blocks) + self.output
+
+
+def model_bytes_from_spec(spec: ModelSpec, file_type: str) -> ModelBytes:
+    """Per-slot bytes from the spec and the file type's tensor mix (norms F32, embedding base type)."""
+    ft = file_type.upper()
+    if ft not in MIXES:
+        raise InputError(f"no tensor-type mix known for {file_type!r}: pass the .gguf file, or use one of {', '.join(MIXES)}")
+    base, more, out_type = MIXES[ft]
+    n = spec.num_layers
+    blocks = [0] * n
+    embd = output = 0
+    for g in inventory(spec):
+        rows = 1 if len(g.shape) == 1 else int(g.shape[0])
+        cols = int(g.shape[-1])
+        if g.role == "embedding":
+            embd += rows * ggml_row_bytes(base if base not in ("F32",) else "F32", cols) * g.count
+            continue
+        if g.stage != "layer":
+            ttype = "F32" if g.role == "norm" else out_type
+            output += rows * ggml_row_bytes(ttype, cols) * g.count
+            continue
+        for i in range(n):
+            if g.role in ("norm",) or len(g.shape) == 1:
+                ttype = "F32"
+            elif more and ("v_proj" in g.name or "down_proj" in g.name) and use_more_bits(i, n):
+                ttype = more
+            else:
+                ttype = base
+            blocks[i] += rows * ggml_row_bytes(ttype, cols) * g.count // n
+    if spec.tie_word_embeddings:
+        output += spec.vocab_size * ggml_row_bytes(out_type, spec.hidden_size)  # duplicated for the GPU
+    return ModelBytes(embd, tuple(blocks), output, False)
+
+
+def model_bytes_from_gguf(path: str | Path, n_layer: int) -> ModelBytes:
+    """Exact bytes per slot from a GGUF header (``blk.N.*`` tensors, ``token_embd``, ``output*``)."""
+    from vramplan.model.files import read_gguf
+
+    info = read_gguf(path)
+    blocks = [0] * n_layer
+    output = 0
+    for t in info.tensors.values():
+        m = re.match(r"blk\.(\d+)\.", t.name)
+        if m and int(m.group(1)) < n_layer:
+            blocks[int(m.group(1))] += t.nbytes
+        elif t.name != "token_embd.weight":
+            output += t.nbytes
+    if info.tied_embeddings:
+        output += info.token_embd_bytes  # llama.cpp duplicates token_embd as the output on the GPU
+    return ModelBytes(info.token_embd_bytes, tuple(blocks), output, True)
+
+
+def gpu_slots(n_layer: int, ngl: int) -> tuple[int, bool]:
+    """(blocks on GPU, output layer on GPU): the last ``ngl`` blocks, the output only if ngl > n_layer.
+
+    llama-model.cpp: ``i_gpu_start = max(n_layer - ngl, 0)``; the output layer is slot n_layer and is
+    offloaded only when all n_layer + 1 slots are (``offloaded 33/33 layers`` for a 32-layer model).
+    """
+    if ngl < 0:
+        ngl = n_layer + 1
+    return min(ngl, n_layer), ngl > n_layer
+
+
+def split_layers(n_gpu_blocks: int, weights: Sequence[float]) -> list[int]:
+    """Blocks per device in proportion to ``--tensor-split`` (or free memory), cumulative rounding."""
+    total = sum(weights)
+    if total <= 0:
+        raise InputError("--tensor-split needs at least one positive entry, e.g. -ts 3,1")
+    out, acc, prev = [], 0.0, 0
+    for w in weights:
+        acc += w
+        upto = round(n_gpu_blocks * acc / total)
+        out.append(upto - prev)
+        prev = upto
+    return out
+
+
+# ------------------------------------------------------------------------------------ KV and compute
+def kv_cells(n_ctx: int, flash_attn: bool) -> int:
+    """n_ctx padded to 256 (flash attention) or 32 cells."""
+    pad = PAD_FA if flash_attn else PAD_NO_FA
+    return ceil(n_ctx / pad) * pad
+
+
+def swa_cells(n_ctx: int, window: int, n_seq: int, n_ubatch: int, unified: bool, swa_full: bool) -> int:
+    """iSWA: ``pad256(min(n_ctx, n_swa x (unified ? n_seq : 1) + n_ubatch))``, full size with --swa-full."""
+    if swa_full:
+        return n_ctx
+    want = min(n_ctx, window * (n_seq if unified else 1) + n_ubatch)
+    return ceil(want / PAD_SWA) * PAD_SWA
+
+
+def cache_type_bytes(name: str) -> Fraction:
+    """Bytes per element of a KV cache type (f16 2, q8_0 34/32, q4_0 18/32 ...)."""
+    key = name.strip().lower()
+    aliases = {"f16": "float16", "f32": "float32", "bf16": "bfloat16"}
+    key = aliases.get(key, key)
+    if key not in KV_DTYPE_BYTES or key.startswith("float8"):
+        raise UnknownDtypeError(f"unknown cache type {name!r}: use f16, bf16, f32, q8_0, q4_0, q4_1, q5_0, q5_1 or iq4_nl")
+    return KV_DTYPE_BYTES[key]
+
+
+def kv_layer_bytes(spec: ModelSpec, cells: int, type_k: str, type_v: str) -> tuple[int, int]:
+    """(K bytes, V bytes) of one layer for ``cells`` cells. MLA: latent K only (current builds)."""
+    if spec.mla is not None:
+        width = spec.mla.kv_lora_rank + spec.mla.qk_rope_head_dim
+        return int(width * cells * cache_type_bytes(type_k)), 0
+    k = spec.num_kv_heads * spec.head_dim
+    v = spec.num_kv_heads * spec.v_head_dim
+    return int(k * cells * cache_type_bytes(type_k)), int(v * cells * cache_type_bytes(type_v))
+
+
+def compute_buffer_bytes(spec: ModelSpec, n_ctx_cells: int, n_ubatch: int, flash_attn: bool) -> int:
+    """Worst-case graph scratch (fp32): logits + hidden rows (+ FFN row with FA); without FA the
+    attention phase holds the ``n_ctx x n_ubatch x n_head`` score matrix (design note 4.3)."""
+    logits_phase = 4 * n_ubatch * (spec.vocab_size + COMPUTE_HIDDEN_COPIES * spec.hidden_size)
+    if flash_attn:
+        return logits_phase + 4 * n_ubatch * spec.intermediate_size
+    attn_phase = 4 * n_ubatch * COMPUTE_HIDDEN_COPIES * spec.hidden_size + 4 * n_ctx_cells * n_ubatch * spec.num_heads
+    return max(logits_phase, attn_phase)
+
+
+# ------------------------------------------------------------------------------------ settings
+FLAGS = {"-m": "model", "--model": "model", "-c": "n_ctx", "--ctx-size": "n_ctx", "-ngl": "n_gpu_layers",
+         "--n-gpu-layers": "n_gpu_layers", "--gpu-layers": "n_gpu_layers", "-ctk": "type_k",
+         "--cache-type-k": "type_k", "-ctv": "type_v", "--cache-type-v": "type_v", "-np": "n_parallel",
+         "--parallel": "n_parallel", "-b": "n_batch", "--batch-size": "n_batch", "-ub": "n_ubatch",
+         "--ubatch-size": "n_ubatch", "-ts": "tensor_split", "--tensor-split": "tensor_split",
+         "--quant": "file_type", "-fa": "flash_attn", "--flash-attn": "flash_attn"}
+BOOL_FLAGS = {"--kv-unified": "kv_unified", "-kvu": "kv_unified", "--swa-full": "swa_full", "--fit": "fit",
+              "--no-kv-offload": "no_kv_offload", "-nkvo": "no_kv_offload"}
+_INT = {"n_ctx", "n_gpu_layers", "n_parallel", "n_batch", "n_ubatch"}
+
+
+def parse_llamacpp_argv(argv: Sequence[str]) -> tuple[dict[str, Any], list[str]]:
+    """llama.cpp flags (short ones included). ``-fa`` takes on/off/auto in new builds, nothing in old ones."""
+    settings: dict[str, Any] = {}
+    ignored: list[str] = []
+    args = list(argv)
+    i = 0
+    while i < len(args):
+        arg, value = args[i], None
+        if arg.startswith("--") and "=" in arg:
+            arg, value = arg.split("=", 1)
+        if arg in BOOL_FLAGS:
+            settings[BOOL_FLAGS[arg]] = True
+        elif arg in ("-fa", "--flash-attn"):
+            nxt = value if value is not None else (args[i + 1] if i + 1 < len(args) else None)
+            if nxt in ("on", "off", "auto", "1", "0", "true", "false"):
+                settings["flash_attn"] = {"on": True, "1": True, "true": True, "off": False, "0": False,
+                                          "false": False}.get(nxt, "auto")
+                i += 0 if value is not None else 1
+            else:
+                settings["flash_attn"] = True
+        elif arg in ("--fit",) and value is not None:
+            settings["fit"] = value != "off"
+        elif arg in FLAGS:
+            if value is None:
+                if i + 1 >= len(args):
+                    raise InputError(f"{arg} needs a value")
+                value = args[i + 1]
+                i += 1
+            key = FLAGS[arg]
+            if key in _INT:
+                try:
+                    settings[key] = int(value)
+                except ValueError:
+                    raise InputError(f"{arg} expects an integer, got {value!r}") from None
+            elif key == "tensor_split":
+                try:
+                    settings[key] = [float(x) for x in re.split(r"[,/]", value) if x]
+                except ValueError:
+                    raise InputError(f"{arg} expects proportions like 3,1, got {value!r}") from None
+            else:
+                settings[key] = value
+        elif arg.startswith("-"):
+            ignored.append(arg)
+            if value is None and i + 1 < len(args) and not args[i + 1].startswith("-"):
+                i += 1
+        i += 1
+    return settings, ignored
+
+
+_FILE_TYPE = re.compile(r"(?i)(IQ\d_[A-Z]+|Q\d_K_[SML]|Q\d_K|Q\d_[01]|BF16|F16|F32)(?:\.gguf)?$")
+
+
+def _load(ref: str, file_type: str | None) -> tuple[ModelSpec, ModelBytes, str, list[str]]:
+    """Spec + bytes from a .gguf file (exact) or a catalogue name with a file type (mix model)."""
+    from vramplan.model.load import load_model
+
+    notes: list[str] = []
+    if ref.endswith(".gguf") and Path(ref).exists():
+        loaded = load_model(ref)
+        mb = model_bytes_from_gguf(ref, loaded.spec.num_layers)
+        return loaded.spec, mb, "gguf", notes
+    base = Path(ref).name if ref.endswith(".gguf") else ref
+    m = _FILE_TYPE.search(base.removesuffix(".gguf"))
+    ft = (file_type or (m.group(1) if m else "F16")).upper()
+    name = base.removesuffix(".gguf")
+    if m:
+        name = name[: m.start()].rstrip("-._")
+    name = re.sub(r"(?i)[-_.]?gguf$", "", name)
+    try:
+        loaded = load_model(name, allow_hub=False)
+    except InputError:
+        loaded = load_model(re.sub(r"(?i)-instruct$", "", name), allow_hub=False)
+    notes.append(f"no .gguf file read: {ft} tensor mix modelled from llama-quant rules for {loaded.spec.name}")
+    return loaded.spec, model_bytes_from_spec(loaded.spec, ft), ft, notes
+
+
+def predict_llamacpp(argv_or_settings: Sequence[str] | Mapping[str, Any], gpu: str | GPU | None = None, *,
+                     gpu_memory: str | int | None = None, engine_version: str | None = None,
+                     num_gpus: int = 1) -> EnginePrediction:
+    """Predict the buffers ``llama-server``/``llama-cli`` allocates per device and whether they fit."""
+    if isinstance(argv_or_settings, Mapping):
+        settings, ignored = dict(argv_or_settings), []
+    else:
+        settings, ignored = parse_llamacpp_argv(argv_or_settings)
+    hw = pick_gpu(gpu, gpu_memory)
+    match = VERSIONS.nearest_version(build_number(engine_version))
+    prof = match.value
+    assumptions = [n for n in (match.note,) if n]
+    if ignored:
+        assumptions.append(f"ignored flags (no memory model): {' '.join(ignored)}")
+    ref = settings.get("model")
+    if not ref:
+        raise InputError("no model: pass -m FILE.gguf (or a catalogue name with a type, e.g. Llama-3-8B-Q4_K_M)")
+    spec, mb, ftype, notes = _load(str(ref), settings.get("file_type"))
+    assumptions += notes
+    n_layer = spec.num_layers
+
+    fa_setting = settings.get("flash_attn", "auto" if prof.flash_attn_default else False)
+    fa = bool(fa_setting) if fa_setting != "auto" else True
+    type_k = str(settings.get("type_k") or "f16")
+    type_v = str(settings.get("type_v") or "f16")
+    errors: list[str] = []
+    fixes: list[str] = []
+    if cache_type_bytes(type_v) != cache_type_bytes("f16") and cache_type_bytes(type_v) < 2 and not fa:
+        errors.append(f"V cache quantization ({type_v}) requires flash attention: failed to create context")
+        fixes.append("add -fa (flash attention) or use -ctv f16")
+    n_seq = int(settings.get("n_parallel") or 1)
+    n_ubatch = int(settings.get("n_ubatch") or DEFAULT_N_UBATCH)
+    n_batch = int(settings.get("n_batch") or DEFAULT_N_BATCH)
+    n_ubatch = min(n_ubatch, n_batch)
+    unified = bool(settings.get("kv_unified"))
+    swa_full = bool(settings.get("swa_full"))
+    user_ctx = settings.get("n_ctx")
+    n_ctx = int(user_ctx) if user_ctx is not None else prof.default_n_ctx
+    if n_ctx == 0:
+        n_ctx = spec.max_position_embeddings
+    user_ngl = settings.get("n_gpu_layers")
+    ngl = int(user_ngl) if user_ngl is not None else prof.default_ngl
+    fit = bool(settings.get("fit", prof.fit))
+    no_kv_offload = bool(settings.get("no_kv_offload"))
+    split = settings.get("tensor_split") or [1.0] * num_gpus
+    n_dev = len(split)
+    device_mib = hw.memory_bytes / MIB
+
+    def layout(n_ctx_: int, ngl_: int) -> dict[str, Any]:
+        blocks_gpu, out_gpu = gpu_slots(n_layer, ngl_)
+        per_dev_blocks = split_layers(blocks_gpu, split) if blocks_gpu else [0] * n_dev
+        first_gpu_block = n_layer - blocks_gpu
+        cells = kv_cells(n_ctx_, fa)
+        kinds = spec.layer_types or ("full_attention",) * n_layer
+        window = spec.sliding_window or 0
+        scells = swa_cells(cells, window, n_seq, n_ubatch, unified, swa_full) if window else cells
+        devs: list[dict[str, float]] = []
+        idx = first_gpu_block
+        k_all = v_all = 0
+        for d, nb in enumerate(per_dev_blocks):
+            w = sum(mb.blocks[idx: idx + nb])
+            k = v = 0
+            for layer in range(idx, idx + nb):
+                c = scells if (layer < len(kinds) and kinds[layer] == "sliding_attention") else cells
+                lk, lv = kv_layer_bytes(spec, c, type_k, type_v)
+                k, v = k + lk, v + lv
+            idx += nb
+            if d == n_dev - 1 and out_gpu:
+                w += mb.output
+            if no_kv_offload:
+                k = v = 0
+            k_all, v_all = k_all + k, v_all + v
+            comp = compute_buffer_bytes(spec, cells, n_ubatch, fa) if (nb or (d == n_dev - 1 and out_gpu)) else 0
+            devs.append({"model": w, "kv": k + v, "k": k, "v": v, "compute": comp})
+        host_model = mb.token_embd + sum(mb.blocks[:first_gpu_block]) + (0 if out_gpu else mb.output)
+        host_k = host_v = 0
+        for layer in range(first_gpu_block if not no_kv_offload else n_layer):
+            c = scells if (layer < len(kinds) and kinds[layer] == "sliding_attention") else cells
+            lk, lv = kv_layer_bytes(spec, c, type_k, type_v)
+            host_k, host_v = host_k + lk, host_v + lv
+        return {"devs": devs, "host_model": host_model, "cells": cells, "swa_cells": scells if window else None,
+                "blocks_gpu": blocks_gpu, "out_gpu": out_gpu, "host_kv": host_k + host_v,
+                "k_total": k_all + host_k, "v_total": v_all + host_v}
+
+    def device_need_mib(lay: dict[str, Any]) -> float:
+        return max((d["model"] + d["kv"] + d["compute"]) / MIB for d in lay["devs"]) + CUDA_CONTEXT_MIB
+
+    lay = layout(n_ctx, ngl)
+    if fit:
+        budget = device_mib - FIT_MARGIN_MIB
+        if device_need_mib(lay) > budget and user_ctx is None:
+            lo, hi = min(FIT_MIN_CTX, n_ctx), n_ctx
+            while lo < hi:
+                mid = (lo + hi + 1) // 2
+                if device_need_mib(layout(mid, ngl)) <= budget:
+                    lo = mid
+                else:
+                    hi = mid - 1
+            if lo != n_ctx:
+                assumptions.append(f"--fit lowered n_ctx from {n_ctx} to {lo} (margin {FIT_MARGIN_MIB} MiB per device)")
+                n_ctx = lo
+                lay = layout(n_ctx, ngl)
+        if device_need_mib(lay) > budget and user_ngl is None:
+            k = n_layer + 1 if ngl < 0 else ngl
+            while k > 0 and device_need_mib(layout(n_ctx, k)) > budget:
+                k -= 1
+            assumptions.append(f"--fit moved layers to host: -ngl {k}")
+            ngl = k
+            lay = layout(n_ctx, ngl)
+
+    need = device_need_mib(lay)
+    if need > device_mib and not errors:
+        errors.append(f"cudaMalloc failed: out of memory: needs {need:.0f} MiB on one device of {device_mib:.0f} MiB")
+        per_block = max(mb.blocks) / MIB if mb.blocks else 0
+        over = need - device_mib
+        if per_block:
+            fewer = lay["blocks_gpu"] - ceil(over / per_block) - (1 if lay["out_gpu"] else 0)
+            fixes.append(f"offload fewer layers: -ngl {max(0, fewer)}")
+        fixes.append(f"smaller context: -c {max(512, n_ctx // 2)}")
+        if type_k == "f16":
+            fixes.append("quantized KV cache: -ctk q8_0 -ctv q8_0 -fa (halves the KV cache)")
+    d0 = lay["devs"][0]
+    output_host = spec.vocab_size * 4 * n_seq
+    extra: dict[str, Any] = {
+        "model_buffer_cuda0_mib": round(d0["model"] / MIB, 2),
+        "model_buffer_cpu_mapped_mib": round(lay["host_model"] / MIB, 2),
+        "kv_buffer_cuda0_mib": round(d0["kv"] / MIB, 2),
+        "kv_self_mib": round((lay["k_total"] + lay["v_total"]) / MIB, 2),
+        "k_mib": round(lay["k_total"] / MIB, 2), "v_mib": round(lay["v_total"] / MIB, 2),
+        "compute_buffer_cuda0_mib": round(d0["compute"] / MIB, 2),
+        "output_buffer_host_mib": round(output_host / MIB, 2),
+        "kv_cells": lay["cells"], "swa_cells": lay["swa_cells"], "n_ctx": n_ctx,
+        "offloaded_layers": lay["blocks_gpu"] + (1 if lay["out_gpu"] else 0), "total_layers": n_layer + 1,
+        "cuda_context_mib": CUDA_CONTEXT_MIB, "device_total_mib": round(need, 1), "weights_exact": mb.exact,
+    }
+    for d, dev in enumerate(lay["devs"][1:], start=1):
+        extra[f"model_buffer_cuda{d}_mib"] = round(dev["model"] / MIB, 2)
+        extra[f"kv_buffer_cuda{d}_mib"] = round(dev["kv"] / MIB, 2)
+        extra[f"compute_buffer_cuda{d}_mib"] = round(dev["compute"] / MIB, 2)
+    assumptions.append(f"n_ctx {n_ctx} -> {lay['cells']} KV cells ({'flash attention' if fa else 'no flash attention'}), "
+                       f"K {type_k}, V {type_v}; --parallel {n_seq} shares the same cells")
+    return EnginePrediction(
+        "llama.cpp", f"b{match.version}", weights_gib=d0["model"] / GIB, activation_peak_gib=d0["compute"] / GIB,
+        available_kv_cache_gib=d0["kv"] / GIB, kv_cache_tokens=lay["cells"], max_concurrency=float(n_seq),
+        starts=not errors, errors=tuple(errors), fixes=tuple(fixes), assumptions=tuple(assumptions),
+        settings={"model": ref, "file_type": ftype, "n_ctx": n_ctx, "n_gpu_layers": ngl, "flash_attn": fa,
+                  "type_k": type_k, "type_v": type_v, "n_parallel": n_seq, "n_batch": n_batch, "n_ubatch": n_ubatch,
+                  "tensor_split": split, "kv_unified": unified, "swa_full": swa_full, "fit": fit},
+        extra=extra,
+    )
+
+
+def predict_from_settings(settings: Mapping[str, Any], gpu: str | GPU | None = None, *,
+                          gpu_memory: str | int | None = None, engine_version: str | None = None) -> EnginePrediction:
+    """Predict from settings read by ``vramplan.logs.parse_log`` (n_ctx, n_ubatch, flash_attn, type_k ...).
+
+    Logs rarely name the model file; pass ``model`` in ``settings`` (path or catalogue name with type).
+    """
+    s = {k: v for k, v in settings.items() if v is not None}
+    if "flash_attn" in s and not isinstance(s["flash_attn"], bool):
+        s["flash_attn"] = str(s["flash_attn"]).lower() in ("1", "true", "on", "enabled")
+    if gpu is None and gpu_memory is None:
+        gpu = s.get("gpu_name")
+    keep = set(FLAGS.values()) | set(BOOL_FLAGS.values())
+    return predict_llamacpp({k: v for k, v in s.items() if k in keep}, gpu, gpu_memory=gpu_memory,
+                            engine_version=engine_version)
+
+
+__all__ = ["predict_llamacpp", "predict_from_settings", "model_bytes_from_spec", "model_bytes_from_gguf",
+           "gpu_slots", "kv_cells", "swa_cells", "kv_layer_bytes", "compute_buffer_bytes", "VERSIONS"]
