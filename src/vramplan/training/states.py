@@ -119,11 +119,13 @@ def optimizer_bytes(optimizer: str, recipe: str, tensors: TensorList | None, num
                 raise InputError("Adafactor's factored state depends on every matrix's shape: name a model "
                                  "(not --params) or pick another --optimizer")
             # transformers Adafactor (beta1=None): exp_avg_sq_row (shape[:-1]) + exp_avg_sq_col (shape[:-2]+shape[-1:])
-            # for matrices, a full exp_avg_sq for vectors; fp32 (Shazeer & Stern 2018, arXiv 1804.04235, Alg. 4)
+            # for matrices, a full exp_avg_sq for vectors (Shazeer & Stern 2018, arXiv 1804.04235, Alg. 4), in the
+            # gradient's dtype, plus a 0-dim fp32 ``RMS`` tensor per parameter tensor
             if len(shape) >= 2:
-                b += 4 * (_numel(shape[:-1]) + _numel(shape[:-2] + shape[-1:]))
+                b += p.moment_bytes * (_numel(shape[:-1]) + _numel(shape[:-2] + shape[-1:]))
             else:
-                b += 4 * n
+                b += p.moment_bytes * n
+            b += TORCH_STEP_BYTES
         total += b * count
     return total
 
