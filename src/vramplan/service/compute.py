@@ -16,7 +16,7 @@ from dataclasses import replace
 from functools import lru_cache
 from typing import Any
 
-from vramplan.errors import DoesNotFitError, InputError, UnknownModelError
+from vramplan.errors import InputError, UnknownModelError
 from vramplan.model.spec import ModelSpec
 from vramplan.render import to_json
 from vramplan.service.schemas import EstimateRequest, SimulateRequest
@@ -154,38 +154,42 @@ class _WallClockExceeded(Exception):
 
 
 def simulate_dict(req: SimulateRequest, settings: Settings) -> dict[str, Any]:
-    """One bounded KV-cache replay: simulated time, request count and wall time all have limits."""
-    from vramplan.simulate import (
-        LengthDist,
-        SchedulerConfig,
-        SimulationConfig,
-        WorkloadConfig,
-        preset_workload,
-        run_simulation,
-    )
+    """`vramplan simulate --json` for this request, with the server's bounds on time and size.
 
-    if req.duration_s > settings.simulate_max_duration_s:
-        raise InputError(f"duration_s {req.duration_s:g} is above this server's limit of "
+    Same checks, budget and meta as the CLI (its helpers are reused, not copied); the model is
+    resolved by catalogue or Hub id only, and the replay stops once the wall-time budget is spent.
+    """
+    from vramplan.cli_commands.simulate import _check_numbers, _workload, _workload_dict
+    from vramplan.simulate import SchedulerConfig, SimulationConfig, make_trace, run_simulation
+    from vramplan.simulate.adapter import kv_budget
+    from vramplan.simulate.allocators import ALLOCATORS
+    from vramplan.units import parse_size
+
+    if req.duration > settings.simulate_max_duration_s:
+        raise InputError(f"duration {req.duration:g} is above this server's limit of "
                          f"{settings.simulate_max_duration_s:g} simulated seconds: shorten it")
-    expected = req.rate * req.duration_s
-    if expected > settings.simulate_max_requests:
-        raise InputError(f"rate x duration_s = {expected:,.0f} requests is above this server's limit of "
+    if req.rate * req.duration > settings.simulate_max_requests:
+        raise InputError(f"rate x duration = {req.rate * req.duration:,.0f} requests is above this server's limit of "
                          f"{settings.simulate_max_requests:,}: lower the rate or the duration")
-    wl_kw: dict[str, Any] = dict(rate=req.rate, duration_s=req.duration_s, arrival=req.arrival, cv=req.cv,
-                                 max_len=req.max_len, n=req.n, beam_width=req.beam_width, seed=req.seed)
-    if req.prompt is not None or req.output is not None or req.preset is None:
-        workload = WorkloadConfig(
-            prompt=LengthDist(**(req.prompt or _default_len()).model_dump()),
-            output=LengthDist(**(req.output or _default_len()).model_dump()), **wl_kw)
-    else:
-        workload = preset_workload(req.preset, **wl_kw)
-    config = SimulationConfig(workload=workload, allocator=req.allocator, block_size=req.block_size,
-                              prefix_caching=req.prefix_caching,
-                              scheduler=SchedulerConfig(max_num_seqs=req.max_num_seqs,
-                                                        max_num_batched_tokens=req.max_num_batched_tokens,
-                                                        seed=req.seed))
-    if req.model is not None:
-        config = replace(config, hardware=hardware_for(req, settings))
+    _check_numbers(req.rate, req.duration, req.block_size, req.max_model_len, req.max_num_seqs,
+                   req.max_num_batched_tokens, req.n, req.beam_width, req.system_prompt_len,
+                   req.system_prompt_share, req.preemption)
+    model_id = _model_id(req.model, settings)
+    names = list(ALLOCATORS) if req.allocator == "all" else [req.allocator]
+    swap_bytes = 0 if req.swap_space.strip() in ("0", "0GiB", "0GB", "0B") else parse_size(req.swap_space)
+    wl = _workload(req.workload, rate=req.rate, duration_s=req.duration, seed=req.seed, n=req.n,
+                   beam_width=req.beam_width, system_prompt_len=req.system_prompt_len,
+                   system_prompt_share=req.system_prompt_share, max_len=req.max_model_len)
+    budget = kv_budget(model_id, req.gpu, dtype=req.dtype, quantization=req.quantization,
+                       kv_cache_dtype=req.kv_cache_dtype, tensor_parallel_size=req.tensor_parallel_size,
+                       gpu_memory_utilization=req.gpu_memory_utilization, max_model_len=req.max_model_len,
+                       max_num_seqs=req.max_num_seqs, max_num_batched_tokens=req.max_num_batched_tokens,
+                       kv_memory=req.kv_memory, enforce_eager=req.enforce_eager)
+    sched = SchedulerConfig(max_num_batched_tokens=req.max_num_batched_tokens, max_num_seqs=req.max_num_seqs,
+                            preemption=req.preemption, swap_space_bytes=swap_bytes, seed=req.seed)
+    base = SimulationConfig(workload=wl, hardware=budget.hardware, allocator=names[0], block_size=req.block_size,
+                            scheduler=sched)
+    base.validate()
     deadline = time.monotonic() + settings.simulate_max_wall_s
 
     def progress(_done: int, _total: int) -> None:
@@ -193,45 +197,35 @@ def simulate_dict(req: SimulateRequest, settings: Settings) -> dict[str, Any]:
             raise _WallClockExceeded
 
     try:
-        return run_simulation(config, progress=progress).to_dict()
+        trace = make_trace(wl)
+        results = {name: run_simulation(replace(base, allocator=name), progress, trace) for name in names}
     except _WallClockExceeded:
         raise InputError(f"the simulation needed more than this server's {settings.simulate_max_wall_s:g} s of "
-                         "wall time: lower the rate, the duration or max_num_seqs, or run `vramplan` locally") from None
+                         "wall time: lower the rate or the duration, or run `vramplan simulate` locally") from None
+    meta = {"kv_budget": budget.to_dict(), "workload": _workload_dict(req.workload, base)}
+    dicts = {name: {**res.to_dict(), **meta} for name, res in results.items()}
+    return dicts[names[0]] if len(names) == 1 else dicts
 
 
-def _default_len() -> Any:
-    from vramplan.service.schemas import LengthIn
+def _model_id(name: str, settings: Settings) -> str:
+    """The canonical name of a catalogue model or Hub id, refusing anything the loader might read as a file.
 
-    return LengthIn()
-
-
-def hardware_for(req: SimulateRequest, settings: Settings) -> Any:
-    """The simulator's hardware for a model on GPUs: the KV pool is what the estimate leaves free.
-
-    Weights, activations and overheads come from ``estimate`` at one sequence of ``max_len`` tokens;
-    the pool is the GPU memory minus those, on every GPU of the layout. FLOP/s and bandwidth scale
-    with the GPU count (an idealised TP).
+    ``simulate.adapter.kv_budget`` takes a string and tries it as a path first; the resolver below
+    only accepts catalogue names and Hub ids, and a name that happens to exist as a path on this
+    server is refused rather than read.
     """
-    from vramplan.estimate import estimate
-    from vramplan.hardware import resolve_gpu
-    from vramplan.model.params import count_params
-    from vramplan.simulate import HardwareSpec
+    from pathlib import Path
 
-    spec = resolve_model(req.model, None, None, settings)
+    spec = resolve_model(name, None, None, settings)
     assert spec is not None
-    gpu = resolve_gpu(req.gpu or "A100-40GB")
-    b = estimate(spec, dtype=req.dtype, quantization=req.quantization, kv_cache_dtype=req.kv_cache_dtype,
-                 context=req.max_len, users=1, gpu=gpu, tensor_parallel_size=req.tensor_parallel_size)
-    fixed_per_gpu = b.per_gpu_bytes - b.component("kv_cache").per_gpu_bytes
-    pool = (gpu.memory_bytes - fixed_per_gpu) * b.gpus
-    if pool <= 0 or not gpu.flops.bf16 or not gpu.memory_bandwidth_bytes_per_s:
-        raise DoesNotFitError(f"{spec.name} leaves no KV-cache memory on {b.gpus} x {gpu.name}",
-                              list(b.fixes) or ["choose a larger GPU or a larger tensor_parallel_size"])
-    return HardwareSpec(weights_bytes=float(b.component("weights").total_bytes),
-                        active_params=float(count_params(spec).active_per_token),
-                        kv_bytes_per_token=float(b.kv_bytes_per_token), kv_capacity_bytes=float(pool),
-                        peak_flops=float(gpu.flops.bf16) * b.gpus,
-                        bandwidth_bytes_per_s=float(gpu.memory_bandwidth_bytes_per_s) * b.gpus)
+    canonical = spec.name
+    try:
+        shadowed = Path(canonical).exists()
+    except OSError:
+        shadowed = True
+    if shadowed or canonical.startswith((".", "/", "~")) or Path(canonical).suffix in (".json", ".gguf", ".safetensors"):
+        raise InputError(f"model {name!r} cannot be simulated by this server: use a catalogue name")
+    return canonical
 
 
 def compute_result(kind: str, scenario: dict[str, Any], settings: Settings) -> dict[str, Any]:

@@ -166,53 +166,45 @@ class GPURow(BaseModel):
 # ---- simulate -------------------------------------------------------------------------------------
 
 
-class LengthIn(BaseModel):
-    """A length distribution: fixed (value), uniform (low..high) or lognormal (p50 with mean or p99)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    kind: Literal["fixed", "uniform", "lognormal"] = "fixed"
-    value: int = Field(default=128, ge=1, le=1 << 20)
-    low: int = Field(default=1, ge=1, le=1 << 20)
-    high: int = Field(default=256, ge=1, le=1 << 20)
-    mean: float | None = Field(default=None, gt=0, le=1 << 20)
-    p50: float | None = Field(default=None, gt=0, le=1 << 20)
-    p99: float | None = Field(default=None, gt=0, le=1 << 20)
-
-
 class SimulateRequest(BaseModel):
-    """Body of POST /api/simulate: a KV-cache replay. Without a model it is the PagedAttention paper's
-    OPT-13B on one A100-40GB; with model (+ gpu) the hardware comes from the estimate of that pair."""
+    """Body of POST /api/simulate: the options of `vramplan simulate` (a preset workload, never a file).
+
+    The server bounds simulated time, request count and wall time (see its settings).
+    """
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
-        {"preset": "sharegpt", "rate": 1.0, "duration_s": 60, "allocator": "paged"}]})
+        {"model": "opt-13b", "gpu": "A100-40GB", "workload": "sharegpt", "rate": 1.0, "duration": 60,
+         "allocator": "paged"}]})
 
-    model: str | None = Field(default=None, max_length=200, description="Catalogue name or Hub id; default OPT-13B (paper).")
-    gpu: str | None = Field(default=None, max_length=64, description="GPU name; default A100-40GB with a model.")
+    model: str = Field(max_length=200, description="Catalogue name or Hub id.", examples=["opt-13b"])
+    gpu: str = Field(max_length=64, description="GPU name (A100-40GB, H100-80GB, ...).", examples=["A100-40GB"])
+    workload: Literal["sharegpt", "alpaca"] = Field(default="sharegpt", description="Length preset.")
+    rate: float = Field(default=2.0, gt=0, le=10_000, description="Mean request arrival rate (requests/s, Poisson).")
+    allocator: Literal["max", "pow2", "oracle", "paged", "radix", "all"] = Field(
+        default="paged", description="KV allocator, or all (an object keyed by allocator).")
+    block_size: int = Field(default=16, ge=1, le=1024, description="KV block size in tokens (paged, radix).")
+    duration: float = Field(default=60.0, gt=0, le=86_400, description="Simulated seconds of arrivals; the queue then drains.")
+    seed: int = Field(default=0, ge=0, le=2**32 - 1, description="Random seed of the trace.")
+    n: int = Field(default=1, ge=1, le=64, description="Parallel samples per request.")
+    beam_width: int = Field(default=1, ge=1, le=64, description="Beams per request (beam search).")
+    system_prompt_len: int = Field(default=0, ge=0, le=1 << 20, description="Tokens of a shared system prompt.")
+    system_prompt_share: float = Field(default=0.0, ge=0, le=1, description="Share of requests carrying the system prompt.")
+    preemption: Literal["recompute", "swap", "auto"] = "auto"
+    swap_space: str = Field(default="4GiB", max_length=32, description="CPU swap space per GPU (0 disables swapping).")
+    max_num_seqs: int = Field(default=256, ge=1, le=65_536)
+    max_num_batched_tokens: int = Field(default=2048, ge=1, le=1 << 20)
+    max_model_len: int = Field(default=2048, ge=2, le=1 << 20, description="Prompt + output limit per request (tokens).")
+    kv_memory: str | None = Field(default=None, max_length=32, description="KV pool per GPU instead of the estimate's, e.g. 12GiB.")
+    gpu_memory_utilization: float = Field(default=0.9, gt=0, le=1)
+    enforce_eager: bool = False
+    tensor_parallel_size: int = Field(default=1, ge=1, le=64)
     dtype: str | None = Field(default=None, max_length=32)
     quantization: str | None = Field(default=None, max_length=32)
     kv_cache_dtype: str | None = Field(default=None, max_length=32)
-    tensor_parallel_size: int | None = Field(default=None, ge=1, le=64)
-    preset: Literal["sharegpt", "alpaca"] | None = Field(default="sharegpt", description="Length preset (overrides prompt/output).")
-    prompt: LengthIn | None = None
-    output: LengthIn | None = None
-    rate: float = Field(default=1.0, gt=0, le=1000, description="Requests per second.")
-    duration_s: float = Field(default=60.0, gt=0, description="Simulated seconds of arrivals (bounded by the server).")
-    arrival: Literal["poisson", "gamma"] = "poisson"
-    cv: float = Field(default=1.0, gt=0, le=100)
-    max_len: int = Field(default=2048, ge=2, le=1 << 20)
-    n: int = Field(default=1, ge=1, le=64)
-    beam_width: int = Field(default=1, ge=1, le=64)
-    allocator: Literal["max", "pow2", "oracle", "paged", "radix"] = "paged"
-    block_size: int = Field(default=16, ge=1, le=4096)
-    prefix_caching: bool = True
-    max_num_seqs: int = Field(default=256, ge=1, le=65536)
-    max_num_batched_tokens: int = Field(default=2048, ge=1, le=1 << 20)
-    seed: int = Field(default=0, ge=0, le=2**32 - 1)
 
 
 class SimulateResponse(BaseModel):
-    """SimulationResult.to_dict(): memory shares, batch size, throughput, latencies and a timeseries."""
+    """`vramplan simulate --json`: memory shares, batch size, throughput, latencies and a timeseries."""
 
     model_config = ConfigDict(extra="allow")
 
@@ -232,6 +224,8 @@ class SimulateResponse(BaseModel):
     iterations: int
     capacity_slots: int
     timeseries: dict[str, list[float | None]]
+    kv_budget: dict[str, Any]
+    workload: dict[str, Any]
 
 
 # ---- plans ----------------------------------------------------------------------------------------
