@@ -1,0 +1,670 @@
+"""Latency and throughput of a model served on a GPU layout: a roofline per engine step, then batching.
+
+One engine step processes ``prefill_tokens`` new prompt tokens and one token for each of ``decode_seqs``
+running sequences, attending over ``context_tokens`` cached tokens. Its time is
+
+    max(compute, memory) + tensor/pipeline communication + framework overhead
+
+* compute: 2 x active linear params per token (Kaplan et al. 2020, "Scaling Laws", C_forward ~ 2N) at a
+  GEMM efficiency that grows with the tokens in the step (small GEMMs cannot fill the tensor cores), plus
+  attention 4 x layers x heads x head_dim FLOPs per (query, key) pair (QK^T and PV, 2 FLOPs per MAC each;
+  Korthikanti et al. 2022 count 4·b·s²·h per layer) at a separate attention-kernel efficiency;
+* memory: every weight the step touches (for MoE only the experts some token routes to) plus the KV
+  cache of every attended token, over HBM bandwidth at a named efficiency;
+* communication: Megatron TP does 2 all-reduces per layer (Shoeybi et al. 2019) of tokens x hidden
+  activations, ring cost 2(n-1)/n x bytes / link bandwidth plus a per-call latency; PP adds one
+  point-to-point send per stage boundary;
+* overhead: scheduler, sampling, kernel launches, per engine (:data:`ENGINES`).
+
+On top of the step, :func:`predict` models static batches, closed-loop clients (steady state and
+one-shot bursts), open-loop Poisson arrivals (Little's law fixed point for the running batch, M/D/1
+queueing for the wait) and offline maximum throughput (batch bounded by KV capacity and max_num_seqs).
+Everything is plain float arithmetic that also broadcasts over numpy arrays, so the planner can sweep
+thousands of layouts at once.
+
+Every efficiency is a named field with the reason for its value; none is fitted to a single benchmark
+case (see ``benchmarks/perf_accuracy.py`` and ``benchmarks/results/perf.md`` for the comparison).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any, Literal
+
+import numpy as np
+
+from vramplan.errors import InputError
+from vramplan.hardware import GPU, resolve_gpu
+from vramplan.model.load import LoadedModel, load_model
+from vramplan.model.spec import ModelSpec
+
+Mode = Literal["batch", "concurrency", "burst", "rate", "max-throughput"]
+
+
+# ------------------------------------------------------------------------------------------ engines
+@dataclass(frozen=True)
+class EngineProfile:
+    """Per-engine efficiencies and overheads; each default states why it has that value.
+
+    step_overhead_s: CPU time per step that the GPU waits for (scheduling, input prep, sampling launch).
+    per_layer_overhead_s: fixed time per transformer layer per step (about 10-14 kernels each with a few
+        microseconds of launch/tail latency even under CUDA graphs); dominates small-per-GPU shards.
+    per_seq_overhead_s: per running sequence per step (sampling, detokenisation, block-table updates).
+    bandwidth_efficiency: fraction of HBM peak reached by 16-bit decode GEMVs and paged attention.
+    quant_bandwidth_efficiency: the same for weight-only-quantized kernels (dequantization costs issue
+        slots: Marlin/AWQ/GGUF kernels reach less of peak than plain GEMV).
+    bandwidth_cap_bytes_per_s: absolute ceiling on achieved bandwidth of the engine's mat-vec kernels
+        (None = no cap); llama.cpp's kernels saturate near 1 TB/s on HBM cards.
+    mfu_max: GEMM efficiency (fraction of dense tensor peak) for large token counts.
+    mfu_half_tokens: tokens per step at which GEMM efficiency reaches half of mfu_max (M-dimension
+        under-utilisation of tensor-core tiles for small batches).
+    attention_efficiency: FlashAttention-2/3 reach 50-70 % of peak in the forward pass (Dao 2023).
+    kv_bandwidth_efficiency: fraction of HBM peak the decode attention kernel reaches reading the KV
+        cache (paged gathers of 16-token blocks; the vLLM paper's Fig. 18a puts its kernel 20-26 % behind
+        a contiguous one), lower than the weight GEMVs.
+    max_num_seqs / max_num_batched_tokens / gpu_memory_utilization: the engine's batching defaults.
+    chunked_prefill: prefill chunks are mixed into decode steps (else prefills run as separate steps).
+    num_scheduler_steps: multi-step scheduling (vLLM 0.6 --num-scheduler-steps): a new request waits for
+        the running window of steps to end before its prefill, half a window on average.
+    """
+
+    name: str
+    step_overhead_s: float
+    per_layer_overhead_s: float
+    per_seq_overhead_s: float
+    bandwidth_efficiency: float
+    quant_bandwidth_efficiency: float
+    mfu_max: float
+    mfu_half_tokens: float
+    attention_efficiency: float
+    max_num_seqs: int
+    max_num_batched_tokens: int
+    gpu_memory_utilization: float
+    chunked_prefill: bool = True
+    kv_bandwidth_efficiency: float = 0.7
+    num_scheduler_steps: int = 1
+    bandwidth_cap_bytes_per_s: float | None = None
+    geforce_fp16_accumulate: bool = False
+    launch: str = ""
+
+
+ENGINES: dict[str, EngineProfile] = {
+    # vLLM V1 (0.6-0.10): CUDA graphs for decode, Python scheduler ~2-4 ms/step at moderate batch.
+    "vllm": EngineProfile("vllm", step_overhead_s=2.5e-3, per_layer_overhead_s=20e-6, per_seq_overhead_s=15e-6,
+                          bandwidth_efficiency=0.85, quant_bandwidth_efficiency=0.75, mfu_max=0.62, mfu_half_tokens=96,
+                          attention_efficiency=0.5, max_num_seqs=256, max_num_batched_tokens=2048,
+                          gpu_memory_utilization=0.90, kv_bandwidth_efficiency=0.7, launch="vllm serve"),
+    # vLLM before 0.6: Python block manager, sampler and detokenizer ran synchronously every step; the
+    # v0.6.0 release notes measured the GPU idle ~60 % of the time at high batch. No chunked prefill.
+    "vllm-0.5": EngineProfile("vllm-0.5", step_overhead_s=3.5e-3, per_layer_overhead_s=20e-6, per_seq_overhead_s=120e-6,
+                              bandwidth_efficiency=0.85, quant_bandwidth_efficiency=0.7, mfu_max=0.6, mfu_half_tokens=96,
+                              attention_efficiency=0.45, max_num_seqs=256, max_num_batched_tokens=8192,
+                              gpu_memory_utilization=0.90, chunked_prefill=False, kv_bandwidth_efficiency=0.6,
+                              launch="python -m vllm.entrypoints.openai.api_server"),
+    # SGLang: overlapped scheduler hides most CPU time; same kernels family (FlashInfer).
+    "sglang": EngineProfile("sglang", step_overhead_s=1.5e-3, per_layer_overhead_s=18e-6, per_seq_overhead_s=10e-6,
+                            bandwidth_efficiency=0.85, quant_bandwidth_efficiency=0.75, mfu_max=0.65, mfu_half_tokens=96,
+                            attention_efficiency=0.55, max_num_seqs=1024, max_num_batched_tokens=8192,
+                            gpu_memory_utilization=0.88, kv_bandwidth_efficiency=0.75,
+                            launch="python -m sglang.launch_server"),
+    # TensorRT-LLM: C++ runtime, fused kernels, in-flight batching; best kernels of the five.
+    "trtllm": EngineProfile("trtllm", step_overhead_s=1.0e-3, per_layer_overhead_s=12e-6, per_seq_overhead_s=5e-6,
+                            bandwidth_efficiency=0.88, quant_bandwidth_efficiency=0.8, mfu_max=0.72, mfu_half_tokens=80,
+                            attention_efficiency=0.6, max_num_seqs=2048, max_num_batched_tokens=8192,
+                            gpu_memory_utilization=0.90, kv_bandwidth_efficiency=0.8, launch="trtllm-serve"),
+    # TGI: Rust router + Python model server; flash-decoding kernels, more per-step overhead.
+    "tgi": EngineProfile("tgi", step_overhead_s=3.0e-3, per_layer_overhead_s=20e-6, per_seq_overhead_s=20e-6,
+                         bandwidth_efficiency=0.82, quant_bandwidth_efficiency=0.72, mfu_max=0.55, mfu_half_tokens=128,
+                         attention_efficiency=0.45, max_num_seqs=128, max_num_batched_tokens=4096,
+                         gpu_memory_utilization=0.90, chunked_prefill=False, kv_bandwidth_efficiency=0.7,
+                         launch="text-generation-launcher"),
+    # llama.cpp: hand-written mat-vec kernels; GGUF dequant in-kernel; prefill through cuBLAS / MMQ in
+    # 512-token micro-batches, which reaches a third of peak; consumer cards use fp16 accumulation.
+    "llamacpp": EngineProfile("llamacpp", step_overhead_s=0.4e-3, per_layer_overhead_s=8e-6, per_seq_overhead_s=0.0,
+                              bandwidth_efficiency=0.88, quant_bandwidth_efficiency=0.68, mfu_max=0.35, mfu_half_tokens=8,
+                              attention_efficiency=0.3, max_num_seqs=4, max_num_batched_tokens=512,
+                              gpu_memory_utilization=0.95, chunked_prefill=False, bandwidth_cap_bytes_per_s=1.0e12, kv_bandwidth_efficiency=0.5,
+                              geforce_fp16_accumulate=True, launch="llama-server"),
+}
+ENGINE_ALIASES = {"tensorrt-llm": "trtllm", "tensorrt_llm": "trtllm", "trt-llm": "trtllm", "llama.cpp": "llamacpp",
+                  "llama-cpp": "llamacpp", "text-generation-inference": "tgi", "vllm-legacy": "vllm-0.5"}
+
+
+def engine_profile(name: str) -> EngineProfile:
+    """Engine by name or common alias; unknown names raise with the list."""
+    key = ENGINE_ALIASES.get(name.strip().lower(), name.strip().lower())
+    if key not in ENGINES:
+        raise InputError(f"unknown engine {name!r}: use one of {', '.join(ENGINES)}")
+    return ENGINES[key]
+
+
+# ------------------------------------------------------------------------------------- interconnect
+@dataclass(frozen=True)
+class LinkAssumptions:
+    """Collective-communication constants.
+
+    link_efficiency 0.7: NCCL ring all-reduce reaches ~70 % of unidirectional link bandwidth at MB sizes.
+    nvlink_latency_s 8 us: one small all-reduce over NVLink (vLLM custom all-reduce / NCCL LL protocol).
+    fabric_latency_s 20 us: AMD Infinity Fabric with RCCL, measured small-message all-reduce.
+    pcie_latency_s 35 us: all-reduce through host PCIe switches (no P2P fast path).
+    network_bytes_per_s 50e9 / network_latency_s 25 us: 400 Gb/s InfiniBand/RoCE between nodes.
+    gpus_per_node 8: TP stays inside a node; PP beyond crosses the network.
+    """
+
+    link_efficiency: float = 0.7
+    nvlink_latency_s: float = 8e-6
+    fabric_latency_s: float = 20e-6
+    pcie_latency_s: float = 35e-6
+    network_bytes_per_s: float = 50e9
+    network_latency_s: float = 25e-6
+    gpus_per_node: int = 8
+
+
+LINKS = LinkAssumptions()
+
+
+def link_for(gpu: GPU, links: LinkAssumptions = LINKS) -> tuple[float, float, str]:
+    """(unidirectional bytes/s, per-call latency s, name) of the best GPU-to-GPU link of the card.
+
+    Catalogue NVLink / Infinity Fabric / PCIe figures are bidirectional totals; one direction is half.
+    """
+    ic = gpu.interconnect
+    if ic.nvlink_bytes_per_s:
+        return ic.nvlink_bytes_per_s / 2, links.nvlink_latency_s, "NVLink"
+    if ic.infinity_fabric_bytes_per_s:
+        return ic.infinity_fabric_bytes_per_s / 2, links.fabric_latency_s, "Infinity Fabric"
+    return (ic.pcie_bytes_per_s or 32e9) / 2, links.pcie_latency_s, f"PCIe gen{ic.pcie_gen or '?'}"
+
+
+# ------------------------------------------------------------------------------------------- setup
+@dataclass(frozen=True)
+class PerfSetup:
+    """The model on its layout as plain numbers: everything :func:`step_time` needs, per TP rank.
+
+    Weights are per TP rank for the whole depth (a token passes every pipeline stage in turn), so a
+    step's latency is the sum over stages; pipelining only multiplies throughput.
+    """
+
+    model: str
+    gpu: str
+    engine: EngineProfile
+    tensor_parallel_size: int
+    pipeline_parallel_size: int
+    layers: int
+    hidden_size: int
+    attn_width: int  # heads x head_dim
+    dense_weight_bytes: float  # non-expert weights read per step (input embedding table excluded: lookups only)
+    expert_weight_bytes: float  # all routed-expert weights on this rank
+    num_experts: int
+    experts_per_token: int
+    linear_params_per_token: float  # active params in matmuls per token per rank (lm_head included)
+    lm_head_params: float  # per rank; computed only for sampled tokens
+    kv_bytes_per_token: float  # per rank, all layers
+    kv_capacity_tokens: float  # KV pool of one replica, tokens
+    peak_flops: float
+    bandwidth_bytes_per_s: float
+    bandwidth_efficiency: float
+    link_bytes_per_s: float
+    link_latency_s: float
+    link_name: str
+    pp_link_bytes_per_s: float
+    pp_link_latency_s: float
+    activation_bytes: int = 2
+    compute_dtype: str = "bf16"
+    weights_label: str = ""
+    assumptions: tuple[str, ...] = ()
+
+    @property
+    def gpus(self) -> int:
+        return self.tensor_parallel_size * self.pipeline_parallel_size
+
+
+def _moe_touched_fraction(tokens: Any, experts: int, k: int) -> Any:
+    """Expected share of experts a step's tokens route to: 1 - (1 - k/E)^T (uniform routing)."""
+    if experts <= 0:
+        return 0.0
+    return 1.0 - np.power(1.0 - k / experts, np.maximum(tokens, 0.0))
+
+
+@dataclass(frozen=True)
+class StepTime:
+    """One step's time and its parts, seconds (floats or numpy arrays)."""
+
+    total: Any
+    compute: Any
+    memory: Any
+    communication: Any
+    overhead: Any
+    bytes_read: Any
+
+
+def step_time(s: PerfSetup, prefill_tokens: Any, decode_seqs: Any, context_tokens: Any,
+              prefill_seq_len: Any = None) -> StepTime:
+    """Seconds for one engine step; broadcasts over numpy arrays.
+
+    ``context_tokens``: cached tokens the decode sequences attend to (sum over sequences).
+    ``prefill_seq_len``: length of the prompts being prefilled (for the s^2 attention term); default
+    the prefill token count (one prompt).
+    This is the function the simulator's step-time hook should call.
+    """
+    e = s.engine
+    p = np.asarray(prefill_tokens, dtype=float)
+    d = np.asarray(decode_seqs, dtype=float)
+    ctx = np.asarray(context_tokens, dtype=float)
+    sl = p if prefill_seq_len is None else np.asarray(prefill_seq_len, dtype=float)
+    tokens = p + d
+    # sampled tokens: decode seqs plus about one per prefilled prompt
+    sampled = d + np.where(p > 0, np.maximum(p / np.maximum(sl, 1.0), 1.0), 0.0)
+    # --- compute (FLOPs per rank)
+    linear_flops = 2.0 * ((s.linear_params_per_token - s.lm_head_params) * tokens + s.lm_head_params * sampled)
+    # attention pairs: decode attends its context, prefill a causal triangle (s/2 keys per query on average)
+    pairs = ctx + p * sl / 2.0
+    attn_flops = 4.0 * s.layers * s.attn_width * pairs
+    mfu = e.mfu_max * tokens / (tokens + e.mfu_half_tokens)
+    compute = linear_flops / (s.peak_flops * np.maximum(mfu, 1e-9)) + attn_flops / (s.peak_flops * e.attention_efficiency)
+    # --- memory
+    touched = _moe_touched_fraction(tokens, s.num_experts, s.experts_per_token)
+    weight_read = s.dense_weight_bytes + s.expert_weight_bytes * touched
+    kv_read = s.kv_bytes_per_token * (ctx + p)
+    bytes_read = weight_read + kv_read
+    kv_eff = min(e.kv_bandwidth_efficiency, s.bandwidth_efficiency)
+    memory = weight_read / (s.bandwidth_bytes_per_s * s.bandwidth_efficiency) + kv_read / (s.bandwidth_bytes_per_s * kv_eff)
+    # --- communication: 2 all-reduces per layer (Megatron), ring 2(n-1)/n x message
+    tp = s.tensor_parallel_size
+    msg = tokens * s.hidden_size * s.activation_bytes
+    comm = 0.0
+    if tp > 1:
+        per_call = s.link_latency_s + 2.0 * (tp - 1) / tp * msg / (s.link_bytes_per_s * LINKS.link_efficiency)
+        comm = 2.0 * s.layers * per_call
+    if s.pipeline_parallel_size > 1:
+        comm = comm + (s.pipeline_parallel_size - 1) * (s.pp_link_latency_s + msg / s.pp_link_bytes_per_s)
+    overhead = e.step_overhead_s + e.per_layer_overhead_s * s.layers + e.per_seq_overhead_s * (d + (p > 0))
+    total = np.maximum(compute, memory) + comm + overhead
+    return StepTime(total, compute, memory, comm, overhead, bytes_read)
+
+
+def step_seconds(s: PerfSetup, prefill_tokens: int, decode_seqs: int, context_tokens: int) -> float:
+    """Scalar convenience for the simulator: seconds of one step."""
+    return float(step_time(s, prefill_tokens, decode_seqs, context_tokens).total)
+
+
+def decode_bound_tokens_per_s(s: PerfSetup, batch: float, context: float) -> float:
+    """The physical ceiling: batch x HBM bandwidth / bytes read per decode step (100 % bandwidth)."""
+    st = step_time(s, 0, batch, batch * context)
+    return float(batch * s.bandwidth_bytes_per_s / st.bytes_read)
+
+
+# ----------------------------------------------------------------------------------------- building
+def _geforce(gpu: GPU) -> bool:
+    return gpu.name.upper().startswith("RTX-") and "A6000" not in gpu.name.upper() and "ADA" not in gpu.name.upper()
+
+
+def build_setup(model: str | ModelSpec | LoadedModel, gpu: str | GPU, *, engine: str = "vllm",
+                tensor_parallel_size: int = 1, pipeline_parallel_size: int = 1, dtype: str | None = None,
+                quantization: str | None = None, kv_cache_dtype: str | None = None,
+                gpu_memory_utilization: float | None = None, max_model_len: int = 4096,
+                kv_capacity_tokens: float | None = None, engine_overrides: dict[str, Any] | None = None) -> PerfSetup:
+    """Resolve names and use the core's exact weight/KV bytes to build a :class:`PerfSetup`.
+
+    ``engine_overrides`` replaces engine settings (max_num_seqs, max_num_batched_tokens, chunked_prefill,
+    gpu_memory_utilization) with what a deployment actually uses. ``quantization`` "fp4"/"nvfp4" stores
+    4-bit weights and computes on the card's fp4 tensor cores.
+    """
+    from vramplan.estimate import breakdown_for, check_parallelism, resolve
+    from vramplan.memory.kv_cache import kv_bytes_per_token
+    from vramplan.memory.weights import pp_layer_split, weight_bytes
+    from vramplan.model.params import count_params
+    from vramplan.scenario import Workload
+
+    prof = engine_profile(engine)
+    if engine_overrides:
+        prof = replace(prof, **engine_overrides)
+    fp4 = quantization is not None and quantization.strip().lower() in ("fp4", "nvfp4")
+    if fp4:
+        quantization = "w4a16"
+    hw = gpu if isinstance(gpu, GPU) else resolve_gpu(gpu)
+    spec = _spec(model)
+    tp, pp = tensor_parallel_size, pipeline_parallel_size
+    if tp < 1 or pp < 1:
+        raise InputError(f"tensor/pipeline parallel sizes must be >= 1, got TP {tp}, PP {pp}")
+    check_parallelism(spec, tp, pp)
+    r = resolve(spec, dtype, quantization, kv_cache_dtype)
+    if hw.memory_bandwidth_bytes_per_s is None:
+        raise InputError(f"GPU {hw.name} has no memory bandwidth in the catalogue: add memory_bandwidth_bytes_per_s to a user GPU file")
+    assumptions: list[str] = []
+    w = weight_bytes(spec, r.precision, tp, 1)
+    comp = w.by_component_per_gpu
+    experts = float(comp.get("experts", 0))
+    dense = float(sum(comp.values())) - experts
+    if not spec.tie_word_embeddings:
+        dense -= comp.get("embeddings", 0)  # the input table is gathered, not streamed
+    pc = count_params(spec)
+    lm_head = float(pc.by_component.get("lm_head", 0) or pc.embedding) / tp
+    linear = float(pc.active_per_token - pc.embedding - pc.by_component.get("norms", 0)) / tp
+    if not pc.by_component.get("lm_head"):
+        linear += lm_head  # tied embeddings: the table doubles as lm_head
+    kv_tok = float(kv_bytes_per_token(spec, r.kv_element, tp))
+    # --- compute dtype: fp8 tensor cores when weights and activations are fp8 (W8A8) and the card has them
+    scheme = r.precision.scheme
+    flops = hw.flops
+    compute_dtype = "bf16" if r.precision.compute_dtype == "bfloat16" else "fp16"
+    peak = flops.for_dtype(compute_dtype) or flops.fp16 or flops.bf16 or flops.fp32
+    if scheme is not None and scheme.bits == 8 and scheme.name.startswith(("fp8", "w8a8")):
+        if flops.fp8:
+            peak, compute_dtype = flops.fp8, "fp8"
+        else:
+            assumptions.append(f"{hw.name} has no fp8 tensor cores: fp8 weights are upcast (weight-only), bf16 compute")
+    if fp4:
+        if flops.fp4:
+            peak, compute_dtype = flops.fp4, "fp4"
+        else:
+            assumptions.append(f"{hw.name} has no fp4 tensor cores: fp4 weights run weight-only (bf16 compute)")
+    if peak is None:
+        raise InputError(f"GPU {hw.name} has no FLOP/s figure for {compute_dtype}: add flops to a user GPU file")
+    if prof.geforce_fp16_accumulate and _geforce(hw) and compute_dtype != "fp8":
+        peak *= 2
+        assumptions.append("GeForce card: fp16-accumulate tensor rate (2x the listed fp32-accumulate figure)")
+    quantized_weight_only = scheme is not None and compute_dtype not in ("fp8", "fp4")
+    bw_eff = prof.quant_bandwidth_efficiency if quantized_weight_only else prof.bandwidth_efficiency
+    bw = float(hw.memory_bandwidth_bytes_per_s)
+    if prof.bandwidth_cap_bytes_per_s and bw * bw_eff > prof.bandwidth_cap_bytes_per_s:
+        bw_eff = prof.bandwidth_cap_bytes_per_s / bw
+        assumptions.append(f"{prof.name} mat-vec kernels saturate near {prof.bandwidth_cap_bytes_per_s / 1e12:.1f} TB/s")
+    link_bw, link_lat, link_name = link_for(hw)
+    if pp > 1 and tp * pp > LINKS.gpus_per_node:
+        pp_bw, pp_lat = LINKS.network_bytes_per_s, LINKS.network_latency_s
+        assumptions.append(f"TP {tp} x PP {pp} spans nodes: stage-to-stage sends over a 400 Gb/s network")
+    else:
+        pp_bw, pp_lat = link_bw, link_lat
+    # --- KV capacity: GPU x utilization minus the core's non-KV bytes, per pipeline stage
+    util = gpu_memory_utilization if gpu_memory_utilization is not None else prof.gpu_memory_utilization
+    if kv_capacity_tokens is None:
+        b = breakdown_for(r, Workload(context=max_model_len, users=1, batch_tokens=prof.max_num_batched_tokens), tp, pp, None)
+        fixed = b.per_gpu_bytes - b.component("kv_cache").per_gpu_bytes
+        free = hw.memory_bytes * util - fixed
+        stage_layers = max(pp_layer_split(spec.num_layers, pp))
+        per_tok_stage = kv_tok * stage_layers / spec.num_layers
+        kv_capacity_tokens = max(free, 0.0) / per_tok_stage if per_tok_stage else 0.0
+    attn_width = spec.num_heads * (spec.head_dim + spec.v_head_dim) / 2 / tp
+    return PerfSetup(
+        model=spec.name, gpu=hw.name, engine=prof, tensor_parallel_size=tp, pipeline_parallel_size=pp,
+        layers=spec.num_layers, hidden_size=spec.hidden_size, attn_width=attn_width,
+        dense_weight_bytes=dense, expert_weight_bytes=experts,
+        num_experts=spec.moe.num_experts if spec.moe else 0, experts_per_token=spec.moe.experts_per_token if spec.moe else 0,
+        linear_params_per_token=linear, lm_head_params=lm_head, kv_bytes_per_token=kv_tok,
+        kv_capacity_tokens=float(kv_capacity_tokens), peak_flops=float(peak), bandwidth_bytes_per_s=bw,
+        bandwidth_efficiency=bw_eff, link_bytes_per_s=link_bw, link_latency_s=link_lat, link_name=link_name,
+        pp_link_bytes_per_s=pp_bw, pp_link_latency_s=pp_lat, compute_dtype=compute_dtype,
+        weights_label=r.precision.label, assumptions=tuple(assumptions),
+    )
+
+
+def _spec(model: str | ModelSpec | LoadedModel) -> ModelSpec:
+    if isinstance(model, ModelSpec):
+        return model
+    if isinstance(model, LoadedModel):
+        return model.spec
+    return load_model(model).spec
+
+
+# ------------------------------------------------------------------------------------------ results
+@dataclass(frozen=True)
+class PerfResult:
+    """Predicted serving figures for one workload; times in ms/s as named, rates per second."""
+
+    mode: str
+    engine: str
+    batch_size: float
+    ttft_ms: float
+    tpot_ms: float
+    itl_ms: float
+    latency_s: float
+    output_tokens_per_s: float
+    total_tokens_per_s: float
+    requests_per_s: float
+    input_len: int
+    output_len: int
+    decode_step_ms: float
+    prefill_ms: float
+    bound: str
+    physical_max_output_tokens_per_s: float
+    kv_capacity_tokens: float
+    utilization: float | None = None
+    stable: bool = True
+    assumptions: tuple[str, ...] = ()
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["assumptions"] = list(self.assumptions)
+        return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in d.items()}
+
+
+def _f(x: Any) -> float:
+    return float(np.asarray(x))
+
+
+def _prefill_time(s: PerfSetup, prompt_tokens: float, seq_len: float, decode_seqs: float = 0.0,
+                  context: float = 0.0) -> tuple[float, float]:
+    """(seconds, chunks) to prefill ``prompt_tokens`` in the engine's chunk budget beside a decode batch."""
+    e = s.engine
+    budget = max(e.max_num_batched_tokens - (decode_seqs if e.chunked_prefill else 0), 1)
+    if not e.chunked_prefill:
+        budget = max(budget, seq_len)  # a whole prompt is one step when chunking is off
+    chunks = max(math.ceil(prompt_tokens / budget), 1)
+    chunk = prompt_tokens / chunks
+    dec = decode_seqs if e.chunked_prefill else 0.0
+    t = _f(step_time(s, chunk, dec, context if dec else 0.0, min(seq_len, max(chunk, 1.0))
+                     if seq_len > chunk else seq_len).total)
+    return t * chunks, chunks
+
+
+def _mixed_cycle(s: PerfSetup, batch: float, input_len: int, output_len: int) -> tuple[float, float, float]:
+    """Steady continuous batching of ``batch`` sequences: (cycle s, decode step s, extra s per prefill).
+
+    In one cycle every running sequence emits output_len tokens and is replaced once, so the cycle is
+    output_len decode steps plus ``batch`` prompts' worth of prefill work mixed in (its marginal cost).
+    """
+    avg_ctx = input_len + output_len / 2.0  # mean context of a running sequence (uniform progress)
+    t_dec = _f(step_time(s, 0, batch, batch * avg_ctx).total)
+    e = s.engine
+    if e.chunked_prefill:
+        chunk = float(min(max(e.max_num_batched_tokens - batch, 64), max(batch * input_len, 1)))
+        t_mix = _f(step_time(s, chunk, batch, batch * avg_ctx, min(input_len, chunk) if input_len > chunk else input_len).total)
+        extra_per_prompt = (t_mix - t_dec) * input_len / chunk
+    else:
+        # separate prefill steps of as many whole prompts as fit the token budget
+        per = max(1, min(int(e.max_num_batched_tokens // max(input_len, 1)), int(batch)))
+        extra_per_prompt = _f(step_time(s, per * input_len, 0, 0, input_len).total) / per
+    steps = max(output_len - 1, 0)
+    cycle = steps * t_dec + batch * extra_per_prompt
+    return cycle, t_dec, extra_per_prompt
+
+
+def max_batch(s: PerfSetup, input_len: int, output_len: int, max_num_seqs: int | None = None) -> float:
+    """Running sequences the engine sustains: KV pool / mean tokens per sequence, capped at max_num_seqs.
+
+    Engines admit by free blocks and a running sequence holds on average its prompt plus half its
+    output (preemption reclaims blocks at the peak), so the pool divides by input + output / 2.
+    """
+    cap = max_num_seqs or s.engine.max_num_seqs
+    per_seq = input_len + output_len / 2.0
+    by_kv = s.kv_capacity_tokens / per_seq if per_seq else cap
+    return float(max(min(cap, math.floor(by_kv)), 0))
+
+
+def predict(setup: PerfSetup, input_len: int, output_len: int, *, batch_size: int | None = None,
+            concurrency: int | None = None, burst: bool = False, request_rate: float | None = None,
+            max_throughput: bool = False, max_num_seqs: int | None = None) -> PerfResult:
+    """Predict TTFT, TPOT, ITL, latency and throughput for one load pattern.
+
+    Exactly one of ``batch_size`` (static batch), ``concurrency`` (closed loop of C clients, or a one-shot
+    burst of C requests with ``burst``), ``request_rate`` (open loop, Poisson) or ``max_throughput``.
+    """
+    s = setup
+    chosen = sum(x is not None and x is not False for x in (batch_size, concurrency, request_rate)) + bool(max_throughput)
+    if chosen != 1:
+        raise InputError("give exactly one of --batch-size, --concurrency, --request-rate or --max-throughput")
+    if input_len < 1 or output_len < 1:
+        raise InputError(f"input and output lengths must be >= 1 token, got {input_len} and {output_len}")
+    for name, v in (("batch size", batch_size), ("concurrency", concurrency)):
+        if v is not None and v < 1:
+            raise InputError(f"{name} must be >= 1, got {v}")
+    if request_rate is not None and not request_rate > 0:
+        raise InputError(f"request rate must be > 0 req/s, got {request_rate}")
+    if s.kv_capacity_tokens < input_len + 1:
+        raise InputError(f"the KV cache of {s.model} on {s.gpus}x {s.gpu} holds {s.kv_capacity_tokens:,.0f} tokens, "
+                         f"less than one {input_len + output_len}-token request: use more GPUs, fp8 KV or shorter inputs")
+    assumptions = list(s.assumptions) + _standard_assumptions(s)
+    b_max = max(max_batch(s, input_len, output_len, max_num_seqs), 1.0)
+    pp = s.pipeline_parallel_size
+    # Pipeline parallelism keeps pp micro-batches in flight; the engine splits the running batch between them.
+    pp_gain = pp * PIPELINE_EFFICIENCY if pp > 1 else 1.0
+    utilization: float | None = None
+    stable = True
+    details: dict[str, Any] = {"max_batch": b_max}
+    if batch_size is not None:
+        mode = "batch"
+        b = float(batch_size)
+        if b > s.engine.max_num_seqs and s.engine.name != "trtllm":
+            assumptions.append(f"static batch {batch_size} above the engine default max_num_seqs {s.engine.max_num_seqs}")
+        prefill, _ = _prefill_time(s, b * input_len, input_len)
+        ttft = prefill
+        ctx = input_len + output_len / 2.0
+        t_dec = _f(step_time(s, 0, b, b * ctx).total)
+        latency = ttft + max(output_len - 1, 0) * t_dec
+        tpot = t_dec
+        rps = b / latency
+        batch = b
+    elif max_throughput or (concurrency is not None):
+        if max_throughput:
+            mode = "max-throughput"
+            c = b_max
+        else:
+            mode = "burst" if burst else "concurrency"
+            c = float(concurrency)  # type: ignore[arg-type]
+        batch = min(c, b_max)
+        steps = max(output_len - 1, 0)
+        cycle, t_dec, extra = _mixed_cycle(s, batch, input_len, output_len)
+        steady_rps = batch / (cycle / pp_gain)
+        steady_tpot = cycle / max(steps, 1) if output_len > 1 else t_dec
+        one_prefill, _ = _prefill_time(s, input_len, input_len, batch - 1, (batch - 1) * (input_len + output_len / 2))
+        # One wave: `batch` requests arrive together; the k-th prompt's first token waits for the k-1 prompts
+        # before it; every request then decodes while the later prompts are still being prefilled.
+        alone, _ = _prefill_time(s, batch * input_len, input_len)
+        wave = alone + steps * t_dec
+        first_ttft = alone * (batch + 1) / (2 * batch)
+        wave_tpot = (wave - first_ttft) / max(steps, 1) if output_len > 1 else t_dec
+        if mode == "max-throughput":
+            ttft, tpot, rps = one_prefill + 0.5 * t_dec, steady_tpot, steady_rps
+        elif c <= b_max:
+            # a burst, or closed-loop clients with identical lengths: they finish together and re-send
+            # together, so they stay synchronised in waves (observed in fixed-length closed-loop runs)
+            ttft, tpot = first_ttft, wave_tpot
+            rps = c / (wave / pp_gain)
+        elif mode == "burst":
+            rest = c - batch
+            later_ttft = one_prefill + rest / 2 / steady_rps  # wait for a slot at the completion rate
+            ttft = (batch * first_ttft + rest * later_ttft) / c
+            tpot = (batch * wave_tpot + rest * steady_tpot) / c
+            rps = c / (wave / pp_gain + rest / steady_rps)
+        else:
+            # more clients than the engine runs: they desynchronise; waiting ones queue (Little's law)
+            ttft = one_prefill + 0.5 * t_dec + (c - b_max) / steady_rps
+            tpot, rps = steady_tpot, steady_rps
+        latency = ttft + max(output_len - 1, 0) * tpot
+    else:
+        mode = "rate"
+        r = float(request_rate)  # type: ignore[arg-type]
+        cap_cycle, _, _ = _mixed_cycle(s, b_max, input_len, output_len)
+        r_max = b_max / (cap_cycle / pp_gain)
+        utilization = r / r_max
+        batch = 1.0
+        tpot = t_dec = _f(step_time(s, 0, 1, input_len).total)
+        for _ in range(60):  # fixed point: batch = rate x residence time (Little)
+            cycle, t_dec, extra = _mixed_cycle(s, batch, input_len, output_len)
+            busy = r * extra  # share of time spent on prefill work
+            if busy >= 1:
+                break
+            tpot = t_dec / (1 - busy)
+            new = min(max(r * (output_len * tpot) / pp_gain, 1.0), b_max)
+            if abs(new - batch) < 1e-3:
+                batch = new
+                break
+            batch = 0.5 * batch + 0.5 * new
+        one_prefill, _ = _prefill_time(s, input_len, input_len, batch, batch * (input_len + output_len / 2))
+        if utilization < 1:
+            wait = utilization / (2 * (1 - utilization)) * one_prefill  # M/D/1 queue on admission
+            stable = True
+            rps = r
+        else:
+            wait = math.inf
+            stable = False
+            rps = r_max
+            batch = b_max
+            assumptions.append(f"offered {r:g} req/s exceeds capacity {r_max:.3g} req/s: the queue grows without bound")
+        # multi-step scheduling: a new request waits for the running window of steps to end
+        ttft = one_prefill + 0.5 * t_dec * max(s.engine.num_scheduler_steps, 1) + wait
+        latency = ttft + max(output_len - 1, 0) * tpot
+        details["max_requests_per_s"] = r_max
+    out_tps = rps * output_len
+    total_tps = rps * (input_len + output_len)
+    ctx = input_len + output_len / 2.0
+    dec = step_time(s, 0, batch, batch * ctx)
+    bound = "compute" if _f(dec.compute) > _f(dec.memory) else "memory"
+    phys = decode_bound_tokens_per_s(s, max(batch, 1.0), ctx) * (pp if pp > 1 else 1)
+    prefill_ms = _prefill_time(s, input_len, input_len)[0] * 1e3
+    itl = tpot
+    return PerfResult(
+        mode=mode, engine=s.engine.name, batch_size=round(batch, 2), ttft_ms=ttft * 1e3, tpot_ms=tpot * 1e3, itl_ms=itl * 1e3,
+        latency_s=latency, output_tokens_per_s=out_tps, total_tokens_per_s=total_tps, requests_per_s=rps,
+        input_len=input_len, output_len=output_len, decode_step_ms=_f(dec.total) * 1e3, prefill_ms=prefill_ms,
+        bound=bound, physical_max_output_tokens_per_s=phys, kv_capacity_tokens=s.kv_capacity_tokens,
+        utilization=utilization, stable=stable, assumptions=tuple(assumptions), details=details,
+    )
+
+
+#: Share of ideal PP throughput kept after bubbles and uneven stages (GPipe bubble (p-1)/(m+p-1) with
+#: the engine keeping about 2p micro-batches in flight gives ~0.8 for p = 2..4).
+PIPELINE_EFFICIENCY = 0.8
+
+
+def _standard_assumptions(s: PerfSetup) -> list[str]:
+    e = s.engine
+    out = [
+        f"engine {e.name}: {e.step_overhead_s * 1e3:g} ms per step + {e.per_layer_overhead_s * 1e6:g} us per layer "
+        f"+ {e.per_seq_overhead_s * 1e6:g} us per sequence of framework overhead",
+        f"HBM {s.bandwidth_bytes_per_s / 1e12:.2f} TB/s at {s.bandwidth_efficiency:.0%} efficiency for weight and KV reads",
+        f"{s.compute_dtype} tensor peak {s.peak_flops / 1e12:.0f} TFLOP/s, GEMM efficiency {e.mfu_max:.0%} x T/(T+{e.mfu_half_tokens:g}) "
+        f"for T tokens per step; attention at {e.attention_efficiency:.0%}",
+        f"KV pool {s.kv_capacity_tokens:,.0f} tokens at gpu_memory_utilization {e.gpu_memory_utilization:g}; "
+        f"max_num_seqs {e.max_num_seqs}, {e.max_num_batched_tokens} batched tokens per step",
+    ]
+    if s.tensor_parallel_size > 1:
+        out.append(f"TP {s.tensor_parallel_size}: 2 all-reduces per layer over {s.link_name} "
+                   f"({s.link_bytes_per_s / 1e9:.0f} GB/s one way at {LINKS.link_efficiency:.0%}, {s.link_latency_s * 1e6:g} us per call)")
+    if s.pipeline_parallel_size > 1:
+        out.append(f"PP {s.pipeline_parallel_size}: throughput x {s.pipeline_parallel_size} x {PIPELINE_EFFICIENCY} (bubbles); latency sums the stages")
+    if s.num_experts:
+        out.append(f"MoE: a step reads the experts its tokens route to, E x (1 - (1 - k/E)^T) of {s.num_experts} (uniform routing)")
+    return out
+
+
+def perf(model: str | ModelSpec | LoadedModel, gpu: str | GPU, *, input_len: int, output_len: int,
+         engine: str = "vllm", tensor_parallel_size: int = 1, pipeline_parallel_size: int = 1,
+         dtype: str | None = None, quantization: str | None = None, kv_cache_dtype: str | None = None,
+         batch_size: int | None = None, concurrency: int | None = None, request_rate: float | None = None,
+         max_throughput: bool = False, burst: bool = False, max_num_seqs: int | None = None,
+         gpu_memory_utilization: float | None = None) -> PerfResult:
+    """One call from names to a :class:`PerfResult` (the API behind ``vramplan perf``)."""
+    if batch_size is None and concurrency is None and request_rate is None and not max_throughput:
+        batch_size = 1
+    s = build_setup(model, gpu, engine=engine, tensor_parallel_size=tensor_parallel_size,
+                    pipeline_parallel_size=pipeline_parallel_size, dtype=dtype, quantization=quantization,
+                    kv_cache_dtype=kv_cache_dtype, gpu_memory_utilization=gpu_memory_utilization,
+                    max_model_len=input_len + output_len)
+    if max_num_seqs is not None:
+        s = replace(s, engine=replace(s.engine, max_num_seqs=max_num_seqs))
+    return predict(s, input_len, output_len, batch_size=batch_size, concurrency=concurrency, burst=burst,
+                   request_rate=request_rate, max_throughput=max_throughput)
