@@ -254,7 +254,7 @@ def test_hostile_safetensors(
     start = time.perf_counter()
     with pytest.raises(FileFormatError, match=match):
         read_safetensors(path)
-    assert time.perf_counter() - start < 0.5
+    assert time.perf_counter() - start < 3.0
 
 
 def test_tiny_and_truncated_real_file(tmp_path: Path) -> None:
@@ -481,7 +481,7 @@ def test_hostile_gguf(tmp_path: Path, blob: bytes, match: str) -> None:
     start = time.perf_counter()
     with pytest.raises(FileFormatError, match=match):
         read_gguf(path)
-    assert time.perf_counter() - start < 0.5
+    assert time.perf_counter() - start < 3.0
 
 
 def test_gguf_truncated_and_random(tmp_path: Path) -> None:
