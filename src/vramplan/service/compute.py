@@ -242,3 +242,82 @@ def compute_result(kind: str, scenario: dict[str, Any], settings: Settings) -> d
         where = ".".join(str(p) for p in first["loc"]) or "scenario"
         raise InputError(f"scenario is not a valid {kind} request: {where}: {first['msg']}") from None
     raise InputError(f"a {kind!r} plan needs its result: send the response you got as 'result'")
+
+
+_SAFE_NAME = __import__("re").compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}(/[A-Za-z0-9][A-Za-z0-9._-]{0,95})?$")
+
+
+def check_model_name(name: str) -> None:
+    """Refuse a model name that a library loader could take for a file on this server.
+
+    ``engines.vllm.resolve_model_name`` (used by /api/vllm and /api/explain) tries names as paths
+    when they start with '/' or '.', end in .json/.gguf/.safetensors, or exist on disk. The API only
+    serves catalogue names and Hub-shaped ids, so anything else is rejected before it gets there.
+    """
+    from pathlib import Path
+
+    ok = bool(_SAFE_NAME.match(name)) and not name.endswith((".json", ".gguf", ".safetensors"))
+    if ok:
+        try:
+            ok = not any(Path(p).exists() for p in (name, name.split("/")[-1]))
+        except OSError:
+            ok = False
+    if not ok:
+        raise InputError(f"model {name[:100]!r} looks like a file path: this server reads no local files; "
+                         "use a catalogue name (GET /api/models) or a Hub id, or run `vramplan` locally")
+
+
+def vllm_dict(req: Any) -> dict[str, Any]:
+    """`vramplan vllm ... --json` for this request."""
+    import shlex
+
+    from vramplan.engines.vllm import predict_vllm
+    from vramplan.engines.vllm_args import parse_vllm_args
+
+    if req.command is not None:
+        try:
+            args = shlex.split(req.command)
+        except ValueError as exc:
+            raise InputError(f"command is not a valid shell line ({exc})") from None
+    else:
+        args = list(req.args)
+    model = parse_vllm_args(list(args)).settings.get("model")
+    if model:
+        check_model_name(str(model))
+    pred = predict_vllm(args, gpu=req.gpu, gpu_memory=req.gpu_memory, engine_version=req.engine_version,
+                        usage_context="offline" if req.offline else "api_server")
+    data = pred.to_dict()
+    extra = data.pop("extra", {})
+    data["ignored_flags"] = extra.get("ignored_flags", [])
+    return data
+
+
+def explain_dict(text: str, gpu: str | None) -> dict[str, Any]:
+    """`vramplan explain --json` for a log's text; a log naming a local path as its model is refused."""
+    from vramplan.explain import explain_log
+    from vramplan.logs import parse_log
+
+    try:
+        parsed = parse_log(text)
+        settings = parsed.settings or {}
+    except Exception:  # noqa: BLE001 - explain_log below reports unreadable logs with its own message
+        settings = {}
+    for key in ("model", "served_model_name"):
+        if settings.get(key):
+            check_model_name(str(settings[key]).split(" (")[0].strip())
+    return explain_log(text, gpu=gpu)
+
+
+def train_dict(req: Any, settings: Settings) -> dict[str, Any]:
+    """`vramplan train --json` for this request."""
+    from vramplan.training import estimate_training
+
+    spec = resolve_model(req.model, req.config, req.name, settings)
+    result = estimate_training(
+        spec, params=req.params, gpu=req.gpu, gpu_memory=req.gpu_memory, method=req.method, micro_batch=req.micro_batch,
+        seq_len=req.seq_len, gpus=req.gpus, zero=req.zero, fsdp=req.fsdp, tensor_parallel=req.tensor_parallel_size,
+        pipeline_parallel=req.pipeline_parallel_size, sequence_parallel=req.sequence_parallel, offload=req.offload,
+        offload_params=req.offload_params, recompute=req.recompute, optimizer=req.optimizer, precision=req.precision,
+        lora_rank=req.lora_rank, lora_targets=req.lora_targets, flash_attention=req.flash_attention,
+    )
+    return result.to_dict()

@@ -281,3 +281,73 @@ class Health(BaseModel):
     version: str
     database: Literal["ok", "unavailable"]
     database_message: str | None = None
+
+
+# ---- vllm, explain, train -------------------------------------------------------------------------
+
+
+class VllmRequest(BaseModel):
+    """Body of POST /api/vllm: a `vllm serve` command line plus our own options (`vramplan vllm`)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"args": ["meta-llama/Llama-3.1-8B-Instruct", "--max-model-len", "8192"], "gpu": "H100-80GB"}]})
+
+    args: list[str] = Field(default_factory=list, max_length=200,
+                            description="`vllm serve` arguments: MODEL first, then vLLM flags (no file paths).")
+    command: str | None = Field(default=None, max_length=8000,
+                                description="The same as one shell line ('vllm serve MODEL --flag v'), instead of args.")
+    gpu: str | None = Field(default=None, max_length=64)
+    gpu_memory: str | None = Field(default=None, max_length=32)
+    engine_version: str | None = Field(default=None, max_length=32, description="vLLM version, e.g. 0.11.0.")
+    offline: bool = Field(default=False, description="The LLM class instead of `vllm serve` (other batch defaults).")
+
+
+class VllmResponse(BaseModel):
+    """`vramplan vllm ... --json`: the startup figures vLLM will log and whether it starts."""
+
+    model_config = ConfigDict(extra="allow")
+
+    engine_version: str
+    starts: bool
+    settings: dict[str, Any]
+    errors: list[str]
+    fixes: list[str]
+    assumptions: list[str]
+    ignored_flags: list[str]
+
+
+class ExplainRequest(BaseModel):
+    """Body of POST /api/explain: an engine startup log's text (the size limit is the log-upload limit)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"log": "INFO ... vLLM API server version 0.11.0 ..."}]})
+
+    log: str = Field(description="vLLM, SGLang, TGI or llama.cpp startup log text.")
+    gpu: str | None = Field(default=None, max_length=64, description="GPU name when the log does not print total memory.")
+
+
+class TrainRequest(ModelSource):
+    """Body of POST /api/train: the options of `vramplan train`."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"model": "llama-3.1-8b", "method": "qlora", "gpu": "RTX-4090", "seq_len": 2048}]})
+
+    params: int | None = Field(default=None, ge=1, le=10**14)
+    method: Literal["full", "lora", "qlora"] = "full"
+    micro_batch: int = Field(default=1, ge=1, le=65_536)
+    seq_len: int = Field(default=2048, ge=1, le=MAX_CONTEXT)
+    gpus: int = Field(default=1, ge=1, le=1 << 16)
+    gpu: str | None = Field(default=None, max_length=64)
+    gpu_memory: str | None = Field(default=None, max_length=32)
+    zero: int = Field(default=0, ge=0, le=3)
+    fsdp: Literal["full_shard", "shard_grad_op", "no_shard"] | None = None
+    tensor_parallel_size: int = Field(default=1, ge=1, le=64)
+    pipeline_parallel_size: int = Field(default=1, ge=1, le=64)
+    sequence_parallel: bool = False
+    offload: Literal["none", "cpu", "nvme"] = "none"
+    offload_params: bool = False
+    recompute: Literal["none", "selective", "full"] = "none"
+    optimizer: str = Field(default="adamw", max_length=32, description="adamw, adamw-bf16, adamw-8bit, sgd, sgd-momentum, adafactor.")
+    precision: str = Field(default="mixed", max_length=32, description="mixed, mixed-fp32-grads, fp32, bf16.")
+    lora_rank: int = Field(default=16, ge=1, le=65_536)
+    lora_targets: str = Field(default="q,k,v,o", max_length=200)
+    flash_attention: bool = True

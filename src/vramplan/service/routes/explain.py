@@ -1,0 +1,21 @@
+"""POST /api/explain: an engine startup log, term by term against our prediction."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.responses import Response
+
+from vramplan.explain import explain_log as _needs_explain  # noqa: F401 - route exists only with the explainer
+from vramplan.service.app_errors import ERROR_RESPONSES
+from vramplan.service.compute import explain_dict, render
+from vramplan.service.schemas import ExplainRequest
+
+router = APIRouter(prefix="/api", tags=["engines"])
+
+
+@router.post("/explain", response_model=dict[str, Any], responses=ERROR_RESPONSES, summary="Explain a startup log")
+def explain_route(body: ExplainRequest) -> Response:
+    """The JSON of `vramplan explain LOG --json`. The body limit here is the log-upload limit."""
+    return Response(render(explain_dict(body.log, body.gpu)), media_type="application/json")

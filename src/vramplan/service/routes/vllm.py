@@ -1,0 +1,19 @@
+"""POST /api/vllm: what vLLM will log at startup for a `vllm serve` command, and whether it starts."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from fastapi.responses import Response
+
+from vramplan.engines.vllm import predict_vllm as _needs_engine  # noqa: F401 - route exists only with the engine
+from vramplan.service.app_errors import ERROR_RESPONSES
+from vramplan.service.compute import render, vllm_dict
+from vramplan.service.schemas import VllmRequest, VllmResponse
+
+router = APIRouter(prefix="/api", tags=["engines"])
+
+
+@router.post("/vllm", response_model=VllmResponse, responses=ERROR_RESPONSES, summary="Predict vLLM's startup log")
+def vllm_route(body: VllmRequest) -> Response:
+    """The JSON of `vramplan vllm ARGS --gpu G --json`."""
+    return Response(render(vllm_dict(body)), media_type="application/json")
