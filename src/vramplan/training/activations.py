@@ -120,7 +120,7 @@ class ActivationBytes:
     """Activation bytes on one GPU (one pipeline stage), with the parts named."""
 
     layers: int
-    #: extra full-layer working set while a checkpointed layer is recomputed in backward
+    #: transient bytes while one layer is recomputed in backward (score tensors, or a whole layer)
     recompute_working_set: int
     #: embedding dropout masks + final norm + output-layer input + logits and loss copies
     head_and_tail: int
@@ -151,10 +151,17 @@ def stage_activation_bytes(shape: LayerShape, vocab: int, s: int, b: int, *, lay
     layers = per_layer * layers_on_stage * in_flight
     if stage == 0 and interleaved > 1 and pp > 1:
         layers *= 1 + Fraction(pp - 1, pp * m)
+    # Working set while one layer is recomputed in backward (not in Table 2, which counts stored bytes):
+    # selective re-creates one layer's s x s score tensors; full re-creates one whole layer, whose input
+    # (2sbh) is already among the checkpoints.
     working = Fraction(0)
-    if recompute == "full" and layers_on_stage > 0:
-        working = layer_bytes(shape, s, b, t, sequence_parallel=sequence_parallel, recompute="none",
-                              flash_attention=flash_attention, dropout=dropout) + s * b * extra_per_token_per_layer
+    full_layer = layer_bytes(shape, s, b, t, sequence_parallel=sequence_parallel, recompute="none",
+                             flash_attention=flash_attention, dropout=dropout)
+    if layers_on_stage > 0 and recompute == "selective":
+        working = full_layer - layer_bytes(shape, s, b, t, sequence_parallel=sequence_parallel, recompute="selective",
+                                           flash_attention=flash_attention, dropout=dropout)
+    elif layers_on_stage > 0 and recompute == "full":
+        working = max(Fraction(0), full_layer + s * b * extra_per_token_per_layer - 2 * s * b * shape.hidden)
     sp_div = t if sequence_parallel else 1
     extra = Fraction(0)
     if stage == 0 and dropout:

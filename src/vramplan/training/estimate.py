@@ -401,7 +401,9 @@ def _assumptions(spec: ModelSpec | None, cfg: TrainingConfig) -> tuple[str, ...]
         "vocabulary not padded (Megatron pads to 128 x TP)",
     ]
     if cfg.recompute == "full":
-        notes.append("full recompute: 2sbh per layer checkpoint + one layer's full activations while it is recomputed")
+        notes.append("full recompute: 2sbh per layer checkpoint + one layer's activations (less its input) while it is recomputed")
+    if cfg.recompute == "selective" and not cfg.flash_attention:
+        notes.append("selective recompute: one layer's s x s score tensors re-created during its backward")
     if cfg.pipeline_parallel > 1:
         notes.append("pipeline 1F1B: stage i holds min(p - i, m) micro-batches; the worst stage is reported")
     if cfg.method != "full":
