@@ -29,6 +29,7 @@ case (see ``benchmarks/perf_accuracy.py`` and ``benchmarks/results/perf.md`` for
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
@@ -222,9 +223,9 @@ class PerfSetup:
 
 def _moe_touched_fraction(tokens: Any, experts: int, k: int) -> Any:
     """Expected share of experts a step's tokens route to: 1 - (1 - k/E)^T (uniform routing)."""
-    if experts <= 0:
-        return 0.0
-    return 1.0 - np.power(1.0 - k / experts, np.maximum(tokens, 0.0))
+    e = np.asarray(experts, dtype=float)
+    share = np.where(e > 0, np.asarray(k, dtype=float) / np.maximum(e, 1.0), 1.0)
+    return np.where(e > 0, 1.0 - np.power(1.0 - share, np.maximum(tokens, 0.0)), 0.0)
 
 
 @dataclass(frozen=True)
@@ -268,17 +269,15 @@ def step_time(s: PerfSetup, prefill_tokens: Any, decode_seqs: Any, context_token
     weight_read = s.dense_weight_bytes + s.expert_weight_bytes * touched
     kv_read = s.kv_bytes_per_token * (ctx + p)
     bytes_read = weight_read + kv_read
-    kv_eff = min(e.kv_bandwidth_efficiency, s.bandwidth_efficiency)
+    kv_eff = np.minimum(e.kv_bandwidth_efficiency, s.bandwidth_efficiency)
     memory = weight_read / (s.bandwidth_bytes_per_s * s.bandwidth_efficiency) + kv_read / (s.bandwidth_bytes_per_s * kv_eff)
     # --- communication: 2 all-reduces per layer (Megatron), ring 2(n-1)/n x message
-    tp = s.tensor_parallel_size
+    tp = np.asarray(s.tensor_parallel_size, dtype=float)
+    pp = np.asarray(s.pipeline_parallel_size, dtype=float)
     msg = tokens * s.hidden_size * s.activation_bytes
-    comm = 0.0
-    if tp > 1:
-        per_call = s.link_latency_s + 2.0 * (tp - 1) / tp * msg / (s.link_bytes_per_s * LINKS.link_efficiency)
-        comm = 2.0 * s.layers * per_call
-    if s.pipeline_parallel_size > 1:
-        comm = comm + (s.pipeline_parallel_size - 1) * (s.pp_link_latency_s + msg / s.pp_link_bytes_per_s)
+    per_call = s.link_latency_s + 2.0 * (tp - 1) / tp * msg / (np.asarray(s.link_bytes_per_s) * LINKS.link_efficiency)
+    comm = np.where(tp > 1, 2.0 * s.layers * per_call, 0.0)
+    comm = comm + np.where(pp > 1, (pp - 1) * (s.pp_link_latency_s + msg / np.asarray(s.pp_link_bytes_per_s)), 0.0)
     overhead = e.step_overhead_s + e.per_layer_overhead_s * s.layers + e.per_seq_overhead_s * (d + (p > 0))
     total = np.maximum(compute, memory) + comm + overhead
     return StepTime(total, compute, memory, comm, overhead, bytes_read)
@@ -311,11 +310,10 @@ def build_setup(model: str | ModelSpec | LoadedModel, gpu: str | GPU, *, engine:
     gpu_memory_utilization) with what a deployment actually uses. ``quantization`` "fp4"/"nvfp4" stores
     4-bit weights and computes on the card's fp4 tensor cores.
     """
-    from vramplan.estimate import breakdown_for, check_parallelism, resolve
+    from vramplan.estimate import check_parallelism, resolve
     from vramplan.memory.kv_cache import kv_bytes_per_token
-    from vramplan.memory.weights import pp_layer_split, weight_bytes
+    from vramplan.memory.weights import weight_bytes
     from vramplan.model.params import count_params
-    from vramplan.scenario import Workload
 
     prof = engine_profile(engine)
     if engine_overrides:
@@ -380,11 +378,9 @@ def build_setup(model: str | ModelSpec | LoadedModel, gpu: str | GPU, *, engine:
     # --- KV capacity: GPU x utilization minus the core's non-KV bytes, per pipeline stage
     util = gpu_memory_utilization if gpu_memory_utilization is not None else prof.gpu_memory_utilization
     if kv_capacity_tokens is None:
-        b = breakdown_for(r, Workload(context=max_model_len, users=1, batch_tokens=prof.max_num_batched_tokens), tp, pp, None)
-        fixed = b.per_gpu_bytes - b.component("kv_cache").per_gpu_bytes
+        fixed, per_tok_stage = fixed_bytes_per_gpu(spec, dtype, quantization, kv_cache_dtype, tp, pp,
+                                                   max_model_len, prof.max_num_batched_tokens)
         free = hw.memory_bytes * util - fixed
-        stage_layers = max(pp_layer_split(spec.num_layers, pp))
-        per_tok_stage = kv_tok * stage_layers / spec.num_layers
         kv_capacity_tokens = max(free, 0.0) / per_tok_stage if per_tok_stage else 0.0
     attn_width = spec.num_heads * (spec.head_dim + spec.v_head_dim) / 2 / tp
     return PerfSetup(
@@ -398,6 +394,22 @@ def build_setup(model: str | ModelSpec | LoadedModel, gpu: str | GPU, *, engine:
         pp_link_bytes_per_s=pp_bw, pp_link_latency_s=pp_lat, compute_dtype=compute_dtype,
         weights_label=r.precision.label, assumptions=tuple(assumptions),
     )
+
+
+@lru_cache(maxsize=8192)
+def fixed_bytes_per_gpu(spec: ModelSpec, dtype: str | None, quantization: str | None, kv_cache_dtype: str | None,
+                        tp: int, pp: int, max_model_len: int, batch_tokens: int) -> tuple[int, float]:
+    """(non-KV bytes on the busiest GPU from the core's breakdown, KV bytes per token on one stage's GPU)."""
+    from vramplan.estimate import breakdown_for, resolve
+    from vramplan.memory.kv_cache import kv_bytes_per_token
+    from vramplan.memory.weights import pp_layer_split
+    from vramplan.scenario import Workload
+
+    r = resolve(spec, dtype, quantization, kv_cache_dtype)
+    b = breakdown_for(r, Workload(context=max_model_len, users=1, batch_tokens=batch_tokens), tp, pp, None)
+    fixed = b.per_gpu_bytes - b.component("kv_cache").per_gpu_bytes
+    stage_layers = max(pp_layer_split(spec.num_layers, pp))
+    return fixed, float(kv_bytes_per_token(spec, r.kv_element, tp)) * stage_layers / spec.num_layers
 
 
 def _spec(model: str | ModelSpec | LoadedModel) -> ModelSpec:
