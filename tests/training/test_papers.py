@@ -8,7 +8,11 @@ import pytest
 
 from vramplan.model.hf_config import spec_from_config
 from vramplan.training import (
-    LayerShape, estimate_training, korthikanti_layer_bytes, korthikanti_total_first_stage, layer_bytes,
+    LayerShape,
+    estimate_training,
+    korthikanti_layer_bytes,
+    korthikanti_total_first_stage,
+    layer_bytes,
     zero_model_states,
 )
 from vramplan.units import GB

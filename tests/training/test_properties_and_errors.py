@@ -30,7 +30,7 @@ flash = st.booleans()
 @FAST
 @given(b=st.integers(1, 64), s=st.integers(1, 8192), method=methods, rc=recomputes, fa=flash)
 def test_memory_never_falls_as_micro_batch_or_seq_len_grow(b: int, s: int, method: str, rc: str, fa: bool) -> None:
-    kw = dict(method=method, recompute=rc, flash_attention=fa, search=False)
+    kw = {"method": method, "recompute": rc, "flash_attention": fa, "search": False}
     base = estimate_training(SPEC, micro_batch=b, seq_len=s, **kw).total_bytes
     assert estimate_training(SPEC, micro_batch=b + 1, seq_len=s, **kw).total_bytes >= base
     assert estimate_training(SPEC, micro_batch=b, seq_len=s + 1, **kw).total_bytes >= base
@@ -40,7 +40,7 @@ def test_memory_never_falls_as_micro_batch_or_seq_len_grow(b: int, s: int, metho
 @given(layers=st.integers(1, 8), hidden_mult=st.integers(1, 8), method=methods, rc=recomputes)
 def test_memory_never_falls_as_model_grows(layers: int, hidden_mult: int, method: str, rc: str) -> None:
     h = 64 * hidden_mult
-    kw = dict(method=method, recompute=rc, micro_batch=2, seq_len=256, lora_rank=8, search=False)
+    kw = {"method": method, "recompute": rc, "micro_batch": 2, "seq_len": 256, "lora_rank": 8, "search": False}
     small = estimate_training(_spec(layers, h, 4, 2, 2 * h), **kw).total_bytes
     assert estimate_training(_spec(layers + 1, h, 4, 2, 2 * h), **kw).total_bytes >= small
     assert estimate_training(_spec(layers, h + 64, 4, 2, 2 * (h + 64)), **kw).total_bytes >= small

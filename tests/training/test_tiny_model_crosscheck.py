@@ -12,8 +12,8 @@ import pytest
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
-from vramplan.model.hf_config import spec_from_config  # noqa: E402
-from vramplan.training import estimate_training  # noqa: E402
+from vramplan.model.hf_config import spec_from_config
+from vramplan.training import estimate_training
 
 CFG = {"model_type": "llama", "vocab_size": 256, "hidden_size": 64, "intermediate_size": 160, "num_hidden_layers": 2,
        "num_attention_heads": 4, "num_key_value_heads": 2, "max_position_embeddings": 128, "tie_word_embeddings": False,

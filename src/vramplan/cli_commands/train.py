@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -14,16 +14,16 @@ def register(app: typer.Typer) -> None:
 
 
 def train_command(
-    model: Annotated[Optional[str], typer.Argument(help="Catalogue name, config.json/folder path, or Hub id.")] = None,
-    params: Annotated[Optional[str], typer.Option("--params", help="Bare parameter count (e.g. 7.5e9): model states only.")] = None,
+    model: Annotated[str | None, typer.Argument(help="Catalogue name, config.json/folder path, or Hub id.")] = None,
+    params: Annotated[str | None, typer.Option("--params", help="Bare parameter count (e.g. 7.5e9): model states only.")] = None,
     method: Annotated[str, typer.Option("--method", help="full, lora or qlora.")] = "full",
     micro_batch: Annotated[int, typer.Option("--micro-batch", help="Sequences per micro-batch on each GPU.")] = 1,
     seq_len: Annotated[int, typer.Option("--seq-len", help="Tokens per sequence.")] = 2048,
     gpus: Annotated[int, typer.Option("--gpus", help="GPUs in total (data x tensor x pipeline parallel).")] = 1,
-    gpu: Annotated[Optional[str], typer.Option("--gpu", help="GPU name (H100-80GB, A100-40GB, RTX-4090).")] = None,
-    gpu_memory: Annotated[Optional[str], typer.Option("--gpu-memory", help="GPU memory instead of a name, e.g. 48GB.")] = None,
+    gpu: Annotated[str | None, typer.Option("--gpu", help="GPU name (H100-80GB, A100-40GB, RTX-4090).")] = None,
+    gpu_memory: Annotated[str | None, typer.Option("--gpu-memory", help="GPU memory instead of a name, e.g. 48GB.")] = None,
     zero: Annotated[int, typer.Option("--zero", help="ZeRO stage 0-3 over the data-parallel GPUs.")] = 0,
-    fsdp: Annotated[Optional[str], typer.Option("--fsdp", help="FSDP strategy instead of --zero: full_shard (=3), shard_grad_op (=2), no_shard.")] = None,
+    fsdp: Annotated[str | None, typer.Option("--fsdp", help="FSDP strategy instead of --zero: full_shard (=3), shard_grad_op (=2), no_shard.")] = None,
     tensor_parallel: Annotated[int, typer.Option("--tensor-parallel-size", "-tp", help="Tensor-parallel size.")] = 1,
     pipeline_parallel: Annotated[int, typer.Option("--pipeline-parallel-size", "-pp", help="Pipeline-parallel size.")] = 1,
     sequence_parallel: Annotated[bool, typer.Option("--sequence-parallel/--no-sequence-parallel", help="Megatron sequence parallelism (with TP).")] = False,

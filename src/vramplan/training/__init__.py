@@ -5,11 +5,21 @@ Public API: ``estimate_training`` → ``TrainingBreakdown`` (``to_dict()``), plu
 """
 
 from vramplan.training.activations import (
-    LayerShape, korthikanti_layer_bytes, korthikanti_total_first_stage, layer_bytes, stage_activation_bytes,
+    LayerShape,
+    korthikanti_layer_bytes,
+    korthikanti_total_first_stage,
+    layer_bytes,
+    stage_activation_bytes,
 )
 from vramplan.training.estimate import Fix, TrainingBreakdown, TrainingConfig, estimate_training
 from vramplan.training.lora import adapted_matrices, adapter_params, parse_targets
-from vramplan.training.states import ModelStates, optimizer_bytes, sharded_states, state_precision, zero_model_states
+from vramplan.training.states import (
+    ModelStates,
+    optimizer_bytes,
+    sharded_states,
+    state_precision,
+    zero_model_states,
+)
 
 __all__ = [
     "Fix", "LayerShape", "ModelStates", "TrainingBreakdown", "TrainingConfig", "adapted_matrices", "adapter_params",

@@ -170,7 +170,7 @@ def stage_activation_bytes(shape: LayerShape, vocab: int, s: int, b: int, *, lay
         extra += Fraction(2 * s * b * shape.hidden, sp_div)           # final norm input
         extra += Fraction(2 * s * b * shape.hidden, sp_div)           # output layer input
         extra += Fraction(logit_bytes * s * b * vocab, t)             # logits (vocab-parallel over t)
-    ceil = lambda x: -(-x.numerator // x.denominator)  # noqa: E731
+    ceil = lambda x: -(-x.numerator // x.denominator)
     return ActivationBytes(layers=ceil(layers), recompute_working_set=ceil(working), head_and_tail=ceil(extra),
                            in_flight_microbatches=in_flight)
 

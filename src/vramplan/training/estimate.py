@@ -22,12 +22,18 @@ from vramplan.precision import Precision, scheme_by_name
 from vramplan.training.activations import LayerShape, check_recompute, stage_activation_bytes
 from vramplan.training.lora import DEFAULT_TARGETS, adapted_matrices, parse_targets
 from vramplan.training.states import (
-    check_optimizer, check_recipe, sharded_states, state_precision, total_numel, zero_stage,
+    check_optimizer,
+    check_recipe,
+    sharded_states,
+    state_precision,
+    total_numel,
+    zero_stage,
 )
 
 METHODS = ("full", "lora", "qlora")
 #: HF transformers' causal-LM loss: bf16 logits (2) + fp32 upcast (4) + fp32 log-softmax saved by cross-entropy (4).
 HF_LOGIT_BYTES = 10
+DEFAULT_OVERHEADS = OverheadAssumptions()
 
 
 @dataclass(frozen=True)
@@ -372,9 +378,9 @@ def _more_gpus(spec: ModelSpec, cfg: TrainingConfig, gpu: GPU, overheads: Overhe
 def _assumptions(spec: ModelSpec | None, cfg: TrainingConfig) -> tuple[str, ...]:
     sp = state_precision(cfg.precision)
     notes = [
-        f"model states per trainable parameter: weights {sp.weight_bytes} B + gradients {sp.grad_bytes} B + "
-        f"optimizer {cfg.optimizer} (master copy {sp.master_bytes} B + moments) under recipe {cfg.precision}; "
-        "ZeRO sharding per Rajbhandari et al. 2019 (stage 1: optimizer / N_d, 2: + gradients, 3: + weights)",
+        (f"model states per trainable parameter: weights {sp.weight_bytes} B + gradients {sp.grad_bytes} B + "
+         f"optimizer {cfg.optimizer} (master copy {sp.master_bytes} B + moments) under recipe {cfg.precision}; "
+         "ZeRO sharding per Rajbhandari et al. 2019 (stage 1: optimizer / N_d, 2: + gradients, 3: + weights)"),
         "gradient accumulation repeats micro-batches in time and adds no activation memory",
         "overhead: CUDA context + framework workspaces (+ NCCL buffers with more than one GPU), measured on vLLM runs",
     ]
@@ -391,12 +397,12 @@ def _assumptions(spec: ModelSpec | None, cfg: TrainingConfig) -> tuple[str, ...]
         return tuple(notes)
     dropout = cfg.dropout if cfg.dropout is not None else spec.mlp_kind != "gated"
     notes += [
-        "activations per Korthikanti et al. 2022 Table 2, generalised term by term to GQA widths and "
-        f"{'gated (SwiGLU: gate, up, act, product = 8f bytes/token)' if spec.mlp_kind == 'gated' else 'plain (4f bytes/token)'} "
-        f"MLP of width {LayerShape.of(spec).ffn}; 2-byte activations",
+        ("activations per Korthikanti et al. 2022 Table 2, generalised term by term to GQA widths and "
+         f"{'gated (SwiGLU: gate, up, act, product = 8f bytes/token)' if spec.mlp_kind == 'gated' else 'plain (4f bytes/token)'} "
+         f"MLP of width {LayerShape.of(spec).ffn}; 2-byte activations"),
         f"dropout masks {'counted (1 byte each)' if dropout else 'not counted: Llama-style models train without dropout'}",
-        "FlashAttention: no s x s scores kept (the selective-recompute row)" if cfg.flash_attention
-        else "unfused attention keeps softmax, dropout mask and dropout output per head (5as^2b)",
+        ("FlashAttention: no s x s scores kept (the selective-recompute row)" if cfg.flash_attention
+         else "unfused attention keeps softmax, dropout mask and dropout output per head (5as^2b)"),
         f"logits: {cfg.logit_bytes} bytes per vocabulary entry per token (bf16 logits + fp32 upcast + fp32 log-softmax, as transformers' loss)",
         "vocabulary not padded (Megatron pads to 128 x TP)",
     ]
@@ -420,7 +426,7 @@ def _assumptions(spec: ModelSpec | None, cfg: TrainingConfig) -> tuple[str, ...]
 # ------------------------------------------------------------------------------------------- public
 def estimate_training(model: str | ModelSpec | LoadedModel | None = None, *, params: int | None = None,
                       gpu: str | GPU | None = None, gpu_memory: str | int | None = None,
-                      overheads: OverheadAssumptions = OverheadAssumptions(), search: bool = True,
+                      overheads: OverheadAssumptions = DEFAULT_OVERHEADS, search: bool = True,
                       **options: Any) -> TrainingBreakdown:
     """Per-GPU training memory for ``model`` (name, path, Hub id, ModelSpec) or a bare ``params`` count.
 
@@ -451,7 +457,7 @@ def estimate_training(model: str | ModelSpec | LoadedModel | None = None, *, par
         LoadedModel(model, model.source or model.name) if isinstance(model, ModelSpec) else load_model(model))
     spec = loaded.spec
     cfg = _validate(TrainingConfig(**options), spec)
-    sb, stage, trainable = _worst(spec, cfg, overheads)
+    sb, stage, _ = _worst(spec, cfg, overheads)
     trainable_total = count_params(spec).total if cfg.method == "full" else sum(
         m.adapter_params(cfg.lora_rank) for m in adapted_matrices(spec, cfg.lora_targets, cfg.lora_rank))
     fits = max_mb = max_s = None
