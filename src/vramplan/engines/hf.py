@@ -8,7 +8,8 @@ transformers' own (``cache_utils.py``), which differs from the serving engines' 
   tokens each full layer holds ``P + N - 1`` positions (the last sampled token is never fed back);
   sliding layers (``DynamicSlidingWindowLayer``) keep ``window - 1``; each append briefly holds the old
   copy of one layer too.
-* StaticCache pre-allocates ``max_batch_size x max_cache_len`` (sliding layers ``min(window, len)``).
+* StaticCache pre-allocates ``max_batch_size x max_cache_len`` (sliding layers ``min(window, len)``);
+  ``generate()`` picks ``max_cache_len = P + N - 1`` (measured on 5.24).
 * DeepSeek-V2/V3 (MLA): transformers 5.x caches the latent — "keys" ``[b, 1, S, kv_lora_rank]`` and
   "values" ``[b, 1, S, qk_rope_head_dim]`` (measured on 5.24) — the same bytes as vLLM's latent cache;
   transformers 4.x cached expanded per-head K ``[b, H, S, nope + rope]`` and V ``[b, H, S, v_head_dim]``,
@@ -150,7 +151,7 @@ def predict_hf(model: str | ModelSpec, *, batch_size: int = 1, max_new_tokens: i
     compute = int(e)
     rows = batch_size * num_beams
     positions = prompt_len + max_new_tokens - 1
-    max_len = prompt_len + max_new_tokens
+    max_len = prompt_len + max_new_tokens - 1  # StaticCache length generate() picks (measured on 5.24)
     kv = cache_bytes(spec, e, rows, positions, cache, profile, max_len)
     transient = 0
     if cache == "dynamic":
