@@ -40,8 +40,11 @@ CASE_NOTES = (
     "vllm-pr17122 (+22 % tokens): a 0.8.5 dev build with torch.compile on an L40S; only weights and tokens are shown, so "
     "utilization and batch limits are unknown.",
     "vllm-pr10511-tp1: non-torch 1.79 GiB at TP=1 on the PR that introduced the breakdown line; released 0.6.x logs show 0.26-0.35.",
-    "gpt-oss (20b/120b) weights -6 to -11 %: vLLM's MXFP4 path pads expert tensors and keeps extra buffers the core does not "
-    "count (a core weights issue, see report); KV still within 3 % because the weights are logged per case.",
+    "gpt-oss: vLLM's MXFP4 MoE kernels pad the expert tensors (hidden to 256, intermediate per partition to 64 or 128 by "
+    "version); modelled in engines/vllm.py, weights now within 0.8 %.",
+    "llmd-gptoss120b: a transcribed summary whose figures do not add up at the stated utilization 0.9 "
+    "(64.38 + 7.38 + 0.13 + 3.33 = 75.22 GiB = 0.95 x 79.18 GiB); we predict with 0.9 and say it does not start. "
+    "We believe the utilization in the source is 0.95.",
     "gemma-3-4b weights -6.6 %: the SigLIP vision tower and projector are counted smaller than vLLM loads them (core).",
 )
 

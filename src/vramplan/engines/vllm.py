@@ -57,6 +57,9 @@ class VllmProfile:
     #: KV token log line: "blocks" (V0: blocks*B), "groups" ((num_blocks // groups) * B, mid-2025 V1),
     #: "requests" (floor(concurrency * max_model_len), 2026 V1).
     token_line: str = "groups"
+    #: MXFP4 MoE: multiple the per-partition expert intermediate size is padded to (hidden to 256).
+    #: 64 fits the 0.10/0.11 logs (gpt-oss-120b TP1: hidden-only padding), 128 the 0.19 logs.
+    mxfp4_intermediate_multiple: int = 64
 
 
 #: Known vLLM release lines. A profile applies from its version until the next one.
@@ -75,11 +78,12 @@ PROFILES: VersionTable[VllmProfile] = VersionTable(ENGINE, {
     # 0.11 (llm-d H100 runs): ~9.7 sampler copies at 1024 seqs, 0.13-0.14 GiB non-torch, 0.55 at TP=2.
     "0.11": VllmProfile("v1", 0.9, "v1-device", 9.7, 0.14, 0.55),
     # 0.19 dev set: sampler peak ~3.8 logits copies; TP>1 non-torch ~2.1 GiB (NCCL symmetric memory).
-    "0.19": VllmProfile("v1", 0.9, "v1-device", 3.8, 0.25, 2.1),
+    "0.19": VllmProfile("v1", 0.9, "v1-device", 3.8, 0.25, 2.1, mxfp4_intermediate_multiple=128),
     # v0.21: "CUDA graph memory profiling is enabled (default since v0.21.0)".
-    "0.21": VllmProfile("v1", 0.9, "v1-device", 3.8, 0.25, 2.1, graphs_in_budget=True),
+    "0.21": VllmProfile("v1", 0.9, "v1-device", 3.8, 0.25, 2.1, graphs_in_budget=True, mxfp4_intermediate_multiple=128),
     # 0.92 default seen in CacheConfig at v0.25.0; request-equivalent token line of 2026 kv_cache_utils.
-    "0.25": VllmProfile("v1", 0.92, "v1-device", 3.8, 0.25, 2.1, graphs_in_budget=True, token_line="requests"),
+    "0.25": VllmProfile("v1", 0.92, "v1-device", 3.8, 0.25, 2.1, graphs_in_budget=True, token_line="requests",
+                          mxfp4_intermediate_multiple=128),
 })
 
 #: Assumptions always attached (the rest are version- or input-specific).
@@ -220,7 +224,9 @@ def _predict(spec: ModelSpec, settings: Mapping[str, Any], gpu: GPU, engine_vers
     wb = weight_bytes(spec, r.precision, tp, pp)
     offload = int(float(settings.get("cpu_offload_gb") or 0) * GIB)
     splits = pp_layer_split(spec.num_layers, pp)
-    stages = [_Stage(max(0, w - offload), n, kv_layer_groups(spec, r.kv_element, tp, n if pp > 1 else None))
+    pad = mxfp4_moe_padding_bytes(spec, r.precision, tp, prof.mxfp4_intermediate_multiple)
+    stages = [_Stage(max(0, w + pad * n // spec.num_layers - offload), n,
+                     kv_layer_groups(spec, r.kv_element, tp, n if pp > 1 else None))
               for w, n in zip(wb.per_stage, splits)]
 
     # Activation peak of the profile run.
@@ -301,6 +307,29 @@ def _predict(spec: ModelSpec, settings: Mapping[str, Any], gpu: GPU, engine_vers
                "requested_gib": requested / GIB, "blocks_per_request": per_request,
                "kv_groups": worst["num_groups"]},
     )
+
+
+def mxfp4_moe_padding_bytes(spec: ModelSpec, precision: Any, tp: int, multiple: int = 128) -> int:
+    """Extra bytes vLLM's MXFP4 MoE kernels allocate by padding expert tensors (all layers, one rank).
+
+    vLLM ``quantization/mxfp4.py`` rounds the per-partition intermediate size up to a multiple of
+    ``multiple`` (64 or 128 by version and kernel) and the hidden size up to 256 before creating the
+    packed expert weights. gpt-oss at 128: hidden 2880 -> 3072, intermediate 2880 -> 2944 at TP 1,
+    1440 -> 1536 at TP 2.
+    Checked against 'Model loading took' in the dev set (gpt-oss-20b TP 1/2, gpt-oss-120b TP 1/4).
+    """
+    scheme = precision.scheme
+    if spec.moe is None or scheme is None or not scheme.name.startswith("mxfp4"):
+        return 0
+    m = spec.moe
+    n_moe = sum(1 for i in range(spec.num_layers) if spec.moe_layer(i))
+
+    def expert_bytes(hidden: int, inter: int) -> int:
+        return scheme.linear_bytes(2 * inter, hidden) + scheme.linear_bytes(hidden, inter)
+
+    inter = -(-m.expert_intermediate_size // tp)
+    padded = expert_bytes(-(-spec.hidden_size // 256) * 256, -(-inter // multiple) * multiple)
+    return n_moe * m.num_experts * (padded - expert_bytes(spec.hidden_size, inter))
 
 
 def _capture_sizes(seqs: int, tokens: int) -> int:
