@@ -7,8 +7,15 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from vramplan.engines.sglang import (VERSIONS, default_max_running_requests, default_mem_fraction_static,
-                                     max_total_tokens, predict_from_settings, predict_sglang, swa_split)
+from vramplan.engines.sglang import (
+    VERSIONS,
+    default_max_running_requests,
+    default_mem_fraction_static,
+    max_total_tokens,
+    predict_from_settings,
+    predict_sglang,
+    swa_split,
+)
 from vramplan.errors import InputError
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -19,10 +19,10 @@ def hf_command(
     cache: Annotated[str, typer.Option("--cache", help="dynamic or static.")] = "dynamic",
     num_beams: Annotated[int, typer.Option("--num-beams", help="Beam search width.")] = 1,
     attn_implementation: Annotated[str, typer.Option("--attn-implementation", help="eager, sdpa or flash_attention_2.")] = "sdpa",
-    dtype: Annotated[Optional[str], typer.Option("--dtype", help="Weight dtype (default: the config's).")] = None,
-    gpu: Annotated[Optional[str], typer.Option("--gpu", help="GPU name (see `vramplan gpus`).")] = None,
-    gpu_memory: Annotated[Optional[str], typer.Option("--gpu-memory", help="GPU memory, e.g. 24GiB.")] = None,
-    engine_version: Annotated[Optional[str], typer.Option("--engine-version", help="transformers version to mimic.")] = None,
+    dtype: Annotated[str | None, typer.Option("--dtype", help="Weight dtype (default: the config's).")] = None,
+    gpu: Annotated[str | None, typer.Option("--gpu", help="GPU name (see `vramplan gpus`).")] = None,
+    gpu_memory: Annotated[str | None, typer.Option("--gpu-memory", help="GPU memory, e.g. 24GiB.")] = None,
+    engine_version: Annotated[str | None, typer.Option("--engine-version", help="transformers version to mimic.")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Peak GPU memory of model.generate(): weights + cache + prefill activations."""

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Callable, Optional
+from collections.abc import Callable
+from typing import Annotated, Any
 
 import typer
 
@@ -32,9 +33,9 @@ def engine_command(predict: Callable[..., Any], name: str) -> Callable[..., None
 
     def command(
         ctx: typer.Context,
-        gpu: Annotated[Optional[str], typer.Option("--gpu", help="GPU name (see `vramplan gpus`).")] = None,
-        gpu_memory: Annotated[Optional[str], typer.Option("--gpu-memory", help="GPU memory, e.g. 80GiB.")] = None,
-        engine_version: Annotated[Optional[str], typer.Option("--engine-version", help="Engine version to mimic.")] = None,
+        gpu: Annotated[str | None, typer.Option("--gpu", help="GPU name (see `vramplan gpus`).")] = None,
+        gpu_memory: Annotated[str | None, typer.Option("--gpu-memory", help="GPU memory, e.g. 80GiB.")] = None,
+        engine_version: Annotated[str | None, typer.Option("--engine-version", help="Engine version to mimic.")] = None,
         json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     ) -> None:
         result = predict(list(ctx.args), gpu, gpu_memory=gpu_memory, engine_version=engine_version)

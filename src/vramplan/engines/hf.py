@@ -202,4 +202,4 @@ def predict_from_settings(settings: dict[str, Any], gpu: str | GPU | None = None
     return predict_hf(model, gpu=gpu, **{k: settings[k] for k in keys if settings.get(k) is not None}, **kw)
 
 
-__all__ = ["predict_hf", "predict_from_settings", "cache_bytes", "prefill_activation_bytes", "VERSIONS"]
+__all__ = ["VERSIONS", "cache_bytes", "predict_from_settings", "predict_hf", "prefill_activation_bytes"]

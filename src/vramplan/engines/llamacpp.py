@@ -493,5 +493,15 @@ def predict_from_settings(settings: Mapping[str, Any], gpu: str | GPU | None = N
                             engine_version=engine_version)
 
 
-__all__ = ["predict_llamacpp", "predict_from_settings", "model_bytes_from_spec", "model_bytes_from_gguf",
-           "gpu_slots", "kv_cells", "swa_cells", "kv_layer_bytes", "compute_buffer_bytes", "VERSIONS"]
+__all__ = [
+    "VERSIONS",
+    "compute_buffer_bytes",
+    "gpu_slots",
+    "kv_cells",
+    "kv_layer_bytes",
+    "model_bytes_from_gguf",
+    "model_bytes_from_spec",
+    "predict_from_settings",
+    "predict_llamacpp",
+    "swa_cells",
+]

@@ -413,6 +413,14 @@ def predict_from_settings(settings: Mapping[str, Any], gpu: str | GPU | None = N
                           engine_version=engine_version)
 
 
-__all__ = ["predict_sglang", "predict_from_settings", "default_mem_fraction_static", "cell_size",
-           "max_total_tokens", "swa_split", "default_max_running_requests", "VERSIONS"]
+__all__ = [
+    "VERSIONS",
+    "cell_size",
+    "default_max_running_requests",
+    "default_mem_fraction_static",
+    "max_total_tokens",
+    "predict_from_settings",
+    "predict_sglang",
+    "swa_split",
+]
 

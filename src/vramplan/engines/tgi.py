@@ -194,5 +194,13 @@ def predict_from_settings(settings: Mapping[str, Any], gpu: str | GPU | None = N
                        engine_version=engine_version)
 
 
-__all__ = ["predict_tgi", "predict_from_settings", "kv_budget_bytes", "num_blocks", "request_blocks", "VERSIONS",
-           "BLOCK_SIZE", "TGI_WIGGLE_ROOM"]
+__all__ = [
+    "BLOCK_SIZE",
+    "TGI_WIGGLE_ROOM",
+    "VERSIONS",
+    "kv_budget_bytes",
+    "num_blocks",
+    "predict_from_settings",
+    "predict_tgi",
+    "request_blocks",
+]
