@@ -321,3 +321,25 @@ def train_dict(req: Any, settings: Settings) -> dict[str, Any]:
         lora_rank=req.lora_rank, lora_targets=req.lora_targets, flash_attention=req.flash_attention,
     )
     return result.to_dict()
+
+
+def plan_dict(req: Any, settings: Settings) -> dict[str, Any]:
+    """`vramplan plan --json` for this request.
+
+    A model name is passed on as the string the CLI would pass (so launch lines read the same), after
+    the path guard; an uploaded config goes in as a ModelSpec.
+    """
+    from vramplan.planner import plan
+
+    if req.config is not None:
+        model: Any = resolve_model(None, req.config, req.name, settings)
+    elif req.model:
+        check_model_name(req.model.strip())
+        resolve_model(req.model, None, None, settings)  # UnknownModelError (404) before the search starts
+        model = req.model.strip()
+    else:
+        raise InputError("give a model (catalogue name or Hub id) or config (an uploaded config.json)")
+    result = plan(model, req.context, req.users, rate=req.rate, ttft_ms=req.ttft_ms, tpot_ms=req.tpot_ms,
+                  availability=req.availability, gpus=req.gpus, dtype=req.dtype, quantization=req.quantization,
+                  engine=req.engine, criterion=req.criterion, kv_cache_dtype=req.kv_cache_dtype, limit=req.limit)
+    return result.to_dict()

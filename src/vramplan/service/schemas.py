@@ -351,3 +351,24 @@ class TrainRequest(ModelSource):
     lora_rank: int = Field(default=16, ge=1, le=65_536)
     lora_targets: str = Field(default="q,k,v,o", max_length=200)
     flash_attention: bool = True
+
+
+class PlanRequest(ModelSource):
+    """Body of POST /api/plan: the options of `vramplan plan` (search GPUs x TP x PP x precision x replicas)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"model": "llama-3.1-70b", "context": 8192, "users": 64, "rate": 2.0, "ttft_ms": 2000, "tpot_ms": 50}]})
+
+    context: int = Field(ge=1, le=MAX_CONTEXT, description="Tokens per request (prompt + output).")
+    users: int = Field(ge=1, le=MAX_USERS, description="Concurrent users.")
+    rate: float | None = Field(default=None, gt=0, le=1e6, description="Requests per second to sustain.")
+    ttft_ms: float | None = Field(default=None, gt=0, le=1e7, description="Time-to-first-token target.")
+    tpot_ms: float | None = Field(default=None, gt=0, le=1e7, description="Time-per-output-token target.")
+    availability: float | None = Field(default=None, gt=0, lt=1, description="e.g. 0.999: adds spare replicas.")
+    gpus: list[str] | None = Field(default=None, max_length=64, description="GPU names to consider (default: the catalogue's).")
+    dtype: str | None = Field(default=None, max_length=32)
+    quantization: str | None = Field(default=None, max_length=32)
+    kv_cache_dtype: str | None = Field(default=None, max_length=32)
+    engine: str = Field(default="vllm", max_length=32)
+    criterion: Literal["cost", "latency", "gpus", "throughput"] = "cost"
+    limit: int = Field(default=10, ge=1, le=100, description="Plans to return.")

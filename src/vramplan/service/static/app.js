@@ -127,9 +127,10 @@ async function runPlanner(base) {
   try {
     const res = await api("/api/plan", { model: base.model, context: base.context, users: base.users });
     const plans = Array.isArray(res) ? res : res.plans || [];
-    const cols = plans.length ? Object.keys(plans[0]).filter((k) => typeof plans[0][k] !== "object").slice(0, 8) : [];
+    const cols = ["gpu", "replicas", "gpus_per_replica", "tensor_parallel_size", "pipeline_parallel_size", "precision", "ttft_ms", "tpot_ms", "tokens_per_s", "cost_per_hour"]
+      .filter((k) => plans.length && k in plans[0]);
     $("ranked-head").innerHTML = `<tr><th>#</th>${cols.map((c) => `<th>${escapeHtml(c)}</th>`).join("")}</tr>`;
-    $("ranked-rows").innerHTML = plans.slice(0, 10).map((p, i) => `<tr><td>${i + 1}</td>${cols.map((c) => `<td>${escapeHtml(p[c])}</td>`).join("")}</tr>`).join("");
+    $("ranked-rows").innerHTML = plans.slice(0, 10).map((p, i) => `<tr><td>${i + 1}</td>${cols.map((c) => `<td data-key="${c}" title="${escapeHtml((p.strategy || []).join("; "))}">${typeof p[c] === "number" ? p[c].toLocaleString("en-US") : escapeHtml(p[c] ?? "-")}</td>`).join("")}</tr>`).join("");
     panel.hidden = false;
   } catch (e) { panel.hidden = true; }
 }
