@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 pytest.importorskip("fastapi", reason="the service tests need the web extra: pip install 'vramplan[web]'")
-import httpx  # noqa: E402
+import httpx
 
 
 def free_port() -> int:

@@ -9,8 +9,8 @@ import pytest
 
 pytest.importorskip("sqlalchemy", reason="the store needs the web extra")
 
-from vramplan.store import repository  # noqa: E402
-from vramplan.store.repository import PlanNotFoundError, Store, StoreUnavailableError  # noqa: E402
+from vramplan.store import repository
+from vramplan.store.repository import PlanNotFoundError, Store, StoreUnavailableError
 
 
 def _roundtrip(store: Store) -> None:

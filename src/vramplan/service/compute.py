@@ -300,7 +300,7 @@ def explain_dict(text: str, gpu: str | None) -> dict[str, Any]:
     try:
         parsed = parse_log(text)
         settings = parsed.settings or {}
-    except Exception:  # noqa: BLE001 - explain_log below reports unreadable logs with its own message
+    except Exception:
         settings = {}
     for key in ("model", "served_model_name"):
         if settings.get(key):

@@ -11,7 +11,7 @@ from vramplan.service.app_errors import ERROR_RESPONSES
 from vramplan.service.compute import render, train_dict
 from vramplan.service.deps import SettingsDep
 from vramplan.service.schemas import TrainRequest
-from vramplan.training import estimate_training as _needs_training  # noqa: F401 - route exists only with training
+from vramplan.training import estimate_training as _needs_training
 
 router = APIRouter(prefix="/api", tags=["train"])
 
