@@ -286,3 +286,14 @@ def test_gpu_is_frozen_and_hashable():
     with pytest.raises(dataclasses.FrozenInstanceError):
         gpu.memory_bytes = 1  # type: ignore[misc]
     assert hash(gpu) == hash(resolve_gpu("NVIDIA L4"))
+
+
+def test_shipped_catalogue_passes_the_user_file_schema() -> None:
+    """The built-in file is read without pydantic at start-up; here it goes through the strict schema."""
+    import json
+    from importlib import resources
+
+    from vramplan.hardware import _builtin, _parse_entries
+
+    data = json.loads(resources.files("vramplan").joinpath("data/gpus.json").read_text(encoding="utf-8"))
+    assert tuple(_parse_entries(data, "shipped")) == _builtin()

@@ -34,6 +34,10 @@ _EXPORTS: dict[str, str] = {
 
 __all__ = sorted([*_EXPORTS, "__version__"])
 
+# `estimate` is both a submodule and the main function. Importing it here binds the package attribute
+# to the function for good (the import system sets the submodule attribute only on first load).
+from vramplan.estimate import estimate  # noqa: E402
+
 
 def __getattr__(name: str) -> Any:
     module = _EXPORTS.get(name)

@@ -6,6 +6,7 @@ Pure computation apart from resolving names (model catalogue, GPU catalogue), wh
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from fractions import Fraction
 from math import ceil
 
@@ -13,7 +14,7 @@ from vramplan.errors import InputError
 from vramplan.hardware import GPU, custom_gpu, resolve_gpu
 from vramplan.memory.activations import ActivationAssumptions, activation_peak_bytes
 from vramplan.memory.breakdown import Breakdown, Component
-from vramplan.memory.kv_cache import kv_bytes_per_token, kv_cache_bytes, kv_heads_per_rank
+from vramplan.memory.kv_cache import kv_bytes_per_token, kv_cache_bytes, kv_heads_per_rank, largest_context
 from vramplan.memory.overhead import OverheadAssumptions, overhead_bytes
 from vramplan.memory.weights import pp_layer_split, weight_bytes
 from vramplan.model.load import LoadedModel, load_model
@@ -38,6 +39,7 @@ class Resolved:
     kv_element: Fraction
 
 
+@lru_cache(maxsize=1024)
 def resolve(spec: ModelSpec, dtype: str | None, quantization: str | None, kv_cache_dtype: str | None) -> Resolved:
     precision = resolve_precision(spec.torch_dtype, spec.quantization_config, dtype, quantization)
     kv_dtype, element = kv_element_bytes(kv_cache_dtype, precision.compute_dtype)
@@ -156,18 +158,7 @@ def _with_capacity(b: Breakdown, r: Resolved, workload: Workload, tp: int, pp: i
 
 
 def _largest_context(r: Resolved, users: int, free: int, tp: int, layers: int | None, block_size: int | None) -> int:
-    if free <= 0:
-        return 0
-    lo, hi = 0, max(r.spec.max_position_embeddings, 1)
-    if kv_cache_bytes(r.spec, r.kv_element, hi, users, tp, layers=layers, block_size=block_size) <= free:
-        return hi
-    while lo < hi:
-        mid = (lo + hi + 1) // 2
-        if kv_cache_bytes(r.spec, r.kv_element, mid, users, tp, layers=layers, block_size=block_size) <= free:
-            lo = mid
-        else:
-            hi = mid - 1
-    return lo
+    return largest_context(r.spec, r.kv_element, users, free, tp, layers, block_size)
 
 
 def smallest_layout(r: Resolved, workload: Workload, gpu: GPU, **kw: object) -> Breakdown:

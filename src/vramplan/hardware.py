@@ -19,7 +19,6 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from vramplan.errors import InputError, UnknownGPUError
 from vramplan.units import parse_size
@@ -105,121 +104,11 @@ class GPU:
         return self.memory_bytes / 2**30
 
 
-# ---------------------------------------------------------------- validation (pydantic, at the file edge only)
-
-
-class _FlopsModel(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    fp32: float | None = None
-    tf32: float | None = None
-    bf16: float | None = None
-    fp16: float | None = None
-    fp8: float | None = None
-    int8: float | None = None
-    fp4: float | None = None
-
-    @field_validator("*")
-    @classmethod
-    def _positive(cls, v: float | None) -> float | None:
-        if v is not None and v <= 0:
-            raise ValueError("must be a positive FLOP/s figure or null")
-        return v
-
-
-class _InterconnectModel(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    nvlink_bytes_per_s: float | None = None
-    infinity_fabric_bytes_per_s: float | None = None
-    pcie_gen: int | None = None
-    pcie_bytes_per_s: float | None = None
-
-
-class _GPUModel(BaseModel):
-    """Schema of one catalogue entry; extra='forbid' so a misspelt field is an error, not silently ignored."""
-
-    model_config = ConfigDict(extra="forbid")
-    name: str
-    memory_bytes: int
-    aliases: list[str] = []
-    vendor: str | None = None
-    marketing_memory_gb: float | None = None
-    memory_source: MemorySource = "user"
-    nvidia_smi_total_mib: int | None = None
-    memory_bandwidth_bytes_per_s: float | None = None
-    flops: _FlopsModel = _FlopsModel()
-    interconnect: _InterconnectModel = _InterconnectModel()
-    tdp_watts: float | None = None
-    compute_capability: str | None = None
-    price_per_hour_usd: float | None = None
-    form_factor: str | None = None
-    sources: dict[str, str] = {}
-    notes: str = ""
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, v: str) -> str:
-        if not normalize_gpu_name(v):
-            raise ValueError("must contain letters or digits")
-        return v.strip()
-
-    @field_validator("memory_bytes", mode="before")
-    @classmethod
-    def _memory(cls, v: Any) -> Any:
-        # Users may write "79.19GiB" instead of a byte count.
-        if isinstance(v, str):
-            try:
-                return parse_size(v)
-            except InputError as exc:
-                raise ValueError(str(exc)) from None
-        return v
-
-    @field_validator("memory_bytes")
-    @classmethod
-    def _memory_positive(cls, v: int) -> int:
-        if v <= 0:
-            raise ValueError('must be a positive byte count (e.g. 85017493504 or "79.18GiB")')
-        return v
-
-    @field_validator(
-        "memory_bandwidth_bytes_per_s", "tdp_watts", "price_per_hour_usd", "marketing_memory_gb"
-    )
-    @classmethod
-    def _positive(cls, v: float | None) -> float | None:
-        if v is not None and v <= 0:
-            raise ValueError("must be positive or null")
-        return v
-
-    def to_gpu(self) -> GPU:
-        def as_int(x: float | None) -> int | None:
-            return None if x is None else round(x)
-
-        return GPU(
-            name=self.name,
-            memory_bytes=self.memory_bytes,
-            aliases=tuple(self.aliases),
-            vendor=self.vendor,
-            marketing_memory_gb=self.marketing_memory_gb,
-            memory_source=self.memory_source,
-            nvidia_smi_total_mib=self.nvidia_smi_total_mib,
-            memory_bandwidth_bytes_per_s=as_int(self.memory_bandwidth_bytes_per_s),
-            flops=Flops(**{k: as_int(getattr(self.flops, k)) for k in _FLOPS_KEYS}),
-            interconnect=Interconnect(
-                nvlink_bytes_per_s=as_int(self.interconnect.nvlink_bytes_per_s),
-                infinity_fabric_bytes_per_s=as_int(self.interconnect.infinity_fabric_bytes_per_s),
-                pcie_gen=self.interconnect.pcie_gen,
-                pcie_bytes_per_s=as_int(self.interconnect.pcie_bytes_per_s),
-            ),
-            tdp_watts=self.tdp_watts,
-            compute_capability=self.compute_capability,
-            price_per_hour_usd=self.price_per_hour_usd,
-            form_factor=self.form_factor,
-            sources=MappingProxyType(dict(self.sources)),
-            notes=self.notes,
-        )
-
-
 def _parse_entries(data: Any, origin: str) -> list[GPU]:
     """Validate a catalogue document ({"gpus": [...]}, or a bare list) into GPUs, naming the bad field on error."""
+    from pydantic import ValidationError
+
+    from vramplan.gpu_schema import _GPUModel
     entries = data.get("gpus") if isinstance(data, dict) else data
     if not isinstance(entries, list):
         raise InputError(
@@ -232,7 +121,7 @@ def _parse_entries(data: Any, origin: str) -> list[GPU]:
         )
         try:
             gpus.append(_GPUModel.model_validate(raw).to_gpu())
-        except ValidationError as exc:
+        except ValidationError as exc:  # noqa: PERF203
             problems = "; ".join(
                 f"field '{'.'.join(str(p) for p in err['loc']) or '(entry)'}': {err['msg']}"
                 for err in exc.errors()
@@ -248,7 +137,34 @@ def _parse_entries(data: Any, origin: str) -> list[GPU]:
 def _builtin() -> tuple[GPU, ...]:
     """The shipped catalogue, parsed once per process."""
     text = resources.files("vramplan").joinpath("data/gpus.json").read_text(encoding="utf-8")
-    return tuple(_parse_entries(json.loads(text), "built-in GPU catalogue"))
+    return tuple(_gpu_from_trusted(raw) for raw in json.loads(text)["gpus"])
+
+
+def _gpu_from_trusted(raw: dict[str, Any]) -> GPU:
+    """Build a GPU from the shipped file without pydantic (imported only for user files: faster start-up).
+
+    tests/test_hardware.py validates the shipped file through the same schema user files go through.
+    """
+    def as_int(x: float | None) -> int | None:
+        return None if x is None else round(x)
+
+    flops = raw.get("flops") or {}
+    link = raw.get("interconnect") or {}
+    return GPU(
+        name=raw["name"].strip(), memory_bytes=int(raw["memory_bytes"]), aliases=tuple(raw.get("aliases", ())),
+        vendor=raw.get("vendor"), marketing_memory_gb=raw.get("marketing_memory_gb"),
+        memory_source=raw.get("memory_source", "user"), nvidia_smi_total_mib=raw.get("nvidia_smi_total_mib"),
+        memory_bandwidth_bytes_per_s=as_int(raw.get("memory_bandwidth_bytes_per_s")),
+        flops=Flops(**{k: as_int(flops.get(k)) for k in _FLOPS_KEYS}),
+        interconnect=Interconnect(
+            nvlink_bytes_per_s=as_int(link.get("nvlink_bytes_per_s")),
+            infinity_fabric_bytes_per_s=as_int(link.get("infinity_fabric_bytes_per_s")),
+            pcie_gen=link.get("pcie_gen"), pcie_bytes_per_s=as_int(link.get("pcie_bytes_per_s")),
+        ),
+        tdp_watts=raw.get("tdp_watts"), compute_capability=raw.get("compute_capability"),
+        price_per_hour_usd=raw.get("price_per_hour_usd"), form_factor=raw.get("form_factor"),
+        sources=MappingProxyType(dict(raw.get("sources", {}))), notes=raw.get("notes", ""),
+    )
 
 
 def load_catalogue(extra_path: str | Path | None = None) -> tuple[GPU, ...]:

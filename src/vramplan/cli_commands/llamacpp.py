@@ -8,6 +8,4 @@ from vramplan.cli_commands.sglang import PASS_THROUGH, engine_command
 
 
 def register(app: typer.Typer) -> None:
-    from vramplan.engines.llamacpp import predict_llamacpp
-
-    app.command("llamacpp", context_settings=PASS_THROUGH)(engine_command(predict_llamacpp, "llama.cpp"))
+    app.command("llamacpp", context_settings=PASS_THROUGH)(engine_command("vramplan.engines.llamacpp:predict_llamacpp", "llama.cpp"))

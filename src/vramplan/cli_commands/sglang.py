@@ -28,8 +28,11 @@ def render_prediction(data: dict[str, Any], json_out: bool) -> None:
             out.print(f"{title[:-1]}: {line}")
 
 
-def engine_command(predict: Callable[..., Any], name: str) -> Callable[..., None]:
-    """A command that forwards unknown args (the engine's flags) to ``predict``."""
+def engine_command(predict_path: str, name: str) -> Callable[..., None]:
+    """A command that forwards unknown args (the engine's flags) to ``module:function``.
+
+    The engine module is imported when the command runs, so `vramplan --help` stays fast.
+    """
 
     def command(
         ctx: typer.Context,
@@ -38,6 +41,10 @@ def engine_command(predict: Callable[..., Any], name: str) -> Callable[..., None
         engine_version: Annotated[str | None, typer.Option("--engine-version", help="Engine version to mimic.")] = None,
         json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     ) -> None:
+        from importlib import import_module
+
+        module, _, function = predict_path.partition(":")
+        predict: Callable[..., Any] = getattr(import_module(module), function)
         result = predict(list(ctx.args), gpu, gpu_memory=gpu_memory, engine_version=engine_version)
         render_prediction(result.to_dict(), json_out)
 
@@ -46,6 +53,4 @@ def engine_command(predict: Callable[..., Any], name: str) -> Callable[..., None
 
 
 def register(app: typer.Typer) -> None:
-    from vramplan.engines.sglang import predict_sglang
-
-    app.command("sglang", context_settings=PASS_THROUGH)(engine_command(predict_sglang, "SGLang"))
+    app.command("sglang", context_settings=PASS_THROUGH)(engine_command("vramplan.engines.sglang:predict_sglang", "SGLang"))

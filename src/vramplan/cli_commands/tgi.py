@@ -8,6 +8,4 @@ from vramplan.cli_commands.sglang import PASS_THROUGH, engine_command
 
 
 def register(app: typer.Typer) -> None:
-    from vramplan.engines.tgi import predict_tgi
-
-    app.command("tgi", context_settings=PASS_THROUGH)(engine_command(predict_tgi, "TGI"))
+    app.command("tgi", context_settings=PASS_THROUGH)(engine_command("vramplan.engines.tgi:predict_tgi", "TGI"))

@@ -74,13 +74,40 @@ def kv_cache_bytes(spec: ModelSpec, element_bytes: Fraction, context: int, seque
     """Bytes to hold ``sequences`` sequences of ``context`` tokens on one rank (``layers`` of them).
 
     Paging (``block_size``) rounds each sequence up to whole blocks: 4 tokens with B=16 still take one
-    16-token block. A sliding window of W tokens can straddle ceil(W/B)+1 blocks.
+    16-token block. A sliding window of W tokens can straddle ceil((W-1)/B)+1 blocks.
     """
-    total = Fraction(0)
+    numerator, denominator = 0, 1
     for group in kv_layer_groups(spec, element_bytes, tp, layers):
         held = group.tokens_held(context)
         if block_size:
-            blocks = ceil(held / block_size) + (1 if group.kind == "sliding" and held < context else 0)
+            blocks = -(-held // block_size) + (1 if group.kind == "sliding" and held < context else 0)
             held = blocks * block_size
-        total += group.layers * group.bytes_per_token_per_layer * held
-    return ceil(total * sequences)
+        # exact rational arithmetic on plain ints (Fractions are slow on the planner's hot path)
+        per = group.bytes_per_token_per_layer
+        term_num, term_den = group.layers * held * per.numerator, per.denominator
+        numerator, denominator = numerator * term_den + term_num * denominator, denominator * term_den
+    return -(-(numerator * sequences) // denominator)
+
+
+def largest_context(spec: ModelSpec, element_bytes: Fraction, users: int, budget: int, tp: int = 1,
+                    layers: int | None = None, block_size: int | None = None, upper: int | None = None) -> int:
+    """The longest context whose KV for ``users`` sequences fits in ``budget`` bytes (0 if none)."""
+    upper = upper or spec.max_position_embeddings
+    groups = kv_layer_groups(spec, element_bytes, tp, layers)
+    if budget > 0 and all(g.kind != "sliding" for g in groups):
+        # linear in context: solve directly (whole blocks when paged)
+        per_token = sum(g.layers * g.bytes_per_token_per_layer for g in groups) * users
+        step = block_size or 1
+        return min(upper, int(budget // (per_token * step)) * step)
+    if budget <= 0 or kv_cache_bytes(spec, element_bytes, 1, users, tp, layers, block_size) > budget:
+        return 0
+    if kv_cache_bytes(spec, element_bytes, upper, users, tp, layers, block_size) <= budget:
+        return upper
+    lo, hi = 1, upper  # kv_cache_bytes is non-decreasing in context: bisect
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if kv_cache_bytes(spec, element_bytes, mid, users, tp, layers, block_size) <= budget:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo

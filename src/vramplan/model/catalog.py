@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 from typing import Any
 
@@ -61,6 +61,7 @@ def _alias_index() -> dict[str, str]:
     return index
 
 
+@lru_cache(maxsize=4096)
 def find(name: str) -> str | None:
     """The catalogue id a name refers to, or None: exact id, a variant of one, or a short alias."""
     index = _alias_index()

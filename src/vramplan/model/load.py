@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -40,8 +41,7 @@ def load_model(ref: str, *, allow_hub: bool = True) -> LoadedModel:
         return _from_path(path.expanduser())
     repo_id = catalog.find(ref)
     if repo_id is not None:
-        cfg = catalog.catalogue()[repo_id]
-        return LoadedModel(spec_from_config(cfg, name=repo_id, source=f"catalogue:{repo_id}"), f"catalogue:{repo_id}")
+        return _from_catalogue(repo_id)
     if allow_hub and _HUB_ID.match(ref):
         from vramplan.model.hub import fetch_config
 
@@ -58,6 +58,13 @@ def load_model(ref: str, *, allow_hub: bool = True) -> LoadedModel:
         f"unknown model {ref!r}: not a file or folder, not in the catalogue, not a Hub id (org/name).{hint} "
         "Run `vramplan models` for the catalogue, or pass a local folder holding config.json."
     )
+
+
+@lru_cache(maxsize=None)
+def _from_catalogue(repo_id: str) -> LoadedModel:
+    """Catalogue entries are immutable: build each spec once per process."""
+    cfg = catalog.catalogue()[repo_id]
+    return LoadedModel(spec_from_config(cfg, name=repo_id, source=f"catalogue:{repo_id}"), f"catalogue:{repo_id}")
 
 
 def _from_path(path: Path) -> LoadedModel:

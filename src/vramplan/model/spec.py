@@ -95,6 +95,14 @@ class ModelSpec:
         if not self.layer_types:
             object.__setattr__(self, "layer_types", ("full_attention",) * self.num_layers)
 
+    def __hash__(self) -> int:
+        # Specs key every lru_cache on the hot path; hashing 20 fields each time costs more than the math.
+        cached = self.__dict__.get("_hash")
+        if cached is None:
+            cached = hash(tuple(getattr(self, f) for f in self.__dataclass_fields__ if self.__dataclass_fields__[f].compare))
+            object.__setattr__(self, "_hash", cached)
+        return cached
+
     @property
     def is_moe(self) -> bool:
         return self.moe is not None
