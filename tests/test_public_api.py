@@ -77,3 +77,12 @@ def test_bad_config_files(tmp_path) -> None:  # type: ignore[no-untyped-def]
         with pytest.raises(SystemExit) as exc:
             main(["estimate", str(path)])
         assert exc.value.code == 1
+
+
+def test_estimate_plot_writes_png_and_svg(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    pytest.importorskip("matplotlib")
+    from vramplan.cli import main
+
+    for name in ("mem.png", "mem.svg"):
+        main(["estimate", "llama-3.1-8b", "--gpu", "L4", "--plot", str(tmp_path / name), "--json"])
+        assert (tmp_path / name).stat().st_size > 1000

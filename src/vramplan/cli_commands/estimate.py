@@ -33,6 +33,7 @@ def estimate_command(
     method: Annotated[str, typer.Option("--method", help="detailed or rule-of-thumb.")] = "detailed",
     unit: Annotated[str, typer.Option("--unit", help="Display unit: GiB (default) or GB.")] = "GiB",
     json_out: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    plot: Annotated[Optional[str], typer.Option("--plot", help="Also write the breakdown chart to this .png or .svg file.")] = None,
 ) -> None:
     """Estimate GPU memory for serving MODEL: weights, KV cache, activations, overheads, GPU count."""
     from vramplan.estimate import estimate
@@ -52,6 +53,10 @@ def estimate_command(
         method=method, block_size=block_size,  # type: ignore[arg-type]
     )
     data = result.to_dict()
+    if plot:
+        from vramplan.plot import plot_breakdown
+
+        plot_breakdown(data, plot)
     if json_out:
         typer.echo(to_json(data))
         return
