@@ -56,3 +56,17 @@ def test_prefill_activation_peak_within_20_percent(r: dict) -> None:
     measured = r["prefill_peak_over_weights_bytes"] - r["kv_cache_bytes_after_prefill"]
     ours = forward_peak_bytes(spec, r["batch"] * r["prompt_tokens"])
     assert abs(ours - measured) / measured < 0.20, f"{r['model']}: measured {measured:,} B, ours {ours:,} B"
+
+
+LONG = json.loads((Path(__file__).parent / "data" / "gpu_measurements_train_h200.json").read_text())["prefill"]
+# transformers builds an explicit 8192 x 8192 sliding-window mask for SDPA (Mistral v0.1, Gemma 2):
+# ~0.6 GiB that engines' paged kernels never allocate. Kept in the data, excluded from the band.
+SLIDING_MASK = {"mistralai/Mistral-7B-v0.1", "google/gemma-2-9b"}
+
+
+@pytest.mark.parametrize("r", [r for r in LONG if r["model"] not in SLIDING_MASK], ids=lambda r: r["model"])
+def test_8k_prefill_peak_within_15_percent(r: dict) -> None:
+    spec = load_model(r["model"]).spec
+    measured = r["prefill_peak_over_weights_bytes"] - r["kv_cache_bytes"]
+    ours = forward_peak_bytes(spec, r["prompt_tokens"])
+    assert abs(ours - measured) / measured < 0.15, f"{r['model']}: measured {measured:,} B, ours {ours:,} B"

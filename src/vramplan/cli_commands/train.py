@@ -34,6 +34,7 @@ def train_command(
     precision: Annotated[str, typer.Option("--precision", help="mixed (bf16 + fp32 master), mixed-fp32-grads, fp32, bf16.")] = "mixed",
     lora_rank: Annotated[int, typer.Option("--lora-rank", help="LoRA rank r.")] = 16,
     lora_targets: Annotated[str, typer.Option("--lora-targets", help="q,k,v,o (default), any of gate,up,down, or all-linear.")] = "q,k,v,o",
+    adapter_dtype: Annotated[str, typer.Option("--adapter-dtype", help="LoRA adapter dtype: float32 (peft's default) or bfloat16.")] = "float32",
     flash_attention: Annotated[bool, typer.Option("--flash-attention/--no-flash-attention", help="Fused attention keeps no s x s scores.")] = True,
     unit: Annotated[str, typer.Option("--unit", help="Display unit: GiB (default) or GB.")] = "GiB",
     json_out: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
@@ -48,7 +49,7 @@ def train_command(
         seq_len=seq_len, gpus=gpus, zero=zero, fsdp=fsdp, tensor_parallel=tensor_parallel,
         pipeline_parallel=pipeline_parallel, sequence_parallel=sequence_parallel, offload=offload,
         offload_params=offload_params, recompute=recompute, optimizer=optimizer, precision=precision,
-        lora_rank=lora_rank, lora_targets=lora_targets, flash_attention=flash_attention,
+        lora_rank=lora_rank, lora_targets=lora_targets, adapter_dtype=adapter_dtype, flash_attention=flash_attention,
     )
     data = result.to_dict()
     if json_out:

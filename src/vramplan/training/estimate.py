@@ -54,6 +54,10 @@ class TrainingConfig:
     precision: str = "mixed"
     lora_rank: int = 16
     lora_targets: tuple[str, ...] = DEFAULT_TARGETS
+    #: dtype of LoRA adapter weights. peft upcasts adapters to float32 by default
+    #: (``autocast_adapter_dtype=True``), so their weights, gradients and Adam moments are fp32;
+    #: measured on an H200 (benchmarks/gpu/measurements_train_h200.json). "bfloat16" follows the recipe.
+    adapter_dtype: str = "float32"
     flash_attention: bool = True
     sequence_parallel: bool = False
     num_microbatches: int | None = None
@@ -151,6 +155,8 @@ def _validate(cfg: TrainingConfig, spec: ModelSpec | None) -> TrainingConfig:
                          "the data-parallel size must be a whole number")
     if spec is not None and cfg.pipeline_parallel > spec.num_layers:
         raise InputError(f"pipeline size {cfg.pipeline_parallel} exceeds the model's {spec.num_layers} layers")
+    if cfg.adapter_dtype not in ("float32", "bfloat16"):
+        raise InputError(f"unknown --adapter-dtype {cfg.adapter_dtype!r}: use float32 (peft's default) or bfloat16")
     optimizer = check_optimizer(cfg.optimizer)
     recipe = check_recipe(cfg.precision)
     if optimizer == "adamw-bf16":
@@ -169,11 +175,19 @@ def _validate(cfg: TrainingConfig, spec: ModelSpec | None) -> TrainingConfig:
     return replace(cfg, optimizer=optimizer, precision=recipe, recompute=recompute, offload=offload, zero=stage)
 
 
+def _trainable_recipe(cfg: TrainingConfig) -> str:
+    """LoRA adapters kept in float32 (peft's default) train with fp32 weights, grads and moments."""
+    if cfg.method != "full" and cfg.adapter_dtype == "float32":
+        return "fp32"
+    return cfg.precision
+
+
 def _stage_bytes(spec: ModelSpec, cfg: TrainingConfig, stage: int, overheads: OverheadAssumptions) -> tuple[StageBytes, int]:
     """All per-GPU bytes of pipeline stage ``stage`` and the trainable parameters on that GPU."""
     tp, pp, L = cfg.tensor_parallel, cfg.pipeline_parallel, spec.num_layers
     layers_here = pp_layer_split(L, pp)[stage]
-    sp = state_precision(cfg.precision)
+    recipe = _trainable_recipe(cfg)
+    sp = state_precision(recipe)
 
     def count_here(g) -> int:  # type: ignore[no-untyped-def]
         if g.stage == "layer":
@@ -224,7 +238,7 @@ def _stage_bytes(spec: ModelSpec, cfg: TrainingConfig, stage: int, overheads: Ov
             layer_weight_bytes += sp.weight_bytes * r * (in_rank + out_rank) * m.group.count // L
     numel = total_numel(trainable)
     dp = cfg.data_parallel
-    states = sharded_states(trainable, numel, optimizer=cfg.optimizer, recipe=cfg.precision, stage=cfg.zero, dp=dp,
+    states = sharded_states(trainable, numel, optimizer=cfg.optimizer, recipe=recipe, stage=cfg.zero, dp=dp,
                             offload_optimizer=cfg.offload != "none", offload_params=cfg.offload_params,
                             frozen_weight_bytes=frozen_bytes, gathered_bytes=layer_weight_bytes)
     # activations
@@ -413,6 +427,8 @@ def _assumptions(spec: ModelSpec | None, cfg: TrainingConfig) -> tuple[str, ...]
     if cfg.pipeline_parallel > 1:
         notes.append("pipeline 1F1B: stage i holds min(p - i, m) micro-batches; the worst stage is reported")
     if cfg.method != "full":
+        notes.append(f"LoRA adapters in {cfg.adapter_dtype}" + (" (peft's default upcast): fp32 weights, gradients and moments"
+                                                               if cfg.adapter_dtype == "float32" else ""))
         notes.append(f"LoRA r={cfg.lora_rank} on {','.join(cfg.lora_targets)}: r(d_in + d_out) per adapted matrix trained; "
                      "activations through the frozen layers kept as in full fine-tuning, plus r-wide adapter outputs")
     if cfg.method == "qlora":
