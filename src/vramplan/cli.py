@@ -56,10 +56,9 @@ def main(argv: list[str] | None = None) -> None:
         typer.echo("aborted", err=True)
         sys.exit(130)
     except Exception as exc:  # click usage errors and the like
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
+        # typer may ship its own copy of click, so match the usage-error protocol, not the class.
+        if hasattr(exc, "show") and isinstance(getattr(exc, "exit_code", None), int):
+            typer.echo(f"error: {getattr(exc, 'format_message', lambda: str(exc))()}", err=True)
             sys.exit(exc.exit_code)
         if isinstance(exc, (ValueError, OSError)):
             typer.echo(f"error: {exc}", err=True)

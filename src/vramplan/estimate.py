@@ -68,9 +68,14 @@ def breakdown_for(r: Resolved, workload: Workload, tp: int, pp: int, gpu: GPU | 
     spec = r.spec
     check_parallelism(spec, tp, pp)
     w = weight_bytes(spec, r.precision, tp, pp)
-    stage_layers = max(pp_layer_split(spec.num_layers, pp))
-    kv_per_gpu = kv_cache_bytes(spec, r.kv_element, workload.context, workload.users, tp,
-                                layers=stage_layers if pp > 1 else None, block_size=block_size)
+    stages = _stages(spec, pp)
+    kv_stages = [kv_cache_bytes(spec, r.kv_element, workload.context, workload.users, tp, layers=n,
+                                block_size=block_size, first_layer=first) for first, n in stages]
+    # Under PP the stages differ (embeddings first, lm_head last, interleaved sliding layers): each
+    # per-GPU component is the largest any stage holds, so per-GPU x GPUs always covers the total and
+    # the per-GPU sum never understates the busiest GPU.
+    weights_per_gpu, kv_per_gpu = max(w.per_stage), max(kv_stages)
+    stage_layers = max(n for _, n in stages)
     kv_total = kv_cache_bytes(spec, r.kv_element, workload.context, workload.users, tp, block_size=block_size) * tp
     tokens = workload.forward_tokens
     act_bytes = activation_peak_bytes(spec, tokens, workload.users, tp, act)
@@ -82,7 +87,7 @@ def breakdown_for(r: Resolved, workload: Workload, tp: int, pp: int, gpu: GPU | 
         if spec.mla else "layers x 2 x kv_heads_per_gpu x head_dim x bytes x tokens (sliding layers capped at the window)"
     )
     components = (
-        Component("weights", w.per_gpu, w.total(tp),
+        Component("weights", weights_per_gpu, w.total(tp),
                   "sum over tensors of stored bytes (quantized linears include scales/zeros), TP-sharded, PP-staged",
                   {"precision": r.precision.label, "unsharded_bytes": w.unsharded, "by_component_per_gpu": w.by_component_per_gpu,
                    **({"checkpoint_bytes": checkpoint_bytes} if checkpoint_bytes else {})}),
@@ -134,13 +139,17 @@ def breakdown_for(r: Resolved, workload: Workload, tp: int, pp: int, gpu: GPU | 
 def _with_capacity(b: Breakdown, r: Resolved, workload: Workload, tp: int, pp: int, block_size: int | None) -> Breakdown:
     """How many users / how much context fit next to the fixed parts, and fixes when it does not fit."""
     assert b.gpu_memory_bytes is not None
-    fixed = b.per_gpu_bytes - b.component("kv_cache").per_gpu_bytes
-    free = b.gpu_memory_bytes - fixed
-    stage_layers = max(pp_layer_split(r.spec.num_layers, pp))
-    layers = stage_layers if pp > 1 else None
-    one_seq = kv_cache_bytes(r.spec, r.kv_element, workload.context, 1, tp, layers=layers, block_size=block_size)
-    max_users = max(0, free // one_seq) if free > 0 else 0
-    max_context = _largest_context(r, workload.users, free, tp, layers, block_size)
+    others = b.per_gpu_bytes - b.component("kv_cache").per_gpu_bytes - b.component("weights").per_gpu_bytes
+    w = weight_bytes(r.spec, r.precision, tp, pp)
+    max_users, max_context = None, None
+    for i, (first, n) in enumerate(_stages(r.spec, pp)):  # every stage must fit: take the tightest
+        free = b.gpu_memory_bytes - others - w.per_stage[i]
+        one_seq = kv_cache_bytes(r.spec, r.kv_element, workload.context, 1, tp, layers=n, block_size=block_size, first_layer=first)
+        users_here = max(0, free // one_seq) if free > 0 else 0
+        context_here = largest_context(r.spec, r.kv_element, workload.users, free, tp, n, block_size, first_layer=first)
+        max_users = users_here if max_users is None else min(max_users, users_here)
+        max_context = context_here if max_context is None else min(max_context, context_here)
+    assert max_users is not None and max_context is not None
     fixes: list[str] = []
     if not b.fits:
         over = b.per_gpu_bytes - b.gpu_memory_bytes
@@ -157,8 +166,13 @@ def _with_capacity(b: Breakdown, r: Resolved, workload: Workload, tp: int, pp: i
     return replace(b, max_users=int(max_users), max_context=max_context, fixes=tuple(fixes))
 
 
-def _largest_context(r: Resolved, users: int, free: int, tp: int, layers: int | None, block_size: int | None) -> int:
-    return largest_context(r.spec, r.kv_element, users, free, tp, layers, block_size)
+def _stages(spec: ModelSpec, pp: int) -> list[tuple[int, int]]:
+    """(first layer, layer count) of each pipeline stage."""
+    out, first = [], 0
+    for n in pp_layer_split(spec.num_layers, pp):
+        out.append((first, n))
+        first += n
+    return out
 
 
 def smallest_layout(r: Resolved, workload: Workload, gpu: GPU, **kw: object) -> Breakdown:
@@ -188,6 +202,8 @@ def estimate(model: str | ModelSpec | LoadedModel | None = None, *, params: int 
     """Estimate serving memory. ``model`` is a catalogue name, a path, a Hub id, or a ModelSpec."""
     workload = Workload(context=context, users=users, batch_tokens=batch_tokens)
     Parallelism(tensor_parallel_size, pipeline_parallel_size)
+    if block_size is not None and (isinstance(block_size, bool) or not isinstance(block_size, int) or not 0 < block_size <= 65536):
+        raise InputError(f"block size must be a positive number of tokens up to 65536, got {block_size!r} (e.g. --block-size 16)")
     hw = _gpu(gpu, gpu_memory)
     if method not in ("detailed", "rule-of-thumb"):
         raise InputError(f"unknown method {method!r}: use detailed or rule-of-thumb")
@@ -196,12 +212,12 @@ def estimate(model: str | ModelSpec | LoadedModel | None = None, *, params: int 
             raise InputError("give a model (name, path or Hub id) or --params N for the rule of thumb")
         if method != "rule-of-thumb":
             raise InputError("--params gives only a parameter count: use --method rule-of-thumb, or name a model for a detailed estimate")
-        return _rule_breakdown(f"{params:,} parameters", params, bits or 16, workload, hw)
+        return _rule_breakdown(f"{params:,} parameters", params, 16 if bits is None else bits, workload, hw)
     loaded = model if isinstance(model, LoadedModel) else (
         LoadedModel(model, model.source or model.name) if isinstance(model, ModelSpec) else load_model(model))
     r = resolve(loaded.spec, dtype, quantization, kv_cache_dtype)
     if method == "rule-of-thumb":
-        q = bits or (r.precision.scheme.bits if r.precision.scheme else float(8 * _dtype_bytes(r.precision.compute_dtype)))
+        q = bits if bits is not None else (r.precision.scheme.bits if r.precision.scheme else float(8 * _dtype_bytes(r.precision.compute_dtype)))
         return _rule_breakdown(loaded.spec.name, count_params(loaded.spec).total, q, workload, hw)
     kw = dict(block_size=block_size, enforce_eager=enforce_eager, checkpoint_bytes=loaded.checkpoint_bytes)
     if hw is not None and tensor_parallel_size is None and pipeline_parallel_size is None:

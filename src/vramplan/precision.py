@@ -370,8 +370,23 @@ def resolve_precision(config_dtype: str, quantization_config: Mapping[str, Any] 
             notes.append(f"--quantization {quantization} overrides the checkpoint's own quantization_config")
         return Precision(compute, scheme, tuple(notes))
     if quantization_config:
-        return Precision(compute, scheme_from_config(quantization_config), tuple(notes))
+        return Precision(compute, _scheme_from_config_checked(quantization_config), tuple(notes))
     return Precision(compute, None, tuple(notes))
+
+
+def _scheme_from_config_checked(qc: Any) -> QuantScheme:
+    """A malformed quantization_config (a string, bits: "x") is the config's fault: say so."""
+    from vramplan.errors import ConfigError, VramplanError
+
+    if not isinstance(qc, Mapping):
+        raise ConfigError(f"quantization_config must be an object, got {type(qc).__name__}")
+    try:
+        return scheme_from_config(qc)
+    except VramplanError:
+        raise
+    except (TypeError, ValueError, KeyError, IndexError, AttributeError) as exc:
+        raise ConfigError(f"quantization_config is malformed ({type(exc).__name__}: {exc}); "
+                          "pass --quantization to size the weights explicitly") from None
 
 
 def scheme_by_name(name: str) -> QuantScheme:

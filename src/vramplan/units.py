@@ -47,6 +47,8 @@ def parse_size(text: str | int | float) -> int:
     if not math.isfinite(value) or value <= 0:
         raise InputError(f"memory size must be a positive finite number, got {text!r}")
     size = int(round(value * _UNITS[unit]))
+    if size <= 0:
+        raise InputError(f"memory size must be at least one byte, got {text!r}")
     if size > 1 << 60:
         raise InputError(f"memory size {text!r} is absurdly large (over 1 EiB)")
     return size

@@ -103,7 +103,6 @@ USAGE_ERRORS = [
 ]
 
 
-@pytest.mark.xfail(strict=True, reason=CLI_BUG)
 @pytest.mark.parametrize("argv", USAGE_ERRORS, ids=lambda a: " ".join(a)[:60])
 def test_usage_errors_have_no_traceback(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     try:
@@ -114,9 +113,6 @@ def test_usage_errors_have_no_traceback(argv: list[str], capsys: pytest.CaptureF
     assert any(line.lower().startswith("error:") for line in output.splitlines()), output
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG CLI estimate: invalid config fields crash after spec_from_config (ZeroDivisionError / TypeError "
-    "escape cli.main as a traceback); see test_invalid_configs.KNOWN_BUGS for the fix"))
 def test_config_with_zero_kv_heads_through_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "config.json"
     path.write_text(json.dumps({"model_type": "llama", "hidden_size": 512, "num_attention_heads": 8,
@@ -128,7 +124,6 @@ def test_config_with_zero_kv_heads_through_cli(tmp_path: Path, capsys: pytest.Ca
     assert_one_error_line(code, output)
 
 
-@pytest.mark.xfail(strict=True, reason=CLI_BUG)
 def test_console_script_usage_error_subprocess() -> None:
     """The installed entry point, as a user runs it."""
     proc = subprocess.run([sys.executable, "-m", "vramplan", "estimate", "llama-3.1-8b", "--users", "1e30"],

@@ -110,7 +110,6 @@ DEEP_BUG = ("BUG model/hf_config.load_config_file: json.loads raises RecursionEr
             "`except RecursionError: raise ConfigError(f'{path} nests too deeply to be a config.json') from None`")
 
 
-@pytest.mark.xfail(strict=True, reason=DEEP_BUG)
 @pytest.mark.parametrize("opener,closer", [("[", "]"), ('{"a":', "}")])
 def test_100k_level_json_config(tmp_path: Path, opener: str, closer: str) -> None:
     path = tmp_path / "config.json"
@@ -152,9 +151,6 @@ def test_parse_size_refuses(value) -> None:  # noqa: ANN001
     refused(lambda: parse_size(value), InputError)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG units.parse_size: a positive size that rounds to 0 bytes ('1e-30B', '0.4B') returns 0 instead of "
-    "an InputError; fix: check `size <= 0` after rounding and raise the 'positive finite' error"))
 @pytest.mark.parametrize("value", ["1e-30B", "0.4B", "0.4"])
 def test_parse_size_refuses_sizes_that_round_to_zero(value: str) -> None:
     refused(lambda: parse_size(value), InputError)
@@ -195,20 +191,13 @@ def test_estimate_refuses_bad_options(kwargs: dict, match: str) -> None:
     refused(lambda: estimate("llama-3.1-8b", **kwargs), InputError, match)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG estimate/kv_cache: block_size is never validated; 0 is silently treated as 'no paging' and "
-    "a negative block size makes ceil(held / B) * B shrink the KV cache. Fix: in Workload/estimate(), "
-    "reject block_size that is not a positive int <= 65536 with InputError('block size must be a "
-    "positive number of tokens, e.g. --block-size 16')"))
 @pytest.mark.parametrize("block_size", [0, -5, -16])
 def test_estimate_refuses_bad_block_size(block_size: int) -> None:
     refused(lambda: estimate("llama-3.1-8b", block_size=block_size), InputError, "block")
 
 
 @pytest.mark.parametrize("params,bits", [(float("nan"), 16), (-1, 16), (70e9, float("nan")), (70e9, -4),
-                                         pytest.param(70e9, 0, marks=pytest.mark.xfail(strict=True, reason=(
-    "BUG estimate(): `bits or 16` turns bits=0 (and 0.0) into 16 bits instead of refusing it; fix: "
-    "`16 if bits is None else bits` so rule_of_thumb's (0, 64] check rejects it"))),
+                                         pytest.param(70e9, 0),
     (70e9, 1e308), (70e9, float("inf"))])
 def test_rule_of_thumb_refuses_bad_numbers(params, bits) -> None:  # noqa: ANN001
     def call() -> None:

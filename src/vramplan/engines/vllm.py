@@ -225,9 +225,10 @@ def _predict(spec: ModelSpec, settings: Mapping[str, Any], gpu: GPU, engine_vers
     offload = int(float(settings.get("cpu_offload_gb") or 0) * GIB)
     splits = pp_layer_split(spec.num_layers, pp)
     pad = mxfp4_moe_padding_bytes(spec, r.precision, tp, prof.mxfp4_intermediate_multiple)
+    firsts = [sum(splits[:i]) for i in range(len(splits))]
     stages = [_Stage(max(0, w + pad * n // spec.num_layers - offload), n,
-                     kv_layer_groups(spec, r.kv_element, tp, n if pp > 1 else None))
-              for w, n in zip(wb.per_stage, splits)]
+                     kv_layer_groups(spec, r.kv_element, tp, n if pp > 1 else None, first if pp > 1 else 0))
+              for w, n, first in zip(wb.per_stage, splits, firsts)]
 
     # Activation peak of the profile run.
     a = replace(ActivationAssumptions(), sampler_logit_copies=prof.sampler_copies,

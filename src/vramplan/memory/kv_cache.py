@@ -46,15 +46,20 @@ def kv_heads_per_rank(spec: ModelSpec, tp: int) -> int:
 
 
 @lru_cache(maxsize=1024)
-def kv_layer_groups(spec: ModelSpec, element_bytes: Fraction, tp: int = 1, layers: int | None = None) -> tuple[KVLayerGroup, ...]:
-    """KV layout per attention kind for ``layers`` layers (default all) on one TP rank."""
-    n = spec.num_layers if layers is None else layers
+def kv_layer_groups(spec: ModelSpec, element_bytes: Fraction, tp: int = 1, layers: int | None = None,
+                    first_layer: int = 0) -> tuple[KVLayerGroup, ...]:
+    """KV layout per attention kind for layers ``first_layer .. first_layer + layers`` (default all), one TP rank.
+
+    A pipeline stage passes its own slice, so an interleaved model (Gemma 2: sliding, full, sliding ...)
+    counts exactly the sliding and full layers that stage holds.
+    """
+    n = spec.num_layers - first_layer if layers is None else layers
     if spec.mla is not None:
         latent = spec.mla.kv_lora_rank + spec.mla.qk_rope_head_dim
         return (KVLayerGroup("mla", n, latent * element_bytes),)
     per_layer = kv_heads_per_rank(spec, tp) * (spec.head_dim + spec.v_head_dim) * element_bytes
-    n_sliding = sum(1 for t in spec.layer_types[:n] if t == "sliding_attention") if layers is None else round(
-        n * sum(1 for t in spec.layer_types if t == "sliding_attention") / spec.num_layers)
+    kinds = spec.layer_types[first_layer:first_layer + n]
+    n_sliding = sum(1 for t in kinds if t == "sliding_attention")
     groups = []
     if n - n_sliding:
         groups.append(KVLayerGroup("full", n - n_sliding, per_layer))
@@ -70,14 +75,14 @@ def kv_bytes_per_token(spec: ModelSpec, element_bytes: Fraction, tp: int = 1) ->
 
 
 def kv_cache_bytes(spec: ModelSpec, element_bytes: Fraction, context: int, sequences: int, tp: int = 1,
-                   layers: int | None = None, block_size: int | None = None) -> int:
+                   layers: int | None = None, block_size: int | None = None, first_layer: int = 0) -> int:
     """Bytes to hold ``sequences`` sequences of ``context`` tokens on one rank (``layers`` of them).
 
     Paging (``block_size``) rounds each sequence up to whole blocks: 4 tokens with B=16 still take one
     16-token block. A sliding window of W tokens can straddle ceil((W-1)/B)+1 blocks.
     """
     numerator, denominator = 0, 1
-    for group in kv_layer_groups(spec, element_bytes, tp, layers):
+    for group in kv_layer_groups(spec, element_bytes, tp, layers, first_layer):
         held = group.tokens_held(context)
         if block_size:
             blocks = -(-held // block_size) + (1 if group.kind == "sliding" and held < context else 0)
@@ -90,23 +95,24 @@ def kv_cache_bytes(spec: ModelSpec, element_bytes: Fraction, context: int, seque
 
 
 def largest_context(spec: ModelSpec, element_bytes: Fraction, users: int, budget: int, tp: int = 1,
-                    layers: int | None = None, block_size: int | None = None, upper: int | None = None) -> int:
+                    layers: int | None = None, block_size: int | None = None, upper: int | None = None,
+                    first_layer: int = 0) -> int:
     """The longest context whose KV for ``users`` sequences fits in ``budget`` bytes (0 if none)."""
     upper = upper or spec.max_position_embeddings
-    groups = kv_layer_groups(spec, element_bytes, tp, layers)
+    groups = kv_layer_groups(spec, element_bytes, tp, layers, first_layer)
     if budget > 0 and all(g.kind != "sliding" for g in groups):
         # linear in context: solve directly (whole blocks when paged)
         per_token = sum(g.layers * g.bytes_per_token_per_layer for g in groups) * users
         step = block_size or 1
         return min(upper, int(budget // (per_token * step)) * step)
-    if budget <= 0 or kv_cache_bytes(spec, element_bytes, 1, users, tp, layers, block_size) > budget:
+    if budget <= 0 or kv_cache_bytes(spec, element_bytes, 1, users, tp, layers, block_size, first_layer) > budget:
         return 0
-    if kv_cache_bytes(spec, element_bytes, upper, users, tp, layers, block_size) <= budget:
+    if kv_cache_bytes(spec, element_bytes, upper, users, tp, layers, block_size, first_layer) <= budget:
         return upper
     lo, hi = 1, upper  # kv_cache_bytes is non-decreasing in context: bisect
     while lo < hi:
         mid = (lo + hi + 1) // 2
-        if kv_cache_bytes(spec, element_bytes, mid, users, tp, layers, block_size) <= budget:
+        if kv_cache_bytes(spec, element_bytes, mid, users, tp, layers, block_size, first_layer) <= budget:
             lo = mid
         else:
             hi = mid - 1

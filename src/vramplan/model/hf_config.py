@@ -61,7 +61,12 @@ def _get(cfg: Config, *keys: str, default: Any = None) -> Any:
     return default
 
 
-def _require(cfg: Config, *keys: str) -> Any:
+#: Upper bounds that no released model comes near; anything above is a corrupt or hostile config.
+MAX_LAYERS = 4096
+MAX_WIDTH = 1 << 24
+
+
+def _require(cfg: Config, *keys: str, upper: int = MAX_WIDTH) -> Any:
     value = _get(cfg, *keys)
     if value is None:
         raise ConfigError(
@@ -70,7 +75,44 @@ def _require(cfg: Config, *keys: str) -> Any:
         )
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
         raise ConfigError(f"config.json field {keys[0]} must be a positive integer, got {value!r}")
+    if value > upper:
+        raise ConfigError(f"config.json field {keys[0]} = {value:,} is beyond any real model (limit {upper:,}): is the file corrupt?")
     return value
+
+
+def _check_spec(spec: ModelSpec) -> ModelSpec:
+    """Every size a ModelSpec carries must be a sane positive integer; the message names the field."""
+    ints = {
+        "vocab_size": spec.vocab_size, "hidden_size": spec.hidden_size, "num_hidden_layers": spec.num_layers,
+        "num_attention_heads": spec.num_heads, "num_key_value_heads": spec.num_kv_heads, "head_dim": spec.head_dim,
+        "v_head_dim": spec.v_head_dim, "intermediate_size": spec.intermediate_size,
+        "max_position_embeddings": spec.max_position_embeddings,
+    }
+    if spec.sliding_window is not None:
+        ints["sliding_window"] = spec.sliding_window
+    if spec.moe is not None:
+        ints.update(num_experts=spec.moe.num_experts, num_experts_per_tok=spec.moe.experts_per_token,
+                    moe_intermediate_size=spec.moe.expert_intermediate_size)
+    for name, value in ints.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+            raise ConfigError(f"config.json field {name} must be a positive integer, got {value!r}")
+        if value > (MAX_LAYERS if name == "num_hidden_layers" else MAX_WIDTH):
+            raise ConfigError(f"config.json field {name} = {value:,} is beyond any real model: is the file corrupt?")
+    optional = {"word_embed_proj_dim": spec.word_embed_proj_dim, "position embeddings": spec.learned_position_embeddings}
+    if spec.moe is not None:
+        optional["shared expert width (n_shared_experts / shared_expert_intermediate_size)"] = spec.moe.shared_intermediate_size
+    if spec.mla is not None:
+        optional.update(q_lora_rank=spec.mla.q_lora_rank, kv_lora_rank=spec.mla.kv_lora_rank,
+                        qk_nope_head_dim=spec.mla.qk_nope_head_dim, qk_rope_head_dim=spec.mla.qk_rope_head_dim,
+                        v_head_dim=spec.mla.v_head_dim)
+    for name, value in optional.items():
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_WIDTH:
+            raise ConfigError(f"config.json field {name} must be a non-negative integer, got {value!r}")
+    if spec.moe is not None and spec.moe.experts_per_token > spec.moe.num_experts:
+        raise ConfigError("config.json routes each token to more experts than the model has (num_experts_per_tok > num_experts)")
+    if spec.quantization_config is not None and not isinstance(spec.quantization_config, Mapping):
+        raise ConfigError(f"config.json quantization_config must be an object, got {type(spec.quantization_config).__name__}")
+    return spec
 
 
 def _dtype(cfg: Config, default: str) -> str:
@@ -96,7 +138,7 @@ def _layer_types(cfg: Config, n_layers: int, family: Family) -> tuple[tuple[Atte
 def _common(cfg: Config, family: Family, model_type: str, name: str) -> dict[str, Any]:
     hidden = _require(cfg, "hidden_size", "n_embd", "n_embed", "d_model")
     heads = _require(cfg, "num_attention_heads", "n_head")
-    n_layers = _require(cfg, "num_hidden_layers", "n_layer")
+    n_layers = _require(cfg, "num_hidden_layers", "n_layer", upper=MAX_LAYERS)
     kv_heads = _get(cfg, "num_key_value_heads", "num_kv_heads", "n_head_kv", default=heads)
     head_dim = _get(cfg, "head_dim", default=hidden // heads)
     if hidden % heads and "head_dim" not in cfg:
@@ -179,7 +221,7 @@ def _gemma3(cfg: Config, model_type: str, name: str) -> ModelSpec:
     )
     for key, value in defaults.items():
         text.setdefault(key, value)
-    n_layers = text["num_hidden_layers"]
+    n_layers = _require(text, "num_hidden_layers", upper=MAX_LAYERS)
     if not text.get("layer_types"):
         pattern = text.get("sliding_window_pattern", 6)
         text["layer_types"] = [
@@ -218,7 +260,7 @@ def _siglip_params(vision: Config, text_hidden: int) -> tuple[tuple[str, int], .
 
 
 def _gemma2(cfg: Config, model_type: str, name: str) -> ModelSpec:
-    n_layers = _require(cfg, "num_hidden_layers")
+    n_layers = _require(cfg, "num_hidden_layers", upper=MAX_LAYERS)
     cfg = dict(cfg)
     if not cfg.get("layer_types"):
         # Gemma2Config: even layers slide, odd layers attend globally.
@@ -360,11 +402,14 @@ def spec_from_config(cfg: Any, name: str = "", source: str = "") -> ModelSpec:
         )
     label = name or str(cfg.get("_name_or_path") or model_type)
     try:
-        spec = builder(cfg, str(model_type), label)
-    except (TypeError, KeyError, ValueError) as exc:
-        if isinstance(exc, ConfigError):
-            raise
-        raise ConfigError(f"config.json for {label} has a malformed field: {exc}") from None
+        spec = _check_spec(builder(cfg, str(model_type), label))
+    except ConfigError:
+        raise
+    except (TypeError, KeyError, ValueError, ZeroDivisionError, AttributeError, OverflowError, IndexError) as exc:
+        # A field of the wrong type or value (a string width, a zero head count, a list where an object
+        # belongs): the builders trust types, so this is the one place such files are turned away.
+        raise ConfigError(f"config.json for {label} has a malformed field ({type(exc).__name__}: {exc}); "
+                          "compare it with the model's published config.json") from None
     return spec if not source else _with_source(spec, source)
 
 
@@ -390,6 +435,8 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"{path} is not UTF-8 text: pass the model's config.json") from None
     except json.JSONDecodeError as exc:
         raise ConfigError(f"{path} is not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno}); is it truncated?") from None
+    except RecursionError:
+        raise ConfigError(f"{path} nests too deeply to be a config.json") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path} must hold a JSON object")
     return data
