@@ -29,15 +29,15 @@ case (see ``benchmarks/perf_accuracy.py`` and ``benchmarks/results/perf.md`` for
 from __future__ import annotations
 
 import math
-from functools import lru_cache
 from dataclasses import asdict, dataclass, field, replace
+from functools import lru_cache
 from typing import Any, Literal
 
 import numpy as np
 
 from vramplan.errors import InputError
 from vramplan.hardware import GPU, resolve_gpu
-from vramplan.model.load import LoadedModel, load_model
+from vramplan.model.load import LoadedModel, spec_of
 from vramplan.model.spec import ModelSpec
 
 Mode = Literal["batch", "concurrency", "burst", "rate", "max-throughput"]
@@ -413,11 +413,7 @@ def fixed_bytes_per_gpu(spec: ModelSpec, dtype: str | None, quantization: str | 
 
 
 def _spec(model: str | ModelSpec | LoadedModel) -> ModelSpec:
-    if isinstance(model, ModelSpec):
-        return model
-    if isinstance(model, LoadedModel):
-        return model.spec
-    return load_model(model).spec
+    return spec_of(model)
 
 
 # ------------------------------------------------------------------------------------------ results

@@ -18,9 +18,16 @@ import numpy as np
 
 from vramplan.errors import DoesNotFitError, InputError, UnknownGPUError
 from vramplan.hardware import GPU, resolve_gpu
-from vramplan.model.load import LoadedModel, load_model
+from vramplan.model.load import LoadedModel, spec_of
 from vramplan.model.spec import ModelSpec
-from vramplan.perf import LINKS, PIPELINE_EFFICIENCY, PerfSetup, build_setup, engine_profile, step_time
+from vramplan.perf import (
+    LINKS,
+    PIPELINE_EFFICIENCY,
+    PerfSetup,
+    build_setup,
+    engine_profile,
+    step_time,
+)
 from vramplan.units import GiB
 
 DEFAULT_GPUS = ("L4", "A10G", "L40S", "A100-40GB", "A100-80GB", "H100-80GB", "H200", "B200", "MI300X", "RTX-4090")
@@ -139,11 +146,7 @@ def _precisions(spec: ModelSpec, dtype: str | None, quantization: str | None) ->
 
 
 def _spec(model: str | ModelSpec | LoadedModel) -> ModelSpec:
-    if isinstance(model, ModelSpec):
-        return model
-    if isinstance(model, LoadedModel):
-        return model.spec
-    return load_model(model).spec
+    return spec_of(model)
 
 
 def _stack(setups: Sequence[PerfSetup]) -> PerfSetup:
@@ -362,8 +365,8 @@ def _strategy(spec: ModelSpec, o: _Option, replicas: int, need: int) -> list[str
 
 
 def _node(o: _Option, spec: ModelSpec, a: PlanAssumptions) -> dict[str, Any]:
-    from vramplan.memory.weights import weight_bytes
     from vramplan.estimate import resolve
+    from vramplan.memory.weights import weight_bytes
 
     r = resolve(spec, o.dtype, o.quantization if o.quantization != "fp4" else "w4a16", None)
     w = weight_bytes(spec, r.precision, 1, 1).unsharded

@@ -14,6 +14,8 @@ it had to substitute, so the prediction can list that as an assumption instead o
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import re
 from dataclasses import asdict, dataclass, field
 from typing import Any, Generic, TypeVar
@@ -142,3 +144,14 @@ def _cmp_prefix(a: tuple[int, ...], b: tuple[int, ...]) -> int:
 def nearest_version(table: VersionTable[T], requested: str | None) -> VersionMatch[T]:
     """Module-level form of :meth:`VersionTable.nearest_version`."""
     return table.nearest_version(requested)
+
+
+def settings_for_engine(settings: Mapping[str, Any], keep: set[str], gpu: Any, gpu_memory: Any) -> tuple[dict[str, Any], Any, Any]:
+    """Log-parsed settings reduced to an engine's own flags, and the GPU memory the log printed.
+
+    Shared by each engine's ``predict_from_settings`` (``vramplan explain``).
+    """
+    s = {k: v for k, v in settings.items() if v is not None}
+    if gpu is None and gpu_memory is None and s.get("gpu_total_gib"):
+        gpu_memory = f"{s['gpu_total_gib']}GiB"
+    return {k: v for k, v in s.items() if k in keep}, gpu, gpu_memory

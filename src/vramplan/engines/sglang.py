@@ -19,7 +19,7 @@ from fractions import Fraction
 from math import floor
 from typing import Any
 
-from vramplan.engines.base import GIB, EnginePrediction, VersionTable
+from vramplan.engines.base import GIB, EnginePrediction, VersionTable, settings_for_engine
 from vramplan.errors import InputError
 from vramplan.hardware import GPU, custom_gpu, resolve_gpu
 from vramplan.memory.activations import ActivationAssumptions, forward_peak_bytes, logits_bytes
@@ -403,14 +403,11 @@ def _result(version: str, w_gib: float, rest_gib: float | None, tokens: int, err
 def predict_from_settings(settings: Mapping[str, Any], gpu: str | GPU | None = None, *,
                           gpu_memory: str | int | None = None, engine_version: str | None = None) -> EnginePrediction:
     """Predict from the settings dict ``vramplan.logs.parse_log`` reads out of an SGLang log."""
-    s = {k: v for k, v in settings.items() if v is not None}
-    if "model" in s and "model_path" not in s:
+    s = dict(settings)
+    if s.get("model") is not None and s.get("model_path") is None:
         s["model_path"] = s["model"]
-    if gpu is None and gpu_memory is None and s.get("gpu_total_gib"):
-        gpu_memory = f"{s['gpu_total_gib']}GiB"
-    keep = set(FLAGS.values()) | set(BOOL_FLAGS.values())
-    return predict_sglang({k: v for k, v in s.items() if k in keep}, gpu, gpu_memory=gpu_memory,
-                          engine_version=engine_version)
+    kept, gpu, gpu_memory = settings_for_engine(s, set(FLAGS.values()) | set(BOOL_FLAGS.values()), gpu, gpu_memory)
+    return predict_sglang(kept, gpu, gpu_memory=gpu_memory, engine_version=engine_version)
 
 
 __all__ = [

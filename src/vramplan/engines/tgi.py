@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from math import ceil, floor
 from typing import Any
 
-from vramplan.engines.base import GIB, EnginePrediction, VersionTable
+from vramplan.engines.base import GIB, EnginePrediction, VersionTable, settings_for_engine
 from vramplan.engines.sglang import gib, parse_argv, pick_gpu, resolve_model
 from vramplan.errors import InputError
 from vramplan.hardware import GPU
@@ -186,12 +186,8 @@ def predict_tgi(argv_or_settings: Sequence[str] | Mapping[str, Any], gpu: str | 
 def predict_from_settings(settings: Mapping[str, Any], gpu: str | GPU | None = None, *,
                           gpu_memory: str | int | None = None, engine_version: str | None = None) -> EnginePrediction:
     """Predict from the settings ``vramplan.logs.parse_log`` reads from a TGI launcher log (Args {...})."""
-    s = {k: v for k, v in settings.items() if v is not None}
-    if gpu is None and gpu_memory is None and s.get("gpu_total_gib"):
-        gpu_memory = f"{s['gpu_total_gib']}GiB"
-    keep = set(FLAGS.values())
-    return predict_tgi({k: v for k, v in s.items() if k in keep}, gpu, gpu_memory=gpu_memory,
-                       engine_version=engine_version)
+    kept, gpu, gpu_memory = settings_for_engine(settings, set(FLAGS.values()), gpu, gpu_memory)
+    return predict_tgi(kept, gpu, gpu_memory=gpu_memory, engine_version=engine_version)
 
 
 __all__ = [

@@ -88,3 +88,12 @@ def _from_path(path: Path) -> LoadedModel:
     cfg = load_config_file(path)
     label = path.name if path.is_dir() else path.parent.name or path.name
     return LoadedModel(spec_from_config(cfg, name=label, source=f"path:{path}"), f"path:{path}")
+
+
+def spec_of(model: str | ModelSpec | LoadedModel) -> ModelSpec:
+    """The ModelSpec behind a name, a LoadedModel or a spec (the one resolver the library shares)."""
+    if isinstance(model, ModelSpec):
+        return model
+    if isinstance(model, LoadedModel):
+        return model.spec
+    return load_model(model).spec
