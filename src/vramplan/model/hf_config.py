@@ -367,6 +367,19 @@ def _gptj(cfg: Config, model_type: str, name: str) -> ModelSpec:
     return ModelSpec(**fields)
 
 
+def _phi(cfg: Config, model_type: str, name: str) -> ModelSpec:
+    """Phi-1/1.5/2 (transformers `phi`): attention and MLP in parallel off one LayerNorm with bias; every
+    Linear (q/k/v, dense, fc1, fc2, lm_head) has a bias; partial rotary changes no shape; final LayerNorm.
+    PhiConfig defaults: tie_word_embeddings False, qk_layernorm False, num_key_value_heads = heads."""
+    if cfg.get("qk_layernorm"):
+        # Per-head LayerNorms on q and k (no released Phi checkpoint uses them): refuse rather than miscount.
+        raise UnsupportedModelError("phi with qk_layernorm=true is not supported: vramplan does not count those norms")
+    fields = _common(cfg, Family(mlp_kind="plain", norm_kind="layer", norms_per_layer=1, default_dtype="float32"), model_type, name)
+    fields.update(qkv_bias=True, o_bias=True, mlp_bias=True, lm_head_bias=True,
+                  tie_word_embeddings=bool(_get(cfg, "tie_word_embeddings", default=False)))
+    return ModelSpec(**fields)
+
+
 _BUILDERS: dict[str, Callable[[Config, str, str], ModelSpec]] = {
     **{t: _llama_like for t in ("llama", "mistral", "qwen2", "qwen3", "qwen3_moe", "qwen2_moe", "mixtral", "phi3", "gemma", "gpt_oss")},
     "gemma2": _gemma2,
@@ -381,6 +394,7 @@ _BUILDERS: dict[str, Callable[[Config, str, str], ModelSpec]] = {
     "opt": _opt,
     "gpt2": _gpt2,
     "gptj": _gptj,
+    "phi": _phi,
 }
 
 SUPPORTED_MODEL_TYPES = tuple(sorted(_BUILDERS))
