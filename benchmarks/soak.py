@@ -101,7 +101,8 @@ def start_server(port: int, workdir: Path, workers: int) -> subprocess.Popen[byt
     exe = Path(sys.executable).with_name("vramplan")
     cmd = [str(exe) if exe.exists() else "vramplan", "serve", "--host", HOST, "--port", str(port),
            "--log-level", "warning", "--workers", str(workers)]
-    log = open(workdir / "server.log", "wb")  # noqa: SIM115 - lives as long as the server
+    # The log stays open as long as the server runs.
+    log = open(workdir / "server.log", "wb")  # noqa: SIM115
     return subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
 
@@ -112,7 +113,7 @@ def wait_ready(port: int, proc: subprocess.Popen[bytes], workers: int, timeout: 
         if proc.poll() is not None:
             raise SystemExit(f"server exited with {proc.returncode} before it was ready")
         try:
-            with urllib.request.urlopen(f"http://{HOST}:{port}/api/gpus", timeout=2) as r:  # noqa: S310 - loopback
+            with urllib.request.urlopen(f"http://{HOST}:{port}/api/gpus", timeout=2) as r:
                 if r.status == 200:
                     time.sleep(1.0 + 0.5 * workers)
                     return
@@ -261,11 +262,12 @@ async def _client_main(index: int, clients: int, port: int, rate: float, duratio
             "errors": errors, "per_second": per_second, "sent_for": sent_for, "retries": retries[0]}
 
 
-def _client_process(conn, *args) -> None:  # noqa: ANN001 - a multiprocessing Connection
+def _client_process(conn, *args) -> None:  # conn: the child end of a multiprocessing Pipe
+    # Any failure is reported to the parent rather than dying silently.
     try:
         result = asyncio.run(_client_main(*args))
         result["cpu_s"] = time.process_time()
-    except BaseException as exc:  # noqa: BLE001 - report to the parent rather than die silently
+    except BaseException as exc:  # noqa: BLE001
         result = {"crash": f"{type(exc).__name__}: {exc}"}
     conn.send(result)
     conn.close()
@@ -339,7 +341,7 @@ def drive(args: argparse.Namespace, port: int, server_pid: int) -> dict:
 # --------------------------------------------------------------------------- report
 
 
-def pct(values, q: float) -> float:  # noqa: ANN001 - a sorted sequence of floats
+def pct(values, q: float) -> float:
     if not values:
         return float("nan")
     return values[min(len(values) - 1, int(q / 100 * len(values)))]
@@ -358,17 +360,18 @@ def report(args: argparse.Namespace, r: dict) -> str:
     lines = [
         "# vramplan soak: POST /api/estimate",
         "",
-        f"- server: `vramplan serve --workers {args.workers}`; load: {args.clients} client processes "
-        f"(asyncio, HTTP/1.1 keep-alive, loopback); target {args.rate:g} req/s for {args.duration:.0f} s "
-        f"(open loop, at most {args.concurrency} in flight)",
-        f"- scheduled {r['scheduled']:,}, completed OK {ok:,}, errors {errs:,}, "
-        f"skipped (all connections busy) {r['skipped']:,}; resent after the server closed an idle "
-        f"keep-alive connection as it was reused: {r['retries']:,}",
-        f"- achieved {ok / r['sent_for']:.1f} OK req/s; per-second OK count over the {len(secs)} full seconds: "
-        f"min {min(secs, default=0)}, median {statistics.median(secs) if secs else 0:g}, max {max(secs, default=0)}",
-        f"- CPU over {wall:.0f} s wall: server {r['server_cpu_s']:.0f} s ({r['server_cpu_s'] / wall:.2f} cores), "
-        f"load generator {r['client_cpu_s']:.0f} s ({r['client_cpu_s'] / wall:.2f} cores); "
-        f"{os.cpu_count()} CPUs on the machine",
+        (f"- server: `vramplan serve --workers {args.workers}`; load: {args.clients} client processes "
+         f"(asyncio, HTTP/1.1 keep-alive, loopback); target {args.rate:g} req/s for {args.duration:.0f} s "
+         f"(open loop, at most {args.concurrency} in flight)"),
+        (f"- scheduled {r['scheduled']:,}, completed OK {ok:,}, errors {errs:,}, "
+         f"skipped (all connections busy) {r['skipped']:,}; resent after the server closed an idle "
+         f"keep-alive connection as it was reused: {r['retries']:,}"),
+        (f"- achieved {ok / r['sent_for']:.1f} OK req/s; per-second OK count over the {len(secs)} full "
+         f"seconds: min {min(secs, default=0)}, median {statistics.median(secs) if secs else 0:g}, "
+         f"max {max(secs, default=0)}"),
+        (f"- CPU over {wall:.0f} s wall: server {r['server_cpu_s']:.0f} s "
+         f"({r['server_cpu_s'] / wall:.2f} cores), load generator {r['client_cpu_s']:.0f} s "
+         f"({r['client_cpu_s'] / wall:.2f} cores); {os.cpu_count()} CPUs on the machine"),
         f"- date {time.strftime('%Y-%m-%d %H:%M:%S')}, host {os.uname().nodename}, Python {sys.version.split()[0]}",
         "",
         "## Latency (successful requests)",
@@ -385,8 +388,8 @@ def report(args: argparse.Namespace, r: dict) -> str:
         "",
         "## Server RSS over time",
         "",
-        f"first-10% median {first / 2**20:.1f} MiB, last-10% median {last / 2**20:.1f} MiB, growth {growth:+.1f} %"
-        f" ({'flat' if abs(growth) < 10 else 'NOT flat'})",
+        (f"first-10% median {first / 2**20:.1f} MiB, last-10% median {last / 2**20:.1f} MiB, "
+         f"growth {growth:+.1f} % ({'flat' if abs(growth) < 10 else 'NOT flat'})"),
         "",
         "| t (s) | RSS (MiB) |",
         "|---|---|",

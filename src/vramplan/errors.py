@@ -5,10 +5,12 @@
     │   ├── UnknownModelError     a model name that is neither a path, a catalogue entry nor on the Hub
     │   ├── UnknownGPUError       a GPU name the catalogue does not know
     │   ├── UnknownDtypeError     a dtype / quantization / KV-cache dtype we do not know
-    │   └── ConfigError           a config.json that is malformed, truncated or describes no model
+    │   ├── ConfigError           a config.json that is malformed, truncated or describes no model
+    │   ├── FileFormatError       a safetensors / GGUF / log file that is corrupt, truncated or hostile
+    │   └── PlanNotFoundError     no saved plan has this id (never saved, or deleted)
     ├── UnsupportedModelError     an architecture the parameter counter does not understand
-    ├── FileFormatError           a safetensors / GGUF / log file that is corrupt, truncated or hostile
     ├── HubError                  the Hugging Face Hub could not give us a config (offline, gated, 404)
+    ├── StoreUnavailableError     the plans database cannot be reached or written (retry later)
     └── DoesNotFitError           a plan or a configuration that cannot run (carries the fixes)
 
 Each message says what was wrong and how to fix it. Interfaces print ``str(error)``; they never show a
@@ -52,6 +54,14 @@ class FileFormatError(InputError):
 
 class HubError(VramplanError):
     """The Hugging Face Hub could not provide a config."""
+
+
+class PlanNotFoundError(InputError):
+    """No saved plan has this id (never saved, or deleted)."""
+
+
+class StoreUnavailableError(VramplanError):
+    """The plans database cannot be reached or written; the API answers 503 and retries later."""
 
 
 class DoesNotFitError(VramplanError):

@@ -15,12 +15,13 @@ from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 from fastapi.staticfiles import StaticFiles
 
+from vramplan.errors import StoreUnavailableError
 from vramplan.service import app_errors
 from vramplan.service.compute import LRU
 from vramplan.service.metrics import Metrics
 from vramplan.service.middleware import EdgeMiddleware
 from vramplan.service.settings import Settings, get_settings
-from vramplan.store.repository import Store, StoreUnavailableError, redact
+from vramplan.store.repository import Store, redact
 
 logger = logging.getLogger("vramplan.service")
 

@@ -15,13 +15,14 @@ from vramplan.errors import (
     DoesNotFitError,
     HubError,
     InputError,
+    PlanNotFoundError,
+    StoreUnavailableError,
     UnknownGPUError,
     UnknownModelError,
     UnsupportedModelError,
     VramplanError,
 )
 from vramplan.service.schemas import ErrorResponse
-from vramplan.store.repository import PlanNotFoundError, StoreUnavailableError
 
 logger = logging.getLogger("vramplan.service")
 

@@ -26,19 +26,13 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
 
-from vramplan.errors import InputError, VramplanError
+# Defined in vramplan.errors with the rest of the tree; re-exported here because callers (and the
+# store tests) have always imported them from the repository, the module that raises them.
+from vramplan.errors import PlanNotFoundError, StoreUnavailableError
 from vramplan.store.tables import PlanRow
 
 ID_ALPHABET = "abcdefghijkmnpqrstuvwxyz23456789"  # no 0/o, 1/l: ids get read aloud and typed
 ID_LENGTH = 10  # 32^10 = 1.1e15 ids: collisions are retried, not expected
-
-
-class StoreUnavailableError(VramplanError):
-    """The plans database cannot be reached or written; the API answers 503 and retries later."""
-
-
-class PlanNotFoundError(InputError):
-    """No saved plan has this id (never saved, or deleted)."""
 
 
 @dataclass(frozen=True)

@@ -6,11 +6,11 @@ from fastapi import APIRouter
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 
+from vramplan.errors import StoreUnavailableError
 from vramplan.service.app_errors import version
 from vramplan.service.deps import MetricsDep, StoreDep
 from vramplan.service.metrics import CONTENT_TYPE_LATEST
 from vramplan.service.schemas import Health
-from vramplan.store.repository import StoreUnavailableError
 
 router = APIRouter(tags=["health"])
 
