@@ -70,3 +70,13 @@ def test_8k_prefill_peak_within_15_percent(r: dict) -> None:
     measured = r["prefill_peak_over_weights_bytes"] - r["kv_cache_bytes"]
     ours = forward_peak_bytes(spec, r["prompt_tokens"])
     assert abs(ours - measured) / measured < 0.15, f"{r['model']}: measured {measured:,} B, ours {ours:,} B"
+
+
+def test_cuda_context_default_is_the_h100_measurement() -> None:
+    from vramplan.memory.overhead import OverheadAssumptions
+
+    ctx = json.loads((Path(__file__).parent / "data" / "gpu_measurements_context_h100.json").read_text())
+    assert OverheadAssumptions().cuda_context_bytes == ctx["non_torch_after_context_bytes"]
+    # cuBLAS + SDPA workspaces of plain PyTorch stay below the framework allowance taken from vLLM logs
+    framework = ctx["non_torch_after_first_sdpa_bytes"] - ctx["non_torch_after_context_bytes"]
+    assert framework <= OverheadAssumptions().framework_bytes

@@ -17,8 +17,8 @@ def test_opt13b_a100_capacity_arithmetic_and_paper_gap() -> None:
     """Our pool is smaller than the paper's 12 GiB, and the test pins why.
 
     0.9 x 39.39 GiB (CUDA-visible A100-40GB) = 35.45 GiB usable; minus fp16 weights 23.94 GiB,
-    activations 0.21 GiB (sampler logits of 256 seqs) and overheads 1.63 GiB (CUDA context 0.5,
-    framework 0.25, CUDA graphs 0.88) leaves 9.67 GiB = 12,668 slots of 800 KiB: 80.5 % of the paper's
+    activations 0.21 GiB (sampler logits of 256 seqs) and overheads 1.64 GiB (CUDA context 0.51 measured on an H100,
+    framework 0.25, CUDA graphs 0.88) leaves 9.66 GiB = 12,649 slots of 800 KiB: 80.5 % of the paper's
     15.7K. The paper's vLLM reserved neither the 10 % utilization margin nor a CUDA-graph pool
     (40 GB - 26 GB weights - ~2 GB activations); with --enforce-eager we get 10.54 GiB (88 %), with
     utilization 1.0 and eager 14.5 GiB. For an exact replay use kv_memory="12GiB".

@@ -15,11 +15,13 @@ from vramplan.units import MiB
 class OverheadAssumptions:
     """Overheads per GPU, with their sources."""
 
-    #: CUDA context + kernel images loaded by PyTorch. vLLM 0.19 logs 78.68 GiB free of 79.19 GiB on an
-    #: idle H100 after the context exists: ~0.5 GiB.
-    cuda_context_bytes: int = 512 * MiB
+    #: CUDA context + kernel images loaded by PyTorch: 552,402,944 B measured on an H100 (driver 580.159,
+    #: torch 2.11, CUDA 13.0; benchmarks/gpu/measurements_context_h100.json). vLLM 0.19 logs agree:
+    #: 78.68 GiB free of 79.19 GiB on an idle H100 after the context exists.
+    cuda_context_bytes: int = 552_402_944
     #: Non-torch memory growth during the first forward at TP=1 (cuBLAS/attention workspaces): 0.24-0.26
-    #: GiB in vLLM 0.19 profiling logs (dev set).
+    #: GiB in vLLM 0.19 profiling logs (dev set); plain PyTorch's first bf16 matmul + SDPA call adds
+    #: 174 MB on an H100 (measurements_context_h100.json), vLLM's custom ops the rest.
     framework_bytes: int = 256 * MiB
     #: Extra non-torch memory with TP>1 (NCCL + custom all-reduce buffers): vLLM 0.19 logs 2.06-2.21 GiB
     #: non-torch at TP 2-4 vs 0.25 at TP 1.
