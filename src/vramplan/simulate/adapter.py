@@ -15,17 +15,25 @@ Convention (one TP rank, because every rank holds and reads only its shard and t
 * ``active_params`` / ``peak_flops``: the whole model's active parameters against the group's FLOP/s
   (GPU peak x TP), which is the same per-rank time as params/TP on one GPU.
 
-The roofline ignores TP communication (all-reduces); at TP > 1 step times are optimistic.
+Step times: ``perf_setup_for`` builds ``vramplan.perf``'s setup for the same model, GPU, precision
+and TP, with the KV pool of the budget, so a replay times its iterations with the calibrated model
+behind ``vramplan perf`` (TP all-reduces included). The ``HardwareSpec`` FLOP/s and bandwidth above
+only feed the simulator's fallback roofline.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import TYPE_CHECKING
 
 from vramplan.errors import DoesNotFitError, InputError
+from vramplan.model.spec import ModelSpec
 from vramplan.simulate.steptime import HardwareSpec
 from vramplan.units import format_bytes, parse_size
+
+if TYPE_CHECKING:
+    from vramplan.perf import PerfSetup
 
 
 @dataclass(frozen=True)
@@ -49,6 +57,7 @@ class KVBudget:
     kv_bytes_per_token: int
     kv_memory_override: bool
     hardware: HardwareSpec
+    model_ref: str = ""  # what the caller passed (catalogue name, path or Hub id), to load it again
 
     @property
     def kv_slots(self) -> int:
@@ -66,7 +75,7 @@ class KVBudget:
         }
 
 
-def kv_budget(model: str, gpu: str, dtype: str | None = None, quantization: str | None = None,
+def kv_budget(model: str | ModelSpec, gpu: str, dtype: str | None = None, quantization: str | None = None,
               kv_cache_dtype: str | None = None, tensor_parallel_size: int = 1,
               gpu_memory_utilization: float = 0.9, max_model_len: int = 2048,
               max_num_seqs: int = 256, max_num_batched_tokens: int = 2048,
@@ -77,11 +86,14 @@ def kv_budget(model: str, gpu: str, dtype: str | None = None, quantization: str 
     over ``max_num_seqs`` sequences), as vLLM's profiling run does. ``kv_memory`` (bytes or "12GiB")
     replaces the derived pool, for replays of a published setup. ``enforce_eager`` drops the CUDA-graph
     pool from the overheads (the 2023 vLLM of the PagedAttention paper had none).
+
+    ``model`` is a name (catalogue name, path or Hub id, resolved by ``load_model``) or a ModelSpec
+    already resolved by the caller (the service passes one, so no request string is read as a path).
     """
     from vramplan.estimate import estimate, resolve
     from vramplan.hardware import resolve_gpu
     from vramplan.memory.kv_cache import kv_bytes_per_token
-    from vramplan.model.load import load_model
+    from vramplan.model.load import LoadedModel, load_model
     from vramplan.model.params import count_params
 
     if not 0.0 < gpu_memory_utilization <= 1.0:
@@ -93,8 +105,14 @@ def kv_budget(model: str, gpu: str, dtype: str | None = None, quantization: str 
         raise InputError(f"tensor_parallel_size must be a whole number >= 1, got {tensor_parallel_size!r}.")
     tp = tensor_parallel_size
     hw_gpu = resolve_gpu(gpu)
-    loaded = load_model(model)
-    spec = loaded.spec
+    loaded: LoadedModel | ModelSpec
+    if isinstance(model, ModelSpec):
+        loaded = spec = model
+    elif isinstance(model, str):
+        loaded = load_model(model)
+        spec = loaded.spec
+    else:
+        raise InputError(f"model must be a name or a ModelSpec, got {type(model).__name__}")
     r = resolve(spec, dtype, quantization, kv_cache_dtype)
     b = estimate(loaded, dtype=dtype, quantization=quantization, kv_cache_dtype=kv_cache_dtype,
                  context=max_model_len, users=max_num_seqs, batch_tokens=max_num_batched_tokens,
@@ -139,10 +157,11 @@ def kv_budget(model: str, gpu: str, dtype: str | None = None, quantization: str 
     return KVBudget(model=spec.name, gpu=hw_gpu.name, tensor_parallel_size=tp, gpu_memory_bytes=mem,
                     gpu_memory_utilization=gpu_memory_utilization, usable_bytes=usable, weights_bytes=weights,
                     activation_bytes=act, overhead_bytes=ovh, kv_capacity_bytes=capacity,
-                    kv_bytes_per_token=kv_tok, kv_memory_override=override, hardware=hardware)
+                    kv_bytes_per_token=kv_tok, kv_memory_override=override, hardware=hardware,
+                    model_ref=model)
 
 
-def hardware_from_estimate(model: str, gpu: str, dtype: str | None = None, quantization: str | None = None,
+def hardware_from_estimate(model: str | ModelSpec, gpu: str, dtype: str | None = None, quantization: str | None = None,
                            kv_cache_dtype: str | None = None, tensor_parallel_size: int = 1,
                            gpu_memory_utilization: float = 0.9, max_model_len: int = 2048,
                            max_num_seqs: int = 256, max_num_batched_tokens: int = 2048,
@@ -153,3 +172,16 @@ def hardware_from_estimate(model: str, gpu: str, dtype: str | None = None, quant
                      max_model_len=max_model_len, max_num_seqs=max_num_seqs,
                      max_num_batched_tokens=max_num_batched_tokens, kv_memory=kv_memory,
                      enforce_eager=enforce_eager).hardware
+
+
+def perf_setup_for(budget: KVBudget, engine: str = "vllm", dtype: str | None = None,
+                   quantization: str | None = None, kv_cache_dtype: str | None = None,
+                   max_model_len: int = 2048) -> PerfSetup:
+    """``vramplan.perf``'s setup for the budget's model, GPU and TP (same precision arguments), with the
+    budget's KV pool, so that a replay and ``vramplan perf`` time the same engine steps."""
+    from vramplan.perf import build_setup
+
+    return build_setup(budget.model_ref or budget.model, budget.gpu, engine=engine,
+                       tensor_parallel_size=budget.tensor_parallel_size, dtype=dtype, quantization=quantization,
+                       kv_cache_dtype=kv_cache_dtype, max_model_len=max_model_len,
+                       kv_capacity_tokens=float(budget.kv_slots))

@@ -45,6 +45,8 @@ class Allocator(ABC):
 
     name: str = "base"
     grows_on_demand: bool = False  # memory is taken as tokens arrive (else reserved at admission)
+    fans_out: bool = False  # n > 1 runs as n independent requests (no fork), e.g. TGI
+    last_hit_tokens: int = 0  # tokens the last ``admit`` found in the prefix cache (not recomputed)
 
     def __init__(self, capacity_slots: int) -> None:
         if capacity_slots < 1:
@@ -82,12 +84,21 @@ class Allocator(ABC):
     @abstractmethod
     def admit(
         self, key: int, length: int, final_len: int, prompt_len: int,
-        prefix: tuple[int, int] | None = None,
+        prefix: tuple[int, int] | None = None, content: tuple[Hashable, Hashable, bool] | None = None,
     ) -> bool:
         """Allocate for a new sequence holding ``length`` tokens; False (no change) if no room.
 
         ``prefix`` = (system prompt id, its length): the tokens an allocator may share by content.
+        ``content`` = (id of this request's prompt, id of this sequence's generated tokens, eager): lets
+        a prefix cache key the sequence's own full blocks, so sibling requests (V1 parallel sampling)
+        and the same request after a recompute preemption find them again. ``eager`` keys the prompt
+        blocks at admission (siblings are about to look them up); otherwise only ``cache_blocks``
+        keys them, which saves the cache bookkeeping for blocks nobody will look up.
+        Sets ``last_hit_tokens``.
         """
+
+    def cache_blocks(self, key: int, length: int) -> None:
+        """Key the sequence's full blocks up to ``length`` tokens by content before it is freed."""
 
     @abstractmethod
     def fork(self, parent: int, child: int, length: int) -> bool:
@@ -231,7 +242,7 @@ class ContiguousAllocator(Allocator):
         self._slack += (1 << got[1]) - size
         return True
 
-    def admit(self, key, length, final_len, prompt_len, prefix=None):  # type: ignore[override]
+    def admit(self, key, length, final_len, prompt_len, prefix=None, content=None):  # type: ignore[override]
         size = max(length, self.reservation(prompt_len, final_len))
         return self._take(key, size, final_len)
 
@@ -342,6 +353,7 @@ class PagedAllocator(Allocator):
         self.block_of: dict[Hashable, int] = {}
         self.lru: OrderedDict[int, None] = OrderedDict()
         self.used_blocks = 0  # ref > 0
+        self.meta: dict[int, list] = {}  # key -> [sys id, sys len, prompt len, content ids, blocks keyed]
 
     # capacity lost to the pool's tail (capacity not a multiple of B) is reported as slack
     @property
@@ -385,14 +397,31 @@ class PagedAllocator(Allocator):
             else:
                 self.free_blocks.append(b)
 
-    def admit(self, key, length, final_len, prompt_len, prefix=None):  # type: ignore[override]
-        need = -(-length // self.B)
+    def _reserve(self, prompt_len: int, final_len: int) -> int:
+        """Slots taken at admission whatever the current length (0: paged memory grows on demand)."""
+        return 0
+
+    def _block_key(self, i: int, m: list) -> Hashable:
+        """Content key of block ``i``: system prompt, this request's prompt, or this sequence's tokens."""
+        end = (i + 1) * self.B
+        if end <= m[1]:
+            return (m[0], i)
+        return (m[3][0] if end <= m[2] else m[3][1], i)
+
+    def admit(self, key, length, final_len, prompt_len, prefix=None, content=None):  # type: ignore[override]
+        B = self.B
+        need = -(-max(length, self._reserve(prompt_len, final_len)) // B)
         hits: list[int] = []
-        nfull, pid = 0, -1
-        if self.prefix_caching and prefix is not None:
-            pid, nfull = prefix[0], min(prefix[1], length) // self.B  # only full blocks are shared
-            for i in range(nfull):
-                b = self.block_of.get((pid, i))
+        nkeyed = 0
+        m: list | None = None
+        if self.prefix_caching and (prefix is not None or content is not None):
+            pid, sys_len = prefix if prefix is not None else (-1, 0)
+            sys_len = min(sys_len, length)
+            nkeyed = (length if content is not None and content[2] else sys_len) // B  # full blocks only
+            m = [pid, sys_len, prompt_len, content, nkeyed]
+            # the last token is always recomputed (its logits are needed), as vLLM V1 does
+            for i in range((length - 1) // B if content is not None else min(nkeyed, (length - 1) // B)):
+                b = self.block_of.get(self._block_key(i, m))
                 if b is None:
                     break
                 hits.append(b)
@@ -405,15 +434,33 @@ class PagedAllocator(Allocator):
         for i in range(len(hits), need):
             b = self._new_block()
             table.append(b)
-            if i < nfull:
-                h = (pid, i)
+            if i < nkeyed:
+                h = self._block_key(i, m)  # type: ignore[arg-type]
                 if h not in self.block_of:
                     self.block_of[h] = b
                     self.hash_of[b] = h
+        if m is not None and content is not None:
+            self.meta[key] = m
         self.tables[key] = table
         self.final[key] = final_len
-        self._set_cap(key, need * self.B)
+        self._set_cap(key, need * B)
+        self.last_hit_tokens = len(hits) * B
         return True
+
+    def cache_blocks(self, key: int, length: int) -> None:
+        m = self.meta.get(key)
+        if m is None:
+            return
+        table = self.tables[key]
+        for i in range(m[4], min(length // self.B, len(table))):
+            b = table[i]
+            if b in self.hash_of:
+                continue
+            h = self._block_key(i, m)
+            if h not in self.block_of:
+                self.block_of[h] = b
+                self.hash_of[b] = h
+        m[4] = max(m[4], length // self.B)
 
     def fork(self, parent: int, child: int, length: int) -> bool:
         src = self.tables[parent]
@@ -448,6 +495,7 @@ class PagedAllocator(Allocator):
         # release the tail first so, among cached blocks, the end of a chain is evicted first
         for b in reversed(self.tables.pop(key)):
             self._decref(b)
+        self.meta.pop(key, None)
         self._drop_cap(key)
 
     def swap_out(self, keys: Sequence[int]) -> SwapHandle:
@@ -531,12 +579,79 @@ class RadixAllocator(PagedAllocator):
         super().__init__(capacity_slots, block_size=1, prefix_caching=prefix_caching)
 
 
-ALLOCATORS = ("max", "pow2", "oracle", "paged", "radix")
+class TGIAllocator(PagedAllocator):
+    """Hugging Face TGI (v3 router, ``block_allocator.rs``): worst case reserved up front, no preemption.
+
+    * a request takes ``ceil(min(input + max_new_tokens, window) / B)`` blocks at admission and keeps
+      them until it ends, so it never grows and is never preempted; one that does not fit waits (FCFS);
+    * ``B`` comes from the attention backend (flashinfer 1, paged 16, flashdecoding 256);
+    * block 0 is reserved for health checks (reported with the pool tail as slack);
+    * with prefix caching on (the launcher's default, off for the ``paged`` backend) the radix
+      allocator shares full blocks of prompt prefixes, found by content as in ``PagedAllocator``;
+    * ``n`` > 1 (``best_of``) runs as independent requests that share the prompt only by prefix cache.
+
+    ``max_new_tokens`` None reserves each request's own output length (what benchmark clients send);
+    a number reserves ``prompt + max_new_tokens`` (at least the real output, at most ``max_len``, the
+    simulator's window: it has no sliding-window models).
+    """
+
+    name = "tgi"
+    grows_on_demand = False
+    fans_out = True
+    BACKEND_BLOCK = {"flashinfer": 1, "paged": 16, "flashdecoding": 256}
+
+    def __init__(self, capacity_slots: int, max_len: int, attention_backend: str = "flashinfer",
+                 prefix_caching: bool = True, max_new_tokens: int | None = None) -> None:
+        backend = attention_backend.lower()
+        if backend not in self.BACKEND_BLOCK:
+            raise InputError(f"unknown TGI attention backend {attention_backend!r}; use "
+                             f"{', '.join(self.BACKEND_BLOCK)}.")
+        if max_new_tokens is not None and max_new_tokens < 1:
+            raise InputError(f"max_new_tokens must be >= 1, got {max_new_tokens}.")
+        block = self.BACKEND_BLOCK[backend]
+        if capacity_slots < 2 * block:
+            raise InputError(f"a {capacity_slots}-slot KV pool cannot hold two {block}-token TGI blocks "
+                             "(block 0 is reserved); give more KV memory.")
+        super().__init__(capacity_slots, block, prefix_caching and backend != "paged")
+        self.attention_backend = backend
+        self.max_len = max_len
+        self.max_new_tokens = max_new_tokens
+        self.num_blocks -= 1  # block 0: health checks
+        self.free_blocks = list(range(self.num_blocks - 1, -1, -1))
+        self.ref = [0] * self.num_blocks
+
+    def _reserve(self, prompt_len: int, final_len: int) -> int:
+        if self.max_new_tokens is None:
+            return final_len
+        return max(final_len, min(prompt_len + self.max_new_tokens, self.max_len))
+
+    def fork(self, parent: int, child: int, length: int) -> bool:
+        """An independent copy: only full blocks already written are shared, and only by prefix cache."""
+        src = self.tables[parent]
+        cap = self.cap[parent]
+        shared = min(length // self.B, len(src)) if self.prefix_caching else 0
+        if len(src) - shared > self.available_blocks():
+            return False
+        table = list(src[:shared])
+        for b in table:
+            self._incref(b)
+        table += [self._new_block() for _ in range(len(src) - shared)]
+        self.tables[child] = table
+        self.final[child] = self.final[parent]
+        self._set_cap(child, cap)
+        return True
+
+    def fits_ever(self, final_len: int, prompt_len: int, num_seqs: int) -> bool:
+        return num_seqs * -(-self._reserve(prompt_len, final_len) // self.B) <= self.num_blocks
+
+
+ALLOCATORS = ("max", "pow2", "oracle", "paged", "radix", "tgi")
 
 
 def make_allocator(name: str, capacity_slots: int, max_len: int, block_size: int = 16,
-                   prefix_caching: bool = True) -> Allocator:
-    """Build an allocator by name (one of ``ALLOCATORS``)."""
+                   prefix_caching: bool = True, attention_backend: str = "flashinfer",
+                   max_new_tokens: int | None = None) -> Allocator:
+    """Build an allocator by name (one of ``ALLOCATORS``); TGI's block size follows its backend."""
     key = name.lower()
     if key == "max":
         return MaxAllocator(capacity_slots, max_len)
@@ -548,4 +663,6 @@ def make_allocator(name: str, capacity_slots: int, max_len: int, block_size: int
         return PagedAllocator(capacity_slots, block_size, prefix_caching)
     if key == "radix":
         return RadixAllocator(capacity_slots, prefix_caching)
+    if key == "tgi":
+        return TGIAllocator(capacity_slots, max_len, attention_backend, prefix_caching, max_new_tokens)
     raise InputError(f"unknown allocator {name!r}; choose one of {', '.join(ALLOCATORS)}.")

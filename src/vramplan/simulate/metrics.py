@@ -7,9 +7,13 @@ internal_fragmentation_share + external_fragmentation_share + free_share == 1``:
 * token states: slots holding real tokens (a shared slot counted once);
 * reserved: slots held for tokens a live request will still write;
 * internal fragmentation: held slots that the request will never fill (known from its output length);
-* external fragmentation: buddy rounding inside chunks, the pool tail no block fits, and free slots at
-  iterations where the next request was waiting for memory (free but not usable by it);
+* external fragmentation: buddy rounding inside chunks, the pool tail no block fits (and TGI's reserved
+  block 0), and free or reclaimable-cached slots at iterations where the next request was waiting for
+  memory (free but not usable by it);
 * free: free or reclaimable-cached slots at iterations where nobody waited for memory.
+
+``step_time_model`` names what timed the iterations: ``perf (<engine>)`` for ``vramplan.perf``'s
+calibrated model (replays built for a real model and GPU), ``roofline`` for the simulator's own.
 """
 
 from __future__ import annotations
@@ -53,12 +57,15 @@ class SimulationResult:
     iterations: int
     capacity_slots: int
     timeseries: dict[str, list[float]] = field(default_factory=dict)
+    step_time_model: str = "roofline"
+    engine_mode: str = "v0"
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
 
 
-def summarize(raw: RawRun, allocator: str, wall_s: float) -> SimulationResult:
+def summarize(raw: RawRun, allocator: str, wall_s: float, step_time_model: str = "roofline",
+              engine_mode: str = "v0") -> SimulationResult:
     """Divide the integrals by busy time and pool size; percentiles over completed requests."""
     busy = raw.busy_s or 1.0
     denom = busy * raw.capacity
@@ -88,4 +95,6 @@ def summarize(raw: RawRun, allocator: str, wall_s: float) -> SimulationResult:
         iterations=raw.iterations,
         capacity_slots=raw.capacity,
         timeseries={k: list(v) for k, v in raw.series.items()},
+        step_time_model=step_time_model,
+        engine_mode=engine_mode,
     )

@@ -10,6 +10,17 @@ ones, and nothing new is admitted while any are swapped; the newest running requ
 first, all of its sequences together (gang scheduling); ``auto`` preemption recomputes single-sequence
 requests and swaps multi-sequence ones. Without chunked prefill an iteration is prefill-only when it
 admits requests (V0); with it, decodes go first and prompt chunks fill the token budget (V1).
+
+``engine_mode="v1"`` switches to vLLM V1 (``engine-memory.md`` 1.10-1.11): recompute-only preemption,
+chunked prefill on unless set, and parallel sampling fanned out into n child requests that share only
+the full prompt blocks through the prefix cache (the partial last block is duplicated per child; with
+prefix caching off nothing is shared). Allocators with ``fans_out`` (TGI) always fan out. Beam search
+keeps the V0 fork model in both modes.
+
+With prefix caching on, a request's own full blocks are keyed by content: its prompt blocks at
+admission, its generated blocks when it is preempted by recompute; re-admission re-hits whatever was
+not evicted and prefills only the rest (the last token is always recomputed). Prefill work per step is
+the tokens actually computed; the step time gets their causal-attention size (``prefill_sq``).
 """
 
 from __future__ import annotations
@@ -22,7 +33,7 @@ import numpy as np
 
 from vramplan.errors import InputError
 from vramplan.simulate.allocators import Allocator, SwapHandle
-from vramplan.simulate.steptime import StepTimer
+from vramplan.simulate.steptime import PerfStepTimer, StepTimer
 from vramplan.simulate.workload import Trace
 
 ProgressFn = Callable[[int, int], None]
@@ -44,7 +55,7 @@ class SchedulerConfig:
 
     max_num_batched_tokens: int = 2048
     max_num_seqs: int = 256
-    chunked_prefill: bool = False
+    chunked_prefill: bool | None = None  # None: the engine mode's default (V0 off, V1 on)
     preemption: str = "auto"
     swap_space_bytes: float = 4 * 2**30
     beam_fork_prob: float = 0.1
@@ -53,6 +64,11 @@ class SchedulerConfig:
     warmup_s: float = 0.0
     sample_points: int = 200
     seed: int = 0
+    engine_mode: str = "v0"
+
+    @property
+    def chunked(self) -> bool:
+        return self.chunked_prefill if self.chunked_prefill is not None else self.engine_mode == "v1"
 
     def validate(self) -> None:
         if self.max_num_batched_tokens < 1 or self.max_num_seqs < 1:
@@ -69,6 +85,10 @@ class SchedulerConfig:
             raise InputError(f"beam_fork_prob must be in [0, 1], got {self.beam_fork_prob}.")
         if self.sample_points < 1:
             raise InputError("sample_points must be >= 1.")
+        if self.engine_mode not in ("v0", "v1"):
+            raise InputError(f"unknown engine mode {self.engine_mode!r}; use v0 or v1.")
+        if self.engine_mode == "v1" and self.preemption == "swap":
+            raise InputError("vLLM V1 preempts by recompute only; use preemption recompute or auto with engine mode v1.")
 
 
 class _Group:
@@ -86,6 +106,8 @@ class _Group:
         "keys",
         "n",
         "output",
+        "pi",
+        "pieces",
         "prefill_left",
         "prefix",
         "prompt",
@@ -110,6 +132,8 @@ class _Group:
         self.epoch = 0
         self.state = "waiting"
         self.prefill_left = 0
+        self.pieces: list[list[int]] = []  # per computed sequence: [tokens cached before, tokens to compute]
+        self.pi = 0
         self.first_token: float | None = None
         self.prefix = prefix
         self.saved_len = 0
@@ -146,7 +170,7 @@ class RawRun:
 class Simulator:
     """Replays a trace through one allocator; ``run()`` returns the raw integrals."""
 
-    def __init__(self, trace: Trace, alloc: Allocator, timer: StepTimer, cfg: SchedulerConfig,
+    def __init__(self, trace: Trace, alloc: Allocator, timer: StepTimer | PerfStepTimer, cfg: SchedulerConfig,
                  kv_bytes_per_token: float, max_len: int,
                  progress: ProgressFn | None = None) -> None:
         cfg.validate()
@@ -167,8 +191,12 @@ class Simulator:
         self.beams: dict[int, _Group] = {}
         self.need_at: dict[int, list[tuple[_Group, int]]] = {}
         self.finish_at: dict[int, list[tuple[_Group, int]]] = {}
+        self.v1 = cfg.engine_mode == "v1"
+        self.fan_out = self.v1 or alloc.fans_out
+        self.chunked = cfg.chunked
         self.D = 0
         self.n_dec = 0
+        self.dec_ctx = 0  # tokens held by decoding sequences (what a decode step attends to)
         self.seqs = 0
         self.logical = 0
         self.cpu_used = 0.0
@@ -185,7 +213,7 @@ class Simulator:
         g = _Group(i, float(t.arrival_s[i]), prompt, output, n, t.beam_width > 1,
                    (pid, int(t.prefix_len[i])) if pid >= 0 else None)
         self.out.arrivals += 1
-        too_long_prefill = not self.cfg.chunked_prefill and prompt + output > self.cfg.max_num_batched_tokens
+        too_long_prefill = not self.chunked and prompt + output > self.cfg.max_num_batched_tokens
         if (g.final > self.max_len or n > self.cfg.max_num_seqs or too_long_prefill
                 or not self.alloc.fits_ever(g.final, prompt, n)):
             self.out.rejected += 1  # could never run: longer than the context, the budget or the pool
@@ -201,23 +229,38 @@ class Simulator:
             self.need_at.setdefault(d + cap - length + 1, []).append((g, g.epoch))
 
     def _allocate(self, g: _Group) -> bool:
-        """Prompt (+ tokens already generated, for a recomputed request) and the next token's slot."""
+        """Prompt (+ tokens already generated, for a recomputed request) and the next token's slot.
+
+        Sets ``g.pieces``: per sequence computed in prefill, the tokens found cached and those to compute.
+        """
         a = self.alloc
         ptok = g.prompt + g.generated
-        first = g.keys[0]
         if a.grows_on_demand and self.cfg.watermark > 0:
             left = a.free_slots + a.cached_slots - g.n * (ptok + 1)
             if left < self.cfg.watermark * a.capacity:
                 return False
-        if not a.admit(first, ptok, g.final, g.prompt, g.prefix):
-            return False
-        done = [first]
+        req = ("r", g.rid)
+        done: list[int] = []
+        pieces: list[list[int]] = []
         ok = True
-        for k in g.keys[1:]:
-            if not a.fork(first, k, ptok):
-                ok = False
-                break
-            done.append(k)
+        if self.fan_out and not g.beam:  # n independent requests (V1 / TGI)
+            for k in g.keys:
+                if not a.admit(k, ptok, g.final, g.prompt, g.prefix, (req, ("s", k), g.n > 1)):
+                    ok = False
+                    break
+                done.append(k)
+                pieces.append([a.last_hit_tokens, ptok - a.last_hit_tokens])
+        else:
+            first = g.keys[0]
+            if not a.admit(first, ptok, g.final, g.prompt, g.prefix, (req, ("s", first), False)):
+                return False
+            done.append(first)
+            pieces.append([a.last_hit_tokens, ptok - a.last_hit_tokens])
+            for k in g.keys[1:]:
+                if not a.fork(first, k, ptok):
+                    ok = False
+                    break
+                done.append(k)
         if ok:
             for k in done:
                 if not a.extend(k, ptok + 1):
@@ -226,7 +269,28 @@ class Simulator:
         if not ok:
             for k in done:
                 a.free(k)
-        return ok
+            return False
+        g.pieces = pieces
+        g.pi = 0
+        g.prefill_left = sum(c for _, c in pieces)
+        return True
+
+    def _consume(self, g: _Group, budget: int) -> tuple[int, float]:
+        """Take up to ``budget`` prompt tokens of ``g``: (tokens, their sum of c x (2 x offset + c))."""
+        took, sq = 0, 0.0
+        pieces = g.pieces
+        while budget > 0 and g.pi < len(pieces):
+            o, c = pieces[g.pi]
+            t = c if c <= budget else budget
+            sq += t * (2 * o + t)
+            took += t
+            budget -= t
+            if t == c:
+                g.pi += 1
+            else:
+                pieces[g.pi] = [o + t, c - t]
+        g.prefill_left -= took
+        return took, sq
 
     def _preempt(self, g: _Group) -> None:
         out = self.out
@@ -237,13 +301,14 @@ class Simulator:
         if g.state == "decode":
             length = self._length(g)
             self.n_dec -= g.n
+            self.dec_ctx -= g.n * length
             self.beams.pop(g.rid, None)
         else:  # still in (chunked) prefill
             length = g.prompt + g.generated + 1
             if g in self.prefilling:
                 self.prefilling.remove(g)
         self.logical -= g.n * length
-        mode = self.cfg.preemption
+        mode = "recompute" if self.v1 else self.cfg.preemption
         swap = g.state == "decode" and (mode == "swap" or (mode == "auto" and g.n > 1))
         if swap:
             handle = self.alloc.swap_out(g.keys)
@@ -258,6 +323,10 @@ class Simulator:
                 return
             # no CPU room: fall back to recomputation (the GPU blocks are already released)
         else:
+            if g.state == "decode" and not g.beam:
+                # keep the computed full blocks findable (prefix caching), to be re-hit on re-admission
+                for k in (g.keys if self.fan_out else g.keys[:1]):
+                    self.alloc.cache_blocks(k, length - 1)
             for k in g.keys:
                 self.alloc.free(k)
         if g.state == "decode":
@@ -298,6 +367,7 @@ class Simulator:
         self.logical -= g.n * g.final
         if g.state == "decode":
             self.n_dec -= g.n
+            self.dec_ctx -= g.n * g.final
             self.beams.pop(g.rid, None)
         del self.running[g.rid]
         self.seqs -= g.n
@@ -322,7 +392,7 @@ class Simulator:
         series: dict[str, list[float]] = {k: [] for k in (
             "time_s", "token", "reserved", "internal", "external", "free", "batch")}
         out.series = series
-        chunked = cfg.chunked_prefill
+        chunked = self.chunked
         max_tok = cfg.max_num_batched_tokens
         while True:
             while ai < total and arr[ai] <= self.now:
@@ -353,6 +423,7 @@ class Simulator:
                 self.running[g.rid] = g
                 self.seqs += g.n
                 self.n_dec += g.n
+                self.dec_ctx += g.n * g.saved_len
                 self.logical += g.n * g.saved_len
                 if g.beam:
                     self.beams[g.rid] = g
@@ -381,22 +452,22 @@ class Simulator:
                     self.seqs += g.n
                     self.logical += g.n * (ptok + 1)
                     g.state = "prefill"
-                    g.prefill_left = ptok
                     admitted.append(g)
-                    admitted_tokens += ptok
+                    admitted_tokens += g.prefill_left
                     self.prefilling.append(g)
             # 3. the batch of this iteration
             prefill_tokens = 0
+            prefill_sq = 0.0
             done_prefill: list[_Group] = []
             if chunked:
                 budget = max_tok - self.n_dec
                 for g in self.prefilling:
                     if budget <= 0:
                         break
-                    take = min(g.prefill_left, budget)
-                    g.prefill_left -= take
+                    take, sq = self._consume(g, budget)
                     budget -= take
                     prefill_tokens += take
+                    prefill_sq += sq
                     if g.prefill_left == 0:
                         done_prefill.append(g)
                 decode = self.n_dec > 0
@@ -404,19 +475,23 @@ class Simulator:
                 decode = not admitted and self.n_dec > 0
                 if admitted:
                     for g in admitted:
-                        prefill_tokens += g.prefill_left
-                        g.prefill_left = 0
+                        take, sq = self._consume(g, 1 << 62)
+                        prefill_tokens += take
+                        prefill_sq += sq
                     done_prefill = admitted
             for g in done_prefill:
                 self.prefilling.remove(g)
             d1 = self.D + 1
+            ctx = 0
             if decode:
                 for g, ep in self.need_at.pop(d1, ()):
                     if ep == g.epoch and g.state == "decode":
                         self._grow(g, d1)
                 if self.beams:
                     self._reselect_beams()
+                ctx = self.dec_ctx
                 self.logical += self.n_dec
+                self.dec_ctx += self.n_dec
                 self.D = d1
             decoded = self.n_dec if decode else 0
             if decoded == 0 and prefill_tokens == 0 and not done_prefill:
@@ -426,7 +501,7 @@ class Simulator:
                 elif not self.running and ai < total and not blocked:
                     self.now = max(self.now, float(arr[ai]))
                 continue
-            dt = timer.step(decoded + prefill_tokens, self.logical) + self.swap_s
+            dt = timer.step(prefill_tokens, decoded, ctx, prefill_sq) + self.swap_s
             self.swap_s = 0.0
             # 4. memory accounting over this iteration
             if self.now < cfg.warmup_s:
@@ -439,8 +514,9 @@ class Simulator:
             internal = alloc.internal_slots
             reserved = alloc.owned_slots - token - internal
             free = alloc.free_slots
+            free += alloc.cached_slots  # reclaimable prefix-cache blocks are free for admission
             ext = alloc.slack_slots + (free if blocked else 0)
-            freed = alloc.cached_slots + (0 if blocked else free)
+            freed = 0 if blocked else free
             out.token += token * dt
             out.reserved += reserved * dt
             out.internal += internal * dt
@@ -479,6 +555,7 @@ class Simulator:
             g.state = "decode"
             g.L0, g.D0 = g.prompt + g.generated, self.D
             self.n_dec += g.n
+            self.dec_ctx += g.n * g.L0
             if g.beam:
                 self.beams[g.rid] = g
             self._register(g, self.D, g.L0)
