@@ -63,107 +63,140 @@ def breakdown_for(r: Resolved, workload: Workload, tp: int, pp: int, gpu: GPU | 
                   block_size: int | None = None, enforce_eager: bool = False,
                   act: ActivationAssumptions = ActivationAssumptions(),
                   ovh: OverheadAssumptions = OverheadAssumptions(),
-                  checkpoint_bytes: int | None = None) -> Breakdown:
+                  checkpoint_bytes: int | None = None, extras: dict[str, object] | None = None) -> Breakdown:
     """The detailed estimate for one fixed layout."""
     spec = r.spec
     check_parallelism(spec, tp, pp)
-    w = weight_bytes(spec, r.precision, tp, pp)
     stages = _stages(spec, pp)
     kv_stages = [kv_cache_bytes(spec, r.kv_element, workload.context, workload.users, tp, layers=n,
                                 block_size=block_size, first_layer=first) for first, n in stages]
     # Under PP the stages differ (embeddings first, lm_head last, interleaved sliding layers): each
     # per-GPU component is the largest any stage holds, so per-GPU x GPUs always covers the total and
     # the per-GPU sum never understates the busiest GPU.
-    weights_per_gpu, kv_per_gpu = max(w.per_stage), max(kv_stages)
-    stage_layers = max(n for _, n in stages)
-    kv_total = kv_cache_bytes(spec, r.kv_element, workload.context, workload.users, tp, block_size=block_size) * tp
+    kv_per_gpu = max(kv_stages)
+    kv_total = sum(kv_stages) * tp
     tokens = workload.forward_tokens
-    act_bytes = activation_peak_bytes(spec, tokens, workload.users, tp, act)
-    ovh_bytes = overhead_bytes(tp, pp, kv_per_gpu + act_bytes, enforce_eager, ovh)
+    sampled = min(workload.users, tokens)
+    dynamic = kv_per_gpu + activation_peak_bytes(spec, tokens, sampled, tp, act) if ovh.fragmentation_fraction else 0
+    fixed = _fixed_parts(r, tp, pp, tokens, sampled, enforce_eager, act, ovh, checkpoint_bytes, dynamic)
+    kv = Component("kv_cache", kv_per_gpu, kv_total, fixed.kv_formula,
+                   {"context": workload.context, "users": workload.users, "kv_dtype": r.kv_dtype,
+                    "kv_heads_per_gpu": kv_heads_per_rank(spec, tp), "block_size": block_size,
+                    "layers_per_gpu": max(n for _, n in stages)})
+    components = (fixed.weights, kv, fixed.activations, fixed.overhead)
+    per_gpu_total = fixed.per_gpu_bytes + kv_per_gpu
+    max_users = max_context = None
+    fixes: tuple[str, ...] = ()
+    if gpu is not None:
+        max_users, max_context = _capacity(r, workload, tp, pp, block_size, gpu.memory_bytes - fixed.per_gpu_bytes
+                                           + fixed.weights.per_gpu_bytes)
+        if per_gpu_total > gpu.memory_bytes:
+            fixes = _fixes(r, workload, per_gpu_total, gpu.memory_bytes, max_users, max_context)
+    return Breakdown(
+        model=spec.name, method="detailed", params=count_params(spec).total, precision=r.precision.label,
+        kv_cache_dtype=r.kv_dtype, context=workload.context, users=workload.users,
+        tensor_parallel_size=tp, pipeline_parallel_size=pp, components=components,
+        kv_bytes_per_token=kv_bytes_per_token(spec, r.kv_element, 1),
+        gpu_name=gpu.name if gpu else None, gpu_memory_bytes=gpu.memory_bytes if gpu else None,
+        assumptions=fixed.assumptions, fixes=fixes, max_users=max_users, max_context=max_context,
+        extras=dict(extras) if extras else {},
+    )
+
+
+@dataclass(frozen=True)
+class _Fixed:
+    """The parts of a breakdown that do not depend on context or users (cached per layout)."""
+
+    weights: Component
+    activations: Component
+    overhead: Component
+    assumptions: tuple[str, ...]
+    kv_formula: str
+
+    @property
+    def per_gpu_bytes(self) -> int:
+        return self.weights.per_gpu_bytes + self.activations.per_gpu_bytes + self.overhead.per_gpu_bytes
+
+
+@lru_cache(maxsize=4096)
+def _fixed_parts(r: Resolved, tp: int, pp: int, tokens: int, sampled: int, enforce_eager: bool,
+                 act: ActivationAssumptions, ovh: OverheadAssumptions, checkpoint_bytes: int | None,
+                 dynamic_bytes: int) -> _Fixed:
+    spec = r.spec
     gpus = tp * pp
-    heads_rank = kv_heads_per_rank(spec, tp)
-    kv_formula = (
-        "layers x (kv_lora_rank + qk_rope_head_dim) x bytes x tokens (MLA latent, replicated on every TP rank)"
-        if spec.mla else "layers x 2 x kv_heads_per_gpu x head_dim x bytes x tokens (sliding layers capped at the window)"
-    )
-    components = (
-        Component("weights", weights_per_gpu, w.total(tp),
-                  "sum over tensors of stored bytes (quantized linears include scales/zeros), TP-sharded, PP-staged",
-                  {"precision": r.precision.label, "unsharded_bytes": w.unsharded, "by_component_per_gpu": w.by_component_per_gpu,
-                   **({"checkpoint_bytes": checkpoint_bytes} if checkpoint_bytes else {})}),
-        Component("kv_cache", kv_per_gpu, kv_total, kv_formula,
-                  {"context": workload.context, "users": workload.users, "kv_dtype": r.kv_dtype,
-                   "kv_heads_per_gpu": heads_rank, "block_size": block_size, "layers_per_gpu": stage_layers}),
-        Component("activations", act_bytes, act_bytes * gpus,
-                  "max(per-layer temporaries for the tokens of one forward, fp32 logits x sampler copies for each sequence)",
-                  {"forward_tokens": tokens, "sequences": workload.users, "sampler_logit_copies": act.sampler_logit_copies}),
-        Component("overhead", ovh_bytes.total, ovh_bytes.total * gpus,
-                  "CUDA context + framework workspaces + NCCL (TP/PP>1) + CUDA graphs + fragmentation",
-                  {}, parts=(
-                      Component("cuda_context", ovh_bytes.cuda_context, ovh_bytes.cuda_context * gpus, "measured constant"),
-                      Component("framework", ovh_bytes.framework, ovh_bytes.framework * gpus, "measured constant"),
-                      Component("nccl", ovh_bytes.nccl, ovh_bytes.nccl * gpus, "measured constant when TP x PP > 1"),
-                      Component("cuda_graphs", ovh_bytes.cuda_graphs, ovh_bytes.cuda_graphs * gpus, "measured constant; 0 with enforce-eager"),
-                      Component("fragmentation", ovh_bytes.fragmentation, ovh_bytes.fragmentation * gpus, "fraction of dynamic memory"),
-                  )),
-    )
+    w = weight_bytes(spec, r.precision, tp, pp)
+    act_bytes = activation_peak_bytes(spec, tokens, sampled, tp, act)
+    o = overhead_bytes(tp, pp, dynamic_bytes, enforce_eager, ovh)
+    weights = Component("weights", w.per_gpu, w.total(tp),
+                        "sum over tensors of stored bytes (quantized linears include scales/zeros), TP-sharded, PP-staged",
+                        {"precision": r.precision.label, "unsharded_bytes": w.unsharded, "by_component_per_gpu": w.by_component_per_gpu,
+                         **({"checkpoint_bytes": checkpoint_bytes} if checkpoint_bytes else {})})
+    activations = Component("activations", act_bytes, act_bytes * gpus,
+                            "max(per-layer temporaries for the tokens of one forward, fp32 logits x sampler copies for each sequence)",
+                            {"forward_tokens": tokens, "sequences": sampled, "sampler_logit_copies": act.sampler_logit_copies})
+    overhead = Component("overhead", o.total, o.total * gpus,
+                         "CUDA context + framework workspaces + NCCL (TP/PP>1) + CUDA graphs + fragmentation",
+                         {}, parts=(
+                             Component("cuda_context", o.cuda_context, o.cuda_context * gpus, "measured constant"),
+                             Component("framework", o.framework, o.framework * gpus, "measured constant"),
+                             Component("nccl", o.nccl, o.nccl * gpus, "measured constant when TP x PP > 1"),
+                             Component("cuda_graphs", o.cuda_graphs, o.cuda_graphs * gpus, "measured constant; 0 with enforce-eager"),
+                             Component("fragmentation", o.fragmentation, o.fragmentation * gpus, "fraction of dynamic memory"),
+                         ))
     assumptions = list(r.precision.notes) + [
         f"weights: {r.precision.label}" + (f" ({r.precision.scheme.description})" if r.precision.scheme else ""),
         f"KV cache dtype {r.kv_dtype} ({float(r.kv_element):g} bytes/element)",
-        f"forward pass of {tokens:,} tokens (chunked prefill budget) and sampling over {min(workload.users, tokens):,} sequences",
+        f"forward pass of {tokens:,} tokens (chunked prefill budget) and sampling over {sampled:,} sequences",
         f"CUDA context {format_bytes(ovh.cuda_context_bytes)}, framework {format_bytes(ovh.framework_bytes)}"
         + (f", NCCL {format_bytes(ovh.nccl_bytes)}" if gpus > 1 else "")
-        + ("" if enforce_eager else f", CUDA graphs {format_bytes(ovh.cuda_graph_bytes)}") + " per GPU (measured on vLLM 0.19, H100)",
+        + ("" if enforce_eager else f", CUDA graphs {format_bytes(ovh.cuda_graph_bytes)}") + " per GPU (measured on H100)",
     ]
     if spec.uses_sliding_window:
-        assumptions.append(f"sliding-window layers keep at most {spec.sliding_window:,} tokens of KV per sequence")
+        assumptions.append(f"sliding-window layers keep the last {spec.sliding_window:,} - 1 tokens of KV per sequence")
     if spec.extra_params:
         assumptions.append("vision tower weights included; image-encoder activations not modelled")
     if tp > spec.num_kv_heads and spec.mla is None:
         assumptions.append(f"TP {tp} > {spec.num_kv_heads} KV heads: each KV head is replicated {tp // spec.num_kv_heads}x")
     if spec.mla is not None and tp > 1:
         assumptions.append("MLA latent KV is replicated on every TP rank (vLLM, SGLang without DP attention)")
-    b = Breakdown(
-        model=spec.name, method="detailed", params=count_params(spec).total, precision=r.precision.label,
-        kv_cache_dtype=r.kv_dtype, context=workload.context, users=workload.users,
-        tensor_parallel_size=tp, pipeline_parallel_size=pp, components=components,
-        kv_bytes_per_token=kv_bytes_per_token(spec, r.kv_element, 1),
-        gpu_name=gpu.name if gpu else None, gpu_memory_bytes=gpu.memory_bytes if gpu else None,
-        assumptions=tuple(assumptions),
+    if pp > 1:
+        assumptions.append("per-GPU figures are each component's largest value over the pipeline stages")
+    kv_formula = (
+        "layers x (kv_lora_rank + qk_rope_head_dim) x bytes x tokens (MLA latent, replicated on every TP rank)"
+        if spec.mla else "layers x 2 x kv_heads_per_gpu x head_dim x bytes x tokens (sliding layers capped at the window)"
     )
-    if gpu is not None:
-        b = _with_capacity(b, r, workload, tp, pp, block_size)
-    return b
+    return _Fixed(weights, activations, overhead, tuple(assumptions), kv_formula)
 
 
-def _with_capacity(b: Breakdown, r: Resolved, workload: Workload, tp: int, pp: int, block_size: int | None) -> Breakdown:
-    """How many users / how much context fit next to the fixed parts, and fixes when it does not fit."""
-    assert b.gpu_memory_bytes is not None
-    others = b.per_gpu_bytes - b.component("kv_cache").per_gpu_bytes - b.component("weights").per_gpu_bytes
+def _capacity(r: Resolved, workload: Workload, tp: int, pp: int, block_size: int | None,
+              free_for_weights_and_kv: int) -> tuple[int, int]:
+    """Largest users at this context and largest context at these users that fit on every stage."""
     w = weight_bytes(r.spec, r.precision, tp, pp)
-    max_users, max_context = None, None
+    max_users = max_context = None
     for i, (first, n) in enumerate(_stages(r.spec, pp)):  # every stage must fit: take the tightest
-        free = b.gpu_memory_bytes - others - w.per_stage[i]
+        free = free_for_weights_and_kv - w.per_stage[i]
         one_seq = kv_cache_bytes(r.spec, r.kv_element, workload.context, 1, tp, layers=n, block_size=block_size, first_layer=first)
         users_here = max(0, free // one_seq) if free > 0 else 0
         context_here = largest_context(r.spec, r.kv_element, workload.users, free, tp, n, block_size, first_layer=first)
         max_users = users_here if max_users is None else min(max_users, users_here)
         max_context = context_here if max_context is None else min(max_context, context_here)
     assert max_users is not None and max_context is not None
-    fixes: list[str] = []
-    if not b.fits:
-        over = b.per_gpu_bytes - b.gpu_memory_bytes
-        fixes.append(f"needs {format_bytes(over)} more per GPU than the {format_bytes(b.gpu_memory_bytes)} available")
-        if max_context and max_context < workload.context:
-            fixes.append(f"shorter context: --context {max_context} fits {workload.users} users")
-        if max_users and max_users < workload.users:
-            fixes.append(f"fewer concurrent users: --users {max_users} fits at context {workload.context}")
-        if r.kv_element > 1:
-            fixes.append("fp8 KV cache (--kv-cache-dtype fp8) halves the KV cache")
-        fixes.append("more GPUs: a larger --tensor-parallel-size splits weights and KV across GPUs")
-        if r.precision.scheme is None:
-            fixes.append("quantized weights: --quantization fp8 (about half) or awq/gptq int4 (about a quarter)")
-    return replace(b, max_users=int(max_users), max_context=max_context, fixes=tuple(fixes))
+    return int(max_users), max_context
+
+
+def _fixes(r: Resolved, workload: Workload, per_gpu: int, available: int, max_users: int, max_context: int) -> tuple[str, ...]:
+    """What would make a configuration that does not fit, fit."""
+    fixes = [f"needs {format_bytes(per_gpu - available)} more per GPU than the {format_bytes(available)} available"]
+    if max_context and max_context < workload.context:
+        fixes.append(f"shorter context: --context {max_context} fits {workload.users} users")
+    if max_users and max_users < workload.users:
+        fixes.append(f"fewer concurrent users: --users {max_users} fits at context {workload.context}")
+    if r.kv_element > 1:
+        fixes.append("fp8 KV cache (--kv-cache-dtype fp8) halves the KV cache")
+    fixes.append("more GPUs: a larger --tensor-parallel-size splits weights and KV across GPUs")
+    if r.precision.scheme is None:
+        fixes.append("quantized weights: --quantization fp8 (about half) or awq/gptq int4 (about a quarter)")
+    return tuple(fixes)
 
 
 def _stages(spec: ModelSpec, pp: int) -> list[tuple[int, int]]:
@@ -219,15 +252,22 @@ def estimate(model: str | ModelSpec | LoadedModel | None = None, *, params: int 
     if method == "rule-of-thumb":
         q = bits if bits is not None else (r.precision.scheme.bits if r.precision.scheme else float(8 * _dtype_bytes(r.precision.compute_dtype)))
         return _rule_breakdown(loaded.spec.name, count_params(loaded.spec).total, q, workload, hw)
-    kw = dict(block_size=block_size, enforce_eager=enforce_eager, checkpoint_bytes=loaded.checkpoint_bytes)
+    kw = dict(block_size=block_size, enforce_eager=enforce_eager, checkpoint_bytes=loaded.checkpoint_bytes,
+              extras=_comparison_extras(r))
     if hw is not None and tensor_parallel_size is None and pipeline_parallel_size is None:
         b = smallest_layout(r, workload, hw, **kw)
     else:
         b = breakdown_for(r, workload, tensor_parallel_size or 1, pipeline_parallel_size or 1, hw, **kw)  # type: ignore[arg-type]
-    rt = rule_of_thumb(b.params, r.precision.scheme.bits if r.precision.scheme else 8 * float(_dtype_bytes(r.precision.compute_dtype)))
-    return replace(b, extras={**b.extras, "rule_of_thumb_bytes": rt.total_bytes,
-                              "naive_kv_bytes_per_token": naive_kv_bytes_per_token(loaded.spec.num_layers, loaded.spec.hidden_size,
-                                                                                   int(ceil(r.kv_element)))})
+    return b
+
+
+@lru_cache(maxsize=1024)
+def _comparison_extras(r: Resolved) -> dict[str, object]:
+    """The write-ups' figures shown beside the detailed estimate (rule of thumb, naive KV per token)."""
+    bits = r.precision.scheme.bits if r.precision.scheme else 8 * float(_dtype_bytes(r.precision.compute_dtype))
+    rt = rule_of_thumb(count_params(r.spec).total, bits)
+    return {"rule_of_thumb_bytes": rt.total_bytes,
+            "naive_kv_bytes_per_token": naive_kv_bytes_per_token(r.spec.num_layers, r.spec.hidden_size, int(ceil(r.kv_element)))}
 
 
 def _dtype_bytes(dtype: str) -> Fraction:

@@ -26,7 +26,7 @@ class Component:
             "total_bytes": self.total_bytes,
             "per_gpu_gib": round(self.per_gpu_bytes / GiB, 4),
             "formula": self.formula,
-            "inputs": self.inputs,
+            "inputs": dict(self.inputs),  # a copy: cached components must not be changed through the output
         }
         if self.parts:
             out["parts"] = [p.to_dict() for p in self.parts]

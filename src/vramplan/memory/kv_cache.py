@@ -68,6 +68,7 @@ def kv_layer_groups(spec: ModelSpec, element_bytes: Fraction, tp: int = 1, layer
     return tuple(groups)
 
 
+@lru_cache(maxsize=1024)
 def kv_bytes_per_token(spec: ModelSpec, element_bytes: Fraction, tp: int = 1) -> int:
     """Bytes of KV one token adds across all layers (ignoring windows), on one TP rank."""
     total = sum(g.layers * g.bytes_per_token_per_layer for g in kv_layer_groups(spec, element_bytes, tp))

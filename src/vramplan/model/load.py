@@ -33,7 +33,7 @@ def load_model(ref: str, *, allow_hub: bool = True) -> LoadedModel:
     if not isinstance(ref, str) or not ref.strip():
         raise UnknownModelError("no model given: pass a catalogue name (see `vramplan models`), a config.json path or a folder")
     ref = ref.strip()
-    if any(ord(c) < 32 for c in ref) or len(ref) > 512:
+    if not ref.isprintable() or len(ref) > 512:
         raise UnknownModelError("model name contains control characters or is too long: pass a catalogue name, path or Hub id")
     path = Path(ref)
     looks_like_path = ref.startswith((".", "/", "~")) or path.suffix in (".json", ".gguf", ".safetensors") or path.exists()
