@@ -45,14 +45,22 @@ def kv_heads_per_rank(spec: ModelSpec, tp: int) -> int:
     return max(1, spec.num_kv_heads // tp)
 
 
-@lru_cache(maxsize=1024)
 def kv_layer_groups(spec: ModelSpec, element_bytes: Fraction, tp: int = 1, layers: int | None = None,
                     first_layer: int = 0) -> tuple[KVLayerGroup, ...]:
+    """KV layout per attention kind for ``layers`` layers from ``first_layer`` (default all), one TP rank."""
+    # Fractions hash slowly; cache on the integer pair instead.
+    return _kv_layer_groups(spec, element_bytes.numerator, element_bytes.denominator, tp, layers, first_layer)
+
+
+@lru_cache(maxsize=1024)
+def _kv_layer_groups(spec: ModelSpec, numerator: int, denominator: int, tp: int, layers: int | None,
+                     first_layer: int) -> tuple[KVLayerGroup, ...]:
     """KV layout per attention kind for layers ``first_layer .. first_layer + layers`` (default all), one TP rank.
 
     A pipeline stage passes its own slice, so an interleaved model (Gemma 2: sliding, full, sliding ...)
     counts exactly the sliding and full layers that stage holds.
     """
+    element_bytes = Fraction(numerator, denominator)
     n = spec.num_layers - first_layer if layers is None else layers
     if spec.mla is not None:
         latent = spec.mla.kv_lora_rank + spec.mla.qk_rope_head_dim
@@ -68,10 +76,15 @@ def kv_layer_groups(spec: ModelSpec, element_bytes: Fraction, tp: int = 1, layer
     return tuple(groups)
 
 
-@lru_cache(maxsize=1024)
 def kv_bytes_per_token(spec: ModelSpec, element_bytes: Fraction, tp: int = 1) -> int:
+    return _kv_bytes_per_token(spec, element_bytes.numerator, element_bytes.denominator, tp)
+
+
+@lru_cache(maxsize=1024)
+def _kv_bytes_per_token(spec: ModelSpec, numerator: int, denominator: int, tp: int) -> int:
     """Bytes of KV one token adds across all layers (ignoring windows), on one TP rank."""
-    total = sum(g.layers * g.bytes_per_token_per_layer for g in kv_layer_groups(spec, element_bytes, tp))
+    groups = _kv_layer_groups(spec, numerator, denominator, tp, None, 0)
+    total = sum(g.layers * g.bytes_per_token_per_layer for g in groups)
     return ceil(total)
 
 

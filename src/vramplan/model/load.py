@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from functools import lru_cache
@@ -35,10 +36,9 @@ def load_model(ref: str, *, allow_hub: bool = True) -> LoadedModel:
     ref = ref.strip()
     if not ref.isprintable() or len(ref) > 512:
         raise UnknownModelError("model name contains control characters or is too long: pass a catalogue name, path or Hub id")
-    path = Path(ref)
-    looks_like_path = ref.startswith((".", "/", "~")) or path.suffix in (".json", ".gguf", ".safetensors") or path.exists()
+    looks_like_path = ref.startswith((".", "/", "~")) or ref.endswith((".json", ".gguf", ".safetensors")) or os.path.exists(ref)
     if looks_like_path:
-        return _from_path(path.expanduser())
+        return _from_path(Path(ref).expanduser())
     repo_id = catalog.find(ref)
     if repo_id is not None:
         return _from_catalogue(repo_id)
