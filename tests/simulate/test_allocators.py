@@ -12,6 +12,7 @@ from vramplan.simulate.allocators import (
     PagedAllocator,
     Pow2Allocator,
     RadixAllocator,
+    TGIAllocator,
     make_allocator,
     next_pow2,
 )
@@ -170,5 +171,57 @@ def test_prefix_sharing_and_fork_copy_on_write() -> None:
 
 
 def test_make_allocator_names() -> None:
-    for name in ("max", "pow2", "oracle", "paged", "radix"):
+    for name in ("max", "pow2", "oracle", "paged", "radix", "tgi"):
         assert make_allocator(name, 4096, 2048).name == name
+
+
+@settings(max_examples=100, deadline=None)
+@given(ops, st.sampled_from(["flashinfer", "paged", "flashdecoding"]), st.booleans(),
+       st.sampled_from([None, 64]))
+def test_tgi_invariants(trace, backend, caching, max_new) -> None:
+    _replay(TGIAllocator(6000, 1024, backend, caching, max_new), trace)
+
+
+def test_tgi_reserves_up_front_by_backend_block() -> None:
+    for backend, block in (("flashinfer", 1), ("paged", 16), ("flashdecoding", 256)):
+        a = TGIAllocator(4096, 2048, backend)
+        assert a.B == block and a.num_blocks == 4096 // block - 1  # block 0 kept for health checks
+        assert a.slack_slots == 4096 - a.num_blocks * block
+        assert a.admit(1, 100, 300, 100)  # prompt 100, output 200: ceil(300 / B) blocks now
+        assert a.capacity_of(1) == -(-300 // block) * block and a.extend(1, 300)
+        assert a.internal_slots == a.capacity_of(1) - 300
+    assert TGIAllocator(4096, 2048, max_new_tokens=500).reservation_of(100, 300) == 600
+    assert TGIAllocator(4096, 1000, max_new_tokens=5000).reservation_of(100, 300) == 1000  # capped
+    assert not TGIAllocator(4096, 2048, "paged").prefix_caching  # the launcher's rule
+
+
+def test_tgi_waits_instead_of_growing_and_shares_prefixes() -> None:
+    a = TGIAllocator(1001, 2048)  # 1000 usable one-token blocks
+    assert a.admit(1, 300, 600, 300, (7, 200)) and a.owned_slots == 600
+    assert not a.admit(2, 300, 700, 300, (7, 200))  # 700 - 200 shared > 400 free: it waits
+    assert a.admit(3, 300, 500, 300, (7, 200))
+    assert a.shared_slots == 200  # the system prompt, shared token by token (radix)
+    a.free(1), a.free(3)
+    a.check_invariants()
+
+
+def test_v1_children_share_full_prompt_blocks_only_via_prefix_cache() -> None:
+    for caching, shared in ((True, 32), (False, 0)):
+        a = PagedAllocator(1600, 16, prefix_caching=caching)
+        for k in range(3):  # 40-token prompt: 2 full blocks + a partial one per child
+            assert a.admit(k, 40, 100, 40, None, ("r1", ("s", k), True))
+            assert a.last_hit_tokens == (32 if caching and k else 0)
+        assert a.shared_slots == 2 * shared and a.used_blocks == 9 - 4 * bool(caching)
+        a.check_invariants()
+
+
+def test_recompute_rehits_cached_blocks() -> None:
+    a = PagedAllocator(1600, 16)
+    assert a.admit(1, 40, 200, 40, None, ("r1", ("s", 1), False)) and a.last_hit_tokens == 0
+    assert a.extend(1, 100)
+    a.cache_blocks(1, 99)  # preempted by recompute with 99 tokens computed
+    a.free(1)
+    assert a.cached_slots == 6 * 16
+    assert a.admit(1, 99, 200, 40, None, ("r1", ("s", 1), False))
+    assert a.last_hit_tokens == 96 and a.cached_slots == 0
+    a.check_invariants()

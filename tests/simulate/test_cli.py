@@ -11,7 +11,7 @@ import pytest
 
 from vramplan.cli import main
 from vramplan.simulate import SchedulerConfig, SimulationConfig, preset_workload, run_simulation
-from vramplan.simulate.adapter import hardware_from_estimate
+from vramplan.simulate.adapter import hardware_from_estimate, kv_budget, perf_setup_for
 
 KEYS = ("token_state_share", "reserved_share", "internal_fragmentation_share", "external_fragmentation_share",
         "free_share", "mean_batch_size", "throughput_tokens_per_s", "requests_completed", "requests_rejected",
@@ -48,9 +48,10 @@ def test_json_matches_run_simulation(capsys: pytest.CaptureFixture[str]) -> None
     got = json.loads(out)
     assert set(KEYS) <= set(got)
     assert got["kv_budget"]["kv_slots"] == got["capacity_slots"]
+    budget = kv_budget("opt-13b", "A100-40GB")
     cfg = SimulationConfig(workload=preset_workload("sharegpt", rate=2.0, duration_s=30.0, seed=5),
                            hardware=hardware_from_estimate("opt-13b", "A100-40GB"), allocator="paged",
-                           scheduler=replace(SchedulerConfig(), seed=5))
+                           scheduler=replace(SchedulerConfig(), seed=5), perf=perf_setup_for(budget, "vllm"))
     ref = json.loads(json.dumps(run_simulation(cfg).to_dict(), default=str).replace("NaN", "null"))
     for k in ref:
         if k not in TIMING:
@@ -64,7 +65,7 @@ def test_all_allocators_keyed_and_same_seed_identical(capsys: pytest.CaptureFixt
         code, out, _ = _run(argv, capsys)
         assert code == 0
         runs.append(json.loads(out))
-    assert list(runs[0]) == ["max", "pow2", "oracle", "paged", "radix"]
+    assert list(runs[0]) == ["max", "pow2", "oracle", "paged", "radix", "tgi"]
     for name, d in runs[0].items():
         assert set(KEYS) <= set(d) and d["allocator"] == name and d["capacity_slots"] == 15_728
         for k in TIMING:
@@ -105,6 +106,12 @@ def test_samples_file_workload(tmp_path: Path, capsys: pytest.CaptureFixture[str
     (["--block-size", "0"], "--block-size"),
     (["--n", "2", "--beam-width", "2"], "not both"),
     (["--preemption", "never"], "--preemption"),
+    (["--engine-mode", "v2"], "--engine-mode"),
+    (["--engine-mode", "v1", "--preemption", "swap"], "recompute only"),
+    (["--engine", "nope"], "unknown engine"),
+    (["--step-time", "exact"], "--step-time"),
+    (["--allocator", "tgi", "--attention-backend", "xformers"], "attention backend"),
+    (["--allocator", "tgi", "--max-new-tokens", "0"], "max_new_tokens"),
     (["--plot", "out.pdf"], ".png or .svg"),
     (["--kv-memory", "-3GiB"], "memory size"),
     (["--gpu-memory-utilization", "1.2"], "gpu_memory_utilization"),
@@ -114,3 +121,17 @@ def test_bad_inputs_exit_1_with_one_line(extra: list[str], needle: str, capsys: 
     assert code == 1, (out, err)
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error:") and needle in lines[0], err
+
+
+def test_step_time_and_engine_options(capsys: pytest.CaptureFixture[str]) -> None:
+    """--step-time roofline is the simulator's own model; --engine picks vramplan perf's profile."""
+    got = {}
+    for extra in (["--step-time", "roofline"], ["--engine", "vllm-0.5"], ["--engine-mode", "v1", "--n", "2"],
+                  ["--allocator", "tgi", "--attention-backend", "paged"]):
+        code, out, err = _run([*BASE, *extra, "--json"], capsys)
+        assert code == 0, err
+        got[extra[1]] = json.loads(out)
+    assert got["roofline"]["step_time_model"] == "roofline"
+    assert got["vllm-0.5"]["step_time_model"] == "perf (vllm-0.5)"
+    assert got["v1"]["engine_mode"] == "v1" and got["v1"]["requests_completed"] > 0
+    assert got["tgi"]["allocator"] == "tgi" and got["tgi"]["preemptions"] == 0

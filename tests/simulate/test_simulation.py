@@ -140,3 +140,59 @@ def test_fixed_lengths_exact_token_share() -> None:
     assert r.mean_batch_size == pytest.approx(1.0)
     assert r.token_state_share * 15728 == pytest.approx(150, rel=0.05)
     assert (r.external_fragmentation_share) * 15728 == pytest.approx(56, rel=0.05)
+
+
+def test_tgi_never_preempts_and_reserves_outputs() -> None:
+    wl = preset_workload("sharegpt", rate=4, duration_s=60, seed=1)
+    r = run_simulation(SimulationConfig(workload=wl, allocator="tgi"))
+    paged = run_simulation(SimulationConfig(workload=wl))
+    assert r.preemptions == 0 and r.requests_completed == paged.requests_completed
+    assert r.reserved_share > 0.2 and r.internal_fragmentation_share == 0  # exact max_new_tokens
+    assert r.mean_batch_size < paged.mean_batch_size
+    capped = run_simulation(SimulationConfig(workload=wl, allocator="tgi", max_new_tokens=2048))
+    assert capped.internal_fragmentation_share > 0.3 and capped.mean_batch_size < r.mean_batch_size
+    assert _shares(capped) == pytest.approx(1.0, abs=1e-9)
+
+
+def test_v1_parallel_sampling_shares_only_through_prefix_cache() -> None:
+    wl = replace(preset_workload("alpaca", rate=5, duration_s=30, seed=2), n=4)
+    v0 = run_simulation(SimulationConfig(workload=wl))
+    v1 = run_simulation(SimulationConfig(workload=wl, scheduler=SchedulerConfig(engine_mode="v1")))
+    off = run_simulation(SimulationConfig(workload=wl, prefix_caching=False, scheduler=SchedulerConfig(engine_mode="v1")))
+    assert v1.engine_mode == "v1" and v1.swapped_bytes == 0
+    assert 0.02 < v1.sharing_saving <= v0.sharing_saving and off.sharing_saving == 0
+    assert v1.prefix_hit_tokens > 0 and off.prefix_hit_tokens == 0
+    for r in (v1, off):
+        assert _shares(r) == pytest.approx(1.0, abs=1e-9)
+
+
+def test_prefix_rehits_after_recompute_save_prefill() -> None:
+    hw = replace(SimulationConfig().hardware, kv_capacity_bytes=3000 * 819200)
+    wl = preset_workload("sharegpt", rate=3, duration_s=60, seed=1)
+    sched = SchedulerConfig(preemption="recompute")
+    on = run_simulation(SimulationConfig(workload=wl, hardware=hw, scheduler=sched))
+    off = run_simulation(SimulationConfig(workload=wl, hardware=hw, scheduler=sched, prefix_caching=False))
+    assert on.preemptions > 0 and off.prefix_hit_tokens == 0
+    assert on.prefix_hit_tokens > 0 and on.prefill_tokens < off.prefill_tokens
+
+
+@pytest.mark.parametrize("mode, chunked", [("v0", None), ("v1", None), ("v0", True)])
+def test_decode_context_bookkeeping_balances(mode: str, chunked: bool | None) -> None:
+    """The attended-context aggregate returns to zero and never goes negative."""
+    from vramplan.simulate.allocators import make_allocator
+    from vramplan.simulate.scheduler import Simulator
+    from vramplan.simulate.steptime import StepTimer, opt13b_a100_40gb
+    from vramplan.simulate.workload import make_trace
+
+    hw = replace(opt13b_a100_40gb(), kv_capacity_bytes=2500 * 819200)
+    wl = replace(preset_workload("sharegpt", rate=3, duration_s=60, seed=4), n=2)
+    cfg = SchedulerConfig(engine_mode=mode, chunked_prefill=chunked, preemption="recompute")
+    timer = StepTimer(hw, SimulationConfig().step_time)
+    seen: list[int] = []
+    step = timer.step
+    timer.step = lambda p, d, ctx, sq=0.0: (seen.append(ctx), step(p, d, ctx, sq))[1]  # type: ignore[method-assign]
+    sim = Simulator(make_trace(wl), make_allocator("paged", hw.kv_slots, wl.max_len), timer, cfg,
+                    hw.kv_bytes_per_token, wl.max_len)
+    raw = sim.run()
+    assert raw.preemptions > 0 and min(seen) >= 0 and max(seen) > 0
+    assert sim.dec_ctx == 0 and sim.logical == 0 and sim.n_dec == 0

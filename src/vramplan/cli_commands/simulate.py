@@ -58,7 +58,7 @@ def simulate_command(
     gpu: Annotated[str, typer.Option("--gpu", help="GPU name (A100-40GB, H100-80GB, ...).")],
     workload: Annotated[str, typer.Option("--workload", help="sharegpt, alpaca, or a .csv/.jsonl file with prompt_len,output_len.")] = "sharegpt",
     rate: Annotated[float, typer.Option("--rate", help="Mean request arrival rate (requests/s, Poisson).")] = 2.0,
-    allocator: Annotated[str, typer.Option("--allocator", help="max, pow2, oracle, paged, radix, or all (comparison table).")] = "paged",
+    allocator: Annotated[str, typer.Option("--allocator", help="max, pow2, oracle, paged, radix, tgi, or all (comparison table).")] = "paged",
     block_size: Annotated[int, typer.Option("--block-size", help="KV block size in tokens (paged, radix).")] = 16,
     duration: Annotated[float, typer.Option("--duration", help="Simulated seconds of arrivals (at most 86400); the queue then drains.")] = 3600.0,
     seed: Annotated[int, typer.Option("--seed", help="Random seed of the trace; same seed, same numbers.")] = 0,
@@ -67,6 +67,11 @@ def simulate_command(
     system_prompt_len: Annotated[int, typer.Option("--system-prompt-len", help="Tokens of a shared system prompt.")] = 0,
     system_prompt_share: Annotated[float, typer.Option("--system-prompt-share", help="Share of requests (0-1) carrying the system prompt.")] = 0.0,
     preemption: Annotated[str, typer.Option("--preemption", help="recompute, swap, or auto (vLLM V0: recompute single sequences, swap groups).")] = "auto",
+    engine_mode: Annotated[str, typer.Option("--engine-mode", help="vLLM scheduler: v0 (fork + copy-on-write for --n, swap groups) or v1 (n child requests sharing full prompt blocks by prefix cache, recompute only, chunked prefill).")] = "v0",
+    engine: Annotated[str, typer.Option("--engine", help="Performance profile timing each step (as `vramplan perf --engine`): vllm, vllm-0.5, sglang, trtllm, tgi.")] = "vllm",
+    step_time: Annotated[str, typer.Option("--step-time", help="perf (vramplan perf's calibrated model) or roofline (the simulator's simple one).")] = "perf",
+    attention_backend: Annotated[str, typer.Option("--attention-backend", help="TGI block size: flashinfer (1), paged (16, no prefix caching), flashdecoding (256).")] = "flashinfer",
+    max_new_tokens: Annotated[int | None, typer.Option("--max-new-tokens", help="tgi: tokens reserved for the output (default: each request's own output length).")] = None,
     swap_space: Annotated[str, typer.Option("--swap-space", help="CPU swap space per GPU, e.g. 4GiB (0 disables swapping).")] = "4GiB",
     max_num_seqs: Annotated[int, typer.Option("--max-num-seqs", help="Most sequences in one batch.")] = 256,
     max_num_batched_tokens: Annotated[int, typer.Option("--max-num-batched-tokens", help="Most tokens in one forward pass.")] = 2048,
@@ -84,6 +89,7 @@ def simulate_command(
     """Simulate serving MODEL on GPU: KV-cache fragmentation, batch size, throughput, latency."""
     from dataclasses import replace
 
+    from vramplan.perf import engine_profile
     from vramplan.simulate import (
         SchedulerConfig,
         SimulationConfig,
@@ -91,7 +97,7 @@ def simulate_command(
         plot_timeseries,
         run_simulation,
     )
-    from vramplan.simulate.adapter import kv_budget
+    from vramplan.simulate.adapter import kv_budget, perf_setup_for
     from vramplan.simulate.allocators import ALLOCATORS
     from vramplan.units import parse_size
 
@@ -100,6 +106,11 @@ def simulate_command(
                    n, beam_width, system_prompt_len, system_prompt_share, preemption)
     if plot is not None and Path(plot).suffix.lower() not in (".png", ".svg"):
         raise InputError(f"--plot {plot!r} must end in .png or .svg.")
+    if step_time not in ("perf", "roofline"):
+        raise InputError(f"unknown --step-time {step_time!r}; use perf or roofline.")
+    if engine_mode not in ("v0", "v1"):
+        raise InputError(f"unknown --engine-mode {engine_mode!r}; use v0 or v1.")
+    engine_profile(engine)  # unknown --engine: one-line error before the estimate runs
     swap_bytes = 0 if swap_space.strip() in ("0", "0GiB", "0GB", "0B") else parse_size(swap_space)
     wl = _workload(workload, rate=rate, duration_s=duration, seed=seed, n=n, beam_width=beam_width,
                    system_prompt_len=system_prompt_len, system_prompt_share=system_prompt_share,
@@ -109,10 +120,13 @@ def simulate_command(
                        max_model_len=max_model_len, max_num_seqs=max_num_seqs,
                        max_num_batched_tokens=max_num_batched_tokens, kv_memory=kv_memory,
                        enforce_eager=enforce_eager)
+    perf = (perf_setup_for(budget, engine, dtype=dtype, quantization=quantization, kv_cache_dtype=kv_cache_dtype,
+                           max_model_len=max_model_len) if step_time == "perf" else None)
     sched = SchedulerConfig(max_num_batched_tokens=max_num_batched_tokens, max_num_seqs=max_num_seqs,
-                            preemption=preemption, swap_space_bytes=swap_bytes, seed=seed)
+                            preemption=preemption, swap_space_bytes=swap_bytes, seed=seed, engine_mode=engine_mode)
     base = SimulationConfig(workload=wl, hardware=budget.hardware, allocator=names[0], block_size=block_size,
-                            scheduler=sched)
+                            scheduler=sched, perf=perf, attention_backend=attention_backend,
+                            max_new_tokens=max_new_tokens)
     base.validate()
     trace = make_trace(wl)
     results: dict[str, SimulationResult] = {}
@@ -265,12 +279,15 @@ def _print(results: dict[str, SimulationResult], budget: KVBudget, cfg: Simulati
         out.print(table(f"{title} · {name}", ["metric", "value"], rows))
     else:
         rows = [(label, *(_cell(d[key], kind) for d in dicts.values())) for key, label, kind in ROWS]
-        out.print(table(title, ["metric", *dicts], rows))
+        t = table(title, ["metric", *dicts], rows)
+        t.columns[0].no_wrap = True
+        out.print(t)
     src = ("given by --kv-memory" if budget.kv_memory_override else
            f"{budget.gpu_memory_utilization:g} x {format_bytes(budget.gpu_memory_bytes)} - weights "
            f"{format_bytes(budget.weights_bytes)} - activations {format_bytes(budget.activation_bytes)} - "
            f"overheads {format_bytes(budget.overhead_bytes)}")
     out.print(f"KV pool per GPU: {format_bytes(budget.kv_capacity_bytes)} ({src}) = {budget.kv_slots:,} token slots "
               f"at {budget.kv_bytes_per_token / 1024:,.1f} KiB/token")
+    out.print(f"step times: {next(iter(results.values())).step_time_model}; engine mode {cfg.scheduler.engine_mode}")
     out.print("shares are time averages of the KV pool over busy iterations; "
               "throughput counts generated tokens over the whole run.")

@@ -2,7 +2,8 @@
 
 Public API: ``run_simulation``, ``compare_allocators``, ``SimulationConfig``, ``SimulationResult``,
 ``WorkloadConfig``/``LengthDist``/``preset_workload``, ``SchedulerConfig``, ``HardwareSpec``,
-``StepTimeModel`` and ``ALLOCATORS`` (max, pow2, oracle, paged, radix).
+``StepTimeModel``/``PerfStepTimer`` and ``ALLOCATORS`` (max, pow2, oracle, paged, radix, tgi).
+Step times come from ``vramplan.perf`` when ``SimulationConfig.perf`` is set (see ``adapter.perf_setup_for``).
 """
 
 from vramplan.simulate.allocators import ALLOCATORS, make_allocator
@@ -10,7 +11,13 @@ from vramplan.simulate.metrics import SimulationResult
 from vramplan.simulate.plot import plot_timeseries
 from vramplan.simulate.run import SimulationConfig, compare_allocators, run_simulation
 from vramplan.simulate.scheduler import SchedulerConfig
-from vramplan.simulate.steptime import HardwareSpec, StepTimeModel, opt13b_a100_40gb
+from vramplan.simulate.steptime import (
+    HardwareSpec,
+    PerfStepTimer,
+    StepTimeModel,
+    opt13b_a100_40gb,
+    opt13b_a100_40gb_perf,
+)
 from vramplan.simulate.workload import (
     LengthDist,
     Trace,
@@ -20,7 +27,7 @@ from vramplan.simulate.workload import (
 )
 
 __all__ = [
-    "ALLOCATORS", "HardwareSpec", "LengthDist", "SchedulerConfig", "SimulationConfig",
+    "ALLOCATORS", "HardwareSpec", "LengthDist", "PerfStepTimer", "SchedulerConfig", "SimulationConfig",
     "SimulationResult", "StepTimeModel", "Trace", "WorkloadConfig", "compare_allocators",
-    "make_allocator", "make_trace", "opt13b_a100_40gb", "plot_timeseries", "preset_workload", "run_simulation",
+    "make_allocator", "make_trace", "opt13b_a100_40gb", "opt13b_a100_40gb_perf", "plot_timeseries", "preset_workload", "run_simulation",
 ]

@@ -20,6 +20,7 @@ from abc import ABC, abstractmethod
 from collections import OrderedDict
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
+from typing import ClassVar
 
 from vramplan.errors import InputError
 
@@ -598,7 +599,7 @@ class TGIAllocator(PagedAllocator):
     name = "tgi"
     grows_on_demand = False
     fans_out = True
-    BACKEND_BLOCK = {"flashinfer": 1, "paged": 16, "flashdecoding": 256}
+    BACKEND_BLOCK: ClassVar[dict[str, int]] = {"flashinfer": 1, "paged": 16, "flashdecoding": 256}
 
     def __init__(self, capacity_slots: int, max_len: int, attention_backend: str = "flashinfer",
                  prefix_caching: bool = True, max_new_tokens: int | None = None) -> None:
@@ -624,6 +625,10 @@ class TGIAllocator(PagedAllocator):
         if self.max_new_tokens is None:
             return final_len
         return max(final_len, min(prompt_len + self.max_new_tokens, self.max_len))
+
+    def reservation_of(self, prompt_len: int, final_len: int) -> int:
+        """Slots a request takes at admission (before rounding up to blocks)."""
+        return self._reserve(prompt_len, final_len)
 
     def fork(self, parent: int, child: int, length: int) -> bool:
         """An independent copy: only full blocks already written are shared, and only by prefix cache."""

@@ -12,6 +12,9 @@ internal_fragmentation_share + external_fragmentation_share + free_share == 1``:
   memory (free but not usable by it);
 * free: free or reclaimable-cached slots at iterations where nobody waited for memory.
 
+``prefill_tokens`` counts prompt (and recomputed) tokens actually computed; ``prefix_hit_tokens`` those
+found in the prefix cache instead (system prompts, V1 siblings' prompts, re-hits after recompute).
+
 ``step_time_model`` names what timed the iterations: ``perf (<engine>)`` for ``vramplan.perf``'s
 calibrated model (replays built for a real model and GPU), ``roofline`` for the simulator's own.
 """
@@ -59,6 +62,8 @@ class SimulationResult:
     timeseries: dict[str, list[float]] = field(default_factory=dict)
     step_time_model: str = "roofline"
     engine_mode: str = "v0"
+    prefill_tokens: int = 0
+    prefix_hit_tokens: int = 0
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -97,4 +102,6 @@ def summarize(raw: RawRun, allocator: str, wall_s: float, step_time_model: str =
         timeseries={k: list(v) for k, v in raw.series.items()},
         step_time_model=step_time_model,
         engine_mode=engine_mode,
+        prefill_tokens=raw.prefill_tokens,
+        prefix_hit_tokens=raw.prefix_hit_tokens,
     )

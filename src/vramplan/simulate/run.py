@@ -11,7 +11,13 @@ from vramplan.errors import InputError
 from vramplan.simulate.allocators import ALLOCATORS, TGIAllocator, make_allocator
 from vramplan.simulate.metrics import SimulationResult, summarize
 from vramplan.simulate.scheduler import ProgressFn, SchedulerConfig, Simulator
-from vramplan.simulate.steptime import HardwareSpec, PerfStepTimer, StepTimeModel, StepTimer, opt13b_a100_40gb
+from vramplan.simulate.steptime import (
+    HardwareSpec,
+    PerfStepTimer,
+    StepTimeModel,
+    StepTimer,
+    opt13b_a100_40gb,
+)
 from vramplan.simulate.workload import Trace, WorkloadConfig, make_trace
 
 if TYPE_CHECKING:

@@ -161,6 +161,8 @@ class RawRun:
     preemptions: int = 0
     swapped_bytes: float = 0.0
     generated_tokens: int = 0
+    prefill_tokens: int = 0
+    prefix_hit_tokens: int = 0
     ttft: list[float] = field(default_factory=list)
     tpot: list[float] = field(default_factory=list)
     latency: list[float] = field(default_factory=list)
@@ -273,6 +275,8 @@ class Simulator:
         g.pieces = pieces
         g.pi = 0
         g.prefill_left = sum(c for _, c in pieces)
+        self.out.prefill_tokens += g.prefill_left
+        self.out.prefix_hit_tokens += sum(o for o, _ in pieces)
         return True
 
     def _consume(self, g: _Group, budget: int) -> tuple[int, float]:
@@ -281,7 +285,7 @@ class Simulator:
         pieces = g.pieces
         while budget > 0 and g.pi < len(pieces):
             o, c = pieces[g.pi]
-            t = c if c <= budget else budget
+            t = min(c, budget)
             sq += t * (2 * o + t)
             took += t
             budget -= t
