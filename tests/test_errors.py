@@ -167,7 +167,7 @@ def _instance(cls: type[VramplanError]) -> VramplanError:
 
 
 @pytest.fixture(scope="module")
-def raising_client(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
+def raising_client(tmp_path_factory: pytest.TempPathFactory):
     pytest.importorskip("fastapi")
     from fastapi.testclient import TestClient
 
@@ -187,7 +187,7 @@ def raising_client(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
 
 
 @pytest.mark.parametrize("cls", _all_vramplan_errors(), ids=lambda c: c.__name__)
-def test_service_maps_every_error(cls: type[VramplanError], raising_client) -> None:  # noqa: ANN001
+def test_service_maps_every_error(cls: type[VramplanError], raising_client) -> None:
     from vramplan.service.app_errors import STATUS_BY_ERROR, status_for
 
     specific = [code for klass, code in STATUS_BY_ERROR if klass is not VramplanError and issubclass(cls, klass)]

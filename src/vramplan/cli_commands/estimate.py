@@ -101,18 +101,9 @@ def models_command(
     json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """List the bundled model catalogue with parameter counts and aliases."""
-    from vramplan.model import catalog
-    from vramplan.model.hf_config import spec_from_config
-    from vramplan.model.params import count_params
+    from vramplan.catalogue_rows import model_rows
 
-    rows = []
-    for repo_id, cfg in catalog.catalogue().items():
-        spec = spec_from_config(cfg, name=repo_id)
-        counts = count_params(spec)
-        rows.append({"id": repo_id, "model_type": spec.model_type, "params": counts.total,
-                     "active_params": counts.active_per_token, "layers": spec.num_layers,
-                     "kv_heads": spec.num_kv_heads, "max_context": spec.max_position_embeddings,
-                     "aliases": catalog.aliases(repo_id)})
+    rows = model_rows()
     if json_out:
         typer.echo(to_json(rows))
         return
@@ -125,17 +116,14 @@ def gpus_command(
     json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """List the GPU catalogue: memory as CUDA reports it, bandwidth, bf16 FLOP/s, reference price."""
-    from vramplan.hardware import list_gpus
+    from vramplan.catalogue_rows import gpu_rows
 
-    gpus = list_gpus()
+    rows = gpu_rows()
     if json_out:
-        typer.echo(to_json([{"name": g.name, "aliases": list(g.aliases), "memory_bytes": g.memory_bytes,
-                             "memory_gib": round(g.memory_bytes / 2**30, 2),
-                             "memory_bandwidth_bytes_per_s": g.memory_bandwidth_bytes_per_s,
-                             "bf16_flops": g.flops.bf16, "price_per_hour_usd": g.price_per_hour_usd} for g in gpus]))
+        typer.echo(to_json(rows))
         return
     console().print(table("GPU catalogue", ["GPU", "memory (CUDA)", "bandwidth", "bf16 dense", "$/h (ref.)"],
-                          [(g.name, gib_cell(g.memory_bytes),
-                            f"{g.memory_bandwidth_bytes_per_s / 1e12:.2f} TB/s" if g.memory_bandwidth_bytes_per_s else None,
-                            f"{g.flops.bf16 / 1e12:,.0f} TFLOP/s" if g.flops.bf16 else None,
-                            g.price_per_hour_usd) for g in gpus]))
+                          [(r["name"], gib_cell(r["memory_bytes"]),
+                            f"{r['memory_bandwidth_bytes_per_s'] / 1e12:.2f} TB/s" if r["memory_bandwidth_bytes_per_s"] else None,
+                            f"{r['bf16_flops'] / 1e12:,.0f} TFLOP/s" if r["bf16_flops"] else None,
+                            r["price_per_hour_usd"]) for r in rows]))

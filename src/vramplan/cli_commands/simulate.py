@@ -14,16 +14,18 @@ import typer
 
 from vramplan.errors import InputError
 from vramplan.render import console, table, to_json
+from vramplan.simulate.options import (  # noqa: F401 - MAX_* and PRESETS stay importable from here
+    MAX_DURATION_S,
+    MAX_REQUESTS,
+    PRESETS,
+    build_simulation,
+    workload_dict,
+)
 
 if TYPE_CHECKING:
     from vramplan.simulate import SimulationConfig, SimulationResult
     from vramplan.simulate.adapter import KVBudget
 
-#: Longest simulated trace we accept: a day covers any capacity question, and keeps a run in minutes.
-MAX_DURATION_S = 24 * 3600.0
-#: Most requests one replay may hold (rate x duration); beyond it the trace alone costs gigabytes.
-MAX_REQUESTS = 2_000_000
-PRESETS = ("sharegpt", "alpaca")
 
 #: (JSON key, table label, format) for the metrics table, in reading order.
 ROWS: tuple[tuple[str, str, str], ...] = (
@@ -89,45 +91,22 @@ def simulate_command(
     """Simulate serving MODEL on GPU: KV-cache fragmentation, batch size, throughput, latency."""
     from dataclasses import replace
 
-    from vramplan.perf import engine_profile
-    from vramplan.simulate import (
-        SchedulerConfig,
-        SimulationConfig,
-        make_trace,
-        plot_timeseries,
-        run_simulation,
-    )
-    from vramplan.simulate.adapter import kv_budget, perf_setup_for
+    from vramplan.simulate import make_trace, plot_timeseries, run_simulation
     from vramplan.simulate.allocators import ALLOCATORS
-    from vramplan.units import parse_size
 
     names = _allocators(allocator, ALLOCATORS)
-    _check_numbers(rate, duration, block_size, max_model_len, max_num_seqs, max_num_batched_tokens,
-                   n, beam_width, system_prompt_len, system_prompt_share, preemption)
     if plot is not None and Path(plot).suffix.lower() not in (".png", ".svg"):
         raise InputError(f"--plot {plot!r} must end in .png or .svg.")
-    if step_time not in ("perf", "roofline"):
-        raise InputError(f"unknown --step-time {step_time!r}; use perf or roofline.")
-    if engine_mode not in ("v0", "v1"):
-        raise InputError(f"unknown --engine-mode {engine_mode!r}; use v0 or v1.")
-    engine_profile(engine)  # unknown --engine: one-line error before the estimate runs
-    swap_bytes = 0 if swap_space.strip() in ("0", "0GiB", "0GB", "0B") else parse_size(swap_space)
-    wl = _workload(workload, rate=rate, duration_s=duration, seed=seed, n=n, beam_width=beam_width,
-                   system_prompt_len=system_prompt_len, system_prompt_share=system_prompt_share,
-                   max_len=max_model_len)
-    budget = kv_budget(model, gpu, dtype=dtype, quantization=quantization, kv_cache_dtype=kv_cache_dtype,
-                       tensor_parallel_size=tensor_parallel_size, gpu_memory_utilization=gpu_memory_utilization,
-                       max_model_len=max_model_len, max_num_seqs=max_num_seqs,
-                       max_num_batched_tokens=max_num_batched_tokens, kv_memory=kv_memory,
-                       enforce_eager=enforce_eager)
-    perf = (perf_setup_for(budget, engine, dtype=dtype, quantization=quantization, kv_cache_dtype=kv_cache_dtype,
-                           max_model_len=max_model_len) if step_time == "perf" else None)
-    sched = SchedulerConfig(max_num_batched_tokens=max_num_batched_tokens, max_num_seqs=max_num_seqs,
-                            preemption=preemption, swap_space_bytes=swap_bytes, seed=seed, engine_mode=engine_mode)
-    base = SimulationConfig(workload=wl, hardware=budget.hardware, allocator=names[0], block_size=block_size,
-                            scheduler=sched, perf=perf, attention_backend=attention_backend,
-                            max_new_tokens=max_new_tokens)
-    base.validate()
+    base, budget = build_simulation(
+        model=model, gpu=gpu, workload=workload, rate=rate, duration=duration, seed=seed, allocator=names[0],
+        block_size=block_size, n=n, beam_width=beam_width, system_prompt_len=system_prompt_len,
+        system_prompt_share=system_prompt_share, preemption=preemption, engine_mode=engine_mode, engine=engine,
+        step_time=step_time, attention_backend=attention_backend, max_new_tokens=max_new_tokens,
+        swap_space=swap_space, max_num_seqs=max_num_seqs, max_num_batched_tokens=max_num_batched_tokens,
+        max_model_len=max_model_len, kv_memory=kv_memory, gpu_memory_utilization=gpu_memory_utilization,
+        enforce_eager=enforce_eager, tensor_parallel_size=tensor_parallel_size, dtype=dtype,
+        quantization=quantization, kv_cache_dtype=kv_cache_dtype)
+    wl = base.workload
     trace = make_trace(wl)
     results: dict[str, SimulationResult] = {}
     with _progress(enabled=not json_out) as advance:
@@ -138,7 +117,7 @@ def simulate_command(
         for name, res in results.items():
             path = Path(plot) if len(results) == 1 else Path(plot).with_name(f"{Path(plot).stem}-{name}{Path(plot).suffix}")
             plot_timeseries(res, path)
-    meta = {"kv_budget": budget.to_dict(), "workload": _workload_dict(workload, base)}
+    meta = {"kv_budget": budget.to_dict(), "workload": workload_dict(workload, base)}
     if json_out:
         dicts = {name: {**res.to_dict(), **meta} for name, res in results.items()}
         typer.echo(to_json(dicts[names[0]] if len(names) == 1 else dicts))
@@ -153,62 +132,6 @@ def _allocators(allocator: str, known: tuple[str, ...] | dict[str, Any]) -> list
     if key not in known:
         raise InputError(f"unknown --allocator {allocator!r}; choose one of {', '.join(known)} or all.")
     return [key]
-
-
-def _check_numbers(rate: float, duration: float, block_size: int, max_model_len: int, max_num_seqs: int,
-                   max_num_batched_tokens: int, n: int, beam_width: int, system_prompt_len: int,
-                   system_prompt_share: float, preemption: str) -> None:
-    """Reject inputs at the edge with the flag's name, before anything expensive runs."""
-    if not (math.isfinite(rate) and rate > 0):
-        raise InputError(f"--rate must be a positive number of requests per second, got {rate} (e.g. --rate 2).")
-    if not (math.isfinite(duration) and 0 < duration <= MAX_DURATION_S):
-        raise InputError(f"--duration must be in (0, {MAX_DURATION_S:.0f}] simulated seconds (24 h), got {duration}.")
-    if rate * duration > MAX_REQUESTS:
-        raise InputError(f"--rate {rate:g} x --duration {duration:g} is {rate * duration:,.0f} requests; "
-                         f"the limit is {MAX_REQUESTS:,}: shorten --duration or lower --rate.")
-    if not 1 <= block_size <= 1024:
-        raise InputError(f"--block-size must be 1..1024 tokens, got {block_size} (vLLM uses 16).")
-    if not 2 <= max_model_len <= 1 << 20:
-        raise InputError(f"--max-model-len must be 2..1048576 tokens, got {max_model_len}.")
-    if max_num_seqs < 1 or max_num_batched_tokens < 1:
-        raise InputError("--max-num-seqs and --max-num-batched-tokens must be >= 1.")
-    if n < 1 or beam_width < 1:
-        raise InputError(f"--n and --beam-width must be >= 1, got {n} and {beam_width}.")
-    if n > 1 and beam_width > 1:
-        raise InputError("use either --n (parallel sampling) or --beam-width (beam search), not both.")
-    if not 0 <= system_prompt_len < max_model_len:
-        raise InputError(f"--system-prompt-len must be in [0, --max-model-len), got {system_prompt_len}.")
-    if not 0.0 <= system_prompt_share <= 1.0:
-        raise InputError(f"--system-prompt-share must be in [0, 1], got {system_prompt_share}.")
-    if preemption not in ("recompute", "swap", "auto"):
-        raise InputError(f"unknown --preemption {preemption!r}; use recompute, swap or auto.")
-
-
-def _workload(ref: str, **kw: Any) -> Any:
-    """A preset name or a length-samples file; anything else is an error that lists both forms."""
-    from dataclasses import replace
-
-    from vramplan.simulate import WorkloadConfig, preset_workload
-
-    key = ref.strip().lower()
-    if key in PRESETS:
-        return preset_workload(key, **kw)
-    path = Path(ref)
-    if path.suffix.lower() in (".csv", ".jsonl", ".ndjson"):
-        if not path.is_file():
-            raise InputError(f"--workload file {ref!r} does not exist; give a .csv/.jsonl with prompt_len,output_len.")
-        return replace(WorkloadConfig(), samples_path=str(path), **kw)
-    raise InputError(f"unknown --workload {ref!r}; use {' or '.join(PRESETS)}, or a .csv/.jsonl file "
-                     "with prompt_len and output_len.")
-
-
-def _workload_dict(ref: str, cfg: SimulationConfig) -> dict[str, Any]:
-    w = cfg.workload
-    return {"workload": ref, "rate": w.rate, "duration_s": w.duration_s, "seed": w.seed, "n": w.n,
-            "beam_width": w.beam_width, "max_model_len": w.max_len, "system_prompt_len": w.system_prompt_len,
-            "system_prompt_share": w.system_prompt_share, "block_size": cfg.block_size,
-            "preemption": cfg.scheduler.preemption, "max_num_seqs": cfg.scheduler.max_num_seqs,
-            "max_num_batched_tokens": cfg.scheduler.max_num_batched_tokens}
 
 
 class _progress:

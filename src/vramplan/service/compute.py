@@ -122,31 +122,18 @@ def render(data: Any) -> bytes:
 
 @lru_cache(maxsize=1)
 def model_rows() -> list[dict[str, Any]]:
-    """Rows of `vramplan models --json` (kept equal to the CLI by tests/service/test_parity.py)."""
-    from vramplan.model import catalog
-    from vramplan.model.hf_config import spec_from_config
-    from vramplan.model.params import count_params
+    """``vramplan.catalogue_rows.model_rows()`` (what `vramplan models --json` prints), built once per process."""
+    from vramplan import catalogue_rows
 
-    rows = []
-    for repo_id, cfg in catalog.catalogue().items():
-        spec = spec_from_config(cfg, name=repo_id)
-        counts = count_params(spec)
-        rows.append({"id": repo_id, "model_type": spec.model_type, "params": counts.total,
-                     "active_params": counts.active_per_token, "layers": spec.num_layers,
-                     "kv_heads": spec.num_kv_heads, "max_context": spec.max_position_embeddings,
-                     "aliases": catalog.aliases(repo_id)})
-    return rows
+    return catalogue_rows.model_rows()
 
 
 @lru_cache(maxsize=1)
 def gpu_rows() -> list[dict[str, Any]]:
-    """Rows of `vramplan gpus --json`."""
-    from vramplan.hardware import list_gpus
+    """``vramplan.catalogue_rows.gpu_rows()`` (what `vramplan gpus --json` prints), built once per process."""
+    from vramplan import catalogue_rows
 
-    return [{"name": g.name, "aliases": list(g.aliases), "memory_bytes": g.memory_bytes,
-             "memory_gib": round(g.memory_bytes / 2**30, 2),
-             "memory_bandwidth_bytes_per_s": g.memory_bandwidth_bytes_per_s,
-             "bf16_flops": g.flops.bf16, "price_per_hour_usd": g.price_per_hour_usd} for g in list_gpus()]
+    return catalogue_rows.gpu_rows()
 
 
 class _WallClockExceeded(Exception):
@@ -156,14 +143,13 @@ class _WallClockExceeded(Exception):
 def simulate_dict(req: SimulateRequest, settings: Settings) -> dict[str, Any]:
     """`vramplan simulate --json` for this request, with the server's bounds on time and size.
 
-    Same checks, budget and meta as the CLI (its helpers are reused, not copied); the model is
-    resolved by catalogue or Hub id only, and the replay stops once the wall-time budget is spent.
+    Built by the CLI's own ``simulate.options.build_simulation`` (same checks, defaults, budget and
+    step times); the model is resolved by catalogue or Hub id only (never a path), and the replay
+    stops once the wall-time budget is spent.
     """
-    from vramplan.cli_commands.simulate import _check_numbers, _workload, _workload_dict
-    from vramplan.simulate import SchedulerConfig, SimulationConfig, make_trace, run_simulation
-    from vramplan.simulate.adapter import kv_budget
+    from vramplan.simulate import make_trace, run_simulation
     from vramplan.simulate.allocators import ALLOCATORS
-    from vramplan.units import parse_size
+    from vramplan.simulate.options import build_simulation, workload_dict
 
     if req.duration > settings.simulate_max_duration_s:
         raise InputError(f"duration {req.duration:g} is above this server's limit of "
@@ -171,25 +157,20 @@ def simulate_dict(req: SimulateRequest, settings: Settings) -> dict[str, Any]:
     if req.rate * req.duration > settings.simulate_max_requests:
         raise InputError(f"rate x duration = {req.rate * req.duration:,.0f} requests is above this server's limit of "
                          f"{settings.simulate_max_requests:,}: lower the rate or the duration")
-    _check_numbers(req.rate, req.duration, req.block_size, req.max_model_len, req.max_num_seqs,
-                   req.max_num_batched_tokens, req.n, req.beam_width, req.system_prompt_len,
-                   req.system_prompt_share, req.preemption)
-    model_id = _model_id(req.model, settings)
+    spec = resolve_model(req.model, None, None, settings)
+    assert spec is not None
     names = list(ALLOCATORS) if req.allocator == "all" else [req.allocator]
-    swap_bytes = 0 if req.swap_space.strip() in ("0", "0GiB", "0GB", "0B") else parse_size(req.swap_space)
-    wl = _workload(req.workload, rate=req.rate, duration_s=req.duration, seed=req.seed, n=req.n,
-                   beam_width=req.beam_width, system_prompt_len=req.system_prompt_len,
-                   system_prompt_share=req.system_prompt_share, max_len=req.max_model_len)
-    budget = kv_budget(model_id, req.gpu, dtype=req.dtype, quantization=req.quantization,
-                       kv_cache_dtype=req.kv_cache_dtype, tensor_parallel_size=req.tensor_parallel_size,
-                       gpu_memory_utilization=req.gpu_memory_utilization, max_model_len=req.max_model_len,
-                       max_num_seqs=req.max_num_seqs, max_num_batched_tokens=req.max_num_batched_tokens,
-                       kv_memory=req.kv_memory, enforce_eager=req.enforce_eager)
-    sched = SchedulerConfig(max_num_batched_tokens=req.max_num_batched_tokens, max_num_seqs=req.max_num_seqs,
-                            preemption=req.preemption, swap_space_bytes=swap_bytes, seed=req.seed)
-    base = SimulationConfig(workload=wl, hardware=budget.hardware, allocator=names[0], block_size=req.block_size,
-                            scheduler=sched)
-    base.validate()
+    # The resolved ModelSpec, not its name, and no sample files: a request never makes us read a file.
+    base, budget = build_simulation(
+        model=spec, gpu=req.gpu, workload=req.workload, rate=req.rate, duration=req.duration, seed=req.seed,
+        allocator=names[0], block_size=req.block_size, n=req.n, beam_width=req.beam_width,
+        system_prompt_len=req.system_prompt_len, system_prompt_share=req.system_prompt_share,
+        preemption=req.preemption, swap_space=req.swap_space, max_num_seqs=req.max_num_seqs,
+        max_num_batched_tokens=req.max_num_batched_tokens, max_model_len=req.max_model_len,
+        kv_memory=req.kv_memory, gpu_memory_utilization=req.gpu_memory_utilization,
+        enforce_eager=req.enforce_eager, tensor_parallel_size=req.tensor_parallel_size, dtype=req.dtype,
+        quantization=req.quantization, kv_cache_dtype=req.kv_cache_dtype, allow_files=False)
+    wl = base.workload
     deadline = time.monotonic() + settings.simulate_max_wall_s
 
     def progress(_done: int, _total: int) -> None:
@@ -202,30 +183,9 @@ def simulate_dict(req: SimulateRequest, settings: Settings) -> dict[str, Any]:
     except _WallClockExceeded:
         raise InputError(f"the simulation needed more than this server's {settings.simulate_max_wall_s:g} s of "
                          "wall time: lower the rate or the duration, or run `vramplan simulate` locally") from None
-    meta = {"kv_budget": budget.to_dict(), "workload": _workload_dict(req.workload, base)}
+    meta = {"kv_budget": budget.to_dict(), "workload": workload_dict(req.workload, base)}
     dicts = {name: {**res.to_dict(), **meta} for name, res in results.items()}
     return dicts[names[0]] if len(names) == 1 else dicts
-
-
-def _model_id(name: str, settings: Settings) -> str:
-    """The canonical name of a catalogue model or Hub id, refusing anything the loader might read as a file.
-
-    ``simulate.adapter.kv_budget`` takes a string and tries it as a path first; the resolver below
-    only accepts catalogue names and Hub ids, and a name that happens to exist as a path on this
-    server is refused rather than read.
-    """
-    from pathlib import Path
-
-    spec = resolve_model(name, None, None, settings)
-    assert spec is not None
-    canonical = spec.name
-    try:
-        shadowed = Path(canonical).exists()
-    except OSError:
-        shadowed = True
-    if shadowed or canonical.startswith((".", "/", "~")) or Path(canonical).suffix in (".json", ".gguf", ".safetensors"):
-        raise InputError(f"model {name!r} cannot be simulated by this server: use a catalogue name")
-    return canonical
 
 
 def compute_result(kind: str, scenario: dict[str, Any], settings: Settings) -> dict[str, Any]:

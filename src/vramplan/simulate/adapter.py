@@ -57,7 +57,8 @@ class KVBudget:
     kv_bytes_per_token: int
     kv_memory_override: bool
     hardware: HardwareSpec
-    model_ref: str = ""  # what the caller passed (catalogue name, path or Hub id), to load it again
+    #: What the caller passed (catalogue name, path, Hub id, or the ModelSpec itself), to build it again.
+    model_ref: str | ModelSpec = ""
 
     @property
     def kv_slots(self) -> int:
