@@ -7,6 +7,7 @@ The atheris harness (fuzz_atheris.py) feeds the same targets for long on-demand 
 from __future__ import annotations
 
 import json
+import math
 import struct
 import tempfile
 from pathlib import Path
@@ -131,3 +132,81 @@ def test_fuzz_vllm_args(argv: list[str]) -> None:
     from vramplan.engines.vllm_args import parse_vllm_args
 
     _only_our_errors(parse_vllm_args, argv)
+
+
+# Flag parsers of the other engines: fuzzed argv (known flags, junk, hostile numbers) must parse or
+# raise one of our errors; and the whole prediction from such an argv may only raise ours too.
+HOSTILE_VALUES = ["nan", "-1", "1e30", "inf", "-inf", "0", "32k", "=", "--", "1.5", "", " ", "0x10", "1_000",
+                  "9" * 40, "\x00", "auto", "on", "off", "fp8", "3,1", "1/0", ",,", "-0"]
+SGLANG_FLAGS = ["--model-path", "--tp-size", "--tp", "--dp-size", "--pp-size", "--mem-fraction-static",
+                "--context-length", "--max-running-requests", "--max-total-tokens", "--chunked-prefill-size",
+                "--kv-cache-dtype", "--dtype", "--quantization", "--page-size", "--cuda-graph-max-bs",
+                "--disable-cuda-graph", "--enable-dp-attention", "--mem_fraction_static", "--tp-size=", "--unknown"]
+TGI_FLAGS = ["--model-id", "--num-shard", "--max-total-tokens", "--max-input-tokens", "--max-input-length",
+             "--max-batch-prefill-tokens", "--max-batch-total-tokens", "--cuda-memory-fraction", "--quantize",
+             "--dtype", "--kv-cache-dtype", "--attention", "--num-shard=", "--sharded"]
+LLAMACPP_FLAGS = ["-m", "--model", "-c", "--ctx-size", "-ngl", "--n-gpu-layers", "-ctk", "--cache-type-k", "-ctv",
+                  "-np", "--parallel", "-b", "-ub", "-ts", "--tensor-split", "--quant", "-fa", "--flash-attn",
+                  "--kv-unified", "--swa-full", "--fit", "--fit=off", "--no-kv-offload", "-c=", "--ctx-size="]
+
+
+def _argv(flags: list[str]) -> st.SearchStrategy[list[str]]:
+    return st.lists(st.one_of(st.sampled_from(flags), st.sampled_from(HOSTILE_VALUES), st.text(max_size=12),
+                              st.builds(lambda f, v: f"{f}={v}", st.sampled_from(flags), st.sampled_from(HOSTILE_VALUES))),
+                    max_size=12)
+
+
+def _check_settings(settings: dict, ignored: list) -> None:
+    assert isinstance(settings, dict) and isinstance(ignored, list)
+    for value in settings.values():
+        if isinstance(value, float):
+            assert math.isfinite(value), settings
+
+
+@given(argv=_argv(SGLANG_FLAGS))
+def test_fuzz_sglang_args(argv: list[str]) -> None:
+    from vramplan.engines.sglang import _INT_KEYS, BOOL_FLAGS, FLAGS, parse_argv
+
+    try:
+        _check_settings(*parse_argv(argv, FLAGS, BOOL_FLAGS, _INT_KEYS))
+    except VramplanError:
+        pass
+
+
+@given(argv=_argv(TGI_FLAGS))
+def test_fuzz_tgi_args(argv: list[str]) -> None:
+    from vramplan.engines import tgi
+    from vramplan.engines.sglang import parse_argv
+
+    try:
+        _check_settings(*parse_argv(argv, tgi.FLAGS, {}, tgi._INT, {"cuda_memory_fraction"}))
+    except VramplanError:
+        pass
+
+
+@given(argv=_argv(LLAMACPP_FLAGS))
+def test_fuzz_llamacpp_args(argv: list[str]) -> None:
+    from vramplan.engines.llamacpp import parse_llamacpp_argv
+
+    try:
+        _check_settings(*parse_llamacpp_argv(argv))
+    except VramplanError:
+        pass
+
+
+ENGINE_MODEL = {"sglang": ["--model-path", "Qwen/Qwen2.5-7B"], "tgi": ["--model-id", "Qwen/Qwen2.5-7B"],
+                "llamacpp": ["-m", "Qwen2.5-7B-Q4_K_M.gguf"]}
+ENGINE_FLAGS = {"sglang": SGLANG_FLAGS, "tgi": TGI_FLAGS, "llamacpp": LLAMACPP_FLAGS}
+
+
+@given(data=st.data(), engine=st.sampled_from(sorted(ENGINE_MODEL)),
+       gpu=st.sampled_from(["H100-80GB-SXM", "L4", "A100-40GB-SXM"]))
+def test_fuzz_engine_predictions(data: st.DataObject, engine: str, gpu: str) -> None:
+    """A catalogue model plus fuzzed flags through the whole prediction: only our errors escape."""
+    from vramplan.engines.llamacpp import predict_llamacpp
+    from vramplan.engines.sglang import predict_sglang
+    from vramplan.engines.tgi import predict_tgi
+
+    predict = {"sglang": predict_sglang, "tgi": predict_tgi, "llamacpp": predict_llamacpp}[engine]
+    argv = ENGINE_MODEL[engine] + data.draw(_argv(ENGINE_FLAGS[engine]), label="argv")
+    _only_our_errors(predict, argv, gpu)

@@ -12,6 +12,8 @@ the log's names with GiB values.
 
 from __future__ import annotations
 
+import math
+
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -201,8 +203,11 @@ def _convert(key: str, value: str, flag: str, int_keys: set[str], float_keys: se
         if key in int_keys:
             return int(float(value))
         if key in float_keys or key == "mem_fraction_static":
-            return float(value)
-    except ValueError:
+            number = float(value)
+            if not math.isfinite(number):
+                raise ValueError(value)
+            return number
+    except (ValueError, OverflowError):  # OverflowError: int(float("inf")), e.g. --tp-size inf
         raise InputError(f"{flag} expects a number, got {value!r}") from None
     return value
 
