@@ -14,13 +14,6 @@ import typer
 
 from vramplan.errors import InputError
 from vramplan.render import console, table, to_json
-from vramplan.simulate.options import (  # noqa: F401 - MAX_* and PRESETS stay importable from here
-    MAX_DURATION_S,
-    MAX_REQUESTS,
-    PRESETS,
-    build_simulation,
-    workload_dict,
-)
 
 if TYPE_CHECKING:
     from vramplan.simulate import SimulationConfig, SimulationResult
@@ -93,6 +86,7 @@ def simulate_command(
 
     from vramplan.simulate import make_trace, plot_timeseries, run_simulation
     from vramplan.simulate.allocators import ALLOCATORS
+    from vramplan.simulate.options import build_simulation, workload_dict  # imported here: numpy stays off --help
 
     names = _allocators(allocator, ALLOCATORS)
     if plot is not None and Path(plot).suffix.lower() not in (".png", ".svg"):
