@@ -45,7 +45,16 @@ CASE_NOTES = (
     "llmd-gptoss120b: a transcribed summary whose figures do not add up at the stated utilization 0.9 "
     "(64.38 + 7.38 + 0.13 + 3.33 = 75.22 GiB = 0.95 x 79.18 GiB); we predict with 0.9 and say it does not start. "
     "We believe the utilization in the source is 0.95.",
-    "gemma-3-4b weights -6.6 %: the SigLIP vision tower and projector are counted smaller than vLLM loads them (core).",
+    "gemma-3 weights (were -6.6 / -2.6 / -0.7 %): vLLM's rotary cos/sin caches, not the vision tower. The global rope "
+    "uses linear scaling x8, so its cache spans 131,072 x 8 positions x head_dim in bf16 (512 MiB at head_dim 256), plus "
+    "an unscaled local-rope cache; modelled in engines/vllm.py (rotary_cache_bytes), now within 0.2 %.",
+    "gemma-3 activation -3.8 to -5.2 %: the multimodal profile keeps the dummy images' pixel values and encoder outputs "
+    "alive through the sampler (~0.15-0.2 GiB, the same for all three sizes); not modelled yet.",
+    "llmdplanner-...-dtf32 activation -11.7 %: fp32 compute; the sampler copy count is calibrated on bf16 runs.",
+    "llmdplanner-codellama activation -6.1 %: the only dense case where the forward pass dominates; the remaining "
+    "~50 MiB is below one hidden-size buffer and is not fitted.",
+    "qwen2.5-7b-instruct TP4 weights +0.8 %: the case resolves to the base Qwen2.5-7B config (max_position 131,072), "
+    "whose rotary cache is 32 MiB; the Instruct config has 32,768 (8 MiB).",
 )
 
 

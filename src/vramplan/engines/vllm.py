@@ -8,7 +8,8 @@ The budget (design note engine-memory.md §1.2, ``Worker.determine_available_mem
 
 ``W`` comes from the exact per-rank weight count of the core, ``A`` is the profile run's torch peak
 (max of one forward over ``max_num_batched_tokens`` tokens and the dummy sampler's fp32 logits over
-``min(max_num_seqs, max_num_batched_tokens)`` rows), ``N`` is non-torch memory (NCCL/custom all-reduce
+``min(max_num_seqs, max_num_batched_tokens)`` rows; see ``profile_peak_bytes`` for what stays alive
+while the sampler runs), ``N`` is non-torch memory (NCCL/custom all-reduce
 buffers under TP, cuBLAS workspaces), calibrated per version on the dev set and named as assumptions.
 
 Blocks (§1.6, §1.7): V1 groups layers by attention type; ``num_blocks = floor(available /
@@ -26,7 +27,8 @@ from typing import Any, Mapping, Sequence
 from vramplan.engines.base import GIB, EnginePrediction, VersionTable, parse_version
 from vramplan.errors import InputError
 from vramplan.hardware import GPU, custom_gpu, resolve_gpu
-from vramplan.memory.activations import ActivationAssumptions, forward_peak_bytes, logits_bytes
+from vramplan.memory.activations import (ActivationAssumptions, forward_peak_bytes, fused_moe_workspace_bytes,
+                                         logits_bytes)
 from vramplan.memory.kv_cache import KVLayerGroup, kv_layer_groups
 from vramplan.memory.weights import pp_layer_split, weight_bytes
 from vramplan.model.spec import ModelSpec
@@ -46,8 +48,9 @@ class VllmProfile:
     #: "v1-early" (256 seqs; 8192 tokens offline / 2048 API server) or "v1-device" (the
     #: get_batch_defaults table keyed on device class and usage context, §1.3).
     batch_defaults: str
-    #: Live fp32 copies of the dummy sampler's logits in the profile run (calibrated on the dev set:
-    #: ~9.7 in V0 0.6-0.8 and V1 0.11, ~3.8 in V1 0.19).
+    #: Live fp32 copies of the dummy sampler's logits in the profile run, next to the forward's hidden
+    #: states and the cuBLAS workspace (calibrated on the dev set: 9.55 in V0 0.6-0.8 and V1 0.11,
+    #: 3.67 in V1 0.19; spread over the cases +-0.05).
     sampler_copies: float
     #: Non-torch memory at TP=1 and at TP>1 (GiB). TP>1 adds NCCL / custom all-reduce buffers.
     non_torch_tp1_gib: float
@@ -60,30 +63,37 @@ class VllmProfile:
     #: MXFP4 MoE: multiple the per-partition expert intermediate size is padded to (hidden to 256).
     #: 64 fits the 0.10/0.11 logs (gpt-oss-120b TP1: hidden-only padding), 128 the 0.19 logs.
     mxfp4_intermediate_multiple: int = 64
+    #: The fused-MoE modular kernel's workspaces are persistent (class-level ``SharedResizableBuffer``s,
+    #: later the V1 ``WorkspaceManager``), so they are still allocated while the dummy sampler runs.
+    #: Seen in the 0.19 logs (Qwen1.5-MoE, Mixtral TP2, DeepSeek-V2-Lite); earlier lines unverified.
+    moe_workspace_persists: bool = False
 
 
 #: Known vLLM release lines. A profile applies from its version until the next one.
 PROFILES: VersionTable[VllmProfile] = VersionTable(ENGINE, {
     # Early V0 charged the whole device (CUDA context, cuBLAS) against util*T: ~1 GiB non-torch.
-    "0.2": VllmProfile("v0", 0.9, "v0", 9.7, 1.0, 1.5),
+    "0.2": VllmProfile("v0", 0.9, "v0", 9.55, 1.0, 1.5),
     # V0 with the snapshot accounting ("Memory profiling results" line, 0.6.4): 0.26-0.35 GiB non-torch.
-    "0.6": VllmProfile("v0", 0.9, "v0", 9.7, 0.3, 0.6),
+    "0.6": VllmProfile("v0", 0.9, "v0", 9.55, 0.3, 0.6),
     # 0.7.x V0 logs show 0.05-0.08 GiB non-torch at TP=1.
-    "0.7": VllmProfile("v0", 0.9, "v0", 9.7, 0.06, 0.5),
+    "0.7": VllmProfile("v0", 0.9, "v0", 9.55, 0.06, 0.5),
     # V1 default from 0.8 (V0 still used on compute capability < 8.0).
-    "0.8": VllmProfile("v1", 0.9, "v1-early", 9.7, 0.06, 0.55),
+    "0.8": VllmProfile("v1", 0.9, "v1-early", 9.55, 0.06, 0.55),
     # get_batch_defaults keyed on device class (H100-class: 1024 seqs) from 0.10; the 0.10.1 A100 logs
-    # fit ~3.8 sampler copies (activation + non-torch ~0.6 GiB at 256 seqs).
-    "0.10": VllmProfile("v1", 0.9, "v1-device", 3.8, 0.14, 0.55),
-    # 0.11 (llm-d H100 runs): ~9.7 sampler copies at 1024 seqs, 0.13-0.14 GiB non-torch, 0.55 at TP=2.
-    "0.11": VllmProfile("v1", 0.9, "v1-device", 9.7, 0.14, 0.55),
-    # 0.19 dev set: sampler peak ~3.8 logits copies; TP>1 non-torch ~2.1 GiB (NCCL symmetric memory).
-    "0.19": VllmProfile("v1", 0.9, "v1-device", 3.8, 0.25, 2.1, mxfp4_intermediate_multiple=128),
+    # fit the 0.19 sampler (activation + non-torch ~0.6 GiB at 256 seqs).
+    "0.10": VllmProfile("v1", 0.9, "v1-device", 3.67, 0.14, 0.55),
+    # 0.11 (llm-d H100 runs): 9.55 sampler copies at 1024 seqs (9.51-9.58 over four models), 0.13-0.14 GiB non-torch, 0.55 at TP=2.
+    "0.11": VllmProfile("v1", 0.9, "v1-device", 9.55, 0.14, 0.55),
+    # 0.19 dev set: sampler peak 3.67 logits copies (3.64-3.71 over eight models); TP>1 non-torch
+    # ~2.1 GiB (NCCL symmetric memory); persistent fused-MoE workspaces.
+    "0.19": VllmProfile("v1", 0.9, "v1-device", 3.67, 0.25, 2.1, mxfp4_intermediate_multiple=128,
+                        moe_workspace_persists=True),
     # v0.21: "CUDA graph memory profiling is enabled (default since v0.21.0)".
-    "0.21": VllmProfile("v1", 0.9, "v1-device", 3.8, 0.25, 2.1, graphs_in_budget=True, mxfp4_intermediate_multiple=128),
+    "0.21": VllmProfile("v1", 0.9, "v1-device", 3.67, 0.25, 2.1, graphs_in_budget=True, mxfp4_intermediate_multiple=128,
+                        moe_workspace_persists=True),
     # 0.92 default seen in CacheConfig at v0.25.0; request-equivalent token line of 2026 kv_cache_utils.
-    "0.25": VllmProfile("v1", 0.92, "v1-device", 3.8, 0.25, 2.1, graphs_in_budget=True, token_line="requests",
-                          mxfp4_intermediate_multiple=128),
+    "0.25": VllmProfile("v1", 0.92, "v1-device", 3.67, 0.25, 2.1, graphs_in_budget=True, token_line="requests",
+                          mxfp4_intermediate_multiple=128, moe_workspace_persists=True),
 })
 
 #: Assumptions always attached (the rest are version- or input-specific).
@@ -225,17 +235,18 @@ def _predict(spec: ModelSpec, settings: Mapping[str, Any], gpu: GPU, engine_vers
     offload = int(float(settings.get("cpu_offload_gb") or 0) * GIB)
     splits = pp_layer_split(spec.num_layers, pp)
     pad = mxfp4_moe_padding_bytes(spec, r.precision, tp, prof.mxfp4_intermediate_multiple)
+    rope = rotary_cache_bytes(spec, 4 if r.precision.compute_dtype == "float32" else 2)
     firsts = [sum(splits[:i]) for i in range(len(splits))]
-    stages = [_Stage(max(0, w + pad * n // spec.num_layers - offload), n,
+    stages = [_Stage(max(0, w + pad * n // spec.num_layers + rope - offload), n,
                      kv_layer_groups(spec, r.kv_element, tp, n if pp > 1 else None, first if pp > 1 else 0))
               for w, n, first in zip(wb.per_stage, splits, firsts)]
 
     # Activation peak of the profile run.
     a = replace(ActivationAssumptions(), sampler_logit_copies=prof.sampler_copies,
                 activation_bytes=4 if r.precision.compute_dtype == "float32" else 2)
-    forward = forward_peak_bytes(spec, tokens, tp, a)
-    sampler = logits_bytes(spec, min(seqs, tokens), a)
-    act = max(forward, sampler)
+    peak = profile_peak_bytes(spec, tokens, seqs, tp, a, cc, prof.moe_workspace_persists,
+                              mxfp4=bool(r.precision.scheme and r.precision.scheme.name.startswith("mxfp4")))
+    forward, sampler, act = peak["forward"], peak["sampler"], peak["peak"]
     non_torch = int((prof.non_torch_tp1_gib if tp == 1 else prof.non_torch_tp_gib) * GIB)
     eager = bool(settings.get("enforce_eager"))
     sizes = _capture_sizes(seqs, tokens) if not eager else 0
@@ -305,9 +316,88 @@ def _predict(spec: ModelSpec, settings: Mapping[str, Any], gpu: GPU, engine_vers
         kv_cache_tokens=max(0, kv_tokens), max_concurrency=max(0.0, concurrency), gpu_blocks=max(0, num_blocks),
         starts=not errors, errors=tuple(errors), assumptions=tuple(dict.fromkeys(notes)), settings=resolved,
         extra={"activation_forward_gib": forward / GIB, "activation_sampler_gib": sampler / GIB,
+               "activation_moe_workspace_gib": peak["moe_workspace"] / GIB,
                "requested_gib": requested / GIB, "blocks_per_request": per_request,
                "kv_groups": worst["num_groups"]},
     )
+
+
+#: PyTorch's default cuBLAS workspace (CUBLAS_WORKSPACE_CONFIG unset, ``getChosenWorkspaceSize`` in
+#: aten/src/ATen/cuda/CublasHandlePool.cpp): ":4096:8" = 32 MiB on compute capability >= 9.0,
+#: ":4096:2:16:8" = 8 MiB + 128 KiB before. It comes from the caching allocator on the first matmul,
+#: i.e. inside the profile run, so it is part of vLLM's "torch peak memory increase".
+CUBLAS_WORKSPACE_HOPPER = 32 * 2**20
+CUBLAS_WORKSPACE_OLDER = 8 * 2**20 + 128 * 2**10
+
+
+def profile_peak_bytes(spec: ModelSpec, tokens: int, seqs: int, tp: int, a: ActivationAssumptions,
+                       compute_capability: float | None = None, moe_workspace_persists: bool = False,
+                       mxfp4: bool = False) -> dict[str, int]:
+    """Torch allocated-bytes peak of vLLM's profile run (one forward over ``tokens``, then the dummy sampler).
+
+    ``GPUModelRunner.profile_run`` keeps ``hidden_states`` of the dummy forward (``tokens x hidden``)
+    referenced until after ``_dummy_sampler_run`` (``del hidden_states, output`` comes last); V0's
+    ``execute_model`` likewise samples while the forward's hidden states are alive. The cuBLAS
+    workspace allocated on the first matmul stays for both phases. With persistent fused-MoE
+    workspaces (``moe_workspace_persists``), the two MoE workspaces are also alive during sampling::
+
+        forward phase = forward_peak + cublas
+        sampler phase = copies * rows * V * 4 + tokens * hidden * e + cublas + moe_workspaces
+        peak          = max(forward phase, sampler phase)
+
+    MXFP4 experts run through triton_kernels' ``matmul_ogs`` (no modular-kernel workspaces): no MoE term.
+    """
+    cublas = CUBLAS_WORKSPACE_OLDER if compute_capability is not None and compute_capability < 9.0 \
+        else CUBLAS_WORKSPACE_HOPPER
+    forward = forward_peak_bytes(spec, tokens, tp, a) + cublas
+    moe_ws = fused_moe_workspace_bytes(spec, tokens, tp, a) if moe_workspace_persists and not mxfp4 else 0
+    sampler = logits_bytes(spec, min(seqs, tokens), a) + tokens * spec.hidden_size * a.activation_bytes + cublas + moe_ws
+    return {"forward": forward, "sampler": sampler, "moe_workspace": moe_ws, "cublas": cublas,
+            "peak": max(forward, sampler)}
+
+
+_NO_ROPE = ("bloom", "mpt", "gpt2", "opt")
+
+
+def rotary_cache_bytes(spec: ModelSpec, element_bytes: int = 2) -> int:
+    """Bytes of the rotary cos/sin caches vLLM registers as buffers (counted in "Model loading took").
+
+    ``get_rope`` (vllm/model_executor/layers/rotary_embedding) builds one ``RotaryEmbedding`` per distinct
+    rope configuration (instances are cached and shared by all layers) whose ``cos_sin_cache`` is
+    ``[max_len, rotary_dim]`` in the model dtype (``cache.to(dtype)``), with
+    ``max_len = max_position_embeddings`` by default, ``max_position_embeddings * factor`` for linear
+    and dynamic-NTK scaling, ``original_max_position_embeddings * factor`` for YaRN / DeepSeek-YaRN.
+    ``rotary_dim`` is ``head_dim * partial_rotary_factor`` (``qk_rope_head_dim`` for MLA). Gemma 3 has
+    a second, unscaled rope for its sliding layers (``rope_local_base_freq``). Examples: Gemma-3-4B/12B
+    (head_dim 256, linear factor 8 over 131,072 positions): 512 MiB + 64 MiB; Llama-3.1 (llama3 type,
+    131,072 x 128): 32 MiB. The core's parameter count does not include these buffers (transformers
+    computes cos/sin on the fly). Scaling facts come from the catalogue's config.json; models outside
+    the catalogue get the unscaled cache.
+    """
+    if spec.learned_position_embeddings or spec.model_type in _NO_ROPE:
+        return 0
+    from vramplan.model import catalog
+
+    raw = catalog.catalogue().get(spec.name) or {}
+    text = raw.get("text_config") or raw
+    scaling = text.get("rope_scaling") or text.get("rope_parameters") or {}
+    kind = str(scaling.get("rope_type") or scaling.get("type") or "default")
+    factor = float(scaling.get("factor") or 1.0)
+    max_pos = spec.max_position_embeddings
+    if spec.mla is not None:
+        rot = spec.mla.qk_rope_head_dim
+    else:
+        rot = int(spec.head_dim * float(text.get("partial_rotary_factor") or 1.0))
+    if kind in ("linear", "dynamic"):
+        length = int(max_pos * factor)
+    elif kind in ("yarn", "deepseek_yarn"):
+        length = int(int(scaling.get("original_max_position_embeddings") or max_pos) * factor)
+    else:
+        length = max_pos
+    total = length * rot * element_bytes
+    if spec.model_type.startswith("gemma3") and spec.uses_sliding_window:
+        total += max_pos * rot * element_bytes
+    return total
 
 
 def mxfp4_moe_padding_bytes(spec: ModelSpec, precision: Any, tp: int, multiple: int = 128) -> int:

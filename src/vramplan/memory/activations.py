@@ -50,6 +50,29 @@ def forward_peak_bytes(spec: ModelSpec, tokens: int, tp: int = 1,
     return hidden + max(attention, mlp)
 
 
+def fused_moe_workspace_bytes(spec: ModelSpec, tokens: int, tp: int = 1,
+                              a: ActivationAssumptions = ActivationAssumptions(), chunk_tokens: int = 32768) -> int:
+    """Bytes of the two workspaces of vLLM's Triton fused-MoE modular kernel for ``tokens`` tokens (one rank).
+
+    ``TritonExperts.workspace_shapes`` (vllm/model_executor/layers/fused_moe/fused_moe.py) with
+    ``N = 2 * I_rank`` (gate_up width) and ``K = hidden``::
+
+        workspace13 = (M, top_k, max(N // 2, K))     # intermediate cache 2 (activated), then the output
+        workspace2  = (M, top_k, max(N, K))          # intermediate caches 1 (gate_up) and 3 (down)
+
+    with ``M = min(tokens, VLLM_FUSED_MOE_CHUNK_SIZE)``. In the non-chunked case the fused output
+    ``(M, K)`` is a view of workspace13 (``FusedMoEModularKernel``: "Reuse workspace13 for the output"),
+    so it adds nothing. 0 for dense models.
+    """
+    if spec.moe is None:
+        return 0
+    m = spec.moe
+    rows = min(tokens, chunk_tokens) * m.experts_per_token
+    inter = -(-m.expert_intermediate_size // tp)
+    h = spec.hidden_size
+    return rows * (max(inter, h) + max(2 * inter, h)) * a.activation_bytes
+
+
 def logits_bytes(spec: ModelSpec, sequences: int, a: ActivationAssumptions = ActivationAssumptions()) -> int:
     """Sampling temporaries: fp32 logits over the vocabulary for the last token of each sequence."""
     return int(sequences * spec.vocab_size * a.logit_bytes * a.sampler_logit_copies)
