@@ -6,6 +6,7 @@ defaults each family's configuration class applies when a key is absent (cited p
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -380,6 +381,249 @@ def _phi(cfg: Config, model_type: str, name: str) -> ModelSpec:
     return ModelSpec(**fields)
 
 
+# --- Llama 4, Mistral 3 (Pixtral), Llama 3.2 Vision (mllama) ----------------------------------------------
+
+
+def _sub(cfg: Config, key: str, defaults: Mapping[str, Any]) -> dict[str, Any]:
+    """A nested text/vision config with its configuration class's defaults filled in (absent or null keys)."""
+    sub = cfg.get(key)
+    if sub is not None and not isinstance(sub, Mapping):
+        raise ConfigError(f"config.json field {key} must be an object, got {type(sub).__name__}")
+    out = dict(sub or {})
+    for k, v in defaults.items():
+        if out.get(k) is None:
+            out[k] = v
+    return out
+
+
+def _tie(cfg: Config, text: Config) -> bool:
+    """Whether lm_head shares the input embedding in a multimodal checkpoint: the top-level key when the file
+    has one, else the text config's (False when neither says). This is how transformers 4.x read these files;
+    transformers 5 uses the top-level class default instead when the key is absent (see SOURCES.md, Mistral 3)."""
+    if cfg.get("tie_word_embeddings") is not None:
+        return bool(cfg["tie_word_embeddings"])
+    return bool(text.get("tie_word_embeddings") or False)
+
+
+def _pair(value: Any) -> tuple[int, int]:
+    if isinstance(value, (list, tuple)):
+        a, b = value
+        return int(a), int(b)
+    return int(value), int(value)
+
+
+# Llama4TextConfig / Llama4VisionConfig defaults (transformers configuration_llama4.py).
+_LLAMA4_TEXT = dict(
+    vocab_size=202_048, hidden_size=5120, intermediate_size=8192, intermediate_size_mlp=16_384, num_hidden_layers=48,
+    num_attention_heads=40, num_key_value_heads=8, head_dim=128, max_position_embeddings=131_072,
+    num_experts_per_tok=1, num_local_experts=16, interleave_moe_layer_step=1, no_rope_layer_interval=4,
+)
+_LLAMA4_VISION = dict(
+    hidden_size=768, num_hidden_layers=34, num_attention_heads=16, num_channels=3, intermediate_size=5632,
+    vision_output_dim=7680, image_size=448, patch_size=14, projector_input_dim=4096, projector_output_dim=4096,
+)
+
+
+def _llama4(cfg: Config, model_type: str, name: str) -> ModelSpec:
+    """Llama 4 (Llama4ForConditionalGeneration; `llama4_text` for the bare decoder).
+
+    Text: MoE layers at ``moe_layers`` (default every ``interleave_moe_layer_step``-th layer, counting from
+    step - 1), each with ``num_local_experts`` experts of width ``intermediate_size``, a sigmoid router without
+    bias and one always-on shared expert of the same width; the other layers have a dense MLP of width
+    ``intermediate_size_mlp``. QK norm (``use_qk_norm``) is a weightless L2 norm: no parameters.
+    Attention: RoPE layers (``no_rope_layers[i]`` = 1) attend within chunks of ``attention_chunk_size`` tokens,
+    NoPE layers (every ``no_rope_layer_interval``-th by default) attend globally. A chunked layer keeps at most
+    C - 1 past tokens (the last token of a chunk sees the C - 1 before it), which is exactly what a sliding
+    layer with window C keeps in the core, so chunked layers are ``sliding_attention`` with window C.
+    """
+    text = _sub(cfg, "text_config", _LLAMA4_TEXT) if model_type == "llama4" else _sub({"t": cfg}, "t", _LLAMA4_TEXT)
+    n_layers = _require(text, "num_hidden_layers", upper=MAX_LAYERS)
+    chunk = text.get("attention_chunk_size", 8192)
+    if not text.get("layer_types"):
+        interval = text["no_rope_layer_interval"]
+        rope = text.get("no_rope_layers") or [int((i + 1) % interval != 0) for i in range(n_layers)]
+        if len(rope) != n_layers:
+            raise ConfigError(f"no_rope_layers has {len(rope)} entries but num_hidden_layers is {n_layers}")
+        text["layer_types"] = ["chunked_attention" if r and chunk is not None else "full_attention" for r in rope]
+    text["sliding_window"] = chunk if "chunked_attention" in text["layer_types"] else None
+    text.setdefault("torch_dtype", cfg.get("torch_dtype") or cfg.get("dtype") or "bfloat16")
+    fields = _common(text, Family(), "llama4_text", name)
+    dense_width = _require(text, "intermediate_size_mlp")
+    expert_width = _require(text, "intermediate_size")
+    step = text["interleave_moe_layer_step"]
+    moe_layers = text.get("moe_layers")
+    if moe_layers is None:
+        moe_layers = range(step - 1, n_layers, step)
+    moe_set = {int(i) for i in moe_layers}
+    fields.update(
+        intermediate_size=dense_width,
+        moe=MoESpec(
+            num_experts=_require(text, "num_local_experts"),
+            experts_per_token=_require(text, "num_experts_per_tok"),
+            expert_intermediate_size=expert_width,
+            shared_intermediate_size=expert_width,
+            dense_layers=tuple(i for i in range(n_layers) if i not in moe_set),
+        ),
+        tie_word_embeddings=_tie(cfg, text) if model_type == "llama4" else bool(text.get("tie_word_embeddings") or False),
+        quantization_config=cfg.get("quantization_config"),
+    )
+    if model_type == "llama4":
+        fields["model_type"] = "llama4"
+        fields["extra_params"] = _llama4_vision_params(_sub(cfg, "vision_config", _LLAMA4_VISION), fields["hidden_size"])
+    return ModelSpec(**fields)
+
+
+def _llama4_vision_params(vision: Config, text_hidden: int) -> tuple[tuple[str, int], ...]:
+    """Llama4VisionModel + Llama4MultiModalProjector as transformers builds them."""
+    h, inter, layers = vision["hidden_size"], vision["intermediate_size"], vision["num_hidden_layers"]
+    ph, pw = _pair(vision["patch_size"])
+    ih, iw = _pair(vision["image_size"])
+    attn = vision["num_attention_heads"] * (h // vision["num_attention_heads"])
+    patches = (ih // ph) * (iw // pw) + 1  # transformers: (image_size // patch_size) ** 2 + 1, class token included
+    embeddings = vision["num_channels"] * ph * pw * h + h + patches * h  # unfold-conv Linear (no bias), class, positions
+    per_layer = 3 * (h * attn + attn) + (attn * h + h) + (h * inter + inter) + (inter * h + h) + 2 * (2 * h)
+    # Pixel-shuffle MLP: fc1 takes intermediate_size inputs (as transformers defines it), fc2 is square; no biases.
+    adapter = inter * vision["projector_input_dim"] + vision["projector_output_dim"] ** 2
+    return (
+        ("vision_model.embeddings", embeddings),
+        ("vision_model.layernorm_pre_post", 2 * (2 * h)),
+        ("vision_model.encoder", layers * per_layer),
+        ("vision_model.vision_adapter", adapter),
+        ("multi_modal_projector", vision["vision_output_dim"] * text_hidden),  # linear_1, no bias
+    )
+
+
+# MistralConfig defaults for a text_config that leaves keys out; Mistral3Config's own default sub-configs.
+_MISTRAL_TEXT = dict(vocab_size=32_000, hidden_size=4096, intermediate_size=14_336, num_hidden_layers=32,
+                     num_attention_heads=32, num_key_value_heads=8, max_position_embeddings=131_072)
+_MISTRAL3_DEFAULT_TEXT = dict(model_type="mistral", head_dim=128, hidden_size=5120, intermediate_size=32_768,
+                              max_position_embeddings=131_072, num_attention_heads=32, num_hidden_layers=40,
+                              num_key_value_heads=8, sliding_window=None, vocab_size=131_072)
+_PIXTRAL = dict(hidden_size=1024, intermediate_size=4096, num_hidden_layers=24, num_attention_heads=16,
+                num_channels=3, patch_size=16)
+_MISTRAL3_DEFAULT_VISION = dict(_PIXTRAL, patch_size=14)
+
+
+def _mistral3(cfg: Config, model_type: str, name: str) -> ModelSpec:
+    """Mistral 3 (Mistral Small 3.1/3.2): a Mistral decoder, a Pixtral vision tower and a projector
+    (RMSNorm, patch merger Linear(h * s^2, h), linear_1 vision -> text, linear_2 text -> text)."""
+    text = _sub(cfg, "text_config", _MISTRAL3_DEFAULT_TEXT if cfg.get("text_config") is None else {})
+    text_type = str(text.get("model_type") or "mistral")
+    if text_type == "mistral":
+        for k, v in _MISTRAL_TEXT.items():
+            if text.get(k) is None:
+                text[k] = v
+    if text_type != "mistral":  # the only text model a released mistral3 checkpoint uses, and the one verified
+        raise UnsupportedModelError(f"mistral3 with a {text_type!r} text model is not supported")
+    text.setdefault("torch_dtype", cfg.get("torch_dtype") or cfg.get("dtype") or "bfloat16")
+    text["tie_word_embeddings"] = _tie(cfg, text)
+    base = _llama_like(text, text_type, name)
+    vision = _sub(cfg, "vision_config", _MISTRAL3_DEFAULT_VISION if cfg.get("vision_config") is None else _PIXTRAL)
+    if str(vision.get("model_type") or "pixtral") != "pixtral":
+        raise UnsupportedModelError(f"mistral3 with a {vision.get('model_type')!r} vision tower is not supported")
+    h, inter = vision["hidden_size"], vision["intermediate_size"]
+    ph, pw = _pair(vision["patch_size"])
+    per_layer = 4 * h * h + 3 * h * inter + 2 * h  # q, k, v, o (no bias); gated MLP (no bias); two RMSNorms
+    merge = _get(cfg, "spatial_merge_size", default=2)
+    layers_used = cfg.get("vision_feature_layer", -1)
+    n_feature = 1 if isinstance(layers_used, int) else len(layers_used)
+    bias = bool(cfg.get("multimodal_projector_bias", False))
+    th = base.hidden_size
+    # norm (RMSNorm over vision h), patch_merger.merging_layer (no bias), linear_1, linear_2
+    projector = h + h * merge * merge * h + (h * n_feature * th + (th if bias else 0)) + (th * th + (th if bias else 0))
+    return dataclasses.replace(
+        base,
+        model_type="mistral3",
+        quantization_config=cfg.get("quantization_config") or text.get("quantization_config"),
+        extra_params=(
+            ("vision_tower.patch_conv", vision["num_channels"] * ph * pw * h),
+            ("vision_tower.ln_pre", h),
+            ("vision_tower.transformer", vision["num_hidden_layers"] * per_layer),
+            ("multi_modal_projector", projector),
+        ),
+    )
+
+
+# MllamaTextConfig / MllamaVisionConfig defaults (transformers configuration_mllama.py).
+_MLLAMA_TEXT = dict(vocab_size=128_256, hidden_size=4096, num_hidden_layers=40, num_attention_heads=32,
+                    num_key_value_heads=8, intermediate_size=14_336, max_position_embeddings=131_072,
+                    cross_attention_layers=[3, 8, 13, 18, 23, 28, 33, 38])
+_MLLAMA_VISION = dict(hidden_size=1280, num_hidden_layers=32, num_global_layers=8, attention_heads=16, num_channels=3,
+                      intermediate_size=5120, vision_output_dim=7680, image_size=448, patch_size=14, max_num_tiles=4,
+                      supported_aspect_ratios=[[1, 1], [1, 2], [1, 3], [1, 4], [2, 1], [2, 2], [3, 1], [4, 1]])
+
+
+def _mllama(cfg: Config, model_type: str, name: str) -> ModelSpec:
+    """Llama 3.2 Vision (MllamaForConditionalGeneration).
+
+    The decoder has ``num_hidden_layers`` layers; those at ``cross_attention_layers`` attend to the image
+    instead of the text, with the same q/k/v/o shapes (k/v take the projected image features, text width), an
+    RMSNorm on q and on k (head_dim each) and two scalar tanh gates. The input embedding has 8 rows more than
+    the vocabulary (``vocab_size + 8``), the lm_head exactly ``vocab_size``; the two are never tied.
+
+    KV cache (an approximation, stated): every layer is ``full_attention``. vLLM's encoder-decoder cache pages
+    all ``num_hidden_layers`` layers together (a block holds every layer, cross-attention layers included), so
+    its bytes per token are those of 40 full layers; transformers' cache instead holds text KV only in the
+    self-attention layers and image KV (see ``mllama_cross_attention``) in the cross-attention layers.
+    """
+    text = _sub(cfg, "text_config", _MLLAMA_TEXT)
+    text.setdefault("torch_dtype", cfg.get("torch_dtype") or cfg.get("dtype") or "bfloat16")
+    text["tie_word_embeddings"] = False
+    text.pop("layer_types", None)
+    fields = _common(text, Family(), "mllama", name)
+    cross = mllama_cross_attention(cfg)[0]
+    d, h = fields["head_dim"], fields["hidden_size"]
+    vision = _sub(cfg, "vision_config", _MLLAMA_VISION)
+    fields.update(
+        quantization_config=cfg.get("quantization_config"),
+        extra_params=(
+            ("language_model.embed_tokens.extra_rows", 8 * h),
+            ("language_model.cross_attn.q_norm_k_norm_gates", len(cross) * (2 * d + 2)),
+            *_mllama_vision_params(vision, h),
+        ),
+    )
+    return ModelSpec(**fields)
+
+
+def mllama_cross_attention(cfg: Config) -> tuple[tuple[int, ...], int]:
+    """(cross-attention layer indices, image tokens whose KV each of them holds per image): an image is cut into
+    up to ``max_num_tiles`` tiles of ((image_size // patch_size) ** 2 + 1) tokens each (Llama-3.2-11B-Vision:
+    4 x 1601 = 6404). These layers' KV scales with images, not with the text context."""
+    text = _sub(cfg, "text_config", _MLLAMA_TEXT)
+    vision = _sub(cfg, "vision_config", _MLLAMA_VISION)
+    n_layers = text["num_hidden_layers"]
+    cross = tuple(sorted({int(i) for i in text["cross_attention_layers"] if 0 <= int(i) < n_layers}))
+    ih, iw = _pair(vision["image_size"])
+    ph, pw = _pair(vision["patch_size"])
+    return cross, vision["max_num_tiles"] * ((ih // ph) * (iw // pw) + 1)
+
+
+def _mllama_vision_params(vision: Config, text_hidden: int) -> tuple[tuple[str, int], ...]:
+    """MllamaVisionModel + the projector Linear(vision_output_dim, text hidden, bias) as transformers builds them."""
+    h, inter = vision["hidden_size"], vision["intermediate_size"]
+    heads = vision["attention_heads"]
+    attn = heads * (h // heads)
+    tiles = vision["max_num_tiles"]
+    ratios = len(vision["supported_aspect_ratios"]) + 1  # max_aspect_ratio_id + 1 embedding rows
+    ih, iw = _pair(vision["image_size"])
+    ph, pw = _pair(vision["patch_size"])
+    patches = (ih // ph) * (iw // pw) + 1
+    embeddings = (
+        vision["num_channels"] * ph * pw * h  # patch_embedding Conv2d, no bias
+        + h  # class_embedding
+        + 1 + patches * h + ratios * tiles * patches * h  # gated_positional_embedding: gate, embedding, tile_embedding
+        + 2 * (ratios * tiles * h + 1)  # pre/post tile positional embeddings (gated)
+        + 2 * (2 * h)  # layernorm_pre, layernorm_post
+    )
+    per_layer = 3 * h * attn + attn * h + (h * inter + inter) + (inter * h + h) + 2 * (2 * h)
+    return (
+        ("vision_model.embeddings", embeddings),
+        ("vision_model.transformer", vision["num_hidden_layers"] * per_layer),
+        ("vision_model.global_transformer", vision["num_global_layers"] * (per_layer + 2)),  # gate_attn, gate_ffn
+        ("multi_modal_projector", vision["vision_output_dim"] * text_hidden + text_hidden),
+    )
+
+
 _BUILDERS: dict[str, Callable[[Config, str, str], ModelSpec]] = {
     **{t: _llama_like for t in ("llama", "mistral", "qwen2", "qwen3", "qwen3_moe", "qwen2_moe", "mixtral", "phi3", "gemma", "gpt_oss")},
     "gemma2": _gemma2,
@@ -395,6 +639,10 @@ _BUILDERS: dict[str, Callable[[Config, str, str], ModelSpec]] = {
     "gpt2": _gpt2,
     "gptj": _gptj,
     "phi": _phi,
+    "llama4": _llama4,
+    "llama4_text": _llama4,
+    "mistral3": _mistral3,
+    "mllama": _mllama,
 }
 
 SUPPORTED_MODEL_TYPES = tuple(sorted(_BUILDERS))

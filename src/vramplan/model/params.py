@@ -83,7 +83,14 @@ def inventory(spec: ModelSpec) -> tuple[TensorGroup, ...]:
     if spec.lm_head_bias:
         add("lm_head.bias", (v,), 1, "bias", "vocab", "last", "lm_head")
     for name, count in spec.extra_params:
-        add(name, (count,), 1, "extra", "replicated", "first", "vision")
+        if name.startswith("language_model.embed_tokens"):
+            # Text-side rows outside vocab_size (mllama's embedding has vocab_size + 8 rows).
+            add(name, (count,), 1, "embedding", "replicated", "first", "embeddings")
+        elif name.startswith("language_model."):
+            # Text-side per-layer pieces the uniform layout does not carry (mllama cross-attention q/k norms, gates).
+            add(name, (count,), 1, "norm", "replicated", "layer", "cross_attention")
+        else:
+            add(name, (count,), 1, "extra", "replicated", "first", "vision")
     return tuple(groups)
 
 
