@@ -34,8 +34,10 @@ def test_explain_maxlen_failure_log() -> None:
 
 
 def test_explain_model_not_in_catalogue_still_reports() -> None:
-    # Llama-4-Scout (multimodal MoE) is an architecture vramplan does not count: logged figures only
-    r = explain_log((LOGS / "llmdplanner-meta-llama-llama-4-scout-tp4pp1dp1--8192.log").read_text())
+    # A real log whose model name is replaced by one no catalogue holds: logged figures only
+    text = (LOGS / "llmdplanner-meta-llama-llama-4-scout-tp4pp1dp1--8192.log").read_text()
+    text = text.replace("meta-llama/Llama-4-Scout-17B-16E-Instruct", "acme-labs/Unreleased-Model-9B")
+    r = explain_log(text)
     assert r["predicted"] is None and "not in the catalogue" in " ".join(r["notes"])
     assert r["terms"]["kv_cache_tokens"]["logged"] == 365968
 
