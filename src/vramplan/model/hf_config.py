@@ -406,10 +406,16 @@ def _tie(cfg: Config, text: Config) -> bool:
 
 
 def _pair(value: Any) -> tuple[int, int]:
-    if isinstance(value, (list, tuple)):
-        a, b = value
-        return int(a), int(b)
-    return int(value), int(value)
+    """An image or patch size: an int, or a (height, width) pair; each a positive integer."""
+    pair = tuple(value) if isinstance(value, (list, tuple)) else (value, value)
+    if len(pair) != 2 or any(isinstance(v, bool) or not isinstance(v, int) or not 0 < v <= MAX_WIDTH for v in pair):
+        raise ConfigError(f"config.json image/patch size must be a positive integer or a pair of them, got {value!r}")
+    return pair[0], pair[1]
+
+
+def _dims(sub: Config, *keys: str) -> list[int]:
+    """Positive integer fields of a nested (vision) config, validated like the top-level ones."""
+    return [_require(sub, key) for key in keys]
 
 
 # Llama4TextConfig / Llama4VisionConfig defaults (transformers configuration_llama4.py).
@@ -450,7 +456,7 @@ def _llama4(cfg: Config, model_type: str, name: str) -> ModelSpec:
     fields = _common(text, Family(), "llama4_text", name)
     dense_width = _require(text, "intermediate_size_mlp")
     expert_width = _require(text, "intermediate_size")
-    step = text["interleave_moe_layer_step"]
+    step = _require(text, "interleave_moe_layer_step", upper=MAX_LAYERS)
     moe_layers = text.get("moe_layers")
     if moe_layers is None:
         moe_layers = range(step - 1, n_layers, step)
@@ -475,21 +481,23 @@ def _llama4(cfg: Config, model_type: str, name: str) -> ModelSpec:
 
 def _llama4_vision_params(vision: Config, text_hidden: int) -> tuple[tuple[str, int], ...]:
     """Llama4VisionModel + Llama4MultiModalProjector as transformers builds them."""
-    h, inter, layers = vision["hidden_size"], vision["intermediate_size"], vision["num_hidden_layers"]
+    h, inter, layers, heads, channels, out_dim, proj_in, proj_out = _dims(
+        vision, "hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads", "num_channels",
+        "vision_output_dim", "projector_input_dim", "projector_output_dim")
     ph, pw = _pair(vision["patch_size"])
     ih, iw = _pair(vision["image_size"])
-    attn = vision["num_attention_heads"] * (h // vision["num_attention_heads"])
+    attn = heads * (h // heads)
     patches = (ih // ph) * (iw // pw) + 1  # transformers: (image_size // patch_size) ** 2 + 1, class token included
-    embeddings = vision["num_channels"] * ph * pw * h + h + patches * h  # unfold-conv Linear (no bias), class, positions
+    embeddings = channels * ph * pw * h + h + patches * h  # unfold-conv Linear (no bias), class, positions
     per_layer = 3 * (h * attn + attn) + (attn * h + h) + (h * inter + inter) + (inter * h + h) + 2 * (2 * h)
     # Pixel-shuffle MLP: fc1 takes intermediate_size inputs (as transformers defines it), fc2 is square; no biases.
-    adapter = inter * vision["projector_input_dim"] + vision["projector_output_dim"] ** 2
+    adapter = inter * proj_in + proj_out * proj_out
     return (
         ("vision_model.embeddings", embeddings),
         ("vision_model.layernorm_pre_post", 2 * (2 * h)),
         ("vision_model.encoder", layers * per_layer),
         ("vision_model.vision_adapter", adapter),
-        ("multi_modal_projector", vision["vision_output_dim"] * text_hidden),  # linear_1, no bias
+        ("multi_modal_projector", out_dim * text_hidden),  # linear_1, no bias
     )
 
 
@@ -521,12 +529,14 @@ def _mistral3(cfg: Config, model_type: str, name: str) -> ModelSpec:
     vision = _sub(cfg, "vision_config", _MISTRAL3_DEFAULT_VISION if cfg.get("vision_config") is None else _PIXTRAL)
     if str(vision.get("model_type") or "pixtral") != "pixtral":
         raise UnsupportedModelError(f"mistral3 with a {vision.get('model_type')!r} vision tower is not supported")
-    h, inter = vision["hidden_size"], vision["intermediate_size"]
+    h, inter, channels, v_layers = _dims(vision, "hidden_size", "intermediate_size", "num_channels", "num_hidden_layers")
     ph, pw = _pair(vision["patch_size"])
     per_layer = 4 * h * h + 3 * h * inter + 2 * h  # q, k, v, o (no bias); gated MLP (no bias); two RMSNorms
-    merge = _get(cfg, "spatial_merge_size", default=2)
+    merge = _require({"spatial_merge_size": cfg.get("spatial_merge_size", 2)}, "spatial_merge_size")
     layers_used = cfg.get("vision_feature_layer", -1)
     n_feature = 1 if isinstance(layers_used, int) else len(layers_used)
+    if not n_feature:
+        raise ConfigError("config.json vision_feature_layer is an empty list")
     bias = bool(cfg.get("multimodal_projector_bias", False))
     th = base.hidden_size
     # norm (RMSNorm over vision h), patch_merger.merging_layer (no bias), linear_1, linear_2
@@ -536,9 +546,9 @@ def _mistral3(cfg: Config, model_type: str, name: str) -> ModelSpec:
         model_type="mistral3",
         quantization_config=cfg.get("quantization_config") or text.get("quantization_config"),
         extra_params=(
-            ("vision_tower.patch_conv", vision["num_channels"] * ph * pw * h),
+            ("vision_tower.patch_conv", channels * ph * pw * h),
             ("vision_tower.ln_pre", h),
-            ("vision_tower.transformer", vision["num_hidden_layers"] * per_layer),
+            ("vision_tower.transformer", v_layers * per_layer),
             ("multi_modal_projector", projector),
         ),
     )
@@ -591,25 +601,25 @@ def mllama_cross_attention(cfg: Config) -> tuple[tuple[int, ...], int]:
     4 x 1601 = 6404). These layers' KV scales with images, not with the text context."""
     text = _sub(cfg, "text_config", _MLLAMA_TEXT)
     vision = _sub(cfg, "vision_config", _MLLAMA_VISION)
-    n_layers = text["num_hidden_layers"]
+    n_layers = _require(text, "num_hidden_layers", upper=MAX_LAYERS)
     cross = tuple(sorted({int(i) for i in text["cross_attention_layers"] if 0 <= int(i) < n_layers}))
     ih, iw = _pair(vision["image_size"])
     ph, pw = _pair(vision["patch_size"])
-    return cross, vision["max_num_tiles"] * ((ih // ph) * (iw // pw) + 1)
+    return cross, _require(vision, "max_num_tiles") * ((ih // ph) * (iw // pw) + 1)
 
 
 def _mllama_vision_params(vision: Config, text_hidden: int) -> tuple[tuple[str, int], ...]:
     """MllamaVisionModel + the projector Linear(vision_output_dim, text hidden, bias) as transformers builds them."""
-    h, inter = vision["hidden_size"], vision["intermediate_size"]
-    heads = vision["attention_heads"]
+    h, inter, heads, tiles, channels, n_local, n_global, out_dim = _dims(
+        vision, "hidden_size", "intermediate_size", "attention_heads", "max_num_tiles", "num_channels",
+        "num_hidden_layers", "num_global_layers", "vision_output_dim")
     attn = heads * (h // heads)
-    tiles = vision["max_num_tiles"]
     ratios = len(vision["supported_aspect_ratios"]) + 1  # max_aspect_ratio_id + 1 embedding rows
     ih, iw = _pair(vision["image_size"])
     ph, pw = _pair(vision["patch_size"])
     patches = (ih // ph) * (iw // pw) + 1
     embeddings = (
-        vision["num_channels"] * ph * pw * h  # patch_embedding Conv2d, no bias
+        channels * ph * pw * h  # patch_embedding Conv2d, no bias
         + h  # class_embedding
         + 1 + patches * h + ratios * tiles * patches * h  # gated_positional_embedding: gate, embedding, tile_embedding
         + 2 * (ratios * tiles * h + 1)  # pre/post tile positional embeddings (gated)
@@ -618,9 +628,9 @@ def _mllama_vision_params(vision: Config, text_hidden: int) -> tuple[tuple[str, 
     per_layer = 3 * h * attn + attn * h + (h * inter + inter) + (inter * h + h) + 2 * (2 * h)
     return (
         ("vision_model.embeddings", embeddings),
-        ("vision_model.transformer", vision["num_hidden_layers"] * per_layer),
-        ("vision_model.global_transformer", vision["num_global_layers"] * (per_layer + 2)),  # gate_attn, gate_ffn
-        ("multi_modal_projector", vision["vision_output_dim"] * text_hidden + text_hidden),
+        ("vision_model.transformer", n_local * per_layer),
+        ("vision_model.global_transformer", n_global * (per_layer + 2)),  # gate_attn, gate_ffn
+        ("multi_modal_projector", out_dim * text_hidden + text_hidden),
     )
 
 
