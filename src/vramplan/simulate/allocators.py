@@ -11,7 +11,9 @@ without another call) and its final length, so the accounting categories are exa
 * ``shared_slots``    slots counted more than once by the per-sequence view (sharing discount)
 
 Sequences only grow; growth is announced with ``extend(key, length)`` when ``length`` exceeds ``cap``,
-which lets the scheduler skip per-token calls (a paged sequence needs one call per block).
+which lets the scheduler skip per-token calls (a paged sequence needs one call per block). A running
+group (n samples or beams) grows with ``extend_group``: all of its sequences or none, so they keep one
+capacity (the scheduler times the group's next growth from it).
 """
 
 from __future__ import annotations
@@ -108,6 +110,11 @@ class Allocator(ABC):
     @abstractmethod
     def extend(self, key: int, length: int) -> bool:
         """Make room for ``length`` tokens in the sequence; False (no change) if no room."""
+
+    @abstractmethod
+    def extend_group(self, keys: Sequence[int], length: int) -> bool:
+        """``extend`` every sequence of a group to ``length`` tokens, all or none; False (no change) if
+        the pool cannot hold them all (vLLM V0's ``can_append_slots`` checks the whole group too)."""
 
     @abstractmethod
     def free(self, key: int) -> None:
@@ -255,6 +262,9 @@ class ContiguousAllocator(Allocator):
 
     def extend(self, key: int, length: int) -> bool:
         return length <= self.cap[key]
+
+    def extend_group(self, keys: Sequence[int], length: int) -> bool:
+        return all(length <= self.cap[k] for k in keys)
 
     def free(self, key: int) -> None:
         off, order = self.chunks.pop(key)
@@ -490,6 +500,16 @@ class PagedAllocator(Allocator):
         for _ in range(need):
             table.append(self._new_block())
         self._set_cap(key, cap + need * self.B)
+        return True
+
+    def extend_group(self, keys: Sequence[int], length: int) -> bool:
+        B, cap = self.B, self.cap
+        need = sum(-(-(length - cap[k]) // B) for k in keys if length > cap[k])
+        if need > self.available_blocks():
+            return False
+        if need:
+            for k in keys:
+                self.extend(k, length)
         return True
 
     def free(self, key: int) -> None:

@@ -339,14 +339,18 @@ class Simulator:
         self.waiting.appendleft(g)
 
     def _grow(self, g: _Group, d1: int) -> None:
-        """Give each sequence of ``g`` the slot for its next token, preempting newest-first."""
+        """Give every sequence of ``g`` the slot for its next token, preempting newest-first.
+
+        All sequences grow together or none does: growing them one by one and preempting ``g`` itself
+        half-way left its sequences with different capacities, and ``_register`` (which reads the first
+        sequence's) then let the others write past their capacity after a swap-in.
+        """
         length = g.L0 + d1 - g.D0
-        for k in g.keys:
-            while not self.alloc.extend(k, length):
-                victim = self.running[next(reversed(self.running))]
-                self._preempt(victim)
-                if victim is g:
-                    return
+        while not self.alloc.extend_group(g.keys, length):
+            victim = self.running[next(reversed(self.running))]
+            self._preempt(victim)
+            if victim is g:
+                return
         self._register(g, d1, length)
 
     def _reselect_beams(self) -> None:
