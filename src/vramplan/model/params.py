@@ -48,6 +48,12 @@ class TensorGroup:
         return self.numel * self.count
 
 
+#: Vision-tower pieces that tensor parallelism shards like the decoder's linears (vLLM builds Llama 4's vision
+#: encoder and pixel-shuffle adapter from Column/RowParallelLinear; checked against Scout's logged TP4 load).
+#: Every other extra (embeddings, norms, projectors, other towers) is counted replicated on each rank.
+_TP_SPLIT_EXTRAS: dict[str, tuple[str, ...]] = {"llama4": ("vision_model.encoder", "vision_model.vision_adapter")}
+
+
 @lru_cache(maxsize=256)
 def inventory(spec: ModelSpec) -> tuple[TensorGroup, ...]:
     """Every parameter tensor of the model, grouped; cached because specs are immutable."""
@@ -90,7 +96,8 @@ def inventory(spec: ModelSpec) -> tuple[TensorGroup, ...]:
             # Text-side per-layer pieces the uniform layout does not carry (mllama cross-attention q/k norms, gates).
             add(name, (count,), 1, "norm", "replicated", "layer", "cross_attention")
         else:
-            add(name, (count,), 1, "extra", "replicated", "first", "vision")
+            split: Split = "column" if name.startswith(_TP_SPLIT_EXTRAS.get(spec.model_type, ())) else "replicated"
+            add(name, (count,), 1, "extra", split, "first", "vision")
     return tuple(groups)
 
 
