@@ -53,9 +53,11 @@ CASE_NOTES = (
     "llmdplanner-...-dtf32 activation -11.7 %: fp32 compute; the sampler copy count is calibrated on bf16 runs.",
     "llmdplanner-codellama activation -6.1 %: the only dense case where the forward pass dominates; the remaining "
     "~50 MiB is below one hidden-size buffer and is not fitted.",
-    "llama-4-scout TP4 weights +2.2 %: 2.5 GiB of it is the rotary cache at max_position 10,485,760 x 128 in bf16 "
-    "(-2.5 % without it). Either vLLM sizes Llama 4's cache differently (unverified) or the new llama4 builder's "
-    "per-rank count is off; not fitted.",
+    "llama-4-scout TP4: weights match once vLLM's TP split of the vision encoder and its 2.5 GiB rotary cache "
+    "(10,485,760 positions x 128 in bf16) are counted; its KV space is ~1 GiB short of the log (non-weight terms).",
+    "llmd-mistral-small-3.2-24b activation +130 %: labelled 0.11.0 like the other llmd-* runs, but its peak fits the "
+    "~3.7 sampler copies of 0.10/0.19 (2.12 GiB) while the other llmd-* runs ('latest' image) fit ~9.5 copies; "
+    "we believe the runs used different vLLM versions and keep one profile per version.",
     "qwen2.5-7b-instruct TP4 weights +0.8 %: the case resolves to the base Qwen2.5-7B config (max_position 131,072), "
     "whose rotary cache is 32 MiB; the Instruct config has 32,768 (8 MiB).",
 )
@@ -101,6 +103,9 @@ def case_settings(case: dict[str, Any]) -> dict[str, Any]:
     total = case.get("total_gpu_memory_gib") or _gpu_total(case.get("gpu"))
     if total:
         s["gpu_total_gib"] = total
+    free = re.search(r"(\d+\.\d+) GB free before load", str(case.get("gpu") or ""))
+    if free:  # SGLang's own F0, printed by its log ("GB" meaning GiB)
+        s["avail_mem_before_load_gb"] = float(free.group(1))
     version = str(case.get("engine_version") or "")
     vm = re.search(r"(\d+\.\d+(?:\.\d+)?)", version)
     if vm:
@@ -157,7 +162,8 @@ def predict_case(case: dict[str, Any]) -> tuple[dict[str, Any] | None, str | Non
             return None, f"no {engine} predictor yet"
         try:
             merged = {**case, **settings}
-            return fn(merged, gpu or (f"{total}GiB" if total else None)).to_dict(), None
+            gpu_memory = None if gpu or not total else f"{total}GiB"
+            return fn(merged, gpu, gpu_memory=gpu_memory, engine_version=settings.get("engine_version")).to_dict(), None
         except VramplanError as exc:
             return None, f"not covered: {exc}"[:160]
         except Exception as exc:  # noqa: BLE001 - another engineer's module; report, do not crash the run

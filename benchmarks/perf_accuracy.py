@@ -39,10 +39,7 @@ SAME_ARCHITECTURE = {
     "Qwen/Qwen2-72B": "Qwen/Qwen2-72B-Instruct",  # base and Instruct share config (80 x 8192, 64/8 heads, 29568, vocab 152064, qkv bias)
 }
 #: Architectures with no identical catalogue config.
-NOT_COVERED = {
-    "mistralai/Mistral-Small-3.1-24B-Instruct-2503": "Mistral-Small-3.1-24B (vision-language) is not in the catalogue",
-    "meta-llama/Llama-3.2-11B-Vision-Instruct": "Llama-3.2-11B-Vision (cross-attention layers) is not in the catalogue",
-}
+NOT_COVERED: dict[str, str] = {}
 #: Dataset mean lengths where the case gives none (token counts of the standard samplers).
 DATASET_LENGTHS = {
     "sharegpt": (230, 195),  # vLLM/SGLang bench_serving ShareGPT sampling: ~230 prompt, ~195 output tokens

@@ -45,7 +45,9 @@ def explain_log(text: str, *, gpu: str | None = None) -> dict[str, Any]:
     if parsed.engine == "vllm":
         pred, note = _predict_vllm(parsed, settings, gpu)
     else:
-        pred, note = _predict_other(parsed.engine, parsed.settings, gpu)
+        # SGLang's F0 (free memory before loading) is an input of its own formula: pass the logged value on
+        inputs = {**parsed.settings, **{k: v for k, v in parsed.logged.items() if k == "avail_mem_before_load_gb"}}
+        pred, note = _predict_other(parsed.engine, inputs, gpu)
     if note:
         out["notes"].append(note)
     if pred is None:

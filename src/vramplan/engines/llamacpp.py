@@ -11,6 +11,7 @@ tensor type mixes from ``llama-quant.cpp``).
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -285,9 +286,12 @@ def parse_llamacpp_argv(argv: Sequence[str]) -> tuple[dict[str, Any], list[str]]
                     raise InputError(f"{arg} expects an integer, got {value!r}") from None
             elif key == "tensor_split":
                 try:
-                    settings[key] = [float(x) for x in re.split(r"[,/]", value) if x]
+                    parts = [float(x) for x in re.split(r"[,/]", value) if x]
                 except ValueError:
                     raise InputError(f"{arg} expects proportions like 3,1, got {value!r}") from None
+                if not parts or not all(math.isfinite(x) and x >= 0 for x in parts) or sum(parts) <= 0:
+                    raise InputError(f"{arg} expects non-negative finite proportions like 3,1, got {value!r}")
+                settings[key] = parts
             else:
                 settings[key] = value
         elif arg.startswith("-"):

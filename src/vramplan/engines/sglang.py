@@ -255,8 +255,12 @@ def gib(n: float) -> float:
 # ---------------------------------------------------------------------------------------- prediction
 def predict_sglang(argv_or_settings: Sequence[str] | Mapping[str, Any], gpu: str | GPU | None = None, *,
                    gpu_memory: str | int | None = None, engine_version: str | None = None,
-                   other_processes_gib: float = 0.0) -> EnginePrediction:
-    """Predict what ``python -m sglang.launch_server ...`` allocates per GPU and whether it starts."""
+                   other_processes_gib: float = 0.0, free_gib_at_start: float | None = None) -> EnginePrediction:
+    """Predict what ``python -m sglang.launch_server ...`` allocates per GPU and whether it starts.
+
+    ``free_gib_at_start`` is SGLang's own F0 when it is known (its log prints it as "avail mem" before
+    loading): other processes, the CUDA context and NCCL are then already accounted for.
+    """
     if isinstance(argv_or_settings, Mapping):
         settings, ignored = dict(argv_or_settings), []
     else:
@@ -303,7 +307,8 @@ def predict_sglang(argv_or_settings: Sequence[str] | Mapping[str, Any], gpu: str
     cap = settings.get("max_total_tokens")
 
     # F0 = total - CUDA context - NCCL - other processes (design note 2.1; "GB" are GiB)
-    f0 = total_gib - CUDA_CONTEXT_GIB - (NCCL_INIT_GIB if tp * pp > 1 else 0.0) - other_processes_gib
+    f0 = free_gib_at_start if free_gib_at_start is not None else (
+        total_gib - CUDA_CONTEXT_GIB - (NCCL_INIT_GIB if tp * pp > 1 else 0.0) - other_processes_gib)
     w = weight_bytes(spec, r.precision, tp, pp).per_gpu
     w_gib = gib(w) + LOAD_EXTRA_GIB
     f1 = f0 - w_gib
@@ -409,10 +414,17 @@ def predict_from_settings(settings: Mapping[str, Any], gpu: str | GPU | None = N
                           gpu_memory: str | int | None = None, engine_version: str | None = None) -> EnginePrediction:
     """Predict from the settings dict ``vramplan.logs.parse_log`` reads out of an SGLang log."""
     s = dict(settings)
-    if s.get("model") is not None and s.get("model_path") is None:
-        s["model_path"] = s["model"]
+    # vLLM-style names (dev-set records, other tools) -> SGLang's own
+    for ours, theirs in (("model_path", "model"), ("tp_size", "tensor_parallel_size"), ("pp_size", "pipeline_parallel_size"),
+                         ("context_length", "max_model_len")):
+        if s.get(ours) is None and s.get(theirs) is not None:
+            s[ours] = s[theirs]
+    free = s.get("avail_mem_before_load_gb")  # SGLang prints GiB as "GB"
     kept, gpu, gpu_memory = settings_for_engine(s, set(FLAGS.values()) | set(BOOL_FLAGS.values()), gpu, gpu_memory)
-    return predict_sglang(kept, gpu, gpu_memory=gpu_memory, engine_version=engine_version)
+    if gpu is None and gpu_memory is None and free:
+        gpu_memory = f"{float(free) + CUDA_CONTEXT_GIB}GiB"  # only F0 matters when it was logged
+    return predict_sglang(kept, gpu, gpu_memory=gpu_memory, engine_version=engine_version,
+                          free_gib_at_start=float(free) if free else None)
 
 
 __all__ = [

@@ -186,7 +186,11 @@ def predict_tgi(argv_or_settings: Sequence[str] | Mapping[str, Any], gpu: str | 
 def predict_from_settings(settings: Mapping[str, Any], gpu: str | GPU | None = None, *,
                           gpu_memory: str | int | None = None, engine_version: str | None = None) -> EnginePrediction:
     """Predict from the settings ``vramplan.logs.parse_log`` reads from a TGI launcher log (Args {...})."""
-    kept, gpu, gpu_memory = settings_for_engine(settings, set(FLAGS.values()), gpu, gpu_memory)
+    s = dict(settings)
+    for ours, theirs in (("model_id", "model"), ("num_shard", "tensor_parallel_size"), ("max_total_tokens", "max_model_len")):
+        if s.get(ours) is None and s.get(theirs) is not None:
+            s[ours] = s[theirs]
+    kept, gpu, gpu_memory = settings_for_engine(s, set(FLAGS.values()), gpu, gpu_memory)
     return predict_tgi(kept, gpu, gpu_memory=gpu_memory, engine_version=engine_version)
 
 

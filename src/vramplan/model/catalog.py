@@ -11,7 +11,7 @@ from typing import Any
 
 
 def _normalise(name: str) -> str:
-    return name.strip().lower().replace("_", "-")
+    return re.sub(r"\s+", "-", name.strip().lower()).replace("_", "-")
 
 
 _VARIANT_TOKEN = re.compile(r"-(instruct|chat|it)(?=-|$)")
@@ -61,11 +61,21 @@ def _alias_index() -> dict[str, str]:
     return index
 
 
+#: Checkpoints whose config has the same architecture and shapes as a catalogue entry, with the evidence.
+SAME_SHAPES = {
+    # Mistral-Small-3.2 reuses 3.1's text decoder and Pixtral tower: vLLM logs 44.76 GiB of weights for both
+    # (dev set: llmd-mistral-small-3.2-24b vs llmdplanner-mistralai-mistral-small).
+    "mistralai/mistral-small-3.2-24b-instruct-2506": "mistralai/Mistral-Small-3.1-24B-Instruct-2503",
+}
+
+
 @lru_cache(maxsize=4096)
 def find(name: str) -> str | None:
     """The catalogue id a name refers to, or None: exact id, a variant of one, or a short alias."""
     index = _alias_index()
     key = _normalise(name)
+    if key in SAME_SHAPES or key.split("/")[-1] in {k.split("/")[-1] for k in SAME_SHAPES}:
+        return next(v for k, v in SAME_SHAPES.items() if k == key or k.split("/")[-1] == key.split("/")[-1])
     if key in index:
         return index[key]
     for form in sorted(_short_forms(name), key=len, reverse=True):
