@@ -35,8 +35,9 @@ def timed_runs(cmd: list[str], runs: int, env: dict[str, str] | None = None) -> 
 
 
 def in_process_vramplan(n: int) -> tuple[float, float]:
-    import vramplan.estimate as estimate_module
     from vramplan.estimate import estimate
+
+    estimate_module = sys.modules["vramplan.estimate"]  # the package attribute is the function
     from vramplan.memory import kv_cache, weights
     from vramplan.model import params
 
