@@ -35,9 +35,9 @@ def timed_runs(cmd: list[str], runs: int, env: dict[str, str] | None = None) -> 
 
 
 def in_process_vramplan(n: int) -> tuple[float, float]:
-    from vramplan.estimate import estimate
+    from vramplan.estimator import estimate
 
-    estimate_module = sys.modules["vramplan.estimate"]  # the package attribute is the function
+    estimate_module = sys.modules["vramplan.estimator"]
     from vramplan.memory import kv_cache, weights
     from vramplan.model import params
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from vramplan.estimate import resolve
+from vramplan.estimator import resolve
 from vramplan.memory.activations import forward_peak_bytes
 from vramplan.memory.kv_cache import kv_cache_bytes
 from vramplan.model.load import load_model

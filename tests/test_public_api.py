@@ -86,3 +86,12 @@ def test_estimate_plot_writes_png_and_svg(tmp_path) -> None:  # type: ignore[no-
     for name in ("mem.png", "mem.svg"):
         main(["estimate", "llama-3.1-8b", "--gpu", "L4", "--plot", str(tmp_path / name), "--json"])
         assert (tmp_path / name).stat().st_size > 1000
+
+
+def test_estimate_is_the_function_however_submodules_are_imported() -> None:
+    import importlib
+
+    importlib.import_module("vramplan.estimator")
+    import vramplan.memory.breakdown  # noqa: F401
+
+    assert callable(vramplan.estimate) and vramplan.estimate.__module__ == "vramplan.estimator"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from vramplan.estimate import estimate
+from vramplan.estimator import estimate
 from vramplan.rule_of_thumb import naive_kv_bytes_per_token, rule_of_thumb, wrong_multiplying_rule
 
 

@@ -19,7 +19,7 @@ _EXPORTS: dict[str, str] = {
     "ModelSpec": "vramplan.model.spec",
     "VramplanError": "vramplan.errors",
     "count_params": "vramplan.model.params",
-    "estimate": "vramplan.estimate",
+    "estimate": "vramplan.estimator",
     "estimate_training": "vramplan.training",
     "explain_log": "vramplan.explain",
     "list_gpus": "vramplan.hardware",
@@ -36,7 +36,7 @@ __all__ = sorted([*_EXPORTS, "__version__"])
 
 # `estimate` is both a submodule and the main function. Importing it here binds the package attribute
 # to the function for good (the import system sets the submodule attribute only on first load).
-from vramplan.estimate import estimate  # noqa: E402
+from vramplan.estimator import estimate  # noqa: E402
 
 
 def __getattr__(name: str) -> Any:

@@ -58,7 +58,8 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as exc:  # click usage errors and the like
         # typer may ship its own copy of click, so match the usage-error protocol, not the class.
         if hasattr(exc, "show") and isinstance(getattr(exc, "exit_code", None), int):
-            typer.echo(f"error: {getattr(exc, 'format_message', lambda: str(exc))()}", err=True)
+            message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+            typer.echo(f"error: {message}", err=True)
             sys.exit(exc.exit_code)
         if isinstance(exc, (ValueError, OSError)):
             typer.echo(f"error: {exc}", err=True)

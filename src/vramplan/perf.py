@@ -310,7 +310,7 @@ def build_setup(model: str | ModelSpec | LoadedModel, gpu: str | GPU, *, engine:
     gpu_memory_utilization) with what a deployment actually uses. ``quantization`` "fp4"/"nvfp4" stores
     4-bit weights and computes on the card's fp4 tensor cores.
     """
-    from vramplan.estimate import check_parallelism, resolve
+    from vramplan.estimator import check_parallelism, resolve
     from vramplan.memory.kv_cache import kv_bytes_per_token
     from vramplan.memory.weights import weight_bytes
     from vramplan.model.params import count_params
@@ -400,7 +400,7 @@ def build_setup(model: str | ModelSpec | LoadedModel, gpu: str | GPU, *, engine:
 def fixed_bytes_per_gpu(spec: ModelSpec, dtype: str | None, quantization: str | None, kv_cache_dtype: str | None,
                         tp: int, pp: int, max_model_len: int, batch_tokens: int) -> tuple[int, float]:
     """(non-KV bytes on the busiest GPU from the core's breakdown, KV bytes per token on one stage's GPU)."""
-    from vramplan.estimate import breakdown_for, resolve
+    from vramplan.estimator import breakdown_for, resolve
     from vramplan.memory.kv_cache import kv_bytes_per_token
     from vramplan.memory.weights import pp_layer_split
     from vramplan.scenario import Workload

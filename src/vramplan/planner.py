@@ -336,7 +336,7 @@ def _finish(model_ref: str, spec: ModelSpec, o: _Option, ev: dict[str, Any], use
 
 def _with_memory(spec: ModelSpec, p: Plan, context: int) -> Plan:
     """Attach the core's per-GPU breakdown, max users at the context and max context at the batch."""
-    from vramplan.estimate import breakdown_for, resolve
+    from vramplan.estimator import breakdown_for, resolve
     from vramplan.scenario import Workload
 
     r = resolve(spec, p.dtype, p.quantization if p.quantization != "fp4" else "w4a16", None if p.kv_cache_dtype == "auto" else p.kv_cache_dtype)
@@ -365,7 +365,7 @@ def _strategy(spec: ModelSpec, o: _Option, replicas: int, need: int) -> list[str
 
 
 def _node(o: _Option, spec: ModelSpec, a: PlanAssumptions) -> dict[str, Any]:
-    from vramplan.estimate import resolve
+    from vramplan.estimator import resolve
     from vramplan.memory.weights import weight_bytes
 
     r = resolve(spec, o.dtype, o.quantization if o.quantization != "fp4" else "w4a16", None)

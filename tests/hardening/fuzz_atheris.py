@@ -40,7 +40,7 @@ def _make_target(name: str):  # noqa: ANN202
                     read_gguf(path)
                 else:
                     from vramplan.model.hf_config import load_config_file, spec_from_config
-                    from vramplan.estimate import estimate
+                    from vramplan.estimator import estimate
 
                     estimate(spec_from_config(load_config_file(path)))
             elif name == "log":

@@ -18,7 +18,7 @@ from vramplan.errors import (
     UnsupportedModelError,
     VramplanError,
 )
-from vramplan.estimate import estimate
+from vramplan.estimator import estimate
 from vramplan.logs.parse import parse_log, parse_log_file
 from vramplan.model.files import read_gguf, read_safetensors
 from vramplan.model.hf_config import load_config_file, spec_from_config

@@ -13,7 +13,7 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from vramplan.errors import ConfigError, UnknownDtypeError, UnsupportedModelError
-from vramplan.estimate import estimate
+from vramplan.estimator import estimate
 from vramplan.model.hf_config import spec_from_config
 
 from ._budget import refused

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from vramplan.estimate import estimate
+from vramplan.estimator import estimate
 from vramplan.memory.breakdown import TOP_LEVEL
 from vramplan.model.catalog import catalogue
 from vramplan.model.hf_config import spec_from_config
@@ -101,7 +101,13 @@ def test_more_bits_never_need_less(spec) -> None:
 
 @given(spec=specs, scheme=st.sampled_from(QUANT))
 def test_quantizing_never_grows_weights(spec, scheme) -> None:
+    from vramplan.model.params import inventory
+
     spec = replace(spec, quantization_config=None)  # compare against the unquantized checkpoint
+    # Real layouts carry per-tensor constants (bitsandbytes NF4 keeps a 1 KiB fp32 code table per weight),
+    # which outweigh a toy matrix of a few hundred elements: the invariant is about real-sized linears.
+    linears = [g for g in inventory(spec) if g.role in ("linear", "expert") and len(g.shape) == 2]
+    assume(all(g.numel >= 4096 for g in linears))
     full = estimate(spec, dtype="bf16").component("weights")
     quant = estimate(spec, dtype="bf16", quantization=scheme).component("weights")
     assert quant.per_gpu_bytes <= full.per_gpu_bytes
@@ -179,7 +185,7 @@ def test_pp_kv_per_gpu_is_the_busiest_stage(layers: int, pp: int) -> None:
     from vramplan.memory.weights import pp_layer_split
     from vramplan.precision import kv_element_bytes
 
-    from vramplan.estimate import resolve
+    from vramplan.estimator import resolve
     from vramplan.memory.weights import weight_bytes
 
     spec = _gemma2(layers)

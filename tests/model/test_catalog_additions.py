@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from vramplan.errors import UnsupportedModelError
-from vramplan.estimate import estimate
+from vramplan.estimator import estimate
 from vramplan.model import catalog
 from vramplan.model.hf_config import spec_from_config
 from vramplan.model.params import count_params

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from vramplan.errors import ConfigError, UnsupportedModelError
-from vramplan.estimate import estimate
+from vramplan.estimator import estimate
 from vramplan.memory.kv_cache import kv_bytes_per_token, kv_cache_bytes, kv_layer_groups
 from vramplan.model import catalog
 from vramplan.model.hf_config import mllama_cross_attention, spec_from_config

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from vramplan.estimate import estimate
+from vramplan.estimator import estimate
 
 # (catalogue id, index total_size, bytes in the checkpoint that transformers does not load as weights, why)
 CASES = [

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from vramplan.errors import DoesNotFitError, InputError, UnknownGPUError
-from vramplan.estimate import estimate
+from vramplan.estimator import estimate
 from vramplan.hardware import resolve_gpu
 from vramplan.planner import plan
 

@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from vramplan.cli import app as cli_app
-from vramplan.estimate import estimate
+from vramplan.estimator import estimate
 
 SCENARIO = {"model": "llama-3.1-8b", "context": 8192, "users": 16, "gpu": "H100-80GB", "kv_cache_dtype": "fp8"}
 

@@ -88,7 +88,7 @@ def test_cli_plans_use_the_same_repository(tmp_path: Path) -> None:
     assert saved.exit_code == 0, saved.output
     plan_id = saved.output.strip()
     shown = json.loads(runner.invoke(app, ["plans", "show", plan_id, "--database-url", url]).output)
-    from vramplan.estimate import estimate
+    from vramplan.estimator import estimate
 
     assert shown["result"] == json.loads(json.dumps(estimate("opt-125m", context=2048).to_dict()))
     listed = json.loads(runner.invoke(app, ["plans", "list", "--json", "--database-url", url]).output)

@@ -36,7 +36,7 @@ def estimate_command(
     plot: Annotated[Optional[str], typer.Option("--plot", help="Also write the breakdown chart to this .png or .svg file.")] = None,
 ) -> None:
     """Estimate GPU memory for serving MODEL: weights, KV cache, activations, overheads, GPU count."""
-    from vramplan.estimate import estimate
+    from vramplan.estimator import estimate
     from vramplan.units import parse_count
 
     if method not in ("detailed", "rule-of-thumb"):

@@ -143,7 +143,7 @@ def predict_hf(model: str | ModelSpec, *, batch_size: int = 1, max_new_tokens: i
         loaded, _, notes = resolve_model(model)
         spec = loaded.spec
         assumptions += notes
-    from vramplan.estimate import resolve
+    from vramplan.estimator import resolve
     from vramplan.memory.weights import weight_bytes
 
     r = resolve(spec, dtype, None, None)

@@ -278,7 +278,7 @@ def predict_sglang(argv_or_settings: Sequence[str] | Mapping[str, Any], gpu: str
     assumptions += notes
     spec = loaded.spec
 
-    from vramplan.estimate import check_parallelism, resolve
+    from vramplan.estimator import check_parallelism, resolve
 
     tp = int(settings.get("tp_size") or 1)
     pp = int(settings.get("pp_size") or 1)

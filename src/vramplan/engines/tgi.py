@@ -108,7 +108,7 @@ def predict_tgi(argv_or_settings: Sequence[str] | Mapping[str, Any], gpu: str | 
     loaded, mapped_quant, notes = resolve_model(str(ref))
     assumptions += notes
     spec = loaded.spec
-    from vramplan.estimate import check_parallelism, resolve
+    from vramplan.estimator import check_parallelism, resolve
 
     tp = int(settings.get("num_shard") or 1)
     check_parallelism(spec, tp, 1)

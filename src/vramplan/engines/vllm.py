@@ -20,7 +20,6 @@ pipeline stages. Log lines (§1.9) and the two startup errors (§1.2) follow eac
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from fractions import Fraction
 from math import ceil, floor
 from typing import Any, Mapping, Sequence
 
@@ -175,7 +174,7 @@ def predict_vllm(argv_or_settings: Sequence[str] | Mapping[str, Any], *, gpu: st
 
 def _predict(spec: ModelSpec, settings: Mapping[str, Any], gpu: GPU, engine_version: str | None,
              usage_context: str, hint_quant: str | None, assumptions: list[str]) -> EnginePrediction:
-    from vramplan.estimate import check_parallelism, resolve
+    from vramplan.estimator import check_parallelism, resolve
 
     version = engine_version or settings.get("engine_version")
     match = PROFILES.nearest_version(version)

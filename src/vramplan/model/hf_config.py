@@ -91,6 +91,8 @@ def _check_spec(spec: ModelSpec) -> ModelSpec:
     }
     if spec.sliding_window is not None:
         ints["sliding_window"] = spec.sliding_window
+    elif "sliding_attention" in spec.layer_types:
+        raise ConfigError("config.json marks sliding-window layers (layer_types) but gives no sliding_window size")
     if spec.moe is not None:
         ints.update(num_experts=spec.moe.num_experts, num_experts_per_tok=spec.moe.experts_per_token,
                     moe_intermediate_size=spec.moe.expert_intermediate_size)

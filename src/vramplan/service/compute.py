@@ -96,7 +96,7 @@ def resolve_model(model: str | None, config: dict[str, Any] | None, name: str | 
 
 def estimate_dict(req: EstimateRequest, settings: Settings) -> dict[str, Any]:
     """``vramplan estimate --json`` for this request: the same defaults, the same library call."""
-    from vramplan.estimate import estimate
+    from vramplan.estimator import estimate
 
     method = req.method
     spec = resolve_model(req.model, req.config, req.name, settings)

@@ -91,7 +91,7 @@ def kv_budget(model: str | ModelSpec, gpu: str, dtype: str | None = None, quanti
     ``model`` is a name (catalogue name, path or Hub id, resolved by ``load_model``) or a ModelSpec
     already resolved by the caller (the service passes one, so no request string is read as a path).
     """
-    from vramplan.estimate import estimate, resolve
+    from vramplan.estimator import estimate, resolve
     from vramplan.hardware import resolve_gpu
     from vramplan.memory.kv_cache import kv_bytes_per_token
     from vramplan.model.load import LoadedModel, load_model

@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import Response
 
-from vramplan.explain import explain_log as _needs_explain
+from vramplan.explain import explain_log as _needs_explain  # noqa: F401 - fail at import if the library module is missing
 from vramplan.service.app_errors import ERROR_RESPONSES
 from vramplan.service.compute import explain_dict, render
 from vramplan.service.schemas import ExplainRequest

@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import Response
 
-from vramplan.planner import plan as _needs_planner
+from vramplan.planner import plan as _needs_planner  # noqa: F401 - fail at import if the library module is missing
 from vramplan.service.app_errors import ERROR_RESPONSES
 from vramplan.service.compute import plan_dict, render
 from vramplan.service.deps import SettingsDep

@@ -11,7 +11,7 @@ from vramplan.service.app_errors import ERROR_RESPONSES
 from vramplan.service.compute import render, train_dict
 from vramplan.service.deps import SettingsDep
 from vramplan.service.schemas import TrainRequest
-from vramplan.training import estimate_training as _needs_training
+from vramplan.training import estimate_training as _needs_training  # noqa: F401 - fail at import if the library module is missing
 
 router = APIRouter(prefix="/api", tags=["train"])
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import Response
 
-from vramplan.engines.vllm import predict_vllm as _needs_engine
+from vramplan.engines.vllm import predict_vllm as _needs_engine  # noqa: F401 - fail at import if the library module is missing
 from vramplan.service.app_errors import ERROR_RESPONSES
 from vramplan.service.compute import render, vllm_dict
 from vramplan.service.schemas import VllmRequest, VllmResponse

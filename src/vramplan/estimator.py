@@ -23,7 +23,7 @@ from vramplan.model.spec import ModelSpec
 from vramplan.precision import Precision, kv_element_bytes, resolve_precision
 from vramplan.rule_of_thumb import naive_kv_bytes_per_token, rule_of_thumb
 from vramplan.scenario import Method, Parallelism, Workload
-from vramplan.units import GiB, format_bytes
+from vramplan.units import format_bytes
 
 TP_CHOICES = (1, 2, 4, 8)
 PP_CHOICES = (1, 2, 3, 4, 6, 8, 16)
