@@ -164,9 +164,30 @@ def mxfp4_bytes() -> LinearBytes:
     return lambda n, k: n * _ceil(k, 32) * 17
 
 
+# llama.cpp's quantizer cannot use a 256-value K/IQ block on rows that are not a multiple of 256; it
+# falls back per tensor (llama-quant.cpp, "tensor cols ... are not divisible by 256, required for ..."):
+_GGML_FALLBACK = {"Q2_K": "Q4_0", "Q3_K": "Q4_0", "IQ1_S": "Q4_0", "IQ1_M": "Q4_0", "IQ2_XXS": "Q4_0",
+                  "IQ2_XS": "Q4_0", "IQ2_S": "Q4_0", "IQ3_XXS": "Q4_0", "IQ3_S": "Q4_0", "IQ4_XS": "IQ4_NL",
+                  "TQ1_0": "Q4_0", "TQ2_0": "Q4_0", "Q4_K": "Q5_0", "Q5_K": "Q5_1", "Q6_K": "Q8_0"}
+
+
+def ggml_type_for_row(type_name: str, k: int) -> str:
+    """The ggml type llama.cpp actually stores a row of ``k`` values in (fallbacks for odd widths)."""
+    block_values = GGML_BLOCKS[type_name][1]
+    if k % block_values == 0:
+        return type_name
+    fallback = _GGML_FALLBACK.get(type_name)
+    if fallback and k % GGML_BLOCKS[fallback][1] == 0:
+        return fallback
+    return "F16"
+
+
 def ggml_bytes(type_name: str) -> LinearBytes:
-    block_bytes, block_values = GGML_BLOCKS[type_name]
-    return lambda n, k: n * _ceil(k, block_values) * block_bytes
+    def f(n: int, k: int) -> int:
+        block_bytes, block_values = GGML_BLOCKS[ggml_type_for_row(type_name, k)]
+        return n * _ceil(k, block_values) * block_bytes
+
+    return f
 
 
 def plain_bits(bits: float) -> LinearBytes:

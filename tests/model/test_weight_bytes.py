@@ -64,3 +64,15 @@ def test_quantized_schemes_exact_layouts() -> None:
     # GPTQ adds g_idx (int32 per input feature)
     assert gptq_bytes(4, 128)(n, k) == awq_bytes(4, 128)(n, k) + 4 * k
     assert mxfp4_bytes()(n, k) * 8 / (n * k) == 4.25
+
+
+def test_gguf_k_quants_fall_back_on_rows_not_divisible_by_256() -> None:
+    """llama.cpp stores a 2,880-wide row (gpt-oss) of a Q4_K file as Q5_0, and a 64-wide Q6_K row as Q8_0."""
+    from vramplan.precision import ggml_bytes, ggml_type_for_row
+
+    assert ggml_type_for_row("Q4_K", 2880) == "Q5_0"
+    assert ggml_type_for_row("Q4_K", 4096) == "Q4_K"
+    assert ggml_type_for_row("Q6_K", 64) == "Q8_0"
+    assert ggml_type_for_row("Q2_K", 48) == "F16"  # not even a multiple of 32
+    assert ggml_bytes("Q4_K")(10, 2880) == 10 * (2880 // 32) * 22
+    assert ggml_bytes("Q6_K")(64, 64) == 64 * 2 * 34
