@@ -5,7 +5,7 @@ from __future__ import annotations
 import ast
 import re
 import shlex
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -126,26 +126,34 @@ def literal(raw: str) -> Any:
     return s
 
 
-def split_top_level(body: str, sep: str = ",") -> list[str]:
-    """Split ``a=1, b=Foo(x=1, y=2), c='p,q'`` at top-level separators only."""
-    parts: list[str] = []
+def _scan(text: str) -> Iterator[tuple[int, str, int]]:
+    """Yield (index, char, bracket depth after it) for characters outside quotes: one scanner for both users."""
     depth = 0
     quote: str | None = None
-    start = 0
-    for i, ch in enumerate(body):
+    for i, ch in enumerate(text):
         if quote:
-            if ch == quote and body[i - 1] != "\\":
+            if ch == quote and text[i - 1] != "\\":
                 quote = None
-        elif ch in "'\"":
+            continue
+        if ch in "'\"":
             quote = ch
-        elif ch in "([{":
+            continue
+        if ch in "([{":
             depth += 1
         elif ch in ")]}":
             depth -= 1
-            if depth < 0:
-                parts.append(body[start:i])
-                return parts
-        elif ch == sep and depth == 0:
+        yield i, ch, depth
+
+
+def split_top_level(body: str, sep: str = ",") -> list[str]:
+    """Split ``a=1, b=Foo(x=1, y=2), c='p,q'`` at top-level separators only."""
+    parts: list[str] = []
+    start = 0
+    for i, ch, depth in _scan(body):
+        if depth < 0:
+            parts.append(body[start:i])
+            return parts
+        if ch == sep and depth == 0:
             parts.append(body[start:i])
             start = i + 1
     parts.append(body[start:])
@@ -191,20 +199,9 @@ def _pairwise(body: str) -> dict[str, Any]:
 
 def _matching_brace(text: str) -> int:
     """Index of the brace closing ``text[0]``, or -1 when the text was cut before it."""
-    depth = 0
-    quote: str | None = None
-    for i, ch in enumerate(text):
-        if quote:
-            if ch == quote and text[i - 1] != "\\":
-                quote = None
-        elif ch in "'\"":
-            quote = ch
-        elif ch in "([{":
-            depth += 1
-        elif ch in ")]}":
-            depth -= 1
-            if depth == 0:
-                return i
+    for i, ch, depth in _scan(text):
+        if ch in ")]}" and depth == 0:
+            return i
     return -1
 
 
