@@ -22,8 +22,15 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from vramplan.errors import VramplanError  # noqa: E402
 
-FIELDS = ("weights_gib", "activation_peak_gib", "non_torch_gib", "available_kv_cache_gib", "gpu_blocks",
-          "kv_cache_tokens", "max_concurrency")
+FIELDS = (
+    "weights_gib",
+    "activation_peak_gib",
+    "non_torch_gib",
+    "available_kv_cache_gib",
+    "gpu_blocks",
+    "kv_cache_tokens",
+    "max_concurrency",
+)
 #: Model names in the dev set that are local paths or lack an org; mapped to the published repo id.
 ALIASES = {
     "Llama-2-70B": "meta-llama/Llama-2-70b-hf",
@@ -96,8 +103,16 @@ def case_settings(case: dict[str, Any]) -> dict[str, Any]:
     kv = _word(case.get("kv_cache_dtype"))
     if kv:
         s["kv_cache_dtype"] = kv
-    for key in ("tensor_parallel_size", "pipeline_parallel_size", "gpu_memory_utilization", "max_model_len",
-                "block_size", "max_num_seqs", "max_num_batched_tokens", "enforce_eager"):
+    for key in (
+        "tensor_parallel_size",
+        "pipeline_parallel_size",
+        "gpu_memory_utilization",
+        "max_model_len",
+        "block_size",
+        "max_num_seqs",
+        "max_num_batched_tokens",
+        "enforce_eager",
+    ):
         if case.get(key) is not None:
             s[key] = case[key]
     total = case.get("total_gpu_memory_gib") or _gpu_total(case.get("gpu"))
@@ -121,8 +136,11 @@ def case_settings(case: dict[str, Any]) -> dict[str, Any]:
 
 def _gpu_total(gpu: Any) -> float | None:
     text = str(gpu or "")
-    m = re.search(r"/(\d+\.\d+) GiB", text) or re.search(r"(\d+\.\d+) GiB total", text) or \
-        re.search(r"total_gpu_memory (\d+\.\d+)", text)
+    m = (
+        re.search(r"/(\d+\.\d+) GiB", text)
+        or re.search(r"(\d+\.\d+) GiB total", text)
+        or re.search(r"total_gpu_memory (\d+\.\d+)", text)
+    )
     if m:
         return float(m.group(1))
     m = re.search(r"nvidia-smi (\d+) ?MiB", text) or re.search(r"\((\d+) MiB each", text)
@@ -133,12 +151,38 @@ def _gpu_total(gpu: Any) -> float | None:
 
 def _gpu_name(case: dict[str, Any]) -> str | None:
     text = str(case.get("gpu") or "")
-    for key in ("H100", "H200", "A100 80", "A100-80", "A100 40", "A100-40", "L40S", "L40", "L4", "A10G", "A10",
-                "T4", "V100", "RTX 3090", "RTX 4090", "RTX 4080", "RTX 4060", "MI300X", "MI250"):
+    for key in (
+        "H100",
+        "H200",
+        "A100 80",
+        "A100-80",
+        "A100 40",
+        "A100-40",
+        "L40S",
+        "L40",
+        "L4",
+        "A10G",
+        "A10",
+        "T4",
+        "V100",
+        "RTX 3090",
+        "RTX 4090",
+        "RTX 4080",
+        "RTX 4060",
+        "MI300X",
+        "MI250",
+    ):
         if key in text:
-            return {"A100 80": "A100-80GB-SXM", "A100-80": "A100-80GB-SXM", "A100 40": "A100-40GB-SXM",
-                    "A100-40": "A100-40GB-SXM", "RTX 3090": "RTX-3090", "RTX 4090": "RTX-4090",
-                    "RTX 4080": "RTX-4080", "H100": "H100-80GB-SXM"}.get(key, key)
+            return {
+                "A100 80": "A100-80GB-SXM",
+                "A100-80": "A100-80GB-SXM",
+                "A100 40": "A100-40GB-SXM",
+                "A100-40": "A100-40GB-SXM",
+                "RTX 3090": "RTX-3090",
+                "RTX 4090": "RTX-4090",
+                "RTX 4080": "RTX-4080",
+                "H100": "H100-80GB-SXM",
+            }.get(key, key)
     if "80GB" in text or "80 GB" in text:
         return "H100-80GB-SXM"
     return None
@@ -163,17 +207,21 @@ def predict_case(case: dict[str, Any]) -> tuple[dict[str, Any] | None, str | Non
         try:
             merged = {**case, **settings}
             gpu_memory = None if gpu or not total else f"{total}GiB"
-            return fn(merged, gpu, gpu_memory=gpu_memory, engine_version=settings.get("engine_version")).to_dict(), None
+            return fn(
+                merged, gpu, gpu_memory=gpu_memory, engine_version=settings.get("engine_version")
+            ).to_dict(), None
         except VramplanError as exc:
             return None, f"not covered: {exc}"[:160]
-        except Exception as exc:  # noqa: BLE001 - another engineer's module; report, do not crash the run
+        except Exception as exc:
             return None, f"{engine} predictor failed: {type(exc).__name__}: {exc}"[:160]
     from vramplan.engines.vllm import predict_vllm
 
     if gpu is None and total is None:
         return None, "GPU not stated"
     try:
-        pred = predict_vllm(settings, gpu=gpu, engine_version=settings.get("engine_version"), fixes=False)
+        pred = predict_vllm(
+            settings, gpu=gpu, engine_version=settings.get("engine_version"), fixes=False
+        )
     except VramplanError as exc:
         return None, f"not covered: {str(exc).split(':')[0][:120]}"
     return pred.to_dict(), None
@@ -185,8 +233,14 @@ def _logged(case: dict[str, Any], field: str) -> float | None:
         v = case.get("weights_gb")
     if v is None and field == "available_kv_cache_gib":
         v = case.get("kv_cache_size_gib")
-    if v is None and field == "kv_cache_tokens" and case.get("engine") == "vllm" and case.get("gpu_blocks") \
-            and case.get("block_size") and "V0" in str(case.get("engine_version")):
+    if (
+        v is None
+        and field == "kv_cache_tokens"
+        and case.get("engine") == "vllm"
+        and case.get("gpu_blocks")
+        and case.get("block_size")
+        and "V0" in str(case.get("engine_version"))
+    ):
         v = None  # V0 logs blocks, not tokens; compare blocks instead
     return _num(v)
 
@@ -197,13 +251,23 @@ def _err(pred: float | None, logged: float | None) -> float | None:
     return (pred - logged) / abs(logged)
 
 
-def run(path: Path = ROOT / "tests" / "data" / "real_logs.json") -> tuple[list[dict[str, Any]], str]:
+def run(
+    path: Path = ROOT / "tests" / "data" / "real_logs.json",
+) -> tuple[list[dict[str, Any]], str]:
     cases = json.loads(path.read_text())
     rows: list[dict[str, Any]] = []
     for case in cases:
         pred, reason = predict_case(case)
-        row: dict[str, Any] = {"id": case["id"], "engine": case["engine"], "version": case.get("engine_version"),
-                               "model": case["model"], "reason": reason, "errors": {}, "logged": {}, "predicted": {}}
+        row: dict[str, Any] = {
+            "id": case["id"],
+            "engine": case["engine"],
+            "version": case.get("engine_version"),
+            "model": case["model"],
+            "reason": reason,
+            "errors": {},
+            "logged": {},
+            "predicted": {},
+        }
         if pred is not None:
             for f in FIELDS:
                 lg, pr = _logged(case, f), pred.get(f)
@@ -237,33 +301,59 @@ def summary(rows: list[dict[str, Any]]) -> list[tuple[str, str, int, int, str, s
             if not errs:
                 continue
             within10 = sum(e <= 0.10 for e in errs) / len(errs)
-            out.append((engine, f, len(errs), len(er), f"{statistics.median(errs) * 100:.1f}%",
-                        f"{max(errs) * 100:.1f}%", f"{within10 * 100:.0f}%"))
+            out.append(
+                (
+                    engine,
+                    f,
+                    len(errs),
+                    len(er),
+                    f"{statistics.median(errs) * 100:.1f}%",
+                    f"{max(errs) * 100:.1f}%",
+                    f"{within10 * 100:.0f}%",
+                )
+            )
     return out
 
 
 def render(rows: list[dict[str, Any]]) -> str:
-    lines = ["# Accuracy on the development set (tests/data/real_logs.json)", "",
-             "Generated by `python benchmarks/accuracy.py`. Errors are (predicted − logged) / logged, per GPU.",
-             "", "## Summary", "",
-             "| engine | field | cases with a logged value and a prediction | cases of the engine | median abs error | worst | within 10 % |",
-             "|---|---|---|---|---|---|---|"]
+    lines = [
+        "# Accuracy on the development set (tests/data/real_logs.json)",
+        "",
+        "Generated by `python benchmarks/accuracy.py`. Errors are (predicted − logged) / logged, per GPU.",
+        "",
+        "## Summary",
+        "",
+        "| engine | field | cases with a logged value and a prediction | cases of the engine | median abs error | worst | within 10 % |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for s in summary(rows):
         lines.append("| " + " | ".join(str(x) for x in s) + " |")
     covered = sum(r["reason"] is None for r in rows)
-    lines += ["", f"Coverage: {covered} of {len(rows)} cases predicted.", "", "## Per case", "",
-              "| case | version | weights (pred / log) | activation | available KV GiB | blocks | KV tokens | concurrency | starts / outcome |",
-              "|---|---|---|---|---|---|---|---|---|"]
+    lines += [
+        "",
+        f"Coverage: {covered} of {len(rows)} cases predicted.",
+        "",
+        "## Per case",
+        "",
+        "| case | version | weights (pred / log) | activation | available KV GiB | blocks | KV tokens | concurrency | starts / outcome |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
         if r["reason"] is not None:
             continue
 
         def cell(f: str) -> str:
-            return f"{_fmt(r['predicted'].get(f))} / {_fmt(r['logged'].get(f))} ({_pct(r['errors'].get(f))})" \
-                if r["logged"].get(f) is not None else f"{_fmt(r['predicted'].get(f))} / –"
-        lines.append(f"| {r['id']} | {r['version']} | {cell('weights_gib')} | {cell('activation_peak_gib')} | "
-                     f"{cell('available_kv_cache_gib')} | {cell('gpu_blocks')} | {cell('kv_cache_tokens')} | "
-                     f"{cell('max_concurrency')} | {r.get('starts')} / {r.get('outcome') or 'ok'} |")
+            return (
+                f"{_fmt(r['predicted'].get(f))} / {_fmt(r['logged'].get(f))} ({_pct(r['errors'].get(f))})"
+                if r["logged"].get(f) is not None
+                else f"{_fmt(r['predicted'].get(f))} / –"
+            )
+
+        lines.append(
+            f"| {r['id']} | {r['version']} | {cell('weights_gib')} | {cell('activation_peak_gib')} | "
+            f"{cell('available_kv_cache_gib')} | {cell('gpu_blocks')} | {cell('kv_cache_tokens')} | "
+            f"{cell('max_concurrency')} | {r.get('starts')} / {r.get('outcome') or 'ok'} |"
+        )
     lines += ["", "## Cases we believe are off (not fitted)", ""] + [f"- {n}" for n in CASE_NOTES]
     lines += ["", "## Not covered", "", "| case | engine | model | reason |", "|---|---|---|---|"]
     for r in rows:

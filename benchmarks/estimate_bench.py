@@ -38,15 +38,23 @@ def in_process_vramplan(n: int) -> tuple[float, float]:
     from vramplan.estimator import estimate
 
     estimate_module = sys.modules["vramplan.estimator"]
+    import timeit
+
     from vramplan.memory import kv_cache, weights
     from vramplan.model import params
 
-    import timeit
-
     estimate(MODEL, context=8192, users=16, gpu="H100")
     # best of 5 repeats: the machine's other load only ever adds time
-    warm = min(timeit.repeat(lambda: estimate(MODEL, context=8192, users=16, gpu="H100", tensor_parallel_size=1),
-                             number=n, repeat=5)) / n
+    warm = (
+        min(
+            timeit.repeat(
+                lambda: estimate(MODEL, context=8192, users=16, gpu="H100", tensor_parallel_size=1),
+                number=n,
+                repeat=5,
+            )
+        )
+        / n
+    )
     t0 = time.perf_counter()
     for _ in range(n // 10):
         params.inventory.cache_clear()
@@ -79,54 +87,151 @@ def main() -> None:
     args = ap.parse_args()
     rows: list[tuple[str, str, str]] = []
     warm, cold = in_process_vramplan(2000)
-    rows.append(("vramplan estimate()", f"{warm * 1e6:,.1f} µs (warm), {cold * 1e6:,.1f} µs (cold caches)", "in process"))
-    cli = [sys.executable, "-m", "vramplan", "estimate", MODEL, "--context", "8192", "--users", "16", "--gpu", "H100", "--json"]
+    rows.append(
+        (
+            "vramplan estimate()",
+            f"{warm * 1e6:,.1f} µs (warm), {cold * 1e6:,.1f} µs (cold caches)",
+            "in process",
+        )
+    )
+    cli = [
+        sys.executable,
+        "-m",
+        "vramplan",
+        "estimate",
+        MODEL,
+        "--context",
+        "8192",
+        "--users",
+        "16",
+        "--gpu",
+        "H100",
+        "--json",
+    ]
     t, rc = timed_runs(cli, args.runs)
     rows.append(("vramplan estimate (CLI)", f"{t:.3f} s", f"whole process, exit {rc}"))
     vram_cli = t
 
     with tempfile.TemporaryDirectory() as tmpdir:
-        env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HUB_CACHE": str(hub_cache_with_config(Path(tmpdir)))}
-        accelerate = shutil.which("accelerate", path=str(Path(sys.executable).parent)) or shutil.which("accelerate")
+        env = {
+            **os.environ,
+            "HF_HUB_OFFLINE": "1",
+            "HF_HUB_CACHE": str(hub_cache_with_config(Path(tmpdir))),
+        }
+        accelerate = shutil.which(
+            "accelerate", path=str(Path(sys.executable).parent)
+        ) or shutil.which("accelerate")
         if accelerate:
-            t, rc = timed_runs([accelerate, "estimate-memory", MODEL, "--library_name", "transformers"], args.runs, env)
-            rows.append(("accelerate estimate-memory (CLI)", f"{t:.3f} s", f"whole process, exit {rc}; ratio to vramplan CLI {t / vram_cli:.1f}x"))
+            t, rc = timed_runs(
+                [accelerate, "estimate-memory", MODEL, "--library_name", "transformers"],
+                args.runs,
+                env,
+            )
+            rows.append(
+                (
+                    "accelerate estimate-memory (CLI)",
+                    f"{t:.3f} s",
+                    f"whole process, exit {rc}; ratio to vramplan CLI {t / vram_cli:.1f}x",
+                )
+            )
             # estimate-memory itself insists on asking the Hub API (gated/offline checks), so time the
             # same method in process: build the model on the meta device, then sum tensor sizes.
-            code = ("import json, time, sys\nfrom accelerate import init_empty_weights\n"
-                    "from accelerate.utils import calculate_maximum_sizes\nimport transformers\n"
-                    "cfg=json.load(open(sys.argv[1])); mt=cfg.pop('model_type')\n"
-                    "c=transformers.AutoConfig.for_model(mt, **cfg)\n"
-                    "def once():\n    with init_empty_weights(): m=transformers.AutoModelForCausalLM.from_config(c)\n    return calculate_maximum_sizes(m)\n"
-                    "once()\nt=time.perf_counter()\nfor _ in range(5): once()\nprint((time.perf_counter()-t)/5)")
+            code = (
+                "import json, time, sys\nfrom accelerate import init_empty_weights\n"
+                "from accelerate.utils import calculate_maximum_sizes\nimport transformers\n"
+                "cfg=json.load(open(sys.argv[1])); mt=cfg.pop('model_type')\n"
+                "c=transformers.AutoConfig.for_model(mt, **cfg)\n"
+                "def once():\n    with init_empty_weights(): m=transformers.AutoModelForCausalLM.from_config(c)\n    return calculate_maximum_sizes(m)\n"
+                "once()\nt=time.perf_counter()\nfor _ in range(5): once()\nprint((time.perf_counter()-t)/5)"
+            )
             cfg_path = Path(tmpdir) / "config.json"
             from vramplan.model import catalog
 
             cfg_path.write_text(json.dumps(catalog.catalogue()[MODEL]))
-            out = subprocess.run([sys.executable, "-c", code, str(cfg_path)], capture_output=True, text=True, env=env, check=False)
+            out = subprocess.run(
+                [sys.executable, "-c", code, str(cfg_path)],
+                capture_output=True,
+                text=True,
+                env=env,
+                check=False,
+            )
             if out.returncode == 0:
                 per = float(out.stdout.strip().splitlines()[-1])
-                rows.append(("accelerate method (meta model + calculate_maximum_sizes)", f"{per * 1e6:,.0f} µs",
-                             f"in process, weights only; ratio {per / warm:,.0f}x"))
+                rows.append(
+                    (
+                        "accelerate method (meta model + calculate_maximum_sizes)",
+                        f"{per * 1e6:,.0f} µs",
+                        f"in process, weights only; ratio {per / warm:,.0f}x",
+                    )
+                )
             else:
-                rows.append(("accelerate method", "failed", (out.stderr.strip().splitlines() or [""])[-1][:120]))
+                rows.append(
+                    (
+                        "accelerate method",
+                        "failed",
+                        (out.stderr.strip().splitlines() or [""])[-1][:120],
+                    )
+                )
         else:
             rows.append(("accelerate estimate-memory", "not installed", "pip install accelerate"))
     if args.peer_python:
-        code = ("import time\nfrom llm_analysis.analysis import infer\n"
-                "kw=dict(model_name='NousResearch_Llama-2-7b-hf', gpu_name='a100-sxm-80gb', dtype_name='w16a16e16', batch_size_per_gpu=16, seq_len=4096, num_tokens_to_generate=128, log_level='ERROR')\n"
-                "infer(**kw)\nt=time.perf_counter()\nfor _ in range(50): infer(**kw)\nprint((time.perf_counter()-t)/50)")
-        out = subprocess.run([args.peer_python, "-c", code], capture_output=True, text=True, check=False)
+        code = (
+            "import time\nfrom llm_analysis.analysis import infer\n"
+            "kw=dict(model_name='NousResearch_Llama-2-7b-hf', gpu_name='a100-sxm-80gb', dtype_name='w16a16e16', batch_size_per_gpu=16, seq_len=4096, num_tokens_to_generate=128, log_level='ERROR')\n"
+            "infer(**kw)\nt=time.perf_counter()\nfor _ in range(50): infer(**kw)\nprint((time.perf_counter()-t)/50)"
+        )
+        out = subprocess.run(
+            [args.peer_python, "-c", code], capture_output=True, text=True, check=False
+        )
         if out.returncode == 0:
             per = float(out.stdout.strip().splitlines()[-1])
-            rows.append(("llm-analysis infer()", f"{per * 1e6:,.0f} µs", f"in process (Llama-2-7B, its own config); ratio {per / warm:,.0f}x"))
+            rows.append(
+                (
+                    "llm-analysis infer()",
+                    f"{per * 1e6:,.0f} µs",
+                    f"in process (Llama-2-7B, its own config); ratio {per / warm:,.0f}x",
+                )
+            )
         else:
-            rows.append(("llm-analysis infer()", "failed", (out.stderr.strip().splitlines() or [""])[-1][:120]))
-        t, rc = timed_runs([args.peer_python, "-m", "llm_analysis.analysis", "infer", "--model_name", "NousResearch_Llama-2-7b-hf",
-                            "--gpu_name", "a100-sxm-80gb", "--log_level", "ERROR"], args.runs)
-        rows.append(("llm-analysis infer (CLI)", f"{t:.3f} s", f"whole process, exit {rc}; ratio to vramplan CLI {t / vram_cli:.1f}x"))
-    lines = ["# Estimate speed", "", f"`python benchmarks/estimate_bench.py` on this machine ({os.cpu_count()} cores), {MODEL}, 16 users x 8,192 tokens, H100.", "",
-             "| tool | time | notes |", "|---|---|---|", *[f"| {a} | {b} | {c} |" for a, b, c in rows], ""]
+            rows.append(
+                (
+                    "llm-analysis infer()",
+                    "failed",
+                    (out.stderr.strip().splitlines() or [""])[-1][:120],
+                )
+            )
+        t, rc = timed_runs(
+            [
+                args.peer_python,
+                "-m",
+                "llm_analysis.analysis",
+                "infer",
+                "--model_name",
+                "NousResearch_Llama-2-7b-hf",
+                "--gpu_name",
+                "a100-sxm-80gb",
+                "--log_level",
+                "ERROR",
+            ],
+            args.runs,
+        )
+        rows.append(
+            (
+                "llm-analysis infer (CLI)",
+                f"{t:.3f} s",
+                f"whole process, exit {rc}; ratio to vramplan CLI {t / vram_cli:.1f}x",
+            )
+        )
+    lines = [
+        "# Estimate speed",
+        "",
+        f"`python benchmarks/estimate_bench.py` on this machine ({os.cpu_count()} cores), {MODEL}, 16 users x 8,192 tokens, H100.",
+        "",
+        "| tool | time | notes |",
+        "|---|---|---|",
+        *[f"| {a} | {b} | {c} |" for a, b, c in rows],
+        "",
+    ]
     out_path = ROOT / "benchmarks" / "results" / "estimate_speed.md"
     out_path.write_text("\n".join(lines))
     print("\n".join(lines))

@@ -28,7 +28,13 @@ import httpx
 BODIES = [
     {"model": "llama-3.1-8b", "context": 8192, "users": 16, "gpu": "H100-80GB"},
     {"model": "qwen2.5-7b", "context": 32768, "users": 4, "gpu": "A100-80GB"},
-    {"model": "llama-3.1-70b", "context": 8192, "users": 32, "gpu": "H100-80GB", "kv_cache_dtype": "fp8"},
+    {
+        "model": "llama-3.1-70b",
+        "context": 8192,
+        "users": 32,
+        "gpu": "H100-80GB",
+        "kv_cache_dtype": "fp8",
+    },
     {"model": "opt-13b", "context": 2048, "users": 64, "gpu": "A100-40GB"},
 ]
 
@@ -40,9 +46,29 @@ def free_port() -> int:
 
 
 def start(port: int, workers: int, db: str) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "VRAMPLAN_RATE_LIMIT_PER_S": "0", "VRAMPLAN_DATABASE_URL": db, "VRAMPLAN_ALLOW_HUB": "false"}
-    proc = subprocess.Popen([sys.executable, "-m", "vramplan", "serve", "--port", str(port), "--workers", str(workers),
-                             "--log-level", "warning"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    env = {
+        **os.environ,
+        "VRAMPLAN_RATE_LIMIT_PER_S": "0",
+        "VRAMPLAN_DATABASE_URL": db,
+        "VRAMPLAN_ALLOW_HUB": "false",
+    }
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "vramplan",
+            "serve",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+            "--log-level",
+            "warning",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     for _ in range(300):
         try:
             if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
@@ -59,6 +85,7 @@ async def httpx_load(url: str, seconds: float, concurrency: int) -> tuple[int, l
     end = time.perf_counter() + seconds
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     async with httpx.AsyncClient(base_url=url, limits=limits, timeout=10) as client:
+
         async def worker(i: int) -> None:
             nonlocal errors
             n = i
@@ -68,6 +95,7 @@ async def httpx_load(url: str, seconds: float, concurrency: int) -> tuple[int, l
                 latencies.append(time.perf_counter() - t0)
                 errors += r.status_code != 200
                 n += 1
+
         await asyncio.gather(*(worker(i) for i in range(concurrency)))
     return len(latencies), latencies, errors
 
@@ -90,19 +118,45 @@ def wrk_load(url: str, seconds: int, concurrency: int) -> dict[str, float]:
     lua_bodies = "{" + ",".join(json.dumps(json.dumps(b)) for b in BODIES) + "}"
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as fh:
         fh.write(LUA % lua_bodies)
-    out = subprocess.run(["wrk", "-t", "1", "-c", str(concurrency), "-d", f"{seconds}s", "--latency", "-s", fh.name, url],
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [
+            "wrk",
+            "-t",
+            "1",
+            "-c",
+            str(concurrency),
+            "-d",
+            f"{seconds}s",
+            "--latency",
+            "-s",
+            fh.name,
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     line = next(ln for ln in out.splitlines() if ln.startswith("RESULT"))
     _, n, errs, p50, p99, dur = line.split()
-    return {"requests": int(n), "errors": int(errs), "p50_ms": float(p50), "p99_ms": float(p99), "rps": int(n) / float(dur)}
+    return {
+        "requests": int(n),
+        "errors": int(errs),
+        "p50_ms": float(p50),
+        "p99_ms": float(p99),
+        "rps": int(n) / float(dur),
+    }
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--seconds", type=int, default=10)
     ap.add_argument("--concurrency", type=int, default=32)
     ap.add_argument("--workers", type=int, default=1)
-    ap.add_argument("--tool", choices=["wrk", "httpx"], default="wrk" if shutil.which("wrk") else "httpx")
+    ap.add_argument(
+        "--tool", choices=["wrk", "httpx"], default="wrk" if shutil.which("wrk") else "httpx"
+    )
     ap.add_argument("--write", type=Path, help="append a Markdown row to this file")
     args = ap.parse_args()
     port = free_port()
@@ -117,12 +171,20 @@ def main() -> None:
             else:
                 n, lat, errs = asyncio.run(httpx_load(url, args.seconds, args.concurrency))
                 q = statistics.quantiles(lat, n=100)
-                res = {"requests": n, "errors": errs, "p50_ms": q[49] * 1e3, "p99_ms": q[98] * 1e3, "rps": n / args.seconds}
+                res = {
+                    "requests": n,
+                    "errors": errs,
+                    "p50_ms": q[49] * 1e3,
+                    "p99_ms": q[98] * 1e3,
+                    "rps": n / args.seconds,
+                }
         finally:
             proc.terminate()
             proc.wait(10)
-    row = (f"| {args.tool} | {args.workers} | {args.concurrency} | {args.seconds} s | {res['rps']:,.0f} | "
-           f"{res['p50_ms']:.2f} | {res['p99_ms']:.2f} | {res['errors']} | {os.cpu_count()} CPU, {platform.python_version()} |")
+    row = (
+        f"| {args.tool} | {args.workers} | {args.concurrency} | {args.seconds} s | {res['rps']:,.0f} | "
+        f"{res['p50_ms']:.2f} | {res['p99_ms']:.2f} | {res['errors']} | {os.cpu_count()} CPU, {platform.python_version()} |"
+    )
     print(json.dumps(res))
     print(row)
     if args.write:

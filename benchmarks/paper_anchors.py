@@ -19,12 +19,27 @@ from vramplan.simulate import (
 )
 
 OUT = Path(__file__).parent / "results" / "simulate.md"
-PAPER_FIG2 = {"max": (20.4, 13.3, 57.3, 8.9), "pow2": (26.8, 17.9, 13.6, 41.6),
-              "oracle": (38.2, 25.2, None, 36.6), "paged": (96.3, None, None, 3.7)}
+PAPER_FIG2 = {
+    "max": (20.4, 13.3, 57.3, 8.9),
+    "pow2": (26.8, 17.9, 13.6, 41.6),
+    "oracle": (38.2, 25.2, None, 36.6),
+    "paged": (96.3, None, None, 3.7),
+}
 PAPER_FIG13 = {"max": 7.00, "pow2": 9.81, "oracle": 13.62, "paged": 30.42}
-PAPER_FIG15 = {("n", 2): 6.09, ("n", 4): 8.53, ("n", 6): 9.79,
-               ("beam", 2): 37.56, ("beam", 4): 53.13, ("beam", 6): 55.16}
-LABEL = {"max": "Orca (Max)", "pow2": "Orca (Pow2)", "oracle": "Orca (Oracle)", "paged": "vLLM (paged, B=16)"}
+PAPER_FIG15 = {
+    ("n", 2): 6.09,
+    ("n", 4): 8.53,
+    ("n", 6): 9.79,
+    ("beam", 2): 37.56,
+    ("beam", 4): 53.13,
+    ("beam", 6): 55.16,
+}
+LABEL = {
+    "max": "Orca (Max)",
+    "pow2": "Orca (Pow2)",
+    "oracle": "Orca (Oracle)",
+    "paged": "vLLM (paged, B=16)",
+}
 
 
 def _fmt(x: float | None) -> str:
@@ -33,10 +48,14 @@ def _fmt(x: float | None) -> str:
 
 def main() -> None:
     # the paper's vLLM (2023) had no prefix caching: it is off in every paper replay
-    cfg = SimulationConfig(workload=preset_workload("sharegpt", rate=2.0, duration_s=3600.0, seed=0),
-                           prefix_caching=False)
+    cfg = SimulationConfig(
+        workload=preset_workload("sharegpt", rate=2.0, duration_s=3600.0, seed=0),
+        prefix_caching=False,
+    )
     res = compare_allocators(cfg, ["max", "pow2", "oracle", "paged"])
-    perf_res = compare_allocators(replace(cfg, perf=opt13b_a100_40gb_perf()), ["max", "pow2", "oracle", "paged", "tgi"])
+    perf_res = compare_allocators(
+        replace(cfg, perf=opt13b_a100_40gb_perf()), ["max", "pow2", "oracle", "paged", "tgi"]
+    )
     lines = [
         "# KV-cache simulator vs the PagedAttention paper",
         "",
@@ -56,8 +75,12 @@ def main() -> None:
     ]
     for k, r in res.items():
         p = PAPER_FIG2[k]
-        sim = (r.token_state_share, r.reserved_share, r.internal_fragmentation_share,
-               r.external_fragmentation_share)
+        sim = (
+            r.token_state_share,
+            r.reserved_share,
+            r.internal_fragmentation_share,
+            r.external_fragmentation_share,
+        )
         cells = [f"{_fmt(pv)} / {100 * sv:.1f}" for pv, sv in zip(p, sim)]
         lines.append(f"| {LABEL[k]} | " + " | ".join(cells) + f" | {100 * r.free_share:.1f} |")
     lines += [
@@ -69,8 +92,10 @@ def main() -> None:
     ]
     for k, r in res.items():
         gap = 100 * (r.mean_batch_size / PAPER_FIG13[k] - 1)
-        lines.append(f"| {LABEL[k]} | {PAPER_FIG13[k]:.2f} | {r.mean_batch_size:.2f} | {gap:+.0f} % | "
-                     f"{r.preemptions} | {r.tpot_ms_p50:.1f} | {r.latency_s_p50:.0f} |")
+        lines.append(
+            f"| {LABEL[k]} | {PAPER_FIG13[k]:.2f} | {r.mean_batch_size:.2f} | {gap:+.0f} % | "
+            f"{r.preemptions} | {r.tpot_ms_p50:.1f} | {r.latency_s_p50:.0f} |"
+        )
     lines += [
         "",
         "## Fig. 15: memory saved by sharing, Alpaca preset (10 req/s, 10 min), paged B=16",
@@ -85,7 +110,11 @@ def main() -> None:
         name = f"parallel sampling n={k}" if mode == "n" else f"beam search width={k}"
         lines.append(f"| {name} | {paper:.2f} | {100 * r.sharing_saving:.2f} |")
     sharegpt = preset_workload("sharegpt", rate=1.0, duration_s=600.0, seed=0)
-    lines += ["", "ShareGPT (paper text: 16.2–30.5 % parallel, 44.3–66.3 % beam), 1 req/s, 10 min:", ""]
+    lines += [
+        "",
+        "ShareGPT (paper text: 16.2–30.5 % parallel, 44.3–66.3 % beam), 1 req/s, 10 min:",
+        "",
+    ]
     cells = []
     for mode, k in (("n", 2), ("n", 6), ("beam", 2), ("beam", 6)):
         kw = {"n": k} if mode == "n" else {"beam_width": k}
@@ -109,11 +138,18 @@ def main() -> None:
     for k in (2, 4, 6):
         wl = replace(alpaca, n=k)
         v0 = run_simulation(SimulationConfig(workload=wl, prefix_caching=False))
-        v1 = run_simulation(SimulationConfig(workload=wl, scheduler=SchedulerConfig(engine_mode="v1")))
-        v1off = run_simulation(SimulationConfig(workload=wl, prefix_caching=False,
-                                                scheduler=SchedulerConfig(engine_mode="v1")))
-        lines.append(f"| {k} | {PAPER_FIG15[('n', k)]:.2f} | {100 * v0.sharing_saving:.2f} | "
-                     f"{100 * v1.sharing_saving:.2f} | {100 * v1off.sharing_saving:.2f} |")
+        v1 = run_simulation(
+            SimulationConfig(workload=wl, scheduler=SchedulerConfig(engine_mode="v1"))
+        )
+        v1off = run_simulation(
+            SimulationConfig(
+                workload=wl, prefix_caching=False, scheduler=SchedulerConfig(engine_mode="v1")
+            )
+        )
+        lines.append(
+            f"| {k} | {PAPER_FIG15[('n', k)]:.2f} | {100 * v0.sharing_saving:.2f} | "
+            f"{100 * v1.sharing_saving:.2f} | {100 * v1off.sharing_saving:.2f} |"
+        )
     lines += [
         "",
         "## The Fig. 2 / Fig. 13 replay timed by `vramplan.perf` (engine vllm-0.5), with TGI",
@@ -126,18 +162,22 @@ def main() -> None:
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for k, r in perf_res.items():
-        lines.append(f"| {LABEL.get(k, 'TGI (flashinfer, B=1)')} | {100 * r.token_state_share:.1f} | "
-                     f"{100 * r.reserved_share:.1f} | {100 * r.internal_fragmentation_share:.1f} | "
-                     f"{100 * r.external_fragmentation_share:.1f} | {100 * r.free_share:.1f} | "
-                     f"{r.mean_batch_size:.2f} | {r.preemptions} | {r.tpot_ms_p50:.1f} | {r.latency_s_p50:.0f} |")
+        lines.append(
+            f"| {LABEL.get(k, 'TGI (flashinfer, B=1)')} | {100 * r.token_state_share:.1f} | "
+            f"{100 * r.reserved_share:.1f} | {100 * r.internal_fragmentation_share:.1f} | "
+            f"{100 * r.external_fragmentation_share:.1f} | {100 * r.free_share:.1f} | "
+            f"{r.mean_batch_size:.2f} | {r.preemptions} | {r.tpot_ms_p50:.1f} | {r.latency_s_p50:.0f} |"
+        )
     on = run_simulation(replace(cfg, prefix_caching=True, perf=opt13b_a100_40gb_perf()))
     off = perf_res["paged"]
     lines += [
         "",
-        (f"Prefix caching on (modern vLLM): recompute-preempted requests re-hit their own cached blocks: "
-         f"{on.prefix_hit_tokens:,} of {on.prefix_hit_tokens + on.prefill_tokens:,} prefill tokens "
-         f"({100 * on.prefix_hit_tokens / max(on.prefix_hit_tokens + on.prefill_tokens, 1):.0f} %) are hits; "
-         f"latency p50 {on.latency_s_p50:.0f} s vs {off.latency_s_p50:.0f} s without."),
+        (
+            f"Prefix caching on (modern vLLM): recompute-preempted requests re-hit their own cached blocks: "
+            f"{on.prefix_hit_tokens:,} of {on.prefix_hit_tokens + on.prefill_tokens:,} prefill tokens "
+            f"({100 * on.prefix_hit_tokens / max(on.prefix_hit_tokens + on.prefill_tokens, 1):.0f} %) are hits; "
+            f"latency p50 {on.latency_s_p50:.0f} s vs {off.latency_s_p50:.0f} s without."
+        ),
     ]
     lines += ["", NOTES]
     OUT.parent.mkdir(parents=True, exist_ok=True)

@@ -42,10 +42,22 @@ SAME_ARCHITECTURE = {
 NOT_COVERED: dict[str, str] = {}
 #: Dataset mean lengths where the case gives none (token counts of the standard samplers).
 DATASET_LENGTHS = {
-    "sharegpt": (230, 195),  # vLLM/SGLang bench_serving ShareGPT sampling: ~230 prompt, ~195 output tokens
-    "openorca": (295, 290),  # MLPerf Llama-2-70B OpenOrca subset: mean input ~295, output ~290 tokens
+    "sharegpt": (
+        230,
+        195,
+    ),  # vLLM/SGLang bench_serving ShareGPT sampling: ~230 prompt, ~195 output tokens
+    "openorca": (
+        295,
+        290,
+    ),  # MLPerf Llama-2-70B OpenOrca subset: mean input ~295, output ~290 tokens
 }
-ENGINE = {"vllm": "vllm", "sglang": "sglang", "tensorrt-llm": "trtllm", "llama.cpp": "llamacpp", "tgi": "tgi"}
+ENGINE = {
+    "vllm": "vllm",
+    "sglang": "sglang",
+    "tensorrt-llm": "trtllm",
+    "llama.cpp": "llamacpp",
+    "tgi": "tgi",
+}
 
 
 def gpu_of(case: dict[str, Any]) -> str:
@@ -56,7 +68,9 @@ def gpu_of(case: dict[str, Any]) -> str:
             continue
     fam = case["gpu_family"]
     if fam == "A100":
-        return "A100-80GB-SXM"  # size not stated: the 80 GB SXM card (assumption, noted in the report)
+        return (
+            "A100-80GB-SXM"  # size not stated: the 80 GB SXM card (assumption, noted in the report)
+        )
     raise VramplanError(f"no catalogue GPU for {case['gpu']!r}")
 
 
@@ -83,7 +97,11 @@ def lengths(case: dict[str, Any]) -> tuple[int, int, str]:
     m = case["measured"]
     n = m.get("successful_requests")
     if n and m.get("total_input_tokens") and m.get("total_output_tokens"):
-        return round(m["total_input_tokens"] / n), round(m["total_output_tokens"] / n), "request totals"
+        return (
+            round(m["total_input_tokens"] / n),
+            round(m["total_output_tokens"] / n),
+            "request totals",
+        )
     ds = str(case.get("dataset") or "").lower()
     for key, (i, o) in DATASET_LENGTHS.items():
         if key in ds:
@@ -98,7 +116,10 @@ CASE_SETTINGS: dict[str, dict[str, Any]] = {
     "dl-vllm01011-qwen2-72b-2xa100-tp2-bs1-isl1024-osl1024": {"gpu_memory_utilization": 0.95},
     # KubeAI's catalogue entry for this model on L4 (case notes): --max-num-seqs 8 or 16, --enforce-eager,
     # utilization 0.95-0.99. We take the larger batch (16) and the lower utilization.
-    "kubeai-vllm062-llama32-11b-vision-fp8-l4-sharegpt": {"max_num_seqs": 16, "gpu_memory_utilization": 0.95},
+    "kubeai-vllm062-llama32-11b-vision-fp8-l4-sharegpt": {
+        "max_num_seqs": 16,
+        "gpu_memory_utilization": 0.95,
+    },
 }
 
 
@@ -116,7 +137,9 @@ def engine_overrides(case: dict[str, Any], engine: str) -> dict[str, Any]:
     if isinstance(es.get("num_scheduler_steps"), int):
         out["num_scheduler_steps"] = es["num_scheduler_steps"]
     if engine == "trtllm":
-        out["gpu_memory_utilization"] = 0.95  # kv_cache_free_gpu_mem_fraction 0.95 in the perf-overview runs
+        out["gpu_memory_utilization"] = (
+            0.95  # kv_cache_free_gpu_mem_fraction 0.95 in the perf-overview runs
+        )
     return out
 
 
@@ -140,23 +163,38 @@ def predict_case(case: dict[str, Any]) -> dict[str, Any]:
     i_len, o_len, _ = lengths(case)
     overrides = engine_overrides(case, engine)
     es = case.get("engine_settings") or {}
-    kv_tokens = es.get("gpu_kv_cache_tokens") if isinstance(es.get("gpu_kv_cache_tokens"), int) else None
+    kv_tokens = (
+        es.get("gpu_kv_cache_tokens") if isinstance(es.get("gpu_kv_cache_tokens"), int) else None
+    )
     if tp is None:
         tp = _smallest_tp(model, gpu, engine, dtype, quant, kv, num_gpus, i_len + o_len)
     tp = int(tp)
     replicas = max(num_gpus // (tp * pp), 1) if case.get("tensor_parallel_size") is None else 1
     if case["mode"] == "llama-bench":
         pp = 1  # one GPU in all llama-bench cases
-    setup = build_setup(model, gpu, engine=engine, tensor_parallel_size=tp, pipeline_parallel_size=pp, dtype=dtype,
-                        quantization=quant, kv_cache_dtype=kv, max_model_len=i_len + o_len,
-                        kv_capacity_tokens=kv_tokens, engine_overrides=overrides)
+    setup = build_setup(
+        model,
+        gpu,
+        engine=engine,
+        tensor_parallel_size=tp,
+        pipeline_parallel_size=pp,
+        dtype=dtype,
+        quantization=quant,
+        kv_cache_dtype=kv,
+        max_model_len=i_len + o_len,
+        kv_capacity_tokens=kv_tokens,
+        engine_overrides=overrides,
+    )
     m = case["measured"]
     out: dict[str, Any] = {}
     if case["mode"] == "llama-bench":
         for key, n in (("pp_tokens_per_s", i_len), ("pp1024_tokens_per_s", 1024)):
             if key in m:
                 ub = 512
-                t = sum(float(step_time(setup, ub, 0, 0, k * ub + ub).total) for k in range(math.ceil(n / ub)))
+                t = sum(
+                    float(step_time(setup, ub, 0, 0, k * ub + ub).total)
+                    for k in range(math.ceil(n / ub))
+                )
                 out[key] = n / t
         for key, n in (("tg_tokens_per_s", o_len), ("tg1024_tokens_per_s", 1024)):
             if key in m:
@@ -181,22 +219,47 @@ def predict_case(case: dict[str, Any]) -> dict[str, Any]:
     else:
         r = predict(setup, i_len, o_len, concurrency=int(nreq), burst=True)
     out.update(
-        ttft=r.ttft_ms, tpot=r.tpot_ms, itl=r.itl_ms, latency_s=r.latency_s, e2e_ms=r.latency_s * 1e3,
-        output_tokens_per_s=r.output_tokens_per_s * replicas, total_tokens_per_s=r.total_tokens_per_s * replicas,
-        requests_per_s=r.requests_per_s * replicas, per_gpu=r.output_tokens_per_s / (tp * pp),
-        prefill_ms=r.prefill_ms if bs is None else r.ttft_ms, batch=r.batch_size, tp=tp, replicas=replicas,
+        ttft=r.ttft_ms,
+        tpot=r.tpot_ms,
+        itl=r.itl_ms,
+        latency_s=r.latency_s,
+        e2e_ms=r.latency_s * 1e3,
+        output_tokens_per_s=r.output_tokens_per_s * replicas,
+        total_tokens_per_s=r.total_tokens_per_s * replicas,
+        requests_per_s=r.requests_per_s * replicas,
+        per_gpu=r.output_tokens_per_s / (tp * pp),
+        prefill_ms=r.prefill_ms if bs is None else r.ttft_ms,
+        batch=r.batch_size,
+        tp=tp,
+        replicas=replicas,
     )
     return out
 
 
-def _smallest_tp(model: str, gpu: str, engine: str, dtype: str | None, quant: str | None, kv: str | None,
-                 num_gpus: int, max_len: int) -> int:
+def _smallest_tp(
+    model: str,
+    gpu: str,
+    engine: str,
+    dtype: str | None,
+    quant: str | None,
+    kv: str | None,
+    num_gpus: int,
+    max_len: int,
+) -> int:
     for tp in (1, 2, 4, 8):
         if tp > num_gpus:
             break
         try:
-            s = build_setup(model, gpu, engine=engine, tensor_parallel_size=tp, dtype=dtype, quantization=quant,
-                            kv_cache_dtype=kv, max_model_len=max_len)
+            s = build_setup(
+                model,
+                gpu,
+                engine=engine,
+                tensor_parallel_size=tp,
+                dtype=dtype,
+                quantization=quant,
+                kv_cache_dtype=kv,
+                max_model_len=max_len,
+            )
         except VramplanError:
             continue
         # leave room for a useful batch: at least 32 full-length sequences of KV
@@ -212,10 +275,16 @@ METRIC_GROUPS: list[list[tuple[str, str]]] = [
     [("prefill_latency_ms_mean", "prefill_ms")],
     [("latency_s", "latency_s")],
     [("e2e_latency_ms_median", "e2e_ms")],
-    [("output_tokens_per_s", "output_tokens_per_s"), ("total_tokens_per_s", "total_tokens_per_s"),
-     ("throughput_tokens_per_s_as_labeled", "total_tokens_per_s"), ("output_tokens_per_s_per_gpu", "per_gpu")],
-    [("pp_tokens_per_s", "pp_tokens_per_s")], [("pp1024_tokens_per_s", "pp1024_tokens_per_s")],
-    [("tg_tokens_per_s", "tg_tokens_per_s")], [("tg1024_tokens_per_s", "tg1024_tokens_per_s")],
+    [
+        ("output_tokens_per_s", "output_tokens_per_s"),
+        ("total_tokens_per_s", "total_tokens_per_s"),
+        ("throughput_tokens_per_s_as_labeled", "total_tokens_per_s"),
+        ("output_tokens_per_s_per_gpu", "per_gpu"),
+    ],
+    [("pp_tokens_per_s", "pp_tokens_per_s")],
+    [("pp1024_tokens_per_s", "pp1024_tokens_per_s")],
+    [("tg_tokens_per_s", "tg_tokens_per_s")],
+    [("tg1024_tokens_per_s", "tg1024_tokens_per_s")],
 ]
 
 
@@ -233,7 +302,11 @@ def compare(case: dict[str, Any], pred: dict[str, Any]) -> list[tuple[str, float
 
 
 def ratio_error(measured: float, predicted: float) -> float:
-    return max(predicted / measured, measured / predicted) if measured > 0 and predicted > 0 else math.inf
+    return (
+        max(predicted / measured, measured / predicted)
+        if measured > 0 and predicted > 0
+        else math.inf
+    )
 
 
 def main() -> int:
@@ -256,32 +329,50 @@ def main() -> int:
     rel = [abs(p - m) / m for _, (_, m, p) in all_rows]
     within = [ratio_error(m, p) <= 2 for _, (_, m, p) in all_rows]
     case_worst = [max((ratio_error(m, p) for _, m, p in r["rows"]), default=1.0) for r in results]
-    lines = ["# Performance model vs published measurements (tests/data/perf_dev.json)", "",
-             "Generated by `python benchmarks/perf_accuracy.py`. Error = |predicted - measured| / measured per figure;",
-             "'within 2x' = max(pred/meas, meas/pred) <= 2. Each case is predicted from its settings only.", "",
-             f"- cases predicted: {len(results)} of {len(cases)} ({len(uncovered)} not covered: architecture not in the catalogue)",
-             f"- figures compared: {len(all_rows)}",
-             f"- **median error {statistics.median(rel):.1%}**, mean {statistics.mean(rel):.1%}",
-             f"- figures within 2x: {sum(within)}/{len(within)} ({sum(within) / len(within):.0%});"
-             f" cases with every figure within 2x: {sum(w <= 2 for w in case_worst)}/{len(case_worst)}", ""]
+    lines = [
+        "# Performance model vs published measurements (tests/data/perf_dev.json)",
+        "",
+        "Generated by `python benchmarks/perf_accuracy.py`. Error = |predicted - measured| / measured per figure;",
+        "'within 2x' = max(pred/meas, meas/pred) <= 2. Each case is predicted from its settings only.",
+        "",
+        f"- cases predicted: {len(results)} of {len(cases)} ({len(uncovered)} not covered: architecture not in the catalogue)",
+        f"- figures compared: {len(all_rows)}",
+        f"- **median error {statistics.median(rel):.1%}**, mean {statistics.mean(rel):.1%}",
+        f"- figures within 2x: {sum(within)}/{len(within)} ({sum(within) / len(within):.0%});"
+        f" cases with every figure within 2x: {sum(w <= 2 for w in case_worst)}/{len(case_worst)}",
+        "",
+    ]
     for field in ("regime", "engine", "gpu_family"):
         groups: dict[str, list[tuple[float, float]]] = defaultdict(list)
         for r, (_, m, p) in all_rows:
             groups[str(r["case"][field])].append((m, p))
-        lines += [f"## By {field}", "", f"| {field} | figures | median error | within 2x |", "|---|---:|---:|---:|"]
+        lines += [
+            f"## By {field}",
+            "",
+            f"| {field} | figures | median error | within 2x |",
+            "|---|---:|---:|---:|",
+        ]
         for g, vals in sorted(groups.items()):
             errs = [abs(p - m) / m for m, p in vals]
             w2 = sum(ratio_error(m, p) <= 2 for m, p in vals)
-            lines.append(f"| {g} | {len(vals)} | {statistics.median(errs):.1%} | {w2}/{len(vals)} |")
+            lines.append(
+                f"| {g} | {len(vals)} | {statistics.median(errs):.1%} | {w2}/{len(vals)} |"
+            )
         lines.append("")
-    lines += ["## Per case", "", "| case | regime | engine | GPU | TP | figure | measured | predicted | error |",
-              "|---|---|---|---|---:|---|---:|---:|---:|"]
+    lines += [
+        "## Per case",
+        "",
+        "| case | regime | engine | GPU | TP | figure | measured | predicted | error |",
+        "|---|---|---|---|---:|---|---:|---:|---:|",
+    ]
     for r in results:
         c = r["case"]
         for key, m, p in r["rows"]:
             flag = " **>2x**" if ratio_error(m, p) > 2 else ""
-            lines.append(f"| {c['id']} | {c['regime']} | {c['engine']} | {c['gpu_family']} | {r['pred'].get('tp', c.get('tensor_parallel_size') or 1)} "
-                         f"| {key} | {m:,.4g} | {p:,.4g} | {(p - m) / m:+.0%}{flag} |")
+            lines.append(
+                f"| {c['id']} | {c['regime']} | {c['engine']} | {c['gpu_family']} | {r['pred'].get('tp', c.get('tensor_parallel_size') or 1)} "
+                f"| {key} | {m:,.4g} | {p:,.4g} | {(p - m) / m:+.0%}{flag} |"
+            )
     lines += ["", "## Not covered", ""] + [f"- {cid}: {why}" for cid, why in uncovered]
     lines += ["", "## Notes on cases", "", NOTES]
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
@@ -290,7 +381,9 @@ def main() -> int:
         print("\n".join(lines[:12]))
         for r in results:
             for key, m, p in r["rows"]:
-                print(f"{r['case']['id'][:58]:58s} {key:28s} {m:10.4g} {p:10.4g} {(p - m) / m:+6.0%}")
+                print(
+                    f"{r['case']['id'][:58]:58s} {key:28s} {m:10.4g} {p:10.4g} {(p - m) / m:+6.0%}"
+                )
     return 0
 
 

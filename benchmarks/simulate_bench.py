@@ -20,18 +20,24 @@ from vramplan.simulate.workload import make_trace
 
 
 def main(names: list[str]) -> None:
-    cfg = SimulationConfig(workload=preset_workload("sharegpt", rate=2.0, duration_s=3600.0, seed=0),
-                           perf=opt13b_a100_40gb_perf())
+    cfg = SimulationConfig(
+        workload=preset_workload("sharegpt", rate=2.0, duration_s=3600.0, seed=0),
+        perf=opt13b_a100_40gb_perf(),
+    )
     t0 = time.perf_counter()
     trace = make_trace(cfg.workload)
     print(f"trace: {len(trace)} requests built in {time.perf_counter() - t0:.2f} s")
     for name in names:
         t0 = time.perf_counter()
-        r = run_simulation(SimulationConfig(workload=cfg.workload, allocator=name, perf=cfg.perf), trace=trace)
+        r = run_simulation(
+            SimulationConfig(workload=cfg.workload, allocator=name, perf=cfg.perf), trace=trace
+        )
         wall = time.perf_counter() - t0
-        print(f"{name:7s} wall {wall:6.2f} s  events/s {r.events_per_s:>10,.0f}  iterations "
-              f"{r.iterations:>8,}  simulated {r.simulated_s:,.0f} s  completed {r.requests_completed}  "
-              f"[{r.step_time_model}]")
+        print(
+            f"{name:7s} wall {wall:6.2f} s  events/s {r.events_per_s:>10,.0f}  iterations "
+            f"{r.iterations:>8,}  simulated {r.simulated_s:,.0f} s  completed {r.requests_completed}  "
+            f"[{r.step_time_model}]"
+        )
 
 
 if __name__ == "__main__":

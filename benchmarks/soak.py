@@ -42,9 +42,27 @@ HOST = "127.0.0.1"
 PATH = "/api/estimate"
 BODIES = [
     {"model": "llama-3.1-8b", "context": 8192, "users": 4, "gpu": "H100-80GB"},
-    {"model": "qwen2.5-7b", "context": 32768, "users": 1, "gpu": "A100-40GB", "kv_cache_dtype": "fp8"},
-    {"model": "llama-3.1-70b", "context": 4096, "users": 16, "gpu": "H100-80GB", "quantization": "awq"},
-    {"model": "Qwen/Qwen3-30B-A3B", "context": 16384, "users": 8, "gpu": "H100-80GB", "tensor_parallel_size": 2},
+    {
+        "model": "qwen2.5-7b",
+        "context": 32768,
+        "users": 1,
+        "gpu": "A100-40GB",
+        "kv_cache_dtype": "fp8",
+    },
+    {
+        "model": "llama-3.1-70b",
+        "context": 4096,
+        "users": 16,
+        "gpu": "H100-80GB",
+        "quantization": "awq",
+    },
+    {
+        "model": "Qwen/Qwen3-30B-A3B",
+        "context": 16384,
+        "users": 8,
+        "gpu": "H100-80GB",
+        "tensor_parallel_size": 2,
+    },
     {"model": "deepseek-v3", "context": 8192, "users": 2, "gpu": "H200-141GB"},
 ]
 CHECK_EVERY = 50  # parse one response body in this many as JSON (keeps the client cheap)
@@ -96,14 +114,30 @@ def cpu_seconds(pids: list[int]) -> float:
 
 
 def start_server(port: int, workdir: Path, workers: int) -> subprocess.Popen[bytes]:
-    env = dict(os.environ, VRAMPLAN_RATE_LIMIT_PER_S="0", HF_HUB_OFFLINE="1",
-               DATABASE_URL=f"sqlite:///{workdir / 'soak.db'}")
+    env = dict(
+        os.environ,
+        VRAMPLAN_RATE_LIMIT_PER_S="0",
+        HF_HUB_OFFLINE="1",
+        DATABASE_URL=f"sqlite:///{workdir / 'soak.db'}",
+    )
     exe = Path(sys.executable).with_name("vramplan")
-    cmd = [str(exe) if exe.exists() else "vramplan", "serve", "--host", HOST, "--port", str(port),
-           "--log-level", "warning", "--workers", str(workers)]
+    cmd = [
+        str(exe) if exe.exists() else "vramplan",
+        "serve",
+        "--host",
+        HOST,
+        "--port",
+        str(port),
+        "--log-level",
+        "warning",
+        "--workers",
+        str(workers),
+    ]
     # The log stays open as long as the server runs.
     log = open(workdir / "server.log", "wb")  # noqa: SIM115
-    return subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    return subprocess.Popen(
+        cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
 
 
 def wait_ready(port: int, proc: subprocess.Popen[bytes], workers: int, timeout: float = 60) -> None:
@@ -130,8 +164,11 @@ def _request_bytes(port: int) -> list[bytes]:
     out = []
     for body in BODIES:
         raw = json.dumps(body).encode()
-        out.append(f"POST {PATH} HTTP/1.1\r\nHost: {HOST}:{port}\r\nContent-Type: application/json\r\n"
-                   f"Content-Length: {len(raw)}\r\nConnection: keep-alive\r\n\r\n".encode() + raw)
+        out.append(
+            f"POST {PATH} HTTP/1.1\r\nHost: {HOST}:{port}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(raw)}\r\nConnection: keep-alive\r\n\r\n".encode()
+            + raw
+        )
     return out
 
 
@@ -178,8 +215,17 @@ class _Conn:
         self.reader = self.writer = None
 
 
-async def _client_main(index: int, clients: int, port: int, rate: float, duration: float, start_wall: float,
-                       connections: int, timeout: float, drain: float) -> dict:
+async def _client_main(
+    index: int,
+    clients: int,
+    port: int,
+    rate: float,
+    duration: float,
+    start_wall: float,
+    connections: int,
+    timeout: float,
+    drain: float,
+) -> dict:
     requests = _request_bytes(port)
     idle: list[_Conn] = [_Conn() for _ in range(connections)]
     lat_send, lat_sched = array("d"), array("d")
@@ -226,7 +272,13 @@ async def _client_main(index: int, clients: int, port: int, rate: float, duratio
         except TimeoutError:
             errors["timeout"] += 1
             conn.close()
-        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, HTTPFailure, ValueError) as exc:
+        except (
+            OSError,
+            asyncio.IncompleteReadError,
+            asyncio.LimitOverrunError,
+            HTTPFailure,
+            ValueError,
+        ) as exc:
             errors[type(exc).__name__] += 1
             conn.close()
         finally:
@@ -258,8 +310,16 @@ async def _client_main(index: int, clients: int, port: int, rate: float, duratio
             errors["unfinished at drain"] += len(pending)
     for conn in idle:
         conn.close()
-    return {"scheduled": len(mine), "skipped": skipped, "lat_send": lat_send, "lat_sched": lat_sched,
-            "errors": errors, "per_second": per_second, "sent_for": sent_for, "retries": retries[0]}
+    return {
+        "scheduled": len(mine),
+        "skipped": skipped,
+        "lat_send": lat_send,
+        "lat_sched": lat_sched,
+        "errors": errors,
+        "per_second": per_second,
+        "sent_for": sent_for,
+        "retries": retries[0],
+    }
 
 
 def _client_process(conn, *args) -> None:  # conn: the child end of a multiprocessing Pipe
@@ -267,7 +327,7 @@ def _client_process(conn, *args) -> None:  # conn: the child end of a multiproce
     try:
         result = asyncio.run(_client_main(*args))
         result["cpu_s"] = time.process_time()
-    except BaseException as exc:  # noqa: BLE001
+    except BaseException as exc:
         result = {"crash": f"{type(exc).__name__}: {exc}"}
     conn.send(result)
     conn.close()
@@ -280,9 +340,22 @@ def drive(args: argparse.Namespace, port: int, server_pid: int) -> dict:
     pipes, procs = [], []
     for i in range(args.clients):
         parent, child = ctx.Pipe(duplex=False)
-        p = ctx.Process(target=_client_process, daemon=True,
-                        args=(child, i, args.clients, port, args.rate, args.duration, start_wall, per_client,
-                              args.timeout, args.drain))
+        p = ctx.Process(
+            target=_client_process,
+            daemon=True,
+            args=(
+                child,
+                i,
+                args.clients,
+                port,
+                args.rate,
+                args.duration,
+                start_wall,
+                per_client,
+                args.timeout,
+                args.drain,
+            ),
+        )
         p.start()
         child.close()
         pipes.append(parent)
@@ -320,8 +393,17 @@ def drive(args: argparse.Namespace, port: int, server_pid: int) -> dict:
     crashes = [r["crash"] for r in results if "crash" in r]
     if crashes:
         raise SystemExit("load generator failed: " + "; ".join(crashes))
-    merged: dict = {"scheduled": 0, "skipped": 0, "lat_send": array("d"), "lat_sched": array("d"),
-                    "errors": Counter(), "per_second": Counter(), "sent_for": 0.0, "client_cpu_s": 0.0, "retries": 0}
+    merged: dict = {
+        "scheduled": 0,
+        "skipped": 0,
+        "lat_send": array("d"),
+        "lat_sched": array("d"),
+        "errors": Counter(),
+        "per_second": Counter(),
+        "sent_for": 0.0,
+        "client_cpu_s": 0.0,
+        "retries": 0,
+    }
     for r in results:
         merged["scheduled"] += r["scheduled"]
         merged["skipped"] += r["skipped"]
@@ -352,7 +434,7 @@ def report(args: argparse.Namespace, r: dict) -> str:
     ok, errs = len(lat_send), sum(r["errors"].values())
     rss = r["rss"]
     first = statistics.median(v for _, v in rss[: max(1, len(rss) // 10)]) if rss else 0
-    last = statistics.median(v for _, v in rss[-max(1, len(rss) // 10):]) if rss else 0
+    last = statistics.median(v for _, v in rss[-max(1, len(rss) // 10) :]) if rss else 0
     growth = (last - first) / first * 100 if first else float("nan")
     # Full seconds of the load phase only (the last, partial second and the drain are left out).
     secs = [r["per_second"].get(s, 0) for s in range(int(args.duration))]
@@ -360,26 +442,37 @@ def report(args: argparse.Namespace, r: dict) -> str:
     lines = [
         "# vramplan soak: POST /api/estimate",
         "",
-        (f"- server: `vramplan serve --workers {args.workers}`; load: {args.clients} client processes "
-         f"(asyncio, HTTP/1.1 keep-alive, loopback); target {args.rate:g} req/s for {args.duration:.0f} s "
-         f"(open loop, at most {args.concurrency} in flight)"),
-        (f"- scheduled {r['scheduled']:,}, completed OK {ok:,}, errors {errs:,}, "
-         f"skipped (all connections busy) {r['skipped']:,}; resent after the server closed an idle "
-         f"keep-alive connection as it was reused: {r['retries']:,}"),
-        (f"- achieved {ok / r['sent_for']:.1f} OK req/s; per-second OK count over the {len(secs)} full "
-         f"seconds: min {min(secs, default=0)}, median {statistics.median(secs) if secs else 0:g}, "
-         f"max {max(secs, default=0)}"),
-        (f"- CPU over {wall:.0f} s wall: server {r['server_cpu_s']:.0f} s "
-         f"({r['server_cpu_s'] / wall:.2f} cores), load generator {r['client_cpu_s']:.0f} s "
-         f"({r['client_cpu_s'] / wall:.2f} cores); {os.cpu_count()} CPUs on the machine"),
+        (
+            f"- server: `vramplan serve --workers {args.workers}`; load: {args.clients} client processes "
+            f"(asyncio, HTTP/1.1 keep-alive, loopback); target {args.rate:g} req/s for {args.duration:.0f} s "
+            f"(open loop, at most {args.concurrency} in flight)"
+        ),
+        (
+            f"- scheduled {r['scheduled']:,}, completed OK {ok:,}, errors {errs:,}, "
+            f"skipped (all connections busy) {r['skipped']:,}; resent after the server closed an idle "
+            f"keep-alive connection as it was reused: {r['retries']:,}"
+        ),
+        (
+            f"- achieved {ok / r['sent_for']:.1f} OK req/s; per-second OK count over the {len(secs)} full "
+            f"seconds: min {min(secs, default=0)}, median {statistics.median(secs) if secs else 0:g}, "
+            f"max {max(secs, default=0)}"
+        ),
+        (
+            f"- CPU over {wall:.0f} s wall: server {r['server_cpu_s']:.0f} s "
+            f"({r['server_cpu_s'] / wall:.2f} cores), load generator {r['client_cpu_s']:.0f} s "
+            f"({r['client_cpu_s'] / wall:.2f} cores); {os.cpu_count()} CPUs on the machine"
+        ),
         f"- date {time.strftime('%Y-%m-%d %H:%M:%S')}, host {os.uname().nodename}, Python {sys.version.split()[0]}",
         "",
         "## Latency (successful requests)",
         "",
         "| measured from | p50 | p90 | p99 | p99.9 | max |",
         "|---|---|---|---|---|---|",
-        "| send | " + " | ".join(f"{pct(lat_send, q) * 1000:.1f} ms" for q in (50, 90, 99, 99.9, 100)) + " |",
-        "| scheduled launch | " + " | ".join(f"{pct(lat_sched, q) * 1000:.1f} ms" for q in (50, 90, 99, 99.9, 100))
+        "| send | "
+        + " | ".join(f"{pct(lat_send, q) * 1000:.1f} ms" for q in (50, 90, 99, 99.9, 100))
+        + " |",
+        "| scheduled launch | "
+        + " | ".join(f"{pct(lat_sched, q) * 1000:.1f} ms" for q in (50, 90, 99, 99.9, 100))
         + " |",
         "",
         "## Errors",
@@ -388,8 +481,10 @@ def report(args: argparse.Namespace, r: dict) -> str:
         "",
         "## Server RSS over time",
         "",
-        (f"first-10% median {first / 2**20:.1f} MiB, last-10% median {last / 2**20:.1f} MiB, "
-         f"growth {growth:+.1f} % ({'flat' if abs(growth) < 10 else 'NOT flat'})"),
+        (
+            f"first-10% median {first / 2**20:.1f} MiB, last-10% median {last / 2**20:.1f} MiB, "
+            f"growth {growth:+.1f} % ({'flat' if abs(growth) < 10 else 'NOT flat'})"
+        ),
         "",
         "| t (s) | RSS (MiB) |",
         "|---|---|",
@@ -424,14 +519,32 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--rate", type=float, default=500.0, help="requests per second over all clients (default 500)")
-    p.add_argument("--duration", type=float, default=600.0, help="seconds of load (default 600 = 10 minutes)")
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument(
+        "--rate",
+        type=float,
+        default=500.0,
+        help="requests per second over all clients (default 500)",
+    )
+    p.add_argument(
+        "--duration", type=float, default=600.0, help="seconds of load (default 600 = 10 minutes)"
+    )
     p.add_argument("--clients", type=int, default=2, help="load-generator processes (default 2)")
-    p.add_argument("--concurrency", type=int, default=256,
-                   help="most requests in flight over all clients = keep-alive connections (default 256)")
+    p.add_argument(
+        "--concurrency",
+        type=int,
+        default=256,
+        help="most requests in flight over all clients = keep-alive connections (default 256)",
+    )
     p.add_argument("--timeout", type=float, default=10.0, help="per-request timeout in seconds")
-    p.add_argument("--drain", type=float, default=30.0, help="seconds to wait for in-flight requests at the end")
+    p.add_argument(
+        "--drain",
+        type=float,
+        default=30.0,
+        help="seconds to wait for in-flight requests at the end",
+    )
     p.add_argument("--sample", type=float, default=5.0, help="RSS sampling interval in seconds")
     p.add_argument("--workers", type=int, default=2, help="server worker processes (default 2)")
     p.add_argument("--port", type=int, default=0, help="port (default: a free one)")

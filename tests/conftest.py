@@ -40,7 +40,9 @@ settings.load_profile(os.environ.get("VRAMPLAN_HYPOTHESIS_PROFILE", "ci"))
 
 
 @pytest.fixture(autouse=True)
-def _isolated_env(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+def _isolated_env(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Path:
     """Offline Hub, and HOME / XDG / HF caches under a temporary folder so no test touches the real home.
 
     Uses ``tmp_path_factory`` (not ``tmp_path``) so tests that list their own ``tmp_path`` see only

@@ -37,7 +37,11 @@ def test_readme_names_only_real_commands() -> None:
 
 
 def test_readme_first_command_runs() -> None:
-    first = next(line for line in README.splitlines() if "vramplan estimate" in line and line.startswith("python3"))
+    first = next(
+        line
+        for line in README.splitlines()
+        if "vramplan estimate" in line and line.startswith("python3")
+    )
     argv = shlex.split(first.split("&&")[-1])[1:]
     res = CliRunner().invoke(app, argv)
     assert res.exit_code == 0, res.output
@@ -47,12 +51,20 @@ def test_readme_first_command_runs() -> None:
 def test_readme_python_example_runs() -> None:
     block = re.search(r"```python\n(.*?)```", README, re.S)
     assert block
-    log = ROOT / "tests" / "data" / "logs" / "llmdplanner-meta-llama-llama-3-1-8b--tp1pp1dp1--8192.log"
+    log = (
+        ROOT
+        / "tests"
+        / "data"
+        / "logs"
+        / "llmdplanner-meta-llama-llama-3-1-8b--tp1pp1dp1--8192.log"
+    )
     code = block.group(1).replace('open("vllm.log").read()', f"open({str(log)!r}).read()")
-    exec(compile(code, "README.md", "exec"), {})  # noqa: S102 - our own documented example
+    exec(compile(code, "README.md", "exec"), {})
 
 
-@pytest.mark.parametrize("line", [line for line in README.splitlines() if line.startswith("$ vramplan ")])
+@pytest.mark.parametrize(
+    "line", [line for line in README.splitlines() if line.startswith("$ vramplan ")]
+)
 def test_readme_console_examples_run(line: str) -> None:
     res = CliRunner().invoke(app, shlex.split(line[2:])[1:])
     assert res.exit_code == 0, res.output

@@ -31,10 +31,19 @@ SRC = Path(vramplan.__file__).resolve().parent
 DELIBERATE: dict[tuple[str, str], str] = {
     ("__init__.py", "AttributeError"): "module __getattr__ protocol (lazy public names)",
     ("memory/breakdown.py", "KeyError"): "mapping-style lookup of a component by name",
-    ("simulate/allocators.py", "NotImplementedError"): "abstract method of the allocator base class",
-    ("engines/sglang.py", "AssertionError"): "unreachable branch (the last memory tier is unbounded)",
-    ("gpu_schema.py", "ValueError"): "pydantic field validator: pydantic wraps it in a ValidationError "
-                                      "that the catalogue loader reports as one of ours",
+    (
+        "simulate/allocators.py",
+        "NotImplementedError",
+    ): "abstract method of the allocator base class",
+    (
+        "engines/sglang.py",
+        "AssertionError",
+    ): "unreachable branch (the last memory tier is unbounded)",
+    (
+        "gpu_schema.py",
+        "ValueError",
+    ): "pydantic field validator: pydantic wraps it in a ValidationError "
+    "that the catalogue loader reports as one of ours",
     ("service/schemas.py", "ValueError"): "pydantic model validator: FastAPI answers 422",
     ("store/migrations/env.py", "RuntimeError"): "only when someone runs the alembic CLI by hand",
     ("service/middleware.py", "_BodyTooLarge"): "control flow, caught in the same function (413)",
@@ -58,7 +67,11 @@ def _raised_names(tree: ast.AST) -> list[tuple[int, str, ast.expr]]:
         if not isinstance(node, ast.Raise) or node.exc is None:
             continue
         target = node.exc.func if isinstance(node.exc, ast.Call) else node.exc
-        if isinstance(target, ast.Call) and isinstance(target.func, ast.Name) and target.func.id == "type":
+        if (
+            isinstance(target, ast.Call)
+            and isinstance(target.func, ast.Name)
+            and target.func.id == "type"
+        ):
             continue  # raise type(exc)(...): the caught exception's own class, re-raised with a hint
         name = ast.unparse(target)
         if isinstance(target, ast.Name | ast.Attribute):
@@ -84,7 +97,9 @@ def _factory_returns_ours(func: object) -> list[str]:
         return [f"{func.__name__} returns nothing"]  # type: ignore[attr-defined]
     for ret in returns:
         if not (isinstance(ret.value, ast.Call) and isinstance(ret.value.func, ast.Name)):
-            problems.append(f"{func.__name__} returns {ast.unparse(ret.value) if ret.value else None}")  # type: ignore[attr-defined]
+            problems.append(
+                f"{func.__name__} returns {ast.unparse(ret.value) if ret.value else None}"
+            )  # type: ignore[attr-defined]
             continue
         cls = func.__globals__.get(ret.value.func.id)  # type: ignore[attr-defined]
         if not (isinstance(cls, type) and issubclass(cls, VramplanError)):
@@ -159,7 +174,9 @@ def _all_vramplan_errors() -> list[type[VramplanError]]:
         if cls not in seen:
             seen.append(cls)
             todo += cls.__subclasses__()
-    return sorted((c for c in seen if c.__module__.startswith("vramplan")), key=lambda c: c.__name__)
+    return sorted(
+        (c for c in seen if c.__module__.startswith("vramplan")), key=lambda c: c.__name__
+    )
 
 
 def _instance(cls: type[VramplanError]) -> VramplanError:
@@ -190,8 +207,14 @@ def raising_client(tmp_path_factory: pytest.TempPathFactory):
 def test_service_maps_every_error(cls: type[VramplanError], raising_client) -> None:
     from vramplan.service.app_errors import STATUS_BY_ERROR, status_for
 
-    specific = [code for klass, code in STATUS_BY_ERROR if klass is not VramplanError and issubclass(cls, klass)]
-    assert specific or cls is VramplanError, f"{cls.__name__} falls through to the VramplanError catch-all"
+    specific = [
+        code
+        for klass, code in STATUS_BY_ERROR
+        if klass is not VramplanError and issubclass(cls, klass)
+    ]
+    assert specific or cls is VramplanError, (
+        f"{cls.__name__} falls through to the VramplanError catch-all"
+    )
     r = raising_client.get(f"/_test/raise/{cls.__name__}")
     assert r.status_code != 500
     assert r.status_code == status_for(_instance(cls))

@@ -36,7 +36,9 @@ def test_explain_maxlen_failure_log() -> None:
 def test_explain_model_not_in_catalogue_still_reports() -> None:
     # A real log whose model name is replaced by one no catalogue holds: logged figures only
     text = (LOGS / "llmdplanner-meta-llama-llama-4-scout-tp4pp1dp1--8192.log").read_text()
-    text = text.replace("meta-llama/Llama-4-Scout-17B-16E-Instruct", "acme-labs/Unreleased-Model-9B")
+    text = text.replace(
+        "meta-llama/Llama-4-Scout-17B-16E-Instruct", "acme-labs/Unreleased-Model-9B"
+    )
     r = explain_log(text)
     assert r["predicted"] is None and "not in the catalogue" in " ".join(r["notes"])
     assert r["terms"]["kv_cache_tokens"]["logged"] == 365968
@@ -52,7 +54,14 @@ def test_garbage(tmp_path: Path) -> None:
 
 
 def test_cli_json() -> None:
-    r = CliRunner().invoke(app, ["explain", str(LOGS / "llmdplanner-meta-llama-llama-3-1-8b--tp1pp1dp1--8192.log"), "--json"])
+    r = CliRunner().invoke(
+        app,
+        [
+            "explain",
+            str(LOGS / "llmdplanner-meta-llama-llama-3-1-8b--tp1pp1dp1--8192.log"),
+            "--json",
+        ],
+    )
     assert r.exit_code == 0, r.output
     d = json.loads(r.output)
     assert abs(d["terms"]["kv_cache_tokens"]["relative_difference"]) < 0.01

@@ -295,5 +295,7 @@ def test_shipped_catalogue_passes_the_user_file_schema() -> None:
 
     from vramplan.hardware import _builtin, _parse_entries
 
-    data = json.loads(resources.files("vramplan").joinpath("data/gpus.json").read_text(encoding="utf-8"))
+    data = json.loads(
+        resources.files("vramplan").joinpath("data/gpus.json").read_text(encoding="utf-8")
+    )
     assert tuple(_parse_entries(data, "shipped")) == _builtin()

@@ -26,7 +26,7 @@ def test_seed_001_multiplying_error_gives_560_gb() -> None:
 
 
 def test_seed_002_sum_is_51_2_not_101_2() -> None:
-    assert 26 + 16 + 9.2 == pytest.approx(51.2)
+    assert pytest.approx(51.2) == 26 + 16 + 9.2
 
 
 def test_llama_13b_kv_800_kib_per_token() -> None:
@@ -35,7 +35,9 @@ def test_llama_13b_kv_800_kib_per_token() -> None:
     assert per_token == 819_200 == 800 * 1024
     b = estimate("meta-llama/Llama-2-13b-hf", context=2000, users=1)
     assert b.kv_bytes_per_token == 819_200
-    assert b.component("kv_cache").per_gpu_bytes == 1_638_400_000  # "1.6 GB" per 2,000-token sequence
+    assert (
+        b.component("kv_cache").per_gpu_bytes == 1_638_400_000
+    )  # "1.6 GB" per 2,000-token sequence
     ten = estimate("meta-llama/Llama-2-13b-hf", context=2000, users=10)
     assert ten.component("kv_cache").per_gpu_bytes == 16_384_000_000  # "16 GB" for 10 users
 
@@ -53,7 +55,9 @@ def test_cli_rule_of_thumb_json() -> None:
 
     from vramplan.cli import app
 
-    res = CliRunner().invoke(app, ["estimate", "--params", "70e9", "--bits", "16", "--method", "rule-of-thumb", "--json"])
+    res = CliRunner().invoke(
+        app, ["estimate", "--params", "70e9", "--bits", "16", "--method", "rule-of-thumb", "--json"]
+    )
     assert res.exit_code == 0, res.output
     data = json.loads(res.output)
     assert data["total_bytes"] == 168 * 10**9

@@ -24,10 +24,23 @@ import transformers
 
 CATALOG = Path(__file__).resolve().parents[2] / "src" / "vramplan" / "model" / "catalog"
 DEFAULT_MODELS = [
-    "Qwen__Qwen2.5-0.5B", "Qwen__Qwen3-0.6B", "meta-llama__Llama-3.2-1B-Instruct", "TinyLlama__TinyLlama-1.1B-Chat-v1.0",
-    "openai-community__gpt2", "facebook__opt-1.3b", "google__gemma-2-2b", "HuggingFaceTB__SmolLM2-1.7B-Instruct",
-    "microsoft__Phi-3-mini-4k-instruct", "meta-llama__Llama-3.1-8B", "mistralai__Mistral-7B-v0.1", "Qwen__Qwen2.5-7B",
-    "Qwen__Qwen3-8B", "google__gemma-2-9b", "tiiuae__falcon-7b", "deepseek-ai__DeepSeek-V2-Lite", "openai__gpt-oss-20b",
+    "Qwen__Qwen2.5-0.5B",
+    "Qwen__Qwen3-0.6B",
+    "meta-llama__Llama-3.2-1B-Instruct",
+    "TinyLlama__TinyLlama-1.1B-Chat-v1.0",
+    "openai-community__gpt2",
+    "facebook__opt-1.3b",
+    "google__gemma-2-2b",
+    "HuggingFaceTB__SmolLM2-1.7B-Instruct",
+    "microsoft__Phi-3-mini-4k-instruct",
+    "meta-llama__Llama-3.1-8B",
+    "mistralai__Mistral-7B-v0.1",
+    "Qwen__Qwen2.5-7B",
+    "Qwen__Qwen3-8B",
+    "google__gemma-2-9b",
+    "tiiuae__falcon-7b",
+    "deepseek-ai__DeepSeek-V2-Lite",
+    "openai__gpt-oss-20b",
     "Qwen__Qwen3-30B-A3B",
 ]
 BATCH, PROMPT = 4, 512
@@ -37,11 +50,19 @@ def hf_config(raw: dict):
     raw = dict(raw)
     if raw.get("model_type") in ("RefinedWeb", "RefinedWebModel"):
         new_arch = raw["model_type"] == "RefinedWeb"
-        raw = {"model_type": "falcon", "vocab_size": raw["vocab_size"], "hidden_size": raw["hidden_size"],
-               "num_hidden_layers": raw["n_layer"], "num_attention_heads": raw["n_head"],
-               "num_kv_heads": raw.get("n_head_kv", raw["n_head"]), "new_decoder_architecture": new_arch,
-               "multi_query": raw.get("multi_query", True), "parallel_attn": raw.get("parallel_attn", True),
-               "bias": raw.get("bias", False), "alibi": raw.get("alibi", False)}
+        raw = {
+            "model_type": "falcon",
+            "vocab_size": raw["vocab_size"],
+            "hidden_size": raw["hidden_size"],
+            "num_hidden_layers": raw["n_layer"],
+            "num_attention_heads": raw["n_head"],
+            "num_kv_heads": raw.get("n_head_kv", raw["n_head"]),
+            "new_decoder_architecture": new_arch,
+            "multi_query": raw.get("multi_query", True),
+            "parallel_attn": raw.get("parallel_attn", True),
+            "bias": raw.get("bias", False),
+            "alibi": raw.get("alibi", False),
+        }
     raw.pop("quantization_config", None)
     raw.pop("auto_map", None)
     return transformers.AutoConfig.for_model(raw.pop("model_type"), **raw)
@@ -99,18 +120,30 @@ def measure(name: str) -> dict:
     torch.cuda.reset_peak_memory_stats()
     before_decode = torch.cuda.memory_allocated()
     with torch.no_grad():
-        out2 = model(input_ids=ids[:, :1], past_key_values=out.past_key_values, use_cache=True, logits_to_keep=1)
+        out2 = model(
+            input_ids=ids[:, :1],
+            past_key_values=out.past_key_values,
+            use_cache=True,
+            logits_to_keep=1,
+        )
     torch.cuda.synchronize()
     decode_peak = torch.cuda.max_memory_allocated() - before_decode
     kv_after_decode = cache_bytes(out2.past_key_values)
     result = {
-        "model": name.replace("__", "/", 1), "dtype": "bfloat16",
+        "model": name.replace("__", "/", 1),
+        "dtype": "bfloat16",
         "attn_implementation": getattr(model.config, "_attn_implementation", None),
-        "batch": BATCH, "prompt_tokens": PROMPT, "logits_to_keep": 1,
-        "weights_allocated_bytes": weights, "parameter_bytes": param_bytes, "buffer_bytes": buffer_bytes,
-        "kv_cache_bytes_after_prefill": kv, "kv_cache_bytes_after_one_decode": kv_after_decode,
+        "batch": BATCH,
+        "prompt_tokens": PROMPT,
+        "logits_to_keep": 1,
+        "weights_allocated_bytes": weights,
+        "parameter_bytes": param_bytes,
+        "buffer_bytes": buffer_bytes,
+        "kv_cache_bytes_after_prefill": kv,
+        "kv_cache_bytes_after_one_decode": kv_after_decode,
         "allocated_growth_after_prefill_bytes": after_prefill,
-        "prefill_peak_over_weights_bytes": prefill_peak, "decode_peak_over_state_bytes": decode_peak,
+        "prefill_peak_over_weights_bytes": prefill_peak,
+        "decode_peak_over_state_bytes": decode_peak,
     }
     del out, out2, model
     gc.collect()
@@ -125,9 +158,16 @@ def main() -> None:
     ap.add_argument("--budget-s", type=float, default=400)
     args = ap.parse_args()
     free, total = torch.cuda.mem_get_info()
-    doc = {"device": torch.cuda.get_device_name(), "cuda_total_bytes": total, "cuda_free_bytes_at_start": free,
-           "torch": torch.__version__, "transformers": transformers.__version__,
-           "measured_on": time.strftime("%Y-%m-%d"), "results": [], "failures": []}
+    doc = {
+        "device": torch.cuda.get_device_name(),
+        "cuda_total_bytes": total,
+        "cuda_free_bytes_at_start": free,
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "measured_on": time.strftime("%Y-%m-%d"),
+        "results": [],
+        "failures": [],
+    }
     start = time.time()
     for name in args.models.split(","):
         if time.time() - start > args.budget_s:

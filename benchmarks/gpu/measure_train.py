@@ -21,10 +21,15 @@ from pathlib import Path
 
 import torch
 import transformers
-
 from measure import CATALOG, hf_config  # same folder
 
-PREFILL_MODELS = ["meta-llama__Llama-3.1-8B", "Qwen__Qwen2.5-7B", "Qwen__Qwen3-8B", "mistralai__Mistral-7B-v0.1", "google__gemma-2-9b"]
+PREFILL_MODELS = [
+    "meta-llama__Llama-3.1-8B",
+    "Qwen__Qwen2.5-7B",
+    "Qwen__Qwen3-8B",
+    "mistralai__Mistral-7B-v0.1",
+    "google__gemma-2-9b",
+]
 TRAIN_MODEL = "meta-llama__Llama-3.2-1B-Instruct"
 
 
@@ -63,9 +68,15 @@ def prefill(name: str, tokens: int = 8192) -> dict:
     from measure import cache_bytes
 
     kv = cache_bytes(out.past_key_values)
-    r = {"model": name.replace("__", "/", 1), "batch": 1, "prompt_tokens": tokens, "logits_to_keep": 1,
-         "attn_implementation": model.config._attn_implementation,
-         "kv_cache_bytes": kv, "prefill_peak_over_weights_bytes": peak}
+    r = {
+        "model": name.replace("__", "/", 1),
+        "batch": 1,
+        "prompt_tokens": tokens,
+        "logits_to_keep": 1,
+        "attn_implementation": model.config._attn_implementation,
+        "kv_cache_bytes": kv,
+        "prefill_peak_over_weights_bytes": peak,
+    }
     del out, model
     free()
     return r
@@ -73,7 +84,9 @@ def prefill(name: str, tokens: int = 8192) -> dict:
 
 def state_bytes(model, opt) -> tuple[int, int, int]:
     params = sum(p.numel() * p.element_size() for p in model.parameters())
-    grads = sum(p.grad.numel() * p.grad.element_size() for p in model.parameters() if p.grad is not None)
+    grads = sum(
+        p.grad.numel() * p.grad.element_size() for p in model.parameters() if p.grad is not None
+    )
     states = 0
     for st in opt.state.values():
         for v in st.values():
@@ -91,7 +104,12 @@ def train_step(checkpointing: bool, lora: bool, batch: int = 4, seq: int = 1024)
     if lora:
         import peft
 
-        model = peft.get_peft_model(model, peft.LoraConfig(r=16, lora_alpha=32, target_modules=["q_proj", "v_proj"], lora_dropout=0.0))
+        model = peft.get_peft_model(
+            model,
+            peft.LoraConfig(
+                r=16, lora_alpha=32, target_modules=["q_proj", "v_proj"], lora_dropout=0.0
+            ),
+        )
     trainable = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(trainable, lr=1e-4)
     ids = torch.randint(0, 1000, (batch, seq), device="cuda")
@@ -108,12 +126,22 @@ def train_step(checkpointing: bool, lora: bool, batch: int = 4, seq: int = 1024)
         if step == 0:
             opt.zero_grad(set_to_none=False)
     params, grads, states = state_bytes(model, opt)
-    r = {"model": TRAIN_MODEL.replace("__", "/", 1), "method": "lora" if lora else "full", "dtype": "bfloat16",
-         "optimizer": "torch.optim.AdamW (states in parameter dtype)", "micro_batch": batch, "seq_len": seq,
-         "gradient_checkpointing": checkpointing, "attn_implementation": model.config._attn_implementation,
-         "lora": {"r": 16, "target_modules": ["q_proj", "v_proj"]} if lora else None,
-         "parameter_bytes": params, "gradient_bytes": grads, "optimizer_state_bytes": states,
-         "allocated_before_step_bytes": before, "step_peak_allocated_bytes": peak}
+    r = {
+        "model": TRAIN_MODEL.replace("__", "/", 1),
+        "method": "lora" if lora else "full",
+        "dtype": "bfloat16",
+        "optimizer": "torch.optim.AdamW (states in parameter dtype)",
+        "micro_batch": batch,
+        "seq_len": seq,
+        "gradient_checkpointing": checkpointing,
+        "attn_implementation": model.config._attn_implementation,
+        "lora": {"r": 16, "target_modules": ["q_proj", "v_proj"]} if lora else None,
+        "parameter_bytes": params,
+        "gradient_bytes": grads,
+        "optimizer_state_bytes": states,
+        "allocated_before_step_bytes": before,
+        "step_peak_allocated_bytes": peak,
+    }
     del out, opt, model
     free()
     return r
@@ -124,11 +152,21 @@ def main() -> None:
     ap.add_argument("--out", required=True)
     args = ap.parse_args()
     free_b, total = torch.cuda.mem_get_info()
-    doc = {"device": torch.cuda.get_device_name(), "cuda_total_bytes": total, "torch": torch.__version__,
-           "transformers": transformers.__version__, "measured_on": time.strftime("%Y-%m-%d"),
-           "prefill": [], "training": [], "failures": []}
+    doc = {
+        "device": torch.cuda.get_device_name(),
+        "cuda_total_bytes": total,
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "measured_on": time.strftime("%Y-%m-%d"),
+        "prefill": [],
+        "training": [],
+        "failures": [],
+    }
     jobs = [("prefill", lambda n=n: prefill(n)) for n in PREFILL_MODELS]
-    jobs += [("training", lambda c=c, l=l: train_step(c, l)) for c, l in ((False, False), (True, False), (False, True))]
+    jobs += [
+        ("training", lambda c=c, l=l: train_step(c, l))
+        for c, l in ((False, False), (True, False), (False, True))
+    ]
     for kind, job in jobs:
         try:
             r = job()

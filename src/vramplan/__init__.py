@@ -36,7 +36,7 @@ __all__ = sorted([*_EXPORTS, "__version__"])
 
 # `estimate` is both a submodule and the main function. Importing it here binds the package attribute
 # to the function for good (the import system sets the submodule attribute only on first load).
-from vramplan.estimator import estimate  # noqa: E402
+from vramplan.estimator import estimate  # noqa: E402, F401
 
 
 def __getattr__(name: str) -> Any:

@@ -19,10 +19,18 @@ def model_rows() -> list[dict[str, Any]]:
     for repo_id, cfg in catalog.catalogue().items():
         spec = spec_from_config(cfg, name=repo_id)
         counts = count_params(spec)
-        rows.append({"id": repo_id, "model_type": spec.model_type, "params": counts.total,
-                     "active_params": counts.active_per_token, "layers": spec.num_layers,
-                     "kv_heads": spec.num_kv_heads, "max_context": spec.max_position_embeddings,
-                     "aliases": catalog.aliases(repo_id)})
+        rows.append(
+            {
+                "id": repo_id,
+                "model_type": spec.model_type,
+                "params": counts.total,
+                "active_params": counts.active_per_token,
+                "layers": spec.num_layers,
+                "kv_heads": spec.num_kv_heads,
+                "max_context": spec.max_position_embeddings,
+                "aliases": catalog.aliases(repo_id),
+            }
+        )
     return rows
 
 
@@ -30,7 +38,15 @@ def gpu_rows() -> list[dict[str, Any]]:
     """One row per catalogue GPU: memory as CUDA reports it, bandwidth, bf16 FLOP/s, reference price."""
     from vramplan.hardware import list_gpus
 
-    return [{"name": g.name, "aliases": list(g.aliases), "memory_bytes": g.memory_bytes,
-             "memory_gib": round(g.memory_bytes / 2**30, 2),
-             "memory_bandwidth_bytes_per_s": g.memory_bandwidth_bytes_per_s,
-             "bf16_flops": g.flops.bf16, "price_per_hour_usd": g.price_per_hour_usd} for g in list_gpus()]
+    return [
+        {
+            "name": g.name,
+            "aliases": list(g.aliases),
+            "memory_bytes": g.memory_bytes,
+            "memory_gib": round(g.memory_bytes / 2**30, 2),
+            "memory_bandwidth_bytes_per_s": g.memory_bandwidth_bytes_per_s,
+            "bf16_flops": g.flops.bf16,
+            "price_per_hour_usd": g.price_per_hour_usd,
+        }
+        for g in list_gpus()
+    ]

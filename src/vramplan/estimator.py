@@ -6,15 +6,20 @@ Pure computation apart from resolving names (model catalogue, GPU catalogue), wh
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from functools import lru_cache
 from fractions import Fraction
+from functools import lru_cache
 from math import ceil
 
 from vramplan.errors import InputError
 from vramplan.hardware import GPU, custom_gpu, resolve_gpu
 from vramplan.memory.activations import ActivationAssumptions, activation_peak_bytes
 from vramplan.memory.breakdown import Breakdown, Component
-from vramplan.memory.kv_cache import kv_bytes_per_token, kv_cache_bytes, kv_heads_per_rank, largest_context
+from vramplan.memory.kv_cache import (
+    kv_bytes_per_token,
+    kv_cache_bytes,
+    kv_heads_per_rank,
+    largest_context,
+)
 from vramplan.memory.overhead import OverheadAssumptions, overhead_bytes
 from vramplan.memory.weights import pp_layer_split, weight_bytes
 from vramplan.model.load import LoadedModel, load_model
@@ -40,7 +45,9 @@ class Resolved:
 
 
 @lru_cache(maxsize=1024)
-def resolve(spec: ModelSpec, dtype: str | None, quantization: str | None, kv_cache_dtype: str | None) -> Resolved:
+def resolve(
+    spec: ModelSpec, dtype: str | None, quantization: str | None, kv_cache_dtype: str | None
+) -> Resolved:
     precision = resolve_precision(spec.torch_dtype, spec.quantization_config, dtype, quantization)
     kv_dtype, element = kv_element_bytes(kv_cache_dtype, precision.compute_dtype)
     return Resolved(spec, precision, kv_dtype, element)
@@ -54,22 +61,46 @@ def check_parallelism(spec: ModelSpec, tp: int, pp: int) -> None:
             f"use one of {', '.join(str(t) for t in range(1, 65) if spec.num_heads % t == 0 and t <= 16)}"
         )
     if spec.num_kv_heads > tp and spec.num_kv_heads % tp and spec.mla is None:
-        raise InputError(f"tensor-parallel-size {tp} does not divide the {spec.num_kv_heads} KV heads of {spec.name}")
+        raise InputError(
+            f"tensor-parallel-size {tp} does not divide the {spec.num_kv_heads} KV heads of {spec.name}"
+        )
     if pp > spec.num_layers:
-        raise InputError(f"pipeline-parallel-size {pp} exceeds the {spec.num_layers} layers of {spec.name}")
+        raise InputError(
+            f"pipeline-parallel-size {pp} exceeds the {spec.num_layers} layers of {spec.name}"
+        )
 
 
-def breakdown_for(r: Resolved, workload: Workload, tp: int, pp: int, gpu: GPU | None, *,
-                  block_size: int | None = None, enforce_eager: bool = False,
-                  act: ActivationAssumptions = ActivationAssumptions(),
-                  ovh: OverheadAssumptions = OverheadAssumptions(),
-                  checkpoint_bytes: int | None = None, extras: dict[str, object] | None = None) -> Breakdown:
+def breakdown_for(
+    r: Resolved,
+    workload: Workload,
+    tp: int,
+    pp: int,
+    gpu: GPU | None,
+    *,
+    block_size: int | None = None,
+    enforce_eager: bool = False,
+    act: ActivationAssumptions = ActivationAssumptions(),
+    ovh: OverheadAssumptions = OverheadAssumptions(),
+    checkpoint_bytes: int | None = None,
+    extras: dict[str, object] | None = None,
+) -> Breakdown:
     """The detailed estimate for one fixed layout."""
     spec = r.spec
     check_parallelism(spec, tp, pp)
     stages = _stages(spec, pp)
-    kv_stages = [kv_cache_bytes(spec, r.kv_element, workload.context, workload.users, tp, layers=n,
-                                block_size=block_size, first_layer=first) for first, n in stages]
+    kv_stages = [
+        kv_cache_bytes(
+            spec,
+            r.kv_element,
+            workload.context,
+            workload.users,
+            tp,
+            layers=n,
+            block_size=block_size,
+            first_layer=first,
+        )
+        for first, n in stages
+    ]
     # Under PP the stages differ (embeddings first, lm_head last, interleaved sliding layers): each
     # per-GPU component is the largest any stage holds, so per-GPU x GPUs always covers the total and
     # the per-GPU sum never understates the busiest GPU.
@@ -77,28 +108,61 @@ def breakdown_for(r: Resolved, workload: Workload, tp: int, pp: int, gpu: GPU | 
     kv_total = sum(kv_stages) * tp
     tokens = workload.forward_tokens
     sampled = min(workload.users, tokens)
-    dynamic = kv_per_gpu + activation_peak_bytes(spec, tokens, sampled, tp, act) if ovh.fragmentation_fraction else 0
-    fixed = _fixed_parts(r, tp, pp, tokens, sampled, enforce_eager, act, ovh, checkpoint_bytes, dynamic)
-    kv = Component("kv_cache", kv_per_gpu, kv_total, fixed.kv_formula,
-                   {"context": workload.context, "users": workload.users, "kv_dtype": r.kv_dtype,
-                    "kv_heads_per_gpu": kv_heads_per_rank(spec, tp), "block_size": block_size,
-                    "layers_per_gpu": max(n for _, n in stages)})
+    dynamic = (
+        kv_per_gpu + activation_peak_bytes(spec, tokens, sampled, tp, act)
+        if ovh.fragmentation_fraction
+        else 0
+    )
+    fixed = _fixed_parts(
+        r, tp, pp, tokens, sampled, enforce_eager, act, ovh, checkpoint_bytes, dynamic
+    )
+    kv = Component(
+        "kv_cache",
+        kv_per_gpu,
+        kv_total,
+        fixed.kv_formula,
+        {
+            "context": workload.context,
+            "users": workload.users,
+            "kv_dtype": r.kv_dtype,
+            "kv_heads_per_gpu": kv_heads_per_rank(spec, tp),
+            "block_size": block_size,
+            "layers_per_gpu": max(n for _, n in stages),
+        },
+    )
     components = (fixed.weights, kv, fixed.activations, fixed.overhead)
     per_gpu_total = fixed.per_gpu_bytes + kv_per_gpu
     max_users = max_context = None
     fixes: tuple[str, ...] = ()
     if gpu is not None:
-        max_users, max_context = _capacity(r, workload, tp, pp, block_size, gpu.memory_bytes - fixed.per_gpu_bytes
-                                           + fixed.weights.per_gpu_bytes)
+        max_users, max_context = _capacity(
+            r,
+            workload,
+            tp,
+            pp,
+            block_size,
+            gpu.memory_bytes - fixed.per_gpu_bytes + fixed.weights.per_gpu_bytes,
+        )
         if per_gpu_total > gpu.memory_bytes:
             fixes = _fixes(r, workload, per_gpu_total, gpu.memory_bytes, max_users, max_context)
     return Breakdown(
-        model=spec.name, method="detailed", params=count_params(spec).total, precision=r.precision.label,
-        kv_cache_dtype=r.kv_dtype, context=workload.context, users=workload.users,
-        tensor_parallel_size=tp, pipeline_parallel_size=pp, components=components,
+        model=spec.name,
+        method="detailed",
+        params=count_params(spec).total,
+        precision=r.precision.label,
+        kv_cache_dtype=r.kv_dtype,
+        context=workload.context,
+        users=workload.users,
+        tensor_parallel_size=tp,
+        pipeline_parallel_size=pp,
+        components=components,
         kv_bytes_per_token=kv_bytes_per_token(spec, r.kv_element, 1),
-        gpu_name=gpu.name if gpu else None, gpu_memory_bytes=gpu.memory_bytes if gpu else None,
-        assumptions=fixed.assumptions, fixes=fixes, max_users=max_users, max_context=max_context,
+        gpu_name=gpu.name if gpu else None,
+        gpu_memory_bytes=gpu.memory_bytes if gpu else None,
+        assumptions=fixed.assumptions,
+        fixes=fixes,
+        max_users=max_users,
+        max_context=max_context,
         extras=dict(extras) if extras else {},
     )
 
@@ -115,87 +179,167 @@ class _Fixed:
 
     @property
     def per_gpu_bytes(self) -> int:
-        return self.weights.per_gpu_bytes + self.activations.per_gpu_bytes + self.overhead.per_gpu_bytes
+        return (
+            self.weights.per_gpu_bytes
+            + self.activations.per_gpu_bytes
+            + self.overhead.per_gpu_bytes
+        )
 
 
 @lru_cache(maxsize=4096)
-def _fixed_parts(r: Resolved, tp: int, pp: int, tokens: int, sampled: int, enforce_eager: bool,
-                 act: ActivationAssumptions, ovh: OverheadAssumptions, checkpoint_bytes: int | None,
-                 dynamic_bytes: int) -> _Fixed:
+def _fixed_parts(
+    r: Resolved,
+    tp: int,
+    pp: int,
+    tokens: int,
+    sampled: int,
+    enforce_eager: bool,
+    act: ActivationAssumptions,
+    ovh: OverheadAssumptions,
+    checkpoint_bytes: int | None,
+    dynamic_bytes: int,
+) -> _Fixed:
     spec = r.spec
     gpus = tp * pp
     w = weight_bytes(spec, r.precision, tp, pp)
     act_bytes = activation_peak_bytes(spec, tokens, sampled, tp, act)
     o = overhead_bytes(tp, pp, dynamic_bytes, enforce_eager, ovh)
-    weights = Component("weights", w.per_gpu, w.total(tp),
-                        "sum over tensors of stored bytes (quantized linears include scales/zeros), TP-sharded, PP-staged",
-                        {"precision": r.precision.label, "unsharded_bytes": w.unsharded, "by_component_per_gpu": w.by_component_per_gpu,
-                         **({"checkpoint_bytes": checkpoint_bytes} if checkpoint_bytes else {})})
-    activations = Component("activations", act_bytes, act_bytes * gpus,
-                            "max(per-layer temporaries for the tokens of one forward, fp32 logits x sampler copies for each sequence)",
-                            {"forward_tokens": tokens, "sequences": sampled, "sampler_logit_copies": act.sampler_logit_copies})
-    overhead = Component("overhead", o.total, o.total * gpus,
-                         "CUDA context + framework workspaces + NCCL (TP/PP>1) + CUDA graphs + fragmentation",
-                         {}, parts=(
-                             Component("cuda_context", o.cuda_context, o.cuda_context * gpus, "measured constant"),
-                             Component("framework", o.framework, o.framework * gpus, "measured constant"),
-                             Component("nccl", o.nccl, o.nccl * gpus, "measured constant when TP x PP > 1"),
-                             Component("cuda_graphs", o.cuda_graphs, o.cuda_graphs * gpus, "measured constant; 0 with enforce-eager"),
-                             Component("fragmentation", o.fragmentation, o.fragmentation * gpus, "fraction of dynamic memory"),
-                         ))
+    weights = Component(
+        "weights",
+        w.per_gpu,
+        w.total(tp),
+        "sum over tensors of stored bytes (quantized linears include scales/zeros), TP-sharded, PP-staged",
+        {
+            "precision": r.precision.label,
+            "unsharded_bytes": w.unsharded,
+            "by_component_per_gpu": w.by_component_per_gpu,
+            **({"checkpoint_bytes": checkpoint_bytes} if checkpoint_bytes else {}),
+        },
+    )
+    activations = Component(
+        "activations",
+        act_bytes,
+        act_bytes * gpus,
+        "max(per-layer temporaries for the tokens of one forward, fp32 logits x sampler copies for each sequence)",
+        {
+            "forward_tokens": tokens,
+            "sequences": sampled,
+            "sampler_logit_copies": act.sampler_logit_copies,
+        },
+    )
+    overhead = Component(
+        "overhead",
+        o.total,
+        o.total * gpus,
+        "CUDA context + framework workspaces + NCCL (TP/PP>1) + CUDA graphs + fragmentation",
+        {},
+        parts=(
+            Component("cuda_context", o.cuda_context, o.cuda_context * gpus, "measured constant"),
+            Component("framework", o.framework, o.framework * gpus, "measured constant"),
+            Component("nccl", o.nccl, o.nccl * gpus, "measured constant when TP x PP > 1"),
+            Component(
+                "cuda_graphs",
+                o.cuda_graphs,
+                o.cuda_graphs * gpus,
+                "measured constant; 0 with enforce-eager",
+            ),
+            Component(
+                "fragmentation",
+                o.fragmentation,
+                o.fragmentation * gpus,
+                "fraction of dynamic memory",
+            ),
+        ),
+    )
     assumptions = list(r.precision.notes) + [
-        f"weights: {r.precision.label}" + (f" ({r.precision.scheme.description})" if r.precision.scheme else ""),
+        f"weights: {r.precision.label}"
+        + (f" ({r.precision.scheme.description})" if r.precision.scheme else ""),
         f"KV cache dtype {r.kv_dtype} ({float(r.kv_element):g} bytes/element)",
         f"forward pass of {tokens:,} tokens (chunked prefill budget) and sampling over {sampled:,} sequences",
         f"CUDA context {format_bytes(ovh.cuda_context_bytes)}, framework {format_bytes(ovh.framework_bytes)}"
         + (f", NCCL {format_bytes(ovh.nccl_bytes)}" if gpus > 1 else "")
-        + ("" if enforce_eager else f", CUDA graphs {format_bytes(ovh.cuda_graph_bytes)}") + " per GPU (measured on H100)",
+        + ("" if enforce_eager else f", CUDA graphs {format_bytes(ovh.cuda_graph_bytes)}")
+        + " per GPU (measured on H100)",
     ]
     if spec.uses_sliding_window:
-        assumptions.append(f"sliding-window layers keep the last {spec.sliding_window:,} - 1 tokens of KV per sequence")
+        assumptions.append(
+            f"sliding-window layers keep the last {spec.sliding_window:,} - 1 tokens of KV per sequence"
+        )
     if spec.extra_params:
         assumptions.append("vision tower weights included; image-encoder activations not modelled")
     if tp > spec.num_kv_heads and spec.mla is None:
-        assumptions.append(f"TP {tp} > {spec.num_kv_heads} KV heads: each KV head is replicated {tp // spec.num_kv_heads}x")
+        assumptions.append(
+            f"TP {tp} > {spec.num_kv_heads} KV heads: each KV head is replicated {tp // spec.num_kv_heads}x"
+        )
     if spec.mla is not None and tp > 1:
-        assumptions.append("MLA latent KV is replicated on every TP rank (vLLM, SGLang without DP attention)")
+        assumptions.append(
+            "MLA latent KV is replicated on every TP rank (vLLM, SGLang without DP attention)"
+        )
     if pp > 1:
-        assumptions.append("per-GPU figures are each component's largest value over the pipeline stages")
+        assumptions.append(
+            "per-GPU figures are each component's largest value over the pipeline stages"
+        )
     kv_formula = (
         "layers x (kv_lora_rank + qk_rope_head_dim) x bytes x tokens (MLA latent, replicated on every TP rank)"
-        if spec.mla else "layers x 2 x kv_heads_per_gpu x head_dim x bytes x tokens (sliding layers capped at the window)"
+        if spec.mla
+        else "layers x 2 x kv_heads_per_gpu x head_dim x bytes x tokens (sliding layers capped at the window)"
     )
     return _Fixed(weights, activations, overhead, tuple(assumptions), kv_formula)
 
 
-def _capacity(r: Resolved, workload: Workload, tp: int, pp: int, block_size: int | None,
-              free_for_weights_and_kv: int) -> tuple[int, int]:
+def _capacity(
+    r: Resolved,
+    workload: Workload,
+    tp: int,
+    pp: int,
+    block_size: int | None,
+    free_for_weights_and_kv: int,
+) -> tuple[int, int]:
     """Largest users at this context and largest context at these users that fit on every stage."""
     w = weight_bytes(r.spec, r.precision, tp, pp)
     max_users = max_context = None
     for i, (first, n) in enumerate(_stages(r.spec, pp)):  # every stage must fit: take the tightest
         free = free_for_weights_and_kv - w.per_stage[i]
-        one_seq = kv_cache_bytes(r.spec, r.kv_element, workload.context, 1, tp, layers=n, block_size=block_size, first_layer=first)
+        one_seq = kv_cache_bytes(
+            r.spec,
+            r.kv_element,
+            workload.context,
+            1,
+            tp,
+            layers=n,
+            block_size=block_size,
+            first_layer=first,
+        )
         users_here = max(0, free // one_seq) if free > 0 else 0
-        context_here = largest_context(r.spec, r.kv_element, workload.users, free, tp, n, block_size, first_layer=first)
+        context_here = largest_context(
+            r.spec, r.kv_element, workload.users, free, tp, n, block_size, first_layer=first
+        )
         max_users = users_here if max_users is None else min(max_users, users_here)
         max_context = context_here if max_context is None else min(max_context, context_here)
     assert max_users is not None and max_context is not None
     return int(max_users), max_context
 
 
-def _fixes(r: Resolved, workload: Workload, per_gpu: int, available: int, max_users: int, max_context: int) -> tuple[str, ...]:
+def _fixes(
+    r: Resolved, workload: Workload, per_gpu: int, available: int, max_users: int, max_context: int
+) -> tuple[str, ...]:
     """What would make a configuration that does not fit, fit."""
-    fixes = [f"needs {format_bytes(per_gpu - available)} more per GPU than the {format_bytes(available)} available"]
+    fixes = [
+        f"needs {format_bytes(per_gpu - available)} more per GPU than the {format_bytes(available)} available"
+    ]
     if max_context and max_context < workload.context:
         fixes.append(f"shorter context: --context {max_context} fits {workload.users} users")
     if max_users and max_users < workload.users:
-        fixes.append(f"fewer concurrent users: --users {max_users} fits at context {workload.context}")
+        fixes.append(
+            f"fewer concurrent users: --users {max_users} fits at context {workload.context}"
+        )
     if r.kv_element > 1:
         fixes.append("fp8 KV cache (--kv-cache-dtype fp8) halves the KV cache")
     fixes.append("more GPUs: a larger --tensor-parallel-size splits weights and KV across GPUs")
     if r.precision.scheme is None:
-        fixes.append("quantized weights: --quantization fp8 (about half) or awq/gptq int4 (about a quarter)")
+        fixes.append(
+            "quantized weights: --quantization fp8 (about half) or awq/gptq int4 (about a quarter)"
+        )
     return tuple(fixes)
 
 
@@ -226,48 +370,102 @@ def smallest_layout(r: Resolved, workload: Workload, gpu: GPU, **kw: object) -> 
     return last
 
 
-def estimate(model: str | ModelSpec | LoadedModel | None = None, *, params: int | None = None, bits: float | None = None,
-             dtype: str | None = None, quantization: str | None = None, kv_cache_dtype: str | None = None,
-             context: int = 4096, users: int = 1, batch_tokens: int | None = None,
-             gpu: str | GPU | None = None, gpu_memory: str | int | None = None,
-             tensor_parallel_size: int | None = None, pipeline_parallel_size: int | None = None,
-             method: Method = "detailed", block_size: int | None = None, enforce_eager: bool = False) -> Breakdown:
+def estimate(
+    model: str | ModelSpec | LoadedModel | None = None,
+    *,
+    params: int | None = None,
+    bits: float | None = None,
+    dtype: str | None = None,
+    quantization: str | None = None,
+    kv_cache_dtype: str | None = None,
+    context: int = 4096,
+    users: int = 1,
+    batch_tokens: int | None = None,
+    gpu: str | GPU | None = None,
+    gpu_memory: str | int | None = None,
+    tensor_parallel_size: int | None = None,
+    pipeline_parallel_size: int | None = None,
+    method: Method = "detailed",
+    block_size: int | None = None,
+    enforce_eager: bool = False,
+) -> Breakdown:
     """Estimate serving memory. ``model`` is a catalogue name, a path, a Hub id, or a ModelSpec."""
     workload = Workload(context=context, users=users, batch_tokens=batch_tokens)
     Parallelism(tensor_parallel_size, pipeline_parallel_size)
-    if block_size is not None and (isinstance(block_size, bool) or not isinstance(block_size, int) or not 0 < block_size <= 65536):
-        raise InputError(f"block size must be a positive number of tokens up to 65536, got {block_size!r} (e.g. --block-size 16)")
+    if block_size is not None and (
+        isinstance(block_size, bool)
+        or not isinstance(block_size, int)
+        or not 0 < block_size <= 65536
+    ):
+        raise InputError(
+            f"block size must be a positive number of tokens up to 65536, got {block_size!r} (e.g. --block-size 16)"
+        )
     hw = _gpu(gpu, gpu_memory)
     if method not in ("detailed", "rule-of-thumb"):
         raise InputError(f"unknown method {method!r}: use detailed or rule-of-thumb")
     if model is None:
         if params is None:
-            raise InputError("give a model (name, path or Hub id) or --params N for the rule of thumb")
+            raise InputError(
+                "give a model (name, path or Hub id) or --params N for the rule of thumb"
+            )
         if method != "rule-of-thumb":
-            raise InputError("--params gives only a parameter count: use --method rule-of-thumb, or name a model for a detailed estimate")
-        return _rule_breakdown(f"{params:,} parameters", params, 16 if bits is None else bits, workload, hw)
-    loaded = model if isinstance(model, LoadedModel) else (
-        LoadedModel(model, model.source or model.name) if isinstance(model, ModelSpec) else load_model(model))
+            raise InputError(
+                "--params gives only a parameter count: use --method rule-of-thumb, or name a model for a detailed estimate"
+            )
+        return _rule_breakdown(
+            f"{params:,} parameters", params, 16 if bits is None else bits, workload, hw
+        )
+    loaded = (
+        model
+        if isinstance(model, LoadedModel)
+        else (
+            LoadedModel(model, model.source or model.name)
+            if isinstance(model, ModelSpec)
+            else load_model(model)
+        )
+    )
     r = resolve(loaded.spec, dtype, quantization, kv_cache_dtype)
     if method == "rule-of-thumb":
-        q = bits if bits is not None else (r.precision.scheme.bits if r.precision.scheme else float(8 * _dtype_bytes(r.precision.compute_dtype)))
+        q = (
+            bits
+            if bits is not None
+            else (
+                r.precision.scheme.bits
+                if r.precision.scheme
+                else float(8 * _dtype_bytes(r.precision.compute_dtype))
+            )
+        )
         return _rule_breakdown(loaded.spec.name, count_params(loaded.spec).total, q, workload, hw)
-    kw = dict(block_size=block_size, enforce_eager=enforce_eager, checkpoint_bytes=loaded.checkpoint_bytes,
-              extras=_comparison_extras(r))
+    kw = dict(
+        block_size=block_size,
+        enforce_eager=enforce_eager,
+        checkpoint_bytes=loaded.checkpoint_bytes,
+        extras=_comparison_extras(r),
+    )
     if hw is not None and tensor_parallel_size is None and pipeline_parallel_size is None:
         b = smallest_layout(r, workload, hw, **kw)
     else:
-        b = breakdown_for(r, workload, tensor_parallel_size or 1, pipeline_parallel_size or 1, hw, **kw)  # type: ignore[arg-type]
+        b = breakdown_for(
+            r, workload, tensor_parallel_size or 1, pipeline_parallel_size or 1, hw, **kw
+        )  # type: ignore[arg-type]
     return b
 
 
 @lru_cache(maxsize=1024)
 def _comparison_extras(r: Resolved) -> dict[str, object]:
     """The write-ups' figures shown beside the detailed estimate (rule of thumb, naive KV per token)."""
-    bits = r.precision.scheme.bits if r.precision.scheme else 8 * float(_dtype_bytes(r.precision.compute_dtype))
+    bits = (
+        r.precision.scheme.bits
+        if r.precision.scheme
+        else 8 * float(_dtype_bytes(r.precision.compute_dtype))
+    )
     rt = rule_of_thumb(count_params(r.spec).total, bits)
-    return {"rule_of_thumb_bytes": rt.total_bytes,
-            "naive_kv_bytes_per_token": naive_kv_bytes_per_token(r.spec.num_layers, r.spec.hidden_size, int(ceil(r.kv_element)))}
+    return {
+        "rule_of_thumb_bytes": rt.total_bytes,
+        "naive_kv_bytes_per_token": naive_kv_bytes_per_token(
+            r.spec.num_layers, r.spec.hidden_size, int(ceil(r.kv_element))
+        ),
+    }
 
 
 def _dtype_bytes(dtype: str) -> Fraction:
@@ -287,21 +485,49 @@ def _gpu(gpu: str | GPU | None, gpu_memory: str | int | None) -> GPU | None:
     return resolve_gpu(gpu)
 
 
-def _rule_breakdown(name: str, params: int, bits: float, workload: Workload, gpu: GPU | None) -> Breakdown:
+def _rule_breakdown(
+    name: str, params: int, bits: float, workload: Workload, gpu: GPU | None
+) -> Breakdown:
     rt = rule_of_thumb(params, bits)
     gpus = 1 if gpu is None else max(1, ceil(rt.total_bytes / gpu.memory_bytes))
     comps = (
-        Component("weights", ceil(rt.weights_bytes / gpus), rt.weights_bytes, "P x 4 bytes / (32 / Q)", {"P": params, "Q": bits}),
+        Component(
+            "weights",
+            ceil(rt.weights_bytes / gpus),
+            rt.weights_bytes,
+            "P x 4 bytes / (32 / Q)",
+            {"P": params, "Q": bits},
+        ),
         Component("kv_cache", 0, 0, "not part of the rule of thumb"),
         Component("activations", 0, 0, "not part of the rule of thumb"),
-        Component("overhead", ceil(rt.overhead_bytes / gpus), rt.overhead_bytes, "0.2 x weights (the flat 20 %)", {"factor": 1.2}),
+        Component(
+            "overhead",
+            ceil(rt.overhead_bytes / gpus),
+            rt.overhead_bytes,
+            "0.2 x weights (the flat 20 %)",
+            {"factor": 1.2},
+        ),
     )
     return Breakdown(
-        model=name, method="rule-of-thumb", params=params, precision=f"{bits:g}-bit", kv_cache_dtype="n/a",
-        context=workload.context, users=workload.users, tensor_parallel_size=gpus, pipeline_parallel_size=1,
-        components=comps, kv_bytes_per_token=0, gpu_name=gpu.name if gpu else None,
+        model=name,
+        method="rule-of-thumb",
+        params=params,
+        precision=f"{bits:g}-bit",
+        kv_cache_dtype="n/a",
+        context=workload.context,
+        users=workload.users,
+        tensor_parallel_size=gpus,
+        pipeline_parallel_size=1,
+        components=comps,
+        kv_bytes_per_token=0,
+        gpu_name=gpu.name if gpu else None,
         gpu_memory_bytes=gpu.memory_bytes if gpu else None,
-        assumptions=("M = P x 4 bytes / (32 / Q) x 1.2: weights plus a flat 20 %, no context, users or KV cache",
-                     "GPU count = ceil(M / GPU memory)"),
-        extras={"rule_of_thumb_bytes": rt.total_bytes, "rule_of_thumb_gb": round(rt.total_bytes / 1e9, 2)},
+        assumptions=(
+            "M = P x 4 bytes / (32 / Q) x 1.2: weights plus a flat 20 %, no context, users or KV cache",
+            "GPU count = ceil(M / GPU memory)",
+        ),
+        extras={
+            "rule_of_thumb_bytes": rt.total_bytes,
+            "rule_of_thumb_gb": round(rt.total_bytes / 1e9, 2),
+        },
     )

@@ -12,12 +12,35 @@ from typing import Any
 from vramplan.errors import FileFormatError, VramplanError
 
 #: Figures compared, in the order the engines log them.
-TERMS = ("weights_gib", "non_torch_gib", "activation_peak_gib", "cuda_graph_gib", "available_kv_cache_gib",
-         "gpu_blocks", "kv_cache_tokens", "max_concurrency")
-_SETTING_KEYS = ("model", "tensor_parallel_size", "pipeline_parallel_size", "dtype", "quantization", "kv_cache_dtype",
-                 "max_model_len", "gpu_memory_utilization", "block_size", "max_num_seqs", "max_num_batched_tokens",
-                 "enforce_eager", "enable_prefix_caching", "kv_cache_memory_bytes", "cpu_offload_gb", "gpu_total_gib",
-                 "served_model_name")
+TERMS = (
+    "weights_gib",
+    "non_torch_gib",
+    "activation_peak_gib",
+    "cuda_graph_gib",
+    "available_kv_cache_gib",
+    "gpu_blocks",
+    "kv_cache_tokens",
+    "max_concurrency",
+)
+_SETTING_KEYS = (
+    "model",
+    "tensor_parallel_size",
+    "pipeline_parallel_size",
+    "dtype",
+    "quantization",
+    "kv_cache_dtype",
+    "max_model_len",
+    "gpu_memory_utilization",
+    "block_size",
+    "max_num_seqs",
+    "max_num_batched_tokens",
+    "enforce_eager",
+    "enable_prefix_caching",
+    "kv_cache_memory_bytes",
+    "cpu_offload_gb",
+    "gpu_total_gib",
+    "served_model_name",
+)
 
 
 def explain_log(text: str, *, gpu: str | None = None) -> dict[str, Any]:
@@ -25,33 +48,51 @@ def explain_log(text: str, *, gpu: str | None = None) -> dict[str, Any]:
     from vramplan.logs import parse_log
 
     if not text or not text.strip():
-        raise FileFormatError("the log is empty: pass a vLLM, SGLang, TGI or llama.cpp startup log (or - for stdin)")
+        raise FileFormatError(
+            "the log is empty: pass a vLLM, SGLang, TGI or llama.cpp startup log (or - for stdin)"
+        )
     try:
         parsed = parse_log(text)
     except VramplanError:
         raise
-    except Exception as exc:  # noqa: BLE001 - a hostile file must give one clear line, not a traceback
-        raise FileFormatError(f"could not read the log ({type(exc).__name__}): pass an engine startup log") from None
+    except Exception as exc:
+        raise FileFormatError(
+            f"could not read the log ({type(exc).__name__}): pass an engine startup log"
+        ) from None
     if not parsed.engine or (not parsed.logged and not parsed.settings and not parsed.errors):
         raise FileFormatError(
             "this does not look like a serving-engine startup log (no vLLM, SGLang, TGI or llama.cpp lines found): "
-            "pass the log from the engine's start up to its first 'ready' line")
+            "pass the log from the engine's start up to its first 'ready' line"
+        )
     settings = {k: v for k, v in parsed.settings.items() if k in _SETTING_KEYS}
     out: dict[str, Any] = {
-        "engine": parsed.engine, "engine_version": parsed.engine_version, "settings": settings,
-        "logged": dict(parsed.logged), "log_errors": list(parsed.errors), "predicted": None, "terms": {}, "notes": [],
+        "engine": parsed.engine,
+        "engine_version": parsed.engine_version,
+        "settings": settings,
+        "logged": dict(parsed.logged),
+        "log_errors": list(parsed.errors),
+        "predicted": None,
+        "terms": {},
+        "notes": [],
     }
     out["notes"].extend(_explain_errors(parsed.logged, parsed.errors, settings))
     if parsed.engine == "vllm":
         pred, note = _predict_vllm(parsed, settings, gpu)
     else:
         # SGLang's F0 (free memory before loading) is an input of its own formula: pass the logged value on
-        inputs = {**parsed.settings, **{k: v for k, v in parsed.logged.items() if k == "avail_mem_before_load_gb"}}
+        inputs = {
+            **parsed.settings,
+            **{k: v for k, v in parsed.logged.items() if k == "avail_mem_before_load_gb"},
+        }
         pred, note = _predict_other(parsed.engine, inputs, gpu)
     if note:
         out["notes"].append(note)
     if pred is None:
-        out["terms"] = {t: _term(t, parsed.logged.get(t), None, None) for t in TERMS if parsed.logged.get(t) is not None}
+        out["terms"] = {
+            t: _term(t, parsed.logged.get(t), None, None)
+            for t in TERMS
+            if parsed.logged.get(t) is not None
+        }
         return out
     p = pred.to_dict()
     out["predicted"] = p
@@ -68,24 +109,32 @@ def explain_log(text: str, *, gpu: str | None = None) -> dict[str, Any]:
     return out
 
 
-def _explain_errors(logged: dict[str, Any], errors: list[str], settings: dict[str, Any]) -> list[str]:
+def _explain_errors(
+    logged: dict[str, Any], errors: list[str], settings: dict[str, Any]
+) -> list[str]:
     """Read the startup error's own numbers into a cause and a fix (works without the model)."""
     out: list[str] = []
     need, have = logged.get("kv_cache_needed_gib"), logged.get("kv_cache_available_at_error_gib")
     fit = logged.get("estimated_max_model_len")
     if need is not None and have is not None:
-        text = (f"vLLM refused to start: one request of max_model_len needs {need} GiB of KV cache but only {have} GiB "
-                "is left after weights, activation peak and non-torch memory")
+        text = (
+            f"vLLM refused to start: one request of max_model_len needs {need} GiB of KV cache but only {have} GiB "
+            "is left after weights, activation peak and non-torch memory"
+        )
         if fit:
             text += f"; lower --max-model-len to {fit} (or less), raise --gpu-memory-utilization, use --kv-cache-dtype fp8 or more GPUs"
         out.append(text)
     elif logged.get("kv_capacity_tokens_reported") and settings.get("max_model_len"):
-        out.append(f"vLLM refused to start: max_model_len {settings['max_model_len']} exceeds the KV capacity of "
-                   f"{logged['kv_capacity_tokens_reported']} tokens; lower --max-model-len to "
-                   f"{logged['kv_capacity_tokens_reported']} or free memory for the cache")
+        out.append(
+            f"vLLM refused to start: max_model_len {settings['max_model_len']} exceeds the KV capacity of "
+            f"{logged['kv_capacity_tokens_reported']} tokens; lower --max-model-len to "
+            f"{logged['kv_capacity_tokens_reported']} or free memory for the cache"
+        )
     elif any("No available memory for the cache blocks" in e for e in errors):
-        out.append("vLLM refused to start: weights + activation peak + non-torch memory exceed utilization x total; "
-                   "raise --gpu-memory-utilization, lower --max-num-batched-tokens/--max-num-seqs, quantize or add GPUs")
+        out.append(
+            "vLLM refused to start: weights + activation peak + non-torch memory exceed utilization x total; "
+            "raise --gpu-memory-utilization, lower --max-num-batched-tokens/--max-num-seqs, quantize or add GPUs"
+        )
     return out
 
 
@@ -98,8 +147,10 @@ def _predict_vllm(parsed: Any, settings: dict[str, Any], gpu: str | None) -> tup
     try:
         spec, quant, note = resolve_model_name(str(model))
     except VramplanError:
-        return None, (f"model {model} is not in the catalogue; reporting the logged figures only "
-                      "(add its config.json folder with `vramplan vllm PATH ...` to predict)")
+        return None, (
+            f"model {model} is not in the catalogue; reporting the logged figures only "
+            "(add its config.json folder with `vramplan vllm PATH ...` to predict)"
+        )
     s = dict(settings)
     if parsed.vllm_generation:
         s["vllm_generation"] = parsed.vllm_generation
@@ -116,21 +167,26 @@ def _predict_vllm(parsed: Any, settings: dict[str, Any], gpu: str | None) -> tup
     return pred, note
 
 
-def _predict_other(engine: str, settings: dict[str, Any], gpu: str | None) -> tuple[Any, str | None]:
+def _predict_other(
+    engine: str, settings: dict[str, Any], gpu: str | None
+) -> tuple[Any, str | None]:
     import importlib
 
     name = engine.replace(".", "").replace("-", "")
     try:
         mod = importlib.import_module(f"vramplan.engines.{name}")
-        fn = getattr(mod, "predict_from_settings")
+        fn = mod.predict_from_settings
     except (ImportError, AttributeError):
         return None, f"no {engine} predictor is available yet; reporting the logged figures only"
     try:
         return fn(settings, gpu), None
     except VramplanError as exc:
         return None, f"could not predict the {engine} figures: {exc}"
-    except Exception as exc:  # noqa: BLE001 - a predictor bug must not hide the logged figures
-        return None, f"the {engine} predictor failed ({type(exc).__name__}: {exc}); reporting the logged figures only"
+    except Exception as exc:
+        return (
+            None,
+            f"the {engine} predictor failed ({type(exc).__name__}: {exc}); reporting the logged figures only",
+        )
 
 
 def _term(name: str, logged: Any, predicted: Any, p: dict[str, Any] | None) -> dict[str, Any]:
@@ -139,8 +195,13 @@ def _term(name: str, logged: Any, predicted: Any, p: dict[str, Any] | None) -> d
     if isinstance(logged, (int, float)) and isinstance(predicted, (int, float)):
         diff = round(predicted - logged, 4)
         rel = round((predicted - logged) / abs(logged), 4) if logged else None
-    return {"logged": logged, "predicted": predicted, "difference": diff, "relative_difference": rel,
-            "likely_cause": _cause(name, logged, predicted, rel, p) if p else None}
+    return {
+        "logged": logged,
+        "predicted": predicted,
+        "difference": diff,
+        "relative_difference": rel,
+        "likely_cause": _cause(name, logged, predicted, rel, p) if p else None,
+    }
 
 
 def _cause(name: str, logged: Any, predicted: Any, rel: float | None, p: dict[str, Any]) -> str:
@@ -149,19 +210,32 @@ def _cause(name: str, logged: Any, predicted: Any, rel: float | None, p: dict[st
     close = rel is not None and abs(rel) <= 0.05
     if name == "weights_gib":
         base = f"weights of {s.get('model')} in {s.get('quantization') or s.get('dtype')} on one of TP {s.get('tensor_parallel_size')} x PP {s.get('pipeline_parallel_size')} GPUs"
-        return base if close or rel is None else base + "; a gap means a different checkpoint layout (vision tower, padding, quantized tensors)"
+        return (
+            base
+            if close or rel is None
+            else base
+            + "; a gap means a different checkpoint layout (vision tower, padding, quantized tensors)"
+        )
     if name == "activation_peak_gib":
         seqs, toks = s.get("max_num_seqs"), s.get("max_num_batched_tokens")
         if x.get("activation_sampler_gib", 0) >= x.get("activation_forward_gib", 0):
             value = logged if isinstance(logged, (int, float)) else predicted
-            gain = max(0.0, x["activation_sampler_gib"] * (1 - 256 / seqs)) if seqs and seqs > 256 else 0.0
-            text = (f"activation peak {value:.2f} GiB: the dummy sampler's fp32 logits over min(max_num_seqs={seqs}, "
-                    f"max_num_batched_tokens={toks}) rows of the vocabulary")
+            gain = (
+                max(0.0, x["activation_sampler_gib"] * (1 - 256 / seqs))
+                if seqs and seqs > 256
+                else 0.0
+            )
+            text = (
+                f"activation peak {value:.2f} GiB: the dummy sampler's fp32 logits over min(max_num_seqs={seqs}, "
+                f"max_num_batched_tokens={toks}) rows of the vocabulary"
+            )
             if gain > 0.05:
                 text += f"; set --max-num-seqs 256 to get ~{gain:.1f} GiB more KV"
             return text
-        return (f"one forward pass over max_num_batched_tokens={toks} tokens (MLP/MoE temporaries); "
-                "lower --max-num-batched-tokens to shrink it")
+        return (
+            f"one forward pass over max_num_batched_tokens={toks} tokens (MLP/MoE temporaries); "
+            "lower --max-num-batched-tokens to shrink it"
+        )
     if name == "non_torch_gib":
         if s.get("tensor_parallel_size", 1) > 1:
             return "NCCL / custom all-reduce buffers of tensor parallelism plus cuBLAS workspaces"
@@ -169,18 +243,24 @@ def _cause(name: str, logged: Any, predicted: Any, rel: float | None, p: dict[st
     if name == "cuda_graph_gib":
         if s.get("enforce_eager"):
             return "--enforce-eager: no CUDA graphs"
-        return ("CUDA graphs captured after the KV cache exists (outside the budget before v0.21; "
-                "the v0.21+ estimate is subtracted from it); --enforce-eager removes them at a speed cost")
+        return (
+            "CUDA graphs captured after the KV cache exists (outside the budget before v0.21; "
+            "the v0.21+ estimate is subtracted from it); --enforce-eager removes them at a speed cost"
+        )
     if name == "available_kv_cache_gib":
-        text = (f"util {s.get('gpu_memory_utilization')} x {s.get('gpu_total_gib')} GiB minus weights, activation "
-                "peak and non-torch memory")
+        text = (
+            f"util {s.get('gpu_memory_utilization')} x {s.get('gpu_total_gib')} GiB minus weights, activation "
+            "peak and non-torch memory"
+        )
         if not close and rel is not None:
             text += "; the gap comes from the terms above"
         return text
     if name in ("gpu_blocks", "kv_cache_tokens", "max_concurrency"):
         text = f"available KV / page size (block {s.get('block_size')}, KV {s.get('kv_cache_dtype')}, max_model_len {s.get('max_model_len')})"
         if x.get("kv_groups", 1) > 1:
-            text += f"; {x['kv_groups']} KV cache groups (sliding-window layers hold only their window)"
+            text += (
+                f"; {x['kv_groups']} KV cache groups (sliding-window layers hold only their window)"
+            )
         return text
     return ""
 
@@ -193,13 +273,17 @@ def render_text(result: dict[str, Any]) -> str:
         lines.append(f"model: {s['model']}")
     lines.append(f"{'figure':<24}{'logged':>14}{'predicted':>14}{'diff':>10}  likely cause")
     for name, t in result["terms"].items():
+
         def f(v: Any) -> str:
             if v is None:
                 return "-"
             return f"{v:,.2f}" if isinstance(v, float) else f"{v:,}"
+
         rel = t.get("relative_difference")
-        lines.append(f"{name:<24}{f(t['logged']):>14}{f(t['predicted']):>14}"
-                     f"{('-' if rel is None else f'{rel * 100:+.1f}%'):>10}  {t.get('likely_cause') or ''}")
+        lines.append(
+            f"{name:<24}{f(t['logged']):>14}{f(t['predicted']):>14}"
+            f"{('-' if rel is None else f'{rel * 100:+.1f}%'):>10}  {t.get('likely_cause') or ''}"
+        )
     for n in result.get("notes", []):
         lines.append(f"note: {n}")
     return "\n".join(lines)

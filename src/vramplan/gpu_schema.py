@@ -5,15 +5,21 @@ Kept apart from hardware.py so that start-up does not import pydantic for the sh
 
 from __future__ import annotations
 
+from types import MappingProxyType
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
 from vramplan.errors import InputError
-from vramplan.hardware import _FLOPS_KEYS, GPU, Flops, Interconnect, MemorySource, normalize_gpu_name
+from vramplan.hardware import (
+    _FLOPS_KEYS,
+    GPU,
+    Flops,
+    Interconnect,
+    MemorySource,
+    normalize_gpu_name,
+)
 from vramplan.units import parse_size
-from types import MappingProxyType
-
 
 
 class _FlopsModel(BaseModel):
@@ -124,5 +130,3 @@ class _GPUModel(BaseModel):
             sources=MappingProxyType(dict(self.sources)),
             notes=self.notes,
         )
-
-

@@ -19,7 +19,6 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Literal
 
-
 from vramplan.errors import InputError, UnknownGPUError
 from vramplan.units import parse_size
 
@@ -109,6 +108,7 @@ def _parse_entries(data: Any, origin: str) -> list[GPU]:
     from pydantic import ValidationError
 
     from vramplan.gpu_schema import _GPUModel
+
     entries = data.get("gpus") if isinstance(data, dict) else data
     if not isinstance(entries, list):
         raise InputError(
@@ -121,7 +121,7 @@ def _parse_entries(data: Any, origin: str) -> list[GPU]:
         )
         try:
             gpus.append(_GPUModel.model_validate(raw).to_gpu())
-        except ValidationError as exc:  # noqa: PERF203
+        except ValidationError as exc:
             problems = "; ".join(
                 f"field '{'.'.join(str(p) for p in err['loc']) or '(entry)'}': {err['msg']}"
                 for err in exc.errors()
@@ -145,25 +145,34 @@ def _gpu_from_trusted(raw: dict[str, Any]) -> GPU:
 
     tests/test_hardware.py validates the shipped file through the same schema user files go through.
     """
+
     def as_int(x: float | None) -> int | None:
         return None if x is None else round(x)
 
     flops = raw.get("flops") or {}
     link = raw.get("interconnect") or {}
     return GPU(
-        name=raw["name"].strip(), memory_bytes=int(raw["memory_bytes"]), aliases=tuple(raw.get("aliases", ())),
-        vendor=raw.get("vendor"), marketing_memory_gb=raw.get("marketing_memory_gb"),
-        memory_source=raw.get("memory_source", "user"), nvidia_smi_total_mib=raw.get("nvidia_smi_total_mib"),
+        name=raw["name"].strip(),
+        memory_bytes=int(raw["memory_bytes"]),
+        aliases=tuple(raw.get("aliases", ())),
+        vendor=raw.get("vendor"),
+        marketing_memory_gb=raw.get("marketing_memory_gb"),
+        memory_source=raw.get("memory_source", "user"),
+        nvidia_smi_total_mib=raw.get("nvidia_smi_total_mib"),
         memory_bandwidth_bytes_per_s=as_int(raw.get("memory_bandwidth_bytes_per_s")),
         flops=Flops(**{k: as_int(flops.get(k)) for k in _FLOPS_KEYS}),
         interconnect=Interconnect(
             nvlink_bytes_per_s=as_int(link.get("nvlink_bytes_per_s")),
             infinity_fabric_bytes_per_s=as_int(link.get("infinity_fabric_bytes_per_s")),
-            pcie_gen=link.get("pcie_gen"), pcie_bytes_per_s=as_int(link.get("pcie_bytes_per_s")),
+            pcie_gen=link.get("pcie_gen"),
+            pcie_bytes_per_s=as_int(link.get("pcie_bytes_per_s")),
         ),
-        tdp_watts=raw.get("tdp_watts"), compute_capability=raw.get("compute_capability"),
-        price_per_hour_usd=raw.get("price_per_hour_usd"), form_factor=raw.get("form_factor"),
-        sources=MappingProxyType(dict(raw.get("sources", {}))), notes=raw.get("notes", ""),
+        tdp_watts=raw.get("tdp_watts"),
+        compute_capability=raw.get("compute_capability"),
+        price_per_hour_usd=raw.get("price_per_hour_usd"),
+        form_factor=raw.get("form_factor"),
+        sources=MappingProxyType(dict(raw.get("sources", {}))),
+        notes=raw.get("notes", ""),
     )
 
 

@@ -92,44 +92,124 @@ class EngineProfile:
 
 ENGINES: dict[str, EngineProfile] = {
     # vLLM V1 (0.6-0.10): CUDA graphs for decode, Python scheduler ~2-4 ms/step at moderate batch.
-    "vllm": EngineProfile("vllm", step_overhead_s=2.5e-3, per_layer_overhead_s=20e-6, per_seq_overhead_s=15e-6,
-                          bandwidth_efficiency=0.85, quant_bandwidth_efficiency=0.75, mfu_max=0.62, mfu_half_tokens=96,
-                          attention_efficiency=0.5, max_num_seqs=256, max_num_batched_tokens=2048,
-                          gpu_memory_utilization=0.90, kv_bandwidth_efficiency=0.7, launch="vllm serve"),
+    "vllm": EngineProfile(
+        "vllm",
+        step_overhead_s=2.5e-3,
+        per_layer_overhead_s=20e-6,
+        per_seq_overhead_s=15e-6,
+        bandwidth_efficiency=0.85,
+        quant_bandwidth_efficiency=0.75,
+        mfu_max=0.62,
+        mfu_half_tokens=96,
+        attention_efficiency=0.5,
+        max_num_seqs=256,
+        max_num_batched_tokens=2048,
+        gpu_memory_utilization=0.90,
+        kv_bandwidth_efficiency=0.7,
+        launch="vllm serve",
+    ),
     # vLLM before 0.6: Python block manager, sampler and detokenizer ran synchronously every step; the
     # v0.6.0 release notes measured the GPU idle ~60 % of the time at high batch. No chunked prefill.
-    "vllm-0.5": EngineProfile("vllm-0.5", step_overhead_s=3.5e-3, per_layer_overhead_s=20e-6, per_seq_overhead_s=120e-6,
-                              bandwidth_efficiency=0.85, quant_bandwidth_efficiency=0.7, mfu_max=0.6, mfu_half_tokens=96,
-                              attention_efficiency=0.45, max_num_seqs=256, max_num_batched_tokens=8192,
-                              gpu_memory_utilization=0.90, chunked_prefill=False, kv_bandwidth_efficiency=0.6,
-                              launch="python -m vllm.entrypoints.openai.api_server"),
+    "vllm-0.5": EngineProfile(
+        "vllm-0.5",
+        step_overhead_s=3.5e-3,
+        per_layer_overhead_s=20e-6,
+        per_seq_overhead_s=120e-6,
+        bandwidth_efficiency=0.85,
+        quant_bandwidth_efficiency=0.7,
+        mfu_max=0.6,
+        mfu_half_tokens=96,
+        attention_efficiency=0.45,
+        max_num_seqs=256,
+        max_num_batched_tokens=8192,
+        gpu_memory_utilization=0.90,
+        chunked_prefill=False,
+        kv_bandwidth_efficiency=0.6,
+        launch="python -m vllm.entrypoints.openai.api_server",
+    ),
     # SGLang: overlapped scheduler hides most CPU time; same kernels family (FlashInfer).
-    "sglang": EngineProfile("sglang", step_overhead_s=1.5e-3, per_layer_overhead_s=18e-6, per_seq_overhead_s=10e-6,
-                            bandwidth_efficiency=0.85, quant_bandwidth_efficiency=0.75, mfu_max=0.65, mfu_half_tokens=96,
-                            attention_efficiency=0.55, max_num_seqs=1024, max_num_batched_tokens=8192,
-                            gpu_memory_utilization=0.88, kv_bandwidth_efficiency=0.75,
-                            launch="python -m sglang.launch_server"),
+    "sglang": EngineProfile(
+        "sglang",
+        step_overhead_s=1.5e-3,
+        per_layer_overhead_s=18e-6,
+        per_seq_overhead_s=10e-6,
+        bandwidth_efficiency=0.85,
+        quant_bandwidth_efficiency=0.75,
+        mfu_max=0.65,
+        mfu_half_tokens=96,
+        attention_efficiency=0.55,
+        max_num_seqs=1024,
+        max_num_batched_tokens=8192,
+        gpu_memory_utilization=0.88,
+        kv_bandwidth_efficiency=0.75,
+        launch="python -m sglang.launch_server",
+    ),
     # TensorRT-LLM: C++ runtime, fused kernels, in-flight batching; best kernels of the five.
-    "trtllm": EngineProfile("trtllm", step_overhead_s=1.0e-3, per_layer_overhead_s=12e-6, per_seq_overhead_s=5e-6,
-                            bandwidth_efficiency=0.88, quant_bandwidth_efficiency=0.8, mfu_max=0.72, mfu_half_tokens=80,
-                            attention_efficiency=0.6, max_num_seqs=2048, max_num_batched_tokens=8192,
-                            gpu_memory_utilization=0.90, kv_bandwidth_efficiency=0.8, launch="trtllm-serve"),
+    "trtllm": EngineProfile(
+        "trtllm",
+        step_overhead_s=1.0e-3,
+        per_layer_overhead_s=12e-6,
+        per_seq_overhead_s=5e-6,
+        bandwidth_efficiency=0.88,
+        quant_bandwidth_efficiency=0.8,
+        mfu_max=0.72,
+        mfu_half_tokens=80,
+        attention_efficiency=0.6,
+        max_num_seqs=2048,
+        max_num_batched_tokens=8192,
+        gpu_memory_utilization=0.90,
+        kv_bandwidth_efficiency=0.8,
+        launch="trtllm-serve",
+    ),
     # TGI: Rust router + Python model server; flash-decoding kernels, more per-step overhead.
-    "tgi": EngineProfile("tgi", step_overhead_s=3.0e-3, per_layer_overhead_s=20e-6, per_seq_overhead_s=20e-6,
-                         bandwidth_efficiency=0.82, quant_bandwidth_efficiency=0.72, mfu_max=0.55, mfu_half_tokens=128,
-                         attention_efficiency=0.45, max_num_seqs=128, max_num_batched_tokens=4096,
-                         gpu_memory_utilization=0.90, chunked_prefill=False, kv_bandwidth_efficiency=0.7,
-                         launch="text-generation-launcher"),
+    "tgi": EngineProfile(
+        "tgi",
+        step_overhead_s=3.0e-3,
+        per_layer_overhead_s=20e-6,
+        per_seq_overhead_s=20e-6,
+        bandwidth_efficiency=0.82,
+        quant_bandwidth_efficiency=0.72,
+        mfu_max=0.55,
+        mfu_half_tokens=128,
+        attention_efficiency=0.45,
+        max_num_seqs=128,
+        max_num_batched_tokens=4096,
+        gpu_memory_utilization=0.90,
+        chunked_prefill=False,
+        kv_bandwidth_efficiency=0.7,
+        launch="text-generation-launcher",
+    ),
     # llama.cpp: hand-written mat-vec kernels; GGUF dequant in-kernel; prefill through cuBLAS / MMQ in
     # 512-token micro-batches, which reaches a third of peak; consumer cards use fp16 accumulation.
-    "llamacpp": EngineProfile("llamacpp", step_overhead_s=0.4e-3, per_layer_overhead_s=8e-6, per_seq_overhead_s=0.0,
-                              bandwidth_efficiency=0.88, quant_bandwidth_efficiency=0.68, mfu_max=0.35, mfu_half_tokens=8,
-                              attention_efficiency=0.3, max_num_seqs=4, max_num_batched_tokens=512,
-                              gpu_memory_utilization=0.95, chunked_prefill=False, bandwidth_cap_bytes_per_s=1.0e12, kv_bandwidth_efficiency=0.5,
-                              geforce_fp16_accumulate=True, launch="llama-server"),
+    "llamacpp": EngineProfile(
+        "llamacpp",
+        step_overhead_s=0.4e-3,
+        per_layer_overhead_s=8e-6,
+        per_seq_overhead_s=0.0,
+        bandwidth_efficiency=0.88,
+        quant_bandwidth_efficiency=0.68,
+        mfu_max=0.35,
+        mfu_half_tokens=8,
+        attention_efficiency=0.3,
+        max_num_seqs=4,
+        max_num_batched_tokens=512,
+        gpu_memory_utilization=0.95,
+        chunked_prefill=False,
+        bandwidth_cap_bytes_per_s=1.0e12,
+        kv_bandwidth_efficiency=0.5,
+        geforce_fp16_accumulate=True,
+        launch="llama-server",
+    ),
 }
-ENGINE_ALIASES = {"tensorrt-llm": "trtllm", "tensorrt_llm": "trtllm", "trt-llm": "trtllm", "llama.cpp": "llamacpp",
-                  "llama-cpp": "llamacpp", "text-generation-inference": "tgi", "vllm-legacy": "vllm-0.5"}
+ENGINE_ALIASES = {
+    "tensorrt-llm": "trtllm",
+    "tensorrt_llm": "trtllm",
+    "trt-llm": "trtllm",
+    "llama.cpp": "llamacpp",
+    "llama-cpp": "llamacpp",
+    "text-generation-inference": "tgi",
+    "vllm-legacy": "vllm-0.5",
+}
 
 
 def engine_profile(name: str) -> EngineProfile:
@@ -195,7 +275,9 @@ class PerfSetup:
     layers: int
     hidden_size: int
     attn_width: int  # heads x head_dim
-    dense_weight_bytes: float  # non-expert weights read per step (input embedding table excluded: lookups only)
+    dense_weight_bytes: (
+        float  # non-expert weights read per step (input embedding table excluded: lookups only)
+    )
     expert_weight_bytes: float  # all routed-expert weights on this rank
     num_experts: int
     experts_per_token: int
@@ -240,8 +322,13 @@ class StepTime:
     bytes_read: Any
 
 
-def step_time(s: PerfSetup, prefill_tokens: Any, decode_seqs: Any, context_tokens: Any,
-              prefill_seq_len: Any = None) -> StepTime:
+def step_time(
+    s: PerfSetup,
+    prefill_tokens: Any,
+    decode_seqs: Any,
+    context_tokens: Any,
+    prefill_seq_len: Any = None,
+) -> StepTime:
     """Seconds for one engine step; broadcasts over numpy arrays.
 
     ``context_tokens``: cached tokens the decode sequences attend to (sum over sequences).
@@ -258,27 +345,39 @@ def step_time(s: PerfSetup, prefill_tokens: Any, decode_seqs: Any, context_token
     # sampled tokens: decode seqs plus about one per prefilled prompt
     sampled = d + np.where(p > 0, np.maximum(p / np.maximum(sl, 1.0), 1.0), 0.0)
     # --- compute (FLOPs per rank)
-    linear_flops = 2.0 * ((s.linear_params_per_token - s.lm_head_params) * tokens + s.lm_head_params * sampled)
+    linear_flops = 2.0 * (
+        (s.linear_params_per_token - s.lm_head_params) * tokens + s.lm_head_params * sampled
+    )
     # attention pairs: decode attends its context, prefill a causal triangle (s/2 keys per query on average)
     pairs = ctx + p * sl / 2.0
     attn_flops = 4.0 * s.layers * s.attn_width * pairs
     mfu = e.mfu_max * tokens / (tokens + e.mfu_half_tokens)
-    compute = linear_flops / (s.peak_flops * np.maximum(mfu, 1e-9)) + attn_flops / (s.peak_flops * e.attention_efficiency)
+    compute = linear_flops / (s.peak_flops * np.maximum(mfu, 1e-9)) + attn_flops / (
+        s.peak_flops * e.attention_efficiency
+    )
     # --- memory
     touched = _moe_touched_fraction(tokens, s.num_experts, s.experts_per_token)
     weight_read = s.dense_weight_bytes + s.expert_weight_bytes * touched
     kv_read = s.kv_bytes_per_token * (ctx + p)
     bytes_read = weight_read + kv_read
     kv_eff = np.minimum(e.kv_bandwidth_efficiency, s.bandwidth_efficiency)
-    memory = weight_read / (s.bandwidth_bytes_per_s * s.bandwidth_efficiency) + kv_read / (s.bandwidth_bytes_per_s * kv_eff)
+    memory = weight_read / (s.bandwidth_bytes_per_s * s.bandwidth_efficiency) + kv_read / (
+        s.bandwidth_bytes_per_s * kv_eff
+    )
     # --- communication: 2 all-reduces per layer (Megatron), ring 2(n-1)/n x message
     tp = np.asarray(s.tensor_parallel_size, dtype=float)
     pp = np.asarray(s.pipeline_parallel_size, dtype=float)
     msg = tokens * s.hidden_size * s.activation_bytes
-    per_call = s.link_latency_s + 2.0 * (tp - 1) / tp * msg / (np.asarray(s.link_bytes_per_s) * LINKS.link_efficiency)
+    per_call = s.link_latency_s + 2.0 * (tp - 1) / tp * msg / (
+        np.asarray(s.link_bytes_per_s) * LINKS.link_efficiency
+    )
     comm = np.where(tp > 1, 2.0 * s.layers * per_call, 0.0)
-    comm = comm + np.where(pp > 1, (pp - 1) * (s.pp_link_latency_s + msg / np.asarray(s.pp_link_bytes_per_s)), 0.0)
-    overhead = e.step_overhead_s + e.per_layer_overhead_s * s.layers + e.per_seq_overhead_s * (d + (p > 0))
+    comm = comm + np.where(
+        pp > 1, (pp - 1) * (s.pp_link_latency_s + msg / np.asarray(s.pp_link_bytes_per_s)), 0.0
+    )
+    overhead = (
+        e.step_overhead_s + e.per_layer_overhead_s * s.layers + e.per_seq_overhead_s * (d + (p > 0))
+    )
     total = np.maximum(compute, memory) + comm + overhead
     return StepTime(total, compute, memory, comm, overhead, bytes_read)
 
@@ -296,14 +395,28 @@ def decode_bound_tokens_per_s(s: PerfSetup, batch: float, context: float) -> flo
 
 # ----------------------------------------------------------------------------------------- building
 def _geforce(gpu: GPU) -> bool:
-    return gpu.name.upper().startswith("RTX-") and "A6000" not in gpu.name.upper() and "ADA" not in gpu.name.upper()
+    return (
+        gpu.name.upper().startswith("RTX-")
+        and "A6000" not in gpu.name.upper()
+        and "ADA" not in gpu.name.upper()
+    )
 
 
-def build_setup(model: str | ModelSpec | LoadedModel, gpu: str | GPU, *, engine: str = "vllm",
-                tensor_parallel_size: int = 1, pipeline_parallel_size: int = 1, dtype: str | None = None,
-                quantization: str | None = None, kv_cache_dtype: str | None = None,
-                gpu_memory_utilization: float | None = None, max_model_len: int = 4096,
-                kv_capacity_tokens: float | None = None, engine_overrides: dict[str, Any] | None = None) -> PerfSetup:
+def build_setup(
+    model: str | ModelSpec | LoadedModel,
+    gpu: str | GPU,
+    *,
+    engine: str = "vllm",
+    tensor_parallel_size: int = 1,
+    pipeline_parallel_size: int = 1,
+    dtype: str | None = None,
+    quantization: str | None = None,
+    kv_cache_dtype: str | None = None,
+    gpu_memory_utilization: float | None = None,
+    max_model_len: int = 4096,
+    kv_capacity_tokens: float | None = None,
+    engine_overrides: dict[str, Any] | None = None,
+) -> PerfSetup:
     """Resolve names and use the core's exact weight/KV bytes to build a :class:`PerfSetup`.
 
     ``engine_overrides`` replaces engine settings (max_num_seqs, max_num_batched_tokens, chunked_prefill,
@@ -329,7 +442,9 @@ def build_setup(model: str | ModelSpec | LoadedModel, gpu: str | GPU, *, engine:
     check_parallelism(spec, tp, pp)
     r = resolve(spec, dtype, quantization, kv_cache_dtype)
     if hw.memory_bandwidth_bytes_per_s is None:
-        raise InputError(f"GPU {hw.name} has no memory bandwidth in the catalogue: add memory_bandwidth_bytes_per_s to a user GPU file")
+        raise InputError(
+            f"GPU {hw.name} has no memory bandwidth in the catalogue: add memory_bandwidth_bytes_per_s to a user GPU file"
+        )
     assumptions: list[str] = []
     w = weight_bytes(spec, r.precision, tp, 1)
     comp = w.by_component_per_gpu
@@ -352,53 +467,103 @@ def build_setup(model: str | ModelSpec | LoadedModel, gpu: str | GPU, *, engine:
         if flops.fp8:
             peak, compute_dtype = flops.fp8, "fp8"
         else:
-            assumptions.append(f"{hw.name} has no fp8 tensor cores: fp8 weights are upcast (weight-only), bf16 compute")
+            assumptions.append(
+                f"{hw.name} has no fp8 tensor cores: fp8 weights are upcast (weight-only), bf16 compute"
+            )
     if fp4:
         if flops.fp4:
             peak, compute_dtype = flops.fp4, "fp4"
         else:
-            assumptions.append(f"{hw.name} has no fp4 tensor cores: fp4 weights run weight-only (bf16 compute)")
+            assumptions.append(
+                f"{hw.name} has no fp4 tensor cores: fp4 weights run weight-only (bf16 compute)"
+            )
     if peak is None:
-        raise InputError(f"GPU {hw.name} has no FLOP/s figure for {compute_dtype}: add flops to a user GPU file")
+        raise InputError(
+            f"GPU {hw.name} has no FLOP/s figure for {compute_dtype}: add flops to a user GPU file"
+        )
     if prof.geforce_fp16_accumulate and _geforce(hw) and compute_dtype != "fp8":
         peak *= 2
-        assumptions.append("GeForce card: fp16-accumulate tensor rate (2x the listed fp32-accumulate figure)")
+        assumptions.append(
+            "GeForce card: fp16-accumulate tensor rate (2x the listed fp32-accumulate figure)"
+        )
     quantized_weight_only = scheme is not None and compute_dtype not in ("fp8", "fp4")
     bw_eff = prof.quant_bandwidth_efficiency if quantized_weight_only else prof.bandwidth_efficiency
     bw = float(hw.memory_bandwidth_bytes_per_s)
     if prof.bandwidth_cap_bytes_per_s and bw * bw_eff > prof.bandwidth_cap_bytes_per_s:
         bw_eff = prof.bandwidth_cap_bytes_per_s / bw
-        assumptions.append(f"{prof.name} mat-vec kernels saturate near {prof.bandwidth_cap_bytes_per_s / 1e12:.1f} TB/s")
+        assumptions.append(
+            f"{prof.name} mat-vec kernels saturate near {prof.bandwidth_cap_bytes_per_s / 1e12:.1f} TB/s"
+        )
     link_bw, link_lat, link_name = link_for(hw)
     if pp > 1 and tp * pp > LINKS.gpus_per_node:
         pp_bw, pp_lat = LINKS.network_bytes_per_s, LINKS.network_latency_s
-        assumptions.append(f"TP {tp} x PP {pp} spans nodes: stage-to-stage sends over a 400 Gb/s network")
+        assumptions.append(
+            f"TP {tp} x PP {pp} spans nodes: stage-to-stage sends over a 400 Gb/s network"
+        )
     else:
         pp_bw, pp_lat = link_bw, link_lat
     # --- KV capacity: GPU x utilization minus the core's non-KV bytes, per pipeline stage
-    util = gpu_memory_utilization if gpu_memory_utilization is not None else prof.gpu_memory_utilization
+    util = (
+        gpu_memory_utilization
+        if gpu_memory_utilization is not None
+        else prof.gpu_memory_utilization
+    )
     if kv_capacity_tokens is None:
-        fixed, per_tok_stage = fixed_bytes_per_gpu(spec, dtype, quantization, kv_cache_dtype, tp, pp,
-                                                   max_model_len, prof.max_num_batched_tokens)
+        fixed, per_tok_stage = fixed_bytes_per_gpu(
+            spec,
+            dtype,
+            quantization,
+            kv_cache_dtype,
+            tp,
+            pp,
+            max_model_len,
+            prof.max_num_batched_tokens,
+        )
         free = hw.memory_bytes * util - fixed
         kv_capacity_tokens = max(free, 0.0) / per_tok_stage if per_tok_stage else 0.0
     attn_width = spec.num_heads * (spec.head_dim + spec.v_head_dim) / 2 / tp
     return PerfSetup(
-        model=spec.name, gpu=hw.name, engine=prof, tensor_parallel_size=tp, pipeline_parallel_size=pp,
-        layers=spec.num_layers, hidden_size=spec.hidden_size, attn_width=attn_width,
-        dense_weight_bytes=dense, expert_weight_bytes=experts,
-        num_experts=spec.moe.num_experts if spec.moe else 0, experts_per_token=spec.moe.experts_per_token if spec.moe else 0,
-        linear_params_per_token=linear, lm_head_params=lm_head, kv_bytes_per_token=kv_tok,
-        kv_capacity_tokens=float(kv_capacity_tokens), peak_flops=float(peak), bandwidth_bytes_per_s=bw,
-        bandwidth_efficiency=bw_eff, link_bytes_per_s=link_bw, link_latency_s=link_lat, link_name=link_name,
-        pp_link_bytes_per_s=pp_bw, pp_link_latency_s=pp_lat, compute_dtype=compute_dtype,
-        weights_label=r.precision.label, assumptions=tuple(assumptions),
+        model=spec.name,
+        gpu=hw.name,
+        engine=prof,
+        tensor_parallel_size=tp,
+        pipeline_parallel_size=pp,
+        layers=spec.num_layers,
+        hidden_size=spec.hidden_size,
+        attn_width=attn_width,
+        dense_weight_bytes=dense,
+        expert_weight_bytes=experts,
+        num_experts=spec.moe.num_experts if spec.moe else 0,
+        experts_per_token=spec.moe.experts_per_token if spec.moe else 0,
+        linear_params_per_token=linear,
+        lm_head_params=lm_head,
+        kv_bytes_per_token=kv_tok,
+        kv_capacity_tokens=float(kv_capacity_tokens),
+        peak_flops=float(peak),
+        bandwidth_bytes_per_s=bw,
+        bandwidth_efficiency=bw_eff,
+        link_bytes_per_s=link_bw,
+        link_latency_s=link_lat,
+        link_name=link_name,
+        pp_link_bytes_per_s=pp_bw,
+        pp_link_latency_s=pp_lat,
+        compute_dtype=compute_dtype,
+        weights_label=r.precision.label,
+        assumptions=tuple(assumptions),
     )
 
 
 @lru_cache(maxsize=8192)
-def fixed_bytes_per_gpu(spec: ModelSpec, dtype: str | None, quantization: str | None, kv_cache_dtype: str | None,
-                        tp: int, pp: int, max_model_len: int, batch_tokens: int) -> tuple[int, float]:
+def fixed_bytes_per_gpu(
+    spec: ModelSpec,
+    dtype: str | None,
+    quantization: str | None,
+    kv_cache_dtype: str | None,
+    tp: int,
+    pp: int,
+    max_model_len: int,
+    batch_tokens: int,
+) -> tuple[int, float]:
     """(non-KV bytes on the busiest GPU from the core's breakdown, KV bytes per token on one stage's GPU)."""
     from vramplan.estimator import breakdown_for, resolve
     from vramplan.memory.kv_cache import kv_bytes_per_token
@@ -406,7 +571,9 @@ def fixed_bytes_per_gpu(spec: ModelSpec, dtype: str | None, quantization: str | 
     from vramplan.scenario import Workload
 
     r = resolve(spec, dtype, quantization, kv_cache_dtype)
-    b = breakdown_for(r, Workload(context=max_model_len, users=1, batch_tokens=batch_tokens), tp, pp, None)
+    b = breakdown_for(
+        r, Workload(context=max_model_len, users=1, batch_tokens=batch_tokens), tp, pp, None
+    )
     fixed = b.per_gpu_bytes - b.component("kv_cache").per_gpu_bytes
     stage_layers = max(pp_layer_split(spec.num_layers, pp))
     return fixed, float(kv_bytes_per_token(spec, r.kv_element, tp)) * stage_layers / spec.num_layers
@@ -453,8 +620,13 @@ def _f(x: Any) -> float:
     return float(np.asarray(x))
 
 
-def _prefill_time(s: PerfSetup, prompt_tokens: float, seq_len: float, decode_seqs: float = 0.0,
-                  context: float = 0.0) -> tuple[float, float]:
+def _prefill_time(
+    s: PerfSetup,
+    prompt_tokens: float,
+    seq_len: float,
+    decode_seqs: float = 0.0,
+    context: float = 0.0,
+) -> tuple[float, float]:
     """(seconds, chunks) to prefill ``prompt_tokens`` in the engine's chunk budget beside a decode batch."""
     e = s.engine
     budget = max(e.max_num_batched_tokens - (decode_seqs if e.chunked_prefill else 0), 1)
@@ -463,12 +635,21 @@ def _prefill_time(s: PerfSetup, prompt_tokens: float, seq_len: float, decode_seq
     chunks = max(math.ceil(prompt_tokens / budget), 1)
     chunk = prompt_tokens / chunks
     dec = decode_seqs if e.chunked_prefill else 0.0
-    t = _f(step_time(s, chunk, dec, context if dec else 0.0, min(seq_len, max(chunk, 1.0))
-                     if seq_len > chunk else seq_len).total)
+    t = _f(
+        step_time(
+            s,
+            chunk,
+            dec,
+            context if dec else 0.0,
+            min(seq_len, max(chunk, 1.0)) if seq_len > chunk else seq_len,
+        ).total
+    )
     return t * chunks, chunks
 
 
-def _mixed_cycle(s: PerfSetup, batch: float, input_len: int, output_len: int) -> tuple[float, float, float]:
+def _mixed_cycle(
+    s: PerfSetup, batch: float, input_len: int, output_len: int
+) -> tuple[float, float, float]:
     """Steady continuous batching of ``batch`` sequences: (cycle s, decode step s, extra s per prefill).
 
     In one cycle every running sequence emits output_len tokens and is replaced once, so the cycle is
@@ -479,7 +660,15 @@ def _mixed_cycle(s: PerfSetup, batch: float, input_len: int, output_len: int) ->
     e = s.engine
     if e.chunked_prefill:
         chunk = float(min(max(e.max_num_batched_tokens - batch, 64), max(batch * input_len, 1)))
-        t_mix = _f(step_time(s, chunk, batch, batch * avg_ctx, min(input_len, chunk) if input_len > chunk else input_len).total)
+        t_mix = _f(
+            step_time(
+                s,
+                chunk,
+                batch,
+                batch * avg_ctx,
+                min(input_len, chunk) if input_len > chunk else input_len,
+            ).total
+        )
         extra_per_prompt = (t_mix - t_dec) * input_len / chunk
     else:
         # separate prefill steps of as many whole prompts as fit the token budget
@@ -490,7 +679,9 @@ def _mixed_cycle(s: PerfSetup, batch: float, input_len: int, output_len: int) ->
     return cycle, t_dec, extra_per_prompt
 
 
-def max_batch(s: PerfSetup, input_len: int, output_len: int, max_num_seqs: int | None = None) -> float:
+def max_batch(
+    s: PerfSetup, input_len: int, output_len: int, max_num_seqs: int | None = None
+) -> float:
     """Running sequences the engine sustains: KV pool / mean tokens per sequence, capped at max_num_seqs.
 
     Engines admit by free blocks and a running sequence holds on average its prompt plus half its
@@ -502,28 +693,45 @@ def max_batch(s: PerfSetup, input_len: int, output_len: int, max_num_seqs: int |
     return float(max(min(cap, math.floor(by_kv)), 0))
 
 
-def predict(setup: PerfSetup, input_len: int, output_len: int, *, batch_size: int | None = None,
-            concurrency: int | None = None, burst: bool = False, request_rate: float | None = None,
-            max_throughput: bool = False, max_num_seqs: int | None = None) -> PerfResult:
+def predict(
+    setup: PerfSetup,
+    input_len: int,
+    output_len: int,
+    *,
+    batch_size: int | None = None,
+    concurrency: int | None = None,
+    burst: bool = False,
+    request_rate: float | None = None,
+    max_throughput: bool = False,
+    max_num_seqs: int | None = None,
+) -> PerfResult:
     """Predict TTFT, TPOT, ITL, latency and throughput for one load pattern.
 
     Exactly one of ``batch_size`` (static batch), ``concurrency`` (closed loop of C clients, or a one-shot
     burst of C requests with ``burst``), ``request_rate`` (open loop, Poisson) or ``max_throughput``.
     """
     s = setup
-    chosen = sum(x is not None and x is not False for x in (batch_size, concurrency, request_rate)) + bool(max_throughput)
+    chosen = sum(
+        x is not None and x is not False for x in (batch_size, concurrency, request_rate)
+    ) + bool(max_throughput)
     if chosen != 1:
-        raise InputError("give exactly one of --batch-size, --concurrency, --request-rate or --max-throughput")
+        raise InputError(
+            "give exactly one of --batch-size, --concurrency, --request-rate or --max-throughput"
+        )
     if input_len < 1 or output_len < 1:
-        raise InputError(f"input and output lengths must be >= 1 token, got {input_len} and {output_len}")
+        raise InputError(
+            f"input and output lengths must be >= 1 token, got {input_len} and {output_len}"
+        )
     for name, v in (("batch size", batch_size), ("concurrency", concurrency)):
         if v is not None and v < 1:
             raise InputError(f"{name} must be >= 1, got {v}")
     if request_rate is not None and not request_rate > 0:
         raise InputError(f"request rate must be > 0 req/s, got {request_rate}")
     if s.kv_capacity_tokens < input_len + 1:
-        raise InputError(f"the KV cache of {s.model} on {s.gpus}x {s.gpu} holds {s.kv_capacity_tokens:,.0f} tokens, "
-                         f"less than one {input_len + output_len}-token request: use more GPUs, fp8 KV or shorter inputs")
+        raise InputError(
+            f"the KV cache of {s.model} on {s.gpus}x {s.gpu} holds {s.kv_capacity_tokens:,.0f} tokens, "
+            f"less than one {input_len + output_len}-token request: use more GPUs, fp8 KV or shorter inputs"
+        )
     assumptions = list(s.assumptions) + _standard_assumptions(s)
     b_max = max(max_batch(s, input_len, output_len, max_num_seqs), 1.0)
     pp = s.pipeline_parallel_size
@@ -536,7 +744,9 @@ def predict(setup: PerfSetup, input_len: int, output_len: int, *, batch_size: in
         mode = "batch"
         b = float(batch_size)
         if b > s.engine.max_num_seqs and s.engine.name != "trtllm":
-            assumptions.append(f"static batch {batch_size} above the engine default max_num_seqs {s.engine.max_num_seqs}")
+            assumptions.append(
+                f"static batch {batch_size} above the engine default max_num_seqs {s.engine.max_num_seqs}"
+            )
         prefill, _ = _prefill_time(s, b * input_len, input_len)
         ttft = prefill
         ctx = input_len + output_len / 2.0
@@ -557,7 +767,9 @@ def predict(setup: PerfSetup, input_len: int, output_len: int, *, batch_size: in
         cycle, t_dec, extra = _mixed_cycle(s, batch, input_len, output_len)
         steady_rps = batch / (cycle / pp_gain)
         steady_tpot = cycle / max(steps, 1) if output_len > 1 else t_dec
-        one_prefill, _ = _prefill_time(s, input_len, input_len, batch - 1, (batch - 1) * (input_len + output_len / 2))
+        one_prefill, _ = _prefill_time(
+            s, input_len, input_len, batch - 1, (batch - 1) * (input_len + output_len / 2)
+        )
         # One wave: `batch` requests arrive together; the k-th prompt's first token waits for the k-1 prompts
         # before it; every request then decodes while the later prompts are still being prefilled.
         alone, _ = _prefill_time(s, batch * input_len, input_len)
@@ -573,7 +785,9 @@ def predict(setup: PerfSetup, input_len: int, output_len: int, *, batch_size: in
             rps = c / (wave / pp_gain)
         elif mode == "burst":
             rest = c - batch
-            later_ttft = one_prefill + rest / 2 / steady_rps  # wait for a slot at the completion rate
+            later_ttft = (
+                one_prefill + rest / 2 / steady_rps
+            )  # wait for a slot at the completion rate
             ttft = (batch * first_ttft + rest * later_ttft) / c
             tpot = (batch * wave_tpot + rest * steady_tpot) / c
             rps = c / (wave / pp_gain + rest / steady_rps)
@@ -601,7 +815,9 @@ def predict(setup: PerfSetup, input_len: int, output_len: int, *, batch_size: in
                 batch = new
                 break
             batch = 0.5 * batch + 0.5 * new
-        one_prefill, _ = _prefill_time(s, input_len, input_len, batch, batch * (input_len + output_len / 2))
+        one_prefill, _ = _prefill_time(
+            s, input_len, input_len, batch, batch * (input_len + output_len / 2)
+        )
         if utilization < 1:
             wait = utilization / (2 * (1 - utilization)) * one_prefill  # M/D/1 queue on admission
             stable = True
@@ -611,7 +827,9 @@ def predict(setup: PerfSetup, input_len: int, output_len: int, *, batch_size: in
             stable = False
             rps = r_max
             batch = b_max
-            assumptions.append(f"offered {r:g} req/s exceeds capacity {r_max:.3g} req/s: the queue grows without bound")
+            assumptions.append(
+                f"offered {r:g} req/s exceeds capacity {r_max:.3g} req/s: the queue grows without bound"
+            )
         # multi-step scheduling: a new request waits for the running window of steps to end
         ttft = one_prefill + 0.5 * t_dec * max(s.engine.num_scheduler_steps, 1) + wait
         latency = ttft + max(output_len - 1, 0) * tpot
@@ -625,11 +843,27 @@ def predict(setup: PerfSetup, input_len: int, output_len: int, *, batch_size: in
     prefill_ms = _prefill_time(s, input_len, input_len)[0] * 1e3
     itl = tpot
     return PerfResult(
-        mode=mode, engine=s.engine.name, batch_size=round(batch, 2), ttft_ms=ttft * 1e3, tpot_ms=tpot * 1e3, itl_ms=itl * 1e3,
-        latency_s=latency, output_tokens_per_s=out_tps, total_tokens_per_s=total_tps, requests_per_s=rps,
-        input_len=input_len, output_len=output_len, decode_step_ms=_f(dec.total) * 1e3, prefill_ms=prefill_ms,
-        bound=bound, physical_max_output_tokens_per_s=phys, kv_capacity_tokens=s.kv_capacity_tokens,
-        utilization=utilization, stable=stable, assumptions=tuple(assumptions), details=details,
+        mode=mode,
+        engine=s.engine.name,
+        batch_size=round(batch, 2),
+        ttft_ms=ttft * 1e3,
+        tpot_ms=tpot * 1e3,
+        itl_ms=itl * 1e3,
+        latency_s=latency,
+        output_tokens_per_s=out_tps,
+        total_tokens_per_s=total_tps,
+        requests_per_s=rps,
+        input_len=input_len,
+        output_len=output_len,
+        decode_step_ms=_f(dec.total) * 1e3,
+        prefill_ms=prefill_ms,
+        bound=bound,
+        physical_max_output_tokens_per_s=phys,
+        kv_capacity_tokens=s.kv_capacity_tokens,
+        utilization=utilization,
+        stable=stable,
+        assumptions=tuple(assumptions),
+        details=details,
     )
 
 
@@ -650,29 +884,65 @@ def _standard_assumptions(s: PerfSetup) -> list[str]:
         f"max_num_seqs {e.max_num_seqs}, {e.max_num_batched_tokens} batched tokens per step",
     ]
     if s.tensor_parallel_size > 1:
-        out.append(f"TP {s.tensor_parallel_size}: 2 all-reduces per layer over {s.link_name} "
-                   f"({s.link_bytes_per_s / 1e9:.0f} GB/s one way at {LINKS.link_efficiency:.0%}, {s.link_latency_s * 1e6:g} us per call)")
+        out.append(
+            f"TP {s.tensor_parallel_size}: 2 all-reduces per layer over {s.link_name} "
+            f"({s.link_bytes_per_s / 1e9:.0f} GB/s one way at {LINKS.link_efficiency:.0%}, {s.link_latency_s * 1e6:g} us per call)"
+        )
     if s.pipeline_parallel_size > 1:
-        out.append(f"PP {s.pipeline_parallel_size}: throughput x {s.pipeline_parallel_size} x {PIPELINE_EFFICIENCY} (bubbles); latency sums the stages")
+        out.append(
+            f"PP {s.pipeline_parallel_size}: throughput x {s.pipeline_parallel_size} x {PIPELINE_EFFICIENCY} (bubbles); latency sums the stages"
+        )
     if s.num_experts:
-        out.append(f"MoE: a step reads the experts its tokens route to, E x (1 - (1 - k/E)^T) of {s.num_experts} (uniform routing)")
+        out.append(
+            f"MoE: a step reads the experts its tokens route to, E x (1 - (1 - k/E)^T) of {s.num_experts} (uniform routing)"
+        )
     return out
 
 
-def perf(model: str | ModelSpec | LoadedModel, gpu: str | GPU, *, input_len: int, output_len: int,
-         engine: str = "vllm", tensor_parallel_size: int = 1, pipeline_parallel_size: int = 1,
-         dtype: str | None = None, quantization: str | None = None, kv_cache_dtype: str | None = None,
-         batch_size: int | None = None, concurrency: int | None = None, request_rate: float | None = None,
-         max_throughput: bool = False, burst: bool = False, max_num_seqs: int | None = None,
-         gpu_memory_utilization: float | None = None) -> PerfResult:
+def perf(
+    model: str | ModelSpec | LoadedModel,
+    gpu: str | GPU,
+    *,
+    input_len: int,
+    output_len: int,
+    engine: str = "vllm",
+    tensor_parallel_size: int = 1,
+    pipeline_parallel_size: int = 1,
+    dtype: str | None = None,
+    quantization: str | None = None,
+    kv_cache_dtype: str | None = None,
+    batch_size: int | None = None,
+    concurrency: int | None = None,
+    request_rate: float | None = None,
+    max_throughput: bool = False,
+    burst: bool = False,
+    max_num_seqs: int | None = None,
+    gpu_memory_utilization: float | None = None,
+) -> PerfResult:
     """One call from names to a :class:`PerfResult` (the API behind ``vramplan perf``)."""
     if batch_size is None and concurrency is None and request_rate is None and not max_throughput:
         batch_size = 1
-    s = build_setup(model, gpu, engine=engine, tensor_parallel_size=tensor_parallel_size,
-                    pipeline_parallel_size=pipeline_parallel_size, dtype=dtype, quantization=quantization,
-                    kv_cache_dtype=kv_cache_dtype, gpu_memory_utilization=gpu_memory_utilization,
-                    max_model_len=input_len + output_len)
+    s = build_setup(
+        model,
+        gpu,
+        engine=engine,
+        tensor_parallel_size=tensor_parallel_size,
+        pipeline_parallel_size=pipeline_parallel_size,
+        dtype=dtype,
+        quantization=quantization,
+        kv_cache_dtype=kv_cache_dtype,
+        gpu_memory_utilization=gpu_memory_utilization,
+        max_model_len=input_len + output_len,
+    )
     if max_num_seqs is not None:
         s = replace(s, engine=replace(s.engine, max_num_seqs=max_num_seqs))
-    return predict(s, input_len, output_len, batch_size=batch_size, concurrency=concurrency, burst=burst,
-                   request_rate=request_rate, max_throughput=max_throughput)
+    return predict(
+        s,
+        input_len,
+        output_len,
+        batch_size=batch_size,
+        concurrency=concurrency,
+        burst=burst,
+        request_rate=request_rate,
+        max_throughput=max_throughput,
+    )

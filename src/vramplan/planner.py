@@ -30,10 +30,23 @@ from vramplan.perf import (
 )
 from vramplan.units import GiB
 
-DEFAULT_GPUS = ("L4", "A10G", "L40S", "A100-40GB", "A100-80GB", "H100-80GB", "H200", "B200", "MI300X", "RTX-4090")
+DEFAULT_GPUS = (
+    "L4",
+    "A10G",
+    "L40S",
+    "A100-40GB",
+    "A100-80GB",
+    "H100-80GB",
+    "H200",
+    "B200",
+    "MI300X",
+    "RTX-4090",
+)
 TP_OPTIONS = (1, 2, 4, 8)
 PP_OPTIONS = (1, 2, 4)
-BATCH_GRID = np.array([1, 2, 4, 8, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024], dtype=float)
+BATCH_GRID = np.array(
+    [1, 2, 4, 8, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024], dtype=float
+)
 
 
 @dataclass(frozen=True)
@@ -93,7 +106,14 @@ class Plan:
     def to_dict(self) -> dict[str, Any]:
         d = {f.name: getattr(self, f.name) for f in fields(self)}
         d["total_gpus"] = self.total_gpus
-        for k in ("ttft_ms", "tpot_ms", "tokens_per_s", "requests_per_s", "cost_per_hour", "cost_per_million_tokens"):
+        for k in (
+            "ttft_ms",
+            "tpot_ms",
+            "tokens_per_s",
+            "requests_per_s",
+            "cost_per_hour",
+            "cost_per_million_tokens",
+        ):
             if isinstance(d[k], float):
                 d[k] = round(d[k], 4)
         return d
@@ -117,10 +137,17 @@ class PlanResult:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "model": self.model, "context": self.context, "users": self.users, "rate": self.rate,
-            "targets": self.targets, "criterion": self.criterion, "options_evaluated": self.options_evaluated,
-            "plans": [p.to_dict() for p in self.plans], "rejected": list(self.rejected),
-            "messages": list(self.messages), "assumptions": list(self.assumptions),
+            "model": self.model,
+            "context": self.context,
+            "users": self.users,
+            "rate": self.rate,
+            "targets": self.targets,
+            "criterion": self.criterion,
+            "options_evaluated": self.options_evaluated,
+            "plans": [p.to_dict() for p in self.plans],
+            "rejected": list(self.rejected),
+            "messages": list(self.messages),
+            "assumptions": list(self.assumptions),
         }
 
 
@@ -135,11 +162,18 @@ class _Option:
     setup: PerfSetup
 
 
-def _precisions(spec: ModelSpec, dtype: str | None, quantization: str | None) -> list[tuple[str | None, str | None]]:
+def _precisions(
+    spec: ModelSpec, dtype: str | None, quantization: str | None
+) -> list[tuple[str | None, str | None]]:
     """(dtype, quantization) options: the given one, else bf16, fp8, int4 AWQ and the config's own."""
     if dtype or quantization:
         return [(dtype, quantization)]
-    opts: list[tuple[str | None, str | None]] = [(None, None), ("bfloat16", None), (None, "fp8"), (None, "awq")]
+    opts: list[tuple[str | None, str | None]] = [
+        (None, None),
+        ("bfloat16", None),
+        (None, "fp8"),
+        (None, "awq"),
+    ]
     if spec.quantization_config:
         opts = [(None, None), (None, "fp8"), (None, "awq")]
     return opts
@@ -160,12 +194,25 @@ def _stack(setups: Sequence[PerfSetup]) -> PerfSetup:
     return replace(base, **numeric)
 
 
-def plan(model: str | ModelSpec | LoadedModel, context: int, users: int, rate: float | None = None,
-         ttft_ms: float | None = None, tpot_ms: float | None = None, availability: float | None = None,
-         gpus: Sequence[str] | None = None, dtype: str | None = None, quantization: str | None = None,
-         engine: str = "vllm", criterion: str = "cost", kv_cache_dtype: str | None = None,
-         output_len: int | None = None, assumptions: PlanAssumptions = PlanAssumptions(),
-         progress: Callable[[int, int], None] | None = None, limit: int = 10) -> PlanResult:
+def plan(
+    model: str | ModelSpec | LoadedModel,
+    context: int,
+    users: int,
+    rate: float | None = None,
+    ttft_ms: float | None = None,
+    tpot_ms: float | None = None,
+    availability: float | None = None,
+    gpus: Sequence[str] | None = None,
+    dtype: str | None = None,
+    quantization: str | None = None,
+    engine: str = "vllm",
+    criterion: str = "cost",
+    kv_cache_dtype: str | None = None,
+    output_len: int | None = None,
+    assumptions: PlanAssumptions = PlanAssumptions(),
+    progress: Callable[[int, int], None] | None = None,
+    limit: int = 10,
+) -> PlanResult:
     """Search layouts and return ranked plans; raise DoesNotFitError when targets or memory rule all out."""
     _check_inputs(context, users, rate, ttft_ms, tpot_ms, availability, criterion)
     spec = _spec(model)
@@ -176,7 +223,12 @@ def plan(model: str | ModelSpec | LoadedModel, context: int, users: int, rate: f
     in_len = max(context - out_len, 1)
     rejected: list[dict[str, str]] = []
     options: list[_Option] = []
-    combos = [(p, tp, pp) for p in _precisions(spec, dtype, quantization) for tp in TP_OPTIONS for pp in PP_OPTIONS]
+    combos = [
+        (p, tp, pp)
+        for p in _precisions(spec, dtype, quantization)
+        for tp in TP_OPTIONS
+        for pp in PP_OPTIONS
+    ]
     seen_labels: set[tuple[str, int, int, str]] = set()
     for i, ((dt, q), tp, pp) in enumerate(combos):
         if progress:
@@ -184,11 +236,22 @@ def plan(model: str | ModelSpec | LoadedModel, context: int, users: int, rate: f
         for g in hw:
             name = f"{tp * pp}x {g.name} (TP {tp}, PP {pp})"
             try:
-                s = build_setup(spec, g, engine=engine, tensor_parallel_size=tp, pipeline_parallel_size=pp, dtype=dt,
-                                quantization=q, kv_cache_dtype=kv_cache_dtype, max_model_len=context)
+                s = build_setup(
+                    spec,
+                    g,
+                    engine=engine,
+                    tensor_parallel_size=tp,
+                    pipeline_parallel_size=pp,
+                    dtype=dt,
+                    quantization=q,
+                    kv_cache_dtype=kv_cache_dtype,
+                    max_model_len=context,
+                )
             except InputError as exc:
                 if g is hw[0]:
-                    rejected.append({"option": f"TP {tp} x PP {pp} {q or dt or 'config'}", "reason": str(exc)})
+                    rejected.append(
+                        {"option": f"TP {tp} x PP {pp} {q or dt or 'config'}", "reason": str(exc)}
+                    )
                 break
             key = (s.weights_label, tp, pp, g.name)
             if key in seen_labels:
@@ -196,64 +259,129 @@ def plan(model: str | ModelSpec | LoadedModel, context: int, users: int, rate: f
             seen_labels.add(key)
             label = f"{name} {s.weights_label}"
             if pp > 1 and tp < 8 and tp * pp <= LINKS.gpus_per_node:
-                rejected.append({"option": label, "reason": f"PP {pp} inside one node: TP {tp * pp} is faster for the same GPUs"})
+                rejected.append(
+                    {
+                        "option": label,
+                        "reason": f"PP {pp} inside one node: TP {tp * pp} is faster for the same GPUs",
+                    }
+                )
                 continue
             if s.kv_capacity_tokens < context:
                 from vramplan.perf import fixed_bytes_per_gpu
 
-                fixed, _ = fixed_bytes_per_gpu(spec, dt, q, kv_cache_dtype, tp, pp, context, prof.max_num_batched_tokens)
+                fixed, _ = fixed_bytes_per_gpu(
+                    spec, dt, q, kv_cache_dtype, tp, pp, context, prof.max_num_batched_tokens
+                )
                 usable = g.memory_bytes * prof.gpu_memory_utilization
-                reason = (f"weights + overheads {fixed / GiB:.1f} GiB > {usable / GiB:.1f} GiB usable per GPU"
-                          if fixed > usable else
-                          f"KV for one {context:,}-token sequence does not fit next to {fixed / GiB:.1f} GiB of weights")
+                reason = (
+                    f"weights + overheads {fixed / GiB:.1f} GiB > {usable / GiB:.1f} GiB usable per GPU"
+                    if fixed > usable
+                    else f"KV for one {context:,}-token sequence does not fit next to {fixed / GiB:.1f} GiB of weights"
+                )
                 rejected.append({"option": label, "reason": reason})
                 continue
             options.append(_Option(g, s.weights_label, dt, q, tp, pp, s))
     if progress:
         progress(len(combos), len(combos))
     if not options:
-        raise DoesNotFitError(f"no layout of {spec.name} fits {context:,} tokens on {', '.join(g.name for g in hw)} "
-                              f"with TP up to 8 and PP up to 4", [f"{r['option']}: {r['reason']}" for r in rejected[:5]] +
-                              ["try larger GPUs (--gpus H200,B200,MI300X), --quantization awq, or a shorter --context"])
+        raise DoesNotFitError(
+            f"no layout of {spec.name} fits {context:,} tokens on {', '.join(g.name for g in hw)} "
+            f"with TP up to 8 and PP up to 4",
+            [f"{r['option']}: {r['reason']}" for r in rejected[:5]]
+            + [
+                "try larger GPUs (--gpus H200,B200,MI300X), --quantization awq, or a shorter --context"
+            ],
+        )
     evaluated = _evaluate(options, in_len, out_len, context, prof.max_num_seqs, ttft_ms, tpot_ms)
     plans, closest, closest_why = [], None, ""
     for opt, ev in zip(options, evaluated):
         if ev["batch"] < 1:
-            rejected.append({"option": f"{opt.tp * opt.pp}x {opt.gpu.name} (TP {opt.tp}, PP {opt.pp}) {opt.label}",
-                             "reason": ev["why"]})
+            rejected.append(
+                {
+                    "option": f"{opt.tp * opt.pp}x {opt.gpu.name} (TP {opt.tp}, PP {opt.pp}) {opt.label}",
+                    "reason": ev["why"],
+                }
+            )
             if closest is None or ev["score"] < closest[1]["score"]:
                 closest, closest_why = (opt, ev), ev["why"]
             continue
         plans.append((opt, ev))
     if not plans:
-        targets = " and ".join(t for t in (f"TTFT <= {ttft_ms:g} ms" if ttft_ms else "", f"TPOT <= {tpot_ms:g} ms" if tpot_ms else "") if t)
+        targets = " and ".join(
+            t
+            for t in (
+                f"TTFT <= {ttft_ms:g} ms" if ttft_ms else "",
+                f"TPOT <= {tpot_ms:g} ms" if tpot_ms else "",
+            )
+            if t
+        )
         assert closest is not None
         o, e = closest
         raise DoesNotFitError(
             f"no plan meets {targets}; the closest is {o.tp * o.pp}x {o.gpu.name} (TP {o.tp}) {o.label} "
             f"at TTFT {e['ttft1'] * 1e3:.0f} ms, TPOT {e['tpot1'] * 1e3:.1f} ms ({closest_why})",
-            ["relax the targets", "add faster GPUs to --gpus (H100, H200, B200)", "quantize (--quantization fp8)"])
-    built = [_finish(model_ref, spec, o, e, users, rate, in_len, out_len, context, availability, engine, kv_cache_dtype, assumptions)
-             for o, e in plans]
-    key = {"cost": lambda p: (p.cost_per_hour if p.cost_per_hour is not None else math.inf, p.tpot_ms),
-           "latency": lambda p: (p.tpot_ms + p.ttft_ms / max(out_len, 1), p.cost_per_hour or 0),
-           "gpus": lambda p: (p.total_gpus, p.cost_per_hour or 0),
-           "throughput": lambda p: (-(p.tokens_per_s / max(p.cost_per_hour or 1e-9, 1e-9)),)}[criterion]
+            [
+                "relax the targets",
+                "add faster GPUs to --gpus (H100, H200, B200)",
+                "quantize (--quantization fp8)",
+            ],
+        )
+    built = [
+        _finish(
+            model_ref,
+            spec,
+            o,
+            e,
+            users,
+            rate,
+            in_len,
+            out_len,
+            context,
+            availability,
+            engine,
+            kv_cache_dtype,
+            assumptions,
+        )
+        for o, e in plans
+    ]
+    key = {
+        "cost": lambda p: (p.cost_per_hour if p.cost_per_hour is not None else math.inf, p.tpot_ms),
+        "latency": lambda p: (p.tpot_ms + p.ttft_ms / max(out_len, 1), p.cost_per_hour or 0),
+        "gpus": lambda p: (p.total_gpus, p.cost_per_hour or 0),
+        "throughput": lambda p: (-(p.tokens_per_s / max(p.cost_per_hour or 1e-9, 1e-9)),),
+    }[criterion]
     built.sort(key=key)
     top = [_with_memory(spec, p, context) for p in built[:limit]]
-    notes = [f"prompt {in_len:,} + output {out_len:,} tokens per request (context {context:,})",
-             f"engine {prof.name}: defaults max_num_seqs {prof.max_num_seqs}, gpu_memory_utilization {prof.gpu_memory_utilization}",
-             f"per-GPU availability {assumptions.gpu_availability} (a replica is up when all its GPUs are)",
-             "cost_per_million_tokens counts output tokens at the planned load (rate, or full capacity when no rate)",
-             f"batch sizes searched: {', '.join(str(int(b)) for b in BATCH_GRID)}"]
-    return PlanResult(model=spec.name, context=context, users=users, rate=rate,
-                      targets={"ttft_ms": ttft_ms, "tpot_ms": tpot_ms, "availability": availability},
-                      plans=tuple(top), rejected=tuple(rejected), assumptions=tuple(notes),
-                      options_evaluated=len(options), criterion=criterion)
+    notes = [
+        f"prompt {in_len:,} + output {out_len:,} tokens per request (context {context:,})",
+        f"engine {prof.name}: defaults max_num_seqs {prof.max_num_seqs}, gpu_memory_utilization {prof.gpu_memory_utilization}",
+        f"per-GPU availability {assumptions.gpu_availability} (a replica is up when all its GPUs are)",
+        "cost_per_million_tokens counts output tokens at the planned load (rate, or full capacity when no rate)",
+        f"batch sizes searched: {', '.join(str(int(b)) for b in BATCH_GRID)}",
+    ]
+    return PlanResult(
+        model=spec.name,
+        context=context,
+        users=users,
+        rate=rate,
+        targets={"ttft_ms": ttft_ms, "tpot_ms": tpot_ms, "availability": availability},
+        plans=tuple(top),
+        rejected=tuple(rejected),
+        assumptions=tuple(notes),
+        options_evaluated=len(options),
+        criterion=criterion,
+    )
 
 
-def _evaluate(options: list[_Option], in_len: int, out_len: int, context: int, max_num_seqs: int,
-              ttft_ms: float | None, tpot_ms: float | None) -> list[dict[str, Any]]:
+def _evaluate(
+    options: list[_Option],
+    in_len: int,
+    out_len: int,
+    context: int,
+    max_num_seqs: int,
+    ttft_ms: float | None,
+    tpot_ms: float | None,
+) -> list[dict[str, Any]]:
     """Vectorised: every option x every batch size in one numpy pass."""
     s = _stack([o.setup for o in options])
     e = s.engine
@@ -270,8 +398,10 @@ def _evaluate(options: list[_Option], in_len: int, out_len: int, context: int, m
     pp = np.asarray(s.pipeline_parallel_size)
     gain = np.where(pp > 1, pp * PIPELINE_EFFICIENCY, 1.0)
     rps = B / (cycle / gain)
-    kv_users = np.floor(np.asarray(s.kv_capacity_tokens) / context)  # every sequence may reach the full context
-    fits = (B <= kv_users) & (B <= max_num_seqs)
+    kv_users = np.floor(
+        np.asarray(s.kv_capacity_tokens) / context
+    )  # every sequence may reach the full context
+    fits = (kv_users >= B) & (max_num_seqs >= B)
     meets = fits.copy()
     if tpot_ms:
         meets &= tpot * 1e3 <= tpot_ms
@@ -282,24 +412,47 @@ def _evaluate(options: list[_Option], in_len: int, out_len: int, context: int, m
         idx = np.nonzero(meets[i])[0]
         if len(idx):
             j = idx[-1]
-            out.append({"batch": float(BATCH_GRID[j]), "tpot": float(tpot[i, j]), "ttft": float(ttft[i, j]),
-                        "rps": float(rps[i, j]), "kv_users": float(kv_users[i, 0]), "why": ""})
+            out.append(
+                {
+                    "batch": float(BATCH_GRID[j]),
+                    "tpot": float(tpot[i, j]),
+                    "ttft": float(ttft[i, j]),
+                    "rps": float(rps[i, j]),
+                    "kv_users": float(kv_users[i, 0]),
+                    "why": "",
+                }
+            )
         else:
             why = []
             if tpot_ms and tpot[i, 0] * 1e3 > tpot_ms:
                 why.append(f"TPOT {tpot[i, 0] * 1e3:.1f} ms > {tpot_ms:g} ms even at batch 1")
             if ttft_ms and ttft[i, 0] * 1e3 > ttft_ms:
                 why.append(f"TTFT {ttft[i, 0] * 1e3:.0f} ms > {ttft_ms:g} ms even at batch 1")
-            score = max(tpot[i, 0] * 1e3 / (tpot_ms or math.inf), ttft[i, 0] * 1e3 / (ttft_ms or math.inf))
-            out.append({"batch": 0.0, "why": "; ".join(why) or "no batch fits the KV cache", "score": score,
-                        "tpot1": float(tpot[i, 0]), "ttft1": float(ttft[i, 0])})
+            score = max(
+                tpot[i, 0] * 1e3 / (tpot_ms or math.inf), ttft[i, 0] * 1e3 / (ttft_ms or math.inf)
+            )
+            out.append(
+                {
+                    "batch": 0.0,
+                    "why": "; ".join(why) or "no batch fits the KV cache",
+                    "score": score,
+                    "tpot1": float(tpot[i, 0]),
+                    "ttft1": float(ttft[i, 0]),
+                }
+            )
     return out
 
 
-def _replicas_for_availability(base: int, per_replica_up: float, target: float | None) -> tuple[int, float]:
+def _replicas_for_availability(
+    base: int, per_replica_up: float, target: float | None
+) -> tuple[int, float]:
     """Smallest n >= base with P(at least base of n replicas up) >= target (binomial)."""
+
     def p_ok(n: int) -> float:
-        return sum(math.comb(n, k) * per_replica_up**k * (1 - per_replica_up) ** (n - k) for k in range(base, n + 1))
+        return sum(
+            math.comb(n, k) * per_replica_up**k * (1 - per_replica_up) ** (n - k)
+            for k in range(base, n + 1)
+        )
 
     n = base
     if target is None:
@@ -309,14 +462,27 @@ def _replicas_for_availability(base: int, per_replica_up: float, target: float |
     return n, p_ok(n)
 
 
-def _finish(model_ref: str, spec: ModelSpec, o: _Option, ev: dict[str, Any], users: int, rate: float | None, in_len: int, out_len: int,
-            context: int, availability: float | None, engine: str, kv_cache_dtype: str | None, a: PlanAssumptions) -> Plan:
+def _finish(
+    model_ref: str,
+    spec: ModelSpec,
+    o: _Option,
+    ev: dict[str, Any],
+    users: int,
+    rate: float | None,
+    in_len: int,
+    out_len: int,
+    context: int,
+    availability: float | None,
+    engine: str,
+    kv_cache_dtype: str | None,
+    a: PlanAssumptions,
+) -> Plan:
     batch = int(ev["batch"])
     need = math.ceil(users / batch)
     if rate:
         need = max(need, math.ceil(rate / ev["rps"]))
     gpus_per = o.tp * o.pp
-    up = a.gpu_availability ** gpus_per
+    up = a.gpu_availability**gpus_per
     replicas, avail = _replicas_for_availability(need, up, availability)
     price = o.gpu.price_per_hour_usd
     cost = price * gpus_per * replicas if price is not None else None
@@ -326,12 +492,31 @@ def _finish(model_ref: str, spec: ModelSpec, o: _Option, ev: dict[str, Any], use
     strategy = _strategy(spec, o, replicas, need)
     node = _node(o, spec, a)
     launch = _launch(model_ref, spec, o, context, batch, kv_cache_dtype)
-    return Plan(gpu=o.gpu.name, gpus_per_replica=gpus_per, tensor_parallel_size=o.tp, pipeline_parallel_size=o.pp,
-                replicas=replicas, precision=o.label, quantization=o.quantization, dtype=o.dtype,
-                kv_cache_dtype=kv_cache_dtype or "auto", per_gpu={}, max_users=int(ev["kv_users"]), max_context=0,
-                batch_per_replica=batch, ttft_ms=ev["ttft"] * 1e3, tpot_ms=ev["tpot"] * 1e3, tokens_per_s=tokens_s,
-                requests_per_s=served_rps, cost_per_hour=cost, cost_per_million_tokens=cpm, availability=avail,
-                strategy=strategy, node=node, launch=launch)
+    return Plan(
+        gpu=o.gpu.name,
+        gpus_per_replica=gpus_per,
+        tensor_parallel_size=o.tp,
+        pipeline_parallel_size=o.pp,
+        replicas=replicas,
+        precision=o.label,
+        quantization=o.quantization,
+        dtype=o.dtype,
+        kv_cache_dtype=kv_cache_dtype or "auto",
+        per_gpu={},
+        max_users=int(ev["kv_users"]),
+        max_context=0,
+        batch_per_replica=batch,
+        ttft_ms=ev["ttft"] * 1e3,
+        tpot_ms=ev["tpot"] * 1e3,
+        tokens_per_s=tokens_s,
+        requests_per_s=served_rps,
+        cost_per_hour=cost,
+        cost_per_million_tokens=cpm,
+        availability=avail,
+        strategy=strategy,
+        node=node,
+        launch=launch,
+    )
 
 
 def _with_memory(spec: ModelSpec, p: Plan, context: int) -> Plan:
@@ -339,14 +524,26 @@ def _with_memory(spec: ModelSpec, p: Plan, context: int) -> Plan:
     from vramplan.estimator import breakdown_for, resolve
     from vramplan.scenario import Workload
 
-    r = resolve(spec, p.dtype, p.quantization if p.quantization != "fp4" else "w4a16", None if p.kv_cache_dtype == "auto" else p.kv_cache_dtype)
+    r = resolve(
+        spec,
+        p.dtype,
+        p.quantization if p.quantization != "fp4" else "w4a16",
+        None if p.kv_cache_dtype == "auto" else p.kv_cache_dtype,
+    )
     g = resolve_gpu(p.gpu)
-    b = breakdown_for(r, Workload(context=context, users=p.batch_per_replica), p.tensor_parallel_size,
-                      p.pipeline_parallel_size, g)
+    b = breakdown_for(
+        r,
+        Workload(context=context, users=p.batch_per_replica),
+        p.tensor_parallel_size,
+        p.pipeline_parallel_size,
+        g,
+    )
     per = b.to_dict()["per_gpu"]
     per["gpu_memory_bytes"] = g.memory_bytes
     per["kv_headroom_bytes"] = g.memory_bytes - b.per_gpu_bytes
-    return replace(p, per_gpu=per, max_users=int(b.max_users or 0), max_context=int(b.max_context or 0))
+    return replace(
+        p, per_gpu=per, max_users=int(b.max_users or 0), max_context=int(b.max_context or 0)
+    )
 
 
 def _strategy(spec: ModelSpec, o: _Option, replicas: int, need: int) -> list[str]:
@@ -356,11 +553,23 @@ def _strategy(spec: ModelSpec, o: _Option, replicas: int, need: int) -> list[str
         out.append(f"tensor parallel {o.tp} within a node over {link} (2 all-reduces per layer)")
     if o.pp > 1:
         cross = o.tp * o.pp > LINKS.gpus_per_node
-        out.append(f"pipeline parallel {o.pp}" + (f" across {math.ceil(o.tp * o.pp / LINKS.gpus_per_node)} nodes "
-                   "(stage sends over 400 Gb/s network, multi-node TP x PP)" if cross else ""))
+        out.append(
+            f"pipeline parallel {o.pp}"
+            + (
+                f" across {math.ceil(o.tp * o.pp / LINKS.gpus_per_node)} nodes "
+                "(stage sends over 400 Gb/s network, multi-node TP x PP)"
+                if cross
+                else ""
+            )
+        )
     if spec.moe is not None and o.tp > 1:
-        out.append(f"expert parallel for the {spec.moe.num_experts} experts (--enable-expert-parallel)")
-    out.append(f"{replicas} replica(s) behind a load balancer" + (f" ({replicas - need} spare for availability)" if replicas > need else ""))
+        out.append(
+            f"expert parallel for the {spec.moe.num_experts} experts (--enable-expert-parallel)"
+        )
+    out.append(
+        f"{replicas} replica(s) behind a load balancer"
+        + (f" ({replicas - need} spare for availability)" if replicas > need else "")
+    )
     return out
 
 
@@ -373,24 +582,38 @@ def _node(o: _Option, spec: ModelSpec, a: PlanAssumptions) -> dict[str, Any]:
     gpus_node = min(o.tp * o.pp, LINKS.gpus_per_node)
     nodes = math.ceil(o.tp * o.pp / LINKS.gpus_per_node)
     ram = w / nodes * a.host_ram_factor + a.swap_space_gib_per_gpu * GiB * gpus_node
-    return {"nodes_per_replica": nodes, "gpus_per_node": gpus_node,
-            "host_ram_gib": math.ceil(ram / GiB / 16) * 16, "cpu_cores": a.cpu_cores_per_gpu * gpus_node,
-            "nvme_gib": math.ceil(w * a.nvme_factor / GiB / 100) * 100,
-            "why": f"RAM: weights {w / GiB:.0f} GiB x {a.host_ram_factor} staging + {a.swap_space_gib_per_gpu:g} GiB swap per GPU; "
-                   f"{a.cpu_cores_per_gpu} cores per GPU; NVMe {a.nvme_factor:g}x checkpoint"}
+    return {
+        "nodes_per_replica": nodes,
+        "gpus_per_node": gpus_node,
+        "host_ram_gib": math.ceil(ram / GiB / 16) * 16,
+        "cpu_cores": a.cpu_cores_per_gpu * gpus_node,
+        "nvme_gib": math.ceil(w * a.nvme_factor / GiB / 100) * 100,
+        "why": f"RAM: weights {w / GiB:.0f} GiB x {a.host_ram_factor} staging + {a.swap_space_gib_per_gpu:g} GiB swap per GPU; "
+        f"{a.cpu_cores_per_gpu} cores per GPU; NVMe {a.nvme_factor:g}x checkpoint",
+    }
 
 
-def _launch(name: str, spec: ModelSpec, o: _Option, context: int, batch: int, kv_cache_dtype: str | None) -> dict[str, str]:
+def _launch(
+    name: str, spec: ModelSpec, o: _Option, context: int, batch: int, kv_cache_dtype: str | None
+) -> dict[str, str]:
     vq = f" --quantization {o.quantization}" if o.quantization and o.quantization != "fp4" else ""
     vd = f" --dtype {o.dtype}" if o.dtype else ""
-    kv = f" --kv-cache-dtype {kv_cache_dtype}" if kv_cache_dtype and kv_cache_dtype != "auto" else ""
+    kv = (
+        f" --kv-cache-dtype {kv_cache_dtype}" if kv_cache_dtype and kv_cache_dtype != "auto" else ""
+    )
     ep = " --enable-expert-parallel" if spec.moe is not None and o.tp > 1 else ""
-    vllm = (f"vllm serve {name} --tensor-parallel-size {o.tp}" + (f" --pipeline-parallel-size {o.pp}" if o.pp > 1 else "")
-            + f" --max-model-len {context} --gpu-memory-utilization 0.90 --max-num-seqs {batch}{vq}{vd}{kv}{ep}")
+    vllm = (
+        f"vllm serve {name} --tensor-parallel-size {o.tp}"
+        + (f" --pipeline-parallel-size {o.pp}" if o.pp > 1 else "")
+        + f" --max-model-len {context} --gpu-memory-utilization 0.90 --max-num-seqs {batch}{vq}{vd}{kv}{ep}"
+    )
     sgl_kv = " --kv-cache-dtype fp8_e5m2" if kv else ""
-    sglang = (f"python -m sglang.launch_server --model-path {name} --tp {o.tp}" + (f" --pp-size {o.pp}" if o.pp > 1 else "")
-              + f" --context-length {context} --mem-fraction-static 0.88 --max-running-requests {batch}{vq}{sgl_kv}"
-              + (" --enable-ep-moe" if ep else ""))
+    sglang = (
+        f"python -m sglang.launch_server --model-path {name} --tp {o.tp}"
+        + (f" --pp-size {o.pp}" if o.pp > 1 else "")
+        + f" --context-length {context} --mem-fraction-static 0.88 --max-running-requests {batch}{vq}{sgl_kv}"
+        + (" --enable-ep-moe" if ep else "")
+    )
     return {"vllm": vllm, "sglang": sglang}
 
 
@@ -405,19 +628,32 @@ def _gpu(name: str | GPU) -> GPU:
         raise UnknownGPUError(str(exc)) from exc
 
 
-def _check_inputs(context: int, users: int, rate: float | None, ttft: float | None, tpot: float | None,
-                  availability: float | None, criterion: str) -> None:
+def _check_inputs(
+    context: int,
+    users: int,
+    rate: float | None,
+    ttft: float | None,
+    tpot: float | None,
+    availability: float | None,
+    criterion: str,
+) -> None:
     if not isinstance(context, int) or context < 1:
-        raise InputError(f"context must be a positive number of tokens, got {context!r} (e.g. --context 8192)")
+        raise InputError(
+            f"context must be a positive number of tokens, got {context!r} (e.g. --context 8192)"
+        )
     if not isinstance(users, int) or users < 1:
-        raise InputError(f"users must be at least 1 concurrent user, got {users!r} (e.g. --users 16)")
+        raise InputError(
+            f"users must be at least 1 concurrent user, got {users!r} (e.g. --users 16)"
+        )
     if rate is not None and not rate > 0:
         raise InputError(f"rate must be > 0 requests/s, got {rate!r}")
     for n, v in (("ttft-ms", ttft), ("tpot-ms", tpot)):
         if v is not None and not v > 0:
             raise InputError(f"--{n} must be > 0 ms, got {v!r}")
     if availability is not None and not 0 < availability < 1:
-        raise InputError(f"availability must be a fraction between 0 and 1 (e.g. 0.999), got {availability!r}")
+        raise InputError(
+            f"availability must be a fraction between 0 and 1 (e.g. 0.999), got {availability!r}"
+        )
     if criterion not in ("cost", "latency", "gpus", "throughput"):
         raise InputError(f"unknown criterion {criterion!r}: use cost, latency, gpus or throughput")
 

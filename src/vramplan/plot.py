@@ -10,7 +10,12 @@ from typing import Any
 
 from vramplan.errors import InputError
 
-_COLOURS = {"weights": "#4e79a7", "kv_cache": "#f28e2b", "activations": "#59a14f", "overhead": "#bab0ac"}
+_COLOURS = {
+    "weights": "#4e79a7",
+    "kv_cache": "#f28e2b",
+    "activations": "#59a14f",
+    "overhead": "#bab0ac",
+}
 
 
 def plot_breakdown(breakdown: dict[str, Any], path: str | Path) -> Path:
@@ -34,17 +39,30 @@ def plot_breakdown(breakdown: dict[str, Any], path: str | Path) -> Path:
     bottom = 0.0
     for comp in breakdown["components"]:
         value = comp["per_gpu_bytes"] / gib
-        ax.bar(["per GPU"], [value], bottom=[bottom], color=_COLOURS.get(comp["name"], None),
-               label=f"{comp['name'].replace('_', ' ')}: {value:,.2f} GiB", width=0.5)
+        ax.bar(
+            ["per GPU"],
+            [value],
+            bottom=[bottom],
+            color=_COLOURS.get(comp["name"]),
+            label=f"{comp['name'].replace('_', ' ')}: {value:,.2f} GiB",
+            width=0.5,
+        )
         bottom += value
     if breakdown.get("gpu_memory_bytes"):
         cap = breakdown["gpu_memory_bytes"] / gib
-        ax.axhline(cap, color="#e15759" if not breakdown.get("fits") else "#333333", linestyle="--",
-                   label=f"{breakdown.get('gpu')}: {cap:,.2f} GiB")
+        ax.axhline(
+            cap,
+            color="#e15759" if not breakdown.get("fits") else "#333333",
+            linestyle="--",
+            label=f"{breakdown.get('gpu')}: {cap:,.2f} GiB",
+        )
     ax.set_ylabel("GiB per GPU")
     gpus = breakdown.get("gpus", 1)
-    ax.set_title(f"{breakdown['model']} · {breakdown['precision']} · {breakdown['users']} x {breakdown['context']:,} tokens"
-                 f" · {gpus} GPU(s)", fontsize=9)
+    ax.set_title(
+        f"{breakdown['model']} · {breakdown['precision']} · {breakdown['users']} x {breakdown['context']:,} tokens"
+        f" · {gpus} GPU(s)",
+        fontsize=9,
+    )
     ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
     fig.savefig(out)
     plt.close(fig)

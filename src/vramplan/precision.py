@@ -17,40 +17,98 @@ from vramplan.errors import UnknownDtypeError
 
 # ---------------------------------------------------------------------------------------------- dtypes
 DTYPE_BYTES: dict[str, Fraction] = {
-    "float32": Fraction(4), "float16": Fraction(2), "bfloat16": Fraction(2),
-    "float8_e4m3": Fraction(1), "float8_e5m2": Fraction(1), "int8": Fraction(1), "int4": Fraction(1, 2),
+    "float32": Fraction(4),
+    "float16": Fraction(2),
+    "bfloat16": Fraction(2),
+    "float8_e4m3": Fraction(1),
+    "float8_e5m2": Fraction(1),
+    "int8": Fraction(1),
+    "int4": Fraction(1, 2),
 }
 DTYPE_ALIASES = {
-    "fp32": "float32", "float": "float32", "float32": "float32", "f32": "float32",
-    "fp16": "float16", "half": "float16", "float16": "float16", "f16": "float16",
-    "bf16": "bfloat16", "bfloat16": "bfloat16",
-    "fp8": "float8_e4m3", "fp8_e4m3": "float8_e4m3", "float8_e4m3fn": "float8_e4m3", "e4m3": "float8_e4m3",
-    "float8_e4m3": "float8_e4m3", "fp8_e5m2": "float8_e5m2", "float8_e5m2": "float8_e5m2", "e5m2": "float8_e5m2",
-    "int8": "int8", "int4": "int4",
+    "fp32": "float32",
+    "float": "float32",
+    "float32": "float32",
+    "f32": "float32",
+    "fp16": "float16",
+    "half": "float16",
+    "float16": "float16",
+    "f16": "float16",
+    "bf16": "bfloat16",
+    "bfloat16": "bfloat16",
+    "fp8": "float8_e4m3",
+    "fp8_e4m3": "float8_e4m3",
+    "float8_e4m3fn": "float8_e4m3",
+    "e4m3": "float8_e4m3",
+    "float8_e4m3": "float8_e4m3",
+    "fp8_e5m2": "float8_e5m2",
+    "float8_e5m2": "float8_e5m2",
+    "e5m2": "float8_e5m2",
+    "int8": "int8",
+    "int4": "int4",
 }
 
 # GGML block layouts: (bytes per block, values per block), from ggml-common.h.
 GGML_BLOCKS: dict[str, tuple[int, int]] = {
-    "F32": (4, 1), "F16": (2, 1), "BF16": (2, 1), "Q8_0": (34, 32), "Q4_0": (18, 32), "Q4_1": (20, 32),
-    "Q5_0": (22, 32), "Q5_1": (24, 32), "Q2_K": (84, 256), "Q3_K": (110, 256), "Q4_K": (144, 256),
-    "Q5_K": (176, 256), "Q6_K": (210, 256), "Q8_K": (292, 256), "IQ1_S": (50, 256), "IQ1_M": (56, 256),
-    "IQ2_XXS": (66, 256), "IQ2_XS": (74, 256), "IQ2_S": (82, 256), "IQ3_XXS": (98, 256), "IQ3_S": (110, 256),
-    "IQ4_NL": (18, 32), "IQ4_XS": (136, 256), "TQ1_0": (54, 256), "TQ2_0": (66, 256), "MXFP4": (17, 32),
+    "F32": (4, 1),
+    "F16": (2, 1),
+    "BF16": (2, 1),
+    "Q8_0": (34, 32),
+    "Q4_0": (18, 32),
+    "Q4_1": (20, 32),
+    "Q5_0": (22, 32),
+    "Q5_1": (24, 32),
+    "Q2_K": (84, 256),
+    "Q3_K": (110, 256),
+    "Q4_K": (144, 256),
+    "Q5_K": (176, 256),
+    "Q6_K": (210, 256),
+    "Q8_K": (292, 256),
+    "IQ1_S": (50, 256),
+    "IQ1_M": (56, 256),
+    "IQ2_XXS": (66, 256),
+    "IQ2_XS": (74, 256),
+    "IQ2_S": (82, 256),
+    "IQ3_XXS": (98, 256),
+    "IQ3_S": (110, 256),
+    "IQ4_NL": (18, 32),
+    "IQ4_XS": (136, 256),
+    "TQ1_0": (54, 256),
+    "TQ2_0": (66, 256),
+    "MXFP4": (17, 32),
 }
 # llama.cpp file types are mixtures; effective bits/weight implied by `llama-quantize --help` sizes for
 # Llama-3-8B (engine-memory.md 4.4). An average, not exact: read the GGUF file for exact bytes.
 GGUF_MIX_BITS: dict[str, float] = {
-    "Q2_K": 3.17, "Q3_K_S": 3.65, "Q3_K_M": 4.00, "Q3_K_L": 4.31, "Q4_0": 4.64, "Q4_1": 5.11,
-    "Q4_K_S": 4.68, "Q4_K_M": 4.90, "Q5_0": 5.57, "Q5_1": 6.04, "Q5_K_S": 5.57, "Q5_K_M": 5.70,
-    "Q6_K": 6.57, "Q8_0": 8.52,
+    "Q2_K": 3.17,
+    "Q3_K_S": 3.65,
+    "Q3_K_M": 4.00,
+    "Q3_K_L": 4.31,
+    "Q4_0": 4.64,
+    "Q4_1": 5.11,
+    "Q4_K_S": 4.68,
+    "Q4_K_M": 4.90,
+    "Q5_0": 5.57,
+    "Q5_1": 6.04,
+    "Q5_K_S": 5.57,
+    "Q5_K_M": 5.70,
+    "Q6_K": 6.57,
+    "Q8_0": 8.52,
 }
 
 # KV-cache element sizes (bytes per element; llama.cpp's quantized caches by block layout).
 KV_DTYPE_BYTES: dict[str, Fraction] = {
-    "float32": Fraction(4), "float16": Fraction(2), "bfloat16": Fraction(2),
-    "float8_e4m3": Fraction(1), "float8_e5m2": Fraction(1),
-    "q8_0": Fraction(34, 32), "q4_0": Fraction(18, 32), "q4_1": Fraction(20, 32),
-    "q5_0": Fraction(22, 32), "q5_1": Fraction(24, 32), "iq4_nl": Fraction(18, 32),
+    "float32": Fraction(4),
+    "float16": Fraction(2),
+    "bfloat16": Fraction(2),
+    "float8_e4m3": Fraction(1),
+    "float8_e5m2": Fraction(1),
+    "q8_0": Fraction(34, 32),
+    "q4_0": Fraction(18, 32),
+    "q4_1": Fraction(20, 32),
+    "q5_0": Fraction(22, 32),
+    "q5_1": Fraction(24, 32),
+    "iq4_nl": Fraction(18, 32),
 }
 
 
@@ -112,7 +170,9 @@ def awq_bytes(bits: int, group: int) -> LinearBytes:
     return f
 
 
-def packed_group_bytes(bits: int, group: int, scale_bytes: int = 2, zero_point: bool = False) -> LinearBytes:
+def packed_group_bytes(
+    bits: int, group: int, scale_bytes: int = 2, zero_point: bool = False
+) -> LinearBytes:
     """compressed-tensors pack-quantized (w4a16/w8a16): int32-packed weight, scales [N, K/g], shape int64[2]."""
     pack = 32 // bits
 
@@ -125,7 +185,12 @@ def packed_group_bytes(bits: int, group: int, scale_bytes: int = 2, zero_point: 
     return f
 
 
-def fp8_bytes(strategy: str, block: tuple[int, int] = (128, 128), scale_bytes: int = 4, static_input: bool = False) -> LinearBytes:
+def fp8_bytes(
+    strategy: str,
+    block: tuple[int, int] = (128, 128),
+    scale_bytes: int = 4,
+    static_input: bool = False,
+) -> LinearBytes:
     """FP8 weights (1 B) plus fp32 scales per tensor, per output channel, or per [bn, bk] block."""
 
     def f(n: int, k: int) -> int:
@@ -166,9 +231,23 @@ def mxfp4_bytes() -> LinearBytes:
 
 # llama.cpp's quantizer cannot use a 256-value K/IQ block on rows that are not a multiple of 256; it
 # falls back per tensor (llama-quant.cpp, "tensor cols ... are not divisible by 256, required for ..."):
-_GGML_FALLBACK = {"Q2_K": "Q4_0", "Q3_K": "Q4_0", "IQ1_S": "Q4_0", "IQ1_M": "Q4_0", "IQ2_XXS": "Q4_0",
-                  "IQ2_XS": "Q4_0", "IQ2_S": "Q4_0", "IQ3_XXS": "Q4_0", "IQ3_S": "Q4_0", "IQ4_XS": "IQ4_NL",
-                  "TQ1_0": "Q4_0", "TQ2_0": "Q4_0", "Q4_K": "Q5_0", "Q5_K": "Q5_1", "Q6_K": "Q8_0"}
+_GGML_FALLBACK = {
+    "Q2_K": "Q4_0",
+    "Q3_K": "Q4_0",
+    "IQ1_S": "Q4_0",
+    "IQ1_M": "Q4_0",
+    "IQ2_XXS": "Q4_0",
+    "IQ2_XS": "Q4_0",
+    "IQ2_S": "Q4_0",
+    "IQ3_XXS": "Q4_0",
+    "IQ3_S": "Q4_0",
+    "IQ4_XS": "IQ4_NL",
+    "TQ1_0": "Q4_0",
+    "TQ2_0": "Q4_0",
+    "Q4_K": "Q5_0",
+    "Q5_K": "Q5_1",
+    "Q6_K": "Q8_0",
+}
 
 
 def ggml_type_for_row(type_name: str, k: int) -> str:
@@ -220,34 +299,110 @@ def _named(name: str) -> QuantScheme:
     """Schemes reachable by a short name (CLI ``--quantization``)."""
     key = name.strip().lower().replace("-", "_")
     table: dict[str, QuantScheme] = {
-        "fp8": QuantScheme("fp8", fp8_bytes("tensor"), 8, description="FP8 e4m3 weights, one fp32 scale per tensor (vLLM --quantization fp8)"),
-        "w8a8": QuantScheme("w8a8", fp8_bytes("channel", scale_bytes=2), 8, description="W8A8 FP8/INT8, per-channel scales (compressed-tensors)"),
-        "fp8_block": QuantScheme("fp8_block", fp8_bytes("block"), 8, description="FP8 with fp32 scales per 128x128 block (DeepSeek-V3)"),
-        "w4a16": QuantScheme("w4a16", packed_group_bytes(4, 128), 4, description="4-bit weights, group 128, bf16 scales (compressed-tensors pack-quantized)"),
-        "w8a16": QuantScheme("w8a16", packed_group_bytes(8, 128), 8, description="8-bit weights, group 128 (compressed-tensors)"),
-        "awq": QuantScheme("awq", awq_bytes(4, 128), 4, description="AWQ 4-bit, group 128 (qweight, qzeros, fp16 scales)"),
-        "gptq": QuantScheme("gptq", gptq_bytes(4, 128), 4, description="GPTQ 4-bit, group 128 (qweight, qzeros, fp16 scales, g_idx)"),
-        "gptq_int8": QuantScheme("gptq_int8", gptq_bytes(8, 128), 8, description="GPTQ 8-bit, group 128"),
-        "nf4": QuantScheme("nf4", nf4_bytes(True), 4.127, description="bitsandbytes NF4 with double quantization (QLoRA)"),
-        "bnb_4bit": QuantScheme("bnb_4bit", nf4_bytes(False), 4.5, description="bitsandbytes 4-bit, fp32 absmax per 64"),
-        "bnb_8bit": QuantScheme("bnb_8bit", int8_channel_bytes(4), 8, description="bitsandbytes LLM.int8 (int8 + fp32 row scales)"),
-        "mxfp4": QuantScheme("mxfp4", mxfp4_bytes(), 4.25, roles=frozenset({"expert"}), description="MXFP4 on MoE experts (gpt-oss)"),
-        "int8": QuantScheme("int8", plain_bits(8), 8, description="idealised int8 weights, scales ignored"),
-        "int4": QuantScheme("int4", plain_bits(4), 4, description="idealised int4 weights, scales ignored"),
+        "fp8": QuantScheme(
+            "fp8",
+            fp8_bytes("tensor"),
+            8,
+            description="FP8 e4m3 weights, one fp32 scale per tensor (vLLM --quantization fp8)",
+        ),
+        "w8a8": QuantScheme(
+            "w8a8",
+            fp8_bytes("channel", scale_bytes=2),
+            8,
+            description="W8A8 FP8/INT8, per-channel scales (compressed-tensors)",
+        ),
+        "fp8_block": QuantScheme(
+            "fp8_block",
+            fp8_bytes("block"),
+            8,
+            description="FP8 with fp32 scales per 128x128 block (DeepSeek-V3)",
+        ),
+        "w4a16": QuantScheme(
+            "w4a16",
+            packed_group_bytes(4, 128),
+            4,
+            description="4-bit weights, group 128, bf16 scales (compressed-tensors pack-quantized)",
+        ),
+        "w8a16": QuantScheme(
+            "w8a16",
+            packed_group_bytes(8, 128),
+            8,
+            description="8-bit weights, group 128 (compressed-tensors)",
+        ),
+        "awq": QuantScheme(
+            "awq",
+            awq_bytes(4, 128),
+            4,
+            description="AWQ 4-bit, group 128 (qweight, qzeros, fp16 scales)",
+        ),
+        "gptq": QuantScheme(
+            "gptq",
+            gptq_bytes(4, 128),
+            4,
+            description="GPTQ 4-bit, group 128 (qweight, qzeros, fp16 scales, g_idx)",
+        ),
+        "gptq_int8": QuantScheme(
+            "gptq_int8", gptq_bytes(8, 128), 8, description="GPTQ 8-bit, group 128"
+        ),
+        "nf4": QuantScheme(
+            "nf4",
+            nf4_bytes(True),
+            4.127,
+            description="bitsandbytes NF4 with double quantization (QLoRA)",
+        ),
+        "bnb_4bit": QuantScheme(
+            "bnb_4bit", nf4_bytes(False), 4.5, description="bitsandbytes 4-bit, fp32 absmax per 64"
+        ),
+        "bnb_8bit": QuantScheme(
+            "bnb_8bit",
+            int8_channel_bytes(4),
+            8,
+            description="bitsandbytes LLM.int8 (int8 + fp32 row scales)",
+        ),
+        "mxfp4": QuantScheme(
+            "mxfp4",
+            mxfp4_bytes(),
+            4.25,
+            roles=frozenset({"expert"}),
+            description="MXFP4 on MoE experts (gpt-oss)",
+        ),
+        "int8": QuantScheme(
+            "int8", plain_bits(8), 8, description="idealised int8 weights, scales ignored"
+        ),
+        "int4": QuantScheme(
+            "int4", plain_bits(4), 4, description="idealised int4 weights, scales ignored"
+        ),
     }
-    aliases = {"bitsandbytes": "nf4", "qlora": "nf4", "bnb_nf4": "nf4", "gptq_marlin": "gptq", "awq_marlin": "awq",
-               "compressed_tensors": "w8a8", "fp8_dynamic": "fp8", "llm_int8": "bnb_8bit"}
+    aliases = {
+        "bitsandbytes": "nf4",
+        "qlora": "nf4",
+        "bnb_nf4": "nf4",
+        "gptq_marlin": "gptq",
+        "awq_marlin": "awq",
+        "compressed_tensors": "w8a8",
+        "fp8_dynamic": "fp8",
+        "llm_int8": "bnb_8bit",
+    }
     key = aliases.get(key, key)
     if key in table:
         return table[key]
     upper = name.strip().upper()
     if upper in GGML_BLOCKS:
         b, v = GGML_BLOCKS[upper]
-        return QuantScheme(f"gguf:{upper}", ggml_bytes(upper), 8 * b / v, description=f"GGUF {upper} blocks ({b} B per {v} weights)")
+        return QuantScheme(
+            f"gguf:{upper}",
+            ggml_bytes(upper),
+            8 * b / v,
+            description=f"GGUF {upper} blocks ({b} B per {v} weights)",
+        )
     if upper in GGUF_MIX_BITS:
         bits = GGUF_MIX_BITS[upper]
-        return QuantScheme(f"gguf:{upper}", plain_bits(bits), bits,
-                           description=f"GGUF {upper} mixture, average {bits} bits/weight (read the .gguf for exact bytes)")
+        return QuantScheme(
+            f"gguf:{upper}",
+            plain_bits(bits),
+            bits,
+            description=f"GGUF {upper} mixture, average {bits} bits/weight (read the .gguf for exact bytes)",
+        )
     raise UnknownDtypeError(
         f"unknown quantization {name!r}: use fp8, w8a8, w4a16, awq, gptq, nf4, bnb-4bit, bnb-8bit, mxfp4, "
         "int8, int4, or a GGUF type such as Q4_K_M, Q8_0"
@@ -257,30 +412,74 @@ def _named(name: str) -> QuantScheme:
 def scheme_from_config(qc: Mapping[str, Any]) -> QuantScheme:
     """Read a checkpoint's ``quantization_config`` (GPTQ, AWQ, FP8, MXFP4, bitsandbytes, compressed-tensors)."""
     method = str(qc.get("quant_method", "")).lower()
-    ignore = tuple(_fragments(qc.get("modules_to_not_convert") or qc.get("ignore") or qc.get("ignored_layers") or []))
+    ignore = tuple(
+        _fragments(
+            qc.get("modules_to_not_convert") or qc.get("ignore") or qc.get("ignored_layers") or []
+        )
+    )
     if method in ("gptq", "gptq_marlin"):
         bits, group = int(qc.get("bits", 4)), int(qc.get("group_size", 128))
-        s = QuantScheme(f"gptq-int{bits}-g{group}", gptq_bytes(bits, group), bits, description=f"GPTQ {bits}-bit, group {group} (from config)")
+        s = QuantScheme(
+            f"gptq-int{bits}-g{group}",
+            gptq_bytes(bits, group),
+            bits,
+            description=f"GPTQ {bits}-bit, group {group} (from config)",
+        )
         return _lm_head(s, qc)
     if method in ("awq", "awq_marlin"):
-        bits, group = int(qc.get("bits", qc.get("w_bit", 4))), int(qc.get("group_size", qc.get("q_group_size", 128)))
-        return QuantScheme(f"awq-int{bits}-g{group}", awq_bytes(bits, group), bits, description=f"AWQ {bits}-bit, group {group} (from config)")
+        bits, group = (
+            int(qc.get("bits", qc.get("w_bit", 4))),
+            int(qc.get("group_size", qc.get("q_group_size", 128))),
+        )
+        return QuantScheme(
+            f"awq-int{bits}-g{group}",
+            awq_bytes(bits, group),
+            bits,
+            description=f"AWQ {bits}-bit, group {group} (from config)",
+        )
     if method == "fp8":
         block = qc.get("weight_block_size")
         if block:
-            return QuantScheme("fp8-block", fp8_bytes("block", (int(block[0]), int(block[1]))), 8, ignore=ignore,
-                               description=f"FP8 e4m3 with fp32 scales per {block[0]}x{block[1]} block (from config)")
-        return QuantScheme("fp8", fp8_bytes("tensor", static_input=qc.get("activation_scheme") == "static"), 8, ignore=ignore,
-                           description="FP8 e4m3, per-tensor scale (from config)")
+            return QuantScheme(
+                "fp8-block",
+                fp8_bytes("block", (int(block[0]), int(block[1]))),
+                8,
+                ignore=ignore,
+                description=f"FP8 e4m3 with fp32 scales per {block[0]}x{block[1]} block (from config)",
+            )
+        return QuantScheme(
+            "fp8",
+            fp8_bytes("tensor", static_input=qc.get("activation_scheme") == "static"),
+            8,
+            ignore=ignore,
+            description="FP8 e4m3, per-tensor scale (from config)",
+        )
     if method == "mxfp4":
-        return QuantScheme("mxfp4", mxfp4_bytes(), 4.25, roles=frozenset({"expert"}), ignore=ignore,
-                           description="MXFP4 on MoE experts; attention, router, embeddings, lm_head in bf16 (from config)")
+        return QuantScheme(
+            "mxfp4",
+            mxfp4_bytes(),
+            4.25,
+            roles=frozenset({"expert"}),
+            ignore=ignore,
+            description="MXFP4 on MoE experts; attention, router, embeddings, lm_head in bf16 (from config)",
+        )
     if method == "bitsandbytes":
         if qc.get("load_in_4bit") or qc.get("_load_in_4bit"):
             dq = bool(qc.get("bnb_4bit_use_double_quant", False))
-            return QuantScheme("nf4" if dq else "bnb-4bit", nf4_bytes(dq), 4.127 if dq else 4.5, ignore=ignore,
-                               description=f"bitsandbytes 4-bit{' with double quantization' if dq else ''} (from config)")
-        return QuantScheme("bnb-8bit", int8_channel_bytes(4), 8, ignore=ignore, description="bitsandbytes LLM.int8 (from config)")
+            return QuantScheme(
+                "nf4" if dq else "bnb-4bit",
+                nf4_bytes(dq),
+                4.127 if dq else 4.5,
+                ignore=ignore,
+                description=f"bitsandbytes 4-bit{' with double quantization' if dq else ''} (from config)",
+            )
+        return QuantScheme(
+            "bnb-8bit",
+            int8_channel_bytes(4),
+            8,
+            ignore=ignore,
+            description="bitsandbytes LLM.int8 (from config)",
+        )
     if method in ("compressed-tensors", "compressed_tensors"):
         return _compressed_tensors(qc, ignore)
     raise UnknownDtypeError(
@@ -303,21 +502,46 @@ def _compressed_tensors(qc: Mapping[str, Any], ignore: tuple[str, ...]) -> Quant
     if kind == "float" and bits == 8:
         block = weights.get("block_structure")
         if strategy == "block" and block:
-            return QuantScheme("fp8-block", fp8_bytes("block", (int(block[0]), int(block[1]))), 8, ignore=ignore,
-                               description="compressed-tensors FP8, block scales")
+            return QuantScheme(
+                "fp8-block",
+                fp8_bytes("block", (int(block[0]), int(block[1]))),
+                8,
+                ignore=ignore,
+                description="compressed-tensors FP8, block scales",
+            )
         # compressed-tensors stores FP8 scales in fp32 for per-tensor and bf16 for per-channel.
         scale = 4 if strategy == "tensor" else 2
-        return QuantScheme(f"fp8-{strategy}", fp8_bytes(strategy, scale_bytes=scale), 8, ignore=ignore,
-                           description=f"compressed-tensors FP8 W8A8, {strategy} scales")
+        return QuantScheme(
+            f"fp8-{strategy}",
+            fp8_bytes(strategy, scale_bytes=scale),
+            8,
+            ignore=ignore,
+            description=f"compressed-tensors FP8 W8A8, {strategy} scales",
+        )
     if strategy == "group" and bits in (4, 8):
         sym = bool(weights.get("symmetric", True))
-        return QuantScheme(f"w{bits}a16-g{group_size}", packed_group_bytes(bits, group_size, 2, not sym), bits, ignore=ignore,
-                           description=f"compressed-tensors W{bits}A16 pack-quantized, group {group_size}")
+        return QuantScheme(
+            f"w{bits}a16-g{group_size}",
+            packed_group_bytes(bits, group_size, 2, not sym),
+            bits,
+            ignore=ignore,
+            description=f"compressed-tensors W{bits}A16 pack-quantized, group {group_size}",
+        )
     if kind == "int" and bits == 8:
-        return QuantScheme("int8-w8a8", int8_channel_bytes(2 if strategy == "channel" else 4), 8, ignore=ignore,
-                           description=f"compressed-tensors INT8 W8A8, {strategy} scales")
-    return QuantScheme(f"ct-{kind}{bits}", plain_bits(bits), bits, ignore=ignore,
-                       description=f"compressed-tensors {kind}{bits} {strategy}: scales not modelled")
+        return QuantScheme(
+            "int8-w8a8",
+            int8_channel_bytes(2 if strategy == "channel" else 4),
+            8,
+            ignore=ignore,
+            description=f"compressed-tensors INT8 W8A8, {strategy} scales",
+        )
+    return QuantScheme(
+        f"ct-{kind}{bits}",
+        plain_bits(bits),
+        bits,
+        ignore=ignore,
+        description=f"compressed-tensors {kind}{bits} {strategy}: scales not modelled",
+    )
 
 
 def _fragments(entries: Any) -> list[str]:
@@ -364,8 +588,12 @@ def _numel(shape: tuple[int, ...]) -> int:
     return n
 
 
-def resolve_precision(config_dtype: str, quantization_config: Mapping[str, Any] | None,
-                      dtype: str | None = None, quantization: str | None = None) -> Precision:
+def resolve_precision(
+    config_dtype: str,
+    quantization_config: Mapping[str, Any] | None,
+    dtype: str | None = None,
+    quantization: str | None = None,
+) -> Precision:
     """Flags override the config; with none, the config's torch_dtype and quantization_config decide.
 
     Serving engines run float32 checkpoints in bfloat16 ('auto' dtype in vLLM and SGLang); we do too and
@@ -376,19 +604,28 @@ def resolve_precision(config_dtype: str, quantization_config: Mapping[str, Any] 
         compute = canonical_dtype(dtype)
         if compute in ("int8", "int4", "float8_e4m3", "float8_e5m2"):
             # "--dtype int4" means quantized weights with 16-bit everything else.
-            return Precision("bfloat16", _named({"int8": "int8", "int4": "int4"}.get(compute, "fp8")),
-                             (f"--dtype {dtype}: linear weights at {DTYPE_BYTES[compute] * 8} bits, the rest bf16",))
+            return Precision(
+                "bfloat16",
+                _named({"int8": "int8", "int4": "int4"}.get(compute, "fp8")),
+                (
+                    f"--dtype {dtype}: linear weights at {DTYPE_BYTES[compute] * 8} bits, the rest bf16",
+                ),
+            )
     else:
         compute = canonical_dtype(config_dtype or "float32")
         if compute == "float32":
             compute = "bfloat16"
-            notes.append("config dtype float32 served as bfloat16, as vLLM and SGLang do with --dtype auto")
+            notes.append(
+                "config dtype float32 served as bfloat16, as vLLM and SGLang do with --dtype auto"
+            )
         elif compute not in ("float16", "bfloat16"):
             compute = "bfloat16"
     if quantization:
         scheme = _named(quantization)
         if quantization_config:
-            notes.append(f"--quantization {quantization} overrides the checkpoint's own quantization_config")
+            notes.append(
+                f"--quantization {quantization} overrides the checkpoint's own quantization_config"
+            )
         return Precision(compute, scheme, tuple(notes))
     if quantization_config:
         return Precision(compute, _scheme_from_config_checked(quantization_config), tuple(notes))
@@ -406,8 +643,10 @@ def _scheme_from_config_checked(qc: Any) -> QuantScheme:
     except VramplanError:
         raise
     except (TypeError, ValueError, KeyError, IndexError, AttributeError) as exc:
-        raise ConfigError(f"quantization_config is malformed ({type(exc).__name__}: {exc}); "
-                          "pass --quantization to size the weights explicitly") from None
+        raise ConfigError(
+            f"quantization_config is malformed ({type(exc).__name__}: {exc}); "
+            "pass --quantization to size the weights explicitly"
+        ) from None
 
 
 def scheme_by_name(name: str) -> QuantScheme:

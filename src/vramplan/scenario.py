@@ -42,7 +42,10 @@ class Parallelism:
     pipeline_parallel_size: int | None = None
 
     def __post_init__(self) -> None:
-        for name, value in (("tensor-parallel-size", self.tensor_parallel_size), ("pipeline-parallel-size", self.pipeline_parallel_size)):
+        for name, value in (
+            ("tensor-parallel-size", self.tensor_parallel_size),
+            ("pipeline-parallel-size", self.pipeline_parallel_size),
+        ):
             if value is not None:
                 _positive_int(name, value, 1024, f"--{name} 2")
 

@@ -20,11 +20,20 @@ GB = 10**9
 TB = 10**12
 
 _UNITS = {
-    "": 1, "b": 1,
-    "k": KB, "kb": KB, "kib": KiB,
-    "m": MB, "mb": MB, "mib": MiB,
-    "g": GB, "gb": GB, "gib": GiB,
-    "t": TB, "tb": TB, "tib": TiB,
+    "": 1,
+    "b": 1,
+    "k": KB,
+    "kb": KB,
+    "kib": KiB,
+    "m": MB,
+    "mb": MB,
+    "mib": MiB,
+    "g": GB,
+    "gb": GB,
+    "gib": GiB,
+    "t": TB,
+    "tb": TB,
+    "tib": TiB,
 }
 _SIZE = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?)\s*([a-zA-Z]*)\s*$")
 
@@ -43,7 +52,9 @@ def parse_size(text: str | int | float) -> int:
             )
         value, unit = float(match.group(1)), match.group(2).lower()
     if unit not in _UNITS:
-        raise InputError(f"unknown unit {unit!r} in {text!r}: use B, KiB, MiB, GiB, TiB, KB, MB, GB or TB")
+        raise InputError(
+            f"unknown unit {unit!r} in {text!r}: use B, KiB, MiB, GiB, TiB, KB, MB, GB or TB"
+        )
     if not math.isfinite(value) or value <= 0:
         raise InputError(f"memory size must be a positive finite number, got {text!r}")
     size = int(round(value * _UNITS[unit]))
@@ -61,7 +72,17 @@ def gib(n_bytes: int | float) -> float:
 
 def format_bytes(n_bytes: int | float, unit: str = "GiB", digits: int = 2) -> str:
     """The one formatter: ``format_bytes(15_000_000_000) == '13.97 GiB'``."""
-    divisor = {"B": 1, "KiB": KiB, "MiB": MiB, "GiB": GiB, "TiB": TiB, "KB": KB, "MB": MB, "GB": GB, "TB": TB}
+    divisor = {
+        "B": 1,
+        "KiB": KiB,
+        "MiB": MiB,
+        "GiB": GiB,
+        "TiB": TiB,
+        "KB": KB,
+        "MB": MB,
+        "GB": GB,
+        "TB": TB,
+    }
     if unit not in divisor:
         raise InputError(f"unknown display unit {unit!r}")
     if unit == "B":

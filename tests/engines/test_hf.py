@@ -11,36 +11,80 @@ from vramplan.model.hf_config import spec_from_config
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
-BASE = dict(vocab_size=128, hidden_size=64, intermediate_size=128, num_attention_heads=4,
-            max_position_embeddings=256, torch_dtype="float32")
+BASE = dict(
+    vocab_size=128,
+    hidden_size=64,
+    intermediate_size=128,
+    num_attention_heads=4,
+    max_position_embeddings=256,
+    torch_dtype="float32",
+)
 CONFIGS = {
     "llama-gqa": dict(BASE, model_type="llama", num_hidden_layers=2, num_key_value_heads=2),
     "llama-mqa": dict(BASE, model_type="llama", num_hidden_layers=2, num_key_value_heads=1),
-    "mistral-sliding": dict(BASE, model_type="mistral", num_hidden_layers=2, num_key_value_heads=2, sliding_window=8),
-    "gemma2-hybrid": dict(BASE, model_type="gemma2", num_hidden_layers=4, num_key_value_heads=2, head_dim=16,
-                          sliding_window=8),
-    "deepseek-v2-mla": dict(BASE, model_type="deepseek_v2", num_hidden_layers=2, num_key_value_heads=4,
-                            moe_intermediate_size=32, kv_lora_rank=16, q_lora_rank=0, qk_nope_head_dim=8,
-                            qk_rope_head_dim=4, v_head_dim=8, n_routed_experts=4, num_experts_per_tok=2,
-                            n_shared_experts=1, first_k_dense_replace=1, n_group=1, topk_group=1),
+    "mistral-sliding": dict(
+        BASE, model_type="mistral", num_hidden_layers=2, num_key_value_heads=2, sliding_window=8
+    ),
+    "gemma2-hybrid": dict(
+        BASE,
+        model_type="gemma2",
+        num_hidden_layers=4,
+        num_key_value_heads=2,
+        head_dim=16,
+        sliding_window=8,
+    ),
+    "deepseek-v2-mla": dict(
+        BASE,
+        model_type="deepseek_v2",
+        num_hidden_layers=2,
+        num_key_value_heads=4,
+        moe_intermediate_size=32,
+        kv_lora_rank=16,
+        q_lora_rank=0,
+        qk_nope_head_dim=8,
+        qk_rope_head_dim=4,
+        v_head_dim=8,
+        n_routed_experts=4,
+        num_experts_per_tok=2,
+        n_shared_experts=1,
+        first_k_dense_replace=1,
+        n_group=1,
+        topk_group=1,
+    ),
 }
 
 
-def _real_cache_bytes(cfg: dict, batch: int, prompt: int, new: int, beams: int = 1) -> tuple[int, object]:
+def _real_cache_bytes(
+    cfg: dict, batch: int, prompt: int, new: int, beams: int = 1
+) -> tuple[int, object]:
     torch.manual_seed(0)
-    hf_cfg = transformers.AutoConfig.for_model(**{k: v for k, v in cfg.items() if k != "torch_dtype"})
+    hf_cfg = transformers.AutoConfig.for_model(
+        **{k: v for k, v in cfg.items() if k != "torch_dtype"}
+    )
     model = transformers.AutoModelForCausalLM.from_config(hf_cfg).eval()
     ids = torch.randint(1, cfg["vocab_size"], (batch, prompt))
-    out = model.generate(ids, max_new_tokens=new, min_new_tokens=new, do_sample=False, num_beams=beams,
-                         use_cache=True, return_dict_in_generate=True, pad_token_id=0)
+    out = model.generate(
+        ids,
+        max_new_tokens=new,
+        min_new_tokens=new,
+        do_sample=False,
+        num_beams=beams,
+        use_cache=True,
+        return_dict_in_generate=True,
+        pad_token_id=0,
+    )
     cache = out.past_key_values
-    total = sum(t.numel() * t.element_size() for layer in cache.layers for t in (layer.keys, layer.values))
+    total = sum(
+        t.numel() * t.element_size() for layer in cache.layers for t in (layer.keys, layer.values)
+    )
     return total, cache
 
 
 @pytest.mark.parametrize("name", sorted(CONFIGS))
 @pytest.mark.parametrize(("batch", "prompt", "new"), [(2, 5, 12), (3, 9, 4)])
-def test_dynamic_cache_bytes_equal_real_tensors(name: str, batch: int, prompt: int, new: int) -> None:
+def test_dynamic_cache_bytes_equal_real_tensors(
+    name: str, batch: int, prompt: int, new: int
+) -> None:
     cfg = CONFIGS[name]
     real, _ = _real_cache_bytes(cfg, batch, prompt, new)
     spec = spec_from_config(cfg, name=name)
@@ -84,19 +128,41 @@ def test_static_cache_real_tensors() -> None:
     cfg = CONFIGS["llama-gqa"]
     torch.manual_seed(0)
     model = transformers.AutoModelForCausalLM.from_config(
-        transformers.AutoConfig.for_model(**{k: v for k, v in cfg.items() if k != "torch_dtype"})).eval()
+        transformers.AutoConfig.for_model(**{k: v for k, v in cfg.items() if k != "torch_dtype"})
+    ).eval()
     ids = torch.randint(1, 128, (2, 5))
-    out = model.generate(ids, max_new_tokens=4, min_new_tokens=4, do_sample=False, cache_implementation="static",
-                         return_dict_in_generate=True, pad_token_id=0)
-    real = sum(t.numel() * t.element_size() for layer in out.past_key_values.layers for t in (layer.keys, layer.values))
+    out = model.generate(
+        ids,
+        max_new_tokens=4,
+        min_new_tokens=4,
+        do_sample=False,
+        cache_implementation="static",
+        return_dict_in_generate=True,
+        pad_token_id=0,
+    )
+    real = sum(
+        t.numel() * t.element_size()
+        for layer in out.past_key_values.layers
+        for t in (layer.keys, layer.values)
+    )
     spec = spec_from_config(cfg, name="s")
     prof = VERSIONS.nearest_version(transformers.__version__).value
-    assert cache_bytes(spec, 4, 2, 8, "static", prof, max_cache_len=5 + 4 - 1) == real  # generate() sizes it P + N - 1 (measured)
+    assert (
+        cache_bytes(spec, 4, 2, 8, "static", prof, max_cache_len=5 + 4 - 1) == real
+    )  # generate() sizes it P + N - 1 (measured)
 
 
 def test_eager_attention_costs_scores_sdpa_does_not() -> None:
-    p_eager = predict_hf("Llama-3.1-8B", batch_size=4, prompt_len=4096, max_new_tokens=16, attn_implementation="eager")
-    p_sdpa = predict_hf("Llama-3.1-8B", batch_size=4, prompt_len=4096, max_new_tokens=16, attn_implementation="sdpa")
+    p_eager = predict_hf(
+        "Llama-3.1-8B",
+        batch_size=4,
+        prompt_len=4096,
+        max_new_tokens=16,
+        attn_implementation="eager",
+    )
+    p_sdpa = predict_hf(
+        "Llama-3.1-8B", batch_size=4, prompt_len=4096, max_new_tokens=16, attn_implementation="sdpa"
+    )
     scores = 4 * 32 * 4096 * 4096 * (2 + 2 + 4)
     assert p_eager.activation_peak_gib * 2**30 >= scores
     assert p_sdpa.activation_peak_gib < p_eager.activation_peak_gib / 4
@@ -112,8 +178,14 @@ def test_old_versions_keep_full_prompt_logits() -> None:
 
 
 def test_does_not_fit_gives_fixes() -> None:
-    p = predict_hf("Llama-3.1-70B", batch_size=8, prompt_len=8192, max_new_tokens=512, attn_implementation="eager",
-                   gpu="RTX-4090")
+    p = predict_hf(
+        "Llama-3.1-70B",
+        batch_size=8,
+        prompt_len=8192,
+        max_new_tokens=512,
+        attn_implementation="eager",
+        gpu="RTX-4090",
+    )
     assert not p.starts and p.errors and any("sdpa" in f for f in p.fixes)
 
 

@@ -21,7 +21,11 @@ from vramplan.errors import InputError
 
 def test_docs_notebook_log_token_count() -> None:
     """SGLang docs (~0.4.1, 80 GB GPU): 444,500 tokens, K 27.13 GB (GiB), 2049 running requests."""
-    p = predict_sglang(["--model-path", "meta-llama/Meta-Llama-3.1-8B-Instruct"], "A100-80GB", engine_version="0.4.1")
+    p = predict_sglang(
+        ["--model-path", "meta-llama/Meta-Llama-3.1-8B-Instruct"],
+        "A100-80GB",
+        engine_version="0.4.1",
+    )
     assert p.kv_cache_tokens == pytest.approx(444_500, rel=0.01)
     assert p.extra["k_size_gb"] == pytest.approx(27.13, abs=0.05)
     assert p.settings["max_running_requests"] == 2049
@@ -34,8 +38,12 @@ def test_tp_table_and_reserved_rule() -> None:
     new = VERSIONS.nearest_version("0.5.2").value
     # > 60 GiB: reserved is at least 10 GiB -> (81079 - 10240) / 81079
     # 512 + 1.5 x 8192 + 2 x 256 + 128 = 13,440 MB reserved (above the 10 GiB floor)
-    assert default_mem_fraction_static(new, 81079, 1, 1, 8192, 256) == round((81079 - 13440) / 81079, 3)
-    assert default_mem_fraction_static(new, 81079, 1, 1, 2048, 8) == round((81079 - 10240) / 81079, 3)
+    assert default_mem_fraction_static(new, 81079, 1, 1, 8192, 256) == round(
+        (81079 - 13440) / 81079, 3
+    )
+    assert default_mem_fraction_static(new, 81079, 1, 1, 2048, 8) == round(
+        (81079 - 10240) / 81079, 3
+    )
     small = default_mem_fraction_static(new, 24000, 1, 1, 2048, 24)
     assert small == round((24000 - (512 + 1.5 * 2048 + 48 + 128)) / 24000, 3)
 
@@ -57,21 +65,45 @@ def test_mla_latent_is_not_split_by_tp() -> None:
 
 def test_negative_profiled_value_does_not_start() -> None:
     """Like extra-sglang-7691: weights leave nothing under mem_fraction_static -> negative profiled value."""
-    p = predict_sglang(["--model-path", "Llama-3.1-70B", "--tp", "2", "--mem-fraction-static", "0.7"], "A100-80GB")
+    p = predict_sglang(
+        ["--model-path", "Llama-3.1-70B", "--tp", "2", "--mem-fraction-static", "0.7"], "A100-80GB"
+    )
     assert not p.starts
     assert p.extra["profiled_max_total_tokens"] < 0
     assert any("mem-fraction-static" in e for e in p.errors) and p.fixes
 
 
 def test_small_remainder_flags_oom_risk() -> None:
-    p = predict_sglang(["--model-path", "Llama-3.1-8B", "--mem-fraction-static", "0.97",
-                        "--context-length", "131072"], "H100", engine_version="0.4.9")
+    p = predict_sglang(
+        [
+            "--model-path",
+            "Llama-3.1-8B",
+            "--mem-fraction-static",
+            "0.97",
+            "--context-length",
+            "131072",
+        ],
+        "H100",
+        engine_version="0.4.9",
+    )
     assert p.starts and p.extra["oom_risk"] and p.fixes
 
 
 def test_max_total_tokens_cap_and_ignored_flags() -> None:
-    p = predict_sglang(["--model-path", "Llama-3.1-8B", "--max-total-tokens", "5000", "--page-size", "16",
-                        "--enable-torch-compile", "--log-level", "info"], "H100")
+    p = predict_sglang(
+        [
+            "--model-path",
+            "Llama-3.1-8B",
+            "--max-total-tokens",
+            "5000",
+            "--page-size",
+            "16",
+            "--enable-torch-compile",
+            "--log-level",
+            "info",
+        ],
+        "H100",
+    )
     assert p.kv_cache_tokens == 4992
     assert any("--enable-torch-compile" in a and "--log-level" in a for a in p.assumptions)
 
@@ -81,7 +113,9 @@ def test_from_log_settings() -> None:
 
     from vramplan.logs import parse_log
 
-    log = parse_log((Path(__file__).parents[1] / "data/logs/sglang-docs-llama31-8b-80gb.log").read_text())
+    log = parse_log(
+        (Path(__file__).parents[1] / "data/logs/sglang-docs-llama31-8b-80gb.log").read_text()
+    )
     settings = dict(log.settings)
     settings.setdefault("model_path", "Llama-3.1-8B")
     p = predict_from_settings(settings, "A100-80GB", engine_version="0.4.1")
@@ -100,8 +134,17 @@ def test_errors() -> None:
 def test_cli_json() -> None:
     from vramplan.cli import app
 
-    r = CliRunner().invoke(app, ["sglang", "--model-path", "Llama-3.1-8B", "--tp-size", "1", "--gpu", "H100", "--json"])
+    r = CliRunner().invoke(
+        app, ["sglang", "--model-path", "Llama-3.1-8B", "--tp-size", "1", "--gpu", "H100", "--json"]
+    )
     assert r.exit_code == 0, r.output
     data = json.loads(r.output)
-    for key in ("weights_gib", "kv_cache_tokens", "available_kv_cache_gib", "starts", "errors", "fixes"):
+    for key in (
+        "weights_gib",
+        "kv_cache_tokens",
+        "available_kv_cache_gib",
+        "starts",
+        "errors",
+        "fixes",
+    ):
         assert key in data

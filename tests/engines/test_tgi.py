@@ -13,8 +13,11 @@ from vramplan.errors import InputError
 
 def test_issue_2744_token_budget() -> None:
     """Llama-3.1-70B, 2 x A100-80GB, prefill 10,049 -> 'Setting max batch total tokens to 30816'."""
-    p = predict_tgi(["--model-id", "Llama-3.1-70B", "--num-shard", "2", "--max-batch-prefill-tokens", "10049"],
-                    "A100-80GB", engine_version="2.4.0")
+    p = predict_tgi(
+        ["--model-id", "Llama-3.1-70B", "--num-shard", "2", "--max-batch-prefill-tokens", "10049"],
+        "A100-80GB",
+        engine_version="2.4.0",
+    )
     assert p.kv_cache_tokens == pytest.approx(30_816, rel=0.15)
     assert p.extra["block_size"] == 1
 
@@ -34,8 +37,10 @@ def test_backend_block_sizes() -> None:
 
 
 def test_user_total_tokens_too_large_fails() -> None:
-    p = predict_tgi(["--model-id", "Llama-3.1-70B", "--num-shard", "2", "--max-total-tokens", "100000"],
-                    "A100-80GB")
+    p = predict_tgi(
+        ["--model-id", "Llama-3.1-70B", "--num-shard", "2", "--max-total-tokens", "100000"],
+        "A100-80GB",
+    )
     assert not p.starts and p.fixes
 
 
@@ -55,6 +60,8 @@ def test_cuda_memory_fraction_lowers_budget() -> None:
 def test_cli() -> None:
     from vramplan.cli import app
 
-    r = CliRunner().invoke(app, ["tgi", "--model-id", "Llama-3.1-8B", "--num-shard", "1", "--gpu", "H100", "--json"])
+    r = CliRunner().invoke(
+        app, ["tgi", "--model-id", "Llama-3.1-8B", "--num-shard", "1", "--gpu", "H100", "--json"]
+    )
     assert r.exit_code == 0, r.output
     assert json.loads(r.output)["engine"] == "tgi"

@@ -12,13 +12,41 @@ runner = CliRunner()
 
 
 def test_json_keys() -> None:
-    r = runner.invoke(app, ["vllm", "vllm", "serve", "meta-llama/Llama-3.1-8B-Instruct", "--max-model-len=8k",
-                            "--port", "8000", "--gpu", "H100-80GB", "--engine-version", "0.19", "--json"])
+    r = runner.invoke(
+        app,
+        [
+            "vllm",
+            "vllm",
+            "serve",
+            "meta-llama/Llama-3.1-8B-Instruct",
+            "--max-model-len=8k",
+            "--port",
+            "8000",
+            "--gpu",
+            "H100-80GB",
+            "--engine-version",
+            "0.19",
+            "--json",
+        ],
+    )
     assert r.exit_code == 0, r.output
     d = json.loads(r.output)
-    for key in ("weights_gib", "non_torch_gib", "activation_peak_gib", "cuda_graph_gib", "available_kv_cache_gib",
-                "kv_cache_tokens", "max_concurrency", "starts", "errors", "fixes", "settings", "ignored_flags",
-                "assumptions", "engine_version"):
+    for key in (
+        "weights_gib",
+        "non_torch_gib",
+        "activation_peak_gib",
+        "cuda_graph_gib",
+        "available_kv_cache_gib",
+        "kv_cache_tokens",
+        "max_concurrency",
+        "starts",
+        "errors",
+        "fixes",
+        "settings",
+        "ignored_flags",
+        "assumptions",
+        "engine_version",
+    ):
         assert key in d
     assert d["ignored_flags"] == ["--port 8000"] and d["starts"] is True
 
@@ -29,9 +57,18 @@ def test_text_output_and_fixes() -> None:
     assert "starts: NO" in r.output and "fix: lower --max-model-len" in r.output
 
 
-def test_bad_input_one_line(capsys) -> None:  # noqa: ANN001
+def test_bad_input_one_line(capsys) -> None:
     try:
-        main(["vllm", "Qwen/Qwen2.5-7B-Instruct", "--gpu-memory-utilization", "1.5", "--gpu", "H100-80GB"])
+        main(
+            [
+                "vllm",
+                "Qwen/Qwen2.5-7B-Instruct",
+                "--gpu-memory-utilization",
+                "1.5",
+                "--gpu",
+                "H100-80GB",
+            ]
+        )
     except SystemExit as e:
         assert e.code == 1
     err = capsys.readouterr().err.strip().splitlines()

@@ -15,7 +15,9 @@ MAX_SECONDS = 1.0
 MAX_PEAK_BYTES = 100 * 1024 * 1024
 
 
-def refused(fn: Callable[[], Any], error: type[BaseException] = VramplanError, match: str | None = None) -> BaseException:
+def refused(
+    fn: Callable[[], Any], error: type[BaseException] = VramplanError, match: str | None = None
+) -> BaseException:
     """``fn()`` must raise ``error`` (message matching ``match``) in < 1 s with < 100 MB peak Python heap."""
     tracemalloc.start()
     start = time.perf_counter()

@@ -18,7 +18,7 @@ import tempfile
 TARGETS = ("safetensors", "gguf", "config", "log", "size", "vllm_args")
 
 
-def _make_target(name: str):  # noqa: ANN202
+def _make_target(name: str):
     from vramplan.errors import VramplanError
 
     scratch = tempfile.mkdtemp(prefix="vramplan-atheris-")
@@ -39,8 +39,8 @@ def _make_target(name: str):  # noqa: ANN202
 
                     read_gguf(path)
                 else:
-                    from vramplan.model.hf_config import load_config_file, spec_from_config
                     from vramplan.estimator import estimate
+                    from vramplan.model.hf_config import load_config_file, spec_from_config
 
                     estimate(spec_from_config(load_config_file(path)))
             elif name == "log":
@@ -72,13 +72,15 @@ def main() -> None:
     try:
         import atheris
     except ImportError:
-        sys.exit("atheris is not installed: pip install atheris (needs clang/libFuzzer on some platforms)")
+        sys.exit(
+            "atheris is not installed: pip install atheris (needs clang/libFuzzer on some platforms)"
+        )
     target = sys.argv.pop(1)
     with atheris.instrument_imports():
-        import vramplan.engines.vllm_args  # noqa: F401
-        import vramplan.logs.parse  # noqa: F401
-        import vramplan.model.files  # noqa: F401
-        import vramplan.model.hf_config  # noqa: F401
+        import vramplan.engines.vllm_args
+        import vramplan.logs.parse
+        import vramplan.model.files
+        import vramplan.model.hf_config
         import vramplan.units  # noqa: F401
     atheris.Setup(sys.argv, _make_target(target))
     atheris.Fuzz()

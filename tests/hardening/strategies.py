@@ -47,7 +47,9 @@ def _common(draw: st.DrawFn) -> dict[str, Any]:
 @st.composite
 def llama_like(draw: st.DrawFn) -> dict[str, Any]:
     cfg = _common(draw)
-    cfg["model_type"] = draw(st.sampled_from(["llama", "mistral", "qwen2", "qwen3", "phi3", "gemma"]))
+    cfg["model_type"] = draw(
+        st.sampled_from(["llama", "mistral", "qwen2", "qwen3", "phi3", "gemma"])
+    )
     if cfg["model_type"] == "mistral" and draw(st.booleans()):
         cfg["sliding_window"] = draw(st.sampled_from([1024, 4096]))
     return cfg
@@ -65,8 +67,11 @@ def gemma_like(draw: st.DrawFn) -> dict[str, Any]:
 def mixtral_like(draw: st.DrawFn) -> dict[str, Any]:
     cfg = _common(draw)
     experts = draw(st.integers(min_value=2, max_value=64))
-    cfg.update(model_type="mixtral", num_local_experts=experts,
-               num_experts_per_tok=draw(st.integers(min_value=1, max_value=experts)))
+    cfg.update(
+        model_type="mixtral",
+        num_local_experts=experts,
+        num_experts_per_tok=draw(st.integers(min_value=1, max_value=experts)),
+    )
     return cfg
 
 
@@ -74,9 +79,13 @@ def mixtral_like(draw: st.DrawFn) -> dict[str, Any]:
 def qwen_moe_like(draw: st.DrawFn) -> dict[str, Any]:
     cfg = _common(draw)
     experts = draw(st.integers(min_value=2, max_value=128))
-    cfg.update(model_type=draw(st.sampled_from(["qwen3_moe", "qwen2_moe"])), num_experts=experts,
-               num_experts_per_tok=draw(st.integers(min_value=1, max_value=min(experts, 8))),
-               moe_intermediate_size=draw(_WIDTH), decoder_sparse_step=draw(st.integers(1, 2)))
+    cfg.update(
+        model_type=draw(st.sampled_from(["qwen3_moe", "qwen2_moe"])),
+        num_experts=experts,
+        num_experts_per_tok=draw(st.integers(min_value=1, max_value=min(experts, 8))),
+        moe_intermediate_size=draw(_WIDTH),
+        decoder_sparse_step=draw(st.integers(1, 2)),
+    )
     if cfg["model_type"] == "qwen2_moe":
         cfg["shared_expert_intermediate_size"] = draw(_WIDTH)
     return cfg
@@ -89,7 +98,9 @@ def deepseek_like(draw: st.DrawFn) -> dict[str, Any]:
     heads = draw(st.sampled_from([8, 16, 32, 128]))
     cfg.update(
         model_type=draw(st.sampled_from(["deepseek_v2", "deepseek_v3"])),
-        num_attention_heads=heads, num_key_value_heads=heads, hidden_size=heads * 128,
+        num_attention_heads=heads,
+        num_key_value_heads=heads,
+        hidden_size=heads * 128,
         kv_lora_rank=draw(st.sampled_from([256, 512])),
         q_lora_rank=draw(st.sampled_from([0, 768, 1536])),
         qk_nope_head_dim=draw(st.sampled_from([64, 128])),
@@ -98,22 +109,28 @@ def deepseek_like(draw: st.DrawFn) -> dict[str, Any]:
     )
     if draw(st.booleans()):
         experts = draw(st.integers(min_value=2, max_value=256))
-        cfg.update(n_routed_experts=experts, num_experts_per_tok=draw(st.integers(1, min(8, experts))),
-                   moe_intermediate_size=draw(_WIDTH), n_shared_experts=draw(st.integers(0, 2)),
-                   first_k_dense_replace=draw(st.integers(0, 3)))
+        cfg.update(
+            n_routed_experts=experts,
+            num_experts_per_tok=draw(st.integers(1, min(8, experts))),
+            moe_intermediate_size=draw(_WIDTH),
+            n_shared_experts=draw(st.integers(0, 2)),
+            first_k_dense_replace=draw(st.integers(0, 3)),
+        )
     return cfg
 
 
-valid_configs = st.one_of(llama_like(), gemma_like(), mixtral_like(), qwen_moe_like(), deepseek_like())
+valid_configs = st.one_of(
+    llama_like(), gemma_like(), mixtral_like(), qwen_moe_like(), deepseek_like()
+)
 
 
-def spec_of(cfg: dict[str, Any]):  # noqa: ANN201 - ModelSpec
+def spec_of(cfg: dict[str, Any]):
     from vramplan.model.hf_config import spec_from_config
 
     return spec_from_config(cfg, name="random")
 
 
-def tp_choices(spec) -> list[int]:  # noqa: ANN001
+def tp_choices(spec) -> list[int]:
     """TP sizes the estimator accepts for this spec."""
     out = []
     for tp in (1, 2, 4, 8):

@@ -58,7 +58,9 @@ DOMAIN_ERRORS = [
 ]
 
 
-@pytest.mark.parametrize("argv", DOMAIN_ERRORS, ids=lambda a: " ".join(a)[:60].encode("unicode_escape").decode())
+@pytest.mark.parametrize(
+    "argv", DOMAIN_ERRORS, ids=lambda a: " ".join(a)[:60].encode("unicode_escape").decode()
+)
 def test_domain_errors(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     assert_one_error_line(*run_cli(argv, capsys))
 
@@ -68,13 +70,24 @@ def test_hostile_model_files(name: str, tmp_path: Path, capsys: pytest.CaptureFi
     target = tmp_path / name
     target.write_bytes((CORPUS / name).read_bytes())
     if name.endswith(".safetensors"):
-        (tmp_path / "config.json").write_text(json.dumps(
-            {"model_type": "llama", "hidden_size": 64, "num_attention_heads": 1, "num_hidden_layers": 1, "vocab_size": 10}))
+        (tmp_path / "config.json").write_text(
+            json.dumps(
+                {
+                    "model_type": "llama",
+                    "hidden_size": 64,
+                    "num_attention_heads": 1,
+                    "num_hidden_layers": 1,
+                    "vocab_size": 10,
+                }
+            )
+        )
     assert_one_error_line(*run_cli(["estimate", str(target)], capsys))
 
 
 @pytest.mark.parametrize("name", sorted(n for n, e in MANIFEST.items() if e["reader"] == "log"))
-def test_hostile_logs_through_explain(name: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_hostile_logs_through_explain(
+    name: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     target = tmp_path / name
     target.write_bytes((CORPUS / name).read_bytes())
     assert_one_error_line(*run_cli(["explain", str(target)], capsys))
@@ -88,11 +101,13 @@ def test_huge_sparse_config_through_cli(tmp_path: Path, capsys: pytest.CaptureFi
     assert_one_error_line(*run_cli(["estimate", str(path)], capsys))
 
 
-CLI_BUG = ("BUG cli.main: typer>=0.16 vendors click as typer._click, so `isinstance(exc, "
-           "click.exceptions.ClickException)` is False for usage errors and they escape as a traceback. "
-           "Fix: also catch typer's own ClickException, e.g. `from typer._click.exceptions import "
-           "ClickException` when present (or duck-type `hasattr(exc, 'show') and hasattr(exc, 'exit_code')`),"
-           " then print one `error:` line and exit 1 (or 2 for usage errors)")
+CLI_BUG = (
+    "BUG cli.main: typer>=0.16 vendors click as typer._click, so `isinstance(exc, "
+    "click.exceptions.ClickException)` is False for usage errors and they escape as a traceback. "
+    "Fix: also catch typer's own ClickException, e.g. `from typer._click.exceptions import "
+    "ClickException` when present (or duck-type `hasattr(exc, 'show') and hasattr(exc, 'exit_code')`),"
+    " then print one `error:` line and exit 1 (or 2 for usage errors)"
+)
 USAGE_ERRORS = [
     ["estimate", "llama-3.1-8b", "--users", "1e30"],
     ["estimate", "llama-3.1-8b", "--context", "4096.5"],
@@ -104,7 +119,9 @@ USAGE_ERRORS = [
 
 
 @pytest.mark.parametrize("argv", USAGE_ERRORS, ids=lambda a: " ".join(a)[:60])
-def test_usage_errors_have_no_traceback(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+def test_usage_errors_have_no_traceback(
+    argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
     try:
         code, output = run_cli(argv, capsys)
     except Exception as exc:  # what escapes today
@@ -113,10 +130,22 @@ def test_usage_errors_have_no_traceback(argv: list[str], capsys: pytest.CaptureF
     assert any(line.lower().startswith("error:") for line in output.splitlines()), output
 
 
-def test_config_with_zero_kv_heads_through_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_config_with_zero_kv_heads_through_cli(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     path = tmp_path / "config.json"
-    path.write_text(json.dumps({"model_type": "llama", "hidden_size": 512, "num_attention_heads": 8,
-                                "num_hidden_layers": 2, "vocab_size": 100, "num_key_value_heads": 0}))
+    path.write_text(
+        json.dumps(
+            {
+                "model_type": "llama",
+                "hidden_size": 512,
+                "num_attention_heads": 8,
+                "num_hidden_layers": 2,
+                "vocab_size": 100,
+                "num_key_value_heads": 0,
+            }
+        )
+    )
     try:
         code, output = run_cli(["estimate", str(path)], capsys)
     except Exception as exc:
@@ -126,15 +155,23 @@ def test_config_with_zero_kv_heads_through_cli(tmp_path: Path, capsys: pytest.Ca
 
 def test_console_script_usage_error_subprocess() -> None:
     """The installed entry point, as a user runs it."""
-    proc = subprocess.run([sys.executable, "-m", "vramplan", "estimate", "llama-3.1-8b", "--users", "1e30"],
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "vramplan", "estimate", "llama-3.1-8b", "--users", "1e30"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode in (1, 2)
     assert "Traceback" not in proc.stderr + proc.stdout
 
 
 def test_console_script_domain_error_subprocess() -> None:
-    proc = subprocess.run([sys.executable, "-m", "vramplan", "estimate", "llama-3.1-8b", "--context", "-1"],
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "vramplan", "estimate", "llama-3.1-8b", "--context", "-1"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 1
     assert "Traceback" not in proc.stderr
     assert proc.stderr.strip().startswith("error:") and len(proc.stderr.strip().splitlines()) == 1

@@ -32,7 +32,7 @@ CORPUS = Path(__file__).resolve().parents[1] / "data" / "hostile"
 MANIFEST = json.loads((CORPUS / "MANIFEST.json").read_text())
 
 
-def _config(path: Path):  # noqa: ANN202
+def _config(path: Path):
     return spec_from_config(load_config_file(path), name=path.name)
 
 
@@ -70,8 +70,17 @@ def test_corpus_file_through_load_model(name: str, tmp_path: Path) -> None:
     """The same files given as a model path (suffix decides the reader)."""
     target = tmp_path / name
     if name.endswith(".safetensors"):
-        (tmp_path / "config.json").write_text(json.dumps(
-            {"model_type": "llama", "hidden_size": 64, "num_attention_heads": 1, "num_hidden_layers": 1, "vocab_size": 10}))
+        (tmp_path / "config.json").write_text(
+            json.dumps(
+                {
+                    "model_type": "llama",
+                    "hidden_size": 64,
+                    "num_attention_heads": 1,
+                    "num_hidden_layers": 1,
+                    "vocab_size": 10,
+                }
+            )
+        )
     target.write_bytes((CORPUS / name).read_bytes())
     refused(lambda: load_model(str(target)), VramplanError)
 
@@ -105,9 +114,11 @@ def test_sparse_safetensors_claiming_2p60_is_refused(tmp_path: Path) -> None:
     refused(lambda: read_safetensors(path), FileFormatError, "exceeds")
 
 
-DEEP_BUG = ("BUG model/hf_config.load_config_file: json.loads raises RecursionError on deeply nested "
-            "JSON and only JSONDecodeError/UnicodeDecodeError are caught; fix: add "
-            "`except RecursionError: raise ConfigError(f'{path} nests too deeply to be a config.json') from None`")
+DEEP_BUG = (
+    "BUG model/hf_config.load_config_file: json.loads raises RecursionError on deeply nested "
+    "JSON and only JSONDecodeError/UnicodeDecodeError are caught; fix: add "
+    "`except RecursionError: raise ConfigError(f'{path} nests too deeply to be a config.json') from None`"
+)
 
 
 @pytest.mark.parametrize("opener,closer", [("[", "]"), ('{"a":', "}")])
@@ -144,10 +155,35 @@ def test_huge_log_is_cut_not_parsed_whole() -> None:
 # --------------------------------------------------------------------------------- numbers
 
 
-@pytest.mark.parametrize("value", ["NaN", "nan", "inf", "-inf", "Infinity", "-1GiB", "0", "1e400", "1e30TB",
-                                   "", " ", "GiB", "12 parsecs", "1,5GB", "0x10GB", "\x00", "١٢GB",
-                                   float("nan"), float("inf"), -5, 0, True, 10**30])
-def test_parse_size_refuses(value) -> None:  # noqa: ANN001
+@pytest.mark.parametrize(
+    "value",
+    [
+        "NaN",
+        "nan",
+        "inf",
+        "-inf",
+        "Infinity",
+        "-1GiB",
+        "0",
+        "1e400",
+        "1e30TB",
+        "",
+        " ",
+        "GiB",
+        "12 parsecs",
+        "1,5GB",
+        "0x10GB",
+        "\x00",
+        "١٢GB",
+        float("nan"),
+        float("inf"),
+        -5,
+        0,
+        True,
+        10**30,
+    ],
+)
+def test_parse_size_refuses(value) -> None:
     refused(lambda: parse_size(value), InputError)
 
 
@@ -156,37 +192,42 @@ def test_parse_size_refuses_sizes_that_round_to_zero(value: str) -> None:
     refused(lambda: parse_size(value), InputError)
 
 
-@pytest.mark.parametrize("value", ["NaN", "inf", "-70B", "0", "1e30", "seventy", "", "7e9e9", float("nan"), -1, 0])
-def test_parse_count_refuses(value) -> None:  # noqa: ANN001
+@pytest.mark.parametrize(
+    "value", ["NaN", "inf", "-70B", "0", "1e30", "seventy", "", "7e9e9", float("nan"), -1, 0]
+)
+def test_parse_count_refuses(value) -> None:
     refused(lambda: parse_count(value, "--params"), InputError, "--params")
 
 
-@pytest.mark.parametrize("kwargs,match", [
-    ({"context": -1}, "context must be positive"),
-    ({"context": 0}, "context must be positive"),
-    ({"context": 1 << 40}, "absurdly large"),
-    ({"context": 4096.5}, "whole number"),
-    ({"context": float("nan")}, "whole number"),
-    ({"context": True}, "whole number"),
-    ({"users": 10**30}, "absurdly large"),
-    ({"users": -3}, "positive"),
-    ({"users": "8"}, "whole number"),
-    ({"batch_tokens": 0}, "positive"),
-    ({"gpu_memory": "NaN"}, "memory size"),
-    ({"gpu_memory": float("inf")}, "memory size"),
-    ({"gpu_memory": -80}, "memory size"),
-    ({"gpu": "H100\u202e\x00"}, "unknown GPU"),
-    ({"gpu": "../../etc/passwd"}, "unknown GPU"),
-    ({"tensor_parallel_size": 0}, "positive"),
-    ({"tensor_parallel_size": 3}, "does not divide"),
-    ({"tensor_parallel_size": 10**9}, "absurdly large"),
-    ({"pipeline_parallel_size": 1000}, "exceeds"),
-    ({"dtype": "fp7"}, "unknown dtype"),
-    ({"dtype": "\x1b[31mred"}, "unknown dtype"),
-    ({"quantization": "Q9_Z"}, "unknown quantization"),
-    ({"kv_cache_dtype": "int3"}, "KV-cache dtype"),
-    ({"method": "magic"}, "unknown method"),
-])
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        ({"context": -1}, "context must be positive"),
+        ({"context": 0}, "context must be positive"),
+        ({"context": 1 << 40}, "absurdly large"),
+        ({"context": 4096.5}, "whole number"),
+        ({"context": float("nan")}, "whole number"),
+        ({"context": True}, "whole number"),
+        ({"users": 10**30}, "absurdly large"),
+        ({"users": -3}, "positive"),
+        ({"users": "8"}, "whole number"),
+        ({"batch_tokens": 0}, "positive"),
+        ({"gpu_memory": "NaN"}, "memory size"),
+        ({"gpu_memory": float("inf")}, "memory size"),
+        ({"gpu_memory": -80}, "memory size"),
+        ({"gpu": "H100\u202e\x00"}, "unknown GPU"),
+        ({"gpu": "../../etc/passwd"}, "unknown GPU"),
+        ({"tensor_parallel_size": 0}, "positive"),
+        ({"tensor_parallel_size": 3}, "does not divide"),
+        ({"tensor_parallel_size": 10**9}, "absurdly large"),
+        ({"pipeline_parallel_size": 1000}, "exceeds"),
+        ({"dtype": "fp7"}, "unknown dtype"),
+        ({"dtype": "\x1b[31mred"}, "unknown dtype"),
+        ({"quantization": "Q9_Z"}, "unknown quantization"),
+        ({"kv_cache_dtype": "int3"}, "KV-cache dtype"),
+        ({"method": "magic"}, "unknown method"),
+    ],
+)
 def test_estimate_refuses_bad_options(kwargs: dict, match: str) -> None:
     refused(lambda: estimate("llama-3.1-8b", **kwargs), InputError, match)
 
@@ -196,10 +237,19 @@ def test_estimate_refuses_bad_block_size(block_size: int) -> None:
     refused(lambda: estimate("llama-3.1-8b", block_size=block_size), InputError, "block")
 
 
-@pytest.mark.parametrize("params,bits", [(float("nan"), 16), (-1, 16), (70e9, float("nan")), (70e9, -4),
-                                         pytest.param(70e9, 0),
-    (70e9, 1e308), (70e9, float("inf"))])
-def test_rule_of_thumb_refuses_bad_numbers(params, bits) -> None:  # noqa: ANN001
+@pytest.mark.parametrize(
+    "params,bits",
+    [
+        (float("nan"), 16),
+        (-1, 16),
+        (70e9, float("nan")),
+        (70e9, -4),
+        pytest.param(70e9, 0),
+        (70e9, 1e308),
+        (70e9, float("inf")),
+    ],
+)
+def test_rule_of_thumb_refuses_bad_numbers(params, bits) -> None:
     def call() -> None:
         estimate(params=parse_count(params, "--params"), bits=bits, method="rule-of-thumb")
 
@@ -209,27 +259,70 @@ def test_rule_of_thumb_refuses_bad_numbers(params, bits) -> None:  # noqa: ANN00
 # --------------------------------------------------------------------------------- names
 
 
-@pytest.mark.parametrize("ref", [
-    "https://evil/x", "http://169.254.169.254/latest/meta-data", "file:///etc/passwd",
-    "org/../../etc", "a\x00b", "a\nb", "\x1b[2J", "x" * 10_000,
-    "org/name/extra", "org//name", "-org/name", "org/name.git", "org--x/name", "ﬁ/ﬂ", "🦙/llama",
-    "org/ name", "org/name\u202e", "",
-])
+@pytest.mark.parametrize(
+    "ref",
+    [
+        "https://evil/x",
+        "http://169.254.169.254/latest/meta-data",
+        "file:///etc/passwd",
+        "org/../../etc",
+        "a\x00b",
+        "a\nb",
+        "\x1b[2J",
+        "x" * 10_000,
+        "org/name/extra",
+        "org//name",
+        "-org/name",
+        "org/name.git",
+        "org--x/name",
+        "ﬁ/ﬂ",
+        "🦙/llama",
+        "org/ name",
+        "org/name\u202e",
+        "",
+    ],
+)
 def test_model_names_that_are_not_models(ref: str) -> None:
     exc = refused(lambda: load_model(ref), UnknownModelError)
     assert "\x00" not in str(exc) and "\x1b" not in str(exc)
 
 
-@pytest.mark.parametrize("ref", ["../../etc/passwd", "/etc/passwd", "~/../../etc/shadow", "/proc/self/environ",
-                                 "./nope/config.json", "/dev/zero", "/etc"])
+@pytest.mark.parametrize(
+    "ref",
+    [
+        "../../etc/passwd",
+        "/etc/passwd",
+        "~/../../etc/shadow",
+        "/proc/self/environ",
+        "./nope/config.json",
+        "/dev/zero",
+        "/etc",
+    ],
+)
 def test_path_like_names_fail_cleanly(ref: str) -> None:
     """The CLI may read the user's own files; hostile paths still only give our errors, fast."""
     refused(lambda: load_model(ref), VramplanError)
 
 
-@pytest.mark.parametrize("repo_id", ["../x", "a/../b", "https://evil/x", "a/b/c", "a b/c", "a/b\x00", "a" * 200 + "/b",
-                                     "org/--", ".hidden/x", "org/x.", None, 5, ["a/b"]])
-def test_validate_repo_id_rejects(repo_id) -> None:  # noqa: ANN001
+@pytest.mark.parametrize(
+    "repo_id",
+    [
+        "../x",
+        "a/../b",
+        "https://evil/x",
+        "a/b/c",
+        "a b/c",
+        "a/b\x00",
+        "a" * 200 + "/b",
+        "org/--",
+        ".hidden/x",
+        "org/x.",
+        None,
+        5,
+        ["a/b"],
+    ],
+)
+def test_validate_repo_id_rejects(repo_id) -> None:
     refused(lambda: validate_repo_id(repo_id), UnknownModelError)
 
 

@@ -22,9 +22,13 @@ from .strategies import valid_configs
 ALLOWED = (ConfigError, UnsupportedModelError, UnknownDtypeError)
 REQUIRED = ["hidden_size", "num_attention_heads", "num_hidden_layers", "vocab_size"]
 BAD_VALUES = st.one_of(
-    st.none(), st.booleans(), st.text(max_size=8), st.lists(st.integers(), max_size=3),
+    st.none(),
+    st.booleans(),
+    st.text(max_size=8),
+    st.lists(st.integers(), max_size=3),
     st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
-    st.integers(max_value=0), st.floats(allow_nan=True, allow_infinity=True),
+    st.integers(max_value=0),
+    st.floats(allow_nan=True, allow_infinity=True),
 )
 
 
@@ -33,7 +37,12 @@ def _pipeline(cfg: Any) -> None:
     estimate(spec, context=1024, users=2, gpu="H100")
 
 
-@given(cfg=valid_configs, key=st.sampled_from(REQUIRED + ["model_type"]), value=BAD_VALUES, drop=st.booleans())
+@given(
+    cfg=valid_configs,
+    key=st.sampled_from(REQUIRED + ["model_type"]),
+    value=BAD_VALUES,
+    drop=st.booleans(),
+)
 def test_bad_required_fields_give_config_errors(cfg, key, value, drop) -> None:
     cfg = dict(cfg)
     if drop and cfg.get("model_type") in ("gemma3", "gemma3_text") and key != "model_type":
@@ -46,24 +55,53 @@ def test_bad_required_fields_give_config_errors(cfg, key, value, drop) -> None:
         _pipeline(cfg)
 
 
-@given(value=st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.text(), st.lists(st.none()),
-                       st.binary()))
-def test_non_mapping_configs(value) -> None:  # noqa: ANN001
+@given(
+    value=st.one_of(
+        st.none(),
+        st.booleans(),
+        st.integers(),
+        st.floats(),
+        st.text(),
+        st.lists(st.none()),
+        st.binary(),
+    )
+)
+def test_non_mapping_configs(value) -> None:
     with pytest.raises(ConfigError, match="JSON object"):
         spec_from_config(value)
 
 
-@given(model_type=st.text(max_size=30).filter(lambda t: t not in __import__(
-    "vramplan.model.hf_config", fromlist=["x"]).SUPPORTED_MODEL_TYPES and t))
+@given(
+    model_type=st.text(max_size=30).filter(
+        lambda t: (
+            t not in __import__("vramplan.model.hf_config", fromlist=["x"]).SUPPORTED_MODEL_TYPES
+            and t
+        )
+    )
+)
 def test_unknown_model_types(model_type: str) -> None:
     with pytest.raises(UnsupportedModelError, match="not supported"):
         spec_from_config({"model_type": model_type, "hidden_size": 64})
 
 
-BASE = {"model_type": "llama", "hidden_size": 512, "num_attention_heads": 8, "num_hidden_layers": 2,
-        "vocab_size": 1000, "intermediate_size": 1024, "num_key_value_heads": 4}
-MLA = {"kv_lora_rank": 64, "qk_nope_head_dim": 16, "qk_rope_head_dim": 16, "v_head_dim": 16,
-       "n_routed_experts": 4, "num_experts_per_tok": 2, "moe_intermediate_size": 64}
+BASE = {
+    "model_type": "llama",
+    "hidden_size": 512,
+    "num_attention_heads": 8,
+    "num_hidden_layers": 2,
+    "vocab_size": 1000,
+    "intermediate_size": 1024,
+    "num_key_value_heads": 4,
+}
+MLA = {
+    "kv_lora_rank": 64,
+    "qk_nope_head_dim": 16,
+    "qk_rope_head_dim": 16,
+    "v_head_dim": 16,
+    "n_routed_experts": 4,
+    "num_experts_per_tok": 2,
+    "moe_intermediate_size": 64,
+}
 
 #: (overrides, what escapes today). Unvalidated optional fields reach arithmetic in count_params /
 #: kv_cache / precision. Proposed fix in model/hf_config.py: read every optional integer through one
@@ -82,7 +120,10 @@ KNOWN_BUGS: list[tuple[dict[str, Any], str]] = [
     ({"num_key_value_heads": 0}, "ZeroDivisionError"),
     ({"quantization_config": [1]}, "AttributeError"),
     ({"quantization_config": "fp8"}, "AttributeError"),
-    ({"quantization_config": {"quant_method": "gptq", "bits": "x"}}, "ValueError (plain, not ConfigError)"),
+    (
+        {"quantization_config": {"quant_method": "gptq", "bits": "x"}},
+        "ValueError (plain, not ConfigError)",
+    ),
     ({"model_type": "deepseek_v3", **MLA, "n_shared_experts": "1"}, "TypeError"),
     ({"model_type": "deepseek_v3", **MLA, "moe_layer_freq": 0}, "ZeroDivisionError"),
     ({"model_type": "deepseek_v3", **MLA, "n_routed_experts": "4"}, "TypeError"),
@@ -112,8 +153,17 @@ def test_absurd_layer_count_refused_cheaply() -> None:
     refused(lambda: spec_from_config({**BASE, "num_hidden_layers": 10**7}), ConfigError)
 
 
-OPTIONAL = ["intermediate_size", "head_dim", "max_position_embeddings", "num_key_value_heads", "sliding_window",
-            "quantization_config", "layer_types", "torch_dtype", "tie_word_embeddings"]
+OPTIONAL = [
+    "intermediate_size",
+    "head_dim",
+    "max_position_embeddings",
+    "num_key_value_heads",
+    "sliding_window",
+    "quantization_config",
+    "layer_types",
+    "torch_dtype",
+    "tie_word_embeddings",
+]
 
 
 @given(cfg=valid_configs, key=st.sampled_from(OPTIONAL), value=BAD_VALUES)

@@ -23,11 +23,13 @@ from .strategies import spec_of, tp_choices, valid_configs
 contexts = st.integers(min_value=1, max_value=1 << 20)
 users = st.integers(min_value=1, max_value=4096)
 CATALOGUE = sorted(catalogue())
-catalogue_specs = st.sampled_from(CATALOGUE).map(lambda rid: spec_from_config(catalogue()[rid], name=rid))
+catalogue_specs = st.sampled_from(CATALOGUE).map(
+    lambda rid: spec_from_config(catalogue()[rid], name=rid)
+)
 specs = st.one_of(valid_configs.map(spec_of), catalogue_specs)
 
 
-def _check_conservation(b, sliding_pp: bool = False) -> None:  # noqa: ANN001
+def _check_conservation(b, sliding_pp: bool = False) -> None:
     """``sliding_pp``: PP over a sliding-window model, where per-GPU KV is known wrong (see below)."""
     comps = {c.name: c for c in b.components}
     assert tuple(comps) == TOP_LEVEL
@@ -37,7 +39,12 @@ def _check_conservation(b, sliding_pp: bool = False) -> None:  # noqa: ANN001
         assert c.per_gpu_bytes >= 0 and c.total_bytes >= 0, c
         # the busiest GPU times the GPU count covers everything
         if not (sliding_pp and c.name == "kv_cache"):
-            assert c.per_gpu_bytes * b.gpus >= c.total_bytes, (c.name, c.per_gpu_bytes, b.gpus, c.total_bytes)
+            assert c.per_gpu_bytes * b.gpus >= c.total_bytes, (
+                c.name,
+                c.per_gpu_bytes,
+                b.gpus,
+                c.total_bytes,
+            )
         assert c.per_gpu_bytes <= c.total_bytes, c.name
         if c.parts:
             assert sum(p.per_gpu_bytes for p in c.parts) == c.per_gpu_bytes
@@ -63,7 +70,9 @@ def test_random_valid_configs_never_crash_and_give_positive_bytes(cfg, context, 
 def test_conservation_under_any_layout(spec, context, n_users, data) -> None:
     tp = data.draw(st.sampled_from(tp_choices(spec)), label="tp")
     pp = data.draw(st.integers(1, min(8, spec.num_layers)), label="pp")
-    b = estimate(spec, context=context, users=n_users, tensor_parallel_size=tp, pipeline_parallel_size=pp)
+    b = estimate(
+        spec, context=context, users=n_users, tensor_parallel_size=tp, pipeline_parallel_size=pp
+    )
     assert (b.tensor_parallel_size, b.pipeline_parallel_size) == (tp, pp)
     _check_conservation(b, sliding_pp=pp > 1 and spec.uses_sliding_window)
     w = b.component("weights")
@@ -89,7 +98,20 @@ def test_more_context_or_users_never_needs_less(spec, c, u) -> None:
 
 
 DTYPE_ORDER = ["int4", "int8", "bf16", "fp32"]
-QUANT = ["fp8", "w8a8", "w4a16", "awq", "gptq", "nf4", "bnb-8bit", "Q4_K_M", "Q8_0", "Q6_K", "Q2_K", "mxfp4"]
+QUANT = [
+    "fp8",
+    "w8a8",
+    "w4a16",
+    "awq",
+    "gptq",
+    "nf4",
+    "bnb-8bit",
+    "Q4_K_M",
+    "Q8_0",
+    "Q6_K",
+    "Q2_K",
+    "mxfp4",
+]
 
 
 @given(spec=specs)
@@ -116,7 +138,9 @@ def test_quantizing_never_grows_weights(spec, scheme) -> None:
 
 @given(spec=specs, context=contexts, n_users=users)
 def test_fp8_kv_never_more_than_bf16_kv(spec, context, n_users) -> None:
-    bf16 = estimate(spec, context=context, users=n_users, kv_cache_dtype="bf16").component("kv_cache")
+    bf16 = estimate(spec, context=context, users=n_users, kv_cache_dtype="bf16").component(
+        "kv_cache"
+    )
     fp8 = estimate(spec, context=context, users=n_users, kv_cache_dtype="fp8").component("kv_cache")
     assert fp8.per_gpu_bytes <= bf16.per_gpu_bytes
     assert fp8.total_bytes <= bf16.total_bytes
@@ -143,10 +167,17 @@ def test_parallelism_never_adds_weight_bytes_per_gpu(spec, data) -> None:
     assert split.component("weights").per_gpu_bytes <= one.component("weights").per_gpu_bytes
     assert split.params == one.params == count_params(spec).total
     # splitting never loses bytes: all GPUs together hold at least the unsharded weights
-    assert split.component("weights").total_bytes >= one.component("weights").total_bytes * 99 // 100
+    assert (
+        split.component("weights").total_bytes >= one.component("weights").total_bytes * 99 // 100
+    )
 
 
-@given(spec=specs, context=contexts, n_users=users, gpu=st.sampled_from([None, "H100", "A100-40GB", "RTX-4090"]))
+@given(
+    spec=specs,
+    context=contexts,
+    n_users=users,
+    gpu=st.sampled_from([None, "H100", "A100-40GB", "RTX-4090"]),
+)
 def test_estimates_are_deterministic(spec, context, n_users, gpu) -> None:
     a = estimate(spec, context=context, users=n_users, gpu=gpu).to_dict()
     b = estimate(replace(spec), context=context, users=n_users, gpu=gpu).to_dict()
@@ -171,22 +202,29 @@ def test_every_catalogue_model_conserves(repo_id: str) -> None:
         assert b.fixes
 
 
-def _gemma2(layers: int):  # noqa: ANN202
-    return spec_from_config({
-        "model_type": "gemma2", "hidden_size": 2304, "num_attention_heads": 8, "num_key_value_heads": 4,
-        "head_dim": 256, "num_hidden_layers": layers, "vocab_size": 256_000, "intermediate_size": 9216,
-        "sliding_window": 4096,
-    }, name=f"gemma2-{layers}L")
+def _gemma2(layers: int):
+    return spec_from_config(
+        {
+            "model_type": "gemma2",
+            "hidden_size": 2304,
+            "num_attention_heads": 8,
+            "num_key_value_heads": 4,
+            "head_dim": 256,
+            "num_hidden_layers": layers,
+            "vocab_size": 256_000,
+            "intermediate_size": 9216,
+            "sliding_window": 4096,
+        },
+        name=f"gemma2-{layers}L",
+    )
 
 
 @pytest.mark.parametrize("layers,pp", [(3, 3), (6, 2), (8, 3)])
 def test_pp_kv_per_gpu_is_the_busiest_stage(layers: int, pp: int) -> None:
-    from vramplan.memory.kv_cache import kv_cache_bytes
-    from vramplan.memory.weights import pp_layer_split
-    from vramplan.precision import kv_element_bytes
-
     from vramplan.estimator import resolve
-    from vramplan.memory.weights import weight_bytes
+    from vramplan.memory.kv_cache import kv_cache_bytes
+    from vramplan.memory.weights import pp_layer_split, weight_bytes
+    from vramplan.precision import kv_element_bytes
 
     spec = _gemma2(layers)
     context = 32_768
@@ -196,7 +234,7 @@ def test_pp_kv_per_gpu_is_the_busiest_stage(layers: int, pp: int) -> None:
     # exact per-stage KV from each stage's own layer types; per-GPU figures are the per-stage maxima
     start, busiest, worst_kv = 0, 0, 0
     for i, n in enumerate(pp_layer_split(spec.num_layers, pp)):
-        stage = replace(spec, num_layers=n, layer_types=spec.layer_types[start:start + n])
+        stage = replace(spec, num_layers=n, layer_types=spec.layer_types[start : start + n])
         kv = kv_cache_bytes(stage, element, context, 1)
         busiest, worst_kv = max(busiest, stage_weights[i] + kv), max(worst_kv, kv)
         start += n

@@ -170,7 +170,9 @@ def test_huge_log_is_fast() -> None:
     elapsed = time.perf_counter() - start
     assert r.logged["gpu_blocks"] == 36332
     assert any("only the first" in w for w in r.warnings)
-    assert elapsed < 5.0, f"{elapsed:.2f}s"  # bounded, not quadratic; generous for loaded CI machines
+    assert elapsed < 5.0, (
+        f"{elapsed:.2f}s"
+    )  # bounded, not quadratic; generous for loaded CI machines
 
 
 def test_one_giant_line_is_fast() -> None:

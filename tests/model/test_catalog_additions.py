@@ -38,10 +38,22 @@ ADDED = (
 # (catalogue id, dev-set case whose logged vLLM weights we compare with, dtype of that run)
 VLLM_WEIGHTS = [
     ("google/gemma-7b", "llmdplanner-google-gemma-7b-tp1pp1dp1--8192", "bfloat16"),  # 15.91 GiB
-    ("google/gemma-2-27b", "llmdplanner-google-gemma-2-27b-it-tp1pp1dp1--8192", "bfloat16"),  # 50.72 GiB (-it run)
+    (
+        "google/gemma-2-27b",
+        "llmdplanner-google-gemma-2-27b-it-tp1pp1dp1--8192",
+        "bfloat16",
+    ),  # 50.72 GiB (-it run)
     ("microsoft/phi-2", "llmdplanner-microsoft-phi-2-tp1pp1dp1--2048", "float16"),  # 5.19 GiB
-    ("codellama/CodeLlama-7b-hf", "llmdplanner-codellama-codellama-7b-h-tp1pp1dp1--8192", "bfloat16"),  # 12.56 GiB
-    ("Qwen/Qwen1.5-MoE-A2.7B", "llmdplanner-qwen-qwen1-5-moe-a2-7b-tp1pp1dp1--8192", "bfloat16"),  # 26.67 GiB
+    (
+        "codellama/CodeLlama-7b-hf",
+        "llmdplanner-codellama-codellama-7b-h-tp1pp1dp1--8192",
+        "bfloat16",
+    ),  # 12.56 GiB
+    (
+        "Qwen/Qwen1.5-MoE-A2.7B",
+        "llmdplanner-qwen-qwen1-5-moe-a2-7b-tp1pp1dp1--8192",
+        "bfloat16",
+    ),  # 26.67 GiB
 ]
 
 
@@ -61,7 +73,9 @@ def test_additions_are_in_the_transformers_check() -> None:
 def test_weights_match_logged_vllm_load(model: str, case_id: str, dtype: str) -> None:
     logged = LOGS[case_id]["weights_gib"]
     ours = estimate(model, dtype=dtype).component("weights").inputs["unsharded_bytes"] / GiB
-    assert ours == pytest.approx(logged, rel=0.01), f"{model}: vLLM loaded {logged} GiB, we count {ours:.3f} GiB"
+    assert ours == pytest.approx(logged, rel=0.01), (
+        f"{model}: vLLM loaded {logged} GiB, we count {ours:.3f} GiB"
+    )
 
 
 def test_qwen2_72b_matches_published_parameter_count() -> None:
@@ -81,10 +95,16 @@ def test_qwen15_moe_matches_model_card() -> None:
 
 # Gemma 3 technical report (arXiv 2503.19786), Table 1: vision encoder and non-embedding parameters, in millions.
 # The 4B and 27B rows check the method on the files copied from tenstorrent; the 12B row checks the new file.
-GEMMA3_REPORT = [("google/gemma-3-4b-it", 417, 3_209), ("google/gemma-3-12b-it", 417, 10_759), ("google/gemma-3-27b-it", 417, 25_600)]
+GEMMA3_REPORT = [
+    ("google/gemma-3-4b-it", 417, 3_209),
+    ("google/gemma-3-12b-it", 417, 10_759),
+    ("google/gemma-3-27b-it", 417, 25_600),
+]
 
 
-@pytest.mark.parametrize("model,vision_m,non_embedding_m", GEMMA3_REPORT, ids=[c[0] for c in GEMMA3_REPORT])
+@pytest.mark.parametrize(
+    "model,vision_m,non_embedding_m", GEMMA3_REPORT, ids=[c[0] for c in GEMMA3_REPORT]
+)
 def test_gemma3_matches_technical_report(model: str, vision_m: int, non_embedding_m: int) -> None:
     spec = _spec(model)
     c = count_params(spec)
@@ -100,23 +120,30 @@ def test_gemma3_12b_vllm_gap_is_the_known_vision_gap() -> None:
     # vLLM loads ~0.35-0.6 GiB more than the checkpoint for every Gemma 3 size with the SigLIP tower
     # (4b: -6.6 %, documented in benchmarks/accuracy.py); 12b shows the same absolute gap, not a config error.
     gaps = {}
-    for model, case_id in (("google/gemma-3-4b-it", "llmdplanner-google-gemma-3-4b-it-tp1pp1dp1--8192"),
-                           ("google/gemma-3-12b-it", "llmdplanner-google-gemma-3-12b-it-tp1pp1dp1--8192")):
-        ours = estimate(model, dtype="bfloat16").component("weights").inputs["unsharded_bytes"] / GiB
+    for model, case_id in (
+        ("google/gemma-3-4b-it", "llmdplanner-google-gemma-3-4b-it-tp1pp1dp1--8192"),
+        ("google/gemma-3-12b-it", "llmdplanner-google-gemma-3-12b-it-tp1pp1dp1--8192"),
+    ):
+        ours = (
+            estimate(model, dtype="bfloat16").component("weights").inputs["unsharded_bytes"] / GiB
+        )
         gaps[model] = LOGS[case_id]["weights_gib"] - ours
     assert 0.3 < gaps["google/gemma-3-12b-it"] < 0.7
     assert abs(gaps["google/gemma-3-12b-it"] - gaps["google/gemma-3-4b-it"]) < 0.1
 
 
-@pytest.mark.parametrize("name,repo_id", [
-    ("google/gemma-2-27b-it", "google/gemma-2-27b"),
-    ("google/gemma-3-12b-it", "google/gemma-3-12b-it"),
-    ("Qwen/Qwen2-72B", "Qwen/Qwen2-72B-Instruct"),
-    ("codellama/CodeLlama-7b-hf", "codellama/CodeLlama-7b-hf"),
-    ("microsoft/phi-2", "microsoft/phi-2"),
-    ("gemma-7b", "google/gemma-7b"),
-    ("Qwen/Qwen1.5-MoE-A2.7B", "Qwen/Qwen1.5-MoE-A2.7B"),
-])
+@pytest.mark.parametrize(
+    "name,repo_id",
+    [
+        ("google/gemma-2-27b-it", "google/gemma-2-27b"),
+        ("google/gemma-3-12b-it", "google/gemma-3-12b-it"),
+        ("Qwen/Qwen2-72B", "Qwen/Qwen2-72B-Instruct"),
+        ("codellama/CodeLlama-7b-hf", "codellama/CodeLlama-7b-hf"),
+        ("microsoft/phi-2", "microsoft/phi-2"),
+        ("gemma-7b", "google/gemma-7b"),
+        ("Qwen/Qwen1.5-MoE-A2.7B", "Qwen/Qwen1.5-MoE-A2.7B"),
+    ],
+)
 def test_dev_set_names_resolve(name: str, repo_id: str) -> None:
     assert catalog.find(name) == repo_id
 
@@ -139,4 +166,6 @@ def test_qwen15_moe_shared_expert() -> None:
     moe = _spec("Qwen/Qwen1.5-MoE-A2.7B").moe
     assert moe is not None
     assert (moe.num_experts, moe.experts_per_token, moe.expert_intermediate_size) == (60, 4, 1408)
-    assert moe.shared_intermediate_size == 5632 and moe.shared_expert_gate and moe.dense_layers == ()
+    assert (
+        moe.shared_intermediate_size == 5632 and moe.shared_expert_gate and moe.dense_layers == ()
+    )

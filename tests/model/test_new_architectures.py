@@ -61,7 +61,11 @@ def test_scout_matches_published_counts() -> None:
     assert round(c.total / 1e9) == 109
     assert round((c.active_per_token - _vision(spec)) / 1e9) == 17
     moe = spec.moe
-    assert moe is not None and moe.dense_layers == () and moe.shared_intermediate_size == moe.expert_intermediate_size == 8192
+    assert (
+        moe is not None
+        and moe.dense_layers == ()
+        and moe.shared_intermediate_size == moe.expert_intermediate_size == 8192
+    )
     assert spec.intermediate_size == 16_384  # intermediate_size_mlp (no dense layer in Scout)
 
 
@@ -76,7 +80,9 @@ def test_scout_weights_match_logged_vllm_load_tp4() -> None:
     spec = _spec(SCOUT)
     weights = estimate(SCOUT, dtype="bfloat16", tensor_parallel_size=4).component("weights")
     rope_cache = spec.max_position_embeddings * spec.head_dim * 2
-    assert (weights.per_gpu_bytes + rope_cache) / GiB == pytest.approx(LOGS[SCOUT_LOG]["weights_gib"], abs=0.01)
+    assert (weights.per_gpu_bytes + rope_cache) / GiB == pytest.approx(
+        LOGS[SCOUT_LOG]["weights_gib"], abs=0.01
+    )
     # With the vision tower replicated instead the sum would be 1.2 GiB over the log.
     assert weights.inputs["by_component_per_gpu"]["vision"] < 0.3 * _vision(spec) * 2
     # unsharded checkpoint: about 202 GiB of bf16
@@ -89,7 +95,9 @@ def test_scout_kv_capacity_matches_logged_vllm() -> None:
     per_token = kv_bytes_per_token(spec, BF16, tp=4)
     assert per_token == 48 * 2 * 256 * 2
     log = LOGS[SCOUT_LOG]
-    assert log["available_kv_cache_gib"] * GiB / per_token == pytest.approx(log["kv_cache_tokens"], rel=0.001)
+    assert log["available_kv_cache_gib"] * GiB / per_token == pytest.approx(
+        log["kv_cache_tokens"], rel=0.001
+    )
 
 
 def test_mistral_small_matches_published_and_logged_figures() -> None:
@@ -101,12 +109,18 @@ def test_mistral_small_matches_published_and_logged_figures() -> None:
     # 28.19 GiB of KV cache held 184,752 tokens: 40 full layers x 8 KV heads x 256 x 2 B = 163,840 B/token.
     per_token = kv_bytes_per_token(_spec(MISTRAL), BF16)
     assert per_token == 163_840
-    assert log["available_kv_cache_gib"] * GiB / per_token == pytest.approx(log["kv_cache_tokens"], rel=0.001)
+    assert log["available_kv_cache_gib"] * GiB / per_token == pytest.approx(
+        log["kv_cache_tokens"], rel=0.001
+    )
 
 
 def test_mistral_small_32_log_has_the_same_weights() -> None:
     # Mistral-Small-3.2-2506 is a fine-tune of 3.1 with the same shapes: the dev set logs the same 44.76 GiB.
-    same = [c for c in LOGS.values() if c["model"] == "mistralai/Mistral-Small-3.2-24B-Instruct-2506" and c.get("weights_gib")]
+    same = [
+        c
+        for c in LOGS.values()
+        if c["model"] == "mistralai/Mistral-Small-3.2-24B-Instruct-2506" and c.get("weights_gib")
+    ]
     assert same and {c["weights_gib"] for c in same} == {LOGS[MISTRAL_LOG]["weights_gib"]}
 
 
@@ -116,7 +130,9 @@ def test_mistral_small_is_untied() -> None:
     raw = dict(catalog.catalogue()[MISTRAL])
     assert raw["tie_word_embeddings"] is False
     del raw["tie_word_embeddings"]
-    assert not spec_from_config(raw).tie_word_embeddings  # the text config (MistralConfig: False) decides
+    assert not spec_from_config(
+        raw
+    ).tie_word_embeddings  # the text config (MistralConfig: False) decides
 
 
 def test_llama32_vision_matches_published_count() -> None:
@@ -135,11 +151,17 @@ def test_llama32_vision_matches_published_count() -> None:
 def test_scout_chunked_layers_are_sliding_with_the_chunk_as_window() -> None:
     spec = _spec(SCOUT)
     # NoPE layers (every 4th: 3, 7, ...) attend globally; RoPE layers attend within 8192-token chunks.
-    assert [i for i, t in enumerate(spec.layer_types) if t == "full_attention"] == list(range(3, 48, 4))
+    assert [i for i, t in enumerate(spec.layer_types) if t == "full_attention"] == list(
+        range(3, 48, 4)
+    )
     assert spec.sliding_window == 8192
     groups = {g.kind: g for g in kv_layer_groups(spec, BF16)}
     assert (groups["full"].layers, groups["sliding"].layers) == (12, 36)
-    assert groups["full"].bytes_per_token_per_layer == groups["sliding"].bytes_per_token_per_layer == 8 * 256 * 2
+    assert (
+        groups["full"].bytes_per_token_per_layer
+        == groups["sliding"].bytes_per_token_per_layer
+        == 8 * 256 * 2
+    )
     # A chunked layer needs at most C - 1 past tokens (the last token of a chunk sees the C - 1 before it):
     assert groups["sliding"].tokens_held(100_000) == 8191
     assert groups["sliding"].tokens_held(5000) == 5000
@@ -208,45 +230,143 @@ def _transformers_count(raw: dict) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-_L4_VISION = dict(hidden_size=64, image_size=56, patch_size=14, intermediate_size=96, num_hidden_layers=2,
-                  num_attention_heads=4, vision_output_dim=48, projector_input_dim=40, projector_output_dim=40,
-                  pixel_shuffle_ratio=0.5, num_channels=3, model_type="llama4_vision_model")
-_L4_TEXT = dict(model_type="llama4_text", vocab_size=300, hidden_size=64, intermediate_size=48, intermediate_size_mlp=80,
-                num_hidden_layers=6, num_attention_heads=4, num_key_value_heads=2, head_dim=24, num_local_experts=3,
-                num_experts_per_tok=1, attention_chunk_size=32, max_position_embeddings=256)
+_L4_VISION = dict(
+    hidden_size=64,
+    image_size=56,
+    patch_size=14,
+    intermediate_size=96,
+    num_hidden_layers=2,
+    num_attention_heads=4,
+    vision_output_dim=48,
+    projector_input_dim=40,
+    projector_output_dim=40,
+    pixel_shuffle_ratio=0.5,
+    num_channels=3,
+    model_type="llama4_vision_model",
+)
+_L4_TEXT = dict(
+    model_type="llama4_text",
+    vocab_size=300,
+    hidden_size=64,
+    intermediate_size=48,
+    intermediate_size_mlp=80,
+    num_hidden_layers=6,
+    num_attention_heads=4,
+    num_key_value_heads=2,
+    head_dim=24,
+    num_local_experts=3,
+    num_experts_per_tok=1,
+    attention_chunk_size=32,
+    max_position_embeddings=256,
+)
 
 SYNTHETIC = {
     "llama4-interleaved-bias": dict(
-        architectures=["Llama4ForConditionalGeneration"], model_type="llama4", tie_word_embeddings=False,
-        text_config=dict(_L4_TEXT, interleave_moe_layer_step=2, attention_bias=True, use_qk_norm=True),
-        vision_config=_L4_VISION),
+        architectures=["Llama4ForConditionalGeneration"],
+        model_type="llama4",
+        tie_word_embeddings=False,
+        text_config=dict(
+            _L4_TEXT, interleave_moe_layer_step=2, attention_bias=True, use_qk_norm=True
+        ),
+        vision_config=_L4_VISION,
+    ),
     "llama4-explicit-layers": dict(
-        architectures=["Llama4ForConditionalGeneration"], model_type="llama4", tie_word_embeddings=False,
-        text_config=dict(_L4_TEXT, moe_layers=[0, 4, 5], no_rope_layers=[1, 1, 0, 1, 0, 1], use_qk_norm=False),
-        vision_config=dict(_L4_VISION, image_size=70, num_attention_heads=8)),
-    "llama4-text-only": dict(_L4_TEXT, architectures=["Llama4ForCausalLM"], interleave_moe_layer_step=3),
+        architectures=["Llama4ForConditionalGeneration"],
+        model_type="llama4",
+        tie_word_embeddings=False,
+        text_config=dict(
+            _L4_TEXT, moe_layers=[0, 4, 5], no_rope_layers=[1, 1, 0, 1, 0, 1], use_qk_norm=False
+        ),
+        vision_config=dict(_L4_VISION, image_size=70, num_attention_heads=8),
+    ),
+    "llama4-text-only": dict(
+        _L4_TEXT, architectures=["Llama4ForCausalLM"], interleave_moe_layer_step=3
+    ),
     "mistral3-bias-two-feature-layers": dict(
-        architectures=["Mistral3ForConditionalGeneration"], model_type="mistral3", tie_word_embeddings=False,
-        multimodal_projector_bias=True, spatial_merge_size=3, vision_feature_layer=[-1, -2],
-        text_config=dict(model_type="mistral", vocab_size=300, hidden_size=64, intermediate_size=96, num_hidden_layers=3,
-                         num_attention_heads=4, num_key_value_heads=2, head_dim=32, sliding_window=None),
-        vision_config=dict(model_type="pixtral", hidden_size=48, intermediate_size=80, num_hidden_layers=2,
-                           num_attention_heads=4, head_dim=12, image_size=64, patch_size=8)),
+        architectures=["Mistral3ForConditionalGeneration"],
+        model_type="mistral3",
+        tie_word_embeddings=False,
+        multimodal_projector_bias=True,
+        spatial_merge_size=3,
+        vision_feature_layer=[-1, -2],
+        text_config=dict(
+            model_type="mistral",
+            vocab_size=300,
+            hidden_size=64,
+            intermediate_size=96,
+            num_hidden_layers=3,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            head_dim=32,
+            sliding_window=None,
+        ),
+        vision_config=dict(
+            model_type="pixtral",
+            hidden_size=48,
+            intermediate_size=80,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            head_dim=12,
+            image_size=64,
+            patch_size=8,
+        ),
+    ),
     "mistral3-tied": dict(
-        architectures=["Mistral3ForConditionalGeneration"], model_type="mistral3", tie_word_embeddings=True,
-        text_config=dict(model_type="mistral", vocab_size=300, hidden_size=64, intermediate_size=96, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=4, sliding_window=16),
-        vision_config=dict(model_type="pixtral", hidden_size=32, intermediate_size=64, num_hidden_layers=1,
-                           num_attention_heads=2, head_dim=16, image_size=32, patch_size=4)),
+        architectures=["Mistral3ForConditionalGeneration"],
+        model_type="mistral3",
+        tie_word_embeddings=True,
+        text_config=dict(
+            model_type="mistral",
+            vocab_size=300,
+            hidden_size=64,
+            intermediate_size=96,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=4,
+            sliding_window=16,
+        ),
+        vision_config=dict(
+            model_type="pixtral",
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            head_dim=16,
+            image_size=32,
+            patch_size=4,
+        ),
+    ),
     "mllama-small": dict(
-        architectures=["MllamaForConditionalGeneration"], model_type="mllama",
-        text_config=dict(model_type="mllama_text_model", vocab_size=300, hidden_size=64, intermediate_size=96,
-                         num_hidden_layers=5, num_attention_heads=4, num_key_value_heads=2, cross_attention_layers=[1, 3],
-                         bos_token_id=1, eos_token_id=2, pad_token_id=0),
-        vision_config=dict(model_type="mllama_vision_model", hidden_size=32, intermediate_size=48, num_hidden_layers=3,
-                           num_global_layers=2, attention_heads=4, image_size=28, patch_size=14, max_num_tiles=2,
-                           supported_aspect_ratios=[[1, 1], [1, 2], [2, 1]], vision_output_dim=96,
-                           intermediate_layers_indices=[0, 2])),
+        architectures=["MllamaForConditionalGeneration"],
+        model_type="mllama",
+        text_config=dict(
+            model_type="mllama_text_model",
+            vocab_size=300,
+            hidden_size=64,
+            intermediate_size=96,
+            num_hidden_layers=5,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            cross_attention_layers=[1, 3],
+            bos_token_id=1,
+            eos_token_id=2,
+            pad_token_id=0,
+        ),
+        vision_config=dict(
+            model_type="mllama_vision_model",
+            hidden_size=32,
+            intermediate_size=48,
+            num_hidden_layers=3,
+            num_global_layers=2,
+            attention_heads=4,
+            image_size=28,
+            patch_size=14,
+            max_num_tiles=2,
+            supported_aspect_ratios=[[1, 1], [1, 2], [2, 1]],
+            vision_output_dim=96,
+            intermediate_layers_indices=[0, 2],
+        ),
+    ),
 }
 
 
@@ -259,9 +379,19 @@ def test_synthetic_config_matches_transformers(name: str) -> None:
 def test_synthetic_llama4_layout() -> None:
     spec = spec_from_config(SYNTHETIC["llama4-explicit-layers"])
     assert spec.moe is not None and spec.moe.dense_layers == (1, 2, 3)
-    assert spec.layer_types == ("sliding_attention", "sliding_attention", "full_attention",
-                                "sliding_attention", "full_attention", "sliding_attention")
+    assert spec.layer_types == (
+        "sliding_attention",
+        "sliding_attention",
+        "full_attention",
+        "sliding_attention",
+        "full_attention",
+        "sliding_attention",
+    )
     assert spec.sliding_window == 32
     spec = spec_from_config(SYNTHETIC["llama4-interleaved-bias"])
-    assert spec.moe is not None and spec.moe.dense_layers == (0, 2, 4)  # MoE at step - 1, 2 * step - 1, ...
+    assert spec.moe is not None and spec.moe.dense_layers == (
+        0,
+        2,
+        4,
+    )  # MoE at step - 1, 2 * step - 1, ...
     assert spec.qkv_bias and spec.o_bias

@@ -58,4 +58,6 @@ def test_param_count_matches_transformers(path: Path) -> None:
     model = _meta_model(_hf_config(raw))
     expected = sum(p.numel() for p in model.parameters())
     ours = count_params(spec_from_config(raw)).total
-    assert ours == expected, f"{path.stem}: transformers counts {expected:,}, we count {ours:,} (diff {ours - expected:+,})"
+    assert ours == expected, (
+        f"{path.stem}: transformers counts {expected:,}, we count {ours:,} (diff {ours - expected:+,})"
+    )

@@ -8,7 +8,12 @@ from vramplan.estimator import estimate
 
 # (catalogue id, index total_size, bytes in the checkpoint that transformers does not load as weights, why)
 CASES = [
-    ("meta-llama/Llama-2-7b-hf", 13_476_839_424, 8_192, "fp32 rotary inv_freq buffers saved in the .bin"),
+    (
+        "meta-llama/Llama-2-7b-hf",
+        13_476_839_424,
+        8_192,
+        "fp32 rotary inv_freq buffers saved in the .bin",
+    ),
     ("meta-llama/Llama-2-70b-chat-hf", 137_953_316_864, 20_480, "fp32 rotary inv_freq buffers"),
     ("mistralai/Mistral-7B-Instruct-v0.3", 14_496_047_104, 0, ""),
     ("mistralai/Mixtral-8x7B-v0.1", 93_405_585_408, 0, ""),
@@ -18,17 +23,31 @@ CASES = [
     ("openai/gpt-oss-20b", 13_761_264_768, 0, "MXFP4 experts + bf16 rest"),
     ("bigscience/bloom", 352_494_542_848, 0, ""),
     # Old Falcon .bin checkpoints store the tied lm_head a second time: V x h x 2 bytes extra.
-    ("tiiuae/falcon-7b", 14_434_379_520, 65_024 * 4_544 * 2, "tied lm_head saved twice in the .bin"),
-    ("tiiuae/falcon-40b", 83_671_941_120, 65_024 * 8_192 * 2, "tied lm_head saved twice in the .bin"),
+    (
+        "tiiuae/falcon-7b",
+        14_434_379_520,
+        65_024 * 4_544 * 2,
+        "tied lm_head saved twice in the .bin",
+    ),
+    (
+        "tiiuae/falcon-40b",
+        83_671_941_120,
+        65_024 * 8_192 * 2,
+        "tied lm_head saved twice in the .bin",
+    ),
     ("tiiuae/falcon-180B-chat", 359_045_130_240, 65_024 * 14_848 * 2, "tied lm_head saved twice"),
 ]
 
 
 @pytest.mark.parametrize("model,total,extra,why", CASES, ids=[c[0] for c in CASES])
-def test_unsharded_weight_bytes_match_checkpoint(model: str, total: int, extra: int, why: str) -> None:
+def test_unsharded_weight_bytes_match_checkpoint(
+    model: str, total: int, extra: int, why: str
+) -> None:
     b = estimate(model)
     ours = b.component("weights").inputs["unsharded_bytes"]
-    assert ours == total - extra, f"{model}: checkpoint {total - extra:,} B, we say {ours:,} B ({why})"
+    assert ours == total - extra, (
+        f"{model}: checkpoint {total - extra:,} B, we say {ours:,} B ({why})"
+    )
 
 
 def test_tp_never_raises_per_gpu_weights() -> None:
@@ -50,8 +69,16 @@ def test_kv_heads_replicate_beyond_tp() -> None:
 
 
 def test_mla_latent_not_split_by_tp() -> None:
-    one = estimate("deepseek-v3", context=1000, tensor_parallel_size=1).component("kv_cache").per_gpu_bytes
-    eight = estimate("deepseek-v3", context=1000, tensor_parallel_size=8).component("kv_cache").per_gpu_bytes
+    one = (
+        estimate("deepseek-v3", context=1000, tensor_parallel_size=1)
+        .component("kv_cache")
+        .per_gpu_bytes
+    )
+    eight = (
+        estimate("deepseek-v3", context=1000, tensor_parallel_size=8)
+        .component("kv_cache")
+        .per_gpu_bytes
+    )
     assert one == eight == 61 * 576 * 2 * 1000  # 70,272 B per token, engine-memory.md section 0
 
 

@@ -29,7 +29,9 @@ def test_decode_never_beats_bandwidth_bound(s8) -> None:
         assert r.output_tokens_per_s <= r.physical_max_output_tokens_per_s * 1.0001
 
 
-@pytest.mark.parametrize("kw", [dict(max_throughput=True), dict(concurrency=64), dict(request_rate=2.0)])
+@pytest.mark.parametrize(
+    "kw", [dict(max_throughput=True), dict(concurrency=64), dict(request_rate=2.0)]
+)
 def test_modes_below_physical_bound(s8, kw) -> None:
     r = predict(s8, 512, 256, **kw)
     assert r.output_tokens_per_s <= r.physical_max_output_tokens_per_s
@@ -71,7 +73,9 @@ def test_open_loop_latency_grows_with_rate(s8, r1: float, dr: float) -> None:
 
 def test_fp8_and_quantized_weights_read_fewer_bytes() -> None:
     bf = build_setup("meta-llama/Llama-3.1-8B", "H100-80GB")
-    f8 = build_setup("meta-llama/Llama-3.1-8B", "H100-80GB", quantization="fp8", kv_cache_dtype="fp8")
+    f8 = build_setup(
+        "meta-llama/Llama-3.1-8B", "H100-80GB", quantization="fp8", kv_cache_dtype="fp8"
+    )
     q4 = build_setup("meta-llama/Llama-3.1-8B", "H100-80GB", quantization="awq")
     assert f8.dense_weight_bytes < 0.6 * bf.dense_weight_bytes
     assert q4.dense_weight_bytes < f8.dense_weight_bytes
@@ -83,9 +87,13 @@ def test_fp8_and_quantized_weights_read_fewer_bytes() -> None:
 
 def test_tp_adds_communication_and_pcie_costs_more() -> None:
     nv = build_setup("meta-llama/Llama-3.1-70B", "H100-80GB", tensor_parallel_size=4)
-    pcie = build_setup("meta-llama/Llama-3.1-70B", "L40S", tensor_parallel_size=4, quantization="fp8")
+    pcie = build_setup(
+        "meta-llama/Llama-3.1-70B", "L40S", tensor_parallel_size=4, quantization="fp8"
+    )
     assert float(step_time(nv, 0, 8, 8000).communication) > 0
-    assert float(step_time(pcie, 0, 8, 8000).communication) > float(step_time(nv, 0, 8, 8000).communication)
+    assert float(step_time(pcie, 0, 8, 8000).communication) > float(
+        step_time(nv, 0, 8, 8000).communication
+    )
 
 
 def test_moe_reads_more_experts_with_more_tokens() -> None:
@@ -101,7 +109,9 @@ def test_overload_is_reported(s8) -> None:
     assert not r.stable and r.ttft_ms == float("inf")
 
 
-@pytest.mark.parametrize("kw", [dict(), dict(batch_size=1, concurrency=2), dict(batch_size=0), dict(request_rate=-1.0)])
+@pytest.mark.parametrize(
+    "kw", [dict(), dict(batch_size=1, concurrency=2), dict(batch_size=0), dict(request_rate=-1.0)]
+)
 def test_bad_load_arguments(s8, kw) -> None:
     with pytest.raises(InputError):
         predict(s8, 100, 100, **kw)
@@ -124,7 +134,9 @@ def test_accuracy_on_dev_set() -> None:
     """Guard the calibration: median error and the share within 2x on the published measurements."""
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location("perf_accuracy", ROOT / "benchmarks" / "perf_accuracy.py")
+    spec = importlib.util.spec_from_file_location(
+        "perf_accuracy", ROOT / "benchmarks" / "perf_accuracy.py"
+    )
     mod = importlib.util.module_from_spec(spec)
     assert spec.loader is not None
     spec.loader.exec_module(mod)
@@ -147,11 +159,32 @@ def test_cli_json(capsys) -> None:
     from vramplan.cli import main
 
     try:
-        main(["perf", "llama-3.1-8b", "--gpu", "H100-80GB", "--input-len", "500", "--output-len", "100",
-              "--max-throughput", "--json"])
+        main(
+            [
+                "perf",
+                "llama-3.1-8b",
+                "--gpu",
+                "H100-80GB",
+                "--input-len",
+                "500",
+                "--output-len",
+                "100",
+                "--max-throughput",
+                "--json",
+            ]
+        )
     except SystemExit as e:
         assert e.code in (0, None)
     d = json.loads(capsys.readouterr().out)
-    for k in ("ttft_ms", "tpot_ms", "itl_ms", "latency_s", "output_tokens_per_s", "total_tokens_per_s",
-              "requests_per_s", "batch_size", "assumptions"):
+    for k in (
+        "ttft_ms",
+        "tpot_ms",
+        "itl_ms",
+        "latency_s",
+        "output_tokens_per_s",
+        "total_tokens_per_s",
+        "requests_per_s",
+        "batch_size",
+        "assumptions",
+    ):
         assert k in d

@@ -13,16 +13,27 @@ from vramplan.planner import plan
 
 
 def test_70b_bf16_needs_two_80gb_gpus_with_headroom() -> None:
-    assert not estimate("meta-llama/Llama-3.1-70B", gpu="H100-80GB", tensor_parallel_size=1, context=4096).fits
-    two = estimate("meta-llama/Llama-3.1-70B", gpu="H100-80GB", tensor_parallel_size=2, context=4096, users=4)
+    assert not estimate(
+        "meta-llama/Llama-3.1-70B", gpu="H100-80GB", tensor_parallel_size=1, context=4096
+    ).fits
+    two = estimate(
+        "meta-llama/Llama-3.1-70B", gpu="H100-80GB", tensor_parallel_size=2, context=4096, users=4
+    )
     assert two.fits and two.max_users >= 4
-    r = plan("meta-llama/Llama-3.1-70B", context=4096, users=4, gpus=["H100-80GB"], dtype="bfloat16")
+    r = plan(
+        "meta-llama/Llama-3.1-70B", context=4096, users=4, gpus=["H100-80GB"], dtype="bfloat16"
+    )
     assert min(p.gpus_per_replica for p in r.plans) == 2
-    assert any("1x H100-80GB-SXM (TP 1, PP 1)" in x["option"] and "GiB >" in x["reason"] for x in r.rejected)
+    assert any(
+        "1x H100-80GB-SXM (TP 1, PP 1)" in x["option"] and "GiB >" in x["reason"]
+        for x in r.rejected
+    )
 
 
 def test_4bit_70b_fits_one_80gb_gpu() -> None:
-    r = plan("meta-llama/Llama-3.1-70B", context=4096, users=1, gpus=["A100-80GB"], quantization="awq")
+    r = plan(
+        "meta-llama/Llama-3.1-70B", context=4096, users=1, gpus=["A100-80GB"], quantization="awq"
+    )
     assert r.plans[0].gpus_per_replica == 1
 
 
@@ -40,8 +51,16 @@ def test_no_plan_puts_more_bytes_on_a_gpu_than_it_has() -> None:
 
 
 def test_targets_rates_and_availability() -> None:
-    r = plan("meta-llama/Llama-3.1-8B", context=4096, users=64, rate=5, tpot_ms=40, ttft_ms=2000,
-             availability=0.999, gpus=["A100-80GB", "H100-80GB", "L40S"])
+    r = plan(
+        "meta-llama/Llama-3.1-8B",
+        context=4096,
+        users=64,
+        rate=5,
+        tpot_ms=40,
+        ttft_ms=2000,
+        availability=0.999,
+        gpus=["A100-80GB", "H100-80GB", "L40S"],
+    )
     for p in r.plans:
         assert p.tpot_ms <= 40 and p.ttft_ms <= 2000
         assert p.availability >= 0.999
@@ -57,10 +76,16 @@ def test_targets_nothing_meets() -> None:
         plan("meta-llama/Llama-3.1-8B", context=2048, users=1, tpot_ms=0.5, gpus=["H100-80GB"])
 
 
-@pytest.mark.parametrize("kw, exc", [
-    (dict(users=0), InputError), (dict(context=0), InputError), (dict(gpus=["NOPE"]), UnknownGPUError),
-    (dict(availability=1.5), InputError), (dict(criterion="vibes"), InputError),
-])
+@pytest.mark.parametrize(
+    "kw, exc",
+    [
+        (dict(users=0), InputError),
+        (dict(context=0), InputError),
+        (dict(gpus=["NOPE"]), UnknownGPUError),
+        (dict(availability=1.5), InputError),
+        (dict(criterion="vibes"), InputError),
+    ],
+)
 def test_bad_input(kw, exc) -> None:
     args = dict(context=2048, users=1) | kw
     with pytest.raises(exc):
@@ -74,20 +99,50 @@ def test_nothing_fits() -> None:
 
 def test_moe_strategy_mentions_expert_parallel() -> None:
     r = plan("Qwen/Qwen3-235B-A22B", context=4096, users=8, gpus=["H100-80GB"], quantization="fp8")
-    assert any("expert parallel" in s for p in r.plans for s in p.strategy if p.tensor_parallel_size > 1)
+    assert any(
+        "expert parallel" in s for p in r.plans for s in p.strategy if p.tensor_parallel_size > 1
+    )
 
 
 def test_cli_json(capsys) -> None:
     from vramplan.cli import main
 
     try:
-        main(["plan", "llama-3.1-8b", "--context", "4096", "--users", "8", "--gpus", "L40S,H100-80GB", "--json"])
+        main(
+            [
+                "plan",
+                "llama-3.1-8b",
+                "--context",
+                "4096",
+                "--users",
+                "8",
+                "--gpus",
+                "L40S,H100-80GB",
+                "--json",
+            ]
+        )
     except SystemExit as e:
         assert e.code in (0, None)
     d = json.loads(capsys.readouterr().out)
     p = d["plans"][0]
-    for k in ("gpu", "gpus_per_replica", "tensor_parallel_size", "pipeline_parallel_size", "replicas", "precision",
-              "per_gpu", "max_users", "max_context", "ttft_ms", "tpot_ms", "tokens_per_s", "requests_per_s",
-              "cost_per_hour", "cost_per_million_tokens", "node", "launch"):
+    for k in (
+        "gpu",
+        "gpus_per_replica",
+        "tensor_parallel_size",
+        "pipeline_parallel_size",
+        "replicas",
+        "precision",
+        "per_gpu",
+        "max_users",
+        "max_context",
+        "ttft_ms",
+        "tpot_ms",
+        "tokens_per_s",
+        "requests_per_s",
+        "cost_per_hour",
+        "cost_per_million_tokens",
+        "node",
+        "launch",
+    ):
         assert k in p
     assert all("reason" in r for r in d["rejected"])

@@ -15,7 +15,9 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("fastapi", reason="the service tests need the web extra: pip install 'vramplan[web]'")
+pytest.importorskip(
+    "fastapi", reason="the service tests need the web extra: pip install 'vramplan[web]'"
+)
 import httpx
 
 
@@ -44,13 +46,32 @@ class Server:
 def start_server(database_url: str, log_dir: Path, **env_overrides: str) -> Server:
     """A `vramplan serve` subprocess with isolated settings (no Hub, no rate limit unless asked)."""
     port = free_port()
-    env = {**os.environ, "VRAMPLAN_DATABASE_URL": database_url, "VRAMPLAN_ALLOW_HUB": "false",
-           "HF_HUB_OFFLINE": "1", "VRAMPLAN_RATE_LIMIT_PER_S": "0", **env_overrides}
+    env = {
+        **os.environ,
+        "VRAMPLAN_DATABASE_URL": database_url,
+        "VRAMPLAN_ALLOW_HUB": "false",
+        "HF_HUB_OFFLINE": "1",
+        "VRAMPLAN_RATE_LIMIT_PER_S": "0",
+        **env_overrides,
+    }
     env.pop("DATABASE_URL", None)
     log = log_dir / f"server-{port}.log"
     with open(log, "wb") as fh:
-        proc = subprocess.Popen([sys.executable, "-m", "vramplan", "serve", "--port", str(port), "--log-level", "warning"],
-                                env=env, stdout=fh, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "vramplan",
+                "serve",
+                "--port",
+                str(port),
+                "--log-level",
+                "warning",
+            ],
+            env=env,
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+        )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -68,7 +89,12 @@ def start_server(database_url: str, log_dir: Path, **env_overrides: str) -> Serv
 
 @pytest.fixture(autouse=True)
 def _isolated_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("DATABASE_URL", "VRAMPLAN_DATABASE_URL", "VRAMPLAN_RATE_LIMIT_PER_S", "VRAMPLAN_CORS_ORIGINS"):
+    for name in (
+        "DATABASE_URL",
+        "VRAMPLAN_DATABASE_URL",
+        "VRAMPLAN_RATE_LIMIT_PER_S",
+        "VRAMPLAN_CORS_ORIGINS",
+    ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
 
@@ -92,8 +118,14 @@ def make_client(tmp_path: Path):  # type: ignore[no-untyped-def]
     clients = []
 
     def make(**overrides: object) -> TestClient:
-        settings = Settings(**{"database_url": f"sqlite:///{tmp_path / 'plans.db'}", "allow_hub": False,
-                               "rate_limit_per_s": 0, **overrides})
+        settings = Settings(
+            **{
+                "database_url": f"sqlite:///{tmp_path / 'plans.db'}",
+                "allow_hub": False,
+                "rate_limit_per_s": 0,
+                **overrides,
+            }
+        )
         client = TestClient(create_app(settings))
         client.__enter__()
         clients.append(client)

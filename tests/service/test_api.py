@@ -11,7 +11,13 @@ from typer.testing import CliRunner
 from vramplan.cli import app as cli_app
 from vramplan.estimator import estimate
 
-SCENARIO = {"model": "llama-3.1-8b", "context": 8192, "users": 16, "gpu": "H100-80GB", "kv_cache_dtype": "fp8"}
+SCENARIO = {
+    "model": "llama-3.1-8b",
+    "context": 8192,
+    "users": 16,
+    "gpu": "H100-80GB",
+    "kv_cache_dtype": "fp8",
+}
 
 
 def cli_json(*args: str) -> object:
@@ -22,9 +28,26 @@ def cli_json(*args: str) -> object:
 
 def test_estimate_same_numbers_from_cli_python_and_api(server) -> None:
     api = httpx.post(f"{server.url}/api/estimate", json=SCENARIO).json()
-    cli = cli_json("estimate", "llama-3.1-8b", "--context", "8192", "--users", "16", "--gpu", "H100-80GB",
-                   "--kv-cache-dtype", "fp8", "--json")
-    py = json.loads(json.dumps(estimate("llama-3.1-8b", context=8192, users=16, gpu="H100-80GB", kv_cache_dtype="fp8").to_dict()))
+    cli = cli_json(
+        "estimate",
+        "llama-3.1-8b",
+        "--context",
+        "8192",
+        "--users",
+        "16",
+        "--gpu",
+        "H100-80GB",
+        "--kv-cache-dtype",
+        "fp8",
+        "--json",
+    )
+    py = json.loads(
+        json.dumps(
+            estimate(
+                "llama-3.1-8b", context=8192, users=16, gpu="H100-80GB", kv_cache_dtype="fp8"
+            ).to_dict()
+        )
+    )
     assert api == cli, "API and `vramplan estimate --json` differ"
     assert api == py, "API and estimate().to_dict() differ"
     # A cache hit returns the same object.
@@ -35,8 +58,13 @@ def test_uploaded_config_equals_catalogue_model(server) -> None:
     from vramplan.model import catalog
 
     cfg = catalog.catalogue()["meta-llama/Llama-3.1-8B"]
-    up = httpx.post(f"{server.url}/api/estimate", json={"config": cfg, "name": "meta-llama/Llama-3.1-8B", "context": 8192}).json()
-    named = httpx.post(f"{server.url}/api/estimate", json={"model": "llama-3.1-8b", "context": 8192}).json()
+    up = httpx.post(
+        f"{server.url}/api/estimate",
+        json={"config": cfg, "name": "meta-llama/Llama-3.1-8B", "context": 8192},
+    ).json()
+    named = httpx.post(
+        f"{server.url}/api/estimate", json={"model": "llama-3.1-8b", "context": 8192}
+    ).json()
     assert up["total_bytes"] == named["total_bytes"] and up["components"] == named["components"]
 
 
@@ -65,13 +93,21 @@ def test_server_paths_are_never_read(server) -> None:
 def test_bad_body_is_422(server) -> None:
     r = httpx.post(f"{server.url}/api/estimate", json={"model": "llama-3.1-8b", "context": "long"})
     assert r.status_code == 422
-    assert r.json()["error"]["type"] == "ValidationError" and "context" in r.json()["error"]["message"]
-    r = httpx.post(f"{server.url}/api/estimate", content=b"{not json", headers={"content-type": "application/json"})
+    assert (
+        r.json()["error"]["type"] == "ValidationError" and "context" in r.json()["error"]["message"]
+    )
+    r = httpx.post(
+        f"{server.url}/api/estimate",
+        content=b"{not json",
+        headers={"content-type": "application/json"},
+    )
     assert r.status_code == 422
 
 
 def test_invalid_input_is_400(server) -> None:
-    r = httpx.post(f"{server.url}/api/estimate", json={"model": "llama-3.1-8b", "tensor_parallel_size": 3})
+    r = httpx.post(
+        f"{server.url}/api/estimate", json={"model": "llama-3.1-8b", "tensor_parallel_size": 3}
+    )
     assert r.status_code == 400 and "does not divide" in r.json()["error"]["message"]
 
 
@@ -83,7 +119,9 @@ def test_too_large_is_413(server) -> None:
 
 
 def test_plans_crud(server) -> None:
-    created = httpx.post(f"{server.url}/api/plans", json={"name": "chat", "kind": "estimate", "scenario": SCENARIO})
+    created = httpx.post(
+        f"{server.url}/api/plans", json={"name": "chat", "kind": "estimate", "scenario": SCENARIO}
+    )
     assert created.status_code == 201
     plan = created.json()
     assert plan["url"] == f"/?plan={plan['id']}"
@@ -101,7 +139,10 @@ def test_metrics_count_routes_estimates_and_plans(server) -> None:
     text = httpx.get(f"{server.url}/metrics").text
     assert 'vramplan_http_requests_total{method="POST",route="/api/estimate",status="200"}' in text
     assert "vramplan_http_request_duration_seconds_bucket" in text
-    assert "vramplan_estimates_computed_total" in text and 'vramplan_plans_saved_total{kind="estimate"}' in text
+    assert (
+        "vramplan_estimates_computed_total" in text
+        and 'vramplan_plans_saved_total{kind="estimate"}' in text
+    )
 
 
 def test_page_docs_and_health(server) -> None:
@@ -111,7 +152,14 @@ def test_page_docs_and_health(server) -> None:
     assert httpx.get(f"{server.url}/docs").status_code == 200
     assert httpx.get(f"{server.url}/healthz").json()["status"] == "ok"
     spec = httpx.get(f"{server.url}/openapi.json").json()
-    for path in ("/api/estimate", "/api/simulate", "/api/plans", "/api/plans/{plan_id}", "/api/models", "/api/gpus"):
+    for path in (
+        "/api/estimate",
+        "/api/simulate",
+        "/api/plans",
+        "/api/plans/{plan_id}",
+        "/api/models",
+        "/api/gpus",
+    ):
         assert path in spec["paths"], path
     assert spec["components"]["schemas"]["EstimateRequest"]["examples"]
 
@@ -119,7 +167,9 @@ def test_page_docs_and_health(server) -> None:
 def test_simulate_matches_cli_and_is_bounded(server) -> None:
     body = {"model": "opt-13b", "gpu": "A100-40GB", "rate": 1, "duration": 20}
     api = httpx.post(f"{server.url}/api/simulate", json=body, timeout=30).json()
-    cli = cli_json("simulate", "opt-13b", "--gpu", "A100-40GB", "--rate", "1", "--duration", "20", "--json")
+    cli = cli_json(
+        "simulate", "opt-13b", "--gpu", "A100-40GB", "--rate", "1", "--duration", "20", "--json"
+    )
     for volatile in ("wall_s", "events_per_s"):
         api.pop(volatile), cli.pop(volatile)  # type: ignore[union-attr]
     assert api == cli

@@ -11,13 +11,24 @@ from pathlib import Path
 import httpx
 import pytest
 
-CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
+CHROMIUM = shutil.which("chromium") or (
+    "/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None
+)
 if CHROMIUM is None:
     pytest.skip("chromium is not installed (apt-get install -y chromium)", allow_module_level=True)
-sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install playwright)")
+sync_api = pytest.importorskip(
+    "playwright.sync_api", reason="playwright is not installed (pip install playwright)"
+)
 
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 
 def gib(n: int) -> str:
@@ -31,7 +42,14 @@ def page(server):  # type: ignore[no-untyped-def]
         pg = browser.new_page(viewport={"width": 1400, "height": 1500})
         errors: list[str] = []
         pg.on("pageerror", lambda e: errors.append(str(e)))
-        pg.on("request", lambda r: errors.append(f"offline page fetched {r.url}") if not r.url.startswith((server.url, "data:")) else None)
+        pg.on(
+            "request",
+            lambda r: (
+                errors.append(f"offline page fetched {r.url}")
+                if not r.url.startswith((server.url, "data:"))
+                else None
+            ),
+        )
         yield pg
         browser.close()
         assert not errors, errors
@@ -47,7 +65,10 @@ def test_page_numbers_equal_api(server, page, tmp_path) -> None:
     page.evaluate("document.body.dataset.ready = ''")
     page.click("#go")
     page.wait_for_selector("body[data-ready='1']", timeout=20_000)
-    api = httpx.post(f"{server.url}/api/estimate", json={"model": "qwen2.5-7b", "context": 32768, "users": 8, "gpu": gpu}).json()
+    api = httpx.post(
+        f"{server.url}/api/estimate",
+        json={"model": "qwen2.5-7b", "context": 32768, "users": 8, "gpu": gpu},
+    ).json()
     assert page.text_content("#total-per-gpu") == gib(api["per_gpu"]["total_bytes"])
     assert page.get_attribute("#total-per-gpu", "data-bytes") == str(api["per_gpu"]["total_bytes"])
     assert page.text_content("#total-all") == gib(api["total_bytes"])
@@ -59,7 +80,10 @@ def test_page_numbers_equal_api(server, page, tmp_path) -> None:
         assert row.text_content() == gib(comp["per_gpu_bytes"])
         assert row.get_attribute("title") == comp["formula"], "each number shows its formula"
     page.locator("tr[data-component='kv_cache'] details summary").click()
-    assert api["components"][1]["formula"] in page.locator("tr[data-component='kv_cache'] td.why").text_content()
+    assert (
+        api["components"][1]["formula"]
+        in page.locator("tr[data-component='kv_cache'] td.why").text_content()
+    )
     page.screenshot(path=str(tmp_path / "page.png"), full_page=True)
 
     page.click("#save")

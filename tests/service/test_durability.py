@@ -22,8 +22,15 @@ def test_sigkill_keeps_every_acknowledged_plan(spawn, tmp_path) -> None:
             while not stop.is_set():
                 i += 1
                 try:
-                    r = client.post("/api/plans", json={"name": f"w{n}-{i}", "kind": "estimate",
-                                                        "scenario": {"model": "opt-125m"}, "result": {"i": i}})
+                    r = client.post(
+                        "/api/plans",
+                        json={
+                            "name": f"w{n}-{i}",
+                            "kind": "estimate",
+                            "scenario": {"model": "opt-125m"},
+                            "result": {"i": i},
+                        },
+                    )
                 except httpx.HTTPError:
                     return  # the server died mid-request: this save was never acknowledged
                 if r.status_code == 201:
@@ -43,5 +50,11 @@ def test_sigkill_keeps_every_acknowledged_plan(spawn, tmp_path) -> None:
         t.join(10)
     assert len(acknowledged) >= 40, "the writers saved too little before the kill to test anything"
     restarted = spawn(url)
-    missing = [pid for pid in acknowledged if httpx.get(f"{restarted.url}/api/plans/{pid}").status_code != 200]
-    assert not missing, f"{len(missing)} of {len(acknowledged)} acknowledged plans lost: {missing[:5]}"
+    missing = [
+        pid
+        for pid in acknowledged
+        if httpx.get(f"{restarted.url}/api/plans/{pid}").status_code != 200
+    ]
+    assert not missing, (
+        f"{len(missing)} of {len(acknowledged)} acknowledged plans lost: {missing[:5]}"
+    )

@@ -29,9 +29,17 @@ def test_rate_limit_is_429_with_retry_after(make_client) -> None:
 
 def test_cors_off_by_default_and_on_when_configured(make_client) -> None:
     off = make_client()
-    assert "access-control-allow-origin" not in off.get("/api/gpus", headers={"Origin": "https://x.example"}).headers
+    assert (
+        "access-control-allow-origin"
+        not in off.get("/api/gpus", headers={"Origin": "https://x.example"}).headers
+    )
     on = make_client(cors_origins=["https://x.example"])
-    assert on.get("/api/gpus", headers={"Origin": "https://x.example"}).headers["access-control-allow-origin"] == "https://x.example"
+    assert (
+        on.get("/api/gpus", headers={"Origin": "https://x.example"}).headers[
+            "access-control-allow-origin"
+        ]
+        == "https://x.example"
+    )
 
 
 def test_store_outage_is_503_and_recovers(tmp_path: Path) -> None:
@@ -41,7 +49,11 @@ def test_store_outage_is_503_and_recovers(tmp_path: Path) -> None:
     from vramplan.service.settings import Settings
 
     folder = tmp_path / "db"
-    app = create_app(Settings(database_url=f"sqlite:///{folder / 'plans.db'}", allow_hub=False, rate_limit_per_s=0))
+    app = create_app(
+        Settings(
+            database_url=f"sqlite:///{folder / 'plans.db'}", allow_hub=False, rate_limit_per_s=0
+        )
+    )
     body = {"kind": "estimate", "scenario": {"model": "opt-125m"}}
     with TestClient(app) as client:
         assert client.post("/api/plans", json=body).status_code == 201
@@ -50,7 +62,9 @@ def test_store_outage_is_503_and_recovers(tmp_path: Path) -> None:
         assert r.status_code == 503
         assert "plans database is unavailable" in r.json()["error"]["message"]
         assert client.get("/healthz").status_code == 503
-        assert client.post("/api/estimate", json={"model": "opt-125m"}).status_code == 200, "estimates do not need the store"
+        assert client.post("/api/estimate", json={"model": "opt-125m"}).status_code == 200, (
+            "estimates do not need the store"
+        )
         (tmp_path / "away").rename(folder)  # and comes back
         assert client.post("/api/plans", json=body).status_code == 201
         assert client.get("/api/plans").json()["total"] == 2
@@ -63,7 +77,11 @@ def test_settings_from_env(monkeypatch) -> None:
     monkeypatch.setenv("VRAMPLAN_RATE_LIMIT_PER_S", "7")
     monkeypatch.setenv("VRAMPLAN_CORS_ORIGINS", '["https://a.example"]')
     s = Settings()
-    assert (s.database_url, s.rate_limit_per_s, s.cors_origins) == ("postgresql://u@h/db", 7.0, ["https://a.example"])
+    assert (s.database_url, s.rate_limit_per_s, s.cors_origins) == (
+        "postgresql://u@h/db",
+        7.0,
+        ["https://a.example"],
+    )
     assert os.environ["DATABASE_URL"]
 
 

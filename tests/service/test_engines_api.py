@@ -31,18 +31,29 @@ def test_vllm_equals_cli(client) -> None:
     args = ["meta-llama/Llama-3.1-8B-Instruct", "--max-model-len", "8192"]
     api = client.post("/api/vllm", json={"args": args, "gpu": "H100-80GB"}).json()
     assert api == cli_json("vllm", *args, "--gpu", "H100-80GB", "--json")
-    same = client.post("/api/vllm", json={"command": "vllm serve meta-llama/Llama-3.1-8B-Instruct --max-model-len 8192",
-                                          "gpu": "H100-80GB"}).json()
+    same = client.post(
+        "/api/vllm",
+        json={
+            "command": "vllm serve meta-llama/Llama-3.1-8B-Instruct --max-model-len 8192",
+            "gpu": "H100-80GB",
+        },
+    ).json()
     assert same == api
 
 
 def test_train_equals_cli(client) -> None:
-    api = client.post("/api/train", json={"model": "llama-3.1-8b", "method": "qlora", "gpu": "RTX-4090"}).json()
-    assert api == cli_json("train", "llama-3.1-8b", "--method", "qlora", "--gpu", "RTX-4090", "--json")
+    api = client.post(
+        "/api/train", json={"model": "llama-3.1-8b", "method": "qlora", "gpu": "RTX-4090"}
+    ).json()
+    assert api == cli_json(
+        "train", "llama-3.1-8b", "--method", "qlora", "--gpu", "RTX-4090", "--json"
+    )
 
 
 def test_plan_equals_cli(client) -> None:
-    api = client.post("/api/plan", json={"model": "llama-3.1-8b", "context": 8192, "users": 16}).json()
+    api = client.post(
+        "/api/plan", json={"model": "llama-3.1-8b", "context": 8192, "users": 16}
+    ).json()
     assert api == cli_json("plan", "llama-3.1-8b", "--context", "8192", "--users", "16", "--json")
 
 
@@ -56,7 +67,9 @@ def test_explain_equals_cli(client) -> None:
 
 
 def test_explain_refuses_a_log_naming_a_server_path(client) -> None:
-    log = "INFO 01-01 00:00:00 api_server.py:1] vLLM API server version 0.11.0\n" \
-          "INFO 01-01 00:00:00 api_server.py:1] args: Namespace(model='/etc/passwd', tensor_parallel_size=1)\n"
+    log = (
+        "INFO 01-01 00:00:00 api_server.py:1] vLLM API server version 0.11.0\n"
+        "INFO 01-01 00:00:00 api_server.py:1] args: Namespace(model='/etc/passwd', tensor_parallel_size=1)\n"
+    )
     r = client.post("/api/explain", json={"log": log})
     assert "root:" not in r.text

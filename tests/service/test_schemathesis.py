@@ -22,11 +22,34 @@ if not Path(ST).exists():
 @pytest.mark.slow
 def test_fuzz_no_server_errors_and_schema_conformance(spawn, tmp_path) -> None:
     # Small simulation bounds keep random /api/simulate bodies fast; the bounds themselves answer 400.
-    server = spawn(f"sqlite:///{tmp_path / 'fuzz.db'}", VRAMPLAN_SIMULATE_MAX_DURATION_S="5",
-                   VRAMPLAN_SIMULATE_MAX_REQUESTS="100", VRAMPLAN_SIMULATE_MAX_WALL_S="1")
+    server = spawn(
+        f"sqlite:///{tmp_path / 'fuzz.db'}",
+        VRAMPLAN_SIMULATE_MAX_DURATION_S="5",
+        VRAMPLAN_SIMULATE_MAX_REQUESTS="100",
+        VRAMPLAN_SIMULATE_MAX_WALL_S="1",
+    )
     examples = os.environ.get("VRAMPLAN_FUZZ_EXAMPLES", "30")
-    cmd = [ST, "run", f"{server.url}/openapi.json", "--checks", "not_a_server_error,response_schema_conformance,status_code_conformance",
-           "--max-examples", examples, "--mode", "all", "--generation-deterministic", "--request-timeout", "30",
-           "--suppress-health-check", "all", "--workers", "2"]
-    result = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env={**os.environ, "NO_COLOR": "1"})
-    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:] + server.log.read_text()[-3000:]
+    cmd = [
+        ST,
+        "run",
+        f"{server.url}/openapi.json",
+        "--checks",
+        "not_a_server_error,response_schema_conformance,status_code_conformance",
+        "--max-examples",
+        examples,
+        "--mode",
+        "all",
+        "--generation-deterministic",
+        "--request-timeout",
+        "30",
+        "--suppress-health-check",
+        "all",
+        "--workers",
+        "2",
+    ]
+    result = subprocess.run(
+        cmd, capture_output=True, text=True, timeout=600, env={**os.environ, "NO_COLOR": "1"}
+    )
+    assert result.returncode == 0, (
+        result.stdout[-6000:] + result.stderr[-2000:] + server.log.read_text()[-3000:]
+    )

@@ -25,24 +25,55 @@ from vramplan.simulate.scheduler import Simulator
 from vramplan.simulate.steptime import StepTimer, opt13b_a100_40gb
 from vramplan.simulate.workload import make_trace
 
-SHARES = ("token_state_share", "reserved_share", "internal_fragmentation_share",
-          "external_fragmentation_share", "free_share")
+SHARES = (
+    "token_state_share",
+    "reserved_share",
+    "internal_fragmentation_share",
+    "external_fragmentation_share",
+    "free_share",
+)
 EVERY_STEP = 10**9  # sample_points: one sample per iteration
 DECODING = [(1, 1), (2, 1), (4, 1), (1, 2), (1, 4)]  # (n, beam_width)
 
 
-def _config(allocator: str, preemption: str, n: int, beam: int, *, kv_gib: float = 1.0, block: int = 1,
-            rate: float = 4.0, duration: float = 4.0, seed: int = 0, engine: str = "v0",
-            prefix_caching: bool = True, system_prompt: int = 0) -> SimulationConfig:
+def _config(
+    allocator: str,
+    preemption: str,
+    n: int,
+    beam: int,
+    *,
+    kv_gib: float = 1.0,
+    block: int = 1,
+    rate: float = 4.0,
+    duration: float = 4.0,
+    seed: int = 0,
+    engine: str = "v0",
+    prefix_caching: bool = True,
+    system_prompt: int = 0,
+) -> SimulationConfig:
     hw = opt13b_a100_40gb()
     hw = type(hw)(**{**hw.__dict__, "kv_capacity_bytes": kv_gib * 2**30})
-    wl = preset_workload("sharegpt", rate=rate, duration_s=duration, seed=seed, n=n, beam_width=beam,
-                         max_len=2048, system_prompt_len=system_prompt,
-                         system_prompt_share=0.5 if system_prompt else 0.0)
-    return SimulationConfig(workload=wl, hardware=hw, allocator=allocator, block_size=block,
-                            prefix_caching=prefix_caching,
-                            scheduler=SchedulerConfig(preemption=preemption, seed=seed, engine_mode=engine,
-                                                      sample_points=EVERY_STEP))
+    wl = preset_workload(
+        "sharegpt",
+        rate=rate,
+        duration_s=duration,
+        seed=seed,
+        n=n,
+        beam_width=beam,
+        max_len=2048,
+        system_prompt_len=system_prompt,
+        system_prompt_share=0.5 if system_prompt else 0.0,
+    )
+    return SimulationConfig(
+        workload=wl,
+        hardware=hw,
+        allocator=allocator,
+        block_size=block,
+        prefix_caching=prefix_caching,
+        scheduler=SchedulerConfig(
+            preemption=preemption, seed=seed, engine_mode=engine, sample_points=EVERY_STEP
+        ),
+    )
 
 
 def _check_result(r: dict) -> None:
@@ -80,7 +111,9 @@ def test_reported_reproducer_every_step() -> None:
 @pytest.mark.parametrize("allocator", ALLOCATORS)
 @pytest.mark.parametrize("preemption", ["recompute", "swap", "auto"])
 @pytest.mark.parametrize(("n", "beam"), DECODING)
-def test_every_step_token_states_within_owned(allocator: str, preemption: str, n: int, beam: int) -> None:
+def test_every_step_token_states_within_owned(
+    allocator: str, preemption: str, n: int, beam: int
+) -> None:
     """Allocators x preemption modes x n/beam, on a pool small enough to preempt groups often."""
     for kv_gib, seed in ((1.0, 1), (0.3, 0)):
         r = _run(_config(allocator, preemption, n, beam, kv_gib=kv_gib, seed=seed))
@@ -88,17 +121,45 @@ def test_every_step_token_states_within_owned(allocator: str, preemption: str, n
             _check_result(r)
 
 
-@given(allocator=st.sampled_from(ALLOCATORS), preemption=st.sampled_from(["recompute", "swap", "auto"]),
-       decoding=st.sampled_from(DECODING), block=st.sampled_from([1, 8, 16]),
-       kv_gib=st.floats(0.1, 2.0), rate=st.floats(1.0, 8.0), seed=st.integers(0, 2**16),
-       engine=st.sampled_from(["v0", "v1"]), prefix_caching=st.booleans(),
-       system_prompt=st.sampled_from([0, 256]))
-def test_every_step_property(allocator: str, preemption: str, decoding: tuple[int, int], block: int,
-                             kv_gib: float, rate: float, seed: int, engine: str, prefix_caching: bool,
-                             system_prompt: int) -> None:
+@given(
+    allocator=st.sampled_from(ALLOCATORS),
+    preemption=st.sampled_from(["recompute", "swap", "auto"]),
+    decoding=st.sampled_from(DECODING),
+    block=st.sampled_from([1, 8, 16]),
+    kv_gib=st.floats(0.1, 2.0),
+    rate=st.floats(1.0, 8.0),
+    seed=st.integers(0, 2**16),
+    engine=st.sampled_from(["v0", "v1"]),
+    prefix_caching=st.booleans(),
+    system_prompt=st.sampled_from([0, 256]),
+)
+def test_every_step_property(
+    allocator: str,
+    preemption: str,
+    decoding: tuple[int, int],
+    block: int,
+    kv_gib: float,
+    rate: float,
+    seed: int,
+    engine: str,
+    prefix_caching: bool,
+    system_prompt: int,
+) -> None:
     n, beam = decoding
-    cfg = _config(allocator, preemption, n, beam, kv_gib=kv_gib, block=block, rate=rate, duration=3.0,
-                  seed=seed, engine=engine, prefix_caching=prefix_caching, system_prompt=system_prompt)
+    cfg = _config(
+        allocator,
+        preemption,
+        n,
+        beam,
+        kv_gib=kv_gib,
+        block=block,
+        rate=rate,
+        duration=3.0,
+        seed=seed,
+        engine=engine,
+        prefix_caching=prefix_caching,
+        system_prompt=system_prompt,
+    )
     r = _run(cfg)
     if r is not None:
         _check_result(r)
@@ -124,7 +185,9 @@ class _Probe(StepTimer):
 @pytest.mark.parametrize("allocator", ["paged", "radix"])
 @pytest.mark.parametrize("block", [1, 16])
 @pytest.mark.parametrize(("n", "beam"), [(2, 1), (4, 1), (1, 4)])
-def test_swapped_groups_come_back_with_one_capacity(allocator: str, block: int, n: int, beam: int) -> None:
+def test_swapped_groups_come_back_with_one_capacity(
+    allocator: str, block: int, n: int, beam: int
+) -> None:
     """With B = 16 a sequence short of a block is masked in the totals by others' reserved slots:
     check each sequence's capacity directly."""
     swaps = 0
@@ -133,8 +196,14 @@ def test_swapped_groups_come_back_with_one_capacity(allocator: str, block: int, 
         hw = cfg.hardware
         alloc = make_allocator(allocator, hw.kv_slots, cfg.workload.max_len, block, True)
         timer = _Probe(hw, cfg.step_time)
-        sim = Simulator(make_trace(cfg.workload), alloc, timer, cfg.scheduler, hw.kv_bytes_per_token,
-                        cfg.workload.max_len)
+        sim = Simulator(
+            make_trace(cfg.workload),
+            alloc,
+            timer,
+            cfg.scheduler,
+            hw.kv_bytes_per_token,
+            cfg.workload.max_len,
+        )
         timer.sim = sim
         out = sim.run()
         alloc.check_invariants()  # type: ignore[attr-defined]

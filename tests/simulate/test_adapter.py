@@ -25,7 +25,10 @@ def test_opt13b_a100_capacity_arithmetic_and_paper_gap() -> None:
     """
     b = kv_budget("opt-13b", "A100-40GB")
     assert b.kv_bytes_per_token == KV_PER_TOKEN
-    assert b.kv_capacity_bytes == b.usable_bytes - b.weights_bytes - b.activation_bytes - b.overhead_bytes
+    assert (
+        b.kv_capacity_bytes
+        == b.usable_bytes - b.weights_bytes - b.activation_bytes - b.overhead_bytes
+    )
     assert b.usable_bytes == int(0.9 * b.gpu_memory_bytes)
     assert b.kv_capacity_bytes / GiB == pytest.approx(9.67, abs=0.02)
     assert b.kv_slots == pytest.approx(12_668, abs=30)
@@ -52,7 +55,9 @@ def test_tensor_parallel_splits_per_gpu_and_scales_flops() -> None:
     assert two.kv_bytes_per_token * 2 == one.kv_bytes_per_token
     assert two.weights_bytes < one.weights_bytes * 0.55
     assert two.hardware.peak_flops == 2 * one.hardware.peak_flops
-    assert two.hardware.bandwidth_bytes_per_s == one.hardware.bandwidth_bytes_per_s  # per-rank bytes
+    assert (
+        two.hardware.bandwidth_bytes_per_s == one.hardware.bandwidth_bytes_per_s
+    )  # per-rank bytes
     assert two.kv_slots > 2 * one.kv_slots  # more room per GPU and half the bytes per token
 
 
@@ -61,8 +66,15 @@ def test_model_that_does_not_fit_says_how_to_fix() -> None:
         kv_budget("opt-13b", "RTX-4090")
 
 
-@pytest.mark.parametrize("kw", [{"gpu_memory_utilization": 0.0}, {"gpu_memory_utilization": 1.5},
-                                {"tensor_parallel_size": 0}, {"kv_memory": "lots"}])
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {"gpu_memory_utilization": 0.0},
+        {"gpu_memory_utilization": 1.5},
+        {"tensor_parallel_size": 0},
+        {"kv_memory": "lots"},
+    ],
+)
 def test_bad_inputs(kw: dict) -> None:
     with pytest.raises(InputError):
         kv_budget("opt-13b", "A100-40GB", **kw)

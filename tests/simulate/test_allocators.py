@@ -18,9 +18,14 @@ from vramplan.simulate.allocators import (
 )
 
 ops = st.lists(
-    st.tuples(st.sampled_from(["admit", "grow", "fork", "free", "swap", "refork"]),
-              st.integers(0, 10_000), st.integers(1, 300), st.integers(0, 2)),
-    min_size=1, max_size=120,
+    st.tuples(
+        st.sampled_from(["admit", "grow", "fork", "free", "swap", "refork"]),
+        st.integers(0, 10_000),
+        st.integers(1, 300),
+        st.integers(0, 2),
+    ),
+    min_size=1,
+    max_size=120,
 )
 
 
@@ -176,8 +181,12 @@ def test_make_allocator_names() -> None:
 
 
 @settings(max_examples=100, deadline=None)
-@given(ops, st.sampled_from(["flashinfer", "paged", "flashdecoding"]), st.booleans(),
-       st.sampled_from([None, 64]))
+@given(
+    ops,
+    st.sampled_from(["flashinfer", "paged", "flashdecoding"]),
+    st.booleans(),
+    st.sampled_from([None, 64]),
+)
 def test_tgi_invariants(trace, backend, caching, max_new) -> None:
     _replay(TGIAllocator(6000, 1024, backend, caching, max_new), trace)
 
@@ -185,7 +194,7 @@ def test_tgi_invariants(trace, backend, caching, max_new) -> None:
 def test_tgi_reserves_up_front_by_backend_block() -> None:
     for backend, block in (("flashinfer", 1), ("paged", 16), ("flashdecoding", 256)):
         a = TGIAllocator(4096, 2048, backend)
-        assert a.B == block and a.num_blocks == 4096 // block - 1  # block 0 kept for health checks
+        assert block == a.B and a.num_blocks == 4096 // block - 1  # block 0 kept for health checks
         assert a.slack_slots == 4096 - a.num_blocks * block
         assert a.admit(1, 100, 300, 100)  # prompt 100, output 200: ceil(300 / B) blocks now
         assert a.capacity_of(1) == -(-300 // block) * block and a.extend(1, 300)

@@ -13,11 +13,39 @@ from vramplan.cli import main
 from vramplan.simulate import SchedulerConfig, SimulationConfig, preset_workload, run_simulation
 from vramplan.simulate.adapter import hardware_from_estimate, kv_budget, perf_setup_for
 
-KEYS = ("token_state_share", "reserved_share", "internal_fragmentation_share", "external_fragmentation_share",
-        "free_share", "mean_batch_size", "throughput_tokens_per_s", "requests_completed", "requests_rejected",
-        "preemptions", "swapped_bytes", "ttft_ms_p50", "ttft_ms_p99", "tpot_ms_p50", "latency_s_p50",
-        "latency_s_p99", "events_per_s", "sharing_saving", "timeseries")
-BASE = ["simulate", "opt-13b", "--gpu", "A100-40GB", "--duration", "30", "--rate", "2", "--seed", "5"]
+KEYS = (
+    "token_state_share",
+    "reserved_share",
+    "internal_fragmentation_share",
+    "external_fragmentation_share",
+    "free_share",
+    "mean_batch_size",
+    "throughput_tokens_per_s",
+    "requests_completed",
+    "requests_rejected",
+    "preemptions",
+    "swapped_bytes",
+    "ttft_ms_p50",
+    "ttft_ms_p99",
+    "tpot_ms_p50",
+    "latency_s_p50",
+    "latency_s_p99",
+    "events_per_s",
+    "sharing_saving",
+    "timeseries",
+)
+BASE = [
+    "simulate",
+    "opt-13b",
+    "--gpu",
+    "A100-40GB",
+    "--duration",
+    "30",
+    "--rate",
+    "2",
+    "--seed",
+    "5",
+]
 TIMING = ("wall_s", "events_per_s")  # wall-clock dependent, the rest is deterministic
 
 
@@ -49,9 +77,13 @@ def test_json_matches_run_simulation(capsys: pytest.CaptureFixture[str]) -> None
     assert set(KEYS) <= set(got)
     assert got["kv_budget"]["kv_slots"] == got["capacity_slots"]
     budget = kv_budget("opt-13b", "A100-40GB")
-    cfg = SimulationConfig(workload=preset_workload("sharegpt", rate=2.0, duration_s=30.0, seed=5),
-                           hardware=hardware_from_estimate("opt-13b", "A100-40GB"), allocator="paged",
-                           scheduler=replace(SchedulerConfig(), seed=5), perf=perf_setup_for(budget, "vllm"))
+    cfg = SimulationConfig(
+        workload=preset_workload("sharegpt", rate=2.0, duration_s=30.0, seed=5),
+        hardware=hardware_from_estimate("opt-13b", "A100-40GB"),
+        allocator="paged",
+        scheduler=replace(SchedulerConfig(), seed=5),
+        perf=perf_setup_for(budget, "vllm"),
+    )
     ref = json.loads(json.dumps(run_simulation(cfg).to_dict(), default=str).replace("NaN", "null"))
     for k in ref:
         if k not in TIMING:
@@ -91,32 +123,42 @@ def test_plot_writes_file(tmp_path: Path, suffix: str, capsys: pytest.CaptureFix
 
 def test_samples_file_workload(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     f = tmp_path / "lens.jsonl"
-    f.write_text("\n".join(json.dumps({"prompt_len": p, "output_len": o}) for p, o in [(20, 50), (300, 100), (64, 64)]))
+    f.write_text(
+        "\n".join(
+            json.dumps({"prompt_len": p, "output_len": o})
+            for p, o in [(20, 50), (300, 100), (64, 64)]
+        )
+    )
     code, out, _ = _run([*BASE, "--workload", str(f), "--json"], capsys)
     assert code == 0 and json.loads(out)["requests_completed"] > 0
 
 
-@pytest.mark.parametrize("extra, needle", [
-    (["--rate", "-1"], "--rate"),
-    (["--rate", "0"], "--rate"),
-    (["--duration", "100000"], "--duration"),
-    (["--workload", "nope.csv"], "does not exist"),
-    (["--workload", "lmsys"], "unknown --workload"),
-    (["--allocator", "buddy"], "unknown --allocator"),
-    (["--block-size", "0"], "--block-size"),
-    (["--n", "2", "--beam-width", "2"], "not both"),
-    (["--preemption", "never"], "--preemption"),
-    (["--engine-mode", "v2"], "--engine-mode"),
-    (["--engine-mode", "v1", "--preemption", "swap"], "recompute only"),
-    (["--engine", "nope"], "unknown engine"),
-    (["--step-time", "exact"], "--step-time"),
-    (["--allocator", "tgi", "--attention-backend", "xformers"], "attention backend"),
-    (["--allocator", "tgi", "--max-new-tokens", "0"], "max_new_tokens"),
-    (["--plot", "out.pdf"], ".png or .svg"),
-    (["--kv-memory", "-3GiB"], "memory size"),
-    (["--gpu-memory-utilization", "1.2"], "gpu_memory_utilization"),
-])
-def test_bad_inputs_exit_1_with_one_line(extra: list[str], needle: str, capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize(
+    "extra, needle",
+    [
+        (["--rate", "-1"], "--rate"),
+        (["--rate", "0"], "--rate"),
+        (["--duration", "100000"], "--duration"),
+        (["--workload", "nope.csv"], "does not exist"),
+        (["--workload", "lmsys"], "unknown --workload"),
+        (["--allocator", "buddy"], "unknown --allocator"),
+        (["--block-size", "0"], "--block-size"),
+        (["--n", "2", "--beam-width", "2"], "not both"),
+        (["--preemption", "never"], "--preemption"),
+        (["--engine-mode", "v2"], "--engine-mode"),
+        (["--engine-mode", "v1", "--preemption", "swap"], "recompute only"),
+        (["--engine", "nope"], "unknown engine"),
+        (["--step-time", "exact"], "--step-time"),
+        (["--allocator", "tgi", "--attention-backend", "xformers"], "attention backend"),
+        (["--allocator", "tgi", "--max-new-tokens", "0"], "max_new_tokens"),
+        (["--plot", "out.pdf"], ".png or .svg"),
+        (["--kv-memory", "-3GiB"], "memory size"),
+        (["--gpu-memory-utilization", "1.2"], "gpu_memory_utilization"),
+    ],
+)
+def test_bad_inputs_exit_1_with_one_line(
+    extra: list[str], needle: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     code, out, err = _run([*BASE, *extra], capsys)
     assert code == 1, (out, err)
     lines = err.strip().splitlines()
@@ -126,8 +168,12 @@ def test_bad_inputs_exit_1_with_one_line(extra: list[str], needle: str, capsys: 
 def test_step_time_and_engine_options(capsys: pytest.CaptureFixture[str]) -> None:
     """--step-time roofline is the simulator's own model; --engine picks vramplan perf's profile."""
     got = {}
-    for extra in (["--step-time", "roofline"], ["--engine", "vllm-0.5"], ["--engine-mode", "v1", "--n", "2"],
-                  ["--allocator", "tgi", "--attention-backend", "paged"]):
+    for extra in (
+        ["--step-time", "roofline"],
+        ["--engine", "vllm-0.5"],
+        ["--engine-mode", "v1", "--n", "2"],
+        ["--allocator", "tgi", "--attention-backend", "paged"],
+    ):
         code, out, err = _run([*BASE, *extra, "--json"], capsys)
         assert code == 0, err
         got[extra[1]] = json.loads(out)

@@ -12,9 +12,19 @@ from vramplan.model.hf_config import spec_from_config
 from vramplan.simulate.adapter import kv_budget
 from vramplan.simulate.options import check_options, swap_space_bytes, workload_from
 
-OK = {"rate": 2.0, "duration": 60.0, "block_size": 16, "max_model_len": 2048, "max_num_seqs": 256,
-      "max_num_batched_tokens": 2048, "n": 1, "beam_width": 1, "system_prompt_len": 0, "system_prompt_share": 0.0,
-      "preemption": "auto"}
+OK = {
+    "rate": 2.0,
+    "duration": 60.0,
+    "block_size": 16,
+    "max_model_len": 2048,
+    "max_num_seqs": 256,
+    "max_num_batched_tokens": 2048,
+    "n": 1,
+    "beam_width": 1,
+    "system_prompt_len": 0,
+    "system_prompt_share": 0.0,
+    "preemption": "auto",
+}
 
 
 def test_kv_budget_takes_a_spec_or_a_name() -> None:
@@ -27,11 +37,18 @@ def test_kv_budget_takes_a_spec_or_a_name() -> None:
         kv_budget(13, "A100-40GB")  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize(("field", "value", "flag"), [
-    ("rate", float("nan"), "--rate"), ("duration", 1e9, "--duration"), ("block_size", 0, "--block-size"),
-    ("max_model_len", 1, "--max-model-len"), ("n", 0, "--n"), ("system_prompt_share", 1.5, "--system-prompt-share"),
-    ("preemption", "never", "--preemption"),
-])
+@pytest.mark.parametrize(
+    ("field", "value", "flag"),
+    [
+        ("rate", float("nan"), "--rate"),
+        ("duration", 1e9, "--duration"),
+        ("block_size", 0, "--block-size"),
+        ("max_model_len", 1, "--max-model-len"),
+        ("n", 0, "--n"),
+        ("system_prompt_share", 1.5, "--system-prompt-share"),
+        ("preemption", "never", "--preemption"),
+    ],
+)
 def test_check_options_names_the_flag(field: str, value: object, flag: str) -> None:
     check_options(**OK)
     with pytest.raises(InputError, match=flag):
@@ -71,9 +88,16 @@ def test_catalogue_rows_are_what_the_cli_prints() -> None:
 def test_build_simulation_checks_cheap_things_first() -> None:
     from vramplan.simulate.options import build_simulation
 
-    for kw, flag in (({"step_time": "exact"}, "--step-time"), ({"engine_mode": "v2"}, "--engine-mode"),
-                     ({"rate": -1.0}, "--rate")):
+    for kw, flag in (
+        ({"step_time": "exact"}, "--step-time"),
+        ({"engine_mode": "v2"}, "--engine-mode"),
+        ({"rate": -1.0}, "--rate"),
+    ):
         with pytest.raises(InputError, match=flag):
-            build_simulation(model="no-such-model", gpu="A100-40GB", **kw)  # fails before the model lookup
-    cfg, budget = build_simulation(model="opt-13b", gpu="A100-40GB", duration=10.0, step_time="roofline")
+            build_simulation(
+                model="no-such-model", gpu="A100-40GB", **kw
+            )  # fails before the model lookup
+    cfg, budget = build_simulation(
+        model="opt-13b", gpu="A100-40GB", duration=10.0, step_time="roofline"
+    )
     assert cfg.hardware == budget.hardware and cfg.perf is None and cfg.workload.duration_s == 10.0

@@ -19,16 +19,36 @@ from vramplan.simulate import (
     run_simulation,
 )
 
-KEYS = ("token_state_share", "reserved_share", "internal_fragmentation_share",
-        "external_fragmentation_share", "mean_batch_size", "throughput_tokens_per_s",
-        "requests_completed", "requests_rejected", "preemptions", "swapped_bytes", "ttft_ms_p50",
-        "ttft_ms_p99", "tpot_ms_p50", "latency_s_p50", "latency_s_p99", "events_per_s",
-        "sharing_saving", "timeseries")
+KEYS = (
+    "token_state_share",
+    "reserved_share",
+    "internal_fragmentation_share",
+    "external_fragmentation_share",
+    "mean_batch_size",
+    "throughput_tokens_per_s",
+    "requests_completed",
+    "requests_rejected",
+    "preemptions",
+    "swapped_bytes",
+    "ttft_ms_p50",
+    "ttft_ms_p99",
+    "tpot_ms_p50",
+    "latency_s_p50",
+    "latency_s_p99",
+    "events_per_s",
+    "sharing_saving",
+    "timeseries",
+)
 
 
 def _shares(r) -> float:
-    return (r.token_state_share + r.reserved_share + r.internal_fragmentation_share
-            + r.external_fragmentation_share + r.free_share)
+    return (
+        r.token_state_share
+        + r.reserved_share
+        + r.internal_fragmentation_share
+        + r.external_fragmentation_share
+        + r.free_share
+    )
 
 
 def _small(**kw) -> SimulationConfig:
@@ -49,10 +69,16 @@ def test_accounting_sums_to_one_and_all_requests_end(alloc: str) -> None:
     r = run_simulation(cfg)
     assert set(KEYS) <= set(r.to_dict())
     assert _shares(r) == pytest.approx(1.0, abs=1e-9)
-    for v in (r.token_state_share, r.reserved_share, r.internal_fragmentation_share,
-              r.external_fragmentation_share, r.free_share):
+    for v in (
+        r.token_state_share,
+        r.reserved_share,
+        r.internal_fragmentation_share,
+        r.external_fragmentation_share,
+        r.free_share,
+    ):
         assert v >= -1e-12
     from vramplan.simulate.workload import make_trace
+
     assert r.requests_completed + r.requests_rejected == len(make_trace(cfg.workload))
     assert r.ttft_ms_p50 <= r.ttft_ms_p99 and r.latency_s_p50 <= r.latency_s_p99
 
@@ -61,8 +87,7 @@ def test_small_pool_preempts_and_rejects() -> None:
     hw = replace(SimulationConfig().hardware, kv_capacity_bytes=1500 * 819200)
     wl = preset_workload("sharegpt", rate=4, duration_s=60, seed=1)
     for mode in ("recompute", "swap"):
-        cfg = SimulationConfig(workload=wl, hardware=hw,
-                               scheduler=SchedulerConfig(preemption=mode))
+        cfg = SimulationConfig(workload=wl, hardware=hw, scheduler=SchedulerConfig(preemption=mode))
         r = run_simulation(cfg)
         assert r.preemptions > 0
         assert r.requests_rejected > 0  # pairs longer than 1500 tokens can never fit
@@ -71,7 +96,9 @@ def test_small_pool_preempts_and_rejects() -> None:
 
 
 def test_chunked_prefill_runs_and_respects_budget() -> None:
-    cfg = replace(_small(), scheduler=SchedulerConfig(chunked_prefill=True, max_num_batched_tokens=512))
+    cfg = replace(
+        _small(), scheduler=SchedulerConfig(chunked_prefill=True, max_num_batched_tokens=512)
+    )
     r = run_simulation(cfg)
     assert r.requests_completed > 0 and r.requests_rejected == 0
 
@@ -85,13 +112,18 @@ def test_sharing_saving_parallel_sampling_and_beam() -> None:
     assert 0.02 < n4.sharing_saving < b4.sharing_saving < 0.8
     for r in (n4, b4):
         assert _shares(r) == pytest.approx(1.0, abs=1e-9)
-    contig = run_simulation(SimulationConfig(workload=replace(base, beam_width=4), allocator="oracle"))
+    contig = run_simulation(
+        SimulationConfig(workload=replace(base, beam_width=4), allocator="oracle")
+    )
     assert contig.sharing_saving == 0
 
 
 def test_system_prompt_prefix_caching_saves_memory() -> None:
-    wl = replace(preset_workload("alpaca", rate=5, duration_s=30), system_prompt_len=256,
-                 system_prompt_share=1.0)
+    wl = replace(
+        preset_workload("alpaca", rate=5, duration_s=30),
+        system_prompt_len=256,
+        system_prompt_share=1.0,
+    )
     on = run_simulation(SimulationConfig(workload=wl))
     off = run_simulation(SimulationConfig(workload=wl, prefix_caching=False))
     radix = run_simulation(SimulationConfig(workload=wl, allocator="radix"))
@@ -120,8 +152,10 @@ def test_bad_config_raises() -> None:
 def test_paper_anchor_short_replay() -> None:
     """Fig. 2 order on a shortened ShareGPT replay (OPT-13B, 15,728 slots): Max < Pow2 < Oracle < Paged."""
     # a higher rate fills the pool fast; the first minute (filling up) is left out of the averages
-    cfg = SimulationConfig(workload=preset_workload("sharegpt", rate=4, duration_s=200, seed=0),
-                           scheduler=SchedulerConfig(stop_after_s=200, warmup_s=60))
+    cfg = SimulationConfig(
+        workload=preset_workload("sharegpt", rate=4, duration_s=200, seed=0),
+        scheduler=SchedulerConfig(stop_after_s=200, warmup_s=60),
+    )
     res = compare_allocators(cfg, ["max", "pow2", "oracle", "paged"])
     share = [res[k].token_state_share for k in ("max", "pow2", "oracle", "paged")]
     assert share == sorted(share)
@@ -133,8 +167,14 @@ def test_paper_anchor_short_replay() -> None:
 
 def test_fixed_lengths_exact_token_share() -> None:
     """Oracle, fixed 100+100 tokens, light load: token share equals the analytic value."""
-    wl = WorkloadConfig(rate=0.05, duration_s=200, arrival="gamma", cv=0.01, prompt=LengthDist("fixed", value=100),
-                        output=LengthDist("fixed", value=100))
+    wl = WorkloadConfig(
+        rate=0.05,
+        duration_s=200,
+        arrival="gamma",
+        cv=0.01,
+        prompt=LengthDist("fixed", value=100),
+        output=LengthDist("fixed", value=100),
+    )
     r = run_simulation(SimulationConfig(workload=wl, allocator="oracle"))
     # one request at a time; chunk 256 of 15,728; mean tokens ~150 over the request
     assert r.mean_batch_size == pytest.approx(1.0)
@@ -158,7 +198,11 @@ def test_v1_parallel_sampling_shares_only_through_prefix_cache() -> None:
     wl = replace(preset_workload("alpaca", rate=5, duration_s=30, seed=2), n=4)
     v0 = run_simulation(SimulationConfig(workload=wl))
     v1 = run_simulation(SimulationConfig(workload=wl, scheduler=SchedulerConfig(engine_mode="v1")))
-    off = run_simulation(SimulationConfig(workload=wl, prefix_caching=False, scheduler=SchedulerConfig(engine_mode="v1")))
+    off = run_simulation(
+        SimulationConfig(
+            workload=wl, prefix_caching=False, scheduler=SchedulerConfig(engine_mode="v1")
+        )
+    )
     assert v1.engine_mode == "v1" and v1.swapped_bytes == 0
     assert 0.02 < v1.sharing_saving <= v0.sharing_saving and off.sharing_saving == 0
     assert v1.prefix_hit_tokens > 0 and off.prefix_hit_tokens == 0
@@ -171,7 +215,9 @@ def test_prefix_rehits_after_recompute_save_prefill() -> None:
     wl = preset_workload("sharegpt", rate=3, duration_s=60, seed=1)
     sched = SchedulerConfig(preemption="recompute")
     on = run_simulation(SimulationConfig(workload=wl, hardware=hw, scheduler=sched))
-    off = run_simulation(SimulationConfig(workload=wl, hardware=hw, scheduler=sched, prefix_caching=False))
+    off = run_simulation(
+        SimulationConfig(workload=wl, hardware=hw, scheduler=sched, prefix_caching=False)
+    )
     assert on.preemptions > 0 and off.prefix_hit_tokens == 0
     assert on.prefix_hit_tokens > 0 and on.prefill_tokens < off.prefill_tokens
 
@@ -191,8 +237,14 @@ def test_decode_context_bookkeeping_balances(mode: str, chunked: bool | None) ->
     seen: list[int] = []
     step = timer.step
     timer.step = lambda p, d, ctx, sq=0.0: (seen.append(ctx), step(p, d, ctx, sq))[1]  # type: ignore[method-assign]
-    sim = Simulator(make_trace(wl), make_allocator("paged", hw.kv_slots, wl.max_len), timer, cfg,
-                    hw.kv_bytes_per_token, wl.max_len)
+    sim = Simulator(
+        make_trace(wl),
+        make_allocator("paged", hw.kv_slots, wl.max_len),
+        timer,
+        cfg,
+        hw.kv_bytes_per_token,
+        wl.max_len,
+    )
     raw = sim.run()
     assert raw.preemptions > 0 and min(seen) >= 0 and max(seen) > 0
     assert sim.dec_ctx == 0 and sim.logical == 0 and sim.n_dec == 0

@@ -13,9 +13,14 @@ from vramplan.simulate.adapter import kv_budget, perf_setup_for
 from vramplan.simulate.steptime import PerfStepTimer, opt13b_a100_40gb_perf
 
 
-@pytest.mark.parametrize("model, gpu, engine, tp", [("opt-13b", "A100-40GB", "vllm-0.5", 1),
-                                                    ("llama-3.1-8b", "H100-80GB", "vllm", 1),
-                                                    ("llama-3.1-8b", "H100-80GB", "sglang", 2)])
+@pytest.mark.parametrize(
+    "model, gpu, engine, tp",
+    [
+        ("opt-13b", "A100-40GB", "vllm-0.5", 1),
+        ("llama-3.1-8b", "H100-80GB", "vllm", 1),
+        ("llama-3.1-8b", "H100-80GB", "sglang", 2),
+    ],
+)
 def test_perf_timer_equals_step_time(model: str, gpu: str, engine: str, tp: int) -> None:
     """The timer's per-shape lines reproduce step_time exactly (compute and memory are affine in context)."""
     setup = build_setup(model, gpu, engine=engine, tensor_parallel_size=tp)
@@ -41,8 +46,11 @@ def test_steady_batch_tpot_matches_perf(batch: int) -> None:
     setup = perf_setup_for(budget, "vllm", max_model_len=inp + out)
     zeros = np.zeros(batch, dtype=np.int64)
     trace = Trace(np.zeros(batch), np.full(batch, inp), np.full(batch, out), zeros - 1, zeros)
-    cfg = SimulationConfig(hardware=budget.hardware, perf=setup,
-                           scheduler=SchedulerConfig(max_num_batched_tokens=batch * (inp + out), max_num_seqs=batch))
+    cfg = SimulationConfig(
+        hardware=budget.hardware,
+        perf=setup,
+        scheduler=SchedulerConfig(max_num_batched_tokens=batch * (inp + out), max_num_seqs=batch),
+    )
     cfg = replace(cfg, workload=replace(cfg.workload, max_len=inp + out))
     r = run_simulation(cfg, trace=trace)
     ref = perf(model, gpu, input_len=inp, output_len=out, batch_size=batch, engine="vllm")
@@ -56,4 +64,7 @@ def test_paper_setup_and_fallback_roofline() -> None:
     assert setup.engine.name == "vllm-0.5" and setup.kv_capacity_tokens == 15_728
     wl = replace(SimulationConfig().workload, duration_s=20.0)
     assert run_simulation(SimulationConfig(workload=wl)).step_time_model == "roofline"
-    assert run_simulation(SimulationConfig(workload=wl, perf=setup)).step_time_model == "perf (vllm-0.5)"
+    assert (
+        run_simulation(SimulationConfig(workload=wl, perf=setup)).step_time_model
+        == "perf (vllm-0.5)"
+    )

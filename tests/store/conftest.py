@@ -44,7 +44,14 @@ class PgServer:
         subprocess.run(cmd, check=True, capture_output=True, timeout=60)
 
     def start(self) -> None:
-        self.ctl("-w", "-l", f"{self.data_dir}/log", "-o", f"-p {self.port} -k {self.data_dir} -c listen_addresses=127.0.0.1 -c fsync=on", "start")
+        self.ctl(
+            "-w",
+            "-l",
+            f"{self.data_dir}/log",
+            "-o",
+            f"-p {self.port} -k {self.data_dir} -c listen_addresses=127.0.0.1 -c fsync=on",
+            "start",
+        )
 
     def stop(self) -> None:
         self.ctl("-w", "-m", "fast", "stop")
@@ -55,7 +62,9 @@ def postgres() -> Iterator[PgServer]:
     bin_dir = _bin_dir()
     if bin_dir is None:
         pytest.skip("PostgreSQL binaries not found (apt-get install -y postgresql)")
-    pytest.importorskip("psycopg", reason="the postgres extra is not installed (pip install 'vramplan[postgres]')")
+    pytest.importorskip(
+        "psycopg", reason="the postgres extra is not installed (pip install 'vramplan[postgres]')"
+    )
     as_postgres = os.geteuid() == 0
     if as_postgres and shutil.which("runuser") is None:
         pytest.skip("running as root without runuser: cannot start PostgreSQL as a non-root user")

@@ -15,7 +15,9 @@ from vramplan.store.repository import PlanNotFoundError, Store, StoreUnavailable
 
 def _roundtrip(store: Store) -> None:
     with store.session() as s:
-        a = repository.save_plan(s, kind="estimate", name="a", scenario={"model": "x"}, result={"total_bytes": 1})
+        a = repository.save_plan(
+            s, kind="estimate", name="a", scenario={"model": "x"}, result={"total_bytes": 1}
+        )
         b = repository.save_plan(s, kind="simulate", name="b", scenario={}, result={"n": [1, 2]})
     with store.session() as s:
         assert repository.get_plan(s, plan_id=a.id) == a
@@ -39,7 +41,12 @@ def test_sqlite_roundtrip_wal_and_full_sync(tmp_path: Path) -> None:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL
         assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar() == "0001"
-    assert sqlite3.connect(tmp_path / "sub" / "plans.db").execute("select count(*) from plans").fetchone()[0] == 1
+    assert (
+        sqlite3.connect(tmp_path / "sub" / "plans.db")
+        .execute("select count(*) from plans")
+        .fetchone()[0]
+        == 1
+    )
 
 
 def test_unreachable_sqlite_is_store_unavailable(tmp_path: Path) -> None:
@@ -84,14 +91,18 @@ def test_cli_plans_use_the_same_repository(tmp_path: Path) -> None:
     scenario = tmp_path / "s.json"
     scenario.write_text(json.dumps({"model": "opt-125m", "context": 2048}))
     runner = CliRunner()
-    saved = runner.invoke(app, ["plans", "save", str(scenario), "--name", "tiny", "--database-url", url])
+    saved = runner.invoke(
+        app, ["plans", "save", str(scenario), "--name", "tiny", "--database-url", url]
+    )
     assert saved.exit_code == 0, saved.output
     plan_id = saved.output.strip()
     shown = json.loads(runner.invoke(app, ["plans", "show", plan_id, "--database-url", url]).output)
     from vramplan.estimator import estimate
 
     assert shown["result"] == json.loads(json.dumps(estimate("opt-125m", context=2048).to_dict()))
-    listed = json.loads(runner.invoke(app, ["plans", "list", "--json", "--database-url", url]).output)
+    listed = json.loads(
+        runner.invoke(app, ["plans", "list", "--json", "--database-url", url]).output
+    )
     assert [p["id"] for p in listed] == [plan_id]
     assert runner.invoke(app, ["plans", "delete", plan_id, "--database-url", url]).exit_code == 0
     gone = runner.invoke(app, ["plans", "show", plan_id, "--database-url", url])

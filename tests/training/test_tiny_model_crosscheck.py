@@ -15,9 +15,19 @@ transformers = pytest.importorskip("transformers")
 from vramplan.model.hf_config import spec_from_config
 from vramplan.training import estimate_training
 
-CFG = {"model_type": "llama", "vocab_size": 256, "hidden_size": 64, "intermediate_size": 160, "num_hidden_layers": 2,
-       "num_attention_heads": 4, "num_key_value_heads": 2, "max_position_embeddings": 128, "tie_word_embeddings": False,
-       "torch_dtype": "float32", "rms_norm_eps": 1e-6}
+CFG = {
+    "model_type": "llama",
+    "vocab_size": 256,
+    "hidden_size": 64,
+    "intermediate_size": 160,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 4,
+    "num_key_value_heads": 2,
+    "max_position_embeddings": 128,
+    "tie_word_embeddings": False,
+    "torch_dtype": "float32",
+    "rms_norm_eps": 1e-6,
+}
 
 
 def _model():  # type: ignore[no-untyped-def]
@@ -34,7 +44,12 @@ def _step(model, params, opt) -> None:  # type: ignore[no-untyped-def]
 
 
 def _state_bytes(opt) -> int:  # type: ignore[no-untyped-def]
-    return sum(v.numel() * v.element_size() for st in opt.state.values() for v in st.values() if torch.is_tensor(v))
+    return sum(
+        v.numel() * v.element_size()
+        for st in opt.state.values()
+        for v in st.values()
+        if torch.is_tensor(v)
+    )
 
 
 def _grad_bytes(params) -> int:  # type: ignore[no-untyped-def]
@@ -69,7 +84,9 @@ def test_full_finetune_grads_and_optimizer_state_exact(optimizer: str) -> None:
     b = estimate_training(SPEC, precision="fp32", optimizer=optimizer, search=False)
     assert b.per_gpu.gradients == _grad_bytes(params)
     assert b.per_gpu.optimizer == _state_bytes(opt)
-    if optimizer == "adamw":  # spell the recipe out: 8 B/param of moments + 4 B per tensor for `step`
+    if (
+        optimizer == "adamw"
+    ):  # spell the recipe out: 8 B/param of moments + 4 B per tensor for `step`
         n = sum(p.numel() for p in params)
         assert _state_bytes(opt) == 8 * n + 4 * len(params)
 
@@ -102,7 +119,14 @@ def test_lora_trainable_bytes_exact(targets: tuple[str, ...]) -> None:
     trainable = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(trainable, lr=1e-3)
     _step(model, trainable, opt)
-    b = estimate_training(SPEC, method="lora", lora_rank=r, lora_targets=",".join(targets), precision="fp32", search=False)
+    b = estimate_training(
+        SPEC,
+        method="lora",
+        lora_rank=r,
+        lora_targets=",".join(targets),
+        precision="fp32",
+        search=False,
+    )
     assert b.trainable_params == sum(p.numel() for p in trainable)
     assert b.per_gpu.gradients == _grad_bytes(trainable)
     assert b.per_gpu.optimizer == _state_bytes(opt)

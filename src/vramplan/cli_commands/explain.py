@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -17,7 +17,10 @@ def register(app: typer.Typer) -> None:
 
 def explain_command(
     logfile: Annotated[str, typer.Argument(help="Engine startup log file, or - for stdin.")],
-    gpu: Annotated[Optional[str], typer.Option("--gpu", help="GPU name when the log does not print the total memory.")] = None,
+    gpu: Annotated[
+        str | None,
+        typer.Option("--gpu", help="GPU name when the log does not print the total memory."),
+    ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Explain a vLLM / SGLang / TGI / llama.cpp startup log term by term."""
@@ -30,9 +33,13 @@ def explain_command(
     else:
         path = Path(logfile)
         if not path.is_file():
-            raise FileFormatError(f"{logfile} is not a file: pass a startup log path or - for stdin")
+            raise FileFormatError(
+                f"{logfile} is not a file: pass a startup log path or - for stdin"
+            )
         if path.stat().st_size > MAX_LOG_BYTES:
-            raise FileFormatError(f"{logfile} is larger than 64 MiB: pass only the startup part of the log")
+            raise FileFormatError(
+                f"{logfile} is larger than 64 MiB: pass only the startup part of the log"
+            )
         text = path.read_bytes().decode("utf-8", errors="replace")
     result = explain_log(text, gpu=gpu)
     typer.echo(to_json(result) if json_out else render_text(result))

@@ -8,4 +8,6 @@ from vramplan.cli_commands.sglang import PASS_THROUGH, engine_command
 
 
 def register(app: typer.Typer) -> None:
-    app.command("llamacpp", context_settings=PASS_THROUGH)(engine_command("vramplan.engines.llamacpp:predict_llamacpp", "llama.cpp"))
+    app.command("llamacpp", context_settings=PASS_THROUGH)(
+        engine_command("vramplan.engines.llamacpp:predict_llamacpp", "llama.cpp")
+    )

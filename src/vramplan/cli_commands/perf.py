@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -18,16 +18,28 @@ def perf_command(
     gpu: Annotated[str, typer.Option("--gpu", help="GPU name (H100-80GB, A100-80GB, L40S, ...).")],
     input_len: Annotated[int, typer.Option("--input-len", help="Prompt tokens per request.")],
     output_len: Annotated[int, typer.Option("--output-len", help="Generated tokens per request.")],
-    engine: Annotated[str, typer.Option("--engine", help="vllm, sglang, trtllm, llamacpp or tgi.")] = "vllm",
+    engine: Annotated[
+        str, typer.Option("--engine", help="vllm, sglang, trtllm, llamacpp or tgi.")
+    ] = "vllm",
     tensor_parallel_size: Annotated[int, typer.Option("--tensor-parallel-size", "-tp")] = 1,
     pipeline_parallel_size: Annotated[int, typer.Option("--pipeline-parallel-size", "-pp")] = 1,
-    dtype: Annotated[Optional[str], typer.Option("--dtype")] = None,
-    quantization: Annotated[Optional[str], typer.Option("--quantization", "-q")] = None,
-    kv_cache_dtype: Annotated[Optional[str], typer.Option("--kv-cache-dtype")] = None,
-    batch_size: Annotated[Optional[int], typer.Option("--batch-size", help="Static batch of B requests.")] = None,
-    concurrency: Annotated[Optional[int], typer.Option("--concurrency", help="Closed loop of C clients.")] = None,
-    request_rate: Annotated[Optional[float], typer.Option("--request-rate", help="Open loop, Poisson arrivals at R req/s.")] = None,
-    max_throughput: Annotated[bool, typer.Option("--max-throughput", help="Batch bounded by KV capacity and max_num_seqs.")] = False,
+    dtype: Annotated[str | None, typer.Option("--dtype")] = None,
+    quantization: Annotated[str | None, typer.Option("--quantization", "-q")] = None,
+    kv_cache_dtype: Annotated[str | None, typer.Option("--kv-cache-dtype")] = None,
+    batch_size: Annotated[
+        int | None, typer.Option("--batch-size", help="Static batch of B requests.")
+    ] = None,
+    concurrency: Annotated[
+        int | None, typer.Option("--concurrency", help="Closed loop of C clients.")
+    ] = None,
+    request_rate: Annotated[
+        float | None,
+        typer.Option("--request-rate", help="Open loop, Poisson arrivals at R req/s."),
+    ] = None,
+    max_throughput: Annotated[
+        bool,
+        typer.Option("--max-throughput", help="Batch bounded by KV capacity and max_num_seqs."),
+    ] = False,
     json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Predict TTFT, TPOT, ITL, latency and throughput (roofline + batching + queueing model)."""
@@ -36,21 +48,46 @@ def perf_command(
 
     if dtype and quantization:
         raise InputError("give --dtype or --quantization, not both")
-    r = perf(model, gpu, input_len=input_len, output_len=output_len, engine=engine,
-             tensor_parallel_size=tensor_parallel_size, pipeline_parallel_size=pipeline_parallel_size, dtype=dtype,
-             quantization=quantization, kv_cache_dtype=kv_cache_dtype, batch_size=batch_size, concurrency=concurrency,
-             request_rate=request_rate, max_throughput=max_throughput)
+    r = perf(
+        model,
+        gpu,
+        input_len=input_len,
+        output_len=output_len,
+        engine=engine,
+        tensor_parallel_size=tensor_parallel_size,
+        pipeline_parallel_size=pipeline_parallel_size,
+        dtype=dtype,
+        quantization=quantization,
+        kv_cache_dtype=kv_cache_dtype,
+        batch_size=batch_size,
+        concurrency=concurrency,
+        request_rate=request_rate,
+        max_throughput=max_throughput,
+    )
     d = r.to_dict()
     if json_out:
         typer.echo(to_json(d))
         return
     out = console()
-    rows = [("TTFT", f"{r.ttft_ms:,.1f} ms"), ("TPOT", f"{r.tpot_ms:,.2f} ms"), ("ITL", f"{r.itl_ms:,.2f} ms"),
-            ("end-to-end latency", f"{r.latency_s:,.2f} s"), ("output tokens/s", f"{r.output_tokens_per_s:,.0f}"),
-            ("total tokens/s", f"{r.total_tokens_per_s:,.0f}"), ("requests/s", f"{r.requests_per_s:,.3f}"),
-            ("running batch", f"{r.batch_size:g}"), ("decode step", f"{r.decode_step_ms:,.2f} ms ({r.bound}-bound)"),
-            ("physical max output tokens/s", f"{r.physical_max_output_tokens_per_s:,.0f}")]
-    out.print(table(f"{model} on {tensor_parallel_size * pipeline_parallel_size}x {gpu} · {r.engine} · {r.mode} · "
-                    f"{input_len} in / {output_len} out", ["figure", "value"], rows))
+    rows = [
+        ("TTFT", f"{r.ttft_ms:,.1f} ms"),
+        ("TPOT", f"{r.tpot_ms:,.2f} ms"),
+        ("ITL", f"{r.itl_ms:,.2f} ms"),
+        ("end-to-end latency", f"{r.latency_s:,.2f} s"),
+        ("output tokens/s", f"{r.output_tokens_per_s:,.0f}"),
+        ("total tokens/s", f"{r.total_tokens_per_s:,.0f}"),
+        ("requests/s", f"{r.requests_per_s:,.3f}"),
+        ("running batch", f"{r.batch_size:g}"),
+        ("decode step", f"{r.decode_step_ms:,.2f} ms ({r.bound}-bound)"),
+        ("physical max output tokens/s", f"{r.physical_max_output_tokens_per_s:,.0f}"),
+    ]
+    out.print(
+        table(
+            f"{model} on {tensor_parallel_size * pipeline_parallel_size}x {gpu} · {r.engine} · {r.mode} · "
+            f"{input_len} in / {output_len} out",
+            ["figure", "value"],
+            rows,
+        )
+    )
     for a in r.assumptions:
         out.print(f"  - {a}")

@@ -10,10 +10,15 @@ import typer
 
 from vramplan.render import console, table, to_json
 
-plans_app = typer.Typer(help="Save, list, show and delete plans (the store the web page uses).", no_args_is_help=True)
+plans_app = typer.Typer(
+    help="Save, list, show and delete plans (the store the web page uses).", no_args_is_help=True
+)
 
-DB_OPTION = typer.Option("--database-url", envvar=["VRAMPLAN_DATABASE_URL", "DATABASE_URL"],
-                         help="Plans store URL (default: SQLite in your data directory).")
+DB_OPTION = typer.Option(
+    "--database-url",
+    envvar=["VRAMPLAN_DATABASE_URL", "DATABASE_URL"],
+    help="Plans store URL (default: SQLite in your data directory).",
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -28,10 +33,25 @@ def _store(database_url: str | None) -> Any:
 
 @plans_app.command("save")
 def save_command(
-    scenario_file: Annotated[Path, typer.Argument(help="JSON file with the scenario (the API request body), or - for stdin.", allow_dash=True)],
+    scenario_file: Annotated[
+        Path,
+        typer.Argument(
+            help="JSON file with the scenario (the API request body), or - for stdin.",
+            allow_dash=True,
+        ),
+    ],
     name: Annotated[str, typer.Option("--name", help="A label shown in listings.")] = "",
-    kind: Annotated[str, typer.Option("--kind", help="estimate or simulate (computed here), or vllm/plan/train/explain with --result.")] = "estimate",
-    result_file: Annotated[Path | None, typer.Option("--result", help="JSON file with the result; default: compute it.")] = None,
+    kind: Annotated[
+        str,
+        typer.Option(
+            "--kind",
+            help="estimate or simulate (computed here), or vllm/plan/train/explain with --result.",
+        ),
+    ] = "estimate",
+    result_file: Annotated[
+        Path | None,
+        typer.Option("--result", help="JSON file with the result; default: compute it."),
+    ] = None,
     database_url: Annotated[str | None, DB_OPTION] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
@@ -41,21 +61,39 @@ def save_command(
     from vramplan.store import repository
 
     def read(path: Path) -> Any:
-        text = typer.get_text_stream("stdin").read() if str(path) == "-" else path.read_text(encoding="utf-8")
+        text = (
+            typer.get_text_stream("stdin").read()
+            if str(path) == "-"
+            else path.read_text(encoding="utf-8")
+        )
         try:
             return json.loads(text)
         except json.JSONDecodeError as exc:
-            raise FileFormatError(f"{path} is not JSON ({exc}): pass the request body of the matching API route") from None
+            raise FileFormatError(
+                f"{path} is not JSON ({exc}): pass the request body of the matching API route"
+            ) from None
 
-    body = PlanCreate.model_validate({"name": name, "kind": kind, "scenario": read(scenario_file),
-                                      "result": read(result_file) if result_file else None})
+    body = PlanCreate.model_validate(
+        {
+            "name": name,
+            "kind": kind,
+            "scenario": read(scenario_file),
+            "result": read(result_file) if result_file else None,
+        }
+    )
     from vramplan.service.compute import compute_result
     from vramplan.service.settings import Settings
 
-    result = body.result if body.result is not None else compute_result(body.kind, body.scenario, Settings(database_url=database_url))
+    result = (
+        body.result
+        if body.result is not None
+        else compute_result(body.kind, body.scenario, Settings(database_url=database_url))
+    )
     store = _store(database_url)
     with store.session() as session:
-        record = repository.save_plan(session, kind=body.kind, name=body.name, scenario=body.scenario, result=result)
+        record = repository.save_plan(
+            session, kind=body.kind, name=body.name, scenario=body.scenario, result=result
+        )
     if json_out:
         typer.echo(to_json(_as_dict(record)))
     else:
@@ -73,12 +111,20 @@ def list_command(
 
     with _store(database_url).session() as session:
         records, total = repository.list_plans(session, limit=limit)
-    rows = [{"id": r.id, "name": r.name, "kind": r.kind, "created_at": r.created_at.isoformat()} for r in records]
+    rows = [
+        {"id": r.id, "name": r.name, "kind": r.kind, "created_at": r.created_at.isoformat()}
+        for r in records
+    ]
     if json_out:
         typer.echo(to_json(rows))
         return
-    console().print(table(f"saved plans ({total})", ["id", "kind", "name", "created"],
-                          [(r["id"], r["kind"], r["name"], r["created_at"][:19]) for r in rows]))
+    console().print(
+        table(
+            f"saved plans ({total})",
+            ["id", "kind", "name", "created"],
+            [(r["id"], r["kind"], r["name"], r["created_at"][:19]) for r in rows],
+        )
+    )
 
 
 @plans_app.command("show")
@@ -108,5 +154,12 @@ def delete_command(
 
 
 def _as_dict(record: Any) -> dict[str, Any]:
-    return {"id": record.id, "name": record.name, "kind": record.kind, "created_at": record.created_at.isoformat(),
-            "url": f"/?plan={record.id}", "scenario": record.scenario, "result": record.result}
+    return {
+        "id": record.id,
+        "name": record.name,
+        "kind": record.kind,
+        "created_at": record.created_at.isoformat(),
+        "url": f"/?plan={record.id}",
+        "scenario": record.scenario,
+        "result": record.result,
+    }

@@ -17,12 +17,20 @@ def render_prediction(data: dict[str, Any], json_out: bool) -> None:
     if json_out:
         typer.echo(to_json(data))
         return
-    rows = [(k, "-" if v is None else (f"{v:,.3f}" if isinstance(v, float) else str(v)))
-            for k, v in data.items() if k not in ("settings", "extra", "assumptions", "errors", "fixes")]
-    rows += [(k, f"{v:,.2f}" if isinstance(v, float) else str(v)) for k, v in data.get("extra", {}).items()
-             if not isinstance(v, (list, dict))]
+    rows = [
+        (k, "-" if v is None else (f"{v:,.3f}" if isinstance(v, float) else str(v)))
+        for k, v in data.items()
+        if k not in ("settings", "extra", "assumptions", "errors", "fixes")
+    ]
+    rows += [
+        (k, f"{v:,.2f}" if isinstance(v, float) else str(v))
+        for k, v in data.get("extra", {}).items()
+        if not isinstance(v, (list, dict))
+    ]
     out = console()
-    out.print(table(f"{data['engine']} {data['engine_version']} (per GPU)", ["figure", "value"], rows))
+    out.print(
+        table(f"{data['engine']} {data['engine_version']} (per GPU)", ["figure", "value"], rows)
+    )
     for title in ("errors", "fixes", "assumptions"):
         for line in data.get(title, []):
             out.print(f"{title[:-1]}: {line}")
@@ -36,9 +44,15 @@ def engine_command(predict_path: str, name: str) -> Callable[..., None]:
 
     def command(
         ctx: typer.Context,
-        gpu: Annotated[str | None, typer.Option("--gpu", help="GPU name (see `vramplan gpus`).")] = None,
-        gpu_memory: Annotated[str | None, typer.Option("--gpu-memory", help="GPU memory, e.g. 80GiB.")] = None,
-        engine_version: Annotated[str | None, typer.Option("--engine-version", help="Engine version to mimic.")] = None,
+        gpu: Annotated[
+            str | None, typer.Option("--gpu", help="GPU name (see `vramplan gpus`).")
+        ] = None,
+        gpu_memory: Annotated[
+            str | None, typer.Option("--gpu-memory", help="GPU memory, e.g. 80GiB.")
+        ] = None,
+        engine_version: Annotated[
+            str | None, typer.Option("--engine-version", help="Engine version to mimic.")
+        ] = None,
         json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     ) -> None:
         from importlib import import_module
@@ -53,4 +67,6 @@ def engine_command(predict_path: str, name: str) -> Callable[..., None]:
 
 
 def register(app: typer.Typer) -> None:
-    app.command("sglang", context_settings=PASS_THROUGH)(engine_command("vramplan.engines.sglang:predict_sglang", "SGLang"))
+    app.command("sglang", context_settings=PASS_THROUGH)(
+        engine_command("vramplan.engines.sglang:predict_sglang", "SGLang")
+    )

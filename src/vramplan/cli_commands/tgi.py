@@ -8,4 +8,6 @@ from vramplan.cli_commands.sglang import PASS_THROUGH, engine_command
 
 
 def register(app: typer.Typer) -> None:
-    app.command("tgi", context_settings=PASS_THROUGH)(engine_command("vramplan.engines.tgi:predict_tgi", "TGI"))
+    app.command("tgi", context_settings=PASS_THROUGH)(
+        engine_command("vramplan.engines.tgi:predict_tgi", "TGI")
+    )

@@ -6,7 +6,11 @@ from typing import Any
 
 import typer
 
-_CONTEXT = {"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": ["--help"]}
+_CONTEXT = {
+    "allow_extra_args": True,
+    "ignore_unknown_options": True,
+    "help_option_names": ["--help"],
+}
 
 
 def register(app: typer.Typer) -> None:
@@ -53,8 +57,13 @@ def vllm_command(ctx: typer.Context) -> None:
     version, args = _take(args, "--engine-version")
     json_out, args = _take(args, "--json", has_value=False)
     offline, args = _take(args, "--offline", has_value=False)
-    pred = predict_vllm(args, gpu=gpu, gpu_memory=gpu_memory, engine_version=version,
-                        usage_context="offline" if offline else "api_server")
+    pred = predict_vllm(
+        args,
+        gpu=gpu,
+        gpu_memory=gpu_memory,
+        engine_version=version,
+        usage_context="offline" if offline else "api_server",
+    )
     data = pred.to_dict()
     extra = data.pop("extra", {})
     data["ignored_flags"] = extra.get("ignored_flags", [])
@@ -66,18 +75,28 @@ def vllm_command(ctx: typer.Context) -> None:
 
 def render(d: dict[str, Any]) -> str:
     s = d["settings"]
-    lines = [f"vLLM {d['engine_version']} ({s['vllm_generation'].upper()}) · {s['model']} · {s['gpu']} "
-             f"({s['gpu_total_gib']} GiB) · TP {s['tensor_parallel_size']} x PP {s['pipeline_parallel_size']} · "
-             f"util {s['gpu_memory_utilization']} · max_model_len {s['max_model_len']:,}",
-             f"  max_num_seqs {s['max_num_seqs']}, max_num_batched_tokens {s['max_num_batched_tokens']}, "
-             f"block {s['block_size']}, weights {s['quantization'] or s['dtype']}, KV {s['kv_cache_dtype']}",
-             "per GPU, as vLLM logs it:"]
-    for key, label in (("weights_gib", "Model loading took"), ("non_torch_gib", "non-torch memory"),
-                       ("activation_peak_gib", "activation peak"), ("cuda_graph_gib", "CUDA graphs"),
-                       ("available_kv_cache_gib", "Available KV cache memory")):
+    lines = [
+        f"vLLM {d['engine_version']} ({s['vllm_generation'].upper()}) · {s['model']} · {s['gpu']} "
+        f"({s['gpu_total_gib']} GiB) · TP {s['tensor_parallel_size']} x PP {s['pipeline_parallel_size']} · "
+        f"util {s['gpu_memory_utilization']} · max_model_len {s['max_model_len']:,}",
+        f"  max_num_seqs {s['max_num_seqs']}, max_num_batched_tokens {s['max_num_batched_tokens']}, "
+        f"block {s['block_size']}, weights {s['quantization'] or s['dtype']}, KV {s['kv_cache_dtype']}",
+        "per GPU, as vLLM logs it:",
+    ]
+    for key, label in (
+        ("weights_gib", "Model loading took"),
+        ("non_torch_gib", "non-torch memory"),
+        ("activation_peak_gib", "activation peak"),
+        ("cuda_graph_gib", "CUDA graphs"),
+        ("available_kv_cache_gib", "Available KV cache memory"),
+    ):
         lines.append(f"  {label:<28}{d[key]:>10.2f} GiB")
-    lines.append(f"  {'GPU KV cache size':<28}{d['kv_cache_tokens']:>10,} tokens ({d['gpu_blocks']:,} blocks)")
-    lines.append(f"  {'Maximum concurrency':<28}{d['max_concurrency']:>10.2f}x for {s['max_model_len']:,} tokens per request")
+    lines.append(
+        f"  {'GPU KV cache size':<28}{d['kv_cache_tokens']:>10,} tokens ({d['gpu_blocks']:,} blocks)"
+    )
+    lines.append(
+        f"  {'Maximum concurrency':<28}{d['max_concurrency']:>10.2f}x for {s['max_model_len']:,} tokens per request"
+    )
     lines.append("starts: yes" if d["starts"] else "starts: NO")
     for e in d["errors"]:
         lines.append(f"  error: {e}")

@@ -5,6 +5,12 @@ Each engine module exposes a ``predict_*`` function returning :class:`EnginePred
 lazily by their callers so ``import vramplan.engines`` stays cheap.
 """
 
-from vramplan.engines.base import EnginePrediction, VersionMatch, VersionTable, nearest_version, parse_version
+from vramplan.engines.base import (
+    EnginePrediction,
+    VersionMatch,
+    VersionTable,
+    nearest_version,
+    parse_version,
+)
 
 __all__ = ["EnginePrediction", "VersionMatch", "VersionTable", "nearest_version", "parse_version"]

@@ -14,9 +14,8 @@ it had to substitute, so the prediction can list that as an assumption instead o
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 import re
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -69,7 +68,9 @@ def parse_version(text: str) -> tuple[int, ...]:
     """``"0.6.3.post1"`` -> ``(0, 6, 3)``; ``"v0.19"`` -> ``(0, 19)``. Raises InputError if no number."""
     m = re.match(r"\s*v?(\d+(?:\.\d+)*)", str(text))
     if not m:
-        raise InputError(f"engine version {text!r} is not a version number: give it like 0.19 or 0.6.3")
+        raise InputError(
+            f"engine version {text!r} is not a version number: give it like 0.19 or 0.6.3"
+        )
     return tuple(int(p) for p in m.group(1).split("."))
 
 
@@ -91,8 +92,10 @@ class VersionMatch(Generic[T]):
         """An assumption line when the requested version is not in the table, else None."""
         if not self.substituted:
             return None
-        return (f"engine version {self.requested} is outside the known versions; "
-                f"using the behaviour of {self.version}")
+        return (
+            f"engine version {self.requested} is outside the known versions; "
+            f"using the behaviour of {self.version}"
+        )
 
 
 @dataclass(frozen=True)
@@ -130,8 +133,12 @@ class VersionTable(Generic[T]):
         same_line = want[: len(chosen[0])] == chosen[0]
         too_old = _cmp_prefix(want, rows[0][0]) < 0
         too_new = chosen is rows[-1] and not same_line
-        return VersionMatch(requested=str(requested), version=chosen[1], value=chosen[2],
-                            substituted=too_old or too_new)
+        return VersionMatch(
+            requested=str(requested),
+            version=chosen[1],
+            value=chosen[2],
+            substituted=too_old or too_new,
+        )
 
 
 def _cmp_prefix(a: tuple[int, ...], b: tuple[int, ...]) -> int:
@@ -146,7 +153,9 @@ def nearest_version(table: VersionTable[T], requested: str | None) -> VersionMat
     return table.nearest_version(requested)
 
 
-def settings_for_engine(settings: Mapping[str, Any], keep: set[str], gpu: Any, gpu_memory: Any) -> tuple[dict[str, Any], Any, Any]:
+def settings_for_engine(
+    settings: Mapping[str, Any], keep: set[str], gpu: Any, gpu_memory: Any
+) -> tuple[dict[str, Any], Any, Any]:
     """Log-parsed settings reduced to an engine's own flags, and the GPU memory the log printed.
 
     Shared by each engine's ``predict_from_settings`` (``vramplan explain``).

@@ -57,12 +57,15 @@ class HFProfile:
 
 #: 4.45 added ``num_logits_to_keep`` in generate; 4.50 split DynamicCache per layer type [verify];
 #: 5.0 MLA latent cache (measured on 5.24).
-VERSIONS: VersionTable[HFProfile] = VersionTable("transformers", {
-    "4.40.0": HFProfile(False, False, False),
-    "4.45.0": HFProfile(True, False, False),
-    "4.50.0": HFProfile(True, False, True),
-    "5.0.0": HFProfile(True, True, True),
-})
+VERSIONS: VersionTable[HFProfile] = VersionTable(
+    "transformers",
+    {
+        "4.40.0": HFProfile(False, False, False),
+        "4.45.0": HFProfile(True, False, False),
+        "4.50.0": HFProfile(True, False, True),
+        "5.0.0": HFProfile(True, True, True),
+    },
+)
 
 
 def layer_widths(spec: ModelSpec, profile: HFProfile) -> list[tuple[str, int, int]]:
@@ -72,13 +75,26 @@ def layer_widths(spec: ModelSpec, profile: HFProfile) -> list[tuple[str, int, in
         m = spec.mla
         if profile.mla_latent_cache:
             return [("full_attention", 1, m.kv_lora_rank + m.qk_rope_head_dim)] * spec.num_layers
-        return [("full_attention", spec.num_heads, m.qk_nope_head_dim + m.qk_rope_head_dim + m.v_head_dim)] * spec.num_layers
+        return [
+            (
+                "full_attention",
+                spec.num_heads,
+                m.qk_nope_head_dim + m.qk_rope_head_dim + m.v_head_dim,
+            )
+        ] * spec.num_layers
     width = spec.head_dim + spec.v_head_dim
     return [(k, spec.num_kv_heads, width) for k in kinds]
 
 
-def cache_bytes(spec: ModelSpec, element: Fraction | int, batch: int, positions: int, cache: CacheKind,
-                profile: HFProfile, max_cache_len: int | None = None) -> int:
+def cache_bytes(
+    spec: ModelSpec,
+    element: Fraction | int,
+    batch: int,
+    positions: int,
+    cache: CacheKind,
+    profile: HFProfile,
+    max_cache_len: int | None = None,
+) -> int:
     """Bytes of all layers' cache tensors for ``batch`` rows.
 
     Dynamic: ``positions`` = tokens held now (``P + N - 1`` after generate). Static: every layer is
@@ -99,8 +115,9 @@ def cache_bytes(spec: ModelSpec, element: Fraction | int, batch: int, positions:
     return int(total)
 
 
-def prefill_activation_bytes(spec: ModelSpec, batch: int, prompt: int, attn: AttnImpl, compute_bytes: int,
-                             profile: HFProfile) -> int:
+def prefill_activation_bytes(
+    spec: ModelSpec, batch: int, prompt: int, attn: AttnImpl, compute_bytes: int, profile: HFProfile
+) -> int:
     """Peak temporaries of the prefill forward: max(attention, MLP) in one layer, then the logits.
 
     Eager materialises ``batch x heads x S^2`` scores in the compute dtype, an fp32 softmax and the cast
@@ -108,10 +125,24 @@ def prefill_activation_bytes(spec: ModelSpec, batch: int, prompt: int, attn: Att
     """
     tokens = batch * prompt
     hidden = HIDDEN_BUFFERS * tokens * spec.hidden_size * compute_bytes
-    attn_bytes = tokens * (spec.num_heads * spec.head_dim * 2 + 2 * spec.num_kv_heads * spec.head_dim) * compute_bytes
+    attn_bytes = (
+        tokens
+        * (spec.num_heads * spec.head_dim * 2 + 2 * spec.num_kv_heads * spec.head_dim)
+        * compute_bytes
+    )
     if attn == "eager":
-        attn_bytes += batch * spec.num_heads * prompt * prompt * (2 * compute_bytes + EAGER_FP32_SOFTMAX_BYTES)
-    inter = spec.moe.expert_intermediate_size * spec.moe.experts_per_token if spec.moe else spec.intermediate_size
+        attn_bytes += (
+            batch
+            * spec.num_heads
+            * prompt
+            * prompt
+            * (2 * compute_bytes + EAGER_FP32_SOFTMAX_BYTES)
+        )
+    inter = (
+        spec.moe.expert_intermediate_size * spec.moe.experts_per_token
+        if spec.moe
+        else spec.intermediate_size
+    )
     mlp = tokens * 3 * inter * compute_bytes
     layer = hidden + max(attn_bytes, mlp)
     logit_rows = batch if profile.last_logits_only else tokens
@@ -119,19 +150,35 @@ def prefill_activation_bytes(spec: ModelSpec, batch: int, prompt: int, attn: Att
     return max(layer, logits + tokens * spec.hidden_size * compute_bytes)
 
 
-def predict_hf(model: str | ModelSpec, *, batch_size: int = 1, max_new_tokens: int = 128, prompt_len: int = 512,
-               cache: CacheKind = "dynamic", num_beams: int = 1, attn_implementation: AttnImpl = "sdpa",
-               dtype: str | None = None, gpu: str | GPU | None = None, gpu_memory: str | int | None = None,
-               engine_version: str | None = None) -> EnginePrediction:
+def predict_hf(
+    model: str | ModelSpec,
+    *,
+    batch_size: int = 1,
+    max_new_tokens: int = 128,
+    prompt_len: int = 512,
+    cache: CacheKind = "dynamic",
+    num_beams: int = 1,
+    attn_implementation: AttnImpl = "sdpa",
+    dtype: str | None = None,
+    gpu: str | GPU | None = None,
+    gpu_memory: str | int | None = None,
+    engine_version: str | None = None,
+) -> EnginePrediction:
     """Peak GPU memory of ``model.generate(batch, max_new_tokens=N)`` with the given cache and attention."""
-    for name, v in (("--batch-size", batch_size), ("--max-new-tokens", max_new_tokens), ("--prompt-len", prompt_len),
-                    ("--num-beams", num_beams)):
+    for name, v in (
+        ("--batch-size", batch_size),
+        ("--max-new-tokens", max_new_tokens),
+        ("--prompt-len", prompt_len),
+        ("--num-beams", num_beams),
+    ):
         if int(v) < 1:
             raise InputError(f"{name} must be at least 1, got {v}")
     if cache not in ("dynamic", "static"):
         raise InputError(f"--cache {cache!r}: use dynamic or static")
     if attn_implementation not in ("eager", "sdpa", "flash_attention_2"):
-        raise InputError(f"--attn-implementation {attn_implementation!r}: use eager, sdpa or flash_attention_2")
+        raise InputError(
+            f"--attn-implementation {attn_implementation!r}: use eager, sdpa or flash_attention_2"
+        )
     match = VERSIONS.nearest_version(engine_version)
     profile = match.value
     assumptions = [n for n in (match.note,) if n]
@@ -151,55 +198,104 @@ def predict_hf(model: str | ModelSpec, *, batch_size: int = 1, max_new_tokens: i
     compute = int(e)
     rows = batch_size * num_beams
     positions = prompt_len + max_new_tokens - 1
-    max_len = prompt_len + max_new_tokens - 1  # StaticCache length generate() picks (measured on 5.24)
+    max_len = (
+        prompt_len + max_new_tokens - 1
+    )  # StaticCache length generate() picks (measured on 5.24)
     kv = cache_bytes(spec, e, rows, positions, cache, profile, max_len)
     transient = 0
     if cache == "dynamic":
         one_layer = cache_bytes(spec, e, rows, positions, cache, profile) // max(1, spec.num_layers)
         transient = one_layer  # torch.cat holds the old copy of one layer while writing the new one
-    act = prefill_activation_bytes(spec, batch_size, prompt_len, attn_implementation, compute, profile)
+    act = prefill_activation_bytes(
+        spec, batch_size, prompt_len, attn_implementation, compute, profile
+    )
     if num_beams > 1:
-        act = max(act, rows * spec.vocab_size * (LOGIT_BYTES + compute) * 2)  # beam scores over the vocab
+        act = max(
+            act, rows * spec.vocab_size * (LOGIT_BYTES + compute) * 2
+        )  # beam scores over the vocab
     w = weight_bytes(spec, r.precision, 1, 1).per_gpu
     peak = w + kv + transient + act + int(CUDA_CONTEXT_GIB * GIB)
     errors: list[str] = []
     fixes: list[str] = []
-    extra: dict[str, Any] = {"cache": cache, "cache_positions": max_len if cache == "static" else positions,
-                             "cache_bytes": kv, "cache_transient_bytes": transient, "peak_gib": peak / GIB,
-                             "mla_cache_layout": None if spec.mla is None else
-                             ("latent" if profile.mla_latent_cache else "expanded per-head K/V")}
+    extra: dict[str, Any] = {
+        "cache": cache,
+        "cache_positions": max_len if cache == "static" else positions,
+        "cache_bytes": kv,
+        "cache_transient_bytes": transient,
+        "peak_gib": peak / GIB,
+        "mla_cache_layout": None
+        if spec.mla is None
+        else ("latent" if profile.mla_latent_cache else "expanded per-head K/V"),
+    }
     starts = True
     if gpu is not None or gpu_memory is not None:
         hw = pick_gpu(gpu, gpu_memory)
         extra["gpu_memory_gib"] = hw.memory_bytes / GIB
         if peak > hw.memory_bytes:
             starts = False
-            errors.append(f"CUDA out of memory: generate() peaks at {peak / GIB:.2f} GiB on a {hw.memory_bytes / GIB:.2f} GiB GPU")
+            errors.append(
+                f"CUDA out of memory: generate() peaks at {peak / GIB:.2f} GiB on a {hw.memory_bytes / GIB:.2f} GiB GPU"
+            )
             if attn_implementation == "eager":
                 fixes.append("--attn-implementation sdpa (no S^2 score matrix)")
             if batch_size > 1:
                 fixes.append(f"smaller batch: --batch-size {max(1, batch_size // 2)}")
             fixes.append("quantized weights (bitsandbytes 4-bit) or a larger GPU")
-    assumptions.append(f"{cache} cache, {attn_implementation} attention, batch {batch_size} x {num_beams} beam(s), "
-                       f"prompt {prompt_len} (left-padded to the longest), {max_new_tokens} new tokens")
+    assumptions.append(
+        f"{cache} cache, {attn_implementation} attention, batch {batch_size} x {num_beams} beam(s), "
+        f"prompt {prompt_len} (left-padded to the longest), {max_new_tokens} new tokens"
+    )
     return EnginePrediction(
-        "transformers", match.version, weights_gib=w / GIB, activation_peak_gib=act / GIB,
-        available_kv_cache_gib=(kv + transient) / GIB, kv_cache_tokens=max_len * rows, max_concurrency=float(rows),
-        starts=starts, errors=tuple(errors), fixes=tuple(fixes), assumptions=tuple(assumptions),
-        settings={"model": spec.name, "batch_size": batch_size, "max_new_tokens": max_new_tokens,
-                  "prompt_len": prompt_len, "cache": cache, "num_beams": num_beams,
-                  "attn_implementation": attn_implementation, "dtype": r.precision.compute_dtype},
+        "transformers",
+        match.version,
+        weights_gib=w / GIB,
+        activation_peak_gib=act / GIB,
+        available_kv_cache_gib=(kv + transient) / GIB,
+        kv_cache_tokens=max_len * rows,
+        max_concurrency=float(rows),
+        starts=starts,
+        errors=tuple(errors),
+        fixes=tuple(fixes),
+        assumptions=tuple(assumptions),
+        settings={
+            "model": spec.name,
+            "batch_size": batch_size,
+            "max_new_tokens": max_new_tokens,
+            "prompt_len": prompt_len,
+            "cache": cache,
+            "num_beams": num_beams,
+            "attn_implementation": attn_implementation,
+            "dtype": r.precision.compute_dtype,
+        },
         extra=extra,
     )
 
 
-def predict_from_settings(settings: dict[str, Any], gpu: str | GPU | None = None, **kw: Any) -> EnginePrediction:
+def predict_from_settings(
+    settings: dict[str, Any], gpu: str | GPU | None = None, **kw: Any
+) -> EnginePrediction:
     """Same signature as the serving engines' (transformers prints no startup log to parse)."""
-    keys = ("batch_size", "max_new_tokens", "prompt_len", "cache", "num_beams", "attn_implementation", "dtype")
+    keys = (
+        "batch_size",
+        "max_new_tokens",
+        "prompt_len",
+        "cache",
+        "num_beams",
+        "attn_implementation",
+        "dtype",
+    )
     model = settings.get("model")
     if not model:
         raise InputError("settings need 'model' (catalogue name or config folder)")
-    return predict_hf(model, gpu=gpu, **{k: settings[k] for k in keys if settings.get(k) is not None}, **kw)
+    return predict_hf(
+        model, gpu=gpu, **{k: settings[k] for k in keys if settings.get(k) is not None}, **kw
+    )
 
 
-__all__ = ["VERSIONS", "cache_bytes", "predict_from_settings", "predict_hf", "prefill_activation_bytes"]
+__all__ = [
+    "VERSIONS",
+    "cache_bytes",
+    "predict_from_settings",
+    "predict_hf",
+    "prefill_activation_bytes",
+]

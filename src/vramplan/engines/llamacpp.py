@@ -59,12 +59,15 @@ class LlamaCppProfile:
 
 #: Builds: b4040 ~ Nov 2024 (PR #10136: n_ctx 4096); b6300 ~ Sep 2025 (flash attention auto);
 #: b7000 ~ late 2025 (``--fit`` on, n_ctx 0 = training context, ngl -1). Boundaries approximate [verify].
-VERSIONS: VersionTable[LlamaCppProfile] = VersionTable("llama.cpp", {
-    "1000": LlamaCppProfile(512, False, False, 0),
-    "4040": LlamaCppProfile(4096, False, False, 0),
-    "6300": LlamaCppProfile(4096, True, False, -1),
-    "7000": LlamaCppProfile(0, True, True, -1),
-})
+VERSIONS: VersionTable[LlamaCppProfile] = VersionTable(
+    "llama.cpp",
+    {
+        "1000": LlamaCppProfile(512, False, False, 0),
+        "4040": LlamaCppProfile(4096, False, False, 0),
+        "6300": LlamaCppProfile(4096, True, False, -1),
+        "7000": LlamaCppProfile(0, True, True, -1),
+    },
+)
 
 
 def build_number(version: str | None) -> str | None:
@@ -84,7 +87,9 @@ def ggml_row_bytes(type_name: str, n: int) -> int:
     try:
         nbytes, values = GGML_BLOCKS[type_name.upper()]
     except KeyError:
-        raise UnknownDtypeError(f"unknown ggml type {type_name!r}: use one of {', '.join(GGML_BLOCKS)}") from None
+        raise UnknownDtypeError(
+            f"unknown ggml type {type_name!r}: use one of {', '.join(GGML_BLOCKS)}"
+        ) from None
     return ceil(n / values) * nbytes
 
 
@@ -95,11 +100,20 @@ def use_more_bits(i: int, n: int) -> bool:
 
 #: File type -> (base type, promoted type for attn_v/ffn_down on use_more_bits layers, output type).
 MIXES: dict[str, tuple[str, str | None, str]] = {
-    "Q4_K_M": ("Q4_K", "Q6_K", "Q6_K"), "Q5_K_M": ("Q5_K", "Q6_K", "Q6_K"),
-    "Q4_K_S": ("Q4_K", None, "Q6_K"), "Q5_K_S": ("Q5_K", None, "Q6_K"), "Q6_K": ("Q6_K", None, "Q6_K"),
-    "Q8_0": ("Q8_0", None, "Q8_0"), "Q4_0": ("Q4_0", None, "Q6_K"), "Q4_1": ("Q4_1", None, "Q6_K"),
-    "Q5_0": ("Q5_0", None, "Q6_K"), "Q5_1": ("Q5_1", None, "Q6_K"), "F16": ("F16", None, "F16"),
-    "BF16": ("BF16", None, "BF16"), "F32": ("F32", None, "F32"), "Q3_K_M": ("Q3_K", "Q4_K", "Q6_K"),
+    "Q4_K_M": ("Q4_K", "Q6_K", "Q6_K"),
+    "Q5_K_M": ("Q5_K", "Q6_K", "Q6_K"),
+    "Q4_K_S": ("Q4_K", None, "Q6_K"),
+    "Q5_K_S": ("Q5_K", None, "Q6_K"),
+    "Q6_K": ("Q6_K", None, "Q6_K"),
+    "Q8_0": ("Q8_0", None, "Q8_0"),
+    "Q4_0": ("Q4_0", None, "Q6_K"),
+    "Q4_1": ("Q4_1", None, "Q6_K"),
+    "Q5_0": ("Q5_0", None, "Q6_K"),
+    "Q5_1": ("Q5_1", None, "Q6_K"),
+    "F16": ("F16", None, "F16"),
+    "BF16": ("BF16", None, "BF16"),
+    "F32": ("F32", None, "F32"),
+    "Q3_K_M": ("Q3_K", "Q4_K", "Q6_K"),
     "Q2_K": ("Q2_K", "Q3_K", "Q6_K"),
 }
 
@@ -122,7 +136,9 @@ def model_bytes_from_spec(spec: ModelSpec, file_type: str) -> ModelBytes:
     """Per-slot bytes from the spec and the file type's tensor mix (norms F32, embedding base type)."""
     ft = file_type.upper()
     if ft not in MIXES:
-        raise InputError(f"no tensor-type mix known for {file_type!r}: pass the .gguf file, or use one of {', '.join(MIXES)}")
+        raise InputError(
+            f"no tensor-type mix known for {file_type!r}: pass the .gguf file, or use one of {', '.join(MIXES)}"
+        )
     base, more, out_type = MIXES[ft]
     n = spec.num_layers
     blocks = [0] * n
@@ -146,7 +162,9 @@ def model_bytes_from_spec(spec: ModelSpec, file_type: str) -> ModelBytes:
                 ttype = base
             blocks[i] += rows * ggml_row_bytes(ttype, cols) * g.count // n
     if spec.tie_word_embeddings:
-        output += spec.vocab_size * ggml_row_bytes(out_type, spec.hidden_size)  # duplicated for the GPU
+        output += spec.vocab_size * ggml_row_bytes(
+            out_type, spec.hidden_size
+        )  # duplicated for the GPU
     return ModelBytes(embd, tuple(blocks), output, False)
 
 
@@ -200,7 +218,9 @@ def kv_cells(n_ctx: int, flash_attn: bool) -> int:
     return ceil(n_ctx / pad) * pad
 
 
-def swa_cells(n_ctx: int, window: int, n_seq: int, n_ubatch: int, unified: bool, swa_full: bool) -> int:
+def swa_cells(
+    n_ctx: int, window: int, n_seq: int, n_ubatch: int, unified: bool, swa_full: bool
+) -> int:
     """iSWA: ``pad256(min(n_ctx, n_swa x (unified ? n_seq : 1) + n_ubatch))``, full size with --swa-full."""
     if swa_full:
         return n_ctx
@@ -214,7 +234,9 @@ def cache_type_bytes(name: str) -> Fraction:
     aliases = {"f16": "float16", "f32": "float32", "bf16": "bfloat16"}
     key = aliases.get(key, key)
     if key not in KV_DTYPE_BYTES or key.startswith("float8"):
-        raise UnknownDtypeError(f"unknown cache type {name!r}: use f16, bf16, f32, q8_0, q4_0, q4_1, q5_0, q5_1 or iq4_nl")
+        raise UnknownDtypeError(
+            f"unknown cache type {name!r}: use f16, bf16, f32, q8_0, q4_0, q4_1, q5_0, q5_1 or iq4_nl"
+        )
     return KV_DTYPE_BYTES[key]
 
 
@@ -234,19 +256,46 @@ def compute_buffer_bytes(spec: ModelSpec, n_ctx_cells: int, n_ubatch: int, flash
     logits_phase = 4 * n_ubatch * (spec.vocab_size + COMPUTE_HIDDEN_COPIES * spec.hidden_size)
     if flash_attn:
         return logits_phase + 4 * n_ubatch * spec.intermediate_size
-    attn_phase = 4 * n_ubatch * COMPUTE_HIDDEN_COPIES * spec.hidden_size + 4 * n_ctx_cells * n_ubatch * spec.num_heads
+    attn_phase = (
+        4 * n_ubatch * COMPUTE_HIDDEN_COPIES * spec.hidden_size
+        + 4 * n_ctx_cells * n_ubatch * spec.num_heads
+    )
     return max(logits_phase, attn_phase)
 
 
 # ------------------------------------------------------------------------------------ settings
-FLAGS = {"-m": "model", "--model": "model", "-c": "n_ctx", "--ctx-size": "n_ctx", "-ngl": "n_gpu_layers",
-         "--n-gpu-layers": "n_gpu_layers", "--gpu-layers": "n_gpu_layers", "-ctk": "type_k",
-         "--cache-type-k": "type_k", "-ctv": "type_v", "--cache-type-v": "type_v", "-np": "n_parallel",
-         "--parallel": "n_parallel", "-b": "n_batch", "--batch-size": "n_batch", "-ub": "n_ubatch",
-         "--ubatch-size": "n_ubatch", "-ts": "tensor_split", "--tensor-split": "tensor_split",
-         "--quant": "file_type", "-fa": "flash_attn", "--flash-attn": "flash_attn"}
-BOOL_FLAGS = {"--kv-unified": "kv_unified", "-kvu": "kv_unified", "--swa-full": "swa_full", "--fit": "fit",
-              "--no-kv-offload": "no_kv_offload", "-nkvo": "no_kv_offload"}
+FLAGS = {
+    "-m": "model",
+    "--model": "model",
+    "-c": "n_ctx",
+    "--ctx-size": "n_ctx",
+    "-ngl": "n_gpu_layers",
+    "--n-gpu-layers": "n_gpu_layers",
+    "--gpu-layers": "n_gpu_layers",
+    "-ctk": "type_k",
+    "--cache-type-k": "type_k",
+    "-ctv": "type_v",
+    "--cache-type-v": "type_v",
+    "-np": "n_parallel",
+    "--parallel": "n_parallel",
+    "-b": "n_batch",
+    "--batch-size": "n_batch",
+    "-ub": "n_ubatch",
+    "--ubatch-size": "n_ubatch",
+    "-ts": "tensor_split",
+    "--tensor-split": "tensor_split",
+    "--quant": "file_type",
+    "-fa": "flash_attn",
+    "--flash-attn": "flash_attn",
+}
+BOOL_FLAGS = {
+    "--kv-unified": "kv_unified",
+    "-kvu": "kv_unified",
+    "--swa-full": "swa_full",
+    "--fit": "fit",
+    "--no-kv-offload": "no_kv_offload",
+    "-nkvo": "no_kv_offload",
+}
 _INT = {"n_ctx", "n_gpu_layers", "n_parallel", "n_batch", "n_ubatch"}
 
 
@@ -265,8 +314,14 @@ def parse_llamacpp_argv(argv: Sequence[str]) -> tuple[dict[str, Any], list[str]]
         elif arg in ("-fa", "--flash-attn"):
             nxt = value if value is not None else (args[i + 1] if i + 1 < len(args) else None)
             if nxt in ("on", "off", "auto", "1", "0", "true", "false"):
-                settings["flash_attn"] = {"on": True, "1": True, "true": True, "off": False, "0": False,
-                                          "false": False}.get(nxt, "auto")
+                settings["flash_attn"] = {
+                    "on": True,
+                    "1": True,
+                    "true": True,
+                    "off": False,
+                    "0": False,
+                    "false": False,
+                }.get(nxt, "auto")
                 i += 0 if value is not None else 1
             else:
                 settings["flash_attn"] = True
@@ -289,8 +344,14 @@ def parse_llamacpp_argv(argv: Sequence[str]) -> tuple[dict[str, Any], list[str]]
                     parts = [float(x) for x in re.split(r"[,/]", value) if x]
                 except ValueError:
                     raise InputError(f"{arg} expects proportions like 3,1, got {value!r}") from None
-                if not parts or not all(math.isfinite(x) and x >= 0 for x in parts) or sum(parts) <= 0:
-                    raise InputError(f"{arg} expects non-negative finite proportions like 3,1, got {value!r}")
+                if (
+                    not parts
+                    or not all(math.isfinite(x) and x >= 0 for x in parts)
+                    or sum(parts) <= 0
+                ):
+                    raise InputError(
+                        f"{arg} expects non-negative finite proportions like 3,1, got {value!r}"
+                    )
                 settings[key] = parts
             else:
                 settings[key] = value
@@ -325,13 +386,20 @@ def _load(ref: str, file_type: str | None) -> tuple[ModelSpec, ModelBytes, str, 
         loaded = load_model(name, allow_hub=False)
     except InputError:
         loaded = load_model(re.sub(r"(?i)-instruct$", "", name), allow_hub=False)
-    notes.append(f"no .gguf file read: {ft} tensor mix modelled from llama-quant rules for {loaded.spec.name}")
+    notes.append(
+        f"no .gguf file read: {ft} tensor mix modelled from llama-quant rules for {loaded.spec.name}"
+    )
     return loaded.spec, model_bytes_from_spec(loaded.spec, ft), ft, notes
 
 
-def predict_llamacpp(argv_or_settings: Sequence[str] | Mapping[str, Any], gpu: str | GPU | None = None, *,
-                     gpu_memory: str | int | None = None, engine_version: str | None = None,
-                     num_gpus: int = 1) -> EnginePrediction:
+def predict_llamacpp(
+    argv_or_settings: Sequence[str] | Mapping[str, Any],
+    gpu: str | GPU | None = None,
+    *,
+    gpu_memory: str | int | None = None,
+    engine_version: str | None = None,
+    num_gpus: int = 1,
+) -> EnginePrediction:
     """Predict the buffers ``llama-server``/``llama-cli`` allocates per device and whether they fit."""
     if isinstance(argv_or_settings, Mapping):
         settings, ignored = dict(argv_or_settings), []
@@ -345,7 +413,9 @@ def predict_llamacpp(argv_or_settings: Sequence[str] | Mapping[str, Any], gpu: s
         assumptions.append(f"ignored flags (no memory model): {' '.join(ignored)}")
     ref = settings.get("model")
     if not ref:
-        raise InputError("no model: pass -m FILE.gguf (or a catalogue name with a type, e.g. Llama-3-8B-Q4_K_M)")
+        raise InputError(
+            "no model: pass -m FILE.gguf (or a catalogue name with a type, e.g. Llama-3-8B-Q4_K_M)"
+        )
     spec, mb, ftype, notes = _load(str(ref), settings.get("file_type"))
     assumptions += notes
     n_layer = spec.num_layers
@@ -356,8 +426,14 @@ def predict_llamacpp(argv_or_settings: Sequence[str] | Mapping[str, Any], gpu: s
     type_v = str(settings.get("type_v") or "f16")
     errors: list[str] = []
     fixes: list[str] = []
-    if cache_type_bytes(type_v) != cache_type_bytes("f16") and cache_type_bytes(type_v) < 2 and not fa:
-        errors.append(f"V cache quantization ({type_v}) requires flash attention: failed to create context")
+    if (
+        cache_type_bytes(type_v) != cache_type_bytes("f16")
+        and cache_type_bytes(type_v) < 2
+        and not fa
+    ):
+        errors.append(
+            f"V cache quantization ({type_v}) requires flash attention: failed to create context"
+        )
         fixes.append("add -fa (flash attention) or use -ctv f16")
     n_seq = int(settings.get("n_parallel") or 1)
     n_ubatch = int(settings.get("n_ubatch") or DEFAULT_N_UBATCH)
@@ -389,10 +465,14 @@ def predict_llamacpp(argv_or_settings: Sequence[str] | Mapping[str, Any], gpu: s
         idx = first_gpu_block
         k_all = v_all = 0
         for d, nb in enumerate(per_dev_blocks):
-            w = sum(mb.blocks[idx: idx + nb])
+            w = sum(mb.blocks[idx : idx + nb])
             k = v = 0
             for layer in range(idx, idx + nb):
-                c = scells if (layer < len(kinds) and kinds[layer] == "sliding_attention") else cells
+                c = (
+                    scells
+                    if (layer < len(kinds) and kinds[layer] == "sliding_attention")
+                    else cells
+                )
                 lk, lv = kv_layer_bytes(spec, c, type_k, type_v)
                 k, v = k + lk, v + lv
             idx += nb
@@ -401,20 +481,36 @@ def predict_llamacpp(argv_or_settings: Sequence[str] | Mapping[str, Any], gpu: s
             if no_kv_offload:
                 k = v = 0
             k_all, v_all = k_all + k, v_all + v
-            comp = compute_buffer_bytes(spec, cells, n_ubatch, fa) if (nb or (d == n_dev - 1 and out_gpu)) else 0
+            comp = (
+                compute_buffer_bytes(spec, cells, n_ubatch, fa)
+                if (nb or (d == n_dev - 1 and out_gpu))
+                else 0
+            )
             devs.append({"model": w, "kv": k + v, "k": k, "v": v, "compute": comp})
-        host_model = mb.token_embd + sum(mb.blocks[:first_gpu_block]) + (0 if out_gpu else mb.output)
+        host_model = (
+            mb.token_embd + sum(mb.blocks[:first_gpu_block]) + (0 if out_gpu else mb.output)
+        )
         host_k = host_v = 0
         for layer in range(first_gpu_block if not no_kv_offload else n_layer):
             c = scells if (layer < len(kinds) and kinds[layer] == "sliding_attention") else cells
             lk, lv = kv_layer_bytes(spec, c, type_k, type_v)
             host_k, host_v = host_k + lk, host_v + lv
-        return {"devs": devs, "host_model": host_model, "cells": cells, "swa_cells": scells if window else None,
-                "blocks_gpu": blocks_gpu, "out_gpu": out_gpu, "host_kv": host_k + host_v,
-                "k_total": k_all + host_k, "v_total": v_all + host_v}
+        return {
+            "devs": devs,
+            "host_model": host_model,
+            "cells": cells,
+            "swa_cells": scells if window else None,
+            "blocks_gpu": blocks_gpu,
+            "out_gpu": out_gpu,
+            "host_kv": host_k + host_v,
+            "k_total": k_all + host_k,
+            "v_total": v_all + host_v,
+        }
 
     def device_need_mib(lay: dict[str, Any]) -> float:
-        return max((d["model"] + d["kv"] + d["compute"]) / MIB for d in lay["devs"]) + CUDA_CONTEXT_MIB
+        return (
+            max((d["model"] + d["kv"] + d["compute"]) / MIB for d in lay["devs"]) + CUDA_CONTEXT_MIB
+        )
 
     lay = layout(n_ctx, ngl)
     if fit:
@@ -428,7 +524,9 @@ def predict_llamacpp(argv_or_settings: Sequence[str] | Mapping[str, Any], gpu: s
                 else:
                     hi = mid - 1
             if lo != n_ctx:
-                assumptions.append(f"--fit lowered n_ctx from {n_ctx} to {lo} (margin {FIT_MARGIN_MIB} MiB per device)")
+                assumptions.append(
+                    f"--fit lowered n_ctx from {n_ctx} to {lo} (margin {FIT_MARGIN_MIB} MiB per device)"
+                )
                 n_ctx = lo
                 lay = layout(n_ctx, ngl)
         if device_need_mib(lay) > budget and user_ngl is None:
@@ -441,7 +539,9 @@ def predict_llamacpp(argv_or_settings: Sequence[str] | Mapping[str, Any], gpu: s
 
     need = device_need_mib(lay)
     if need > device_mib and not errors:
-        errors.append(f"cudaMalloc failed: out of memory: needs {need:.0f} MiB on one device of {device_mib:.0f} MiB")
+        errors.append(
+            f"cudaMalloc failed: out of memory: needs {need:.0f} MiB on one device of {device_mib:.0f} MiB"
+        )
         per_block = max(mb.blocks) / MIB if mb.blocks else 0
         over = need - device_mib
         if per_block:
@@ -457,32 +557,66 @@ def predict_llamacpp(argv_or_settings: Sequence[str] | Mapping[str, Any], gpu: s
         "model_buffer_cpu_mapped_mib": round(lay["host_model"] / MIB, 2),
         "kv_buffer_cuda0_mib": round(d0["kv"] / MIB, 2),
         "kv_self_mib": round((lay["k_total"] + lay["v_total"]) / MIB, 2),
-        "k_mib": round(lay["k_total"] / MIB, 2), "v_mib": round(lay["v_total"] / MIB, 2),
+        "k_mib": round(lay["k_total"] / MIB, 2),
+        "v_mib": round(lay["v_total"] / MIB, 2),
         "compute_buffer_cuda0_mib": round(d0["compute"] / MIB, 2),
         "output_buffer_host_mib": round(output_host / MIB, 2),
-        "kv_cells": lay["cells"], "swa_cells": lay["swa_cells"], "n_ctx": n_ctx,
-        "offloaded_layers": lay["blocks_gpu"] + (1 if lay["out_gpu"] else 0), "total_layers": n_layer + 1,
-        "cuda_context_mib": CUDA_CONTEXT_MIB, "device_total_mib": round(need, 1), "weights_exact": mb.exact,
+        "kv_cells": lay["cells"],
+        "swa_cells": lay["swa_cells"],
+        "n_ctx": n_ctx,
+        "offloaded_layers": lay["blocks_gpu"] + (1 if lay["out_gpu"] else 0),
+        "total_layers": n_layer + 1,
+        "cuda_context_mib": CUDA_CONTEXT_MIB,
+        "device_total_mib": round(need, 1),
+        "weights_exact": mb.exact,
     }
     for d, dev in enumerate(lay["devs"][1:], start=1):
         extra[f"model_buffer_cuda{d}_mib"] = round(dev["model"] / MIB, 2)
         extra[f"kv_buffer_cuda{d}_mib"] = round(dev["kv"] / MIB, 2)
         extra[f"compute_buffer_cuda{d}_mib"] = round(dev["compute"] / MIB, 2)
-    assumptions.append(f"n_ctx {n_ctx} -> {lay['cells']} KV cells ({'flash attention' if fa else 'no flash attention'}), "
-                       f"K {type_k}, V {type_v}; --parallel {n_seq} shares the same cells")
+    assumptions.append(
+        f"n_ctx {n_ctx} -> {lay['cells']} KV cells ({'flash attention' if fa else 'no flash attention'}), "
+        f"K {type_k}, V {type_v}; --parallel {n_seq} shares the same cells"
+    )
     return EnginePrediction(
-        "llama.cpp", f"b{match.version}", weights_gib=d0["model"] / GIB, activation_peak_gib=d0["compute"] / GIB,
-        available_kv_cache_gib=d0["kv"] / GIB, kv_cache_tokens=lay["cells"], max_concurrency=float(n_seq),
-        starts=not errors, errors=tuple(errors), fixes=tuple(fixes), assumptions=tuple(assumptions),
-        settings={"model": ref, "file_type": ftype, "n_ctx": n_ctx, "n_gpu_layers": ngl, "flash_attn": fa,
-                  "type_k": type_k, "type_v": type_v, "n_parallel": n_seq, "n_batch": n_batch, "n_ubatch": n_ubatch,
-                  "tensor_split": split, "kv_unified": unified, "swa_full": swa_full, "fit": fit},
+        "llama.cpp",
+        f"b{match.version}",
+        weights_gib=d0["model"] / GIB,
+        activation_peak_gib=d0["compute"] / GIB,
+        available_kv_cache_gib=d0["kv"] / GIB,
+        kv_cache_tokens=lay["cells"],
+        max_concurrency=float(n_seq),
+        starts=not errors,
+        errors=tuple(errors),
+        fixes=tuple(fixes),
+        assumptions=tuple(assumptions),
+        settings={
+            "model": ref,
+            "file_type": ftype,
+            "n_ctx": n_ctx,
+            "n_gpu_layers": ngl,
+            "flash_attn": fa,
+            "type_k": type_k,
+            "type_v": type_v,
+            "n_parallel": n_seq,
+            "n_batch": n_batch,
+            "n_ubatch": n_ubatch,
+            "tensor_split": split,
+            "kv_unified": unified,
+            "swa_full": swa_full,
+            "fit": fit,
+        },
         extra=extra,
     )
 
 
-def predict_from_settings(settings: Mapping[str, Any], gpu: str | GPU | None = None, *,
-                          gpu_memory: str | int | None = None, engine_version: str | None = None) -> EnginePrediction:
+def predict_from_settings(
+    settings: Mapping[str, Any],
+    gpu: str | GPU | None = None,
+    *,
+    gpu_memory: str | int | None = None,
+    engine_version: str | None = None,
+) -> EnginePrediction:
     """Predict from settings read by ``vramplan.logs.parse_log`` (n_ctx, n_ubatch, flash_attn, type_k ...).
 
     Logs rarely name the model file; pass ``model`` in ``settings`` (path or catalogue name with type).
@@ -493,8 +627,12 @@ def predict_from_settings(settings: Mapping[str, Any], gpu: str | GPU | None = N
     if gpu is None and gpu_memory is None:
         gpu = s.get("gpu_name")
     keep = set(FLAGS.values()) | set(BOOL_FLAGS.values())
-    return predict_llamacpp({k: v for k, v in s.items() if k in keep}, gpu, gpu_memory=gpu_memory,
-                            engine_version=engine_version)
+    return predict_llamacpp(
+        {k: v for k, v in s.items() if k in keep},
+        gpu,
+        gpu_memory=gpu_memory,
+        engine_version=engine_version,
+    )
 
 
 __all__ = [

@@ -13,7 +13,6 @@ the log's names with GiB values.
 from __future__ import annotations
 
 import math
-
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -71,25 +70,39 @@ _OLD_TP = ((16, 0.79), (8, 0.83), (4, 0.85), (2, 0.87), (1, 0.88))
 _TP = ((16, 0.79), (8, 0.81), (4, 0.85), (2, 0.87), (1, 0.88))
 #: Release boundaries are approximate ([verify]); the docs notebook (~0.4.1) logs 2049 running requests,
 #: a ~0.4.9 log 2048; the reserved-memory rule appears in the 0.5 line.
-VERSIONS: VersionTable[SGLangProfile] = VersionTable("sglang", {
-    "0.3.0": SGLangProfile("tp_table", _OLD_TP, 5120, 1),
-    "0.4.0": SGLangProfile("tp_table", _TP, 4096, 1),
-    "0.4.5": SGLangProfile("tp_table", _TP, 4096, 0),
-    "0.5.0": SGLangProfile("reserved", _TP, 4096, 0),
-})
+VERSIONS: VersionTable[SGLangProfile] = VersionTable(
+    "sglang",
+    {
+        "0.3.0": SGLangProfile("tp_table", _OLD_TP, 5120, 1),
+        "0.4.0": SGLangProfile("tp_table", _TP, 4096, 1),
+        "0.4.5": SGLangProfile("tp_table", _TP, 4096, 0),
+        "0.5.0": SGLangProfile("reserved", _TP, 4096, 0),
+    },
+)
 
 #: Tiers of ``_handle_gpu_memory_settings``: (upper bound GiB, chunked_prefill_size, graph bs tp<4, tp>=4).
 RESERVED_TIERS: tuple[tuple[float, int, int, int], ...] = (
-    (20, 2048, 8, 8), (35, 2048, 24, 80), (60, 4096, 32, 160), (90, 8192, 256, 512),
-    (160, 8192, 256, 512), (float("inf"), 16384, 512, 512),
+    (20, 2048, 8, 8),
+    (35, 2048, 24, 80),
+    (60, 4096, 32, 160),
+    (90, 8192, 256, 512),
+    (160, 8192, 256, 512),
+    (float("inf"), 16384, 512, 512),
 )
 #: Older releases: small GPUs (< 25 GiB) got chunked prefill 2048 and graphs to bs 8, else 8192 / 160.
 OLD_SMALL_GPU_GIB = 25
 
 
 # ---------------------------------------------------------------------------------------- pure formulas
-def default_mem_fraction_static(profile: SGLangProfile, gpu_mem_mib: float, tp: int, pp: int,
-                                chunked_prefill_size: int, cuda_graph_max_bs: int, dp_attention: int = 0) -> float:
+def default_mem_fraction_static(
+    profile: SGLangProfile,
+    gpu_mem_mib: float,
+    tp: int,
+    pp: int,
+    chunked_prefill_size: int,
+    cuda_graph_max_bs: int,
+    dp_attention: int = 0,
+) -> float:
     """Default ``mem_fraction_static`` (server_args.py, design note 2.2)."""
     if profile.mem_fraction_rule == "tp_table":
         for min_tp, value in profile.tp_table:
@@ -97,7 +110,9 @@ def default_mem_fraction_static(profile: SGLangProfile, gpu_mem_mib: float, tp: 
                 return value
         return profile.tp_table[-1][1]
     # reserved (MB) = 512 + 1.5 max(chunk, 2048) + 2 graph_bs + 1024 tp pp / 8 [+ DP-attention terms]
-    reserved = 512 + 1.5 * max(chunked_prefill_size, 2048) + 2 * cuda_graph_max_bs + 1024 * tp * pp / 8
+    reserved = (
+        512 + 1.5 * max(chunked_prefill_size, 2048) + 2 * cuda_graph_max_bs + 1024 * tp * pp / 8
+    )
     if dp_attention > 1:
         reserved += 3 * cuda_graph_max_bs * dp_attention
         if cuda_graph_max_bs > 300:
@@ -107,7 +122,9 @@ def default_mem_fraction_static(profile: SGLangProfile, gpu_mem_mib: float, tp: 
     return round((gpu_mem_mib - reserved) / gpu_mem_mib, 3)
 
 
-def default_chunk_and_graph_bs(profile: SGLangProfile, gpu_mem_gib: float, tp: int) -> tuple[int, int]:
+def default_chunk_and_graph_bs(
+    profile: SGLangProfile, gpu_mem_gib: float, tp: int
+) -> tuple[int, int]:
     """(chunked_prefill_size, cuda_graph_max_bs) defaults by GPU memory tier."""
     if profile.mem_fraction_rule == "tp_table":
         return (2048, 8) if gpu_mem_gib < OLD_SMALL_GPU_GIB else (8192, 160)
@@ -120,7 +137,9 @@ def default_chunk_and_graph_bs(profile: SGLangProfile, gpu_mem_gib: float, tp: i
 def cell_size(spec: ModelSpec, element: Fraction, attn_tp: int) -> int:
     """Bytes per token of the KV pool on one rank (``get_cell_size_per_token``): GQA heads split by the
     attention TP size (max(1, H_kv // tp)), MLA latent replicated on every rank."""
-    return int(sum(g.layers * g.bytes_per_token_per_layer for g in kv_layer_groups(spec, element, attn_tp)))
+    return int(
+        sum(g.layers * g.bytes_per_token_per_layer for g in kv_layer_groups(spec, element, attn_tp))
+    )
 
 
 def max_total_tokens(kv_bytes: float, cell: int, page_size: int, cap: int | None) -> int:
@@ -131,7 +150,9 @@ def max_total_tokens(kv_bytes: float, cell: int, page_size: int, cap: int | None
     return tokens // page_size * page_size if tokens > 0 else tokens
 
 
-def swa_split(total_tokens: int, n_full: int, n_swa: int, ratio: float, page_size: int) -> tuple[int, int]:
+def swa_split(
+    total_tokens: int, n_full: int, n_swa: int, ratio: float, page_size: int
+) -> tuple[int, int]:
     """Hybrid SWA: ``full x n_full + swa x n_swa = total x n_layers`` with ``swa = ratio x full``."""
     n_layers = n_full + n_swa
     full = int(total_tokens * n_layers / (n_full + ratio * n_swa))
@@ -146,27 +167,60 @@ def default_max_running_requests(tokens: int, context_len: int, cap: int) -> int
 
 def capture_batch_sizes(max_bs: int) -> list[int]:
     """CUDA-graph batch sizes: [1,2,4,8,12] + 16..256 step 8 + 272..<512 step 16 + 512.. step 32."""
-    sizes = [1, 2, 4, 8, 12] + list(range(16, 257, 8)) + list(range(272, 512, 16)) + list(range(512, max_bs + 1, 32))
+    sizes = (
+        [1, 2, 4, 8, 12]
+        + list(range(16, 257, 8))
+        + list(range(272, 512, 16))
+        + list(range(512, max_bs + 1, 32))
+    )
     return [b for b in sizes if b <= max_bs] or [1]
 
 
 # ---------------------------------------------------------------------------------------- settings
 #: Flag -> settings key. Both dashes and underscores are accepted (the log's ServerArgs uses underscores).
 FLAGS: dict[str, str] = {
-    "--model-path": "model_path", "--model": "model_path", "--tp-size": "tp_size", "--tp": "tp_size",
-    "--dp-size": "dp_size", "--dp": "dp_size", "--pp-size": "pp_size", "--mem-fraction-static": "mem_fraction_static",
-    "--context-length": "context_length", "--max-running-requests": "max_running_requests",
-    "--max-total-tokens": "max_total_tokens", "--chunked-prefill-size": "chunked_prefill_size",
-    "--kv-cache-dtype": "kv_cache_dtype", "--dtype": "dtype", "--quantization": "quantization",
-    "--page-size": "page_size", "--cuda-graph-max-bs": "cuda_graph_max_bs",
+    "--model-path": "model_path",
+    "--model": "model_path",
+    "--tp-size": "tp_size",
+    "--tp": "tp_size",
+    "--dp-size": "dp_size",
+    "--dp": "dp_size",
+    "--pp-size": "pp_size",
+    "--mem-fraction-static": "mem_fraction_static",
+    "--context-length": "context_length",
+    "--max-running-requests": "max_running_requests",
+    "--max-total-tokens": "max_total_tokens",
+    "--chunked-prefill-size": "chunked_prefill_size",
+    "--kv-cache-dtype": "kv_cache_dtype",
+    "--dtype": "dtype",
+    "--quantization": "quantization",
+    "--page-size": "page_size",
+    "--cuda-graph-max-bs": "cuda_graph_max_bs",
 }
-BOOL_FLAGS = {"--disable-cuda-graph": "disable_cuda_graph", "--enable-dp-attention": "enable_dp_attention"}
-_INT_KEYS = {"tp_size", "dp_size", "pp_size", "context_length", "max_running_requests", "max_total_tokens",
-             "chunked_prefill_size", "page_size", "cuda_graph_max_bs"}
+BOOL_FLAGS = {
+    "--disable-cuda-graph": "disable_cuda_graph",
+    "--enable-dp-attention": "enable_dp_attention",
+}
+_INT_KEYS = {
+    "tp_size",
+    "dp_size",
+    "pp_size",
+    "context_length",
+    "max_running_requests",
+    "max_total_tokens",
+    "chunked_prefill_size",
+    "page_size",
+    "cuda_graph_max_bs",
+}
 
 
-def parse_argv(argv: Sequence[str], flags: Mapping[str, str], bool_flags: Mapping[str, str],
-               int_keys: set[str], float_keys: set[str] = frozenset()) -> tuple[dict[str, Any], list[str]]:  # type: ignore[assignment]
+def parse_argv(
+    argv: Sequence[str],
+    flags: Mapping[str, str],
+    bool_flags: Mapping[str, str],
+    int_keys: set[str],
+    float_keys: set[str] = frozenset(),
+) -> tuple[dict[str, Any], list[str]]:  # type: ignore[assignment]
     """Engine command-line flags -> (settings, ignored flags). ``--flag=value`` and ``--flag value``."""
     settings: dict[str, Any] = {}
     ignored: list[str] = []
@@ -231,7 +285,12 @@ def resolve_model(ref: str) -> tuple[LoadedModel, str | None, list[str]]:
         if not m:
             raise first
         quant = m.group(1).lower()
-        quant = {"fp8": "fp8_block", "int4": "awq", "gptq-int4": "gptq", "gptq-int8": "gptq_int8"}.get(quant, quant)
+        quant = {
+            "fp8": "fp8_block",
+            "int4": "awq",
+            "gptq-int4": "gptq",
+            "gptq-int8": "gptq_int8",
+        }.get(quant, quant)
         loaded = load_model(base[: m.start()], allow_hub=False)
         notes.append(f"{ref} mapped to {loaded.spec.name} with {quant} weights")
         return loaded, quant, notes
@@ -245,7 +304,9 @@ def pick_gpu(gpu: str | GPU | None, gpu_memory: str | int | None) -> GPU:
         return custom_gpu(gpu_memory, name=gpu or "custom")
     if gpu:
         return resolve_gpu(gpu)
-    raise InputError("no GPU given: pass --gpu NAME (see `vramplan gpus`) or --gpu-memory SIZE (e.g. 80GiB)")
+    raise InputError(
+        "no GPU given: pass --gpu NAME (see `vramplan gpus`) or --gpu-memory SIZE (e.g. 80GiB)"
+    )
 
 
 def gib(n: float) -> float:
@@ -253,9 +314,15 @@ def gib(n: float) -> float:
 
 
 # ---------------------------------------------------------------------------------------- prediction
-def predict_sglang(argv_or_settings: Sequence[str] | Mapping[str, Any], gpu: str | GPU | None = None, *,
-                   gpu_memory: str | int | None = None, engine_version: str | None = None,
-                   other_processes_gib: float = 0.0, free_gib_at_start: float | None = None) -> EnginePrediction:
+def predict_sglang(
+    argv_or_settings: Sequence[str] | Mapping[str, Any],
+    gpu: str | GPU | None = None,
+    *,
+    gpu_memory: str | int | None = None,
+    engine_version: str | None = None,
+    other_processes_gib: float = 0.0,
+    free_gib_at_start: float | None = None,
+) -> EnginePrediction:
     """Predict what ``python -m sglang.launch_server ...`` allocates per GPU and whether it starts.
 
     ``free_gib_at_start`` is SGLang's own F0 when it is known (its log prints it as "avail mem" before
@@ -273,7 +340,9 @@ def predict_sglang(argv_or_settings: Sequence[str] | Mapping[str, Any], gpu: str
         assumptions.append(f"ignored flags (no memory model): {' '.join(ignored)}")
     model_ref = settings.get("model_path")
     if not model_ref:
-        raise InputError("no model: pass --model-path NAME (catalogue name, config.json folder or .gguf)")
+        raise InputError(
+            "no model: pass --model-path NAME (catalogue name, config.json folder or .gguf)"
+        )
     loaded, mapped_quant, notes = resolve_model(str(model_ref))
     assumptions += notes
     spec = loaded.spec
@@ -288,7 +357,9 @@ def predict_sglang(argv_or_settings: Sequence[str] | Mapping[str, Any], gpu: str
     check_parallelism(spec, tp, pp)
     quant = settings.get("quantization") or mapped_quant
     dtype = settings.get("dtype")
-    r = resolve(spec, None if dtype in (None, "auto") else dtype, quant, settings.get("kv_cache_dtype"))
+    r = resolve(
+        spec, None if dtype in (None, "auto") else dtype, quant, settings.get("kv_cache_dtype")
+    )
 
     total_gib = hw.memory_bytes / GIB
     chunk_default, bs_default = default_chunk_and_graph_bs(profile, total_gib, tp)
@@ -296,9 +367,12 @@ def predict_sglang(argv_or_settings: Sequence[str] | Mapping[str, Any], gpu: str
     graph_bs = int(settings.get("cuda_graph_max_bs") or bs_default)
     mfs = settings.get("mem_fraction_static")
     if mfs is None:
-        mfs = default_mem_fraction_static(profile, hw.memory_bytes / MIB, tp, pp, chunk, graph_bs,
-                                          dp if dp_attention else 0)
-        assumptions.append(f"mem_fraction_static {mfs} by the {match.version} default rule ({profile.mem_fraction_rule})")
+        mfs = default_mem_fraction_static(
+            profile, hw.memory_bytes / MIB, tp, pp, chunk, graph_bs, dp if dp_attention else 0
+        )
+        assumptions.append(
+            f"mem_fraction_static {mfs} by the {match.version} default rule ({profile.mem_fraction_rule})"
+        )
     mfs = float(mfs)
     if not 0 < mfs < 1:
         raise InputError(f"--mem-fraction-static {mfs} must be between 0 and 1 (e.g. 0.85)")
@@ -307,8 +381,16 @@ def predict_sglang(argv_or_settings: Sequence[str] | Mapping[str, Any], gpu: str
     cap = settings.get("max_total_tokens")
 
     # F0 = total - CUDA context - NCCL - other processes (design note 2.1; "GB" are GiB)
-    f0 = free_gib_at_start if free_gib_at_start is not None else (
-        total_gib - CUDA_CONTEXT_GIB - (NCCL_INIT_GIB if tp * pp > 1 else 0.0) - other_processes_gib)
+    f0 = (
+        free_gib_at_start
+        if free_gib_at_start is not None
+        else (
+            total_gib
+            - CUDA_CONTEXT_GIB
+            - (NCCL_INIT_GIB if tp * pp > 1 else 0.0)
+            - other_processes_gib
+        )
+    )
     w = weight_bytes(spec, r.precision, tp, pp).per_gpu
     w_gib = gib(w) + LOAD_EXTRA_GIB
     f1 = f0 - w_gib
@@ -318,49 +400,173 @@ def predict_sglang(argv_or_settings: Sequence[str] | Mapping[str, Any], gpu: str
         from vramplan.memory.weights import pp_layer_split
 
         stage = max(pp_layer_split(spec.num_layers, pp))
-        cell = int(sum(g.layers * g.bytes_per_token_per_layer for g in kv_layer_groups(spec, r.kv_element, attn_tp, stage)))
+        cell = int(
+            sum(
+                g.layers * g.bytes_per_token_per_layer
+                for g in kv_layer_groups(spec, r.kv_element, attn_tp, stage)
+            )
+        )
     tokens = max_total_tokens(rest_gib * GIB, cell, page, int(cap) if cap else None)
     errors: list[str] = []
     fixes: list[str] = []
     extra: dict[str, Any] = {
-        "mem_fraction_static": mfs, "chunked_prefill_size": chunk, "cuda_graph_max_bs": graph_bs,
-        "page_size": page, "context_length": context_len, "cell_size_bytes": cell,
-        "avail_mem_before_load_gb": round(f0, 2), "avail_mem_after_load_gb": round(f1, 2),
+        "mem_fraction_static": mfs,
+        "chunked_prefill_size": chunk,
+        "cuda_graph_max_bs": graph_bs,
+        "page_size": page,
+        "context_length": context_len,
+        "cell_size_bytes": cell,
+        "avail_mem_before_load_gb": round(f0, 2),
+        "avail_mem_after_load_gb": round(f1, 2),
         "profiled_max_total_tokens": floor(rest_gib * GIB / cell),
     }
     if f1 <= 0:
-        errors.append(f"CUDA out of memory while loading weights: {gib(w):.2f} GiB per GPU > {f0:.2f} GiB free")
+        errors.append(
+            f"CUDA out of memory while loading weights: {gib(w):.2f} GiB per GPU > {f0:.2f} GiB free"
+        )
         fixes += [f"more GPUs: --tp-size {tp * 2}", "quantized weights: --quantization fp8"]
-        return _result(match.version, w_gib, None, tokens, errors, fixes, assumptions, settings, extra, r, spec, tp, pp,
-                       dp, mfs, chunk, graph_bs, page, context_len, cap)
+        return _result(
+            match.version,
+            w_gib,
+            None,
+            tokens,
+            errors,
+            fixes,
+            assumptions,
+            settings,
+            extra,
+            r,
+            spec,
+            tp,
+            pp,
+            dp,
+            mfs,
+            chunk,
+            graph_bs,
+            page,
+            context_len,
+            cap,
+        )
     if tokens <= 0:
-        errors.append(f"max_total_tokens profiled value {floor(rest_gib * GIB / cell)} <= 0: "
-                      "Not enough memory. Please try to increase --mem-fraction-static")
+        errors.append(
+            f"max_total_tokens profiled value {floor(rest_gib * GIB / cell)} <= 0: "
+            "Not enough memory. Please try to increase --mem-fraction-static"
+        )
         need = (w_gib + 0.5) / f0
         if need < 1:
-            fixes.append(f"--mem-fraction-static {min(0.95, round(need + 0.03, 2))} (weights take {w_gib:.2f} of {f0:.2f} GiB)")
+            fixes.append(
+                f"--mem-fraction-static {min(0.95, round(need + 0.03, 2))} (weights take {w_gib:.2f} of {f0:.2f} GiB)"
+            )
         fixes.append(f"more GPUs: --tp-size {tp * 2}")
-        return _result(match.version, w_gib, rest_gib, tokens, errors, fixes, assumptions, settings, extra, r, spec, tp,
-                       pp, dp, mfs, chunk, graph_bs, page, context_len, cap)
-    return _result(match.version, w_gib, rest_gib, tokens, errors, fixes, assumptions, settings, extra, r, spec, tp, pp,
-                   dp, mfs, chunk, graph_bs, page, context_len, cap, f0=f0, f1=f1, profile=profile,
-                   disable_graph=bool(settings.get("disable_cuda_graph")), attn_tp=attn_tp)
+        return _result(
+            match.version,
+            w_gib,
+            rest_gib,
+            tokens,
+            errors,
+            fixes,
+            assumptions,
+            settings,
+            extra,
+            r,
+            spec,
+            tp,
+            pp,
+            dp,
+            mfs,
+            chunk,
+            graph_bs,
+            page,
+            context_len,
+            cap,
+        )
+    return _result(
+        match.version,
+        w_gib,
+        rest_gib,
+        tokens,
+        errors,
+        fixes,
+        assumptions,
+        settings,
+        extra,
+        r,
+        spec,
+        tp,
+        pp,
+        dp,
+        mfs,
+        chunk,
+        graph_bs,
+        page,
+        context_len,
+        cap,
+        f0=f0,
+        f1=f1,
+        profile=profile,
+        disable_graph=bool(settings.get("disable_cuda_graph")),
+        attn_tp=attn_tp,
+    )
 
 
-def _result(version: str, w_gib: float, rest_gib: float | None, tokens: int, errors: list[str], fixes: list[str],
-            assumptions: list[str], settings: dict[str, Any], extra: dict[str, Any], r: Any, spec: ModelSpec,
-            tp: int, pp: int, dp: int, mfs: float, chunk: int, graph_bs: int, page: int, context_len: int,
-            cap: Any, *, f0: float | None = None, f1: float | None = None, profile: SGLangProfile | None = None,
-            disable_graph: bool = False, attn_tp: int = 1) -> EnginePrediction:
-    resolved = {"model_path": settings.get("model_path"), "tp_size": tp, "pp_size": pp, "dp_size": dp,
-                "mem_fraction_static": mfs, "chunked_prefill_size": chunk, "cuda_graph_max_bs": graph_bs,
-                "page_size": page, "context_length": context_len, "max_total_tokens": cap,
-                "kv_cache_dtype": r.kv_dtype, "dtype": r.precision.compute_dtype, "quantization": r.precision.label,
-                "disable_cuda_graph": disable_graph}
+def _result(
+    version: str,
+    w_gib: float,
+    rest_gib: float | None,
+    tokens: int,
+    errors: list[str],
+    fixes: list[str],
+    assumptions: list[str],
+    settings: dict[str, Any],
+    extra: dict[str, Any],
+    r: Any,
+    spec: ModelSpec,
+    tp: int,
+    pp: int,
+    dp: int,
+    mfs: float,
+    chunk: int,
+    graph_bs: int,
+    page: int,
+    context_len: int,
+    cap: Any,
+    *,
+    f0: float | None = None,
+    f1: float | None = None,
+    profile: SGLangProfile | None = None,
+    disable_graph: bool = False,
+    attn_tp: int = 1,
+) -> EnginePrediction:
+    resolved = {
+        "model_path": settings.get("model_path"),
+        "tp_size": tp,
+        "pp_size": pp,
+        "dp_size": dp,
+        "mem_fraction_static": mfs,
+        "chunked_prefill_size": chunk,
+        "cuda_graph_max_bs": graph_bs,
+        "page_size": page,
+        "context_length": context_len,
+        "max_total_tokens": cap,
+        "kv_cache_dtype": r.kv_dtype,
+        "dtype": r.precision.compute_dtype,
+        "quantization": r.precision.label,
+        "disable_cuda_graph": disable_graph,
+    }
     if tokens <= 0 or f0 is None or f1 is None or profile is None:
-        return EnginePrediction("sglang", version, weights_gib=w_gib, available_kv_cache_gib=rest_gib,
-                                kv_cache_tokens=max(tokens, 0), starts=False, errors=tuple(errors), fixes=tuple(fixes),
-                                assumptions=tuple(assumptions), settings=resolved, extra=extra)
+        return EnginePrediction(
+            "sglang",
+            version,
+            weights_gib=w_gib,
+            available_kv_cache_gib=rest_gib,
+            kv_cache_tokens=max(tokens, 0),
+            starts=False,
+            errors=tuple(errors),
+            fixes=tuple(fixes),
+            assumptions=tuple(assumptions),
+            settings=resolved,
+            extra=extra,
+        )
     # Pool: size + page_size slots (a padding page); K and V separately for the log's "K size"/"V size".
     groups = kv_layer_groups(spec, r.kv_element, attn_tp)
     n_swa = sum(g.layers for g in groups if g.kind == "sliding")
@@ -369,9 +575,14 @@ def _result(version: str, w_gib: float, rest_gib: float | None, tokens: int, err
     if n_swa and n_full:
         full_tokens, swa_tokens = swa_split(tokens, n_full, n_swa, SWA_FULL_TOKENS_RATIO, page)
         extra.update(full_tokens=full_tokens, swa_tokens=swa_tokens)
-        kv_alloc = sum(float(g.layers * g.bytes_per_token_per_layer) * ((swa_tokens if g.kind == "sliding" else full_tokens) + page)
-                       for g in groups)
-        assumptions.append(f"hybrid SWA pool split with swa_full_tokens_ratio {SWA_FULL_TOKENS_RATIO}")
+        kv_alloc = sum(
+            float(g.layers * g.bytes_per_token_per_layer)
+            * ((swa_tokens if g.kind == "sliding" else full_tokens) + page)
+            for g in groups
+        )
+        assumptions.append(
+            f"hybrid SWA pool split with swa_full_tokens_ratio {SWA_FULL_TOKENS_RATIO}"
+        )
     else:
         kv_alloc = float(extra["cell_size_bytes"]) * (tokens + page)
     if spec.mla is None:
@@ -380,51 +591,98 @@ def _result(version: str, w_gib: float, rest_gib: float | None, tokens: int, err
         extra["kv_size_gb"] = round(kv_alloc / GIB, 2)
     max_running = settings.get("max_running_requests")
     if max_running is None:
-        max_running = default_max_running_requests(full_tokens, context_len, profile.max_running_cap) + profile.req_pool_extra
+        max_running = (
+            default_max_running_requests(full_tokens, context_len, profile.max_running_cap)
+            + profile.req_pool_extra
+        )
     max_running = int(max_running)
     req_to_token = max_running * (context_len + REQ_TO_TOKEN_EXTRA_SLOTS) * 4
     graph_gib = 0.0
     if not disable_graph:
         largest = min(graph_bs, max_running)
         graph_gib = CUDA_GRAPH_FIXED_GIB + gib(forward_peak_bytes(spec, largest, tp))
-    act = max(forward_peak_bytes(spec, chunk, tp), logits_bytes(spec, min(chunk, max_running),
-                                                                ActivationAssumptions(sampler_logit_copies=SAMPLER_LOGIT_COPIES)))
+    act = max(
+        forward_peak_bytes(spec, chunk, tp),
+        logits_bytes(
+            spec,
+            min(chunk, max_running),
+            ActivationAssumptions(sampler_logit_copies=SAMPLER_LOGIT_COPIES),
+        ),
+    )
     remainder = f1 - kv_alloc / GIB
     dynamic = gib(req_to_token) + graph_gib + gib(act) + ATTN_WORKSPACE_GIB
-    extra.update(avail_mem_after_kv_pool_gb=round(remainder - gib(req_to_token), 2), max_running_requests=max_running,
-                 req_to_token_gib=round(gib(req_to_token), 4), dynamic_needs_gib=round(dynamic, 3),
-                 remainder_gib=round(remainder, 3), cuda_graph_bs=[] if disable_graph else capture_batch_sizes(graph_bs),
-                 oom_risk=dynamic > remainder)
+    extra.update(
+        avail_mem_after_kv_pool_gb=round(remainder - gib(req_to_token), 2),
+        max_running_requests=max_running,
+        req_to_token_gib=round(gib(req_to_token), 4),
+        dynamic_needs_gib=round(dynamic, 3),
+        remainder_gib=round(remainder, 3),
+        cuda_graph_bs=[] if disable_graph else capture_batch_sizes(graph_bs),
+        oom_risk=dynamic > remainder,
+    )
     if dynamic > remainder:
-        errors.append(f"OOM risk at runtime: req_to_token {gib(req_to_token):.2f} + CUDA graphs {graph_gib:.2f} + "
-                      f"prefill activations {gib(act):.2f} + workspace {ATTN_WORKSPACE_GIB:.2f} GiB exceed the "
-                      f"{remainder:.2f} GiB left outside mem_fraction_static")
-        fixes.append(f"lower --mem-fraction-static to {max(0.5, round(mfs - (dynamic - remainder) / f0 - 0.01, 2))}")
-        fixes.append("or lower --chunked-prefill-size / --max-running-requests / --cuda-graph-max-bs")
+        errors.append(
+            f"OOM risk at runtime: req_to_token {gib(req_to_token):.2f} + CUDA graphs {graph_gib:.2f} + "
+            f"prefill activations {gib(act):.2f} + workspace {ATTN_WORKSPACE_GIB:.2f} GiB exceed the "
+            f"{remainder:.2f} GiB left outside mem_fraction_static"
+        )
+        fixes.append(
+            f"lower --mem-fraction-static to {max(0.5, round(mfs - (dynamic - remainder) / f0 - 0.01, 2))}"
+        )
+        fixes.append(
+            "or lower --chunked-prefill-size / --max-running-requests / --cuda-graph-max-bs"
+        )
     return EnginePrediction(
-        "sglang", version, weights_gib=w_gib, non_torch_gib=None, activation_peak_gib=gib(act),
-        cuda_graph_gib=None if disable_graph else graph_gib, available_kv_cache_gib=rest_gib,
-        kv_cache_tokens=full_tokens, max_concurrency=full_tokens / context_len, gpu_blocks=full_tokens // page,
-        starts=True, errors=tuple(errors), fixes=tuple(fixes), assumptions=tuple(assumptions),
-        settings={**resolved, "max_running_requests": max_running}, extra=extra,
+        "sglang",
+        version,
+        weights_gib=w_gib,
+        non_torch_gib=None,
+        activation_peak_gib=gib(act),
+        cuda_graph_gib=None if disable_graph else graph_gib,
+        available_kv_cache_gib=rest_gib,
+        kv_cache_tokens=full_tokens,
+        max_concurrency=full_tokens / context_len,
+        gpu_blocks=full_tokens // page,
+        starts=True,
+        errors=tuple(errors),
+        fixes=tuple(fixes),
+        assumptions=tuple(assumptions),
+        settings={**resolved, "max_running_requests": max_running},
+        extra=extra,
     )
 
 
-def predict_from_settings(settings: Mapping[str, Any], gpu: str | GPU | None = None, *,
-                          gpu_memory: str | int | None = None, engine_version: str | None = None) -> EnginePrediction:
+def predict_from_settings(
+    settings: Mapping[str, Any],
+    gpu: str | GPU | None = None,
+    *,
+    gpu_memory: str | int | None = None,
+    engine_version: str | None = None,
+) -> EnginePrediction:
     """Predict from the settings dict ``vramplan.logs.parse_log`` reads out of an SGLang log."""
     s = dict(settings)
     # vLLM-style names (dev-set records, other tools) -> SGLang's own
-    for ours, theirs in (("model_path", "model"), ("tp_size", "tensor_parallel_size"), ("pp_size", "pipeline_parallel_size"),
-                         ("context_length", "max_model_len")):
+    for ours, theirs in (
+        ("model_path", "model"),
+        ("tp_size", "tensor_parallel_size"),
+        ("pp_size", "pipeline_parallel_size"),
+        ("context_length", "max_model_len"),
+    ):
         if s.get(ours) is None and s.get(theirs) is not None:
             s[ours] = s[theirs]
     free = s.get("avail_mem_before_load_gb")  # SGLang prints GiB as "GB"
-    kept, gpu, gpu_memory = settings_for_engine(s, set(FLAGS.values()) | set(BOOL_FLAGS.values()), gpu, gpu_memory)
+    kept, gpu, gpu_memory = settings_for_engine(
+        s, set(FLAGS.values()) | set(BOOL_FLAGS.values()), gpu, gpu_memory
+    )
     if gpu is None and gpu_memory is None and free:
         gpu_memory = f"{float(free) + CUDA_CONTEXT_GIB}GiB"  # only F0 matters when it was logged
-    return predict_sglang(kept, gpu, gpu_memory=gpu_memory, engine_version=engine_version,
-                          free_gib_at_start=float(free) if free else None)
+    return predict_sglang(
+        kept,
+        gpu,
+        gpu_memory=gpu_memory,
+        engine_version=engine_version,
+        free_gib_at_start=float(free) if free else None,
+    )
 
 
 __all__ = [
@@ -437,4 +695,3 @@ __all__ = [
     "predict_sglang",
     "swa_split",
 ]
-

@@ -54,22 +54,41 @@ class TGIProfile:
     wiggle: bool
 
 
-VERSIONS: VersionTable[TGIProfile] = VersionTable("tgi", {
-    "1.0.0": TGIProfile("paged", False),
-    "2.0.0": TGIProfile("paged", True),
-    "2.3.0": TGIProfile("flashinfer", True),
-})
+VERSIONS: VersionTable[TGIProfile] = VersionTable(
+    "tgi",
+    {
+        "1.0.0": TGIProfile("paged", False),
+        "2.0.0": TGIProfile("paged", True),
+        "2.3.0": TGIProfile("flashinfer", True),
+    },
+)
 
-FLAGS = {"--model-id": "model_id", "--num-shard": "num_shard", "--max-total-tokens": "max_total_tokens",
-         "--max-input-tokens": "max_input_tokens", "--max-input-length": "max_input_tokens",
-         "--max-batch-prefill-tokens": "max_batch_prefill_tokens",
-         "--max-batch-total-tokens": "max_batch_total_tokens",
-         "--cuda-memory-fraction": "cuda_memory_fraction", "--quantize": "quantize", "--dtype": "dtype",
-         "--kv-cache-dtype": "kv_cache_dtype", "--attention": "attention"}
-_INT = {"num_shard", "max_total_tokens", "max_input_tokens", "max_batch_prefill_tokens", "max_batch_total_tokens"}
+FLAGS = {
+    "--model-id": "model_id",
+    "--num-shard": "num_shard",
+    "--max-total-tokens": "max_total_tokens",
+    "--max-input-tokens": "max_input_tokens",
+    "--max-input-length": "max_input_tokens",
+    "--max-batch-prefill-tokens": "max_batch_prefill_tokens",
+    "--max-batch-total-tokens": "max_batch_total_tokens",
+    "--cuda-memory-fraction": "cuda_memory_fraction",
+    "--quantize": "quantize",
+    "--dtype": "dtype",
+    "--kv-cache-dtype": "kv_cache_dtype",
+    "--attention": "attention",
+}
+_INT = {
+    "num_shard",
+    "max_total_tokens",
+    "max_input_tokens",
+    "max_batch_prefill_tokens",
+    "max_batch_total_tokens",
+}
 
 
-def kv_budget_bytes(total: int, free_after_prefill: float, cuda_memory_fraction: float, wiggle: float) -> float:
+def kv_budget_bytes(
+    total: int, free_after_prefill: float, cuda_memory_fraction: float, wiggle: float
+) -> float:
     """``max(0, free_now - (1 - cuda_memory_fraction x wiggle) x T)`` (flash_causal_lm.warmup)."""
     return max(0.0, free_after_prefill - (1 - cuda_memory_fraction * wiggle) * total)
 
@@ -79,8 +98,13 @@ def num_blocks(kv_bytes: float, block_bytes: int, warmup_blocks: int = 0) -> int
     return floor(kv_bytes / block_bytes) + warmup_blocks
 
 
-def request_blocks(input_tokens: int, max_new_tokens: int, block: int, window: int | None = None,
-                   speculate: int = 0) -> int:
+def request_blocks(
+    input_tokens: int,
+    max_new_tokens: int,
+    block: int,
+    window: int | None = None,
+    speculate: int = 0,
+) -> int:
     """Blocks one request reserves up front: ``ceil(min(input + new + speculate - 1, window) / B)``."""
     tokens = input_tokens + max_new_tokens + speculate - 1
     if window:
@@ -88,9 +112,14 @@ def request_blocks(input_tokens: int, max_new_tokens: int, block: int, window: i
     return ceil(tokens / block)
 
 
-def predict_tgi(argv_or_settings: Sequence[str] | Mapping[str, Any], gpu: str | GPU | None = None, *,
-                gpu_memory: str | int | None = None, engine_version: str | None = None,
-                max_new_tokens: int | None = None) -> EnginePrediction:
+def predict_tgi(
+    argv_or_settings: Sequence[str] | Mapping[str, Any],
+    gpu: str | GPU | None = None,
+    *,
+    gpu_memory: str | int | None = None,
+    engine_version: str | None = None,
+    max_new_tokens: int | None = None,
+) -> EnginePrediction:
     """Predict the KV token budget ``text-generation-launcher ...`` sets at warm-up, per shard."""
     if isinstance(argv_or_settings, Mapping):
         settings, ignored = dict(argv_or_settings), []
@@ -120,18 +149,26 @@ def predict_tgi(argv_or_settings: Sequence[str] | Mapping[str, Any], gpu: str | 
     if not 0 < fraction <= 1:
         raise InputError(f"--cuda-memory-fraction {fraction} must be in (0, 1]")
     backend = settings.get("attention") or (
-        profile.default_backend if spec.head_dim in FLASHINFER_HEAD_DIMS or profile.default_backend == "paged"
-        else "flashdecoding")
+        profile.default_backend
+        if spec.head_dim in FLASHINFER_HEAD_DIMS or profile.default_backend == "paged"
+        else "flashdecoding"
+    )
     if backend not in BLOCK_SIZE:
-        raise InputError(f"unknown attention backend {backend!r}: use one of {', '.join(BLOCK_SIZE)}")
+        raise InputError(
+            f"unknown attention backend {backend!r}: use one of {', '.join(BLOCK_SIZE)}"
+        )
     block = BLOCK_SIZE[backend]
     prefill = int(settings.get("max_batch_prefill_tokens") or DEFAULT_MAX_BATCH_PREFILL_TOKENS)
     if settings.get("max_batch_total_tokens"):
-        assumptions.append("--max-batch-total-tokens is ignored for flash models (inferred from warm-up)")
+        assumptions.append(
+            "--max-batch-total-tokens is ignored for flash models (inferred from warm-up)"
+        )
 
     total = hw.memory_bytes
     w = weight_bytes(spec, r.precision, tp).per_gpu
-    act = forward_peak_bytes(spec, prefill, tp)  # prefill logits are computed for the last tokens only
+    act = forward_peak_bytes(
+        spec, prefill, tp
+    )  # prefill logits are computed for the last tokens only
     used = w + WARMUP_PEAK_RETAINED * act + (CUDA_CONTEXT_GIB + (NCCL_GIB if tp > 1 else 0.0)) * GIB
     free_now = total * fraction - used if fraction < 1 else total - used
     wiggle = TGI_WIGGLE_ROOM if profile.wiggle else 1.0
@@ -145,49 +182,99 @@ def predict_tgi(argv_or_settings: Sequence[str] | Mapping[str, Any], gpu: str | 
     errors: list[str] = []
     fixes: list[str] = []
     if free_now <= 0 or w > total * fraction:
-        errors.append(f"CUDA out of memory loading {gib(w):.2f} GiB of weights per shard on {gib(total):.2f} GiB")
-        fixes.append(f"more shards: --num-shard {tp * 2}" if spec.num_heads % (tp * 2) == 0 else "a larger GPU")
+        errors.append(
+            f"CUDA out of memory loading {gib(w):.2f} GiB of weights per shard on {gib(total):.2f} GiB"
+        )
+        fixes.append(
+            f"more shards: --num-shard {tp * 2}"
+            if spec.num_heads % (tp * 2) == 0
+            else "a larger GPU"
+        )
         fixes.append("quantized weights: --quantize fp8 / awq / gptq")
     elif tokens < max_total:
-        errors.append(f"Not enough memory to handle {max_total} total tokens: the KV cache holds {tokens} "
-                      f"(max batch total tokens) after the warm-up prefill")
-        fixes.append(f"--max-total-tokens {tokens} or lower --max-batch-prefill-tokens (now {prefill})")
+        errors.append(
+            f"Not enough memory to handle {max_total} total tokens: the KV cache holds {tokens} "
+            f"(max batch total tokens) after the warm-up prefill"
+        )
+        fixes.append(
+            f"--max-total-tokens {tokens} or lower --max-batch-prefill-tokens (now {prefill})"
+        )
     elif prefill < max_input:
-        assumptions.append(f"--max-batch-prefill-tokens {prefill} < --max-input-tokens {max_input}: TGI refuses "
-                           "this unless chunked prefill is supported")
+        assumptions.append(
+            f"--max-batch-prefill-tokens {prefill} < --max-input-tokens {max_input}: TGI refuses "
+            "this unless chunked prefill is supported"
+        )
     graph_tokens = max(CUDA_GRAPH_BATCH_SIZES)
     graph_gib = gib(forward_peak_bytes(spec, graph_tokens, tp))
     headroom = (1 - fraction * wiggle) * total
     extra: dict[str, Any] = {
-        "attention_backend": backend, "block_size": block, "max_batch_total_tokens_set_by_warmup": tokens,
-        "max_total_tokens": max_total, "max_input_tokens": max_input, "max_batch_prefill_tokens": prefill,
-        "headroom_gib": round(gib(headroom), 3), "warmup_prefill_peak_gib": round(gib(act), 3),
+        "attention_backend": backend,
+        "block_size": block,
+        "max_batch_total_tokens_set_by_warmup": tokens,
+        "max_total_tokens": max_total,
+        "max_input_tokens": max_input,
+        "max_batch_prefill_tokens": prefill,
+        "headroom_gib": round(gib(headroom), 3),
+        "warmup_prefill_peak_gib": round(gib(act), 3),
         "cuda_graph_batch_sizes": list(CUDA_GRAPH_BATCH_SIZES),
     }
     if max_new_tokens is not None:
-        per_req = request_blocks(max_input, max_new_tokens, block, spec.sliding_window if spec.uses_sliding_window else None)
+        per_req = request_blocks(
+            max_input,
+            max_new_tokens,
+            block,
+            spec.sliding_window if spec.uses_sliding_window else None,
+        )
         extra["blocks_per_request"] = per_req
         extra["max_concurrent_requests"] = max(0, (blocks - 1)) // per_req  # block 0 reserved
-    assumptions.append(f"attention backend {backend} (block size {block}); keeps "
-                       f"{1 - fraction * wiggle:.0%} of the GPU free (cuda_memory_fraction {fraction} x wiggle {wiggle})")
+    assumptions.append(
+        f"attention backend {backend} (block size {block}); keeps "
+        f"{1 - fraction * wiggle:.0%} of the GPU free (cuda_memory_fraction {fraction} x wiggle {wiggle})"
+    )
     return EnginePrediction(
-        "tgi", match.version, weights_gib=gib(w), activation_peak_gib=gib(act), cuda_graph_gib=graph_gib,
-        available_kv_cache_gib=gib(kv), kv_cache_tokens=tokens,
-        max_concurrency=tokens / max_total if max_total else None, gpu_blocks=blocks, starts=not errors,
-        errors=tuple(errors), fixes=tuple(fixes), assumptions=tuple(assumptions),
-        settings={"model_id": ref, "num_shard": tp, "max_total_tokens": max_total, "max_input_tokens": max_input,
-                  "max_batch_prefill_tokens": prefill, "cuda_memory_fraction": fraction,
-                  "quantize": quant, "dtype": r.precision.compute_dtype, "kv_cache_dtype": r.kv_dtype,
-                  "attention": backend},
+        "tgi",
+        match.version,
+        weights_gib=gib(w),
+        activation_peak_gib=gib(act),
+        cuda_graph_gib=graph_gib,
+        available_kv_cache_gib=gib(kv),
+        kv_cache_tokens=tokens,
+        max_concurrency=tokens / max_total if max_total else None,
+        gpu_blocks=blocks,
+        starts=not errors,
+        errors=tuple(errors),
+        fixes=tuple(fixes),
+        assumptions=tuple(assumptions),
+        settings={
+            "model_id": ref,
+            "num_shard": tp,
+            "max_total_tokens": max_total,
+            "max_input_tokens": max_input,
+            "max_batch_prefill_tokens": prefill,
+            "cuda_memory_fraction": fraction,
+            "quantize": quant,
+            "dtype": r.precision.compute_dtype,
+            "kv_cache_dtype": r.kv_dtype,
+            "attention": backend,
+        },
         extra=extra,
     )
 
 
-def predict_from_settings(settings: Mapping[str, Any], gpu: str | GPU | None = None, *,
-                          gpu_memory: str | int | None = None, engine_version: str | None = None) -> EnginePrediction:
+def predict_from_settings(
+    settings: Mapping[str, Any],
+    gpu: str | GPU | None = None,
+    *,
+    gpu_memory: str | int | None = None,
+    engine_version: str | None = None,
+) -> EnginePrediction:
     """Predict from the settings ``vramplan.logs.parse_log`` reads from a TGI launcher log (Args {...})."""
     s = dict(settings)
-    for ours, theirs in (("model_id", "model"), ("num_shard", "tensor_parallel_size"), ("max_total_tokens", "max_model_len")):
+    for ours, theirs in (
+        ("model_id", "model"),
+        ("num_shard", "tensor_parallel_size"),
+        ("max_total_tokens", "max_model_len"),
+    ):
         if s.get(ours) is None and s.get(theirs) is not None:
             s[ours] = s[theirs]
     kept, gpu, gpu_memory = settings_for_engine(s, set(FLAGS.values()), gpu, gpu_memory)

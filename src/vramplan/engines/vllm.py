@@ -19,15 +19,20 @@ pipeline stages. Log lines (§1.9) and the two startup errors (§1.2) follow eac
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from math import ceil, floor
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from vramplan.engines.base import GIB, EnginePrediction, VersionTable, parse_version
 from vramplan.errors import InputError
 from vramplan.hardware import GPU, custom_gpu, resolve_gpu
-from vramplan.memory.activations import (ActivationAssumptions, forward_peak_bytes, fused_moe_workspace_bytes,
-                                         logits_bytes)
+from vramplan.memory.activations import (
+    ActivationAssumptions,
+    forward_peak_bytes,
+    fused_moe_workspace_bytes,
+    logits_bytes,
+)
 from vramplan.memory.kv_cache import KVLayerGroup, kv_layer_groups
 from vramplan.memory.weights import pp_layer_split, weight_bytes
 from vramplan.model.spec import ModelSpec
@@ -69,31 +74,61 @@ class VllmProfile:
 
 
 #: Known vLLM release lines. A profile applies from its version until the next one.
-PROFILES: VersionTable[VllmProfile] = VersionTable(ENGINE, {
-    # Early V0 charged the whole device (CUDA context, cuBLAS) against util*T: ~1 GiB non-torch.
-    "0.2": VllmProfile("v0", 0.9, "v0", 9.55, 1.0, 1.5),
-    # V0 with the snapshot accounting ("Memory profiling results" line, 0.6.4): 0.26-0.35 GiB non-torch.
-    "0.6": VllmProfile("v0", 0.9, "v0", 9.55, 0.3, 0.6),
-    # 0.7.x V0 logs show 0.05-0.08 GiB non-torch at TP=1.
-    "0.7": VllmProfile("v0", 0.9, "v0", 9.55, 0.06, 0.5),
-    # V1 default from 0.8 (V0 still used on compute capability < 8.0).
-    "0.8": VllmProfile("v1", 0.9, "v1-early", 9.55, 0.06, 0.55),
-    # get_batch_defaults keyed on device class (H100-class: 1024 seqs) from 0.10; the 0.10.1 A100 logs
-    # fit the 0.19 sampler (activation + non-torch ~0.6 GiB at 256 seqs).
-    "0.10": VllmProfile("v1", 0.9, "v1-device", 3.67, 0.14, 0.55),
-    # 0.11 (llm-d H100 runs): 9.55 sampler copies at 1024 seqs (9.51-9.58 over four models), 0.13-0.14 GiB non-torch, 0.55 at TP=2.
-    "0.11": VllmProfile("v1", 0.9, "v1-device", 9.55, 0.14, 0.55),
-    # 0.19 dev set: sampler peak 3.67 logits copies (3.64-3.71 over eight models); TP>1 non-torch
-    # ~2.1 GiB (NCCL symmetric memory); persistent fused-MoE workspaces.
-    "0.19": VllmProfile("v1", 0.9, "v1-device", 3.67, 0.25, 2.1, mxfp4_intermediate_multiple=128,
-                        moe_workspace_persists=True),
-    # v0.21: "CUDA graph memory profiling is enabled (default since v0.21.0)".
-    "0.21": VllmProfile("v1", 0.9, "v1-device", 3.67, 0.25, 2.1, graphs_in_budget=True, mxfp4_intermediate_multiple=128,
-                        moe_workspace_persists=True),
-    # 0.92 default seen in CacheConfig at v0.25.0; request-equivalent token line of 2026 kv_cache_utils.
-    "0.25": VllmProfile("v1", 0.92, "v1-device", 3.67, 0.25, 2.1, graphs_in_budget=True, token_line="requests",
-                          mxfp4_intermediate_multiple=128, moe_workspace_persists=True),
-})
+PROFILES: VersionTable[VllmProfile] = VersionTable(
+    ENGINE,
+    {
+        # Early V0 charged the whole device (CUDA context, cuBLAS) against util*T: ~1 GiB non-torch.
+        "0.2": VllmProfile("v0", 0.9, "v0", 9.55, 1.0, 1.5),
+        # V0 with the snapshot accounting ("Memory profiling results" line, 0.6.4): 0.26-0.35 GiB non-torch.
+        "0.6": VllmProfile("v0", 0.9, "v0", 9.55, 0.3, 0.6),
+        # 0.7.x V0 logs show 0.05-0.08 GiB non-torch at TP=1.
+        "0.7": VllmProfile("v0", 0.9, "v0", 9.55, 0.06, 0.5),
+        # V1 default from 0.8 (V0 still used on compute capability < 8.0).
+        "0.8": VllmProfile("v1", 0.9, "v1-early", 9.55, 0.06, 0.55),
+        # get_batch_defaults keyed on device class (H100-class: 1024 seqs) from 0.10; the 0.10.1 A100 logs
+        # fit the 0.19 sampler (activation + non-torch ~0.6 GiB at 256 seqs).
+        "0.10": VllmProfile("v1", 0.9, "v1-device", 3.67, 0.14, 0.55),
+        # 0.11 (llm-d H100 runs): 9.55 sampler copies at 1024 seqs (9.51-9.58 over four models), 0.13-0.14 GiB non-torch, 0.55 at TP=2.
+        "0.11": VllmProfile("v1", 0.9, "v1-device", 9.55, 0.14, 0.55),
+        # 0.19 dev set: sampler peak 3.67 logits copies (3.64-3.71 over eight models); TP>1 non-torch
+        # ~2.1 GiB (NCCL symmetric memory); persistent fused-MoE workspaces.
+        "0.19": VllmProfile(
+            "v1",
+            0.9,
+            "v1-device",
+            3.67,
+            0.25,
+            2.1,
+            mxfp4_intermediate_multiple=128,
+            moe_workspace_persists=True,
+        ),
+        # v0.21: "CUDA graph memory profiling is enabled (default since v0.21.0)".
+        "0.21": VllmProfile(
+            "v1",
+            0.9,
+            "v1-device",
+            3.67,
+            0.25,
+            2.1,
+            graphs_in_budget=True,
+            mxfp4_intermediate_multiple=128,
+            moe_workspace_persists=True,
+        ),
+        # 0.92 default seen in CacheConfig at v0.25.0; request-equivalent token line of 2026 kv_cache_utils.
+        "0.25": VllmProfile(
+            "v1",
+            0.92,
+            "v1-device",
+            3.67,
+            0.25,
+            2.1,
+            graphs_in_budget=True,
+            token_line="requests",
+            mxfp4_intermediate_multiple=128,
+            moe_workspace_persists=True,
+        ),
+    },
+)
 
 #: Assumptions always attached (the rest are version- or input-specific).
 _BASE_ASSUMPTIONS = (
@@ -120,8 +155,11 @@ class _Stage:
     groups: tuple[KVLayerGroup, ...]
 
 
-def gpu_for(gpu: str | GPU | None = None, gpu_memory: str | int | None = None,
-            total_gib: float | None = None) -> GPU:
+def gpu_for(
+    gpu: str | GPU | None = None,
+    gpu_memory: str | int | None = None,
+    total_gib: float | None = None,
+) -> GPU:
     """A GPU from a catalogue name, an explicit size, or the total a log printed."""
     if isinstance(gpu, GPU):
         return gpu
@@ -135,13 +173,21 @@ def gpu_for(gpu: str | GPU | None = None, gpu_memory: str | int | None = None,
         return g
     if total_gib:
         return custom_gpu(int(total_gib * GIB), name=f"{total_gib:.2f} GiB GPU")
-    raise InputError("no GPU given: pass --gpu NAME (e.g. H100-80GB, A100-40GB, L4) or --gpu-memory 24GiB")
+    raise InputError(
+        "no GPU given: pass --gpu NAME (e.g. H100-80GB, A100-40GB, L4) or --gpu-memory 24GiB"
+    )
 
 
-def predict_vllm(argv_or_settings: Sequence[str] | Mapping[str, Any], *, gpu: str | GPU | None = None,
-                 gpu_memory: str | int | None = None, engine_version: str | None = None,
-                 usage_context: str = "api_server", spec: ModelSpec | None = None,
-                 fixes: bool = True) -> EnginePrediction:
+def predict_vllm(
+    argv_or_settings: Sequence[str] | Mapping[str, Any],
+    *,
+    gpu: str | GPU | None = None,
+    gpu_memory: str | int | None = None,
+    engine_version: str | None = None,
+    usage_context: str = "api_server",
+    spec: ModelSpec | None = None,
+    fixes: bool = True,
+) -> EnginePrediction:
     """Predict vLLM's startup figures from a `vllm serve` argv or a settings dict (vLLM flag names).
 
     ``usage_context`` is "api_server" (`vllm serve`) or "offline" (the `LLM` class); it changes the
@@ -159,21 +205,37 @@ def predict_vllm(argv_or_settings: Sequence[str] | Mapping[str, Any], *, gpu: st
     hint_quant: str | None = None
     if spec is None:
         if not settings.get("model"):
-            raise InputError("no model given: pass it as the first argument or with --model (e.g. meta-llama/Llama-3.1-8B-Instruct)")
+            raise InputError(
+                "no model given: pass it as the first argument or with --model (e.g. meta-llama/Llama-3.1-8B-Instruct)"
+            )
         spec, hint_quant, note = resolve_model_name(str(settings["model"]))
         if note:
             assumptions.append(note)
     device = gpu_for(gpu, gpu_memory, settings.get("gpu_total_gib"))
     pred = _predict(spec, settings, device, engine_version, usage_context, hint_quant, assumptions)
     if fixes and not pred.starts:
-        pred = replace(pred, fixes=tuple(suggest_fixes(spec, settings, device, engine_version, usage_context, hint_quant, pred)))
+        pred = replace(
+            pred,
+            fixes=tuple(
+                suggest_fixes(
+                    spec, settings, device, engine_version, usage_context, hint_quant, pred
+                )
+            ),
+        )
     if ignored:
         pred = replace(pred, extra={**pred.extra, "ignored_flags": ignored})
     return pred
 
 
-def _predict(spec: ModelSpec, settings: Mapping[str, Any], gpu: GPU, engine_version: str | None,
-             usage_context: str, hint_quant: str | None, assumptions: list[str]) -> EnginePrediction:
+def _predict(
+    spec: ModelSpec,
+    settings: Mapping[str, Any],
+    gpu: GPU,
+    engine_version: str | None,
+    usage_context: str,
+    hint_quant: str | None,
+    assumptions: list[str],
+) -> EnginePrediction:
     from vramplan.estimator import check_parallelism, resolve
 
     version = engine_version or settings.get("engine_version")
@@ -184,10 +246,17 @@ def _predict(spec: ModelSpec, settings: Mapping[str, Any], gpu: GPU, engine_vers
         notes.append(match.note)
     generation = settings.get("vllm_generation") or prof.generation
     cc = _compute_capability(gpu)
-    if generation == "v1" and prof.generation == "v1" and cc is not None and cc < 8.0 and \
-            parse_version(match.version) < (0, 11):
+    if (
+        generation == "v1"
+        and prof.generation == "v1"
+        and cc is not None
+        and cc < 8.0
+        and parse_version(match.version) < (0, 11)
+    ):
         generation = "v0"
-        notes.append(f"{gpu.name} (compute capability {cc}) is not supported by V1 here: vLLM falls back to V0")
+        notes.append(
+            f"{gpu.name} (compute capability {cc}) is not supported by V1 here: vLLM falls back to V0"
+        )
 
     tp = int(settings.get("tensor_parallel_size") or 1)
     pp = int(settings.get("pipeline_parallel_size") or 1)
@@ -195,19 +264,28 @@ def _predict(spec: ModelSpec, settings: Mapping[str, Any], gpu: GPU, engine_vers
     util = settings.get("gpu_memory_utilization")
     util = prof.util_default if util is None else float(util)
     if not 0 < util <= 1:
-        raise InputError(f"--gpu-memory-utilization {util} is outside (0, 1]: give a fraction such as 0.9")
+        raise InputError(
+            f"--gpu-memory-utilization {util} is outside (0, 1]: give a fraction such as 0.9"
+        )
     max_len = settings.get("max_model_len") or spec.max_position_embeddings
     max_len = int(max_len)
     if max_len > spec.max_position_embeddings:
         raise InputError(
             f"--max-model-len {max_len} is above {spec.name}'s max_position_embeddings "
             f"({spec.max_position_embeddings}) and the model has no rope scaling: lower it to "
-            f"{spec.max_position_embeddings} or less")
+            f"{spec.max_position_embeddings} or less"
+        )
     quant = settings.get("quantization")
-    if hint_quant and (quant is None or str(quant).lower().replace("-", "_") in ("compressed_tensors", "gptq_marlin", "awq_marlin", "fp8")):
+    if hint_quant and (
+        quant is None
+        or str(quant).lower().replace("-", "_")
+        in ("compressed_tensors", "gptq_marlin", "awq_marlin", "fp8")
+    ):
         quant = hint_quant
     dtype = settings.get("dtype")
-    r = resolve(spec, dtype if dtype not in (None, "auto") else None, quant, settings.get("kv_cache_dtype"))
+    r = resolve(
+        spec, dtype if dtype not in (None, "auto") else None, quant, settings.get("kv_cache_dtype")
+    )
     notes.extend(r.precision.notes)
 
     # Batch defaults (§1.3).
@@ -236,20 +314,38 @@ def _predict(spec: ModelSpec, settings: Mapping[str, Any], gpu: GPU, engine_vers
     pad = mxfp4_moe_padding_bytes(spec, r.precision, tp, prof.mxfp4_intermediate_multiple)
     rope = rotary_cache_bytes(spec, 4 if r.precision.compute_dtype == "float32" else 2)
     firsts = [sum(splits[:i]) for i in range(len(splits))]
-    stages = [_Stage(max(0, w + pad * n // spec.num_layers + rope - offload), n,
-                     kv_layer_groups(spec, r.kv_element, tp, n if pp > 1 else None, first if pp > 1 else 0))
-              for w, n, first in zip(wb.per_stage, splits, firsts)]
+    stages = [
+        _Stage(
+            max(0, w + pad * n // spec.num_layers + rope - offload),
+            n,
+            kv_layer_groups(spec, r.kv_element, tp, n if pp > 1 else None, first if pp > 1 else 0),
+        )
+        for w, n, first in zip(wb.per_stage, splits, firsts)
+    ]
 
     # Activation peak of the profile run.
-    a = replace(ActivationAssumptions(), sampler_logit_copies=prof.sampler_copies,
-                activation_bytes=4 if r.precision.compute_dtype == "float32" else 2)
-    peak = profile_peak_bytes(spec, tokens, seqs, tp, a, cc, prof.moe_workspace_persists,
-                              mxfp4=bool(r.precision.scheme and r.precision.scheme.name.startswith("mxfp4")))
+    a = replace(
+        ActivationAssumptions(),
+        sampler_logit_copies=prof.sampler_copies,
+        activation_bytes=4 if r.precision.compute_dtype == "float32" else 2,
+    )
+    peak = profile_peak_bytes(
+        spec,
+        tokens,
+        seqs,
+        tp,
+        a,
+        cc,
+        prof.moe_workspace_persists,
+        mxfp4=bool(r.precision.scheme and r.precision.scheme.name.startswith("mxfp4")),
+    )
     forward, sampler, act = peak["forward"], peak["sampler"], peak["peak"]
     non_torch = int((prof.non_torch_tp1_gib if tp == 1 else prof.non_torch_tp_gib) * GIB)
     eager = bool(settings.get("enforce_eager"))
     sizes = _capture_sizes(seqs, tokens) if not eager else 0
-    graph_stage = [0 if eager else int((0.35 + 0.017 * s.layers) * sizes / 51 * GIB) for s in stages]
+    graph_stage = [
+        0 if eager else int((0.35 + 0.017 * s.layers) * sizes / 51 * GIB) for s in stages
+    ]
     total = gpu.memory_bytes
     requested = int(util * total)
     override = settings.get("kv_cache_memory_bytes")
@@ -267,7 +363,9 @@ def _predict(spec: ModelSpec, settings: Mapping[str, Any], gpu: GPU, engine_vers
     if prof.graphs_in_budget and not eager:
         notes.append("CUDA-graph estimate subtracted from the KV budget (default since v0.21.0)")
     if override:
-        notes.append("--kv-cache-memory-bytes sets the KV pool directly; gpu_memory_utilization is ignored")
+        notes.append(
+            "--kv-cache-memory-bytes sets the KV pool directly; gpu_memory_utilization is ignored"
+        )
 
     errors: list[str] = []
     per_request = worst["blocks_per_request"]
@@ -281,43 +379,74 @@ def _predict(spec: ModelSpec, settings: Mapping[str, Any], gpu: GPU, engine_vers
         kv_tokens = (num_blocks // worst["num_groups"]) * block
     avail_gib = worst["available"] / GIB
     if worst["available"] <= 0 or num_blocks <= 0:
-        errors.append("No available memory for the cache blocks. Try increasing `gpu_memory_utilization` "
-                      "when initializing the engine.")
+        errors.append(
+            "No available memory for the cache blocks. Try increasing `gpu_memory_utilization` "
+            "when initializing the engine."
+        )
     elif generation == "v0":
         if max_len > kv_tokens:
-            errors.append(f"The model's max seq len ({max_len}) is larger than the maximum number of tokens "
-                          f"that can be stored in KV cache ({kv_tokens}). Try increasing "
-                          "`gpu_memory_utilization` or decreasing `max_model_len` when initializing the engine.")
+            errors.append(
+                f"The model's max seq len ({max_len}) is larger than the maximum number of tokens "
+                f"that can be stored in KV cache ({kv_tokens}). Try increasing "
+                "`gpu_memory_utilization` or decreasing `max_model_len` when initializing the engine."
+            )
     elif num_blocks < per_request:
-        fit = largest_fitting_len(worst["stage"], worst["available"], block, tokens, generation, max_len)
+        fit = largest_fitting_len(
+            worst["stage"], worst["available"], block, tokens, generation, max_len
+        )
         need = per_request * worst["block_bytes"] / GIB
         errors.append(
             f"To serve at least one request with the models's max seq len ({max_len}), ({need:.2f} GiB KV cache "
             f"is needed, which is larger than the available KV cache memory ({avail_gib:.2f} GiB). Based on the "
             f"available memory, the estimated maximum model length is {fit}. Try increasing "
-            "`gpu_memory_utilization` or decreasing `max_model_len` when initializing the engine.")
+            "`gpu_memory_utilization` or decreasing `max_model_len` when initializing the engine."
+        )
     resolved = {
-        "model": spec.name, "tensor_parallel_size": tp, "pipeline_parallel_size": pp,
-        "dtype": r.precision.compute_dtype, "quantization": r.precision.scheme.name if r.precision.scheme else None,
-        "kv_cache_dtype": r.kv_dtype, "max_model_len": max_len, "gpu_memory_utilization": util,
-        "block_size": block, "max_num_seqs": seqs, "max_num_batched_tokens": tokens, "enforce_eager": eager,
+        "model": spec.name,
+        "tensor_parallel_size": tp,
+        "pipeline_parallel_size": pp,
+        "dtype": r.precision.compute_dtype,
+        "quantization": r.precision.scheme.name if r.precision.scheme else None,
+        "kv_cache_dtype": r.kv_dtype,
+        "max_model_len": max_len,
+        "gpu_memory_utilization": util,
+        "block_size": block,
+        "max_num_seqs": seqs,
+        "max_num_batched_tokens": tokens,
+        "enforce_eager": eager,
         "enable_prefix_caching": settings.get("enable_prefix_caching", generation == "v1"),
-        "kv_cache_memory_bytes": override, "cpu_offload_gb": settings.get("cpu_offload_gb") or 0,
-        "vllm_generation": generation, "usage_context": usage_context, "gpu": gpu.name,
+        "kv_cache_memory_bytes": override,
+        "cpu_offload_gb": settings.get("cpu_offload_gb") or 0,
+        "vllm_generation": generation,
+        "usage_context": usage_context,
+        "gpu": gpu.name,
         "gpu_total_gib": round(total / GIB, 2),
     }
     if settings.get("served_model_name"):
         resolved["served_model_name"] = settings["served_model_name"]
     return EnginePrediction(
-        engine=ENGINE, engine_version=match.version,
-        weights_gib=stages[worst_i].weights / GIB, non_torch_gib=non_torch / GIB, activation_peak_gib=act / GIB,
-        cuda_graph_gib=graph_stage[worst_i] / GIB, available_kv_cache_gib=avail_gib,
-        kv_cache_tokens=max(0, kv_tokens), max_concurrency=max(0.0, concurrency), gpu_blocks=max(0, num_blocks),
-        starts=not errors, errors=tuple(errors), assumptions=tuple(dict.fromkeys(notes)), settings=resolved,
-        extra={"activation_forward_gib": forward / GIB, "activation_sampler_gib": sampler / GIB,
-               "activation_moe_workspace_gib": peak["moe_workspace"] / GIB,
-               "requested_gib": requested / GIB, "blocks_per_request": per_request,
-               "kv_groups": worst["num_groups"]},
+        engine=ENGINE,
+        engine_version=match.version,
+        weights_gib=stages[worst_i].weights / GIB,
+        non_torch_gib=non_torch / GIB,
+        activation_peak_gib=act / GIB,
+        cuda_graph_gib=graph_stage[worst_i] / GIB,
+        available_kv_cache_gib=avail_gib,
+        kv_cache_tokens=max(0, kv_tokens),
+        max_concurrency=max(0.0, concurrency),
+        gpu_blocks=max(0, num_blocks),
+        starts=not errors,
+        errors=tuple(errors),
+        assumptions=tuple(dict.fromkeys(notes)),
+        settings=resolved,
+        extra={
+            "activation_forward_gib": forward / GIB,
+            "activation_sampler_gib": sampler / GIB,
+            "activation_moe_workspace_gib": peak["moe_workspace"] / GIB,
+            "requested_gib": requested / GIB,
+            "blocks_per_request": per_request,
+            "kv_groups": worst["num_groups"],
+        },
     )
 
 
@@ -329,9 +458,16 @@ CUBLAS_WORKSPACE_HOPPER = 32 * 2**20
 CUBLAS_WORKSPACE_OLDER = 8 * 2**20 + 128 * 2**10
 
 
-def profile_peak_bytes(spec: ModelSpec, tokens: int, seqs: int, tp: int, a: ActivationAssumptions,
-                       compute_capability: float | None = None, moe_workspace_persists: bool = False,
-                       mxfp4: bool = False) -> dict[str, int]:
+def profile_peak_bytes(
+    spec: ModelSpec,
+    tokens: int,
+    seqs: int,
+    tp: int,
+    a: ActivationAssumptions,
+    compute_capability: float | None = None,
+    moe_workspace_persists: bool = False,
+    mxfp4: bool = False,
+) -> dict[str, int]:
     """Torch allocated-bytes peak of vLLM's profile run (one forward over ``tokens``, then the dummy sampler).
 
     ``GPUModelRunner.profile_run`` keeps ``hidden_states`` of the dummy forward (``tokens x hidden``)
@@ -346,13 +482,30 @@ def profile_peak_bytes(spec: ModelSpec, tokens: int, seqs: int, tp: int, a: Acti
 
     MXFP4 experts run through triton_kernels' ``matmul_ogs`` (no modular-kernel workspaces): no MoE term.
     """
-    cublas = CUBLAS_WORKSPACE_OLDER if compute_capability is not None and compute_capability < 9.0 \
+    cublas = (
+        CUBLAS_WORKSPACE_OLDER
+        if compute_capability is not None and compute_capability < 9.0
         else CUBLAS_WORKSPACE_HOPPER
+    )
     forward = forward_peak_bytes(spec, tokens, tp, a) + cublas
-    moe_ws = fused_moe_workspace_bytes(spec, tokens, tp, a) if moe_workspace_persists and not mxfp4 else 0
-    sampler = logits_bytes(spec, min(seqs, tokens), a) + tokens * spec.hidden_size * a.activation_bytes + cublas + moe_ws
-    return {"forward": forward, "sampler": sampler, "moe_workspace": moe_ws, "cublas": cublas,
-            "peak": max(forward, sampler)}
+    moe_ws = (
+        fused_moe_workspace_bytes(spec, tokens, tp, a)
+        if moe_workspace_persists and not mxfp4
+        else 0
+    )
+    sampler = (
+        logits_bytes(spec, min(seqs, tokens), a)
+        + tokens * spec.hidden_size * a.activation_bytes
+        + cublas
+        + moe_ws
+    )
+    return {
+        "forward": forward,
+        "sampler": sampler,
+        "moe_workspace": moe_ws,
+        "cublas": cublas,
+        "peak": max(forward, sampler),
+    }
 
 
 _NO_ROPE = ("bloom", "mpt", "gpt2", "opt")
@@ -426,8 +579,11 @@ def _capture_sizes(seqs: int, tokens: int) -> int:
     """Number of CUDA-graph capture sizes: [1, 2, 4], 8..248 step 8, 256.. step 16 up to
     min(2 * max_num_seqs, 512) clipped to max_num_batched_tokens (§1.4)."""
     top = min(2 * seqs, 512, tokens)
-    sizes = [s for s in (1, 2, 4) if s <= top] + [s for s in range(8, 256, 8) if s <= top] + \
-        [s for s in range(256, top + 1, 16)]
+    sizes = (
+        [s for s in (1, 2, 4) if s <= top]
+        + [s for s in range(8, 256, 8) if s <= top]
+        + [s for s in range(256, top + 1, 16)]
+    )
     return len(sizes)
 
 
@@ -438,7 +594,9 @@ def _groups(stage: _Stage, generation: str) -> tuple[int, list[tuple[KVLayerGrou
     groups = stage.groups
     if generation == "v0":
         if len(groups) > 1:
-            merged = KVLayerGroup("full", sum(g.layers for g in groups), groups[0].bytes_per_token_per_layer)
+            merged = KVLayerGroup(
+                "full", sum(g.layers for g in groups), groups[0].bytes_per_token_per_layer
+            )
             return merged.layers, [(merged, 1)]
         return groups[0].layers, [(groups[0], 1)]
     size = min(g.layers for g in groups)
@@ -452,7 +610,9 @@ def _request_blocks(g: KVLayerGroup, max_len: int, block: int, tokens: int) -> i
     return ceil(max_len / block)
 
 
-def _blocks(stage: _Stage, available: int, block: int, max_len: int, tokens: int, generation: str) -> dict[str, Any]:
+def _blocks(
+    stage: _Stage, available: int, block: int, max_len: int, tokens: int, generation: str
+) -> dict[str, Any]:
     size, groups = _groups(stage, generation)
     page = {id(g): int(g.bytes_per_token_per_layer * block) for g, _ in groups}
     page_bytes = max(page.values())
@@ -462,11 +622,19 @@ def _blocks(stage: _Stage, available: int, block: int, max_len: int, tokens: int
         per_request = ceil(max_len / block)
     else:
         per_request = sum(n * _request_blocks(g, max_len, block, tokens) for g, n in groups)
-    return {"num_blocks": int(num_blocks), "available": available, "block_bytes": block_bytes,
-            "num_groups": sum(n for _, n in groups), "blocks_per_request": per_request, "stage": stage}
+    return {
+        "num_blocks": int(num_blocks),
+        "available": available,
+        "block_bytes": block_bytes,
+        "num_groups": sum(n for _, n in groups),
+        "blocks_per_request": per_request,
+        "stage": stage,
+    }
 
 
-def largest_fitting_len(stage: _Stage, available: int, block: int, tokens: int, generation: str, upper: int) -> int:
+def largest_fitting_len(
+    stage: _Stage, available: int, block: int, tokens: int, generation: str, upper: int
+) -> int:
     """Largest max_model_len whose worst-case request fits the pool, by bisection (as vLLM does)."""
     lo, hi = 0, upper
     while lo < hi:
@@ -481,15 +649,31 @@ def largest_fitting_len(stage: _Stage, available: int, block: int, tokens: int, 
 
 # ------------------------------------------------------------------------------------------ fixes
 
-def suggest_fixes(spec: ModelSpec, settings: Mapping[str, Any], gpu: GPU, engine_version: str | None,
-                  usage_context: str, hint_quant: str | None, failed: EnginePrediction) -> list[str]:
+
+def suggest_fixes(
+    spec: ModelSpec,
+    settings: Mapping[str, Any],
+    gpu: GPU,
+    engine_version: str | None,
+    usage_context: str,
+    hint_quant: str | None,
+    failed: EnginePrediction,
+) -> list[str]:
     """The smallest single changes that make vLLM start; each one re-checked by a new prediction."""
     out: list[str] = []
 
     def starts(**changes: Any) -> bool:
         s = {**settings, **changes}
         try:
-            return _predict(spec, s, gpu, engine_version, usage_context, hint_quant if "quantization" not in changes else None, []).starts
+            return _predict(
+                spec,
+                s,
+                gpu,
+                engine_version,
+                usage_context,
+                hint_quant if "quantization" not in changes else None,
+                [],
+            ).starts
         except InputError:
             return False
 
@@ -509,8 +693,13 @@ def suggest_fixes(spec: ModelSpec, settings: Mapping[str, Any], gpu: GPU, engine
         if starts(gpu_memory_utilization=step / 100):
             out.append(f"raise --gpu-memory-utilization to {step / 100:.2f}")
             break
-    if failed.settings["kv_cache_dtype"] not in ("fp8", "fp8_e4m3", "fp8_e5m2", "float8_e4m3", "float8_e5m2") \
-            and starts(kv_cache_dtype="fp8"):
+    if failed.settings["kv_cache_dtype"] not in (
+        "fp8",
+        "fp8_e4m3",
+        "fp8_e5m2",
+        "float8_e4m3",
+        "float8_e5m2",
+    ) and starts(kv_cache_dtype="fp8"):
         out.append("use an fp8 KV cache: --kv-cache-dtype fp8")
     tp = failed.settings["tensor_parallel_size"]
     for new_tp in (tp * 2, tp * 4):
@@ -518,7 +707,10 @@ def suggest_fixes(spec: ModelSpec, settings: Mapping[str, Any], gpu: GPU, engine
             out.append(f"shard over more GPUs: --tensor-parallel-size {new_tp}")
             break
     if not spec.quantization_config and not settings.get("quantization") and not hint_quant:
-        for q, label in (("fp8", "an FP8 checkpoint (or --quantization fp8)"), ("awq", "a 4-bit AWQ/GPTQ checkpoint")):
+        for q, label in (
+            ("fp8", "an FP8 checkpoint (or --quantization fp8)"),
+            ("awq", "a 4-bit AWQ/GPTQ checkpoint"),
+        ):
             if starts(quantization=q):
                 out.append(f"serve {label}")
                 break
@@ -528,8 +720,15 @@ def suggest_fixes(spec: ModelSpec, settings: Mapping[str, Any], gpu: GPU, engine
 # ------------------------------------------------------------------------------------------ models
 
 _QUANT_SUFFIXES = (
-    ("-fp8-dynamic", "w8a8"), ("-fp8-dyn", "w8a8"), ("-quantized.w4a16", "w4a16"), ("-w4a16", "w4a16"),
-    ("-quantized.w8a8", "w8a8"), ("-fp8", "fp8_block"), ("-awq", "awq"), ("-gptq-int4", "gptq"), ("-gptq", "gptq"),
+    ("-fp8-dynamic", "w8a8"),
+    ("-fp8-dyn", "w8a8"),
+    ("-quantized.w4a16", "w4a16"),
+    ("-w4a16", "w4a16"),
+    ("-quantized.w8a8", "w8a8"),
+    ("-fp8", "fp8_block"),
+    ("-awq", "awq"),
+    ("-gptq-int4", "gptq"),
+    ("-gptq", "gptq"),
 )
 
 
@@ -571,6 +770,8 @@ def resolve_model_name(name: str) -> tuple[ModelSpec, str | None, str | None]:
                 continue
             note = None
             if cand != raw:
-                note = f"model {raw} read as catalogue {loaded.spec.name}" + (f" with {quant} weights" if quant else "")
+                note = f"model {raw} read as catalogue {loaded.spec.name}" + (
+                    f" with {quant} weights" if quant else ""
+                )
             return loaded.spec, quant, note
     return load_model(raw, allow_hub=False).spec, None, None

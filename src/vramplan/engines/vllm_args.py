@@ -8,8 +8,9 @@ does, and list every other flag as ignored instead of failing on it.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from vramplan.errors import InputError
 
@@ -51,11 +52,13 @@ def _bytes(value: str, flag: str) -> int:
 
     try:
         return int(parse_size(value))
-    except Exception:  # noqa: BLE001 - any parse failure becomes one clear line
+    except Exception:
         try:
             return _int(value, flag)
         except InputError:
-            raise InputError(f"{flag} {value!r} is not a size: give bytes (e.g. 8000000000) or 8GiB") from None
+            raise InputError(
+                f"{flag} {value!r} is not a size: give bytes (e.g. 8000000000) or 8GiB"
+            ) from None
 
 
 def _str(value: str, flag: str) -> str:
@@ -111,7 +114,9 @@ def parse_vllm_args(argv: list[str] | tuple[str, ...]) -> VllmArgs:
         token = args[i]
         if not token.startswith("-") or _is_number(token):
             if "model" in out.settings:
-                raise InputError(f"unexpected argument {token!r}: vllm serve takes one model; flags start with --")
+                raise InputError(
+                    f"unexpected argument {token!r}: vllm serve takes one model; flags start with --"
+                )
             out.settings["model"] = token
             i += 1
             continue
@@ -136,8 +141,12 @@ def parse_vllm_args(argv: list[str] | tuple[str, ...]) -> VllmArgs:
             out.settings[key] = convert(raw, flag)
             continue
         # Unknown flag: take its value along when the next token is not a flag, so it is not read as the model.
-        if not eq and i + 1 < len(args) and (not args[i + 1].startswith("-") or _is_number(args[i + 1])) \
-                and not _looks_boolean(flag):
+        if (
+            not eq
+            and i + 1 < len(args)
+            and (not args[i + 1].startswith("-") or _is_number(args[i + 1]))
+            and not _looks_boolean(flag)
+        ):
             out.ignored.append(f"{flag} {args[i + 1]}")
             i += 2
         else:
@@ -163,5 +172,10 @@ def _looks_boolean(flag: str) -> bool:
 
 
 def _example(flag: str) -> str:
-    return {"--max-model-len": "32k", "--gpu-memory-utilization": "0.9", "--dtype": "bfloat16",
-            "--kv-cache-dtype": "fp8", "--quantization": "fp8"}.get(flag, "2")
+    return {
+        "--max-model-len": "32k",
+        "--gpu-memory-utilization": "0.9",
+        "--dtype": "bfloat16",
+        "--kv-cache-dtype": "fp8",
+        "--quantization": "fp8",
+    }.get(flag, "2")

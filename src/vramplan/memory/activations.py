@@ -27,8 +27,9 @@ class ActivationAssumptions:
     hidden_buffers: int = 3
 
 
-def forward_peak_bytes(spec: ModelSpec, tokens: int, tp: int = 1,
-                       a: ActivationAssumptions = ActivationAssumptions()) -> int:
+def forward_peak_bytes(
+    spec: ModelSpec, tokens: int, tp: int = 1, a: ActivationAssumptions = ActivationAssumptions()
+) -> int:
     """Peak bytes of the per-layer temporaries for ``tokens`` tokens on one TP rank."""
     e = a.activation_bytes
     h = spec.hidden_size
@@ -50,8 +51,13 @@ def forward_peak_bytes(spec: ModelSpec, tokens: int, tp: int = 1,
     return hidden + max(attention, mlp)
 
 
-def fused_moe_workspace_bytes(spec: ModelSpec, tokens: int, tp: int = 1,
-                              a: ActivationAssumptions = ActivationAssumptions(), chunk_tokens: int = 32768) -> int:
+def fused_moe_workspace_bytes(
+    spec: ModelSpec,
+    tokens: int,
+    tp: int = 1,
+    a: ActivationAssumptions = ActivationAssumptions(),
+    chunk_tokens: int = 32768,
+) -> int:
     """Bytes of the two workspaces of vLLM's Triton fused-MoE modular kernel for ``tokens`` tokens (one rank).
 
     ``TritonExperts.workspace_shapes`` (vllm/model_executor/layers/fused_moe/fused_moe.py) with
@@ -73,12 +79,21 @@ def fused_moe_workspace_bytes(spec: ModelSpec, tokens: int, tp: int = 1,
     return rows * (max(inter, h) + max(2 * inter, h)) * a.activation_bytes
 
 
-def logits_bytes(spec: ModelSpec, sequences: int, a: ActivationAssumptions = ActivationAssumptions()) -> int:
+def logits_bytes(
+    spec: ModelSpec, sequences: int, a: ActivationAssumptions = ActivationAssumptions()
+) -> int:
     """Sampling temporaries: fp32 logits over the vocabulary for the last token of each sequence."""
     return int(sequences * spec.vocab_size * a.logit_bytes * a.sampler_logit_copies)
 
 
-def activation_peak_bytes(spec: ModelSpec, tokens: int, sequences: int, tp: int = 1,
-                          a: ActivationAssumptions = ActivationAssumptions()) -> int:
+def activation_peak_bytes(
+    spec: ModelSpec,
+    tokens: int,
+    sequences: int,
+    tp: int = 1,
+    a: ActivationAssumptions = ActivationAssumptions(),
+) -> int:
     """The larger of the layer temporaries and the sampler; they are not alive at the same time."""
-    return max(forward_peak_bytes(spec, tokens, tp, a), logits_bytes(spec, min(sequences, tokens), a))
+    return max(
+        forward_peak_bytes(spec, tokens, tp, a), logits_bytes(spec, min(sequences, tokens), a)
+    )

@@ -26,7 +26,9 @@ class Component:
             "total_bytes": self.total_bytes,
             "per_gpu_gib": round(self.per_gpu_bytes / GiB, 4),
             "formula": self.formula,
-            "inputs": dict(self.inputs),  # a copy: cached components must not be changed through the output
+            "inputs": dict(
+                self.inputs
+            ),  # a copy: cached components must not be changed through the output
         }
         if self.parts:
             out["parts"] = [p.to_dict() for p in self.parts]
@@ -96,7 +98,10 @@ class Breakdown:
             "users": self.users,
             **{f"{name}_bytes": by[name].total_bytes for name in TOP_LEVEL},
             "total_bytes": self.total_bytes,
-            "per_gpu": {**{f"{name}_bytes": by[name].per_gpu_bytes for name in TOP_LEVEL}, "total_bytes": self.per_gpu_bytes},
+            "per_gpu": {
+                **{f"{name}_bytes": by[name].per_gpu_bytes for name in TOP_LEVEL},
+                "total_bytes": self.per_gpu_bytes,
+            },
             "kv_bytes_per_token": self.kv_bytes_per_token,
             "gpus": self.gpus,
             "tensor_parallel_size": self.tensor_parallel_size,

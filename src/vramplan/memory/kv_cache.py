@@ -45,16 +45,24 @@ def kv_heads_per_rank(spec: ModelSpec, tp: int) -> int:
     return max(1, spec.num_kv_heads // tp)
 
 
-def kv_layer_groups(spec: ModelSpec, element_bytes: Fraction, tp: int = 1, layers: int | None = None,
-                    first_layer: int = 0) -> tuple[KVLayerGroup, ...]:
+def kv_layer_groups(
+    spec: ModelSpec,
+    element_bytes: Fraction,
+    tp: int = 1,
+    layers: int | None = None,
+    first_layer: int = 0,
+) -> tuple[KVLayerGroup, ...]:
     """KV layout per attention kind for ``layers`` layers from ``first_layer`` (default all), one TP rank."""
     # Fractions hash slowly; cache on the integer pair instead.
-    return _kv_layer_groups(spec, element_bytes.numerator, element_bytes.denominator, tp, layers, first_layer)
+    return _kv_layer_groups(
+        spec, element_bytes.numerator, element_bytes.denominator, tp, layers, first_layer
+    )
 
 
 @lru_cache(maxsize=1024)
-def _kv_layer_groups(spec: ModelSpec, numerator: int, denominator: int, tp: int, layers: int | None,
-                     first_layer: int) -> tuple[KVLayerGroup, ...]:
+def _kv_layer_groups(
+    spec: ModelSpec, numerator: int, denominator: int, tp: int, layers: int | None, first_layer: int
+) -> tuple[KVLayerGroup, ...]:
     """KV layout per attention kind for layers ``first_layer .. first_layer + layers`` (default all), one TP rank.
 
     A pipeline stage passes its own slice, so an interleaved model (Gemma 2: sliding, full, sliding ...)
@@ -66,7 +74,7 @@ def _kv_layer_groups(spec: ModelSpec, numerator: int, denominator: int, tp: int,
         latent = spec.mla.kv_lora_rank + spec.mla.qk_rope_head_dim
         return (KVLayerGroup("mla", n, latent * element_bytes),)
     per_layer = kv_heads_per_rank(spec, tp) * (spec.head_dim + spec.v_head_dim) * element_bytes
-    kinds = spec.layer_types[first_layer:first_layer + n]
+    kinds = spec.layer_types[first_layer : first_layer + n]
     n_sliding = sum(1 for t in kinds if t == "sliding_attention")
     groups = []
     if n - n_sliding:
@@ -88,8 +96,16 @@ def _kv_bytes_per_token(spec: ModelSpec, numerator: int, denominator: int, tp: i
     return ceil(total)
 
 
-def kv_cache_bytes(spec: ModelSpec, element_bytes: Fraction, context: int, sequences: int, tp: int = 1,
-                   layers: int | None = None, block_size: int | None = None, first_layer: int = 0) -> int:
+def kv_cache_bytes(
+    spec: ModelSpec,
+    element_bytes: Fraction,
+    context: int,
+    sequences: int,
+    tp: int = 1,
+    layers: int | None = None,
+    block_size: int | None = None,
+    first_layer: int = 0,
+) -> int:
     """Bytes to hold ``sequences`` sequences of ``context`` tokens on one rank (``layers`` of them).
 
     Paging (``block_size``) rounds each sequence up to whole blocks: 4 tokens with B=16 still take one
@@ -99,18 +115,31 @@ def kv_cache_bytes(spec: ModelSpec, element_bytes: Fraction, context: int, seque
     for group in kv_layer_groups(spec, element_bytes, tp, layers, first_layer):
         held = group.tokens_held(context)
         if block_size:
-            blocks = -(-held // block_size) + (1 if group.kind == "sliding" and held < context else 0)
+            blocks = -(-held // block_size) + (
+                1 if group.kind == "sliding" and held < context else 0
+            )
             held = blocks * block_size
         # exact rational arithmetic on plain ints (Fractions are slow on the planner's hot path)
         per = group.bytes_per_token_per_layer
         term_num, term_den = group.layers * held * per.numerator, per.denominator
-        numerator, denominator = numerator * term_den + term_num * denominator, denominator * term_den
+        numerator, denominator = (
+            numerator * term_den + term_num * denominator,
+            denominator * term_den,
+        )
     return -(-(numerator * sequences) // denominator)
 
 
-def largest_context(spec: ModelSpec, element_bytes: Fraction, users: int, budget: int, tp: int = 1,
-                    layers: int | None = None, block_size: int | None = None, upper: int | None = None,
-                    first_layer: int = 0) -> int:
+def largest_context(
+    spec: ModelSpec,
+    element_bytes: Fraction,
+    users: int,
+    budget: int,
+    tp: int = 1,
+    layers: int | None = None,
+    block_size: int | None = None,
+    upper: int | None = None,
+    first_layer: int = 0,
+) -> int:
     """The longest context whose KV for ``users`` sequences fits in ``budget`` bytes (0 if none)."""
     upper = upper or spec.max_position_embeddings
     groups = kv_layer_groups(spec, element_bytes, tp, layers, first_layer)
@@ -119,14 +148,24 @@ def largest_context(spec: ModelSpec, element_bytes: Fraction, users: int, budget
         per_token = sum(g.layers * g.bytes_per_token_per_layer for g in groups) * users
         step = block_size or 1
         return min(upper, int(budget // (per_token * step)) * step)
-    if budget <= 0 or kv_cache_bytes(spec, element_bytes, 1, users, tp, layers, block_size, first_layer) > budget:
+    if (
+        budget <= 0
+        or kv_cache_bytes(spec, element_bytes, 1, users, tp, layers, block_size, first_layer)
+        > budget
+    ):
         return 0
-    if kv_cache_bytes(spec, element_bytes, upper, users, tp, layers, block_size, first_layer) <= budget:
+    if (
+        kv_cache_bytes(spec, element_bytes, upper, users, tp, layers, block_size, first_layer)
+        <= budget
+    ):
         return upper
     lo, hi = 1, upper  # kv_cache_bytes is non-decreasing in context: bisect
     while lo < hi:
         mid = (lo + hi + 1) // 2
-        if kv_cache_bytes(spec, element_bytes, mid, users, tp, layers, block_size, first_layer) <= budget:
+        if (
+            kv_cache_bytes(spec, element_bytes, mid, users, tp, layers, block_size, first_layer)
+            <= budget
+        ):
             lo = mid
         else:
             hi = mid - 1

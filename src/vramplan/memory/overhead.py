@@ -42,11 +42,18 @@ class OverheadBytes:
 
     @property
     def total(self) -> int:
-        return self.cuda_context + self.framework + self.nccl + self.cuda_graphs + self.fragmentation
+        return (
+            self.cuda_context + self.framework + self.nccl + self.cuda_graphs + self.fragmentation
+        )
 
 
-def overhead_bytes(tp: int, pp: int, dynamic_bytes: int, enforce_eager: bool = False,
-                   a: OverheadAssumptions = OverheadAssumptions()) -> OverheadBytes:
+def overhead_bytes(
+    tp: int,
+    pp: int,
+    dynamic_bytes: int,
+    enforce_eager: bool = False,
+    a: OverheadAssumptions = OverheadAssumptions(),
+) -> OverheadBytes:
     """Overheads on one GPU of a TP x PP group."""
     return OverheadBytes(
         cuda_context=a.cuda_context_bytes,

@@ -22,7 +22,9 @@ def _ceil(a: int, b: int) -> int:
     return -(-a // b)
 
 
-def rank_shape(group: TensorGroup, spec: ModelSpec, tp: int, vocab_padding: int = VOCAB_PADDING) -> tuple[int, ...]:
+def rank_shape(
+    group: TensorGroup, spec: ModelSpec, tp: int, vocab_padding: int = VOCAB_PADDING
+) -> tuple[int, ...]:
     """Shape of one rank's shard of ``group`` under TP size ``tp``."""
     shape = list(group.shape)
     if tp == 1 and group.split != "vocab":
@@ -65,10 +67,17 @@ class WeightBytes:
 
 
 @lru_cache(maxsize=1024)
-def weight_bytes(spec: ModelSpec, precision: Precision, tp: int = 1, pp: int = 1,
-                 vocab_padding: int = VOCAB_PADDING) -> WeightBytes:
+def weight_bytes(
+    spec: ModelSpec,
+    precision: Precision,
+    tp: int = 1,
+    pp: int = 1,
+    vocab_padding: int = VOCAB_PADDING,
+) -> WeightBytes:
     """Exact bytes of every weight tensor on each GPU."""
-    unsharded = sum(precision.tensor_bytes(g.role, g.name, g.shape) * g.count for g in inventory(spec))
+    unsharded = sum(
+        precision.tensor_bytes(g.role, g.name, g.shape) * g.count for g in inventory(spec)
+    )
     first = last = layer_total = 0
     layer_components: dict[str, int] = {}
     edge_components: dict[str, int] = {}
@@ -99,4 +108,6 @@ def weight_bytes(spec: ModelSpec, precision: Precision, tp: int = 1, pp: int = 1
     if pp == 1:
         for k, v in edge_components.items():
             by_component[k] = by_component.get(k, 0) + v
-    return WeightBytes(unsharded=unsharded, per_stage=tuple(per_stage), by_component_per_gpu=by_component)
+    return WeightBytes(
+        unsharded=unsharded, per_stage=tuple(per_stage), by_component_per_gpu=by_component
+    )

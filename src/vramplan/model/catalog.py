@@ -9,7 +9,6 @@ from importlib import resources
 from typing import Any
 
 
-
 def _normalise(name: str) -> str:
     return re.sub(r"\s+", "-", name.strip().lower()).replace("_", "-")
 
@@ -75,7 +74,9 @@ def find(name: str) -> str | None:
     index = _alias_index()
     key = _normalise(name)
     if key in SAME_SHAPES or key.split("/")[-1] in {k.split("/")[-1] for k in SAME_SHAPES}:
-        return next(v for k, v in SAME_SHAPES.items() if k == key or k.split("/")[-1] == key.split("/")[-1])
+        return next(
+            v for k, v in SAME_SHAPES.items() if k == key or k.split("/")[-1] == key.split("/")[-1]
+        )
     if key in index:
         return index[key]
     for form in sorted(_short_forms(name), key=len, reverse=True):

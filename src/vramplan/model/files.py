@@ -899,7 +899,7 @@ def _cross_check_with_reader(path: Path, info: GGUFInfo) -> None:
         del reader
     except FileFormatError:
         raise
-    except Exception as exc:  # noqa: BLE001 - the reader raises bare ValueError/KeyError/...
+    except Exception as exc:
         raise FileFormatError(
             f"{path}: gguf.GGUFReader rejects the file ({type(exc).__name__}: {str(exc)[:200]}); "
             "the file is corrupt: re-download it"

@@ -77,44 +77,73 @@ def _require(cfg: Config, *keys: str, upper: int = MAX_WIDTH) -> Any:
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
         raise ConfigError(f"config.json field {keys[0]} must be a positive integer, got {value!r}")
     if value > upper:
-        raise ConfigError(f"config.json field {keys[0]} = {value:,} is beyond any real model (limit {upper:,}): is the file corrupt?")
+        raise ConfigError(
+            f"config.json field {keys[0]} = {value:,} is beyond any real model (limit {upper:,}): is the file corrupt?"
+        )
     return value
 
 
 def _check_spec(spec: ModelSpec) -> ModelSpec:
     """Every size a ModelSpec carries must be a sane positive integer; the message names the field."""
     ints = {
-        "vocab_size": spec.vocab_size, "hidden_size": spec.hidden_size, "num_hidden_layers": spec.num_layers,
-        "num_attention_heads": spec.num_heads, "num_key_value_heads": spec.num_kv_heads, "head_dim": spec.head_dim,
-        "v_head_dim": spec.v_head_dim, "intermediate_size": spec.intermediate_size,
+        "vocab_size": spec.vocab_size,
+        "hidden_size": spec.hidden_size,
+        "num_hidden_layers": spec.num_layers,
+        "num_attention_heads": spec.num_heads,
+        "num_key_value_heads": spec.num_kv_heads,
+        "head_dim": spec.head_dim,
+        "v_head_dim": spec.v_head_dim,
+        "intermediate_size": spec.intermediate_size,
         "max_position_embeddings": spec.max_position_embeddings,
     }
     if spec.sliding_window is not None:
         ints["sliding_window"] = spec.sliding_window
     elif "sliding_attention" in spec.layer_types:
-        raise ConfigError("config.json marks sliding-window layers (layer_types) but gives no sliding_window size")
+        raise ConfigError(
+            "config.json marks sliding-window layers (layer_types) but gives no sliding_window size"
+        )
     if spec.moe is not None:
-        ints.update(num_experts=spec.moe.num_experts, num_experts_per_tok=spec.moe.experts_per_token,
-                    moe_intermediate_size=spec.moe.expert_intermediate_size)
+        ints.update(
+            num_experts=spec.moe.num_experts,
+            num_experts_per_tok=spec.moe.experts_per_token,
+            moe_intermediate_size=spec.moe.expert_intermediate_size,
+        )
     for name, value in ints.items():
         if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
             raise ConfigError(f"config.json field {name} must be a positive integer, got {value!r}")
         if value > (MAX_LAYERS if name == "num_hidden_layers" else MAX_WIDTH):
-            raise ConfigError(f"config.json field {name} = {value:,} is beyond any real model: is the file corrupt?")
-    optional = {"word_embed_proj_dim": spec.word_embed_proj_dim, "position embeddings": spec.learned_position_embeddings}
+            raise ConfigError(
+                f"config.json field {name} = {value:,} is beyond any real model: is the file corrupt?"
+            )
+    optional = {
+        "word_embed_proj_dim": spec.word_embed_proj_dim,
+        "position embeddings": spec.learned_position_embeddings,
+    }
     if spec.moe is not None:
-        optional["shared expert width (n_shared_experts / shared_expert_intermediate_size)"] = spec.moe.shared_intermediate_size
+        optional["shared expert width (n_shared_experts / shared_expert_intermediate_size)"] = (
+            spec.moe.shared_intermediate_size
+        )
     if spec.mla is not None:
-        optional.update(q_lora_rank=spec.mla.q_lora_rank, kv_lora_rank=spec.mla.kv_lora_rank,
-                        qk_nope_head_dim=spec.mla.qk_nope_head_dim, qk_rope_head_dim=spec.mla.qk_rope_head_dim,
-                        v_head_dim=spec.mla.v_head_dim)
+        optional.update(
+            q_lora_rank=spec.mla.q_lora_rank,
+            kv_lora_rank=spec.mla.kv_lora_rank,
+            qk_nope_head_dim=spec.mla.qk_nope_head_dim,
+            qk_rope_head_dim=spec.mla.qk_rope_head_dim,
+            v_head_dim=spec.mla.v_head_dim,
+        )
     for name, value in optional.items():
         if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_WIDTH:
-            raise ConfigError(f"config.json field {name} must be a non-negative integer, got {value!r}")
+            raise ConfigError(
+                f"config.json field {name} must be a non-negative integer, got {value!r}"
+            )
     if spec.moe is not None and spec.moe.experts_per_token > spec.moe.num_experts:
-        raise ConfigError("config.json routes each token to more experts than the model has (num_experts_per_tok > num_experts)")
+        raise ConfigError(
+            "config.json routes each token to more experts than the model has (num_experts_per_tok > num_experts)"
+        )
     if spec.quantization_config is not None and not isinstance(spec.quantization_config, Mapping):
-        raise ConfigError(f"config.json quantization_config must be an object, got {type(spec.quantization_config).__name__}")
+        raise ConfigError(
+            f"config.json quantization_config must be an object, got {type(spec.quantization_config).__name__}"
+        )
     return spec
 
 
@@ -123,14 +152,21 @@ def _dtype(cfg: Config, default: str) -> str:
     return str(value).replace("torch.", "")
 
 
-def _layer_types(cfg: Config, n_layers: int, family: Family) -> tuple[tuple[AttentionKind, ...], int | None]:
+def _layer_types(
+    cfg: Config, n_layers: int, family: Family
+) -> tuple[tuple[AttentionKind, ...], int | None]:
     window = _get(cfg, "sliding_window")
     types = cfg.get("layer_types")
     if types:
         if len(types) != n_layers:
-            raise ConfigError(f"layer_types has {len(types)} entries but num_hidden_layers is {n_layers}")
+            raise ConfigError(
+                f"layer_types has {len(types)} entries but num_hidden_layers is {n_layers}"
+            )
         kinds: list[AttentionKind] = [
-            "sliding_attention" if t in ("sliding_attention", "chunked_attention") else "full_attention" for t in types
+            "sliding_attention"
+            if t in ("sliding_attention", "chunked_attention")
+            else "full_attention"
+            for t in types
         ]
         return tuple(kinds), window
     if family.uniform_sliding and window and cfg.get("use_sliding_window", True):
@@ -145,9 +181,13 @@ def _common(cfg: Config, family: Family, model_type: str, name: str) -> dict[str
     kv_heads = _get(cfg, "num_key_value_heads", "num_kv_heads", "n_head_kv", default=heads)
     head_dim = _get(cfg, "head_dim", default=hidden // heads)
     if hidden % heads and "head_dim" not in cfg:
-        raise ConfigError(f"hidden_size {hidden} is not divisible by num_attention_heads {heads} and no head_dim is given")
+        raise ConfigError(
+            f"hidden_size {hidden} is not divisible by num_attention_heads {heads} and no head_dim is given"
+        )
     if heads % kv_heads:
-        raise ConfigError(f"num_attention_heads {heads} is not a multiple of num_key_value_heads {kv_heads}")
+        raise ConfigError(
+            f"num_attention_heads {heads} is not a multiple of num_key_value_heads {kv_heads}"
+        )
     layer_types, window = _layer_types(cfg, n_layers, family)
     return dict(
         name=name,
@@ -159,12 +199,16 @@ def _common(cfg: Config, family: Family, model_type: str, name: str) -> dict[str
         num_kv_heads=kv_heads,
         head_dim=head_dim,
         intermediate_size=_get(cfg, "intermediate_size", "ffn_dim", "n_inner", default=4 * hidden),
-        max_position_embeddings=_get(cfg, "max_position_embeddings", "n_positions", "seq_length", default=2048),
+        max_position_embeddings=_get(
+            cfg, "max_position_embeddings", "n_positions", "seq_length", default=2048
+        ),
         mlp_kind=family.mlp_kind,
         norm_kind=family.norm_kind,
         norms_per_layer=family.norms_per_layer,
         qkv_bias=bool(_get(cfg, "attention_bias", default=family.qkv_bias)) or family.qkv_bias,
-        o_bias=bool(_get(cfg, "attention_bias", default=family.o_bias)) if model_type != "qwen2" else False,
+        o_bias=bool(_get(cfg, "attention_bias", default=family.o_bias))
+        if model_type != "qwen2"
+        else False,
         mlp_bias=bool(_get(cfg, "mlp_bias", default=family.mlp_bias)),
         qk_norm=family.qk_norm,
         tie_word_embeddings=bool(_get(cfg, "tie_word_embeddings", default=family.tie_default)),
@@ -180,8 +224,13 @@ def _llama_like(cfg: Config, model_type: str, name: str) -> ModelSpec:
     fields = _common(cfg, family, model_type, name)
     if model_type in ("qwen2", "qwen2_moe"):
         fields["qkv_bias"], fields["o_bias"] = True, False
-    if model_type in ("qwen2", "qwen3", "qwen3_moe", "qwen2_moe") and not cfg.get("use_sliding_window", False):
-        fields["layer_types"], fields["sliding_window"] = ("full_attention",) * fields["num_layers"], None
+    if model_type in ("qwen2", "qwen3", "qwen3_moe", "qwen2_moe") and not cfg.get(
+        "use_sliding_window", False
+    ):
+        fields["layer_types"], fields["sliding_window"] = (
+            ("full_attention",) * fields["num_layers"],
+            None,
+        )
     if model_type == "gpt_oss":
         fields["attention_sinks"] = True
         fields["moe"] = MoESpec(
@@ -201,13 +250,16 @@ def _llama_like(cfg: Config, model_type: str, name: str) -> ModelSpec:
         n_layers = fields["num_layers"]
         step = _get(cfg, "decoder_sparse_step", default=1)
         only = set(cfg.get("mlp_only_layers") or [])
-        dense = tuple(i for i in range(n_layers) if i in only or not (step > 0 and (i + 1) % step == 0))
+        dense = tuple(
+            i for i in range(n_layers) if i in only or not (step > 0 and (i + 1) % step == 0)
+        )
         fields["moe"] = MoESpec(
             num_experts=_require(cfg, "num_experts"),
             experts_per_token=_require(cfg, "num_experts_per_tok"),
             expert_intermediate_size=_require(cfg, "moe_intermediate_size"),
             shared_intermediate_size=_get(cfg, "shared_expert_intermediate_size", default=0)
-            if model_type == "qwen2_moe" else 0,
+            if model_type == "qwen2_moe"
+            else 0,
             shared_expert_gate=model_type == "qwen2_moe",
             dense_layers=dense,
         )
@@ -218,9 +270,16 @@ def _gemma3(cfg: Config, model_type: str, name: str) -> ModelSpec:
     """Gemma 3: a text config nested in a multimodal one; absent keys take Gemma3TextConfig defaults."""
     text = dict(cfg.get("text_config") or cfg) if model_type == "gemma3" else dict(cfg)
     defaults = dict(
-        vocab_size=262_208, hidden_size=2304, intermediate_size=9216, num_hidden_layers=26,
-        num_attention_heads=8, num_key_value_heads=4, head_dim=256, max_position_embeddings=131_072,
-        sliding_window=4096, sliding_window_pattern=6,
+        vocab_size=262_208,
+        hidden_size=2304,
+        intermediate_size=9216,
+        num_hidden_layers=26,
+        num_attention_heads=8,
+        num_key_value_heads=4,
+        head_dim=256,
+        max_position_embeddings=131_072,
+        sliding_window=4096,
+        sliding_window_pattern=6,
     )
     for key, value in defaults.items():
         text.setdefault(key, value)
@@ -228,7 +287,8 @@ def _gemma3(cfg: Config, model_type: str, name: str) -> ModelSpec:
     if not text.get("layer_types"):
         pattern = text.get("sliding_window_pattern", 6)
         text["layer_types"] = [
-            "full_attention" if (i + 1) % pattern == 0 else "sliding_attention" for i in range(n_layers)
+            "full_attention" if (i + 1) % pattern == 0 else "sliding_attention"
+            for i in range(n_layers)
         ]
     text.setdefault("torch_dtype", cfg.get("torch_dtype") or cfg.get("dtype") or "bfloat16")
     if "tie_word_embeddings" not in text and "tie_word_embeddings" in cfg:
@@ -267,7 +327,9 @@ def _gemma2(cfg: Config, model_type: str, name: str) -> ModelSpec:
     cfg = dict(cfg)
     if not cfg.get("layer_types"):
         # Gemma2Config: even layers slide, odd layers attend globally.
-        cfg["layer_types"] = ["sliding_attention" if i % 2 == 0 else "full_attention" for i in range(n_layers)]
+        cfg["layer_types"] = [
+            "sliding_attention" if i % 2 == 0 else "full_attention" for i in range(n_layers)
+        ]
     cfg.setdefault("sliding_window", 4096)
     return ModelSpec(**_common(cfg, FAMILIES["gemma2"], model_type, name))
 
@@ -293,7 +355,8 @@ def _deepseek(cfg: Config, model_type: str, name: str) -> ModelSpec:
             num_experts=n_routed,
             experts_per_token=_require(cfg, "num_experts_per_tok"),
             expert_intermediate_size=_require(cfg, "moe_intermediate_size"),
-            shared_intermediate_size=(_get(cfg, "n_shared_experts", default=0) or 0) * cfg["moe_intermediate_size"],
+            shared_intermediate_size=(_get(cfg, "n_shared_experts", default=0) or 0)
+            * cfg["moe_intermediate_size"],
             router_correction_bias=model_type == "deepseek_v3",
             dense_layers=dense,
         )
@@ -323,7 +386,13 @@ def _falcon(cfg: Config, model_type: str, name: str) -> ModelSpec:
     norms = 2 if (new_arch or not parallel) else 1
     fields = _common(
         {**cfg, "num_key_value_heads": kv_heads},
-        Family(mlp_kind="plain", norm_kind="layer", norms_per_layer=norms, tie_default=True, default_dtype="bfloat16"),
+        Family(
+            mlp_kind="plain",
+            norm_kind="layer",
+            norms_per_layer=norms,
+            tie_default=True,
+            default_dtype="bfloat16",
+        ),
         "falcon",
         name,
     )
@@ -331,42 +400,80 @@ def _falcon(cfg: Config, model_type: str, name: str) -> ModelSpec:
     hidden = fields["hidden_size"]
     fields.update(
         intermediate_size=_get(cfg, "ffn_hidden_size", default=4 * hidden),
-        qkv_bias=bias, o_bias=bias, mlp_bias=bias,
+        qkv_bias=bias,
+        o_bias=bias,
+        mlp_bias=bias,
         max_position_embeddings=_get(cfg, "max_position_embeddings", default=2048),
     )
     return ModelSpec(**fields)
 
 
 def _bloom(cfg: Config, model_type: str, name: str) -> ModelSpec:
-    fields = _common(cfg, Family(mlp_kind="plain", norm_kind="layer", tie_default=True, default_dtype="bfloat16"), model_type, name)
-    fields.update(qkv_bias=True, o_bias=True, mlp_bias=True, embedding_norm=True, max_position_embeddings=2048,
-                  intermediate_size=4 * fields["hidden_size"])
+    fields = _common(
+        cfg,
+        Family(mlp_kind="plain", norm_kind="layer", tie_default=True, default_dtype="bfloat16"),
+        model_type,
+        name,
+    )
+    fields.update(
+        qkv_bias=True,
+        o_bias=True,
+        mlp_bias=True,
+        embedding_norm=True,
+        max_position_embeddings=2048,
+        intermediate_size=4 * fields["hidden_size"],
+    )
     return ModelSpec(**fields)
 
 
 def _opt(cfg: Config, model_type: str, name: str) -> ModelSpec:
-    fields = _common(cfg, Family(mlp_kind="plain", norm_kind="layer", tie_default=True, default_dtype="float16"), model_type, name)
+    fields = _common(
+        cfg,
+        Family(mlp_kind="plain", norm_kind="layer", tie_default=True, default_dtype="float16"),
+        model_type,
+        name,
+    )
     bias = bool(cfg.get("enable_bias", True))
     proj = _get(cfg, "word_embed_proj_dim", default=fields["hidden_size"])
     fields.update(
-        qkv_bias=bias, o_bias=bias, mlp_bias=bias,
-        learned_position_embeddings=fields["max_position_embeddings"] + 2,  # OPT offsets positions by 2
-        final_norm=bool(cfg.get("do_layer_norm_before", True)) and not cfg.get("_remove_final_layer_norm", False),
+        qkv_bias=bias,
+        o_bias=bias,
+        mlp_bias=bias,
+        learned_position_embeddings=fields["max_position_embeddings"]
+        + 2,  # OPT offsets positions by 2
+        final_norm=bool(cfg.get("do_layer_norm_before", True))
+        and not cfg.get("_remove_final_layer_norm", False),
         word_embed_proj_dim=proj if proj != fields["hidden_size"] else 0,
     )
     return ModelSpec(**fields)
 
 
 def _gpt2(cfg: Config, model_type: str, name: str) -> ModelSpec:
-    fields = _common(cfg, Family(mlp_kind="plain", norm_kind="layer", tie_default=True, default_dtype="float32"), model_type, name)
-    fields.update(qkv_bias=True, o_bias=True, mlp_bias=True,
-                  learned_position_embeddings=fields["max_position_embeddings"])
+    fields = _common(
+        cfg,
+        Family(mlp_kind="plain", norm_kind="layer", tie_default=True, default_dtype="float32"),
+        model_type,
+        name,
+    )
+    fields.update(
+        qkv_bias=True,
+        o_bias=True,
+        mlp_bias=True,
+        learned_position_embeddings=fields["max_position_embeddings"],
+    )
     return ModelSpec(**fields)
 
 
 def _gptj(cfg: Config, model_type: str, name: str) -> ModelSpec:
-    fields = _common(cfg, Family(mlp_kind="plain", norm_kind="layer", norms_per_layer=1, default_dtype="float32"), model_type, name)
-    fields.update(qkv_bias=False, o_bias=False, mlp_bias=True, lm_head_bias=True, tie_word_embeddings=False)
+    fields = _common(
+        cfg,
+        Family(mlp_kind="plain", norm_kind="layer", norms_per_layer=1, default_dtype="float32"),
+        model_type,
+        name,
+    )
+    fields.update(
+        qkv_bias=False, o_bias=False, mlp_bias=True, lm_head_bias=True, tie_word_embeddings=False
+    )
     return ModelSpec(**fields)
 
 
@@ -376,10 +483,22 @@ def _phi(cfg: Config, model_type: str, name: str) -> ModelSpec:
     PhiConfig defaults: tie_word_embeddings False, qk_layernorm False, num_key_value_heads = heads."""
     if cfg.get("qk_layernorm"):
         # Per-head LayerNorms on q and k (no released Phi checkpoint uses them): refuse rather than miscount.
-        raise UnsupportedModelError("phi with qk_layernorm=true is not supported: vramplan does not count those norms")
-    fields = _common(cfg, Family(mlp_kind="plain", norm_kind="layer", norms_per_layer=1, default_dtype="float32"), model_type, name)
-    fields.update(qkv_bias=True, o_bias=True, mlp_bias=True, lm_head_bias=True,
-                  tie_word_embeddings=bool(_get(cfg, "tie_word_embeddings", default=False)))
+        raise UnsupportedModelError(
+            "phi with qk_layernorm=true is not supported: vramplan does not count those norms"
+        )
+    fields = _common(
+        cfg,
+        Family(mlp_kind="plain", norm_kind="layer", norms_per_layer=1, default_dtype="float32"),
+        model_type,
+        name,
+    )
+    fields.update(
+        qkv_bias=True,
+        o_bias=True,
+        mlp_bias=True,
+        lm_head_bias=True,
+        tie_word_embeddings=bool(_get(cfg, "tie_word_embeddings", default=False)),
+    )
     return ModelSpec(**fields)
 
 
@@ -410,8 +529,12 @@ def _tie(cfg: Config, text: Config) -> bool:
 def _pair(value: Any) -> tuple[int, int]:
     """An image or patch size: an int, or a (height, width) pair; each a positive integer."""
     pair = tuple(value) if isinstance(value, (list, tuple)) else (value, value)
-    if len(pair) != 2 or any(isinstance(v, bool) or not isinstance(v, int) or not 0 < v <= MAX_WIDTH for v in pair):
-        raise ConfigError(f"config.json image/patch size must be a positive integer or a pair of them, got {value!r}")
+    if len(pair) != 2 or any(
+        isinstance(v, bool) or not isinstance(v, int) or not 0 < v <= MAX_WIDTH for v in pair
+    ):
+        raise ConfigError(
+            f"config.json image/patch size must be a positive integer or a pair of them, got {value!r}"
+        )
     return pair[0], pair[1]
 
 
@@ -422,13 +545,31 @@ def _dims(sub: Config, *keys: str) -> list[int]:
 
 # Llama4TextConfig / Llama4VisionConfig defaults (transformers configuration_llama4.py).
 _LLAMA4_TEXT = dict(
-    vocab_size=202_048, hidden_size=5120, intermediate_size=8192, intermediate_size_mlp=16_384, num_hidden_layers=48,
-    num_attention_heads=40, num_key_value_heads=8, head_dim=128, max_position_embeddings=131_072,
-    num_experts_per_tok=1, num_local_experts=16, interleave_moe_layer_step=1, no_rope_layer_interval=4,
+    vocab_size=202_048,
+    hidden_size=5120,
+    intermediate_size=8192,
+    intermediate_size_mlp=16_384,
+    num_hidden_layers=48,
+    num_attention_heads=40,
+    num_key_value_heads=8,
+    head_dim=128,
+    max_position_embeddings=131_072,
+    num_experts_per_tok=1,
+    num_local_experts=16,
+    interleave_moe_layer_step=1,
+    no_rope_layer_interval=4,
 )
 _LLAMA4_VISION = dict(
-    hidden_size=768, num_hidden_layers=34, num_attention_heads=16, num_channels=3, intermediate_size=5632,
-    vision_output_dim=7680, image_size=448, patch_size=14, projector_input_dim=4096, projector_output_dim=4096,
+    hidden_size=768,
+    num_hidden_layers=34,
+    num_attention_heads=16,
+    num_channels=3,
+    intermediate_size=5632,
+    vision_output_dim=7680,
+    image_size=448,
+    patch_size=14,
+    projector_input_dim=4096,
+    projector_output_dim=4096,
 )
 
 
@@ -444,15 +585,23 @@ def _llama4(cfg: Config, model_type: str, name: str) -> ModelSpec:
     C - 1 past tokens (the last token of a chunk sees the C - 1 before it), which is exactly what a sliding
     layer with window C keeps in the core, so chunked layers are ``sliding_attention`` with window C.
     """
-    text = _sub(cfg, "text_config", _LLAMA4_TEXT) if model_type == "llama4" else _sub({"t": cfg}, "t", _LLAMA4_TEXT)
+    text = (
+        _sub(cfg, "text_config", _LLAMA4_TEXT)
+        if model_type == "llama4"
+        else _sub({"t": cfg}, "t", _LLAMA4_TEXT)
+    )
     n_layers = _require(text, "num_hidden_layers", upper=MAX_LAYERS)
     chunk = text.get("attention_chunk_size", 8192)
     if not text.get("layer_types"):
         interval = text["no_rope_layer_interval"]
         rope = text.get("no_rope_layers") or [int((i + 1) % interval != 0) for i in range(n_layers)]
         if len(rope) != n_layers:
-            raise ConfigError(f"no_rope_layers has {len(rope)} entries but num_hidden_layers is {n_layers}")
-        text["layer_types"] = ["chunked_attention" if r and chunk is not None else "full_attention" for r in rope]
+            raise ConfigError(
+                f"no_rope_layers has {len(rope)} entries but num_hidden_layers is {n_layers}"
+            )
+        text["layer_types"] = [
+            "chunked_attention" if r and chunk is not None else "full_attention" for r in rope
+        ]
     text["sliding_window"] = chunk if "chunked_attention" in text["layer_types"] else None
     text.setdefault("torch_dtype", cfg.get("torch_dtype") or cfg.get("dtype") or "bfloat16")
     fields = _common(text, Family(), "llama4_text", name)
@@ -472,26 +621,44 @@ def _llama4(cfg: Config, model_type: str, name: str) -> ModelSpec:
             shared_intermediate_size=expert_width,
             dense_layers=tuple(i for i in range(n_layers) if i not in moe_set),
         ),
-        tie_word_embeddings=_tie(cfg, text) if model_type == "llama4" else bool(text.get("tie_word_embeddings") or False),
+        tie_word_embeddings=_tie(cfg, text)
+        if model_type == "llama4"
+        else bool(text.get("tie_word_embeddings") or False),
         quantization_config=cfg.get("quantization_config"),
     )
     if model_type == "llama4":
         fields["model_type"] = "llama4"
-        fields["extra_params"] = _llama4_vision_params(_sub(cfg, "vision_config", _LLAMA4_VISION), fields["hidden_size"])
+        fields["extra_params"] = _llama4_vision_params(
+            _sub(cfg, "vision_config", _LLAMA4_VISION), fields["hidden_size"]
+        )
     return ModelSpec(**fields)
 
 
 def _llama4_vision_params(vision: Config, text_hidden: int) -> tuple[tuple[str, int], ...]:
     """Llama4VisionModel + Llama4MultiModalProjector as transformers builds them."""
     h, inter, layers, heads, channels, out_dim, proj_in, proj_out = _dims(
-        vision, "hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads", "num_channels",
-        "vision_output_dim", "projector_input_dim", "projector_output_dim")
+        vision,
+        "hidden_size",
+        "intermediate_size",
+        "num_hidden_layers",
+        "num_attention_heads",
+        "num_channels",
+        "vision_output_dim",
+        "projector_input_dim",
+        "projector_output_dim",
+    )
     ph, pw = _pair(vision["patch_size"])
     ih, iw = _pair(vision["image_size"])
     attn = heads * (h // heads)
-    patches = (ih // ph) * (iw // pw) + 1  # transformers: (image_size // patch_size) ** 2 + 1, class token included
-    embeddings = channels * ph * pw * h + h + patches * h  # unfold-conv Linear (no bias), class, positions
-    per_layer = 3 * (h * attn + attn) + (attn * h + h) + (h * inter + inter) + (inter * h + h) + 2 * (2 * h)
+    patches = (ih // ph) * (
+        iw // pw
+    ) + 1  # transformers: (image_size // patch_size) ** 2 + 1, class token included
+    embeddings = (
+        channels * ph * pw * h + h + patches * h
+    )  # unfold-conv Linear (no bias), class, positions
+    per_layer = (
+        3 * (h * attn + attn) + (attn * h + h) + (h * inter + inter) + (inter * h + h) + 2 * (2 * h)
+    )
     # Pixel-shuffle MLP: fc1 takes intermediate_size inputs (as transformers defines it), fc2 is square; no biases.
     adapter = inter * proj_in + proj_out * proj_out
     return (
@@ -504,36 +671,72 @@ def _llama4_vision_params(vision: Config, text_hidden: int) -> tuple[tuple[str, 
 
 
 # MistralConfig defaults for a text_config that leaves keys out; Mistral3Config's own default sub-configs.
-_MISTRAL_TEXT = dict(vocab_size=32_000, hidden_size=4096, intermediate_size=14_336, num_hidden_layers=32,
-                     num_attention_heads=32, num_key_value_heads=8, max_position_embeddings=131_072)
-_MISTRAL3_DEFAULT_TEXT = dict(model_type="mistral", head_dim=128, hidden_size=5120, intermediate_size=32_768,
-                              max_position_embeddings=131_072, num_attention_heads=32, num_hidden_layers=40,
-                              num_key_value_heads=8, sliding_window=None, vocab_size=131_072)
-_PIXTRAL = dict(hidden_size=1024, intermediate_size=4096, num_hidden_layers=24, num_attention_heads=16,
-                num_channels=3, patch_size=16)
+_MISTRAL_TEXT = dict(
+    vocab_size=32_000,
+    hidden_size=4096,
+    intermediate_size=14_336,
+    num_hidden_layers=32,
+    num_attention_heads=32,
+    num_key_value_heads=8,
+    max_position_embeddings=131_072,
+)
+_MISTRAL3_DEFAULT_TEXT = dict(
+    model_type="mistral",
+    head_dim=128,
+    hidden_size=5120,
+    intermediate_size=32_768,
+    max_position_embeddings=131_072,
+    num_attention_heads=32,
+    num_hidden_layers=40,
+    num_key_value_heads=8,
+    sliding_window=None,
+    vocab_size=131_072,
+)
+_PIXTRAL = dict(
+    hidden_size=1024,
+    intermediate_size=4096,
+    num_hidden_layers=24,
+    num_attention_heads=16,
+    num_channels=3,
+    patch_size=16,
+)
 _MISTRAL3_DEFAULT_VISION = dict(_PIXTRAL, patch_size=14)
 
 
 def _mistral3(cfg: Config, model_type: str, name: str) -> ModelSpec:
     """Mistral 3 (Mistral Small 3.1/3.2): a Mistral decoder, a Pixtral vision tower and a projector
     (RMSNorm, patch merger Linear(h * s^2, h), linear_1 vision -> text, linear_2 text -> text)."""
-    text = _sub(cfg, "text_config", _MISTRAL3_DEFAULT_TEXT if cfg.get("text_config") is None else {})
+    text = _sub(
+        cfg, "text_config", _MISTRAL3_DEFAULT_TEXT if cfg.get("text_config") is None else {}
+    )
     text_type = str(text.get("model_type") or "mistral")
     if text_type == "mistral":
         for k, v in _MISTRAL_TEXT.items():
             if text.get(k) is None:
                 text[k] = v
-    if text_type != "mistral":  # the only text model a released mistral3 checkpoint uses, and the one verified
+    if (
+        text_type != "mistral"
+    ):  # the only text model a released mistral3 checkpoint uses, and the one verified
         raise UnsupportedModelError(f"mistral3 with a {text_type!r} text model is not supported")
     text.setdefault("torch_dtype", cfg.get("torch_dtype") or cfg.get("dtype") or "bfloat16")
     text["tie_word_embeddings"] = _tie(cfg, text)
     base = _llama_like(text, text_type, name)
-    vision = _sub(cfg, "vision_config", _MISTRAL3_DEFAULT_VISION if cfg.get("vision_config") is None else _PIXTRAL)
+    vision = _sub(
+        cfg,
+        "vision_config",
+        _MISTRAL3_DEFAULT_VISION if cfg.get("vision_config") is None else _PIXTRAL,
+    )
     if str(vision.get("model_type") or "pixtral") != "pixtral":
-        raise UnsupportedModelError(f"mistral3 with a {vision.get('model_type')!r} vision tower is not supported")
-    h, inter, channels, v_layers = _dims(vision, "hidden_size", "intermediate_size", "num_channels", "num_hidden_layers")
+        raise UnsupportedModelError(
+            f"mistral3 with a {vision.get('model_type')!r} vision tower is not supported"
+        )
+    h, inter, channels, v_layers = _dims(
+        vision, "hidden_size", "intermediate_size", "num_channels", "num_hidden_layers"
+    )
     ph, pw = _pair(vision["patch_size"])
-    per_layer = 4 * h * h + 3 * h * inter + 2 * h  # q, k, v, o (no bias); gated MLP (no bias); two RMSNorms
+    per_layer = (
+        4 * h * h + 3 * h * inter + 2 * h
+    )  # q, k, v, o (no bias); gated MLP (no bias); two RMSNorms
     merge = _require({"spatial_merge_size": cfg.get("spatial_merge_size", 2)}, "spatial_merge_size")
     layers_used = cfg.get("vision_feature_layer", -1)
     n_feature = 1 if isinstance(layers_used, int) else len(layers_used)
@@ -542,7 +745,12 @@ def _mistral3(cfg: Config, model_type: str, name: str) -> ModelSpec:
     bias = bool(cfg.get("multimodal_projector_bias", False))
     th = base.hidden_size
     # norm (RMSNorm over vision h), patch_merger.merging_layer (no bias), linear_1, linear_2
-    projector = h + h * merge * merge * h + (h * n_feature * th + (th if bias else 0)) + (th * th + (th if bias else 0))
+    projector = (
+        h
+        + h * merge * merge * h
+        + (h * n_feature * th + (th if bias else 0))
+        + (th * th + (th if bias else 0))
+    )
     return dataclasses.replace(
         base,
         model_type="mistral3",
@@ -557,12 +765,29 @@ def _mistral3(cfg: Config, model_type: str, name: str) -> ModelSpec:
 
 
 # MllamaTextConfig / MllamaVisionConfig defaults (transformers configuration_mllama.py).
-_MLLAMA_TEXT = dict(vocab_size=128_256, hidden_size=4096, num_hidden_layers=40, num_attention_heads=32,
-                    num_key_value_heads=8, intermediate_size=14_336, max_position_embeddings=131_072,
-                    cross_attention_layers=[3, 8, 13, 18, 23, 28, 33, 38])
-_MLLAMA_VISION = dict(hidden_size=1280, num_hidden_layers=32, num_global_layers=8, attention_heads=16, num_channels=3,
-                      intermediate_size=5120, vision_output_dim=7680, image_size=448, patch_size=14, max_num_tiles=4,
-                      supported_aspect_ratios=[[1, 1], [1, 2], [1, 3], [1, 4], [2, 1], [2, 2], [3, 1], [4, 1]])
+_MLLAMA_TEXT = dict(
+    vocab_size=128_256,
+    hidden_size=4096,
+    num_hidden_layers=40,
+    num_attention_heads=32,
+    num_key_value_heads=8,
+    intermediate_size=14_336,
+    max_position_embeddings=131_072,
+    cross_attention_layers=[3, 8, 13, 18, 23, 28, 33, 38],
+)
+_MLLAMA_VISION = dict(
+    hidden_size=1280,
+    num_hidden_layers=32,
+    num_global_layers=8,
+    attention_heads=16,
+    num_channels=3,
+    intermediate_size=5120,
+    vision_output_dim=7680,
+    image_size=448,
+    patch_size=14,
+    max_num_tiles=4,
+    supported_aspect_ratios=[[1, 1], [1, 2], [1, 3], [1, 4], [2, 1], [2, 2], [3, 1], [4, 1]],
+)
 
 
 def _mllama(cfg: Config, model_type: str, name: str) -> ModelSpec:
@@ -604,7 +829,9 @@ def mllama_cross_attention(cfg: Config) -> tuple[tuple[int, ...], int]:
     text = _sub(cfg, "text_config", _MLLAMA_TEXT)
     vision = _sub(cfg, "vision_config", _MLLAMA_VISION)
     n_layers = _require(text, "num_hidden_layers", upper=MAX_LAYERS)
-    cross = tuple(sorted({int(i) for i in text["cross_attention_layers"] if 0 <= int(i) < n_layers}))
+    cross = tuple(
+        sorted({int(i) for i in text["cross_attention_layers"] if 0 <= int(i) < n_layers})
+    )
     ih, iw = _pair(vision["image_size"])
     ph, pw = _pair(vision["patch_size"])
     return cross, _require(vision, "max_num_tiles") * ((ih // ph) * (iw // pw) + 1)
@@ -613,8 +840,16 @@ def mllama_cross_attention(cfg: Config) -> tuple[tuple[int, ...], int]:
 def _mllama_vision_params(vision: Config, text_hidden: int) -> tuple[tuple[str, int], ...]:
     """MllamaVisionModel + the projector Linear(vision_output_dim, text hidden, bias) as transformers builds them."""
     h, inter, heads, tiles, channels, n_local, n_global, out_dim = _dims(
-        vision, "hidden_size", "intermediate_size", "attention_heads", "max_num_tiles", "num_channels",
-        "num_hidden_layers", "num_global_layers", "vision_output_dim")
+        vision,
+        "hidden_size",
+        "intermediate_size",
+        "attention_heads",
+        "max_num_tiles",
+        "num_channels",
+        "num_hidden_layers",
+        "num_global_layers",
+        "vision_output_dim",
+    )
     attn = heads * (h // heads)
     ratios = len(vision["supported_aspect_ratios"]) + 1  # max_aspect_ratio_id + 1 embedding rows
     ih, iw = _pair(vision["image_size"])
@@ -623,7 +858,12 @@ def _mllama_vision_params(vision: Config, text_hidden: int) -> tuple[tuple[str, 
     embeddings = (
         channels * ph * pw * h  # patch_embedding Conv2d, no bias
         + h  # class_embedding
-        + 1 + patches * h + ratios * tiles * patches * h  # gated_positional_embedding: gate, embedding, tile_embedding
+        + 1
+        + patches * h
+        + ratios
+        * tiles
+        * patches
+        * h  # gated_positional_embedding: gate, embedding, tile_embedding
         + 2 * (ratios * tiles * h + 1)  # pre/post tile positional embeddings (gated)
         + 2 * (2 * h)  # layernorm_pre, layernorm_post
     )
@@ -637,7 +877,21 @@ def _mllama_vision_params(vision: Config, text_hidden: int) -> tuple[tuple[str, 
 
 
 _BUILDERS: dict[str, Callable[[Config, str, str], ModelSpec]] = {
-    **{t: _llama_like for t in ("llama", "mistral", "qwen2", "qwen3", "qwen3_moe", "qwen2_moe", "mixtral", "phi3", "gemma", "gpt_oss")},
+    **{
+        t: _llama_like
+        for t in (
+            "llama",
+            "mistral",
+            "qwen2",
+            "qwen3",
+            "qwen3_moe",
+            "qwen2_moe",
+            "mixtral",
+            "phi3",
+            "gemma",
+            "gpt_oss",
+        )
+    },
     "gemma2": _gemma2,
     "gemma3": _gemma3,
     "gemma3_text": _gemma3,
@@ -666,7 +920,9 @@ def spec_from_config(cfg: Any, name: str = "", source: str = "") -> ModelSpec:
         raise ConfigError(f"config.json must hold a JSON object, got {type(cfg).__name__}")
     model_type = cfg.get("model_type")
     if not model_type:
-        raise ConfigError("config.json has no model_type: it does not describe a transformers model")
+        raise ConfigError(
+            "config.json has no model_type: it does not describe a transformers model"
+        )
     builder = _BUILDERS.get(str(model_type))
     if builder is None:
         raise UnsupportedModelError(
@@ -679,11 +935,21 @@ def spec_from_config(cfg: Any, name: str = "", source: str = "") -> ModelSpec:
         spec = _check_spec(builder(cfg, str(model_type), label))
     except ConfigError:
         raise
-    except (TypeError, KeyError, ValueError, ZeroDivisionError, AttributeError, OverflowError, IndexError) as exc:
+    except (
+        TypeError,
+        KeyError,
+        ValueError,
+        ZeroDivisionError,
+        AttributeError,
+        OverflowError,
+        IndexError,
+    ) as exc:
         # A field of the wrong type or value (a string width, a zero head count, a list where an object
         # belongs): the builders trust types, so this is the one place such files are turned away.
-        raise ConfigError(f"config.json for {label} has a malformed field ({type(exc).__name__}: {exc}); "
-                          "compare it with the model's published config.json") from None
+        raise ConfigError(
+            f"config.json for {label} has a malformed field ({type(exc).__name__}: {exc}); "
+            "compare it with the model's published config.json"
+        ) from None
     return spec if not source else _with_source(spec, source)
 
 
@@ -699,16 +965,22 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
     if path.is_dir():
         path = path / "config.json"
     if not path.is_file():
-        raise ConfigError(f"no config.json at {path}: pass a model folder that holds one, or the file itself")
+        raise ConfigError(
+            f"no config.json at {path}: pass a model folder that holds one, or the file itself"
+        )
     size = path.stat().st_size
     if size > 16 * 1024 * 1024:
-        raise ConfigError(f"{path} is {size} bytes: a config.json is a few KiB; is this the right file?")
+        raise ConfigError(
+            f"{path} is {size} bytes: a config.json is a few KiB; is this the right file?"
+        )
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except UnicodeDecodeError:
         raise ConfigError(f"{path} is not UTF-8 text: pass the model's config.json") from None
     except json.JSONDecodeError as exc:
-        raise ConfigError(f"{path} is not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno}); is it truncated?") from None
+        raise ConfigError(
+            f"{path} is not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno}); is it truncated?"
+        ) from None
     except RecursionError:
         raise ConfigError(f"{path} nests too deeply to be a config.json") from None
     if not isinstance(data, dict):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -32,11 +32,19 @@ _HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}/[A-Za-z0-9][A-Za-z0-9._-
 def load_model(ref: str, *, allow_hub: bool = True) -> LoadedModel:
     """Path (config.json, folder, .safetensors, .gguf) > catalogue name > Hub id."""
     if not isinstance(ref, str) or not ref.strip():
-        raise UnknownModelError("no model given: pass a catalogue name (see `vramplan models`), a config.json path or a folder")
+        raise UnknownModelError(
+            "no model given: pass a catalogue name (see `vramplan models`), a config.json path or a folder"
+        )
     ref = ref.strip()
     if not ref.isprintable() or len(ref) > 512:
-        raise UnknownModelError("model name contains control characters or is too long: pass a catalogue name, path or Hub id")
-    looks_like_path = ref.startswith((".", "/", "~")) or ref.endswith((".json", ".gguf", ".safetensors")) or os.path.exists(ref)
+        raise UnknownModelError(
+            "model name contains control characters or is too long: pass a catalogue name, path or Hub id"
+        )
+    looks_like_path = (
+        ref.startswith((".", "/", "~"))
+        or ref.endswith((".json", ".gguf", ".safetensors"))
+        or os.path.exists(ref)
+    )
     if looks_like_path:
         return _from_path(Path(ref).expanduser())
     repo_id = catalog.find(ref)
@@ -60,23 +68,33 @@ def load_model(ref: str, *, allow_hub: bool = True) -> LoadedModel:
     )
 
 
-@lru_cache(maxsize=None)
+@cache
 def _from_catalogue(repo_id: str) -> LoadedModel:
     """Catalogue entries are immutable: build each spec once per process."""
     cfg = catalog.catalogue()[repo_id]
-    return LoadedModel(spec_from_config(cfg, name=repo_id, source=f"catalogue:{repo_id}"), f"catalogue:{repo_id}")
+    return LoadedModel(
+        spec_from_config(cfg, name=repo_id, source=f"catalogue:{repo_id}"), f"catalogue:{repo_id}"
+    )
 
 
 def _from_path(path: Path) -> LoadedModel:
     if not path.exists():
-        raise UnknownModelError(f"{path} does not exist: pass a config.json, a model folder, a .safetensors or a .gguf file")
+        raise UnknownModelError(
+            f"{path} does not exist: pass a config.json, a model folder, a .safetensors or a .gguf file"
+        )
     if path.suffix == ".gguf":
         from vramplan.model.files import gguf_to_hf_config, read_gguf
 
         info = read_gguf(path)
         cfg: dict[str, Any] = gguf_to_hf_config(info)
         spec = spec_from_config(cfg, name=path.name, source=f"gguf:{path}")
-        return LoadedModel(spec, f"gguf:{path}", info.total_bytes, f"gguf {info.file_type or ''}".strip(), info.token_embd_bytes)
+        return LoadedModel(
+            spec,
+            f"gguf:{path}",
+            info.total_bytes,
+            f"gguf {info.file_type or ''}".strip(),
+            info.token_embd_bytes,
+        )
     if path.suffix == ".safetensors" or (path.is_dir() and any(path.glob("*.safetensors"))):
         from vramplan.model.files import read_safetensors
 

@@ -15,7 +15,18 @@ from typing import Literal
 from vramplan.model.spec import ModelSpec
 
 #: What a tensor is for; decides whether a quantization scheme touches it.
-Role = Literal["embedding", "position_embedding", "lm_head", "linear", "expert", "router", "norm", "bias", "extra", "buffer"]
+Role = Literal[
+    "embedding",
+    "position_embedding",
+    "lm_head",
+    "linear",
+    "expert",
+    "router",
+    "norm",
+    "bias",
+    "extra",
+    "buffer",
+]
 #: How tensor parallelism divides it (Megatron/vLLM conventions).
 Split = Literal["column", "row", "kv_column", "vocab", "replicated"]
 #: Where it lives under pipeline parallelism.
@@ -51,7 +62,9 @@ class TensorGroup:
 #: Vision-tower pieces that tensor parallelism shards like the decoder's linears (vLLM builds Llama 4's vision
 #: encoder and pixel-shuffle adapter from Column/RowParallelLinear; checked against Scout's logged TP4 load).
 #: Every other extra (embeddings, norms, projectors, other towers) is counted replicated on each rank.
-_TP_SPLIT_EXTRAS: dict[str, tuple[str, ...]] = {"llama4": ("vision_model.encoder", "vision_model.vision_adapter")}
+_TP_SPLIT_EXTRAS: dict[str, tuple[str, ...]] = {
+    "llama4": ("vision_model.encoder", "vision_model.vision_adapter")
+}
 
 
 @lru_cache(maxsize=256)
@@ -60,14 +73,30 @@ def inventory(spec: ModelSpec) -> tuple[TensorGroup, ...]:
     groups: list[TensorGroup] = []
     h, v = spec.hidden_size, spec.vocab_size
 
-    def add(name: str, shape: tuple[int, ...], count: int, role: Role, split: Split, stage: Stage, component: str) -> None:
+    def add(
+        name: str,
+        shape: tuple[int, ...],
+        count: int,
+        role: Role,
+        split: Split,
+        stage: Stage,
+        component: str,
+    ) -> None:
         if count > 0 and all(d > 0 for d in shape):
             groups.append(TensorGroup(name, shape, count, role, split, stage, component))
 
     embed_dim = spec.word_embed_proj_dim or h
     add("embed_tokens.weight", (v, embed_dim), 1, "embedding", "vocab", "first", "embeddings")
     if spec.learned_position_embeddings:
-        add("embed_positions.weight", (spec.learned_position_embeddings, h), 1, "position_embedding", "replicated", "first", "embeddings")
+        add(
+            "embed_positions.weight",
+            (spec.learned_position_embeddings, h),
+            1,
+            "position_embedding",
+            "replicated",
+            "first",
+            "embeddings",
+        )
     if spec.word_embed_proj_dim:
         add("project_in.weight", (h, embed_dim), 1, "linear", "replicated", "first", "embeddings")
         add("project_out.weight", (embed_dim, h), 1, "linear", "replicated", "last", "embeddings")
@@ -96,12 +125,18 @@ def inventory(spec: ModelSpec) -> tuple[TensorGroup, ...]:
             # Text-side per-layer pieces the uniform layout does not carry (mllama cross-attention q/k norms, gates).
             add(name, (count,), 1, "norm", "replicated", "layer", "cross_attention")
         else:
-            split: Split = "column" if name.startswith(_TP_SPLIT_EXTRAS.get(spec.model_type, ())) else "replicated"
+            split: Split = (
+                "column"
+                if name.startswith(_TP_SPLIT_EXTRAS.get(spec.model_type, ()))
+                else "replicated"
+            )
             add(name, (count,), 1, "extra", split, "first", "vision")
     return tuple(groups)
 
 
-def _norm(add, name: str, width: int, count: int, spec: ModelSpec, stage: Stage, component: str) -> None:  # type: ignore[no-untyped-def]
+def _norm(
+    add, name: str, width: int, count: int, spec: ModelSpec, stage: Stage, component: str
+) -> None:  # type: ignore[no-untyped-def]
     add(f"{name}.weight", (width,), count, "norm", "replicated", stage, component)
     if spec.norm_kind == "layer":
         add(f"{name}.bias", (width,), count, "norm", "replicated", stage, component)
@@ -113,15 +148,79 @@ def _attention(add, spec: ModelSpec, n: int) -> None:  # type: ignore[no-untyped
         m = spec.mla
         qk = m.qk_nope_head_dim + m.qk_rope_head_dim
         if m.q_lora_rank:
-            add("layers.attn.q_a_proj.weight", (m.q_lora_rank, h), n, "linear", "replicated", "layer", "attention")
-            add("layers.attn.q_a_layernorm.weight", (m.q_lora_rank,), n, "norm", "replicated", "layer", "attention")
-            add("layers.attn.q_b_proj.weight", (heads * qk, m.q_lora_rank), n, "linear", "column", "layer", "attention")
+            add(
+                "layers.attn.q_a_proj.weight",
+                (m.q_lora_rank, h),
+                n,
+                "linear",
+                "replicated",
+                "layer",
+                "attention",
+            )
+            add(
+                "layers.attn.q_a_layernorm.weight",
+                (m.q_lora_rank,),
+                n,
+                "norm",
+                "replicated",
+                "layer",
+                "attention",
+            )
+            add(
+                "layers.attn.q_b_proj.weight",
+                (heads * qk, m.q_lora_rank),
+                n,
+                "linear",
+                "column",
+                "layer",
+                "attention",
+            )
         else:
-            add("layers.attn.q_proj.weight", (heads * qk, h), n, "linear", "column", "layer", "attention")
-        add("layers.attn.kv_a_proj_with_mqa.weight", (m.kv_lora_rank + m.qk_rope_head_dim, h), n, "linear", "replicated", "layer", "attention")
-        add("layers.attn.kv_a_layernorm.weight", (m.kv_lora_rank,), n, "norm", "replicated", "layer", "attention")
-        add("layers.attn.kv_b_proj.weight", (heads * (m.qk_nope_head_dim + m.v_head_dim), m.kv_lora_rank), n, "linear", "column", "layer", "attention")
-        add("layers.attn.o_proj.weight", (h, heads * m.v_head_dim), n, "linear", "row", "layer", "attention")
+            add(
+                "layers.attn.q_proj.weight",
+                (heads * qk, h),
+                n,
+                "linear",
+                "column",
+                "layer",
+                "attention",
+            )
+        add(
+            "layers.attn.kv_a_proj_with_mqa.weight",
+            (m.kv_lora_rank + m.qk_rope_head_dim, h),
+            n,
+            "linear",
+            "replicated",
+            "layer",
+            "attention",
+        )
+        add(
+            "layers.attn.kv_a_layernorm.weight",
+            (m.kv_lora_rank,),
+            n,
+            "norm",
+            "replicated",
+            "layer",
+            "attention",
+        )
+        add(
+            "layers.attn.kv_b_proj.weight",
+            (heads * (m.qk_nope_head_dim + m.v_head_dim), m.kv_lora_rank),
+            n,
+            "linear",
+            "column",
+            "layer",
+            "attention",
+        )
+        add(
+            "layers.attn.o_proj.weight",
+            (h, heads * m.v_head_dim),
+            n,
+            "linear",
+            "row",
+            "layer",
+            "attention",
+        )
         return
     d, dv, kv = spec.head_dim, spec.v_head_dim, spec.num_kv_heads
     add("layers.attn.q_proj.weight", (heads * d, h), n, "linear", "column", "layer", "attention")
@@ -141,13 +240,30 @@ def _attention(add, spec: ModelSpec, n: int) -> None:  # type: ignore[no-untyped
         add("layers.attn.sinks", (heads,), n, "bias", "column", "layer", "attention")
 
 
-def _mlp(add, prefix: str, spec: ModelSpec, width: int, count: int, role: Role, component: str, bias: bool) -> None:  # type: ignore[no-untyped-def]
+def _mlp(
+    add,
+    prefix: str,
+    spec: ModelSpec,
+    width: int,
+    count: int,
+    role: Role,
+    component: str,
+    bias: bool,
+) -> None:  # type: ignore[no-untyped-def]
     h = spec.hidden_size
     if spec.mlp_kind == "gated":
         add(f"{prefix}.gate_proj.weight", (width, h), count, role, "column", "layer", component)
         add(f"{prefix}.up_proj.weight", (width, h), count, role, "column", "layer", component)
         if bias:
-            add(f"{prefix}.gate_up_proj.bias", (2 * width,), count, "bias", "column", "layer", component)
+            add(
+                f"{prefix}.gate_up_proj.bias",
+                (2 * width,),
+                count,
+                "bias",
+                "column",
+                "layer",
+                component,
+            )
     else:
         add(f"{prefix}.fc1.weight", (width, h), count, role, "column", "layer", component)
         if bias:
@@ -165,17 +281,67 @@ def _moe(add, spec: ModelSpec, n_moe: int) -> None:  # type: ignore[no-untyped-d
     moe = spec.moe
     assert moe is not None
     h = spec.hidden_size
-    add("layers.mlp.router.weight", (moe.num_experts, h), n_moe, "router", "replicated", "layer", "router")
+    add(
+        "layers.mlp.router.weight",
+        (moe.num_experts, h),
+        n_moe,
+        "router",
+        "replicated",
+        "layer",
+        "router",
+    )
     if moe.router_bias:
-        add("layers.mlp.router.bias", (moe.num_experts,), n_moe, "router", "replicated", "layer", "router")
+        add(
+            "layers.mlp.router.bias",
+            (moe.num_experts,),
+            n_moe,
+            "router",
+            "replicated",
+            "layer",
+            "router",
+        )
     if moe.router_correction_bias:
         # A registered buffer in transformers (not a parameter), but stored in the checkpoint in fp32.
-        add("layers.mlp.router.e_score_correction_bias", (moe.num_experts,), n_moe, "buffer", "replicated", "layer", "router")
-    _mlp(add, "layers.mlp.experts", spec, moe.expert_intermediate_size, n_moe * moe.num_experts, "expert", "experts", moe.expert_bias)
+        add(
+            "layers.mlp.router.e_score_correction_bias",
+            (moe.num_experts,),
+            n_moe,
+            "buffer",
+            "replicated",
+            "layer",
+            "router",
+        )
+    _mlp(
+        add,
+        "layers.mlp.experts",
+        spec,
+        moe.expert_intermediate_size,
+        n_moe * moe.num_experts,
+        "expert",
+        "experts",
+        moe.expert_bias,
+    )
     if moe.shared_intermediate_size:
-        _mlp(add, "layers.mlp.shared_experts", spec, moe.shared_intermediate_size, n_moe, "linear", "shared_experts", False)
+        _mlp(
+            add,
+            "layers.mlp.shared_experts",
+            spec,
+            moe.shared_intermediate_size,
+            n_moe,
+            "linear",
+            "shared_experts",
+            False,
+        )
     if moe.shared_expert_gate:
-        add("layers.mlp.shared_expert_gate.weight", (1, h), n_moe, "router", "replicated", "layer", "router")
+        add(
+            "layers.mlp.shared_expert_gate.weight",
+            (1, h),
+            n_moe,
+            "router",
+            "replicated",
+            "layer",
+            "router",
+        )
 
 
 @dataclass(frozen=True)
@@ -204,5 +370,9 @@ def count_params(spec: ModelSpec) -> ParamCounts:
     if spec.moe is not None:
         routed = by_component.get("experts", 0)
         active = total - routed + routed * spec.moe.experts_per_token // spec.moe.num_experts
-    embedding = sum(g.total_numel for g in inventory(spec) if g.role in ("embedding", "position_embedding"))
-    return ParamCounts(total=total, by_component=dict(by_component), active_per_token=active, embedding=embedding)
+    embedding = sum(
+        g.total_numel for g in inventory(spec) if g.role in ("embedding", "position_embedding")
+    )
+    return ParamCounts(
+        total=total, by_component=dict(by_component), active_per_token=active, embedding=embedding
+    )

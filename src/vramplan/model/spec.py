@@ -99,7 +99,13 @@ class ModelSpec:
         # Specs key every lru_cache on the hot path; hashing 20 fields each time costs more than the math.
         cached = self.__dict__.get("_hash")
         if cached is None:
-            cached = hash(tuple(getattr(self, f) for f in self.__dataclass_fields__ if self.__dataclass_fields__[f].compare))
+            cached = hash(
+                tuple(
+                    getattr(self, f)
+                    for f in self.__dataclass_fields__
+                    if self.__dataclass_fields__[f].compare
+                )
+            )
             object.__setattr__(self, "_hash", cached)
         return cached
 

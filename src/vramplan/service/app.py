@@ -48,7 +48,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         yield
         store.dispose()
 
-    app = FastAPI(title="vramplan", version=app_errors.version(), description=DESCRIPTION, lifespan=lifespan)
+    app = FastAPI(
+        title="vramplan", version=app_errors.version(), description=DESCRIPTION, lifespan=lifespan
+    )
     app.state.settings = settings
     app.state.store = store
     app.state.metrics = Metrics()
@@ -70,8 +72,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if settings.cors_origins:
         from fastapi.middleware.cors import CORSMiddleware
 
-        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST", "DELETE"],
-                           allow_headers=["content-type"])
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "DELETE"],
+            allow_headers=["content-type"],
+        )
     app.add_middleware(EdgeMiddleware, settings=settings, metrics=app.state.metrics)
     logger.info("vramplan service configured: store %s", redact(store.url))
     return app

@@ -40,7 +40,8 @@ STATUS_BY_ERROR: tuple[tuple[type[VramplanError], int], ...] = (
 )
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorResponse, "description": why} for code, why in (
+    code: {"model": ErrorResponse, "description": why}
+    for code, why in (
         (400, "Invalid input (message says what and how to fix it)"),
         (404, "Unknown model, GPU or plan"),
         (413, "Request body or log upload too large"),
@@ -70,34 +71,58 @@ def status_for(exc: VramplanError) -> int:
 
 
 def _body(kind: str, message: str, **extra: Any) -> dict[str, Any]:
-    return {"error": {"type": kind, "message": message, **{k: v for k, v in extra.items() if v is not None}}}
+    return {
+        "error": {
+            "type": kind,
+            "message": message,
+            **{k: v for k, v in extra.items() if v is not None},
+        }
+    }
 
 
 async def _vramplan_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, VramplanError)
     fixes = exc.fixes if isinstance(exc, DoesNotFitError) else None
     headers = {"Retry-After": "5"} if status_for(exc) == 503 else None
-    return JSONResponse(_body(type(exc).__name__, str(exc), fixes=fixes), status_code=status_for(exc), headers=headers)
+    return JSONResponse(
+        _body(type(exc).__name__, str(exc), fixes=fixes),
+        status_code=status_for(exc),
+        headers=headers,
+    )
 
 
 async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    errors = [{"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")), "type": str(e.get("type", ""))}
-              for e in exc.errors()][:20]
+    errors = [
+        {
+            "loc": list(e.get("loc", ())),
+            "msg": str(e.get("msg", "")),
+            "type": str(e.get("type", "")),
+        }
+        for e in exc.errors()
+    ][:20]
     first = errors[0] if errors else {"loc": [], "msg": "invalid request"}
     where = ".".join(str(p) for p in first["loc"] if p != "body") or "body"
-    return JSONResponse(_body("ValidationError", f"{where}: {first['msg']}", errors=errors), status_code=422)
+    return JSONResponse(
+        _body("ValidationError", f"{where}: {first['msg']}", errors=errors), status_code=422
+    )
 
 
 async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     kind = {404: "NotFound", 405: "MethodNotAllowed"}.get(exc.status_code, "HTTPError")
-    return JSONResponse(_body(kind, str(exc.detail)), status_code=exc.status_code, headers=getattr(exc, "headers", None))
+    return JSONResponse(
+        _body(kind, str(exc.detail)),
+        status_code=exc.status_code,
+        headers=getattr(exc, "headers", None),
+    )
 
 
 async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
     logger.exception("unhandled error", exc_info=exc)
-    return JSONResponse(_body("InternalError", "an unexpected error occurred; it has been logged"), status_code=500)
+    return JSONResponse(
+        _body("InternalError", "an unexpected error occurred; it has been logged"), status_code=500
+    )
 
 
 def install(app: FastAPI) -> None:

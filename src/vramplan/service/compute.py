@@ -60,7 +60,9 @@ def _catalogue_or_hub_spec(name: str, allow_hub: bool) -> ModelSpec:
 
     repo_id = catalog.find(name)
     if repo_id is not None:
-        return spec_from_config(catalog.catalogue()[repo_id], name=repo_id, source=f"catalogue:{repo_id}")
+        return spec_from_config(
+            catalog.catalogue()[repo_id], name=repo_id, source=f"catalogue:{repo_id}"
+        )
     from vramplan.model.load import _HUB_ID
 
     if allow_hub and _HUB_ID.match(name):
@@ -83,14 +85,18 @@ def _uploaded_spec(config_json: str, name: str) -> ModelSpec:
     return spec_from_config(json.loads(config_json), name=name, source="upload")
 
 
-def resolve_model(model: str | None, config: dict[str, Any] | None, name: str | None, settings: Settings) -> ModelSpec | None:
+def resolve_model(
+    model: str | None, config: dict[str, Any] | None, name: str | None, settings: Settings
+) -> ModelSpec | None:
     """The ModelSpec a request names (catalogue name, Hub id or uploaded config.json), or None."""
     if config is not None:
         return _uploaded_spec(json.dumps(config, sort_keys=True), name or "uploaded config.json")
     if model is None or not model.strip():
         return None
     if any(ord(c) < 32 for c in model):
-        raise UnknownModelError("model name contains control characters: use a catalogue name or a Hub id")
+        raise UnknownModelError(
+            "model name contains control characters: use a catalogue name or a Hub id"
+        )
     return _catalogue_or_hub_spec(model.strip(), settings.allow_hub)
 
 
@@ -103,10 +109,21 @@ def estimate_dict(req: EstimateRequest, settings: Settings) -> dict[str, Any]:
     if spec is None and req.params is not None and method == "detailed":
         method = "rule-of-thumb"  # as the CLI does for a bare --params
     result = estimate(
-        spec, params=req.params, bits=req.bits, dtype=req.dtype, quantization=req.quantization,
-        kv_cache_dtype=req.kv_cache_dtype, context=req.context, users=req.users, batch_tokens=req.batch_tokens,
-        gpu=req.gpu, gpu_memory=req.gpu_memory, tensor_parallel_size=req.tensor_parallel_size,
-        pipeline_parallel_size=req.pipeline_parallel_size, method=method, block_size=req.block_size,
+        spec,
+        params=req.params,
+        bits=req.bits,
+        dtype=req.dtype,
+        quantization=req.quantization,
+        kv_cache_dtype=req.kv_cache_dtype,
+        context=req.context,
+        users=req.users,
+        batch_tokens=req.batch_tokens,
+        gpu=req.gpu,
+        gpu_memory=req.gpu_memory,
+        tensor_parallel_size=req.tensor_parallel_size,
+        pipeline_parallel_size=req.pipeline_parallel_size,
+        method=method,
+        block_size=req.block_size,
     )
     return result.to_dict()
 
@@ -152,24 +169,46 @@ def simulate_dict(req: SimulateRequest, settings: Settings) -> dict[str, Any]:
     from vramplan.simulate.options import build_simulation, workload_dict
 
     if req.duration > settings.simulate_max_duration_s:
-        raise InputError(f"duration {req.duration:g} is above this server's limit of "
-                         f"{settings.simulate_max_duration_s:g} simulated seconds: shorten it")
+        raise InputError(
+            f"duration {req.duration:g} is above this server's limit of "
+            f"{settings.simulate_max_duration_s:g} simulated seconds: shorten it"
+        )
     if req.rate * req.duration > settings.simulate_max_requests:
-        raise InputError(f"rate x duration = {req.rate * req.duration:,.0f} requests is above this server's limit of "
-                         f"{settings.simulate_max_requests:,}: lower the rate or the duration")
+        raise InputError(
+            f"rate x duration = {req.rate * req.duration:,.0f} requests is above this server's limit of "
+            f"{settings.simulate_max_requests:,}: lower the rate or the duration"
+        )
     spec = resolve_model(req.model, None, None, settings)
     assert spec is not None
     names = list(ALLOCATORS) if req.allocator == "all" else [req.allocator]
     # The resolved ModelSpec, not its name, and no sample files: a request never makes us read a file.
     base, budget = build_simulation(
-        model=spec, gpu=req.gpu, workload=req.workload, rate=req.rate, duration=req.duration, seed=req.seed,
-        allocator=names[0], block_size=req.block_size, n=req.n, beam_width=req.beam_width,
-        system_prompt_len=req.system_prompt_len, system_prompt_share=req.system_prompt_share,
-        preemption=req.preemption, swap_space=req.swap_space, max_num_seqs=req.max_num_seqs,
-        max_num_batched_tokens=req.max_num_batched_tokens, max_model_len=req.max_model_len,
-        kv_memory=req.kv_memory, gpu_memory_utilization=req.gpu_memory_utilization,
-        enforce_eager=req.enforce_eager, tensor_parallel_size=req.tensor_parallel_size, dtype=req.dtype,
-        quantization=req.quantization, kv_cache_dtype=req.kv_cache_dtype, allow_files=False)
+        model=spec,
+        gpu=req.gpu,
+        workload=req.workload,
+        rate=req.rate,
+        duration=req.duration,
+        seed=req.seed,
+        allocator=names[0],
+        block_size=req.block_size,
+        n=req.n,
+        beam_width=req.beam_width,
+        system_prompt_len=req.system_prompt_len,
+        system_prompt_share=req.system_prompt_share,
+        preemption=req.preemption,
+        swap_space=req.swap_space,
+        max_num_seqs=req.max_num_seqs,
+        max_num_batched_tokens=req.max_num_batched_tokens,
+        max_model_len=req.max_model_len,
+        kv_memory=req.kv_memory,
+        gpu_memory_utilization=req.gpu_memory_utilization,
+        enforce_eager=req.enforce_eager,
+        tensor_parallel_size=req.tensor_parallel_size,
+        dtype=req.dtype,
+        quantization=req.quantization,
+        kv_cache_dtype=req.kv_cache_dtype,
+        allow_files=False,
+    )
     wl = base.workload
     deadline = time.monotonic() + settings.simulate_max_wall_s
 
@@ -179,10 +218,14 @@ def simulate_dict(req: SimulateRequest, settings: Settings) -> dict[str, Any]:
 
     try:
         trace = make_trace(wl)
-        results = {name: run_simulation(replace(base, allocator=name), progress, trace) for name in names}
+        results = {
+            name: run_simulation(replace(base, allocator=name), progress, trace) for name in names
+        }
     except _WallClockExceeded:
-        raise InputError(f"the simulation needed more than this server's {settings.simulate_max_wall_s:g} s of "
-                         "wall time: lower the rate or the duration, or run `vramplan simulate` locally") from None
+        raise InputError(
+            f"the simulation needed more than this server's {settings.simulate_max_wall_s:g} s of "
+            "wall time: lower the rate or the duration, or run `vramplan simulate` locally"
+        ) from None
     meta = {"kv_budget": budget.to_dict(), "workload": workload_dict(req.workload, base)}
     dicts = {name: {**res.to_dict(), **meta} for name, res in results.items()}
     return dicts[names[0]] if len(names) == 1 else dicts
@@ -200,11 +243,15 @@ def compute_result(kind: str, scenario: dict[str, Any], settings: Settings) -> d
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "scenario"
-        raise InputError(f"scenario is not a valid {kind} request: {where}: {first['msg']}") from None
+        raise InputError(
+            f"scenario is not a valid {kind} request: {where}: {first['msg']}"
+        ) from None
     raise InputError(f"a {kind!r} plan needs its result: send the response you got as 'result'")
 
 
-_SAFE_NAME = __import__("re").compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}(/[A-Za-z0-9][A-Za-z0-9._-]{0,95})?$")
+_SAFE_NAME = __import__("re").compile(
+    r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}(/[A-Za-z0-9][A-Za-z0-9._-]{0,95})?$"
+)
 
 
 def check_model_name(name: str) -> None:
@@ -223,8 +270,10 @@ def check_model_name(name: str) -> None:
         except OSError:
             ok = False
     if not ok:
-        raise InputError(f"model {name[:100]!r} looks like a file path: this server reads no local files; "
-                         "use a catalogue name (GET /api/models) or a Hub id, or run `vramplan` locally")
+        raise InputError(
+            f"model {name[:100]!r} looks like a file path: this server reads no local files; "
+            "use a catalogue name (GET /api/models) or a Hub id, or run `vramplan` locally"
+        )
 
 
 def vllm_dict(req: Any) -> dict[str, Any]:
@@ -244,8 +293,13 @@ def vllm_dict(req: Any) -> dict[str, Any]:
     model = parse_vllm_args(list(args)).settings.get("model")
     if model:
         check_model_name(str(model))
-    pred = predict_vllm(args, gpu=req.gpu, gpu_memory=req.gpu_memory, engine_version=req.engine_version,
-                        usage_context="offline" if req.offline else "api_server")
+    pred = predict_vllm(
+        args,
+        gpu=req.gpu,
+        gpu_memory=req.gpu_memory,
+        engine_version=req.engine_version,
+        usage_context="offline" if req.offline else "api_server",
+    )
     data = pred.to_dict()
     extra = data.pop("extra", {})
     data["ignored_flags"] = extra.get("ignored_flags", [])
@@ -274,11 +328,27 @@ def train_dict(req: Any, settings: Settings) -> dict[str, Any]:
 
     spec = resolve_model(req.model, req.config, req.name, settings)
     result = estimate_training(
-        spec, params=req.params, gpu=req.gpu, gpu_memory=req.gpu_memory, method=req.method, micro_batch=req.micro_batch,
-        seq_len=req.seq_len, gpus=req.gpus, zero=req.zero, fsdp=req.fsdp, tensor_parallel=req.tensor_parallel_size,
-        pipeline_parallel=req.pipeline_parallel_size, sequence_parallel=req.sequence_parallel, offload=req.offload,
-        offload_params=req.offload_params, recompute=req.recompute, optimizer=req.optimizer, precision=req.precision,
-        lora_rank=req.lora_rank, lora_targets=req.lora_targets, flash_attention=req.flash_attention,
+        spec,
+        params=req.params,
+        gpu=req.gpu,
+        gpu_memory=req.gpu_memory,
+        method=req.method,
+        micro_batch=req.micro_batch,
+        seq_len=req.seq_len,
+        gpus=req.gpus,
+        zero=req.zero,
+        fsdp=req.fsdp,
+        tensor_parallel=req.tensor_parallel_size,
+        pipeline_parallel=req.pipeline_parallel_size,
+        sequence_parallel=req.sequence_parallel,
+        offload=req.offload,
+        offload_params=req.offload_params,
+        recompute=req.recompute,
+        optimizer=req.optimizer,
+        precision=req.precision,
+        lora_rank=req.lora_rank,
+        lora_targets=req.lora_targets,
+        flash_attention=req.flash_attention,
     )
     return result.to_dict()
 
@@ -295,11 +365,28 @@ def plan_dict(req: Any, settings: Settings) -> dict[str, Any]:
         model: Any = resolve_model(None, req.config, req.name, settings)
     elif req.model:
         check_model_name(req.model.strip())
-        resolve_model(req.model, None, None, settings)  # UnknownModelError (404) before the search starts
+        resolve_model(
+            req.model, None, None, settings
+        )  # UnknownModelError (404) before the search starts
         model = req.model.strip()
     else:
-        raise InputError("give a model (catalogue name or Hub id) or config (an uploaded config.json)")
-    result = plan(model, req.context, req.users, rate=req.rate, ttft_ms=req.ttft_ms, tpot_ms=req.tpot_ms,
-                  availability=req.availability, gpus=req.gpus, dtype=req.dtype, quantization=req.quantization,
-                  engine=req.engine, criterion=req.criterion, kv_cache_dtype=req.kv_cache_dtype, limit=req.limit)
+        raise InputError(
+            "give a model (catalogue name or Hub id) or config (an uploaded config.json)"
+        )
+    result = plan(
+        model,
+        req.context,
+        req.users,
+        rate=req.rate,
+        ttft_ms=req.ttft_ms,
+        tpot_ms=req.tpot_ms,
+        availability=req.availability,
+        gpus=req.gpus,
+        dtype=req.dtype,
+        quantization=req.quantization,
+        engine=req.engine,
+        criterion=req.criterion,
+        kv_cache_dtype=req.kv_cache_dtype,
+        limit=req.limit,
+    )
     return result.to_dict()

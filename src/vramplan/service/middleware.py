@@ -56,7 +56,11 @@ class EdgeMiddleware:
 
     def __init__(self, app: ASGIApp, settings: Settings, metrics: Metrics) -> None:
         self.app, self.settings, self.metrics = app, settings, metrics
-        self.bucket = TokenBucket(settings.rate_limit_per_s, settings.rate_limit_burst) if settings.rate_limit_per_s > 0 else None
+        self.bucket = (
+            TokenBucket(settings.rate_limit_per_s, settings.rate_limit_burst)
+            if settings.rate_limit_per_s > 0
+            else None
+        )
 
     def _client(self, scope: Scope) -> str:
         if self.settings.trust_forwarded_for:
@@ -67,7 +71,9 @@ class EdgeMiddleware:
         return client[0] if client else "unknown"
 
     def _limit_for(self, path: str) -> int:
-        return self.settings.max_log_bytes if path == "/api/explain" else self.settings.max_body_bytes
+        return (
+            self.settings.max_log_bytes if path == "/api/explain" else self.settings.max_body_bytes
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -88,10 +94,16 @@ class EdgeMiddleware:
                 ok, wait_s = self.bucket.allow(client)
                 if not ok:
                     self.metrics.rate_limited.inc()
-                    await _respond(send_wrapper, 429, error_body(
-                        "RateLimited", f"too many requests from {client}: at most {self.settings.rate_limit_per_s:g}/s "
-                        f"(burst {self.settings.rate_limit_burst}); retry in {wait_s:.2f} s"),
-                        [(b"retry-after", str(max(1, int(wait_s + 0.999))).encode())])
+                    await _respond(
+                        send_wrapper,
+                        429,
+                        error_body(
+                            "RateLimited",
+                            f"too many requests from {client}: at most {self.settings.rate_limit_per_s:g}/s "
+                            f"(burst {self.settings.rate_limit_burst}); retry in {wait_s:.2f} s",
+                        ),
+                        [(b"retry-after", str(max(1, int(wait_s + 0.999))).encode())],
+                    )
                     return
             limit = self._limit_for(path)
             declared = _content_length(scope)
@@ -116,18 +128,33 @@ class EdgeMiddleware:
         finally:
             elapsed = time.perf_counter() - start
             route = scope.get("route")
-            template = getattr(route, "path", None) or ("/static" if path.startswith("/static/") else "unmatched")
+            template = getattr(route, "path", None) or (
+                "/static" if path.startswith("/static/") else "unmatched"
+            )
             self.metrics.observe(template, scope["method"], status_holder[0], elapsed)
             if self.settings.access_log and access_logger.isEnabledFor(logging.INFO):
                 # No query string, headers or bodies: they may carry tokens or private configs.
-                access_logger.info(json.dumps({
-                    "ts": round(time.time(), 3), "client": client, "method": scope["method"], "path": path,
-                    "route": template, "status": status_holder[0], "duration_ms": round(elapsed * 1e3, 3)}))
+                access_logger.info(
+                    json.dumps(
+                        {
+                            "ts": round(time.time(), 3),
+                            "client": client,
+                            "method": scope["method"],
+                            "path": path,
+                            "route": template,
+                            "status": status_holder[0],
+                            "duration_ms": round(elapsed * 1e3, 3),
+                        }
+                    )
+                )
 
 
 def _too_large(path: str, limit: int) -> bytes:
     what = "log upload" if path == "/api/explain" else "request body"
-    return error_body("PayloadTooLarge", f"{what} is larger than this server's limit of {limit:,} bytes: send a smaller one")
+    return error_body(
+        "PayloadTooLarge",
+        f"{what} is larger than this server's limit of {limit:,} bytes: send a smaller one",
+    )
 
 
 def _content_length(scope: Scope) -> int | None:
@@ -140,8 +167,18 @@ def _content_length(scope: Scope) -> int | None:
     return None
 
 
-async def _respond(send: Any, status: int, body: bytes, headers: list[tuple[bytes, bytes]] | None = None) -> None:
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-                            *(headers or [])]})
+async def _respond(
+    send: Any, status: int, body: bytes, headers: list[tuple[bytes, bytes]] | None = None
+) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                *(headers or []),
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": body})

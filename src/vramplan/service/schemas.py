@@ -18,10 +18,16 @@ from vramplan.scenario import MAX_CONTEXT, MAX_USERS
 
 
 class ErrorDetail(BaseModel):
-    type: str = Field(description="Error class, e.g. UnknownModelError, ValidationError, RateLimited.")
+    type: str = Field(
+        description="Error class, e.g. UnknownModelError, ValidationError, RateLimited."
+    )
     message: str = Field(description="What was wrong and how to fix it.")
-    fixes: list[str] | None = Field(default=None, description="Changes that would make the configuration run (DoesNotFitError).")
-    errors: list[dict[str, Any]] | None = Field(default=None, description="Field-level problems (422 only).")
+    fixes: list[str] | None = Field(
+        default=None, description="Changes that would make the configuration run (DoesNotFitError)."
+    )
+    errors: list[dict[str, Any]] | None = Field(
+        default=None, description="Field-level problems (422 only)."
+    )
 
 
 class ErrorResponse(BaseModel):
@@ -29,8 +35,13 @@ class ErrorResponse(BaseModel):
 
     error: ErrorDetail
 
-    model_config = ConfigDict(json_schema_extra={"examples": [
-        {"error": {"type": "UnknownModelError", "message": "unknown model 'llama-9'..."}}]})
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"error": {"type": "UnknownModelError", "message": "unknown model 'llama-9'..."}}
+            ]
+        }
+    )
 
 
 # ---- estimate -------------------------------------------------------------------------------------
@@ -45,11 +56,18 @@ class ModelSource(BaseModel):
     config.json, and ``trust_remote_code`` is never used.
     """
 
-    model: str | None = Field(default=None, max_length=200,
-                              description="Catalogue name (see GET /api/models) or Hugging Face Hub id (org/name).",
-                              examples=["llama-3.1-8b"])
-    config: dict[str, Any] | None = Field(default=None, description="Content of an uploaded config.json (instead of model).")
-    name: str | None = Field(default=None, max_length=200, description="Display name for an uploaded config.")
+    model: str | None = Field(
+        default=None,
+        max_length=200,
+        description="Catalogue name (see GET /api/models) or Hugging Face Hub id (org/name).",
+        examples=["llama-3.1-8b"],
+    )
+    config: dict[str, Any] | None = Field(
+        default=None, description="Content of an uploaded config.json (instead of model)."
+    )
+    name: str | None = Field(
+        default=None, max_length=200, description="Display name for an uploaded config."
+    )
 
 
 class EstimateRequest(ModelSource):
@@ -57,27 +75,63 @@ class EstimateRequest(ModelSource):
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [_ESTIMATE_EXAMPLE]})
 
-    params: int | None = Field(default=None, ge=1, le=10**14, description="Bare parameter count for the rule of thumb.")
-    bits: float | None = Field(default=None, gt=0, le=64, description="Bits per weight for the rule of thumb (Q).")
-    dtype: str | None = Field(default=None, max_length=32, description="Weight dtype: auto, fp32, fp16, bf16, fp8, int8, int4.")
-    quantization: str | None = Field(default=None, max_length=32,
-                                     description="fp8, w8a8, w4a16, awq, gptq, nf4, bnb-8bit, mxfp4, or a GGUF type (Q4_K_M).")
-    kv_cache_dtype: str | None = Field(default=None, max_length=32, description="auto, fp16, bf16, fp8, fp8_e5m2.")
-    context: int = Field(default=4096, ge=1, le=MAX_CONTEXT, description="Tokens per sequence (prompt + output) held in the KV cache.")
+    params: int | None = Field(
+        default=None, ge=1, le=10**14, description="Bare parameter count for the rule of thumb."
+    )
+    bits: float | None = Field(
+        default=None, gt=0, le=64, description="Bits per weight for the rule of thumb (Q)."
+    )
+    dtype: str | None = Field(
+        default=None,
+        max_length=32,
+        description="Weight dtype: auto, fp32, fp16, bf16, fp8, int8, int4.",
+    )
+    quantization: str | None = Field(
+        default=None,
+        max_length=32,
+        description="fp8, w8a8, w4a16, awq, gptq, nf4, bnb-8bit, mxfp4, or a GGUF type (Q4_K_M).",
+    )
+    kv_cache_dtype: str | None = Field(
+        default=None, max_length=32, description="auto, fp16, bf16, fp8, fp8_e5m2."
+    )
+    context: int = Field(
+        default=4096,
+        ge=1,
+        le=MAX_CONTEXT,
+        description="Tokens per sequence (prompt + output) held in the KV cache.",
+    )
     users: int = Field(default=1, ge=1, le=MAX_USERS, description="Concurrent sequences.")
-    batch_tokens: int | None = Field(default=None, ge=1, le=MAX_CONTEXT,
-                                     description="Tokens per forward pass (chunked-prefill budget); default min(context x users, 8192).")
-    gpu: str | None = Field(default=None, max_length=64, description="GPU name (H100-80GB, A100-40GB, RTX-4090); see GET /api/gpus.")
-    gpu_memory: str | None = Field(default=None, max_length=32, description="GPU memory instead of a name, e.g. 24GiB.")
-    tensor_parallel_size: int | None = Field(default=None, ge=1, le=64, description="TP size; default: fewest GPUs that fit.")
+    batch_tokens: int | None = Field(
+        default=None,
+        ge=1,
+        le=MAX_CONTEXT,
+        description="Tokens per forward pass (chunked-prefill budget); default min(context x users, 8192).",
+    )
+    gpu: str | None = Field(
+        default=None,
+        max_length=64,
+        description="GPU name (H100-80GB, A100-40GB, RTX-4090); see GET /api/gpus.",
+    )
+    gpu_memory: str | None = Field(
+        default=None, max_length=32, description="GPU memory instead of a name, e.g. 24GiB."
+    )
+    tensor_parallel_size: int | None = Field(
+        default=None, ge=1, le=64, description="TP size; default: fewest GPUs that fit."
+    )
     pipeline_parallel_size: int | None = Field(default=None, ge=1, le=64, description="PP size.")
-    block_size: int | None = Field(default=None, ge=1, le=4096, description="Paged KV block size in tokens.")
-    method: Literal["detailed", "rule-of-thumb"] = Field(default="detailed", description="detailed or rule-of-thumb.")
+    block_size: int | None = Field(
+        default=None, ge=1, le=4096, description="Paged KV block size in tokens."
+    )
+    method: Literal["detailed", "rule-of-thumb"] = Field(
+        default="detailed", description="detailed or rule-of-thumb."
+    )
 
     @model_validator(mode="after")
     def _one_model_source(self) -> EstimateRequest:
         if self.model is not None and self.config is not None:
-            raise ValueError("give either model (a name) or config (an uploaded config.json), not both")
+            raise ValueError(
+                "give either model (a name) or config (an uploaded config.json), not both"
+            )
         return self
 
 
@@ -172,29 +226,69 @@ class SimulateRequest(BaseModel):
     The server bounds simulated time, request count and wall time (see its settings).
     """
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
-        {"model": "opt-13b", "gpu": "A100-40GB", "workload": "sharegpt", "rate": 1.0, "duration": 60,
-         "allocator": "paged"}]})
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "model": "opt-13b",
+                    "gpu": "A100-40GB",
+                    "workload": "sharegpt",
+                    "rate": 1.0,
+                    "duration": 60,
+                    "allocator": "paged",
+                }
+            ]
+        },
+    )
 
-    model: str = Field(max_length=200, description="Catalogue name or Hub id.", examples=["opt-13b"])
-    gpu: str = Field(max_length=64, description="GPU name (A100-40GB, H100-80GB, ...).", examples=["A100-40GB"])
-    workload: Literal["sharegpt", "alpaca"] = Field(default="sharegpt", description="Length preset.")
-    rate: float = Field(default=2.0, gt=0, le=10_000, description="Mean request arrival rate (requests/s, Poisson).")
+    model: str = Field(
+        max_length=200, description="Catalogue name or Hub id.", examples=["opt-13b"]
+    )
+    gpu: str = Field(
+        max_length=64, description="GPU name (A100-40GB, H100-80GB, ...).", examples=["A100-40GB"]
+    )
+    workload: Literal["sharegpt", "alpaca"] = Field(
+        default="sharegpt", description="Length preset."
+    )
+    rate: float = Field(
+        default=2.0, gt=0, le=10_000, description="Mean request arrival rate (requests/s, Poisson)."
+    )
     allocator: Literal["max", "pow2", "oracle", "paged", "radix", "all"] = Field(
-        default="paged", description="KV allocator, or all (an object keyed by allocator).")
-    block_size: int = Field(default=16, ge=1, le=1024, description="KV block size in tokens (paged, radix).")
-    duration: float = Field(default=60.0, gt=0, le=86_400, description="Simulated seconds of arrivals; the queue then drains.")
+        default="paged", description="KV allocator, or all (an object keyed by allocator)."
+    )
+    block_size: int = Field(
+        default=16, ge=1, le=1024, description="KV block size in tokens (paged, radix)."
+    )
+    duration: float = Field(
+        default=60.0,
+        gt=0,
+        le=86_400,
+        description="Simulated seconds of arrivals; the queue then drains.",
+    )
     seed: int = Field(default=0, ge=0, le=2**32 - 1, description="Random seed of the trace.")
     n: int = Field(default=1, ge=1, le=64, description="Parallel samples per request.")
     beam_width: int = Field(default=1, ge=1, le=64, description="Beams per request (beam search).")
-    system_prompt_len: int = Field(default=0, ge=0, le=1 << 20, description="Tokens of a shared system prompt.")
-    system_prompt_share: float = Field(default=0.0, ge=0, le=1, description="Share of requests carrying the system prompt.")
+    system_prompt_len: int = Field(
+        default=0, ge=0, le=1 << 20, description="Tokens of a shared system prompt."
+    )
+    system_prompt_share: float = Field(
+        default=0.0, ge=0, le=1, description="Share of requests carrying the system prompt."
+    )
     preemption: Literal["recompute", "swap", "auto"] = "auto"
-    swap_space: str = Field(default="4GiB", max_length=32, description="CPU swap space per GPU (0 disables swapping).")
+    swap_space: str = Field(
+        default="4GiB", max_length=32, description="CPU swap space per GPU (0 disables swapping)."
+    )
     max_num_seqs: int = Field(default=256, ge=1, le=65_536)
     max_num_batched_tokens: int = Field(default=2048, ge=1, le=1 << 20)
-    max_model_len: int = Field(default=2048, ge=2, le=1 << 20, description="Prompt + output limit per request (tokens).")
-    kv_memory: str | None = Field(default=None, max_length=32, description="KV pool per GPU instead of the estimate's, e.g. 12GiB.")
+    max_model_len: int = Field(
+        default=2048, ge=2, le=1 << 20, description="Prompt + output limit per request (tokens)."
+    )
+    kv_memory: str | None = Field(
+        default=None,
+        max_length=32,
+        description="KV pool per GPU instead of the estimate's, e.g. 12GiB.",
+    )
     gpu_memory_utilization: float = Field(default=0.9, gt=0, le=1)
     enforce_eager: bool = False
     tensor_parallel_size: int = Field(default=1, ge=1, le=64)
@@ -237,8 +331,14 @@ class PlanCreate(BaseModel):
     """Body of POST /api/plans: a scenario (a request body of the route named by kind) and, optionally,
     the result the client got. Without a result the server computes it (estimate and simulate)."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
-        {"name": "8B chat on one H100", "kind": "estimate", "scenario": _ESTIMATE_EXAMPLE}]})
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"name": "8B chat on one H100", "kind": "estimate", "scenario": _ESTIMATE_EXAMPLE}
+            ]
+        },
+    )
 
     name: str = Field(default="", max_length=200)
     kind: PlanKind = "estimate"
@@ -289,17 +389,36 @@ class Health(BaseModel):
 class VllmRequest(BaseModel):
     """Body of POST /api/vllm: a `vllm serve` command line plus our own options (`vramplan vllm`)."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
-        {"args": ["meta-llama/Llama-3.1-8B-Instruct", "--max-model-len", "8192"], "gpu": "H100-80GB"}]})
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "args": ["meta-llama/Llama-3.1-8B-Instruct", "--max-model-len", "8192"],
+                    "gpu": "H100-80GB",
+                }
+            ]
+        },
+    )
 
-    args: list[str] = Field(default_factory=list, max_length=200,
-                            description="`vllm serve` arguments: MODEL first, then vLLM flags (no file paths).")
-    command: str | None = Field(default=None, max_length=8000,
-                                description="The same as one shell line ('vllm serve MODEL --flag v'), instead of args.")
+    args: list[str] = Field(
+        default_factory=list,
+        max_length=200,
+        description="`vllm serve` arguments: MODEL first, then vLLM flags (no file paths).",
+    )
+    command: str | None = Field(
+        default=None,
+        max_length=8000,
+        description="The same as one shell line ('vllm serve MODEL --flag v'), instead of args.",
+    )
     gpu: str | None = Field(default=None, max_length=64)
     gpu_memory: str | None = Field(default=None, max_length=32)
-    engine_version: str | None = Field(default=None, max_length=32, description="vLLM version, e.g. 0.11.0.")
-    offline: bool = Field(default=False, description="The LLM class instead of `vllm serve` (other batch defaults).")
+    engine_version: str | None = Field(
+        default=None, max_length=32, description="vLLM version, e.g. 0.11.0."
+    )
+    offline: bool = Field(
+        default=False, description="The LLM class instead of `vllm serve` (other batch defaults)."
+    )
 
 
 class VllmResponse(BaseModel):
@@ -319,17 +438,30 @@ class VllmResponse(BaseModel):
 class ExplainRequest(BaseModel):
     """Body of POST /api/explain: an engine startup log's text (the size limit is the log-upload limit)."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"log": "INFO ... vLLM API server version 0.11.0 ..."}]})
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"log": "INFO ... vLLM API server version 0.11.0 ..."}]},
+    )
 
     log: str = Field(description="vLLM, SGLang, TGI or llama.cpp startup log text.")
-    gpu: str | None = Field(default=None, max_length=64, description="GPU name when the log does not print total memory.")
+    gpu: str | None = Field(
+        default=None,
+        max_length=64,
+        description="GPU name when the log does not print total memory.",
+    )
 
 
 class TrainRequest(ModelSource):
     """Body of POST /api/train: the options of `vramplan train`."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
-        {"model": "llama-3.1-8b", "method": "qlora", "gpu": "RTX-4090", "seq_len": 2048}]})
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"model": "llama-3.1-8b", "method": "qlora", "gpu": "RTX-4090", "seq_len": 2048}
+            ]
+        },
+    )
 
     params: int | None = Field(default=None, ge=1, le=10**14)
     method: Literal["full", "lora", "qlora"] = "full"
@@ -346,8 +478,14 @@ class TrainRequest(ModelSource):
     offload: Literal["none", "cpu", "nvme"] = "none"
     offload_params: bool = False
     recompute: Literal["none", "selective", "full"] = "none"
-    optimizer: str = Field(default="adamw", max_length=32, description="adamw, adamw-bf16, adamw-8bit, sgd, sgd-momentum, adafactor.")
-    precision: str = Field(default="mixed", max_length=32, description="mixed, mixed-fp32-grads, fp32, bf16.")
+    optimizer: str = Field(
+        default="adamw",
+        max_length=32,
+        description="adamw, adamw-bf16, adamw-8bit, sgd, sgd-momentum, adafactor.",
+    )
+    precision: str = Field(
+        default="mixed", max_length=32, description="mixed, mixed-fp32-grads, fp32, bf16."
+    )
     lora_rank: int = Field(default=16, ge=1, le=65_536)
     lora_targets: str = Field(default="q,k,v,o", max_length=200)
     flash_attention: bool = True
@@ -356,16 +494,39 @@ class TrainRequest(ModelSource):
 class PlanRequest(ModelSource):
     """Body of POST /api/plan: the options of `vramplan plan` (search GPUs x TP x PP x precision x replicas)."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
-        {"model": "llama-3.1-70b", "context": 8192, "users": 64, "rate": 2.0, "ttft_ms": 2000, "tpot_ms": 50}]})
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "model": "llama-3.1-70b",
+                    "context": 8192,
+                    "users": 64,
+                    "rate": 2.0,
+                    "ttft_ms": 2000,
+                    "tpot_ms": 50,
+                }
+            ]
+        },
+    )
 
     context: int = Field(ge=1, le=MAX_CONTEXT, description="Tokens per request (prompt + output).")
     users: int = Field(ge=1, le=MAX_USERS, description="Concurrent users.")
-    rate: float | None = Field(default=None, gt=0, le=1e6, description="Requests per second to sustain.")
-    ttft_ms: float | None = Field(default=None, gt=0, le=1e7, description="Time-to-first-token target.")
-    tpot_ms: float | None = Field(default=None, gt=0, le=1e7, description="Time-per-output-token target.")
-    availability: float | None = Field(default=None, gt=0, lt=1, description="e.g. 0.999: adds spare replicas.")
-    gpus: list[str] | None = Field(default=None, max_length=64, description="GPU names to consider (default: the catalogue's).")
+    rate: float | None = Field(
+        default=None, gt=0, le=1e6, description="Requests per second to sustain."
+    )
+    ttft_ms: float | None = Field(
+        default=None, gt=0, le=1e7, description="Time-to-first-token target."
+    )
+    tpot_ms: float | None = Field(
+        default=None, gt=0, le=1e7, description="Time-per-output-token target."
+    )
+    availability: float | None = Field(
+        default=None, gt=0, lt=1, description="e.g. 0.999: adds spare replicas."
+    )
+    gpus: list[str] | None = Field(
+        default=None, max_length=64, description="GPU names to consider (default: the catalogue's)."
+    )
     dtype: str | None = Field(default=None, max_length=32)
     quantization: str | None = Field(default=None, max_length=32)
     kv_cache_dtype: str | None = Field(default=None, max_length=32)

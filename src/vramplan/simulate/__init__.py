@@ -27,7 +27,22 @@ from vramplan.simulate.workload import (
 )
 
 __all__ = [
-    "ALLOCATORS", "HardwareSpec", "LengthDist", "PerfStepTimer", "SchedulerConfig", "SimulationConfig",
-    "SimulationResult", "StepTimeModel", "Trace", "WorkloadConfig", "compare_allocators",
-    "make_allocator", "make_trace", "opt13b_a100_40gb", "opt13b_a100_40gb_perf", "plot_timeseries", "preset_workload", "run_simulation",
+    "ALLOCATORS",
+    "HardwareSpec",
+    "LengthDist",
+    "PerfStepTimer",
+    "SchedulerConfig",
+    "SimulationConfig",
+    "SimulationResult",
+    "StepTimeModel",
+    "Trace",
+    "WorkloadConfig",
+    "compare_allocators",
+    "make_allocator",
+    "make_trace",
+    "opt13b_a100_40gb",
+    "opt13b_a100_40gb_perf",
+    "plot_timeseries",
+    "preset_workload",
+    "run_simulation",
 ]

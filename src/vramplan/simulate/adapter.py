@@ -67,20 +67,36 @@ class KVBudget:
 
     def to_dict(self) -> dict[str, object]:
         return {
-            "model": self.model, "gpu": self.gpu, "tensor_parallel_size": self.tensor_parallel_size,
-            "gpu_memory_bytes": self.gpu_memory_bytes, "gpu_memory_utilization": self.gpu_memory_utilization,
-            "usable_bytes": self.usable_bytes, "weights_bytes": self.weights_bytes,
-            "activation_bytes": self.activation_bytes, "overhead_bytes": self.overhead_bytes,
-            "kv_capacity_bytes": self.kv_capacity_bytes, "kv_bytes_per_token": self.kv_bytes_per_token,
-            "kv_slots": self.kv_slots, "kv_memory_override": self.kv_memory_override,
+            "model": self.model,
+            "gpu": self.gpu,
+            "tensor_parallel_size": self.tensor_parallel_size,
+            "gpu_memory_bytes": self.gpu_memory_bytes,
+            "gpu_memory_utilization": self.gpu_memory_utilization,
+            "usable_bytes": self.usable_bytes,
+            "weights_bytes": self.weights_bytes,
+            "activation_bytes": self.activation_bytes,
+            "overhead_bytes": self.overhead_bytes,
+            "kv_capacity_bytes": self.kv_capacity_bytes,
+            "kv_bytes_per_token": self.kv_bytes_per_token,
+            "kv_slots": self.kv_slots,
+            "kv_memory_override": self.kv_memory_override,
         }
 
 
-def kv_budget(model: str | ModelSpec, gpu: str, dtype: str | None = None, quantization: str | None = None,
-              kv_cache_dtype: str | None = None, tensor_parallel_size: int = 1,
-              gpu_memory_utilization: float = 0.9, max_model_len: int = 2048,
-              max_num_seqs: int = 256, max_num_batched_tokens: int = 2048,
-              kv_memory: str | int | None = None, enforce_eager: bool = False) -> KVBudget:
+def kv_budget(
+    model: str | ModelSpec,
+    gpu: str,
+    dtype: str | None = None,
+    quantization: str | None = None,
+    kv_cache_dtype: str | None = None,
+    tensor_parallel_size: int = 1,
+    gpu_memory_utilization: float = 0.9,
+    max_model_len: int = 2048,
+    max_num_seqs: int = 256,
+    max_num_batched_tokens: int = 2048,
+    kv_memory: str | int | None = None,
+    enforce_eager: bool = False,
+) -> KVBudget:
     """Per-GPU memory split and the simulator's hardware numbers for ``model`` on ``gpu`` at TP.
 
     Activations are sized for the engine's largest forward (``max_num_batched_tokens`` tokens, sampler
@@ -101,9 +117,14 @@ def kv_budget(model: str | ModelSpec, gpu: str, dtype: str | None = None, quanti
         raise InputError(
             f"gpu_memory_utilization must be in (0, 1], got {gpu_memory_utilization} (vLLM default: 0.9)."
         )
-    if isinstance(tensor_parallel_size, bool) or not isinstance(tensor_parallel_size, int) \
-            or tensor_parallel_size < 1:
-        raise InputError(f"tensor_parallel_size must be a whole number >= 1, got {tensor_parallel_size!r}.")
+    if (
+        isinstance(tensor_parallel_size, bool)
+        or not isinstance(tensor_parallel_size, int)
+        or tensor_parallel_size < 1
+    ):
+        raise InputError(
+            f"tensor_parallel_size must be a whole number >= 1, got {tensor_parallel_size!r}."
+        )
     tp = tensor_parallel_size
     hw_gpu = resolve_gpu(gpu)
     loaded: LoadedModel | ModelSpec
@@ -115,9 +136,19 @@ def kv_budget(model: str | ModelSpec, gpu: str, dtype: str | None = None, quanti
     else:
         raise InputError(f"model must be a name or a ModelSpec, got {type(model).__name__}")
     r = resolve(spec, dtype, quantization, kv_cache_dtype)
-    b = estimate(loaded, dtype=dtype, quantization=quantization, kv_cache_dtype=kv_cache_dtype,
-                 context=max_model_len, users=max_num_seqs, batch_tokens=max_num_batched_tokens,
-                 gpu=hw_gpu, tensor_parallel_size=tp, pipeline_parallel_size=1, enforce_eager=enforce_eager)
+    b = estimate(
+        loaded,
+        dtype=dtype,
+        quantization=quantization,
+        kv_cache_dtype=kv_cache_dtype,
+        context=max_model_len,
+        users=max_num_seqs,
+        batch_tokens=max_num_batched_tokens,
+        gpu=hw_gpu,
+        tensor_parallel_size=tp,
+        pipeline_parallel_size=1,
+        enforce_eager=enforce_eager,
+    )
     weights = b.component("weights").per_gpu_bytes
     act = b.component("activations").per_gpu_bytes
     ovh = b.component("overhead").per_gpu_bytes
@@ -138,15 +169,23 @@ def kv_budget(model: str | ModelSpec, gpu: str, dtype: str | None = None, quanti
                 f"cache ({format_bytes(usable)} usable - weights {format_bytes(weights)} - activations "
                 f"{format_bytes(act)} - overheads {format_bytes(ovh)}): raise --tensor-parallel-size, "
                 "quantize the weights (--dtype/--quantization), or set the pool with --kv-memory.",
-                fixes=["larger --tensor-parallel-size", "--quantization fp8 or awq", "--kv-memory SIZE"],
+                fixes=[
+                    "larger --tensor-parallel-size",
+                    "--quantization fp8 or awq",
+                    "--kv-memory SIZE",
+                ],
             )
     bandwidth = hw_gpu.memory_bandwidth_bytes_per_s
     if not bandwidth:
-        raise InputError(f"the GPU catalogue has no memory bandwidth for {hw_gpu.name}; the step-time model needs it.")
+        raise InputError(
+            f"the GPU catalogue has no memory bandwidth for {hw_gpu.name}; the step-time model needs it."
+        )
     flops = hw_gpu.flops.for_dtype(r.precision.compute_dtype) or hw_gpu.flops.for_dtype("bfloat16")
     if not flops:
-        raise InputError(f"the GPU catalogue has no {r.precision.compute_dtype}/bf16 FLOP/s for {hw_gpu.name}; "
-                         "the step-time model needs it.")
+        raise InputError(
+            f"the GPU catalogue has no {r.precision.compute_dtype}/bf16 FLOP/s for {hw_gpu.name}; "
+            "the step-time model needs it."
+        )
     hardware = HardwareSpec(
         weights_bytes=float(weights),
         active_params=float(count_params(spec).active_per_token),
@@ -155,34 +194,75 @@ def kv_budget(model: str | ModelSpec, gpu: str, dtype: str | None = None, quanti
         peak_flops=float(flops) * tp,
         bandwidth_bytes_per_s=float(bandwidth),
     )
-    return KVBudget(model=spec.name, gpu=hw_gpu.name, tensor_parallel_size=tp, gpu_memory_bytes=mem,
-                    gpu_memory_utilization=gpu_memory_utilization, usable_bytes=usable, weights_bytes=weights,
-                    activation_bytes=act, overhead_bytes=ovh, kv_capacity_bytes=capacity,
-                    kv_bytes_per_token=kv_tok, kv_memory_override=override, hardware=hardware,
-                    model_ref=model)
+    return KVBudget(
+        model=spec.name,
+        gpu=hw_gpu.name,
+        tensor_parallel_size=tp,
+        gpu_memory_bytes=mem,
+        gpu_memory_utilization=gpu_memory_utilization,
+        usable_bytes=usable,
+        weights_bytes=weights,
+        activation_bytes=act,
+        overhead_bytes=ovh,
+        kv_capacity_bytes=capacity,
+        kv_bytes_per_token=kv_tok,
+        kv_memory_override=override,
+        hardware=hardware,
+        model_ref=model,
+    )
 
 
-def hardware_from_estimate(model: str | ModelSpec, gpu: str, dtype: str | None = None, quantization: str | None = None,
-                           kv_cache_dtype: str | None = None, tensor_parallel_size: int = 1,
-                           gpu_memory_utilization: float = 0.9, max_model_len: int = 2048,
-                           max_num_seqs: int = 256, max_num_batched_tokens: int = 2048,
-                           kv_memory: str | int | None = None, enforce_eager: bool = False) -> HardwareSpec:
+def hardware_from_estimate(
+    model: str | ModelSpec,
+    gpu: str,
+    dtype: str | None = None,
+    quantization: str | None = None,
+    kv_cache_dtype: str | None = None,
+    tensor_parallel_size: int = 1,
+    gpu_memory_utilization: float = 0.9,
+    max_model_len: int = 2048,
+    max_num_seqs: int = 256,
+    max_num_batched_tokens: int = 2048,
+    kv_memory: str | int | None = None,
+    enforce_eager: bool = False,
+) -> HardwareSpec:
     """The simulator's ``HardwareSpec`` for ``model`` on ``gpu`` (see ``kv_budget`` for the split)."""
-    return kv_budget(model, gpu, dtype=dtype, quantization=quantization, kv_cache_dtype=kv_cache_dtype,
-                     tensor_parallel_size=tensor_parallel_size, gpu_memory_utilization=gpu_memory_utilization,
-                     max_model_len=max_model_len, max_num_seqs=max_num_seqs,
-                     max_num_batched_tokens=max_num_batched_tokens, kv_memory=kv_memory,
-                     enforce_eager=enforce_eager).hardware
+    return kv_budget(
+        model,
+        gpu,
+        dtype=dtype,
+        quantization=quantization,
+        kv_cache_dtype=kv_cache_dtype,
+        tensor_parallel_size=tensor_parallel_size,
+        gpu_memory_utilization=gpu_memory_utilization,
+        max_model_len=max_model_len,
+        max_num_seqs=max_num_seqs,
+        max_num_batched_tokens=max_num_batched_tokens,
+        kv_memory=kv_memory,
+        enforce_eager=enforce_eager,
+    ).hardware
 
 
-def perf_setup_for(budget: KVBudget, engine: str = "vllm", dtype: str | None = None,
-                   quantization: str | None = None, kv_cache_dtype: str | None = None,
-                   max_model_len: int = 2048) -> PerfSetup:
+def perf_setup_for(
+    budget: KVBudget,
+    engine: str = "vllm",
+    dtype: str | None = None,
+    quantization: str | None = None,
+    kv_cache_dtype: str | None = None,
+    max_model_len: int = 2048,
+) -> PerfSetup:
     """``vramplan.perf``'s setup for the budget's model, GPU and TP (same precision arguments), with the
     budget's KV pool, so that a replay and ``vramplan perf`` time the same engine steps."""
     from vramplan.perf import build_setup
 
-    return build_setup(budget.model_ref or budget.model, budget.gpu, engine=engine,
-                       tensor_parallel_size=budget.tensor_parallel_size, dtype=dtype, quantization=quantization,
-                       kv_cache_dtype=kv_cache_dtype, max_model_len=max_model_len,
-                       kv_capacity_tokens=float(budget.kv_slots))
+    return build_setup(
+        budget.model_ref or budget.model,
+        budget.gpu,
+        engine=engine,
+        tensor_parallel_size=budget.tensor_parallel_size,
+        dtype=dtype,
+        quantization=quantization,
+        kv_cache_dtype=kv_cache_dtype,
+        max_model_len=max_model_len,
+        kv_capacity_tokens=float(budget.kv_slots),
+    )

@@ -86,8 +86,13 @@ class Allocator(ABC):
     # -- interface --------------------------------------------------------------------------------
     @abstractmethod
     def admit(
-        self, key: int, length: int, final_len: int, prompt_len: int,
-        prefix: tuple[int, int] | None = None, content: tuple[Hashable, Hashable, bool] | None = None,
+        self,
+        key: int,
+        length: int,
+        final_len: int,
+        prompt_len: int,
+        prefix: tuple[int, int] | None = None,
+        content: tuple[Hashable, Hashable, bool] | None = None,
     ) -> bool:
         """Allocate for a new sequence holding ``length`` tokens; False (no change) if no room.
 
@@ -102,6 +107,7 @@ class Allocator(ABC):
 
     def cache_blocks(self, key: int, length: int) -> None:
         """Key the sequence's full blocks up to ``length`` tokens by content before it is freed."""
+        return  # allocators without a prefix cache keep nothing
 
     @abstractmethod
     def fork(self, parent: int, child: int, length: int) -> bool:
@@ -279,8 +285,9 @@ class ContiguousAllocator(Allocator):
         finals = tuple(self.final[k] for k in keys)
         for k in keys:
             self.free(k)
-        return SwapHandle(tuple((i,) for i in range(len(keys))), (None,) * len(keys), caps, finals,
-                          sum(caps))
+        return SwapHandle(
+            tuple((i,) for i in range(len(keys))), (None,) * len(keys), caps, finals, sum(caps)
+        )
 
     def swap_in(self, keys: Sequence[int], handle: SwapHandle) -> bool:
         done: list[int] = []
@@ -345,7 +352,9 @@ class PagedAllocator(Allocator):
     name = "paged"
     grows_on_demand = True
 
-    def __init__(self, capacity_slots: int, block_size: int = 16, prefix_caching: bool = True) -> None:
+    def __init__(
+        self, capacity_slots: int, block_size: int = 16, prefix_caching: bool = True
+    ) -> None:
         super().__init__(capacity_slots)
         if block_size < 1:
             raise InputError(f"block_size must be >= 1 token, got {block_size}.")
@@ -364,7 +373,9 @@ class PagedAllocator(Allocator):
         self.block_of: dict[Hashable, int] = {}
         self.lru: OrderedDict[int, None] = OrderedDict()
         self.used_blocks = 0  # ref > 0
-        self.meta: dict[int, list] = {}  # key -> [sys id, sys len, prompt len, content ids, blocks keyed]
+        self.meta: dict[
+            int, list
+        ] = {}  # key -> [sys id, sys len, prompt len, content ids, blocks keyed]
 
     # capacity lost to the pool's tail (capacity not a multiple of B) is reported as slack
     @property
@@ -428,10 +439,14 @@ class PagedAllocator(Allocator):
         if self.prefix_caching and (prefix is not None or content is not None):
             pid, sys_len = prefix if prefix is not None else (-1, 0)
             sys_len = min(sys_len, length)
-            nkeyed = (length if content is not None and content[2] else sys_len) // B  # full blocks only
+            nkeyed = (
+                length if content is not None and content[2] else sys_len
+            ) // B  # full blocks only
             m = [pid, sys_len, prompt_len, content, nkeyed]
             # the last token is always recomputed (its logits are needed), as vLLM V1 does
-            for i in range((length - 1) // B if content is not None else min(nkeyed, (length - 1) // B)):
+            for i in range(
+                (length - 1) // B if content is not None else min(nkeyed, (length - 1) // B)
+            ):
                 b = self.block_of.get(self._block_key(i, m))
                 if b is None:
                     break
@@ -480,7 +495,7 @@ class PagedAllocator(Allocator):
         if partial and self.available_blocks() < 1:
             return False
         table = list(src)
-        for b in (table[:-1] if partial else table):
+        for b in table[:-1] if partial else table:
             self._incref(b)
         if partial:
             table[-1] = self._new_block()  # copy-on-write of the partial last block
@@ -621,18 +636,28 @@ class TGIAllocator(PagedAllocator):
     fans_out = True
     BACKEND_BLOCK: ClassVar[dict[str, int]] = {"flashinfer": 1, "paged": 16, "flashdecoding": 256}
 
-    def __init__(self, capacity_slots: int, max_len: int, attention_backend: str = "flashinfer",
-                 prefix_caching: bool = True, max_new_tokens: int | None = None) -> None:
+    def __init__(
+        self,
+        capacity_slots: int,
+        max_len: int,
+        attention_backend: str = "flashinfer",
+        prefix_caching: bool = True,
+        max_new_tokens: int | None = None,
+    ) -> None:
         backend = attention_backend.lower()
         if backend not in self.BACKEND_BLOCK:
-            raise InputError(f"unknown TGI attention backend {attention_backend!r}; use "
-                             f"{', '.join(self.BACKEND_BLOCK)}.")
+            raise InputError(
+                f"unknown TGI attention backend {attention_backend!r}; use "
+                f"{', '.join(self.BACKEND_BLOCK)}."
+            )
         if max_new_tokens is not None and max_new_tokens < 1:
             raise InputError(f"max_new_tokens must be >= 1, got {max_new_tokens}.")
         block = self.BACKEND_BLOCK[backend]
         if capacity_slots < 2 * block:
-            raise InputError(f"a {capacity_slots}-slot KV pool cannot hold two {block}-token TGI blocks "
-                             "(block 0 is reserved); give more KV memory.")
+            raise InputError(
+                f"a {capacity_slots}-slot KV pool cannot hold two {block}-token TGI blocks "
+                "(block 0 is reserved); give more KV memory."
+            )
         super().__init__(capacity_slots, block, prefix_caching and backend != "paged")
         self.attention_backend = backend
         self.max_len = max_len
@@ -673,9 +698,15 @@ class TGIAllocator(PagedAllocator):
 ALLOCATORS = ("max", "pow2", "oracle", "paged", "radix", "tgi")
 
 
-def make_allocator(name: str, capacity_slots: int, max_len: int, block_size: int = 16,
-                   prefix_caching: bool = True, attention_backend: str = "flashinfer",
-                   max_new_tokens: int | None = None) -> Allocator:
+def make_allocator(
+    name: str,
+    capacity_slots: int,
+    max_len: int,
+    block_size: int = 16,
+    prefix_caching: bool = True,
+    attention_backend: str = "flashinfer",
+    max_new_tokens: int | None = None,
+) -> Allocator:
     """Build an allocator by name (one of ``ALLOCATORS``); TGI's block size follows its backend."""
     key = name.lower()
     if key == "max":
@@ -689,5 +720,7 @@ def make_allocator(name: str, capacity_slots: int, max_len: int, block_size: int
     if key == "radix":
         return RadixAllocator(capacity_slots, prefix_caching)
     if key == "tgi":
-        return TGIAllocator(capacity_slots, max_len, attention_backend, prefix_caching, max_new_tokens)
+        return TGIAllocator(
+            capacity_slots, max_len, attention_backend, prefix_caching, max_new_tokens
+        )
     raise InputError(f"unknown allocator {name!r}; choose one of {', '.join(ALLOCATORS)}.")

@@ -69,8 +69,13 @@ class SimulationResult:
         return asdict(self)
 
 
-def summarize(raw: RawRun, allocator: str, wall_s: float, step_time_model: str = "roofline",
-              engine_mode: str = "v0") -> SimulationResult:
+def summarize(
+    raw: RawRun,
+    allocator: str,
+    wall_s: float,
+    step_time_model: str = "roofline",
+    engine_mode: str = "v0",
+) -> SimulationResult:
     """Divide the integrals by busy time and pool size; percentiles over completed requests."""
     busy = raw.busy_s or 1.0
     denom = busy * raw.capacity

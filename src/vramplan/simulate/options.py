@@ -27,17 +27,34 @@ PRESETS = ("sharegpt", "alpaca")
 PREEMPTION_MODES = ("recompute", "swap", "auto")
 
 
-def check_options(*, rate: float, duration: float, block_size: int, max_model_len: int, max_num_seqs: int,
-                  max_num_batched_tokens: int, n: int, beam_width: int, system_prompt_len: int,
-                  system_prompt_share: float, preemption: str) -> None:
+def check_options(
+    *,
+    rate: float,
+    duration: float,
+    block_size: int,
+    max_model_len: int,
+    max_num_seqs: int,
+    max_num_batched_tokens: int,
+    n: int,
+    beam_width: int,
+    system_prompt_len: int,
+    system_prompt_share: float,
+    preemption: str,
+) -> None:
     """Raise InputError naming the flag for any option out of range (nothing else is checked here)."""
     if not (math.isfinite(rate) and rate > 0):
-        raise InputError(f"--rate must be a positive number of requests per second, got {rate} (e.g. --rate 2).")
+        raise InputError(
+            f"--rate must be a positive number of requests per second, got {rate} (e.g. --rate 2)."
+        )
     if not (math.isfinite(duration) and 0 < duration <= MAX_DURATION_S):
-        raise InputError(f"--duration must be in (0, {MAX_DURATION_S:.0f}] simulated seconds (24 h), got {duration}.")
+        raise InputError(
+            f"--duration must be in (0, {MAX_DURATION_S:.0f}] simulated seconds (24 h), got {duration}."
+        )
     if rate * duration > MAX_REQUESTS:
-        raise InputError(f"--rate {rate:g} x --duration {duration:g} is {rate * duration:,.0f} requests; "
-                         f"the limit is {MAX_REQUESTS:,}: shorten --duration or lower --rate.")
+        raise InputError(
+            f"--rate {rate:g} x --duration {duration:g} is {rate * duration:,.0f} requests; "
+            f"the limit is {MAX_REQUESTS:,}: shorten --duration or lower --rate."
+        )
     if not 1 <= block_size <= 1024:
         raise InputError(f"--block-size must be 1..1024 tokens, got {block_size} (vLLM uses 16).")
     if not 2 <= max_model_len <= 1 << 20:
@@ -47,9 +64,13 @@ def check_options(*, rate: float, duration: float, block_size: int, max_model_le
     if n < 1 or beam_width < 1:
         raise InputError(f"--n and --beam-width must be >= 1, got {n} and {beam_width}.")
     if n > 1 and beam_width > 1:
-        raise InputError("use either --n (parallel sampling) or --beam-width (beam search), not both.")
+        raise InputError(
+            "use either --n (parallel sampling) or --beam-width (beam search), not both."
+        )
     if not 0 <= system_prompt_len < max_model_len:
-        raise InputError(f"--system-prompt-len must be in [0, --max-model-len), got {system_prompt_len}.")
+        raise InputError(
+            f"--system-prompt-len must be in [0, --max-model-len), got {system_prompt_len}."
+        )
     if not 0.0 <= system_prompt_share <= 1.0:
         raise InputError(f"--system-prompt-share must be in [0, 1], got {system_prompt_share}.")
     if preemption not in PREEMPTION_MODES:
@@ -79,7 +100,9 @@ def workload_from(ref: str, *, allow_files: bool = True, **kw: Any) -> WorkloadC
     path = Path(ref)
     if allow_files and path.suffix.lower() in (".csv", ".jsonl", ".ndjson"):
         if not path.is_file():
-            raise InputError(f"--workload file {ref!r} does not exist; give a .csv/.jsonl with prompt_len,output_len.")
+            raise InputError(
+                f"--workload file {ref!r} does not exist; give a .csv/.jsonl with prompt_len,output_len."
+            )
         return replace(WorkloadConfig(), samples_path=str(path), **kw)
     files = ", or a .csv/.jsonl file with prompt_len and output_len" if allow_files else ""
     raise InputError(f"unknown --workload {ref!r}; use {' or '.join(PRESETS)}{files}.")
@@ -88,27 +111,60 @@ def workload_from(ref: str, *, allow_files: bool = True, **kw: Any) -> WorkloadC
 def workload_dict(ref: str, cfg: SimulationConfig) -> dict[str, Any]:
     """The options a replay ran with, as the ``workload`` object of `simulate --json`."""
     w = cfg.workload
-    return {"workload": ref, "rate": w.rate, "duration_s": w.duration_s, "seed": w.seed, "n": w.n,
-            "beam_width": w.beam_width, "max_model_len": w.max_len, "system_prompt_len": w.system_prompt_len,
-            "system_prompt_share": w.system_prompt_share, "block_size": cfg.block_size,
-            "preemption": cfg.scheduler.preemption, "max_num_seqs": cfg.scheduler.max_num_seqs,
-            "max_num_batched_tokens": cfg.scheduler.max_num_batched_tokens}
+    return {
+        "workload": ref,
+        "rate": w.rate,
+        "duration_s": w.duration_s,
+        "seed": w.seed,
+        "n": w.n,
+        "beam_width": w.beam_width,
+        "max_model_len": w.max_len,
+        "system_prompt_len": w.system_prompt_len,
+        "system_prompt_share": w.system_prompt_share,
+        "block_size": cfg.block_size,
+        "preemption": cfg.scheduler.preemption,
+        "max_num_seqs": cfg.scheduler.max_num_seqs,
+        "max_num_batched_tokens": cfg.scheduler.max_num_batched_tokens,
+    }
 
 
 STEP_TIMES = ("perf", "roofline")
 ENGINE_MODES = ("v0", "v1")
 
 
-def build_simulation(*, model: str | ModelSpec, gpu: str, workload: str = "sharegpt", rate: float = 2.0,
-                     duration: float = 3600.0, seed: int = 0, allocator: str = "paged", block_size: int = 16,
-                     n: int = 1, beam_width: int = 1, system_prompt_len: int = 0, system_prompt_share: float = 0.0,
-                     preemption: str = "auto", engine_mode: str = "v0", engine: str = "vllm",
-                     step_time: str = "perf", attention_backend: str = "flashinfer",
-                     max_new_tokens: int | None = None, swap_space: str = "4GiB", max_num_seqs: int = 256,
-                     max_num_batched_tokens: int = 2048, max_model_len: int = 2048, kv_memory: str | None = None,
-                     gpu_memory_utilization: float = 0.9, enforce_eager: bool = False,
-                     tensor_parallel_size: int = 1, dtype: str | None = None, quantization: str | None = None,
-                     kv_cache_dtype: str | None = None, allow_files: bool = True) -> tuple[SimulationConfig, KVBudget]:
+def build_simulation(
+    *,
+    model: str | ModelSpec,
+    gpu: str,
+    workload: str = "sharegpt",
+    rate: float = 2.0,
+    duration: float = 3600.0,
+    seed: int = 0,
+    allocator: str = "paged",
+    block_size: int = 16,
+    n: int = 1,
+    beam_width: int = 1,
+    system_prompt_len: int = 0,
+    system_prompt_share: float = 0.0,
+    preemption: str = "auto",
+    engine_mode: str = "v0",
+    engine: str = "vllm",
+    step_time: str = "perf",
+    attention_backend: str = "flashinfer",
+    max_new_tokens: int | None = None,
+    swap_space: str = "4GiB",
+    max_num_seqs: int = 256,
+    max_num_batched_tokens: int = 2048,
+    max_model_len: int = 2048,
+    kv_memory: str | None = None,
+    gpu_memory_utilization: float = 0.9,
+    enforce_eager: bool = False,
+    tensor_parallel_size: int = 1,
+    dtype: str | None = None,
+    quantization: str | None = None,
+    kv_cache_dtype: str | None = None,
+    allow_files: bool = True,
+) -> tuple[SimulationConfig, KVBudget]:
     """The validated replay configuration of `vramplan simulate` / POST /api/simulate, and its KV budget.
 
     Defaults are the CLI's. Checks run cheapest first (options, then names, then the estimate), so a
@@ -120,30 +176,80 @@ def build_simulation(*, model: str | ModelSpec, gpu: str, workload: str = "share
     from vramplan.simulate.run import SimulationConfig
     from vramplan.simulate.scheduler import SchedulerConfig
 
-    check_options(rate=rate, duration=duration, block_size=block_size, max_model_len=max_model_len,
-                  max_num_seqs=max_num_seqs, max_num_batched_tokens=max_num_batched_tokens, n=n,
-                  beam_width=beam_width, system_prompt_len=system_prompt_len,
-                  system_prompt_share=system_prompt_share, preemption=preemption)
+    check_options(
+        rate=rate,
+        duration=duration,
+        block_size=block_size,
+        max_model_len=max_model_len,
+        max_num_seqs=max_num_seqs,
+        max_num_batched_tokens=max_num_batched_tokens,
+        n=n,
+        beam_width=beam_width,
+        system_prompt_len=system_prompt_len,
+        system_prompt_share=system_prompt_share,
+        preemption=preemption,
+    )
     if step_time not in STEP_TIMES:
         raise InputError(f"unknown --step-time {step_time!r}; use perf or roofline.")
     if engine_mode not in ENGINE_MODES:
         raise InputError(f"unknown --engine-mode {engine_mode!r}; use v0 or v1.")
     engine_profile(engine)  # unknown --engine: one-line error before the estimate runs
     swap_bytes = swap_space_bytes(swap_space)
-    wl = workload_from(workload, allow_files=allow_files, rate=rate, duration_s=duration, seed=seed, n=n,
-                       beam_width=beam_width, system_prompt_len=system_prompt_len,
-                       system_prompt_share=system_prompt_share, max_len=max_model_len)
-    budget = kv_budget(model, gpu, dtype=dtype, quantization=quantization, kv_cache_dtype=kv_cache_dtype,
-                       tensor_parallel_size=tensor_parallel_size, gpu_memory_utilization=gpu_memory_utilization,
-                       max_model_len=max_model_len, max_num_seqs=max_num_seqs,
-                       max_num_batched_tokens=max_num_batched_tokens, kv_memory=kv_memory,
-                       enforce_eager=enforce_eager)
-    perf = (perf_setup_for(budget, engine, dtype=dtype, quantization=quantization, kv_cache_dtype=kv_cache_dtype,
-                           max_model_len=max_model_len) if step_time == "perf" else None)
-    sched = SchedulerConfig(max_num_batched_tokens=max_num_batched_tokens, max_num_seqs=max_num_seqs,
-                            preemption=preemption, swap_space_bytes=swap_bytes, seed=seed, engine_mode=engine_mode)
-    config = SimulationConfig(workload=wl, hardware=budget.hardware, allocator=allocator, block_size=block_size,
-                              scheduler=sched, perf=perf, attention_backend=attention_backend,
-                              max_new_tokens=max_new_tokens)
+    wl = workload_from(
+        workload,
+        allow_files=allow_files,
+        rate=rate,
+        duration_s=duration,
+        seed=seed,
+        n=n,
+        beam_width=beam_width,
+        system_prompt_len=system_prompt_len,
+        system_prompt_share=system_prompt_share,
+        max_len=max_model_len,
+    )
+    budget = kv_budget(
+        model,
+        gpu,
+        dtype=dtype,
+        quantization=quantization,
+        kv_cache_dtype=kv_cache_dtype,
+        tensor_parallel_size=tensor_parallel_size,
+        gpu_memory_utilization=gpu_memory_utilization,
+        max_model_len=max_model_len,
+        max_num_seqs=max_num_seqs,
+        max_num_batched_tokens=max_num_batched_tokens,
+        kv_memory=kv_memory,
+        enforce_eager=enforce_eager,
+    )
+    perf = (
+        perf_setup_for(
+            budget,
+            engine,
+            dtype=dtype,
+            quantization=quantization,
+            kv_cache_dtype=kv_cache_dtype,
+            max_model_len=max_model_len,
+        )
+        if step_time == "perf"
+        else None
+    )
+    sched = SchedulerConfig(
+        max_num_batched_tokens=max_num_batched_tokens,
+        max_num_seqs=max_num_seqs,
+        preemption=preemption,
+        swap_space_bytes=swap_bytes,
+        seed=seed,
+        engine_mode=engine_mode,
+    )
+    config = SimulationConfig(
+        workload=wl,
+        hardware=budget.hardware,
+        allocator=allocator,
+        block_size=block_size,
+        scheduler=sched,
+        perf=perf,
+        attention_backend=attention_backend,
+        max_new_tokens=max_new_tokens,
+    )
     config.validate()
     return config, budget

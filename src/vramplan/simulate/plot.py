@@ -7,8 +7,13 @@ from pathlib import Path
 from vramplan.errors import InputError
 from vramplan.simulate.metrics import SimulationResult
 
-_CATEGORIES = (("token", "token states"), ("reserved", "reserved"), ("internal", "internal frag."),
-               ("external", "external frag."), ("free", "free"))
+_CATEGORIES = (
+    ("token", "token states"),
+    ("reserved", "reserved"),
+    ("internal", "internal frag."),
+    ("external", "external frag."),
+    ("free", "free"),
+)
 
 
 def plot_timeseries(result: SimulationResult, path: str | Path) -> Path:
@@ -28,8 +33,12 @@ def plot_timeseries(result: SimulationResult, path: str | Path) -> Path:
         raise InputError("the simulation recorded no samples to plot (did any request run?).")
     cap = float(result.capacity_slots)
     fig, ax = plt.subplots(figsize=(9, 4.5))
-    ax.stackplot(ts["time_s"], *[[v / cap for v in ts[k]] for k, _ in _CATEGORIES],
-                 labels=[label for _, label in _CATEGORIES], alpha=0.85)
+    ax.stackplot(
+        ts["time_s"],
+        *[[v / cap for v in ts[k]] for k, _ in _CATEGORIES],
+        labels=[label for _, label in _CATEGORIES],
+        alpha=0.85,
+    )
     ax.set_xlabel("simulated time (s)")
     ax.set_ylabel("share of KV pool")
     ax.set_ylim(0, 1)

@@ -52,8 +52,10 @@ class SimulationConfig:
                 f"unknown allocator {self.allocator!r}; choose one of {', '.join(ALLOCATORS)}."
             )
         if self.attention_backend.lower() not in TGIAllocator.BACKEND_BLOCK:
-            raise InputError(f"unknown attention backend {self.attention_backend!r}; use "
-                             f"{', '.join(TGIAllocator.BACKEND_BLOCK)} (TGI's block size 1, 16, 256).")
+            raise InputError(
+                f"unknown attention backend {self.attention_backend!r}; use "
+                f"{', '.join(TGIAllocator.BACKEND_BLOCK)} (TGI's block size 1, 16, 256)."
+            )
         if self.max_new_tokens is not None and self.max_new_tokens < 1:
             raise InputError(f"max_new_tokens must be >= 1, got {self.max_new_tokens}.")
         self.workload.validate()
@@ -62,8 +64,9 @@ class SimulationConfig:
         self.step_time.validate()
 
 
-def run_simulation(config: SimulationConfig, progress: ProgressFn | None = None,
-                   trace: Trace | None = None) -> SimulationResult:
+def run_simulation(
+    config: SimulationConfig, progress: ProgressFn | None = None, trace: Trace | None = None
+) -> SimulationResult:
     """Replay the workload through the configured allocator and scheduler.
 
     ``progress(done_requests, total_requests)`` is called now and then (for a progress bar).
@@ -72,22 +75,38 @@ def run_simulation(config: SimulationConfig, progress: ProgressFn | None = None,
     config.validate()
     tr = trace if trace is not None else make_trace(config.workload)
     hw = config.hardware
-    alloc = make_allocator(config.allocator, hw.kv_slots, config.workload.max_len,
-                           config.block_size, config.prefix_caching, config.attention_backend,
-                           config.max_new_tokens)
-    timer: StepTimer | PerfStepTimer = (PerfStepTimer(config.perf, config.step_time) if config.perf is not None
-                                        else StepTimer(hw, config.step_time))
-    sim = Simulator(tr, alloc, timer, config.scheduler, hw.kv_bytes_per_token,
-                    config.workload.max_len, progress)
+    alloc = make_allocator(
+        config.allocator,
+        hw.kv_slots,
+        config.workload.max_len,
+        config.block_size,
+        config.prefix_caching,
+        config.attention_backend,
+        config.max_new_tokens,
+    )
+    timer: StepTimer | PerfStepTimer = (
+        PerfStepTimer(config.perf, config.step_time)
+        if config.perf is not None
+        else StepTimer(hw, config.step_time)
+    )
+    sim = Simulator(
+        tr, alloc, timer, config.scheduler, hw.kv_bytes_per_token, config.workload.max_len, progress
+    )
     start = time.perf_counter()
     raw = sim.run()
-    return summarize(raw, alloc.name, time.perf_counter() - start, timer.name, config.scheduler.engine_mode)
+    return summarize(
+        raw, alloc.name, time.perf_counter() - start, timer.name, config.scheduler.engine_mode
+    )
 
 
-def compare_allocators(config: SimulationConfig, allocators: Sequence[str] = ALLOCATORS,
-                       progress: ProgressFn | None = None) -> dict[str, SimulationResult]:
+def compare_allocators(
+    config: SimulationConfig,
+    allocators: Sequence[str] = ALLOCATORS,
+    progress: ProgressFn | None = None,
+) -> dict[str, SimulationResult]:
     """The same trace through each allocator, keyed by allocator name."""
     config.validate()
     tr = make_trace(config.workload)
-    return {name: run_simulation(replace(config, allocator=name), progress, tr)
-            for name in allocators}
+    return {
+        name: run_simulation(replace(config, allocator=name), progress, tr) for name in allocators
+    }

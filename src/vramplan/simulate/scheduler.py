@@ -68,7 +68,9 @@ class SchedulerConfig:
 
     @property
     def chunked(self) -> bool:
-        return self.chunked_prefill if self.chunked_prefill is not None else self.engine_mode == "v1"
+        return (
+            self.chunked_prefill if self.chunked_prefill is not None else self.engine_mode == "v1"
+        )
 
     def validate(self) -> None:
         if self.max_num_batched_tokens < 1 or self.max_num_seqs < 1:
@@ -88,7 +90,9 @@ class SchedulerConfig:
         if self.engine_mode not in ("v0", "v1"):
             raise InputError(f"unknown engine mode {self.engine_mode!r}; use v0 or v1.")
         if self.engine_mode == "v1" and self.preemption == "swap":
-            raise InputError("vLLM V1 preempts by recompute only; use preemption recompute or auto with engine mode v1.")
+            raise InputError(
+                "vLLM V1 preempts by recompute only; use preemption recompute or auto with engine mode v1."
+            )
 
 
 class _Group:
@@ -116,8 +120,16 @@ class _Group:
         "state",
     )
 
-    def __init__(self, rid: int, arrival: float, prompt: int, output: int, n: int, beam: bool,
-                 prefix: tuple[int, int] | None) -> None:
+    def __init__(
+        self,
+        rid: int,
+        arrival: float,
+        prompt: int,
+        output: int,
+        n: int,
+        beam: bool,
+        prefix: tuple[int, int] | None,
+    ) -> None:
         self.rid = rid
         self.arrival = arrival
         self.prompt = prompt
@@ -132,7 +144,9 @@ class _Group:
         self.epoch = 0
         self.state = "waiting"
         self.prefill_left = 0
-        self.pieces: list[list[int]] = []  # per computed sequence: [tokens cached before, tokens to compute]
+        self.pieces: list[
+            list[int]
+        ] = []  # per computed sequence: [tokens cached before, tokens to compute]
         self.pi = 0
         self.first_token: float | None = None
         self.prefix = prefix
@@ -172,9 +186,16 @@ class RawRun:
 class Simulator:
     """Replays a trace through one allocator; ``run()`` returns the raw integrals."""
 
-    def __init__(self, trace: Trace, alloc: Allocator, timer: StepTimer | PerfStepTimer, cfg: SchedulerConfig,
-                 kv_bytes_per_token: float, max_len: int,
-                 progress: ProgressFn | None = None) -> None:
+    def __init__(
+        self,
+        trace: Trace,
+        alloc: Allocator,
+        timer: StepTimer | PerfStepTimer,
+        cfg: SchedulerConfig,
+        kv_bytes_per_token: float,
+        max_len: int,
+        progress: ProgressFn | None = None,
+    ) -> None:
         cfg.validate()
         if trace.n * trace.beam_width > 64:
             raise InputError("n x beam_width above 64 sequences per request is not supported.")
@@ -212,13 +233,26 @@ class Simulator:
         prompt, output = int(t.prompt_len[i]), int(t.output_len[i])
         n = max(t.n, t.beam_width)
         pid = int(t.prefix_id[i])
-        g = _Group(i, float(t.arrival_s[i]), prompt, output, n, t.beam_width > 1,
-                   (pid, int(t.prefix_len[i])) if pid >= 0 else None)
+        g = _Group(
+            i,
+            float(t.arrival_s[i]),
+            prompt,
+            output,
+            n,
+            t.beam_width > 1,
+            (pid, int(t.prefix_len[i])) if pid >= 0 else None,
+        )
         self.out.arrivals += 1
         too_long_prefill = not self.chunked and prompt + output > self.cfg.max_num_batched_tokens
-        if (g.final > self.max_len or n > self.cfg.max_num_seqs or too_long_prefill
-                or not self.alloc.fits_ever(g.final, prompt, n)):
-            self.out.rejected += 1  # could never run: longer than the context, the budget or the pool
+        if (
+            g.final > self.max_len
+            or n > self.cfg.max_num_seqs
+            or too_long_prefill
+            or not self.alloc.fits_ever(g.final, prompt, n)
+        ):
+            self.out.rejected += (
+                1  # could never run: longer than the context, the budget or the pool
+            )
             return
         self.waiting.append(g)
 
@@ -329,7 +363,7 @@ class Simulator:
         else:
             if g.state == "decode" and not g.beam:
                 # keep the computed full blocks findable (prefix caching), to be re-hit on re-admission
-                for k in (g.keys if self.fan_out else g.keys[:1]):
+                for k in g.keys if self.fan_out else g.keys[:1]:
                     self.alloc.cache_blocks(k, length - 1)
             for k in g.keys:
                 self.alloc.free(k)
@@ -397,8 +431,9 @@ class Simulator:
         span = float(arr[-1]) if total else 0.0
         sample_dt = max(span, 1.0) / cfg.sample_points
         next_sample = 0.0
-        series: dict[str, list[float]] = {k: [] for k in (
-            "time_s", "token", "reserved", "internal", "external", "free", "batch")}
+        series: dict[str, list[float]] = {
+            k: [] for k in ("time_s", "token", "reserved", "internal", "external", "free", "batch")
+        }
         out.series = series
         chunked = self.chunked
         max_tok = cfg.max_num_batched_tokens
@@ -538,9 +573,15 @@ class Simulator:
             self.now += dt
             if self.now >= next_sample:
                 next_sample = self.now + sample_dt
-                for key, val in (("time_s", self.now), ("token", token), ("reserved", reserved),
-                                 ("internal", internal), ("external", ext), ("free", freed),
-                                 ("batch", len(self.running))):
+                for key, val in (
+                    ("time_s", self.now),
+                    ("token", token),
+                    ("reserved", reserved),
+                    ("internal", internal),
+                    ("external", ext),
+                    ("free", freed),
+                    ("batch", len(self.running)),
+                ):
                     series[key].append(float(val))
             self._after_step(done_prefill, decode, total)
         out.end_s = self.now

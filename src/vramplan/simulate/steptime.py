@@ -43,8 +43,14 @@ class HardwareSpec:
     bandwidth_bytes_per_s: float
 
     def validate(self) -> None:
-        for name in ("weights_bytes", "active_params", "kv_bytes_per_token", "kv_capacity_bytes",
-                     "peak_flops", "bandwidth_bytes_per_s"):
+        for name in (
+            "weights_bytes",
+            "active_params",
+            "kv_bytes_per_token",
+            "kv_capacity_bytes",
+            "peak_flops",
+            "bandwidth_bytes_per_s",
+        ):
             if not getattr(self, name) > 0:
                 raise InputError(f"hardware {name} must be > 0, got {getattr(self, name)}.")
 
@@ -96,7 +102,9 @@ class StepTimer:
 
     name = "roofline"
 
-    def step(self, prefill_tokens: int, decode_seqs: int, context_tokens: int, prefill_sq: float = 0.0) -> float:
+    def step(
+        self, prefill_tokens: int, decode_seqs: int, context_tokens: int, prefill_sq: float = 0.0
+    ) -> float:
         """Seconds for an iteration: ``prefill_tokens`` prompt tokens, one token for each of ``decode_seqs``
         sequences attending ``context_tokens`` cached tokens in all (``prefill_sq``: see PerfStepTimer)."""
         tokens = prefill_tokens + decode_seqs
@@ -119,11 +127,14 @@ class PerfStepTimer:
         self.sec_per_swap_byte = 1.0 / (model or StepTimeModel()).pcie_bytes_per_s
         self.cache: dict[tuple[int, int, float], tuple[float, float, float, float, float]] = {}
 
-    def _line(self, prefill: int, decode: int, seq_len: float) -> tuple[float, float, float, float, float]:
+    def _line(
+        self, prefill: int, decode: int, seq_len: float
+    ) -> tuple[float, float, float, float, float]:
         from vramplan.perf import step_time
 
-        st = step_time(self.setup, prefill, decode, np.array([0.0, self._PROBE]),
-                       seq_len if prefill else None)
+        st = step_time(
+            self.setup, prefill, decode, np.array([0.0, self._PROBE]), seq_len if prefill else None
+        )
         c0, c1 = (float(x) for x in np.broadcast_to(st.compute, (2,)))
         m0, m1 = (float(x) for x in np.broadcast_to(st.memory, (2,)))
         rest = float(np.broadcast_to(st.total, (2,))[0]) - max(c0, m0)
@@ -133,7 +144,9 @@ class PerfStepTimer:
         self.cache[(prefill, decode, seq_len)] = line
         return line
 
-    def step(self, prefill_tokens: int, decode_seqs: int, context_tokens: int, prefill_sq: float = 0.0) -> float:
+    def step(
+        self, prefill_tokens: int, decode_seqs: int, context_tokens: int, prefill_sq: float = 0.0
+    ) -> float:
         """Seconds of ``step_time(setup, prefill_tokens, decode_seqs, context_tokens, L)``.
 
         ``prefill_sq`` = sum over prompt pieces of c x (2 x o + c) for c tokens computed after o cached
@@ -170,5 +183,10 @@ def opt13b_a100_40gb_perf() -> PerfSetup:
     from vramplan.perf import build_setup
 
     hw = opt13b_a100_40gb()
-    return build_setup("opt-13b", "A100-40GB", engine="vllm-0.5", max_model_len=2048,
-                       kv_capacity_tokens=float(hw.kv_slots))
+    return build_setup(
+        "opt-13b",
+        "A100-40GB",
+        engine="vllm-0.5",
+        max_model_len=2048,
+        kv_capacity_tokens=float(hw.kv_slots),
+    )

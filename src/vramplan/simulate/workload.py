@@ -66,7 +66,9 @@ class LengthDist:
             return mu, math.sqrt(2.0 * math.log(self.mean / self.p50))
         if self.p99 is not None:
             if self.p99 <= self.p50:
-                raise InputError(f"lognormal lengths need p99 > p50; got p99={self.p99}, p50={self.p50}.")
+                raise InputError(
+                    f"lognormal lengths need p99 > p50; got p99={self.p99}, p50={self.p50}."
+                )
             return mu, (math.log(self.p99) - mu) / _Z99
         raise InputError("lognormal lengths need mean or p99 besides p50.")
 
@@ -117,9 +119,13 @@ class WorkloadConfig:
         if self.n < 1 or self.beam_width < 1:
             raise InputError("n and beam_width must be >= 1.")
         if self.n > 1 and self.beam_width > 1:
-            raise InputError("use either parallel sampling (n) or beam search (beam_width), not both.")
+            raise InputError(
+                "use either parallel sampling (n) or beam search (beam_width), not both."
+            )
         if not 0.0 <= self.system_prompt_share <= 1.0:
-            raise InputError(f"system_prompt_share must be in [0, 1], got {self.system_prompt_share}.")
+            raise InputError(
+                f"system_prompt_share must be in [0, 1], got {self.system_prompt_share}."
+            )
         if self.system_prompt_len < 0 or self.system_prompt_len >= self.max_len:
             raise InputError(
                 f"system_prompt_len must be in [0, max_len), got {self.system_prompt_len}."
@@ -154,9 +160,15 @@ PRESETS: dict[str, tuple[LengthDist, LengthDist]] = {
     # ShareGPT as in the PagedAttention paper (Fig. 11): means 161.31 / 337.99, heavy tails, pairs with
     # prompt + output > 2048 dropped. The medians are our choice: output p50 231 gives a coefficient of
     # variation near 0.9, the spread implied by the paper's Fig. 2 (reserved/token-state ratio ~0.65).
-    "sharegpt": (LengthDist("lognormal", mean=161.31, p50=75.0), LengthDist("lognormal", mean=337.99, p50=231.0)),
+    "sharegpt": (
+        LengthDist("lognormal", mean=161.31, p50=75.0),
+        LengthDist("lognormal", mean=337.99, p50=231.0),
+    ),
     # Alpaca (Fig. 11): means 19.31 / 58.45; short instructions, moderately spread outputs.
-    "alpaca": (LengthDist("lognormal", mean=19.31, p50=15.0), LengthDist("lognormal", mean=58.45, p50=40.0)),
+    "alpaca": (
+        LengthDist("lognormal", mean=19.31, p50=15.0),
+        LengthDist("lognormal", mean=58.45, p50=40.0),
+    ),
 }
 
 
@@ -164,7 +176,9 @@ def preset_workload(name: str, **overrides: object) -> WorkloadConfig:
     """A WorkloadConfig with the length distributions of a named dataset preset."""
     key = name.lower()
     if key not in PRESETS:
-        raise InputError(f"unknown workload preset {name!r}; choose one of {', '.join(sorted(PRESETS))}.")
+        raise InputError(
+            f"unknown workload preset {name!r}; choose one of {', '.join(sorted(PRESETS))}."
+        )
     prompt, output = PRESETS[key]
     return replace(WorkloadConfig(prompt=prompt, output=output), **overrides)  # type: ignore[arg-type]
 
@@ -187,7 +201,9 @@ def _arrivals(cfg: WorkloadConfig, rng: np.random.Generator) -> np.ndarray:
         count *= 2
 
 
-def _draw(dist: LengthDist, mu: float, sigma: float, rng: np.random.Generator, size: int) -> np.ndarray:
+def _draw(
+    dist: LengthDist, mu: float, sigma: float, rng: np.random.Generator, size: int
+) -> np.ndarray:
     if dist.kind == "fixed":
         return np.full(size, dist.value, dtype=np.int64)
     if dist.kind == "uniform":
@@ -243,7 +259,9 @@ def _read_samples(path: str) -> tuple[np.ndarray, np.ndarray]:
         ) from exc
     rows = [r for r in rows if r[0] >= 1 and r[1] >= 1]
     if not rows:
-        raise InputError(f"length samples file {path!r} has no rows with prompt_len, output_len >= 1.")
+        raise InputError(
+            f"length samples file {path!r} has no rows with prompt_len, output_len >= 1."
+        )
     arr = np.asarray(rows, dtype=np.int64)
     return arr[:, 0], arr[:, 1]
 

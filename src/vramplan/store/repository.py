@@ -63,7 +63,7 @@ def normalise_url(url: str) -> str:
     """Plain ``postgres://``/``postgresql://`` URLs use psycopg 3 (the ``postgres`` extra)."""
     for prefix in ("postgres://", "postgresql://"):
         if url.startswith(prefix):
-            return "postgresql+psycopg://" + url[len(prefix):]
+            return "postgresql+psycopg://" + url[len(prefix) :]
     return url
 
 
@@ -128,20 +128,30 @@ def _make_engine(url: str) -> Engine:
                 pass  # reported as 503 on first use, with the path
         # NullPool: every session opens the file afresh, so a database that disappears and comes back
         # (a moved file, an unmounted volume) is noticed and recovered without restarting the server.
-        engine = create_engine(url, poolclass=NullPool, connect_args={"timeout": 10, "check_same_thread": False})
+        engine = create_engine(
+            url, poolclass=NullPool, connect_args={"timeout": 10, "check_same_thread": False}
+        )
 
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_conn: Any, _record: Any) -> None:
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")  # readers never block the writer
-            cur.execute("PRAGMA synchronous=FULL")  # fsync the WAL on every commit: saves survive a crash
+            cur.execute(
+                "PRAGMA synchronous=FULL"
+            )  # fsync the WAL on every commit: saves survive a crash
             cur.execute("PRAGMA busy_timeout=10000")
             cur.close()
 
         return engine
     connect_args = {"connect_timeout": 3} if url.startswith("postgresql") else {}
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10, pool_timeout=5,
-                         connect_args=connect_args)
+    return create_engine(
+        url,
+        pool_pre_ping=True,
+        pool_size=5,
+        max_overflow=10,
+        pool_timeout=5,
+        connect_args=connect_args,
+    )
 
 
 @contextmanager
@@ -170,21 +180,36 @@ def migrate(engine: Engine) -> None:
 
 
 def _record(row: PlanRow) -> PlanRecord:
-    created = row.created_at if row.created_at.tzinfo else row.created_at.replace(tzinfo=timezone.utc)
-    return PlanRecord(id=row.id, name=row.name, kind=row.kind, scenario=row.scenario, result=row.result,
-                      created_at=created)
+    created = (
+        row.created_at if row.created_at.tzinfo else row.created_at.replace(tzinfo=timezone.utc)
+    )
+    return PlanRecord(
+        id=row.id,
+        name=row.name,
+        kind=row.kind,
+        scenario=row.scenario,
+        result=row.result,
+        created_at=created,
+    )
 
 
 def new_id() -> str:
     return "".join(secrets.choice(ID_ALPHABET) for _ in range(ID_LENGTH))
 
 
-def save_plan(session: Session, *, kind: str, scenario: dict[str, Any], result: dict[str, Any],
-              name: str = "") -> PlanRecord:
+def save_plan(
+    session: Session, *, kind: str, scenario: dict[str, Any], result: dict[str, Any], name: str = ""
+) -> PlanRecord:
     """Insert a plan and commit before returning: a returned record is durable."""
     for _ in range(5):
-        row = PlanRow(id=new_id(), name=name, kind=kind, scenario=scenario, result=result,
-                      created_at=datetime.now(timezone.utc))
+        row = PlanRow(
+            id=new_id(),
+            name=name,
+            kind=kind,
+            scenario=scenario,
+            result=result,
+            created_at=datetime.now(timezone.utc),
+        )
         with _translated():
             try:
                 session.add(row)
@@ -200,13 +225,19 @@ def get_plan(session: Session, *, plan_id: str) -> PlanRecord:
     with _translated():
         row = session.get(PlanRow, plan_id)
     if row is None:
-        raise PlanNotFoundError(f"no saved plan with id {plan_id!r}: list them with GET /api/plans or `vramplan plans list`")
+        raise PlanNotFoundError(
+            f"no saved plan with id {plan_id!r}: list them with GET /api/plans or `vramplan plans list`"
+        )
     return _record(row)
 
 
-def list_plans(session: Session, *, limit: int = 50, offset: int = 0, kind: str | None = None) -> tuple[list[PlanRecord], int]:
+def list_plans(
+    session: Session, *, limit: int = 50, offset: int = 0, kind: str | None = None
+) -> tuple[list[PlanRecord], int]:
     """Newest first, one page, and the total count (for paging)."""
-    stmt = select(PlanRow).order_by(PlanRow.created_at.desc(), PlanRow.id).limit(limit).offset(offset)
+    stmt = (
+        select(PlanRow).order_by(PlanRow.created_at.desc(), PlanRow.id).limit(limit).offset(offset)
+    )
     count = select(func.count()).select_from(PlanRow)
     if kind is not None:
         stmt = stmt.where(PlanRow.kind == kind)

@@ -22,7 +22,21 @@ from vramplan.training.states import (
 )
 
 __all__ = [
-    "Fix", "LayerShape", "ModelStates", "TrainingBreakdown", "TrainingConfig", "adapted_matrices", "adapter_params",
-    "estimate_training", "korthikanti_layer_bytes", "korthikanti_total_first_stage", "layer_bytes", "optimizer_bytes",
-    "parse_targets", "sharded_states", "stage_activation_bytes", "state_precision", "zero_model_states",
+    "Fix",
+    "LayerShape",
+    "ModelStates",
+    "TrainingBreakdown",
+    "TrainingConfig",
+    "adapted_matrices",
+    "adapter_params",
+    "estimate_training",
+    "korthikanti_layer_bytes",
+    "korthikanti_total_first_stage",
+    "layer_bytes",
+    "optimizer_bytes",
+    "parse_targets",
+    "sharded_states",
+    "stage_activation_bytes",
+    "state_precision",
+    "zero_model_states",
 ]

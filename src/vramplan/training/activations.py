@@ -37,23 +37,33 @@ RECOMPUTE: tuple[str, ...] = ("none", "selective", "full")
 def check_recompute(name: str) -> str:
     key = name.strip().lower()
     if key not in RECOMPUTE:
-        raise InputError(f"unknown recompute policy {name!r}: use none, selective (attention core only) or full "
-                         "(gradient checkpointing of every layer)")
+        raise InputError(
+            f"unknown recompute policy {name!r}: use none, selective (attention core only) or full "
+            "(gradient checkpointing of every layer)"
+        )
     return key
 
 
-def korthikanti_layer_bytes(s: int, b: int, h: int, a: int, t: int = 1, *, sequence_parallel: bool = False,
-                            recompute: str = "none") -> Fraction:
+def korthikanti_layer_bytes(
+    s: int,
+    b: int,
+    h: int,
+    a: int,
+    t: int = 1,
+    *,
+    sequence_parallel: bool = False,
+    recompute: str = "none",
+) -> Fraction:
     """Table 2 of Korthikanti et al. 2022, bytes of activations per transformer layer, as printed."""
     sbh = Fraction(s * b * h)
     if recompute == "full":
-        return 2 * sbh                                             # "Full activation recomputation: sbh(2)"
+        return 2 * sbh  # "Full activation recomputation: sbh(2)"
     score = Fraction(0) if recompute == "selective" else Fraction(5 * a * s, h * t)
     if t == 1 and not sequence_parallel:
-        return sbh * (34 + score)                                  # "No parallelism: sbh(34 + 5as/h)"
+        return sbh * (34 + score)  # "No parallelism: sbh(34 + 5as/h)"
     if sequence_parallel:
-        return sbh * (Fraction(34, t) + score)                     # "Tensor + sequence parallel: sbh(34/t + 5as/(ht))"
-    return sbh * (10 + Fraction(24, t) + score)                    # "Tensor parallel: sbh(10 + 24/t + 5as/(ht))"
+        return sbh * (Fraction(34, t) + score)  # "Tensor + sequence parallel: sbh(34/t + 5as/(ht))"
+    return sbh * (10 + Fraction(24, t) + score)  # "Tensor parallel: sbh(10 + 24/t + 5as/(ht))"
 
 
 @dataclass(frozen=True)
@@ -72,39 +82,71 @@ class LayerShape:
     @classmethod
     def gpt(cls, h: int, a: int) -> LayerShape:
         """The paper's layer: MHA with a·d = h, a 4h GeLU MLP, two LayerNorms."""
-        return cls(hidden=h, heads=a, kv_heads=a, head_dim=h // a, v_head_dim=h // a, ffn=4 * h, gated=False)
+        return cls(
+            hidden=h,
+            heads=a,
+            kv_heads=a,
+            head_dim=h // a,
+            v_head_dim=h // a,
+            ffn=4 * h,
+            gated=False,
+        )
 
     @classmethod
     def of(cls, spec: ModelSpec) -> LayerShape:
         """Widths of a real model; MoE layers use the routed width times experts per token plus shared experts."""
         ffn = spec.intermediate_size
         if spec.moe is not None:
-            ffn = spec.moe.expert_intermediate_size * spec.moe.experts_per_token + spec.moe.shared_intermediate_size
+            ffn = (
+                spec.moe.expert_intermediate_size * spec.moe.experts_per_token
+                + spec.moe.shared_intermediate_size
+            )
             ffn = max(ffn, spec.intermediate_size if spec.moe.dense_layers else 0)
         head_dim = spec.head_dim
         if spec.mla is not None:
             head_dim = spec.mla.qk_nope_head_dim + spec.mla.qk_rope_head_dim
-        return cls(hidden=spec.hidden_size, heads=spec.num_heads,
-                   kv_heads=spec.num_heads if spec.mla is not None else spec.num_kv_heads,
-                   head_dim=head_dim, v_head_dim=spec.v_head_dim, ffn=ffn, gated=spec.mlp_kind == "gated",
-                   norms=spec.norms_per_layer)
+        return cls(
+            hidden=spec.hidden_size,
+            heads=spec.num_heads,
+            kv_heads=spec.num_heads if spec.mla is not None else spec.num_kv_heads,
+            head_dim=head_dim,
+            v_head_dim=spec.v_head_dim,
+            ffn=ffn,
+            gated=spec.mlp_kind == "gated",
+            norms=spec.norms_per_layer,
+        )
 
 
-def layer_bytes(shape: LayerShape, s: int, b: int, t: int = 1, *, sequence_parallel: bool = False,
-                recompute: str = "none", flash_attention: bool = False, dropout: bool = True) -> Fraction:
+def layer_bytes(
+    shape: LayerShape,
+    s: int,
+    b: int,
+    t: int = 1,
+    *,
+    sequence_parallel: bool = False,
+    recompute: str = "none",
+    flash_attention: bool = False,
+    dropout: bool = True,
+) -> Fraction:
     """Generalised Table 2 (see the module docstring) for one layer on one TP rank."""
     sb = s * b
     h = shape.hidden
     if recompute == "full":
-        return Fraction(2 * sb * h)                                # only the layer input is checkpointed
+        return Fraction(2 * sb * h)  # only the layer input is checkpointed
     m = 1 if dropout else 0
-    kv_per_rank = Fraction(max(1, shape.kv_heads // t) * shape.head_dim) if t > 1 else Fraction(shape.kv_heads * shape.head_dim)
+    kv_per_rank = (
+        Fraction(max(1, shape.kv_heads // t) * shape.head_dim)
+        if t > 1
+        else Fraction(shape.kv_heads * shape.head_dim)
+    )
     kv_v_per_rank = kv_per_rank / shape.head_dim * shape.v_head_dim
     q = Fraction(shape.heads * shape.head_dim, t)
     o = Fraction(shape.heads * shape.v_head_dim, t)
     f = Fraction(shape.ffn, t)
     # head/ffn-sharded terms (the paper's 24/t at GPT widths)
-    sharded = 2 * q + 2 * kv_per_rank + 2 * kv_v_per_rank + 2 * o + (8 * f if shape.gated else 4 * f)
+    sharded = (
+        2 * q + 2 * kv_per_rank + 2 * kv_v_per_rank + 2 * o + (8 * f if shape.gated else 4 * f)
+    )
     # replicated terms (the paper's 10 at GPT widths): QKV input, MLP input, norm inputs, two dropout masks
     replicated = Fraction(2 * h + 2 * h + 2 * h * shape.norms + 2 * m * h)
     if sequence_parallel:
@@ -131,10 +173,25 @@ class ActivationBytes:
         return self.layers + self.recompute_working_set + self.head_and_tail
 
 
-def stage_activation_bytes(shape: LayerShape, vocab: int, s: int, b: int, *, layers_on_stage: int, stage: int,
-                           pp: int, t: int = 1, sequence_parallel: bool = False, recompute: str = "none",
-                           flash_attention: bool = False, dropout: bool = True, num_microbatches: int | None = None,
-                           interleaved: int = 1, logit_bytes: int = 4, extra_per_token_per_layer: int = 0) -> ActivationBytes:
+def stage_activation_bytes(
+    shape: LayerShape,
+    vocab: int,
+    s: int,
+    b: int,
+    *,
+    layers_on_stage: int,
+    stage: int,
+    pp: int,
+    t: int = 1,
+    sequence_parallel: bool = False,
+    recompute: str = "none",
+    flash_attention: bool = False,
+    dropout: bool = True,
+    num_microbatches: int | None = None,
+    interleaved: int = 1,
+    logit_bytes: int = 4,
+    extra_per_token_per_layer: int = 0,
+) -> ActivationBytes:
     """Activations held by pipeline stage ``stage`` under 1F1B (Korthikanti et al. §4.2.3, Eq. 5).
 
     Stage i of p holds min(p − i, m) micro-batches in flight, so the first stage holds p micro-batches
@@ -145,8 +202,16 @@ def stage_activation_bytes(shape: LayerShape, vocab: int, s: int, b: int, *, lay
     """
     m = num_microbatches if num_microbatches is not None else pp
     in_flight = max(1, min(pp - stage, m))
-    per_layer = layer_bytes(shape, s, b, t, sequence_parallel=sequence_parallel, recompute=recompute,
-                            flash_attention=flash_attention, dropout=dropout)
+    per_layer = layer_bytes(
+        shape,
+        s,
+        b,
+        t,
+        sequence_parallel=sequence_parallel,
+        recompute=recompute,
+        flash_attention=flash_attention,
+        dropout=dropout,
+    )
     per_layer += s * b * extra_per_token_per_layer
     layers = per_layer * layers_on_stage * in_flight
     if stage == 0 and interleaved > 1 and pp > 1:
@@ -155,28 +220,56 @@ def stage_activation_bytes(shape: LayerShape, vocab: int, s: int, b: int, *, lay
     # selective re-creates one layer's s x s score tensors; full re-creates one whole layer, whose input
     # (2sbh) is already among the checkpoints.
     working = Fraction(0)
-    full_layer = layer_bytes(shape, s, b, t, sequence_parallel=sequence_parallel, recompute="none",
-                             flash_attention=flash_attention, dropout=dropout)
+    full_layer = layer_bytes(
+        shape,
+        s,
+        b,
+        t,
+        sequence_parallel=sequence_parallel,
+        recompute="none",
+        flash_attention=flash_attention,
+        dropout=dropout,
+    )
     if layers_on_stage > 0 and recompute == "selective":
-        working = full_layer - layer_bytes(shape, s, b, t, sequence_parallel=sequence_parallel, recompute="selective",
-                                           flash_attention=flash_attention, dropout=dropout)
+        working = full_layer - layer_bytes(
+            shape,
+            s,
+            b,
+            t,
+            sequence_parallel=sequence_parallel,
+            recompute="selective",
+            flash_attention=flash_attention,
+            dropout=dropout,
+        )
     elif layers_on_stage > 0 and recompute == "full":
-        working = max(Fraction(0), full_layer + s * b * extra_per_token_per_layer - 2 * s * b * shape.hidden)
+        working = max(
+            Fraction(0), full_layer + s * b * extra_per_token_per_layer - 2 * s * b * shape.hidden
+        )
     sp_div = t if sequence_parallel else 1
     extra = Fraction(0)
     if stage == 0 and dropout:
-        extra += Fraction(s * b * shape.hidden * in_flight, sp_div)   # embedding dropout mask, 1 byte
+        extra += Fraction(
+            s * b * shape.hidden * in_flight, sp_div
+        )  # embedding dropout mask, 1 byte
     if stage == pp - 1:
-        extra += Fraction(2 * s * b * shape.hidden, sp_div)           # final norm input
-        extra += Fraction(2 * s * b * shape.hidden, sp_div)           # output layer input
-        extra += Fraction(logit_bytes * s * b * vocab, t)             # logits (vocab-parallel over t)
-    ceil = lambda x: -(-x.numerator // x.denominator)
-    return ActivationBytes(layers=ceil(layers), recompute_working_set=ceil(working), head_and_tail=ceil(extra),
-                           in_flight_microbatches=in_flight)
+        extra += Fraction(2 * s * b * shape.hidden, sp_div)  # final norm input
+        extra += Fraction(2 * s * b * shape.hidden, sp_div)  # output layer input
+        extra += Fraction(logit_bytes * s * b * vocab, t)  # logits (vocab-parallel over t)
+
+    def ceil(x: Fraction) -> int:
+        return -(-x.numerator // x.denominator)
+
+    return ActivationBytes(
+        layers=ceil(layers),
+        recompute_working_set=ceil(working),
+        head_and_tail=ceil(extra),
+        in_flight_microbatches=in_flight,
+    )
 
 
-def korthikanti_total_first_stage(s: int, b: int, h: int, a: int, L: int, v: int, t: int, p: int, *,
-                                  selective: bool = False) -> Fraction:
+def korthikanti_total_first_stage(
+    s: int, b: int, h: int, a: int, L: int, v: int, t: int, p: int, *, selective: bool = False
+) -> Fraction:
     """Eq. 5 / Eq. 6 with the extra terms: (sbhL/t)(34 + 5as/h) + sbhp/t (+ δ_{p=1}(4sbh/t + 4sbv/t))."""
     per = Fraction(34) + (0 if selective else Fraction(5 * a * s, h))
     total = Fraction(s * b * h * L, t) * per + Fraction(s * b * h * p, t)

@@ -15,16 +15,29 @@ from vramplan.model.params import TensorGroup, inventory
 from vramplan.model.spec import ModelSpec
 
 #: short target names → projection names in the parameter inventory (peft's target_modules style).
-TARGET_ALIASES = {"q": "q_proj", "k": "k_proj", "v": "v_proj", "o": "o_proj", "gate": "gate_proj",
-                  "up": "up_proj", "down": "down_proj", "fc1": "fc1", "fc2": "down_proj"}
+TARGET_ALIASES = {
+    "q": "q_proj",
+    "k": "k_proj",
+    "v": "v_proj",
+    "o": "o_proj",
+    "gate": "gate_proj",
+    "up": "up_proj",
+    "down": "down_proj",
+    "fc1": "fc1",
+    "fc2": "down_proj",
+}
 DEFAULT_TARGETS = ("q", "k", "v", "o")
 
 
 def parse_targets(text: str | tuple[str, ...] | list[str]) -> tuple[str, ...]:
     """'q,k,v,o' or 'all-linear' → a tuple of target names ('all-linear' stays as is)."""
-    items = [t.strip().lower() for t in (text.split(",") if isinstance(text, str) else text) if t.strip()]
+    items = [
+        t.strip().lower() for t in (text.split(",") if isinstance(text, str) else text) if t.strip()
+    ]
     if not items:
-        raise InputError("no LoRA targets given: use e.g. --lora-targets q,k,v,o or --lora-targets all-linear")
+        raise InputError(
+            "no LoRA targets given: use e.g. --lora-targets q,k,v,o or --lora-targets all-linear"
+        )
     if "all-linear" in items or "all_linear" in items:
         return ("all-linear",)
     return tuple(items)
@@ -42,22 +55,34 @@ class AdaptedMatrix:
         return rank * (self.d_in + self.d_out) * self.group.count
 
 
-def adapted_matrices(spec: ModelSpec, targets: tuple[str, ...], rank: int) -> tuple[AdaptedMatrix, ...]:
+def adapted_matrices(
+    spec: ModelSpec, targets: tuple[str, ...], rank: int
+) -> tuple[AdaptedMatrix, ...]:
     """The inventory's linear weights that get adapters; errors name what matched nothing or a rank too large."""
     if rank < 1:
         raise InputError(f"LoRA rank must be a positive integer, got {rank}")
-    linear = [g for g in inventory(spec) if g.role in ("linear", "expert") and g.stage == "layer" and len(g.shape) == 2]
+    linear = [
+        g
+        for g in inventory(spec)
+        if g.role in ("linear", "expert") and g.stage == "layer" and len(g.shape) == 2
+    ]
     if targets == ("all-linear",):
         chosen = linear  # peft's all-linear: every Linear in the decoder layers, never lm_head
     else:
         chosen = []
         for t in targets:
             proj = TARGET_ALIASES.get(t, t)
-            hits = [g for g in linear if g.name.rsplit(".", 2)[-2] == proj or g.name.endswith(f".{proj}.weight")]
+            hits = [
+                g
+                for g in linear
+                if g.name.rsplit(".", 2)[-2] == proj or g.name.endswith(f".{proj}.weight")
+            ]
             if not hits:
                 names = sorted({g.name.rsplit(".", 2)[-2] for g in linear})
-                raise InputError(f"LoRA target {t!r} matches no linear layer of {spec.name}: "
-                                 f"use q,k,v,o,gate,up,down, all-linear, or one of {', '.join(names)}")
+                raise InputError(
+                    f"LoRA target {t!r} matches no linear layer of {spec.name}: "
+                    f"use q,k,v,o,gate,up,down, all-linear, or one of {', '.join(names)}"
+                )
             chosen.extend(h for h in hits if h not in chosen)
     out = tuple(AdaptedMatrix(g, g.shape[0], g.shape[1]) for g in chosen)
     smallest = min(out, key=lambda m: min(m.d_in, m.d_out))
@@ -66,7 +91,8 @@ def adapted_matrices(spec: ModelSpec, targets: tuple[str, ...], rank: int) -> tu
         raise InputError(
             f"LoRA rank {rank} is larger than the adapted matrix {smallest.group.name} "
             f"({smallest.d_out} x {smallest.d_in}; hidden size {spec.hidden_size}): a rank above min(d_in, d_out) = {limit} "
-            f"adds parameters without adding capacity. Use --lora-rank {limit} or less (typical: 8-64)")
+            f"adds parameters without adding capacity. Use --lora-rank {limit} or less (typical: 8-64)"
+        )
     return out
 
 

@@ -19,7 +19,14 @@ from vramplan.errors import InputError
 OptimizerName = Literal["adamw", "adamw-bf16", "adamw-8bit", "sgd", "sgd-momentum", "adafactor"]
 Recipe = Literal["mixed", "mixed-fp32-grads", "fp32", "bf16"]
 
-OPTIMIZERS: tuple[str, ...] = ("adamw", "adamw-bf16", "adamw-8bit", "sgd", "sgd-momentum", "adafactor")
+OPTIMIZERS: tuple[str, ...] = (
+    "adamw",
+    "adamw-bf16",
+    "adamw-8bit",
+    "sgd",
+    "sgd-momentum",
+    "adafactor",
+)
 RECIPES: tuple[str, ...] = ("mixed", "mixed-fp32-grads", "fp32", "bf16")
 FSDP_STAGE = {"no_shard": 0, "shard_grad_op": 2, "full_shard": 3, "hybrid_shard": 3}
 
@@ -49,19 +56,30 @@ def _ceil(a: int, b: int) -> int:
 def check_optimizer(name: str) -> str:
     """Normalise an optimizer name or raise an error listing the ones we model."""
     key = name.strip().lower().replace("_", "-")
-    key = {"adam": "adamw", "adamw-torch": "adamw", "adamw8bit": "adamw-8bit", "adam-8bit": "adamw-8bit",
-           "paged-adamw": "adamw", "paged-adamw-8bit": "adamw-8bit", "sgd-nesterov": "sgd-momentum"}.get(key, key)
+    key = {
+        "adam": "adamw",
+        "adamw-torch": "adamw",
+        "adamw8bit": "adamw-8bit",
+        "adam-8bit": "adamw-8bit",
+        "paged-adamw": "adamw",
+        "paged-adamw-8bit": "adamw-8bit",
+        "sgd-nesterov": "sgd-momentum",
+    }.get(key, key)
     if key not in OPTIMIZERS:
-        raise InputError(f"unknown optimizer {name!r}: use one of {', '.join(OPTIMIZERS)} "
-                         "(adamw = mixed-precision AdamW with an fp32 master copy)")
+        raise InputError(
+            f"unknown optimizer {name!r}: use one of {', '.join(OPTIMIZERS)} "
+            "(adamw = mixed-precision AdamW with an fp32 master copy)"
+        )
     return key
 
 
 def check_recipe(name: str) -> str:
     key = name.strip().lower()
     if key not in RECIPES:
-        raise InputError(f"unknown precision recipe {name!r}: use one of {', '.join(RECIPES)} "
-                         "(mixed = bf16 weights and grads with fp32 master weights)")
+        raise InputError(
+            f"unknown precision recipe {name!r}: use one of {', '.join(RECIPES)} "
+            "(mixed = bf16 weights and grads with fp32 master weights)"
+        )
     return key
 
 
@@ -82,14 +100,18 @@ def state_precision(recipe: str) -> StatePrecision:
     recipe = check_recipe(recipe)
     if recipe == "mixed":
         return StatePrecision(2, 2, 4, 4)
-    if recipe == "mixed-fp32-grads":  # Megatron's fp32 main_grad accumulation: 2 + 4 + 12 = 18 B/param
+    if (
+        recipe == "mixed-fp32-grads"
+    ):  # Megatron's fp32 main_grad accumulation: 2 + 4 + 12 = 18 B/param
         return StatePrecision(2, 4, 4, 4)
     if recipe == "fp32":
         return StatePrecision(4, 4, 0, 4)
     return StatePrecision(2, 2, 0, 2)  # pure bf16: weights, grads and moments in bf16
 
 
-def optimizer_bytes(optimizer: str, recipe: str, tensors: TensorList | None, numel: int | None = None) -> int:
+def optimizer_bytes(
+    optimizer: str, recipe: str, tensors: TensorList | None, numel: int | None = None
+) -> int:
     """Exact optimizer-state bytes (master copy + moments + counters) for ``tensors``.
 
     ``tensors=None`` means only a parameter count is known (``numel``); shape-dependent terms then use one
@@ -97,7 +119,9 @@ def optimizer_bytes(optimizer: str, recipe: str, tensors: TensorList | None, num
     """
     optimizer = check_optimizer(optimizer)
     p = state_precision(recipe)
-    items: list[tuple[Shape, int]] = list(tensors) if tensors is not None else [((int(numel or 0),), 1)]
+    items: list[tuple[Shape, int]] = (
+        list(tensors) if tensors is not None else [((int(numel or 0),), 1)]
+    )
     per_tensor_counter = tensors is not None
     total = 0
     for shape, count in items:
@@ -116,8 +140,10 @@ def optimizer_bytes(optimizer: str, recipe: str, tensors: TensorList | None, num
             b += p.moment_bytes * n  # torch SGD momentum_buffer
         elif optimizer == "adafactor":
             if not per_tensor_counter:
-                raise InputError("Adafactor's factored state depends on every matrix's shape: name a model "
-                                 "(not --params) or pick another --optimizer")
+                raise InputError(
+                    "Adafactor's factored state depends on every matrix's shape: name a model "
+                    "(not --params) or pick another --optimizer"
+                )
             # transformers Adafactor (beta1=None): exp_avg_sq_row (shape[:-1]) + exp_avg_sq_col (shape[:-2]+shape[-1:])
             # for matrices, a full exp_avg_sq for vectors (Shazeer & Stern 2018, arXiv 1804.04235, Alg. 4), in the
             # gradient's dtype, plus a 0-dim fp32 ``RMS`` tensor per parameter tensor
@@ -152,9 +178,13 @@ def zero_stage(zero: int | None, fsdp: str | None) -> int:
     if fsdp is not None:
         key = fsdp.strip().lower().replace("-", "_")
         if key not in FSDP_STAGE:
-            raise InputError(f"unknown FSDP sharding strategy {fsdp!r}: use full_shard, shard_grad_op, hybrid_shard or no_shard")
+            raise InputError(
+                f"unknown FSDP sharding strategy {fsdp!r}: use full_shard, shard_grad_op, hybrid_shard or no_shard"
+            )
         if zero not in (None, 0, FSDP_STAGE[key]):
-            raise InputError(f"--fsdp {fsdp} is ZeRO stage {FSDP_STAGE[key]} but --zero {zero} was also given: pass one of them")
+            raise InputError(
+                f"--fsdp {fsdp} is ZeRO stage {FSDP_STAGE[key]} but --zero {zero} was also given: pass one of them"
+            )
         return FSDP_STAGE[key]
     stage = 0 if zero is None else zero
     if stage not in (0, 1, 2, 3):
@@ -162,22 +192,38 @@ def zero_stage(zero: int | None, fsdp: str | None) -> int:
     return stage
 
 
-def shard(total: int, stage: int, dp: int, state: Literal["weights", "gradients", "optimizer"]) -> int:
+def shard(
+    total: int, stage: int, dp: int, state: Literal["weights", "gradients", "optimizer"]
+) -> int:
     """Per-GPU bytes of one state under ZeRO (Rajbhandari et al., Figure 1: P_os, P_os+g, P_os+g+p)."""
     threshold = {"optimizer": 1, "gradients": 2, "weights": 3}[state]
     return _ceil(total, dp) if stage >= threshold else total
 
 
-def zero_model_states(params: int, stage: int, dp: int, k: int = 12, weight_bytes: int = 2, grad_bytes: int = 2) -> ModelStates:
+def zero_model_states(
+    params: int, stage: int, dp: int, k: int = 12, weight_bytes: int = 2, grad_bytes: int = 2
+) -> ModelStates:
     """The ZeRO paper's closed form: (2 + 2 + K)Ψ, 2Ψ + 2Ψ + KΨ/N_d, 2Ψ + (2 + K)Ψ/N_d, (2 + 2 + K)Ψ/N_d."""
-    return ModelStates(weights=shard(weight_bytes * params, stage, dp, "weights"),
-                       gradients=shard(grad_bytes * params, stage, dp, "gradients"),
-                       optimizer=shard(k * params, stage, dp, "optimizer"))
+    return ModelStates(
+        weights=shard(weight_bytes * params, stage, dp, "weights"),
+        gradients=shard(grad_bytes * params, stage, dp, "gradients"),
+        optimizer=shard(k * params, stage, dp, "optimizer"),
+    )
 
 
-def sharded_states(tensors: TensorList | None, numel: int, *, optimizer: str, recipe: str, stage: int, dp: int,
-                   offload_optimizer: bool = False, offload_params: bool = False, frozen_weight_bytes: int = 0,
-                   gathered_bytes: int = 0) -> ModelStates:
+def sharded_states(
+    tensors: TensorList | None,
+    numel: int,
+    *,
+    optimizer: str,
+    recipe: str,
+    stage: int,
+    dp: int,
+    offload_optimizer: bool = False,
+    offload_params: bool = False,
+    frozen_weight_bytes: int = 0,
+    gathered_bytes: int = 0,
+) -> ModelStates:
     """Per-GPU model states for the trainable ``tensors`` (plus frozen weights that ZeRO-3 also shards).
 
     Offload follows ZeRO-Offload / ZeRO-Infinity: the optimizer states (master copy included) live on the
@@ -188,7 +234,11 @@ def sharded_states(tensors: TensorList | None, numel: int, *, optimizer: str, re
     weights = p.weight_bytes * numel + frozen_weight_bytes
     grads = p.grad_bytes * numel
     opt = optimizer_bytes(optimizer, recipe, tensors, numel)
-    w, g, o = shard(weights, stage, dp, "weights"), shard(grads, stage, dp, "gradients"), shard(opt, stage, dp, "optimizer")
+    w, g, o = (
+        shard(weights, stage, dp, "weights"),
+        shard(grads, stage, dp, "gradients"),
+        shard(opt, stage, dp, "optimizer"),
+    )
     offloaded = 0
     if offload_optimizer:
         offloaded += o

@@ -15,10 +15,15 @@ router = APIRouter(prefix="/api", tags=["estimate"])
 JSON = "application/json"
 
 
-@router.post("/estimate", response_model=EstimateResponse, responses=ERROR_RESPONSES,
-             summary="Serving memory for a model, precision, workload and GPU")
-async def estimate_route(body: EstimateRequest, settings: SettingsDep, cache: EstimateCacheDep,
-                         metrics: MetricsDep) -> Response:
+@router.post(
+    "/estimate",
+    response_model=EstimateResponse,
+    responses=ERROR_RESPONSES,
+    summary="Serving memory for a model, precision, workload and GPU",
+)
+async def estimate_route(
+    body: EstimateRequest, settings: SettingsDep, cache: EstimateCacheDep, metrics: MetricsDep
+) -> Response:
     """What `vramplan estimate --json` prints for the same options.
 
     Results are cached per normalised request (the estimate is a pure function), so a repeated

@@ -15,7 +15,12 @@ from vramplan.service.schemas import ExplainRequest
 router = APIRouter(prefix="/api", tags=["engines"])
 
 
-@router.post("/explain", response_model=dict[str, Any], responses=ERROR_RESPONSES, summary="Explain a startup log")
+@router.post(
+    "/explain",
+    response_model=dict[str, Any],
+    responses=ERROR_RESPONSES,
+    summary="Explain a startup log",
+)
 def explain_route(body: ExplainRequest) -> Response:
     """The JSON of `vramplan explain LOG --json`. The body limit here is the log-upload limit."""
     return Response(render(explain_dict(body.log, body.gpu)), media_type="application/json")

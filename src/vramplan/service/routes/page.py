@@ -13,5 +13,7 @@ router = APIRouter(include_in_schema=False)
 @router.get("/", response_class=HTMLResponse)
 def index() -> HTMLResponse:
     """The page; ``/?plan=<id>`` opens a saved plan (the page fetches it from /api/plans/<id>)."""
-    html = (resources.files("vramplan.service") / "static" / "index.html").read_text(encoding="utf-8")
+    html = (resources.files("vramplan.service") / "static" / "index.html").read_text(
+        encoding="utf-8"
+    )
     return HTMLResponse(html, headers={"Cache-Control": "no-cache"})

@@ -16,7 +16,12 @@ from vramplan.service.schemas import PlanRequest
 router = APIRouter(prefix="/api", tags=["plan"])
 
 
-@router.post("/plan", response_model=dict[str, Any], responses=ERROR_RESPONSES, summary="Rank deployments for a workload")
+@router.post(
+    "/plan",
+    response_model=dict[str, Any],
+    responses=ERROR_RESPONSES,
+    summary="Rank deployments for a workload",
+)
 def plan_route(body: PlanRequest, settings: SettingsDep) -> Response:
     """The JSON of `vramplan plan MODEL --context C --users U ... --json`; DoesNotFitError is 422 with fixes."""
     return Response(render(plan_dict(body, settings)), media_type="application/json")

@@ -13,8 +13,12 @@ from vramplan.service.schemas import SimulateRequest, SimulateResponse
 router = APIRouter(prefix="/api", tags=["simulate"])
 
 
-@router.post("/simulate", response_model=SimulateResponse | dict[str, SimulateResponse], responses=ERROR_RESPONSES,
-             summary="Replay a workload through a KV-cache allocator")
+@router.post(
+    "/simulate",
+    response_model=SimulateResponse | dict[str, SimulateResponse],
+    responses=ERROR_RESPONSES,
+    summary="Replay a workload through a KV-cache allocator",
+)
 def simulate_route(body: SimulateRequest, settings: SettingsDep) -> Response:
     """Memory shares, batch size, throughput and latencies of one replay, with a memory timeseries.
 

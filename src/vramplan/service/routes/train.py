@@ -16,7 +16,12 @@ from vramplan.training import estimate_training as _needs_training  # noqa: F401
 router = APIRouter(prefix="/api", tags=["train"])
 
 
-@router.post("/train", response_model=dict[str, Any], responses=ERROR_RESPONSES, summary="Training memory per GPU")
+@router.post(
+    "/train",
+    response_model=dict[str, Any],
+    responses=ERROR_RESPONSES,
+    summary="Training memory per GPU",
+)
 def train_route(body: TrainRequest, settings: SettingsDep) -> Response:
     """The JSON of `vramplan train ... --json`."""
     return Response(render(train_dict(body, settings)), media_type="application/json")

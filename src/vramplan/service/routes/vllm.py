@@ -13,7 +13,12 @@ from vramplan.service.schemas import VllmRequest, VllmResponse
 router = APIRouter(prefix="/api", tags=["engines"])
 
 
-@router.post("/vllm", response_model=VllmResponse, responses=ERROR_RESPONSES, summary="Predict vLLM's startup log")
+@router.post(
+    "/vllm",
+    response_model=VllmResponse,
+    responses=ERROR_RESPONSES,
+    summary="Predict vLLM's startup log",
+)
 def vllm_route(body: VllmRequest) -> Response:
     """The JSON of `vramplan vllm ARGS --gpu G --json`."""
     return Response(render(vllm_dict(body)), media_type="application/json")
