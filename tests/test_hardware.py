@@ -136,7 +136,10 @@ def test_memory_fields(gpu: GPU):
     assert "memory_bytes" in gpu.sources
     if gpu.memory_source == "derived":
         assert gpu.sources["memory_bytes"].startswith("derived")
-    if gpu.vendor == "nvidia":
+    if gpu.vendor == "nvidia" and gpu.unified_memory:
+        # nvidia-smi shows no memory total on unified parts; CUDA reports the OS-visible pool.
+        assert gpu.nvidia_smi_total_mib is None and "unified" in gpu.notes
+    elif gpu.vendor == "nvidia":
         assert gpu.nvidia_smi_total_mib is not None
         # The runtime total is nvidia-smi's total minus the driver's reservation (a few hundred MiB, < 2%).
         reserved = gpu.nvidia_smi_total_mib * MiB - gpu.memory_bytes
@@ -192,7 +195,7 @@ def test_unknown_gpu_suggests_three_closest():
     assert message.startswith("unknown GPU 'H100 90GB'. Closest: H100-80GB-SXM, ")
     assert message.count(",") >= 2
     assert "--gpu-memory" in message
-    with pytest.raises(UnknownGPUError, match=r"Closest: RTX-4090, RTX-4080, RTX-5090"):
+    with pytest.raises(UnknownGPUError, match=r"Closest: RTX-4090, RTX-4080, RTX-5070-Ti"):
         resolve_gpu("rtx 4070")
     assert isinstance(info.value, InputError)
 
@@ -299,3 +302,69 @@ def test_shipped_catalogue_passes_the_user_file_schema() -> None:
         resources.files("vramplan").joinpath("data/gpus.json").read_text(encoding="utf-8")
     )
     assert tuple(_parse_entries(data, "shipped")) == _builtin()
+
+
+# nvidia-smi --query-gpu=name prints these; each must resolve to its catalogue row.
+NVIDIA_SMI_NAMES = {
+    "NVIDIA A100-SXM4-80GB": "A100-80GB-SXM",
+    "NVIDIA H100 80GB HBM3": "H100-80GB-SXM",
+    "NVIDIA H200 NVL": "H200-NVL",
+    "NVIDIA GeForce RTX 3090 Ti": "RTX-3090-Ti",
+    "NVIDIA GeForce RTX 4060 Ti": "RTX-4060-Ti-16GB",
+    "NVIDIA GeForce RTX 5080": "RTX-5080",
+    "NVIDIA GeForce RTX 5070 Ti": "RTX-5070-Ti",
+    "NVIDIA GeForce RTX 5060 Ti": "RTX-5060-Ti-16GB",
+    "NVIDIA RTX PRO 6000 Blackwell Server Edition": "RTX-PRO-6000-Blackwell",
+    "NVIDIA RTX PRO 6000 Blackwell Max-Q Workstation Edition": "RTX-PRO-6000-Blackwell",
+    "NVIDIA GB10": "GB10",
+    "NVIDIA GB200": "GB200",
+    "NVIDIA GB300": "GB300",
+    "NVIDIA B300 SXM6 AC": "B300",
+    "NVIDIA H20": "H20",
+    "NVIDIA L20": "L20",
+    "NVIDIA H800": "H800",
+    "NVIDIA A800-SXM4-80GB": "A800-80GB-SXM",
+    "AMD Instinct MI355X": "MI355X",
+    "Tesla V100-PCIE-16GB": "V100-16GB",
+}
+
+
+@pytest.mark.parametrize("smi_name", sorted(NVIDIA_SMI_NAMES))
+def test_nvidia_smi_names_resolve(smi_name: str) -> None:
+    assert resolve_gpu(smi_name).name == NVIDIA_SMI_NAMES[smi_name]
+
+
+def test_derived_memory_follows_its_stated_reference() -> None:
+    """A 'derived' runtime total is the nvidia-smi total minus the reference card's reserved share.
+
+    Recomputed here from the reference row the source text names, so an edited row that no longer
+    matches its stated derivation fails.
+    """
+    import re
+
+    mib = 1 << 20
+    by_name = {g.name: g for g in list_gpus()}
+    pattern = re.compile(
+        r"nvidia-smi total (\d+) MiB minus (\d+) MiB reserved .*reference card (\S+): (\d+) of (\d+) MiB"
+    )
+    checked = 0
+    for gpu in by_name.values():
+        m = pattern.search(gpu.sources.get("memory_bytes", ""))
+        if gpu.memory_source != "derived" or m is None:
+            continue
+        total, reserved, ref, ref_reserved, ref_total = m.groups()
+        reference = by_name[ref.rstrip(",")]
+        assert reference.nvidia_smi_total_mib == int(ref_total)
+        assert int(ref_total) - round(reference.memory_bytes / mib) == int(ref_reserved)
+        assert int(reserved) == round(int(total) * int(ref_reserved) / int(ref_total))
+        assert gpu.nvidia_smi_total_mib == int(total)
+        assert gpu.memory_bytes == (int(total) - int(reserved)) * mib
+        checked += 1
+    assert checked >= 20
+
+
+def test_unified_memory_parts_say_so() -> None:
+    gb10 = resolve_gpu("DGX Spark")
+    assert gb10.unified_memory and "unified" in gb10.notes
+    assert not resolve_gpu("H100").unified_memory
+    assert gb10.compute_capability == "12.1"

@@ -66,6 +66,7 @@ class _GPUModel(BaseModel):
     compute_capability: str | None = None
     price_per_hour_usd: float | None = None
     form_factor: str | None = None
+    unified_memory: bool = False
     sources: dict[str, str] = {}
     notes: str = ""
 
@@ -126,6 +127,7 @@ class _GPUModel(BaseModel):
             tdp_watts=self.tdp_watts,
             compute_capability=self.compute_capability,
             price_per_hour_usd=self.price_per_hour_usd,
+            unified_memory=self.unified_memory,
             form_factor=self.form_factor,
             sources=MappingProxyType(dict(self.sources)),
             notes=self.notes,

@@ -94,6 +94,9 @@ class GPU:
     compute_capability: str | None = None
     price_per_hour_usd: float | None = None
     form_factor: str | None = None
+    #: CPU and GPU share one memory (GB10, GH200's LPDDR side is not counted): the OS and CPU
+    #: processes take their share out of ``memory_bytes``, so a plan must leave room for them.
+    unified_memory: bool = False
     sources: Mapping[str, str] = field(default_factory=dict, compare=False, hash=False, repr=False)
     notes: str = field(default="", compare=False, repr=False)
 
@@ -171,6 +174,7 @@ def _gpu_from_trusted(raw: dict[str, Any]) -> GPU:
         compute_capability=raw.get("compute_capability"),
         price_per_hour_usd=raw.get("price_per_hour_usd"),
         form_factor=raw.get("form_factor"),
+        unified_memory=bool(raw.get("unified_memory", False)),
         sources=MappingProxyType(dict(raw.get("sources", {}))),
         notes=raw.get("notes", ""),
     )
