@@ -71,6 +71,22 @@ class VllmProfile:
     #: later the V1 ``WorkspaceManager``), so they are still allocated while the dummy sampler runs.
     #: Seen in the 0.19 logs (Qwen1.5-MoE, Mixtral TP2, DeepSeek-V2-Lite); earlier lines unverified.
     moe_workspace_persists: bool = False
+    #: Device memory from which ``get_batch_defaults`` uses its largest tier (16,384 batched tokens for
+    #: the API server too, 1,024 seqs): 160 GiB from v0.28 (B200/B300-class), None before.
+    largest_tier_gib: int | None = None
+    #: v0.33+ keeps GB10 (DGX Spark, compute capability 12.1) on the small tier whatever its memory.
+    gb10_small_tier: bool = False
+    #: How the KV pool is sized: "estimate" (util x total minus the profiled non-KV memory) or
+    #: "extensible" (v0.34: the pool is committed after warmup and CUDA-graph capture, from the memory
+    #: then free, util defaulting to 1.0 on CUDA and ROCm; vllm/v1/worker/extensible_kv_cache.py
+    #: ``measure_kv_cache_bytes``).
+    kv_sizing: str = "estimate"
+
+
+#: v0.34 extensible KV cache: margin kept free = max(floor, fraction x transient peak)
+#: (vllm/v1/worker/extensible_kv_cache.py:64-65, ``KV_CACHE_MARGIN_FLOOR_BYTES`` is 3 GiB on ROCm).
+EXTENSIBLE_MARGIN_FLOOR_BYTES = {"nvidia": 1 << 30, "amd": 3 << 30}
+EXTENSIBLE_MARGIN_FRACTION = 0.75
 
 
 #: Known vLLM release lines. A profile applies from its version until the next one.
@@ -127,6 +143,55 @@ PROFILES: VersionTable[VllmProfile] = VersionTable(
             mxfp4_intermediate_multiple=128,
             moe_workspace_persists=True,
         ),
+        # 0.26-0.27: same defaults and accounting as 0.25 (CacheConfig 0.92, get_batch_defaults unchanged,
+        # VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS=1); checked in the 0.26.0 and 0.27.0 wheels.
+        # v0.28: get_batch_defaults gains a >= 160 GiB tier (arg_utils.py, "B200/B300 with >= 160GB");
+        # KV size and concurrency print on one line (kv_cache_utils.update_kv_cache_capacity).
+        "0.28": VllmProfile(
+            "v1",
+            0.92,
+            "v1-device",
+            3.67,
+            0.25,
+            2.1,
+            graphs_in_budget=True,
+            token_line="requests",
+            mxfp4_intermediate_multiple=128,
+            moe_workspace_persists=True,
+            largest_tier_gib=160,
+        ),
+        # v0.33: GB10 (cc 12.1) stays on the small batch tier (arg_utils.get_batch_defaults).
+        "0.33": VllmProfile(
+            "v1",
+            0.92,
+            "v1-device",
+            3.67,
+            0.25,
+            2.1,
+            graphs_in_budget=True,
+            token_line="requests",
+            mxfp4_intermediate_multiple=128,
+            moe_workspace_persists=True,
+            largest_tier_gib=160,
+            gb10_small_tier=True,
+        ),
+        # v0.34: extensible KV cache on by default on CUDA/ROCm (config/cache.py enable_extensible_kv_cache,
+        # resolved_gpu_memory_utilization: 1.0 when extensible, else 0.92).
+        "0.34": VllmProfile(
+            "v1",
+            0.92,
+            "v1-device",
+            3.67,
+            0.25,
+            2.1,
+            graphs_in_budget=True,
+            token_line="requests",
+            mxfp4_intermediate_multiple=128,
+            moe_workspace_persists=True,
+            largest_tier_gib=160,
+            gb10_small_tier=True,
+            kv_sizing="extensible",
+        ),
     },
 )
 
@@ -135,6 +200,28 @@ _BASE_ASSUMPTIONS = (
     "non-torch memory is a per-version constant calibrated on the dev set (NCCL/custom all-reduce under TP)",
     "CUDA-graph memory ~ (0.35 + 0.017 x layers per rank) GiB x capture sizes/51 (fit to vLLM 0.19 estimates)",
 )
+
+
+def extensible_kv_bytes(
+    total_bytes: int,
+    requested_bytes: int,
+    non_kv_bytes: int,
+    transient_peak_bytes: int,
+    vendor: str | None,
+) -> int:
+    """KV bytes of v0.34's extensible cache (``measure_kv_cache_bytes`` in extensible_kv_cache.py).
+
+    After warmup and graph capture everything resident but the KV prefix is the engine's (``non_kv``);
+    the pool gets ``min(requested - non_kv, headroom - margin) - transient_peak``, where headroom is
+    the device memory not held by the engine (no other processes here) and
+    ``margin = max(floor, 0.75 x transient_peak)``. With the default utilization 1.0 the margin binds:
+    e.g. 80 GiB total, 16 GiB non-KV, 2 GiB peak: min(64, 64 - 1.5) - 2 = 60.5 GiB.
+    """
+    floor = EXTENSIBLE_MARGIN_FLOOR_BYTES.get(vendor or "nvidia", 1 << 30)
+    margin = max(floor, int(transient_peak_bytes * EXTENSIBLE_MARGIN_FRACTION))
+    headroom = total_bytes - non_kv_bytes
+    available = min(requested_bytes - non_kv_bytes, headroom - margin) - transient_peak_bytes
+    return max(available, 0)
 
 
 def _v0_large_device(gpu: GPU) -> bool:
@@ -262,7 +349,14 @@ def _predict(
     pp = int(settings.get("pipeline_parallel_size") or 1)
     check_parallelism(spec, tp, pp)
     util = settings.get("gpu_memory_utilization")
-    util = prof.util_default if util is None else float(util)
+    extensible = (
+        prof.kv_sizing == "extensible"
+        and not settings.get("kv_cache_memory_bytes")
+        and gpu.vendor in EXTENSIBLE_MARGIN_FLOOR_BYTES
+    )
+    if util is None:
+        util = 1.0 if extensible else prof.util_default
+    util = float(util)
     if not 0 < util <= 1:
         raise InputError(
             f"--gpu-memory-utilization {util} is outside (0, 1]: give a fraction such as 0.9"
@@ -299,9 +393,18 @@ def _predict(
         seqs = seqs or 256
         tokens = tokens or (8192 if offline else 2048)
     else:
-        big = _v0_large_device(gpu)
-        seqs = seqs or (1024 if big else 256)
-        tokens = tokens or ((16384 if offline else 8192) if big else (8192 if offline else 2048))
+        gb10 = prof.gb10_small_tier and _compute_capability(gpu) == 12.1
+        largest = (
+            prof.largest_tier_gib is not None and gpu.memory_bytes >= prof.largest_tier_gib * GIB
+        )
+        big = _v0_large_device(gpu) and not gb10
+        seqs = seqs or (1024 if big or largest else 256)
+        if largest:
+            tokens = tokens or 16384
+        else:
+            tokens = tokens or (
+                (16384 if offline else 8192) if big else (8192 if offline else 2048)
+            )
     seqs, tokens = int(seqs), int(tokens)
 
     mla = spec.mla is not None
@@ -347,20 +450,30 @@ def _predict(
         0 if eager else int((0.35 + 0.017 * s.layers) * sizes / 51 * GIB) for s in stages
     ]
     total = gpu.memory_bytes
-    requested = int(util * total)
+    requested = ceil(util * total)  # request_memory: math.ceil(total * utilization)
     override = settings.get("kv_cache_memory_bytes")
 
     per_stage: list[dict[str, Any]] = []
     for s, g in zip(stages, graph_stage):
         if override:
             avail = int(override)
+        elif extensible:
+            avail = extensible_kv_bytes(
+                total, requested, s.weights + non_torch + g, act, gpu.vendor
+            )
         else:
             avail = requested - s.weights - act - non_torch - (g if prof.graphs_in_budget else 0)
         per_stage.append(_blocks(s, avail, block, max_len, tokens, generation))
     worst_i = min(range(len(per_stage)), key=lambda i: per_stage[i]["num_blocks"])
     worst = per_stage[worst_i]
     num_blocks = min(p["num_blocks"] for p in per_stage)
-    if prof.graphs_in_budget and not eager:
+    if extensible:
+        notes.append(
+            "extensible KV cache (default from v0.34 on CUDA/ROCm): sized after warmup and CUDA-graph "
+            f"capture from the memory then free, gpu_memory_utilization {util:g}, keeping the activation "
+            "peak and a margin of max(1 GiB, 0.75 x peak) free"
+        )
+    elif prof.graphs_in_budget and not eager:
         notes.append("CUDA-graph estimate subtracted from the KV budget (default since v0.21.0)")
     if override:
         notes.append(
