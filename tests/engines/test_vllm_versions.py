@@ -119,3 +119,55 @@ def test_034_kv_cache_memory_bytes_turns_extensible_sizing_off() -> None:
     assert pred.available_kv_cache_gib == pytest.approx(10.0)
     assert pred.settings["gpu_memory_utilization"] == 0.92
     assert not any("extensible KV cache" in a for a in pred.assumptions)
+
+
+@pytest.mark.parametrize("version, chunk", [("0.6.3", 512), ("0.7.3", 2048)])
+def test_v0_turns_chunked_prefill_on_past_32k(version: str, chunk: int) -> None:
+    long = predict_vllm(
+        {**LLAMA, "max_model_len": 65536}, gpu="A100-80GB", engine_version=version, fixes=False
+    )
+    assert long.settings["max_num_batched_tokens"] == chunk
+    assert any("chunked prefill by itself" in a for a in long.assumptions)
+    # Without it the profile run would take the whole 64K context as one batch: a far larger peak.
+    off = predict_vllm(
+        {**LLAMA, "max_model_len": 65536, "enable_chunked_prefill": False},
+        gpu="A100-80GB",
+        engine_version=version,
+        fixes=False,
+    )
+    assert off.settings["max_num_batched_tokens"] == 65536
+    assert long.activation_peak_gib < off.activation_peak_gib
+    assert long.kv_cache_tokens > off.kv_cache_tokens
+
+
+def test_v0_keeps_whole_context_batches_at_32k_and_for_sliding_windows() -> None:
+    at_limit = predict_vllm(
+        {**LLAMA, "max_model_len": 32768}, gpu="A100-80GB", engine_version="0.6.3"
+    )
+    assert at_limit.settings["max_num_batched_tokens"] == 32768
+    import dataclasses
+
+    from vramplan.model.load import spec_of
+
+    llama = spec_of("meta-llama/Llama-3.1-8B-Instruct")
+    sliding = dataclasses.replace(
+        llama, layer_types=("sliding_attention",) * llama.num_layers, sliding_window=4096
+    )
+    for spec in (sliding, spec_of("google/gemma-3-27b-it")):  # sliding window; multimodal
+        pred = predict_vllm(
+            {**LLAMA, "max_model_len": 65536}, gpu="A100-80GB", engine_version="0.6.3", spec=spec
+        )
+        assert pred.settings["max_num_batched_tokens"] == 65536, spec.name
+
+
+def test_chunked_prefill_flags_parse() -> None:
+    from vramplan.engines.vllm_args import parse_vllm_args
+
+    assert (
+        parse_vllm_args(["m", "--no-enable-chunked-prefill"]).settings["enable_chunked_prefill"]
+        is False
+    )
+    assert (
+        parse_vllm_args(["m", "--enable-chunked-prefill"]).settings["enable_chunked_prefill"]
+        is True
+    )

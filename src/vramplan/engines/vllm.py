@@ -81,6 +81,10 @@ class VllmProfile:
     #: then free, util defaulting to 1.0 on CUDA and ROCm; vllm/v1/worker/extensible_kv_cache.py
     #: ``measure_kv_cache_bytes``).
     kv_sizing: str = "estimate"
+    #: V0 turns chunked prefill on by itself when max_model_len > 32K (CUDA, no sliding window, not
+    #: multimodal, no LoRA/spec decode; ``EngineArgs.create_engine_config``), and SchedulerConfig then
+    #: defaults max_num_batched_tokens to this chunk: 512 in 0.6.x (config.py), 2048 in 0.7.x.
+    v0_chunk_tokens: int | None = None
 
 
 #: v0.34 extensible KV cache: margin kept free = max(floor, fraction x transient peak)
@@ -96,9 +100,9 @@ PROFILES: VersionTable[VllmProfile] = VersionTable(
         # Early V0 charged the whole device (CUDA context, cuBLAS) against util*T: ~1 GiB non-torch.
         "0.2": VllmProfile("v0", 0.9, "v0", 9.55, 1.0, 1.5),
         # V0 with the snapshot accounting ("Memory profiling results" line, 0.6.4): 0.26-0.35 GiB non-torch.
-        "0.6": VllmProfile("v0", 0.9, "v0", 9.55, 0.3, 0.6),
+        "0.6": VllmProfile("v0", 0.9, "v0", 9.55, 0.3, 0.6, v0_chunk_tokens=512),
         # 0.7.x V0 logs show 0.05-0.08 GiB non-torch at TP=1.
-        "0.7": VllmProfile("v0", 0.9, "v0", 9.55, 0.06, 0.5),
+        "0.7": VllmProfile("v0", 0.9, "v0", 9.55, 0.06, 0.5, v0_chunk_tokens=2048),
         # V1 default from 0.8 (V0 still used on compute capability < 8.0).
         "0.8": VllmProfile("v1", 0.9, "v1-early", 9.55, 0.06, 0.55),
         # get_batch_defaults keyed on device class (H100-class: 1024 seqs) from 0.10; the 0.10.1 A100 logs
@@ -222,6 +226,24 @@ def extensible_kv_bytes(
     headroom = total_bytes - non_kv_bytes
     available = min(requested_bytes - non_kv_bytes, headroom - margin) - transient_peak_bytes
     return max(available, 0)
+
+
+def v0_auto_chunked_prefill(
+    spec: ModelSpec, gpu: GPU, max_len: int, settings: Mapping[str, Any]
+) -> bool:
+    """Whether vLLM V0 switches chunked prefill on unasked (arg_utils.py ``use_long_context``).
+
+    Only for contexts above 32K on CUDA, and not for sliding-window or multimodal models, LoRA or
+    speculative decoding (V0 0.6.3 / 0.7.3 ``create_engine_config``; 0.7 also excludes ROCm).
+    """
+    return (
+        max_len > 32768
+        and gpu.vendor == "nvidia"
+        and not spec.uses_sliding_window
+        and not spec.extra_params
+        and not settings.get("enable_lora")
+        and not settings.get("speculative_config")
+    )
 
 
 def _v0_large_device(gpu: GPU) -> bool:
@@ -388,7 +410,18 @@ def _predict(
     offline = usage_context == "offline"
     if generation == "v0" or prof.batch_defaults == "v0":
         seqs = seqs or 256
-        tokens = tokens or max(max_len, 2048)
+        chunked = settings.get("enable_chunked_prefill")
+        if (
+            chunked is None
+            and prof.v0_chunk_tokens
+            and v0_auto_chunked_prefill(spec, gpu, max_len, settings)
+        ):
+            chunked = True
+            notes.append(
+                f"V0 enables chunked prefill by itself for max_model_len {max_len:,} > 32,768: "
+                f"{prof.v0_chunk_tokens:,} batched tokens per step (the profile run's size)"
+            )
+        tokens = tokens or ((prof.v0_chunk_tokens or 512) if chunked else max(max_len, 2048))
     elif prof.batch_defaults == "v1-early":
         seqs = seqs or 256
         tokens = tokens or (8192 if offline else 2048)

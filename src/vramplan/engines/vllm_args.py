@@ -90,6 +90,8 @@ _SWITCHES: dict[str, tuple[str, bool]] = {
     "--enforce-eager": ("enforce_eager", True),
     "--enable-prefix-caching": ("enable_prefix_caching", True),
     "--no-enable-prefix-caching": ("enable_prefix_caching", False),
+    "--enable-chunked-prefill": ("enable_chunked_prefill", True),
+    "--no-enable-chunked-prefill": ("enable_chunked_prefill", False),
 }
 
 
