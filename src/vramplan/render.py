@@ -1,16 +1,45 @@
-"""The only code that turns results into text: JSON for machines, rich tables for people."""
+"""The only code that turns results into text: JSON and CSV for machines, rich tables for people.
+
+Rules every command follows through this module:
+
+- memory is shown in GiB (2^30 bytes) unless the user asks for GB, always with its unit, 2 decimals;
+- a count is shown with its noun in the right number ("1 user", "16 users");
+- a table folds long cells instead of cutting them and, when even folded it cannot fit the terminal,
+  turns into a vertical "key: value" list (names are never shortened to "Qwen/Qwe...");
+- ``--json`` prints the result dict, ``--csv`` the rows of the main table (the same cells as on screen);
+- ``--check`` makes the exit status say whether it fits / starts (0) or not (``CHECK_FAILED_EXIT``).
+"""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import math
-from collections.abc import Iterable, Sequence
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
-from rich.console import Console
+from rich.console import Console, Group, RenderableType
 from rich.table import Table
+from rich.text import Text
 
-from vramplan.units import GiB
+from vramplan.units import GB, GiB, KiB, MiB
+from vramplan.wording import plural
+
+#: Exit status of a command run with ``--check`` whose scenario does not fit / does not start.
+CHECK_FAILED_EXIT = 3
+#: Help text of ``--check``, shared by every command that has it.
+CHECK_HELP = (
+    f"Exit 0 when it fits / starts, {CHECK_FAILED_EXIT} when it does not (for scripts and CI)."
+)
+#: Help text of ``--csv``.
+CSV_HELP = "Print the table as CSV (header row first) instead of a table."
+#: Display units a user may ask for.
+UNITS = {"GIB": ("GiB", GiB), "GB": ("GB", GB)}
+#: Missing value in a table cell (never the word None).
+MISSING = "-"
 
 
 def _clean(value: Any) -> Any:
@@ -29,28 +58,373 @@ def to_json(data: Any) -> str:
 
 
 def console() -> Console:
-    return Console(soft_wrap=True)
+    """A console as wide as the terminal (rich reads COLUMNS), never wider than 200 columns."""
+    probe = Console()
+    return Console(width=min(probe.width, 200), soft_wrap=False)
+
+
+# ---------------------------------------------------------------- numbers, units, words
+
+
+def display_unit(unit: str) -> str:
+    """'gib'/'GiB' -> 'GiB', 'gb' -> 'GB'; anything else is an input error."""
+    key = unit.strip().upper()
+    if key not in UNITS:
+        from vramplan.errors import InputError
+
+        raise InputError(
+            f"unknown --unit {unit!r}: use GiB (2^30 bytes, default) or GB (10^9 bytes)"
+        )
+    return UNITS[key][0]
+
+
+def size(n_bytes: int | float | None, unit: str = "GiB", digits: int = 2) -> str:
+    """Bytes as '15.26 GiB' (or GB); '-' when unknown."""
+    if n_bytes is None or (isinstance(n_bytes, float) and not math.isfinite(n_bytes)):
+        return MISSING
+    name, divisor = UNITS[unit.upper()] if unit.upper() in UNITS else (unit, _divisor(unit))
+    value = n_bytes / divisor
+    if 0 < abs(value) < 0.5 * 10**-digits:  # say it is small rather than print 0.00
+        return f"< {10**-digits:.{digits}f} {name}"
+    return f"{value:,.{digits}f} {name}"
+
+
+def _divisor(unit: str) -> int:
+    return {"B": 1, "KiB": KiB, "MiB": MiB, "GiB": GiB, "GB": GB}[unit]
+
+
+def gib(value_gib: float | None, unit: str = "GiB") -> str:
+    """A figure already in GiB (engines log GiB) as text in the display unit."""
+    return MISSING if value_gib is None else size(value_gib * GiB, unit)
 
 
 def gib_cell(n_bytes: int | float | None) -> str:
-    return "-" if n_bytes is None else f"{n_bytes / GiB:,.2f} GiB"
+    return size(n_bytes, "GiB")
+
+
+def number(value: Any, digits: int = 2) -> str:
+    """A cell value: ints with separators, floats rounded, bools as yes/no, None as '-'."""
+    if value is None:
+        return MISSING
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return MISSING
+        return f"{value:,.{digits}f}"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(number(v, digits) for v in value) or MISSING
+    return str(value)
+
+
+def share(value: float | None, digits: int = 1) -> str:
+    """0.8938 -> '89.4 %'."""
+    return MISSING if value is None else f"{100 * value:.{digits}f} %"
+
+
+def ratio(value: float | None, digits: int = 2) -> str:
+    """A fraction such as gpu_memory_utilization, rounded (0.8938626 -> '0.89')."""
+    return MISSING if value is None else f"{value:.{digits}f}".rstrip("0").rstrip(".")
+
+
+# ---------------------------------------------------------------- tables
+
+
+@dataclass
+class View:
+    """One table plus the lines printed under it; what ``emit`` prints as table, CSV or nothing."""
+
+    title: str
+    columns: Sequence[str]
+    rows: list[Sequence[Any]]
+    notes: list[str] = field(default_factory=list)
+    #: extra tables printed after the main one (not part of --csv)
+    more: list[View] = field(default_factory=list)
+
+
+_NUMERIC = re.compile(r"^(?:< |\$|[+-])?\d")
 
 
 def table(title: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> Table:
-    t = Table(title=title, title_justify="left")
+    """A rich table whose cells fold rather than being cut; figures right-aligned, words left."""
+    cells = [[number(v) if not isinstance(v, str) else v for v in row] for row in rows]
+    t = Table(title=title or None, title_justify="left", expand=False)
     for i, col in enumerate(columns):
-        t.add_column(col, justify="left" if i == 0 else "right")
-    for row in rows:
-        t.add_row(*("-" if v is None else str(v) for v in row))
+        shown = [r[i] for r in cells if i < len(r) and r[i] != MISSING]
+        numeric = i > 0 and bool(shown) and all(_NUMERIC.match(c) for c in shown)
+        t.add_column(col, justify="right" if numeric else "left", overflow="fold")
+    for row in cells:
+        t.add_row(*row)
     return t
 
 
-def print_rows_csv(columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
-    import csv
-    import io
+def _longest_word(text: str) -> int:
+    return max((len(w) for w in text.split()), default=0)
 
+
+def fits_width(columns: Sequence[str], rows: Sequence[Sequence[Any]], width: int) -> bool:
+    """Whether a table can show every cell without breaking a word (a name) at this width.
+
+    Each column needs its longest word; a rich heavy-box table adds 3 characters per column plus 1.
+    """
+    cells = [[str(c) for c in columns]] + [
+        [number(v) if not isinstance(v, str) else v for v in r] for r in rows
+    ]
+    need = [max(_longest_word(row[i]) for row in cells) for i in range(len(columns))]
+    return sum(need) + 3 * len(columns) + 1 <= width
+
+
+def vertical(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> RenderableType:
+    """The narrow layout: one block per row, first cell as its heading, then 'column: value' lines."""
+    parts: list[RenderableType] = [Text(title, style="bold")] if title else []
+    label_width = max((len(c) for c in columns[1:]), default=0)
+    for row in rows:
+        cells = [number(v) if not isinstance(v, str) else v for v in row]
+        parts.append(Text(cells[0], style="bold"))
+        for col, cell in zip(columns[1:], cells[1:], strict=False):
+            parts.append(Text(f"  {col + ':':<{label_width + 1}} {cell}"))
+    return Group(*parts)
+
+
+def layout(view: View, width: int) -> RenderableType:
+    """A table when every word fits the width, else the vertical list; the title is its own line."""
+    if fits_width(view.columns, view.rows, width):
+        body = table("", view.columns, view.rows)
+        return Group(Text(view.title), body) if view.title else body
+    return vertical(view.title, view.columns, view.rows)
+
+
+def csv_text(columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
+    """RFC 4180 CSV of a table: header row, then the cells as shown on screen."""
     buf = io.StringIO()
-    w = csv.writer(buf)
+    w = csv.writer(buf, lineterminator="\n")
     w.writerow(columns)
-    w.writerows(rows)
+    for row in rows:
+        w.writerow([number(v) if not isinstance(v, str) else v for v in row])
     return buf.getvalue()
+
+
+#: Former name, kept for callers outside the CLI.
+print_rows_csv = csv_text
+
+
+def emit(view: View, data: Any, *, json_out: bool = False, csv_out: bool = False) -> None:
+    """Print ``data`` as JSON, ``view`` as CSV, or ``view`` as a table with its notes."""
+    import typer
+
+    if json_out and csv_out:
+        from vramplan.errors import InputError
+
+        raise InputError("give --json or --csv, not both")
+    if json_out:
+        typer.echo(to_json(data))
+        return
+    if csv_out:
+        typer.echo(csv_text(view.columns, view.rows), nl=False)
+        return
+    out = console()
+    for v in (view, *view.more):
+        out.print(layout(v, out.width))
+        for note in v.notes:
+            out.print(Text(note))
+
+
+def check_exit(check: bool, ok: bool | None, what: str = "a GPU (--gpu or --gpu-memory)") -> None:
+    """With ``--check``: return when ``ok``, else exit with ``CHECK_FAILED_EXIT``; ``ok`` None needs ``what``."""
+    if not check:
+        return
+    import typer
+
+    if ok is None:
+        from vramplan.errors import InputError
+
+        raise InputError(f"--check needs {what} to say whether it fits")
+    if not ok:
+        raise typer.Exit(CHECK_FAILED_EXIT)
+
+
+# ---------------------------------------------------------------- engine predictions
+
+#: Engine names as users know them.
+ENGINE_NAMES = {
+    "vllm": "vLLM",
+    "sglang": "SGLang",
+    "tgi": "TGI",
+    "llama.cpp": "llama.cpp",
+    "llamacpp": "llama.cpp",
+    "transformers": "transformers",
+    "hf": "transformers",
+}
+
+#: Figures every engine prediction has: key -> (label, kind). Kinds: gib, tokens, blocks, x, count.
+ENGINE_FIGURES: tuple[tuple[str, str, str], ...] = (
+    ("weights_gib", "weights", "gib"),
+    ("non_torch_gib", "non-torch memory", "gib"),
+    ("activation_peak_gib", "activation peak", "gib"),
+    ("cuda_graph_gib", "CUDA graphs", "gib"),
+    ("available_kv_cache_gib", "KV cache memory", "gib"),
+    ("kv_cache_tokens", "KV cache size", "tokens"),
+    ("gpu_blocks", "KV cache blocks", "blocks"),
+    ("max_concurrency", "max concurrency", "x"),
+)
+
+#: Engine-specific extra figures worth a row: key -> (label, kind). Keys not listed get a label
+#: made from the key and a unit from its suffix (_gib, _gb, _mib, _bytes, _tokens).
+EXTRA_LABELS: dict[str, tuple[str, str]] = {
+    # SGLang (its log says "GB" for GiB)
+    "avail_mem_before_load_gb": ("free memory before loading", "gib"),
+    "avail_mem_after_load_gb": ("free memory after loading", "gib"),
+    "avail_mem_after_kv_pool_gb": ("free memory after the KV pool", "gib"),
+    "k_size_gb": ("K cache", "gib"),
+    "v_size_gb": ("V cache", "gib"),
+    "kv_size_gb": ("KV cache", "gib"),
+    "cell_size_bytes": ("KV bytes per token", "bytes_per_token"),
+    "profiled_max_total_tokens": ("max total tokens", "tokens"),
+    "max_running_requests": ("max running requests", "count"),
+    "req_to_token_gib": ("request-to-token map", "gib"),
+    "dynamic_needs_gib": ("dynamic memory needed", "gib"),
+    "remainder_gib": ("memory left for activations", "gib"),
+    "mem_fraction_static": ("mem fraction static", "ratio"),
+    "oom_risk": ("OOM risk under load", "bool"),
+    # TGI
+    "max_batch_total_tokens_set_by_warmup": ("max batch total tokens (warm-up)", "tokens"),
+    "max_total_tokens": ("max total tokens per request", "tokens"),
+    "max_input_tokens": ("max input tokens", "tokens"),
+    "max_batch_prefill_tokens": ("max batch prefill tokens", "tokens"),
+    "headroom_gib": ("free headroom", "gib"),
+    "warmup_prefill_peak_gib": ("warm-up prefill peak", "gib"),
+    "blocks_per_request": ("KV blocks per request", "count"),
+    "max_concurrent_requests": ("max concurrent requests", "count"),
+    "attention_backend": ("attention backend", "text"),
+    "block_size": ("KV block size", "tokens"),
+    # transformers
+    "cache": ("cache", "text"),
+    "cache_positions": ("cache positions", "tokens"),
+    "cache_bytes": ("KV cache memory", "bytes"),
+    "cache_transient_bytes": ("cache growth transient", "bytes"),
+    "peak_gib": ("peak", "gib"),
+    "gpu_memory_gib": ("GPU memory", "gib"),
+    "mla_cache_layout": ("MLA cache layout", "text"),
+    # llama.cpp
+    "kv_self_mib": ("KV self", "mib"),
+    "k_mib": ("K cache", "mib"),
+    "v_mib": ("V cache", "mib"),
+    "kv_cells": ("KV cells", "count"),
+    "swa_cells": ("sliding-window KV cells", "count"),
+    "n_ctx": ("context (n_ctx)", "tokens"),
+    "offloaded_layers": ("layers on the GPU", "count"),
+    "total_layers": ("layers", "count"),
+    "weights_exact": ("weights read from the .gguf", "bool"),
+    # shared
+    "context_length": ("context length", "tokens"),
+    "chunked_prefill_size": ("chunked prefill size", "tokens"),
+    "cuda_graph_max_bs": ("largest CUDA-graph batch", "count"),
+    "page_size": ("page size", "tokens"),
+}
+
+
+#: Words of a snake_case key written as people write them.
+_WORDS = {"kv": "KV", "cpu": "CPU", "cuda": "CUDA", "gpu": "GPU", "mla": "MLA", "swa": "SWA"}
+
+
+def _label(stem: str) -> str:
+    """'compute_buffer_cuda0' -> 'compute buffer CUDA0'."""
+    out = []
+    for word in stem.split("_"):
+        head = word.rstrip("0123456789")
+        out.append(_WORDS.get(head, head) + word[len(head) :])
+    return " ".join(out)
+
+
+def _extra_kind(key: str) -> tuple[str, str]:
+    if key in EXTRA_LABELS:
+        return EXTRA_LABELS[key]
+    for suffix, kind in (
+        ("_gib", "gib"),
+        ("_gb", "gib"),
+        ("_mib", "mib"),
+        ("_bytes", "bytes"),
+        ("_tokens", "tokens"),
+    ):
+        if key.endswith(suffix):
+            return _label(key.removesuffix(suffix)), kind
+    return _label(key), "text"
+
+
+def figure(value: Any, kind: str, unit: str = "GiB") -> str:
+    """A figure with its unit: gib/mib/bytes as memory, tokens, blocks, 'x' concurrency, ratios."""
+    if value is None or isinstance(value, (list, dict)):
+        return MISSING
+    if kind == "gib":
+        return gib(float(value), unit)
+    if kind == "mib":
+        return size(float(value) * MiB, unit)
+    if kind == "bytes":
+        return size(value, unit)
+    if kind == "bytes_per_token":
+        return f"{value / KiB:,.1f} KiB/token"
+    if kind == "tokens":
+        return plural(int(value), "token")
+    if kind == "blocks":
+        return plural(int(value), "block")
+    if kind == "x":
+        return f"{float(value):,.2f}x"
+    if kind == "ratio":
+        return ratio(float(value))
+    if kind == "count":
+        return number(int(value))
+    return number(value)
+
+
+def engine_view(d: Mapping[str, Any], unit: str = "GiB") -> View:
+    """The startup figures of any engine prediction (``EnginePrediction.to_dict()``) as one view."""
+    engine = ENGINE_NAMES.get(str(d.get("engine")), str(d.get("engine")))
+    s = d.get("settings") or {}
+    model = s.get("model") or s.get("model_path") or s.get("model_id") or s.get("model_file")
+    head = [f"{engine} {d.get('engine_version') or ''}".strip()]
+    if model:
+        head.append(str(model))
+    if s.get("gpu"):
+        head.append(str(s["gpu"]))
+    rows: list[tuple[str, str]] = []
+    for key, label, kind in ENGINE_FIGURES:
+        if d.get(key) is not None:
+            rows.append((label, figure(d[key], kind, unit)))
+    shown = {r[0] for r in rows}
+    for key, value in (d.get("extra") or {}).items():
+        if value is None or isinstance(value, (list, dict)):
+            continue
+        label, kind = _extra_kind(key)
+        if label in shown:
+            continue
+        shown.add(label)
+        rows.append((label, figure(value, kind, unit)))
+    notes = ["starts: yes" if d.get("starts") else "starts: NO"]
+    notes += [f"  error: {e}" for e in d.get("errors", [])]
+    notes += [f"  fix: {f}" for f in d.get("fixes", [])]
+    flags = settings_flags(s)
+    if flags:
+        notes.append(f"settings: {flags}")
+    ignored = (d.get("extra") or {}).get("ignored_flags") or d.get("ignored_flags")
+    if ignored:
+        notes.append("ignored flags (not modelled): " + " ".join(ignored))
+    notes += [f"assumption: {a}" for a in d.get("assumptions", [])]
+    return View(" · ".join(head) + " · per GPU", ["figure", "value"], rows, notes)
+
+
+def settings_flags(settings: Mapping[str, Any]) -> str:
+    """Resolved settings as the engine's own flags ('--tp-size 1 --page-size 1'), skipping unset ones."""
+    parts = []
+    for key, value in settings.items():
+        if value is None or value is False or isinstance(value, (list, dict)):
+            continue
+        flag = "--" + str(key).replace("_", "-")
+        if value is True:
+            parts.append(flag)
+        elif isinstance(value, float):
+            parts.append(f"{flag} {value:g}")
+        else:
+            parts.append(f"{flag} {value}")
+    return " ".join(parts)
