@@ -83,10 +83,11 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(130)
     except Exception as exc:  # click usage errors and the like
         # typer may ship its own copy of click, so match the usage-error protocol, not the class.
-        if hasattr(exc, "show") and isinstance(getattr(exc, "exit_code", None), int):
+        usage_code = getattr(exc, "exit_code", None)
+        if hasattr(exc, "show") and isinstance(usage_code, int):
             message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
             typer.echo(f"error: {message}", err=True)
-            sys.exit(exc.exit_code)
+            sys.exit(usage_code)
         if isinstance(exc, (ValueError, OSError)):
             typer.echo(f"error: {exc}", err=True)
             sys.exit(1)

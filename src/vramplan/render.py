@@ -138,7 +138,7 @@ class View:
 
     title: str
     columns: Sequence[str]
-    rows: list[Sequence[Any]]
+    rows: Sequence[Sequence[Any]]
     notes: list[str] = field(default_factory=list)
     #: extra tables printed after the main one (not part of --csv)
     more: list[View] = field(default_factory=list)
