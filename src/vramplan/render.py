@@ -428,3 +428,84 @@ def settings_flags(settings: Mapping[str, Any]) -> str:
         else:
             parts.append(f"{flag} {value}")
     return " ".join(parts)
+
+
+# ---------------------------------------------------------------- explain
+
+#: Figure names as each engine's log prints them; others fall back to the generic labels.
+EXPLAIN_LABELS: dict[str, dict[str, str]] = {
+    "vllm": {
+        "weights_gib": "model loading",
+        "available_kv_cache_gib": "available KV cache memory",
+        "kv_cache_tokens": "GPU KV cache size",
+        "gpu_blocks": "GPU blocks",
+        "max_concurrency": "maximum concurrency",
+    },
+    "sglang": {
+        "weights_gib": "weight load",
+        "available_kv_cache_gib": "KV cache pool",
+        "kv_cache_tokens": "max_total_num_tokens",
+        "gpu_blocks": "KV pages",
+        "k_size_gb": "K size",
+        "v_size_gb": "V size",
+        "activation_peak_gib": "outside the static pool",
+    },
+    "tgi": {
+        "kv_cache_tokens": "max batch total tokens",
+        "activation_peak_gib": "warm-up prefill peak",
+        "available_kv_cache_gib": "KV cache memory",
+    },
+    "llama.cpp": {
+        "weights_gib": "model buffer",
+        "activation_peak_gib": "compute buffer",
+        "available_kv_cache_gib": "KV buffer",
+        "kv_cache_tokens": "KV cells",
+    },
+}
+_FIGURE_KIND = {key: (label, kind) for key, label, kind in ENGINE_FIGURES}
+
+
+def _explain_label(engine: str, key: str) -> tuple[str, str]:
+    label, kind = _FIGURE_KIND.get(key) or _extra_kind(key)
+    return EXPLAIN_LABELS.get(engine, {}).get(key, label), kind
+
+
+def explain_view(result: Mapping[str, Any]) -> View:
+    """`vramplan explain`: logged vs predicted per figure, then the likely cause of each, then notes."""
+    engine = str(result.get("engine"))
+    name = ENGINE_NAMES.get(engine, engine)
+    s = result.get("settings") or {}
+    model = s.get("model") or s.get("model_path") or s.get("model_id") or s.get("served_model_name")
+    head = [f"{name} {result.get('engine_version') or '(version not in the log)'}"]
+    if model:
+        head.append(str(model))
+    head.append("logged vs predicted, per GPU")
+    rows: list[tuple[str, str, str, str]] = []
+    causes: dict[str, list[str]] = {}  # cause -> the figures it explains, in table order
+    for key, t in (result.get("terms") or {}).items():
+        label, kind = _explain_label(engine, key)
+        rel = t.get("relative_difference")
+        rows.append(
+            (
+                label,
+                figure(t.get("logged"), kind),
+                figure(t.get("predicted"), kind),
+                MISSING if rel is None else f"{rel * 100:+.1f} %",
+            )
+        )
+        if t.get("likely_cause"):
+            causes.setdefault(t["likely_cause"], []).append(label)
+    why = [f"  {', '.join(labels)}: {cause}" for cause, labels in causes.items()]
+    notes = (["why:", *why] if why else []) + [f"note: {n}" for n in result.get("notes", [])]
+    if not rows:
+        notes.insert(0, "no figure the prediction can be compared with was found in the log")
+    return View(" · ".join(head), ["figure", "logged", "predicted", "diff"], rows, notes)
+
+
+def view_text(view: View) -> str:
+    """A view rendered to plain text at the terminal's width (for callers that want a string)."""
+    out = Console(file=io.StringIO(), width=console().width, soft_wrap=False)
+    out.print(layout(view, out.width))
+    for note in view.notes:
+        out.print(Text(note))
+    return out.file.getvalue()  # type: ignore[attr-defined]
