@@ -70,3 +70,7 @@ class DoesNotFitError(VramplanError):
     def __init__(self, message: str, fixes: list[str] | None = None) -> None:
         super().__init__(message)
         self.fixes = fixes or []
+
+
+class MissingExtraError(VramplanError):
+    """An optional dependency is not installed; the message names the pip command that adds it."""

@@ -32,8 +32,10 @@ def plot_breakdown(breakdown: dict[str, Any], path: str | Path) -> Path:
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
-    except ImportError:
-        raise InputError("plotting needs matplotlib: pip install 'vramplan[plot]'") from None
+    except ImportError as exc:
+        from vramplan.extras import missing_extra
+
+        raise missing_extra(exc, "plotting", "plot") from None
     gib = 2**30
     fig, ax = plt.subplots(figsize=(6.4, 4.2), layout="constrained")
     bottom = 0.0

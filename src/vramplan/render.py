@@ -231,16 +231,22 @@ def emit(view: View, data: Any, *, json_out: bool = False, csv_out: bool = False
             out.print(Text(note))
 
 
-def check_exit(check: bool, ok: bool | None, what: str = "a GPU (--gpu or --gpu-memory)") -> None:
-    """With ``--check``: return when ``ok``, else exit with ``CHECK_FAILED_EXIT``; ``ok`` None needs ``what``."""
+def check_needs_gpu(check: bool, gpu: str | None, gpu_memory: str | None) -> None:
+    """Refuse ``--check`` without a GPU before computing anything (there would be no verdict)."""
+    if check and gpu is None and gpu_memory is None:
+        from vramplan.errors import InputError
+
+        raise InputError(
+            "--check needs a GPU to say whether it fits: add --gpu NAME or --gpu-memory SIZE"
+        )
+
+
+def check_exit(check: bool, ok: bool | None) -> None:
+    """With ``--check``: return when ``ok``, else exit with ``CHECK_FAILED_EXIT``."""
     if not check:
         return
     import typer
 
-    if ok is None:
-        from vramplan.errors import InputError
-
-        raise InputError(f"--check needs {what} to say whether it fits")
     if not ok:
         raise typer.Exit(CHECK_FAILED_EXIT)
 

@@ -100,10 +100,11 @@ def estimate_command(
 ) -> None:
     """Estimate GPU memory for serving MODEL: weights, KV cache, activations, overheads, GPU count."""
     from vramplan.estimator import estimate
-    from vramplan.render import check_exit, display_unit
+    from vramplan.render import check_exit, check_needs_gpu, display_unit
     from vramplan.units import parse_count
 
     unit = display_unit(unit)
+    check_needs_gpu(check, gpu, gpu_memory)
 
     if method not in ("detailed", "rule-of-thumb"):
         from vramplan.errors import InputError
@@ -135,7 +136,7 @@ def estimate_command(
 
         plot_breakdown(data, plot)
     emit(breakdown_view(data, unit), data, json_out=json_out, csv_out=csv_out)
-    check_exit(check, data["fits"] if data.get("gpu") else None)
+    check_exit(check, bool(data["fits"]))
 
 
 def breakdown_view(d: dict, unit: str) -> View:

@@ -106,11 +106,12 @@ def train_command(
     check: Annotated[bool, typer.Option("--check", help=CHECK_HELP)] = False,
 ) -> None:
     """Estimate per-GPU memory to train or fine-tune MODEL (full, LoRA, QLoRA) and what would make it fit."""
-    from vramplan.render import check_exit, display_unit
+    from vramplan.render import check_exit, check_needs_gpu, display_unit
     from vramplan.training import estimate_training
     from vramplan.units import parse_count
 
     unit = display_unit(unit)
+    check_needs_gpu(check, gpu, gpu_memory)
 
     n_params = parse_count(params, "--params") if params is not None else None
     result = estimate_training(
@@ -139,7 +140,7 @@ def train_command(
     )
     data = result.to_dict()
     emit(_view(data, unit), data, json_out=json_out, csv_out=csv_out)
-    check_exit(check, data["fits"] if data.get("gpu") else None)
+    check_exit(check, bool(data["fits"]))
 
 
 def _view(d: dict, unit: str) -> View:

@@ -81,7 +81,11 @@ def vllm_command(ctx: typer.Context) -> None:
         view = engine_view(data)
         typer.echo(csv_text(view.columns, view.rows), nl=False)
     else:
-        typer.echo(render(data))
+        from rich.text import Text
+
+        from vramplan.render import console
+
+        console().print(Text(render(data)))  # wrapped at the terminal width, never cut
     check_exit(bool(check), bool(data["starts"]))
 
 
@@ -93,8 +97,9 @@ def render(d: dict[str, Any]) -> str:
         f"vLLM {d['engine_version']} ({s['vllm_generation'].upper()}) · {s['model']} · {s['gpu']} "
         f"({gib(s['gpu_total_gib'])}) · TP {s['tensor_parallel_size']} x PP {s['pipeline_parallel_size']}",
         f"  util {ratio(s['gpu_memory_utilization'], 4)} · max_model_len {s['max_model_len']:,} · "
-        f"max_num_seqs {s['max_num_seqs']} · max_num_batched_tokens {s['max_num_batched_tokens']:,}",
-        f"  block {s['block_size']} · weights {s['quantization'] or s['dtype']} · KV {s['kv_cache_dtype']}",
+        f"max_num_seqs {s['max_num_seqs']}",
+        f"  max_num_batched_tokens {s['max_num_batched_tokens']:,} · block {s['block_size']} · "
+        f"weights {s['quantization'] or s['dtype']} · KV {s['kv_cache_dtype']}",
         "per GPU, as vLLM logs it:",
     ]
     for key, label in (

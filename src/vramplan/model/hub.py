@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -135,6 +137,26 @@ def _probe(endpoint: str, proxy: str) -> str | None:
     return answer[0]
 
 
+@contextmanager
+def _hub_client_offline(active: bool) -> Iterator[None]:
+    """huggingface_hub in offline mode for one call once we know the Hub cannot be reached.
+
+    Why: even a ``local_files_only`` download makes the client fetch side data (its agent
+    registry) when not offline, which would retry against the dead endpoint.
+    """
+    if not active:
+        yield
+        return
+    from huggingface_hub import constants
+
+    before = constants.HF_HUB_OFFLINE
+    constants.HF_HUB_OFFLINE = True
+    try:
+        yield
+    finally:
+        constants.HF_HUB_OFFLINE = before
+
+
 def _unreachable_message(repo_id: str, what: str, reason: str) -> str:
     return (
         f"cannot reach the Hugging Face Hub ({reason}) to fetch {what} for {repo_id}, and it is not "
@@ -242,14 +264,15 @@ def fetch_config(
     offline = hub_offline()
     unreachable = None if offline else hub_unreachable()
     try:
-        path = hf_hub_download(
-            repo_id,
-            "config.json",
-            revision=revision,
-            cache_dir=cache_dir,
-            token=token,
-            local_files_only=offline or unreachable is not None,
-        )
+        with _hub_client_offline(unreachable is not None):
+            path = hf_hub_download(
+                repo_id,
+                "config.json",
+                revision=revision,
+                cache_dir=None if cache_dir is None else str(cache_dir),
+                token=token,
+                local_files_only=offline or unreachable is not None,
+            )
     except _network_errors() as exc:
         if unreachable is not None:
             raise HubError(_unreachable_message(repo_id, "config.json", unreachable)) from None
