@@ -98,10 +98,8 @@ def explain_log(
         settings={**parsed.settings, **given},
         engine_version=engine_version or parsed.engine_version,
     )
-    if parsed.engine == "vllm":
-        settings = {k: v for k, v in parsed.settings.items() if k in _SETTING_KEYS}
-    else:
-        settings = {k: v for k, v in parsed.settings.items() if v is not None}
+    keys = _setting_keys(parsed.engine)
+    settings = {k: v for k, v in parsed.settings.items() if k in keys and v is not None}
     out: dict[str, Any] = {
         "engine": parsed.engine,
         "engine_version": parsed.engine_version,
@@ -162,6 +160,20 @@ _MODEL_HINT = {
 }
 #: The settings key each engine keeps the model under.
 _MODEL_KEY = {"vllm": "model", "sglang": "model_path", "tgi": "model_id", "llama.cpp": "model"}
+
+
+def _setting_keys(engine: str) -> set[str]:
+    """The settings an engine's prediction reads (its own flag names), shown in the result."""
+    if engine == "vllm":
+        return set(_SETTING_KEYS)
+    import importlib
+
+    try:
+        mod = importlib.import_module(f"vramplan.engines.{engine.replace('.', '')}")
+    except ImportError:
+        return set()
+    keys = set(getattr(mod, "FLAGS", {}).values()) | set(getattr(mod, "BOOL_FLAGS", {}).values())
+    return keys | {"served_model_name", "gpu_name"}
 
 
 def _comparable(key: str, value: Any) -> bool:
