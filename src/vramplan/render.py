@@ -176,15 +176,26 @@ def fits_width(columns: Sequence[str], rows: Sequence[Sequence[Any]], width: int
     return sum(need) + 3 * len(columns) + 1 <= width
 
 
-def vertical(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> RenderableType:
-    """The narrow layout: one block per row, first cell as its heading, then 'column: value' lines."""
+def vertical(
+    title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]], width: int = 80
+) -> RenderableType:
+    """The narrow layout: one block per row, its first cell as heading, then 'column: value' items
+    packed into lines of the width (joined by ' · '), so nothing is cut and little space is lost."""
     parts: list[RenderableType] = [Text(title, style="bold")] if title else []
-    label_width = max((len(c) for c in columns[1:]), default=0)
     for row in rows:
         cells = [number(v) if not isinstance(v, str) else v for v in row]
-        parts.append(Text(cells[0], style="bold"))
+        parts.append(Text(cells[0].replace("\n", " "), style="bold"))
+        line = ""
         for col, cell in zip(columns[1:], cells[1:], strict=False):
-            parts.append(Text(f"  {col + ':':<{label_width + 1}} {cell}"))
+            item = f"{col}: {cell.replace(chr(10), ' ')}"
+            if line and len(line) + 3 + len(item) <= width - 2:
+                line += " · " + item
+                continue
+            if line:
+                parts.append(Text("  " + line))
+            line = item
+        if line:
+            parts.append(Text("  " + line))
     return Group(*parts)
 
 
@@ -193,7 +204,7 @@ def layout(view: View, width: int) -> RenderableType:
     if fits_width(view.columns, view.rows, width):
         body = table("", view.columns, view.rows)
         return Group(Text(view.title), body) if view.title else body
-    return vertical(view.title, view.columns, view.rows)
+    return vertical(view.title, view.columns, view.rows, width)
 
 
 def csv_text(columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
