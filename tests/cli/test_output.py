@@ -278,7 +278,7 @@ def test_offline_hub_id_fails_once_in_one_line(
     from vramplan.cli import main
     from vramplan.model import hub
 
-    hub._probe.cache_clear()
+    hub.clear_probe_cache()
     attempts: list[object] = []
 
     def refuse(address: object, *args: object, **kwargs: object) -> object:
@@ -295,7 +295,7 @@ def test_offline_hub_id_fails_once_in_one_line(
                 main(["estimate", "some-org/not-cached-model"])
             assert exc.value.code == 1
     finally:
-        hub._probe.cache_clear()
+        hub.clear_probe_cache()
     captured = capsys.readouterr()
     lines = captured.err.strip().splitlines()
     assert len(lines) == 2 and all(

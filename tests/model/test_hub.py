@@ -92,7 +92,7 @@ def test_unreachable_hub_online_mode(tmp_path: Path, monkeypatch: pytest.MonkeyP
     monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
     monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")
-    hub._probe.cache_clear()
+    hub.clear_probe_cache()
     connects: list[Any] = []
 
     def refuse(address: Any, *args: Any, **kwargs: Any) -> Any:
@@ -116,7 +116,7 @@ def test_unreachable_hub_online_mode(tmp_path: Path, monkeypatch: pytest.MonkeyP
             fetch_config("org/x", cache_dir=tmp_path)
     assert connects == [("127.0.0.1", 9)]  # detected once per process, not per call
     assert len(downloads) == 3 and all(d["local_files_only"] for d in downloads)
-    hub._probe.cache_clear()
+    hub.clear_probe_cache()
 
 
 def test_unreachable_hub_still_reads_the_cache(
@@ -130,7 +130,7 @@ def test_unreachable_hub_still_reads_the_cache(
 
 
 def test_probe_goes_to_the_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
-    hub._probe.cache_clear()
+    hub.clear_probe_cache()
     seen: list[Any] = []
 
     def refuse(address: Any, *args: Any, **kwargs: Any) -> Any:
@@ -141,7 +141,7 @@ def test_probe_goes_to_the_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:3128")
     assert hub.hub_unreachable() == "proxy 127.0.0.1:3128: Connection refused"
     assert seen == [("127.0.0.1", 3128)]
-    hub._probe.cache_clear()
+    hub.clear_probe_cache()
 
 
 @pytest.mark.parametrize(
@@ -335,3 +335,24 @@ def test_safetensors_header_errors(
     monkeypatch.setattr("huggingface_hub.get_safetensors_metadata", raiser)
     with pytest.raises(cls, match=match):
         fetch_safetensors_header_bytes("org/m")
+
+
+def test_probe_is_repeated_after_its_ttl(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A server outlives a network outage: the verdict expires after HUB_PROBE_TTL_S."""
+    hub.clear_probe_cache()
+    seen: list[Any] = []
+
+    def refuse(address: Any, *args: Any, **kwargs: Any) -> Any:
+        seen.append(address)
+        raise ConnectionRefusedError(111, "Connection refused")
+
+    clock = [1000.0]
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    monkeypatch.setattr(hub.time, "monotonic", lambda: clock[0])
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")
+    assert hub.hub_unreachable() and hub.hub_unreachable()
+    assert len(seen) == 1
+    clock[0] += hub.HUB_PROBE_TTL_S + 1
+    assert hub.hub_unreachable()
+    assert len(seen) == 2
+    hub.clear_probe_cache()

@@ -10,9 +10,9 @@ from __future__ import annotations
 import json
 import os
 import re
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -80,6 +80,8 @@ def hub_offline() -> bool:
 
 #: Seconds the one reachability probe of the Hub may take before we call the network absent.
 HUB_PROBE_TIMEOUT_S = 2.0
+#: A long-running server probes again after this many seconds (the network may come back).
+HUB_PROBE_TTL_S = 60.0
 
 
 def hub_endpoint() -> str:
@@ -93,18 +95,30 @@ def hub_unreachable() -> str | None:
     """Why the Hub cannot be reached (one TCP connect, to the proxy if one is set), or None if it can.
 
     Why: without a network huggingface_hub retries each request with back-off for ~24 s, printing a
-    warning per try. One short connect tells us at once; the answer is kept for the process, keyed
-    by endpoint and proxy so a changed setting is probed again.
+    warning per try. One short connect tells us at once; the answer is kept for HUB_PROBE_TTL_S,
+    keyed by endpoint and proxy so a changed setting is probed again.
     """
     proxy = ""
     for var in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
         if os.environ.get(var):
             proxy = os.environ[var]
             break
-    return _probe(hub_endpoint(), proxy)
+    key = (hub_endpoint(), proxy)
+    now = time.monotonic()
+    cached = _PROBES.get(key)
+    if cached is None or now - cached[0] > HUB_PROBE_TTL_S:
+        cached = _PROBES[key] = (now, _probe(*key))
+    return cached[1]
 
 
-@lru_cache(maxsize=8)
+_PROBES: dict[tuple[str, str], tuple[float, str | None]] = {}
+
+
+def clear_probe_cache() -> None:
+    """Forget what the probes found (tests, or a caller that knows the network changed)."""
+    _PROBES.clear()
+
+
 def _probe(endpoint: str, proxy: str) -> str | None:
     """Connect once to the endpoint's (or proxy's) host and port; name resolution included in the bound."""
     import socket
