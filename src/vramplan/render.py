@@ -147,33 +147,99 @@ class View:
 _NUMERIC = re.compile(r"^(?:< |\$|[+-])?\d")
 
 
-def table(title: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> Table:
-    """A rich table whose cells fold rather than being cut; figures right-aligned, words left."""
-    cells = [[number(v) if not isinstance(v, str) else v for v in row] for row in rows]
-    t = Table(title=title or None, title_justify="left", expand=False)
-    for i, col in enumerate(columns):
+def _cells(rows: Iterable[Sequence[Any]]) -> list[list[str]]:
+    return [[number(v) if not isinstance(v, str) else v for v in row] for row in rows]
+
+
+def _numeric_columns(columns: Sequence[str], cells: list[list[str]]) -> list[bool]:
+    """Figure columns: right-aligned and never wrapped ('12.34 GiB' stays on one line)."""
+    flags = []
+    for i in range(len(columns)):
         shown = [r[i] for r in cells if i < len(r) and r[i] != MISSING]
-        numeric = i > 0 and bool(shown) and all(_NUMERIC.match(c) for c in shown)
-        t.add_column(col, justify="right" if numeric else "left", overflow="fold")
-    for row in cells:
-        t.add_row(*row)
-    return t
+        flags.append(i > 0 and bool(shown) and all(_NUMERIC.match(c) for c in shown))
+    return flags
 
 
-def _longest_word(text: str) -> int:
-    return max((len(w) for w in text.split()), default=0)
+def _sizes(
+    columns: Sequence[str], cells: list[list[str]], numeric: list[bool]
+) -> tuple[list[int], list[int]]:
+    """(natural, minimum) content width per column: the longest line, and the longest word
+    (the whole cell for figure columns, which do not wrap). Headers count like cells."""
+    natural, minimum = [], []
+    for i, col in enumerate(columns):
+        texts = [col] + [r[i] for r in cells if i < len(r)]
+        lines = [line for t in texts for line in t.split("\n")]
+        natural.append(max(len(line) for line in lines))
+        # figure columns do not wrap (header included); word columns wrap at spaces
+        words = lines if numeric[i] else [w for line in lines for w in line.split()]
+        minimum.append(max((len(w) for w in words), default=1))
+    return natural, minimum
+
+
+def _overhead(n_columns: int) -> int:
+    """Characters a heavy-box table with padding (0, 1) adds: 2 padding + 1 border per column, +1."""
+    return 3 * n_columns + 1
 
 
 def fits_width(columns: Sequence[str], rows: Sequence[Sequence[Any]], width: int) -> bool:
-    """Whether a table can show every cell without breaking a word (a name) at this width.
+    """Whether a table can show every cell without breaking a word (a name) at this width."""
+    cells = _cells(rows)
+    _, minimum = _sizes(columns, cells, _numeric_columns(columns, cells))
+    return sum(minimum) + _overhead(len(columns)) <= width
 
-    Each column needs its longest word; a rich heavy-box table adds 3 characters per column plus 1.
+
+def _column_widths(natural: list[int], minimum: list[int], width: int) -> list[int] | None:
+    """Content widths that fit ``width`` with no column below its longest word, or None when the
+    natural widths already fit. Space above the minima goes to the columns that want it, in
+    proportion to how much more they want (rich's own squeeze can cut a column's words)."""
+    room = width - _overhead(len(natural))
+    if sum(natural) <= room:
+        return None
+    widths = list(minimum)
+    slack = room - sum(minimum)
+    want = [n - m for n, m in zip(natural, minimum, strict=True)]
+    total = sum(want)
+    if slack <= 0 or total <= 0:
+        return widths
+    for i, w in enumerate(want):
+        widths[i] += slack * w // total
+    spare = room - sum(widths)
+    for i in sorted(
+        range(len(widths)), key=lambda k: want[k] - (widths[k] - minimum[k]), reverse=True
+    ):
+        if spare <= 0:
+            break
+        if widths[i] < natural[i]:
+            widths[i] += 1
+            spare -= 1
+    return widths
+
+
+def table(
+    title: str, columns: Sequence[str], rows: Iterable[Sequence[Any]], width: int | None = None
+) -> Table:
+    """A rich table: figures right-aligned and unwrapped, words wrapped at spaces, never cut.
+
+    With ``width`` the column widths are set so that no word is broken (see ``fits_width``).
     """
-    cells = [[str(c) for c in columns]] + [
-        [number(v) if not isinstance(v, str) else v for v in r] for r in rows
-    ]
-    need = [max(_longest_word(row[i]) for row in cells) for i in range(len(columns))]
-    return sum(need) + 3 * len(columns) + 1 <= width
+    cells = _cells(rows)
+    numeric = _numeric_columns(columns, cells)
+    widths = None
+    if width is not None:
+        natural, minimum = _sizes(columns, cells, numeric)
+        widths = _column_widths(natural, minimum, width)
+    t = Table(title=title or None, title_justify="left", expand=False)
+    for i, col in enumerate(columns):
+        t.add_column(
+            col,
+            justify="right" if numeric[i] else "left",
+            overflow="fold",
+            no_wrap=numeric[i],
+            width=None if widths is None else widths[i],
+        )
+    for row in cells:
+        t.add_row(*row)
+    return t
 
 
 def vertical(
@@ -202,9 +268,32 @@ def vertical(
 def layout(view: View, width: int) -> RenderableType:
     """A table when every word fits the width, else the vertical list; the title is its own line."""
     if fits_width(view.columns, view.rows, width):
-        body = table("", view.columns, view.rows)
+        body = table("", view.columns, view.rows, width)
         return Group(Text(view.title), body) if view.title else body
     return vertical(view.title, view.columns, view.rows, width)
+
+
+def wrap(line: str, width: int) -> str:
+    """Wrap at spaces with a hanging indent under the line's own indent ('  - long ...' continues at 4)."""
+    import textwrap
+
+    if len(line) <= width:
+        return line
+    indent = len(line) - len(line.lstrip(" "))
+    return textwrap.fill(
+        line,
+        width=width,
+        subsequent_indent=" " * (indent + 2),
+        break_long_words=False,
+        break_on_hyphens=False,
+    )
+
+
+def print_lines(out: Console, lines: Iterable[str]) -> None:
+    """Notes, fixes and assumptions under a table, wrapped to the console with hanging indents."""
+    for line in lines:
+        for part in line.split("\n"):
+            out.print(Text(wrap(part, out.width)), soft_wrap=True)
 
 
 def csv_text(columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
@@ -238,8 +327,7 @@ def emit(view: View, data: Any, *, json_out: bool = False, csv_out: bool = False
     out = console()
     for v in (view, *view.more):
         out.print(layout(v, out.width))
-        for note in v.notes:
-            out.print(Text(note))
+        print_lines(out, v.notes)
 
 
 def check_needs_gpu(check: bool, gpu: str | None, gpu_memory: str | None) -> None:
@@ -523,6 +611,5 @@ def view_text(view: View) -> str:
     """A view rendered to plain text at the terminal's width (for callers that want a string)."""
     out = Console(file=io.StringIO(), width=console().width, soft_wrap=False)
     out.print(layout(view, out.width))
-    for note in view.notes:
-        out.print(Text(note))
+    print_lines(out, view.notes)
     return out.file.getvalue()  # type: ignore[attr-defined]

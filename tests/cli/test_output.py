@@ -199,7 +199,7 @@ def test_exit_statuses_are_documented() -> None:
         ),
         (
             ["plan", "llama-3.1-8b", "--context", "4096", "--users", "4", "--gpus", "L40S"],
-            ["replicas x GPUs (layout)", "weights", "batch", "TTFT", "TPOT"],
+            ["replicas x GPU", "weights", "batch", "TTFT", "TPOT"],
         ),
         (
             ["simulate", "opt-13b", "--gpu", "A100-40GB", "--duration", "20", "--allocator", "all"],

@@ -131,7 +131,7 @@ def plan_view(result: Any, context: int, users: int, rate: float | None) -> View
     notes.append(f"{plural(len(result.rejected), 'option')} rejected, e.g.:")
     notes += [f"  - {r['option']}: {r['reason']}" for r in result.rejected[:5]]
     columns = [
-        "replicas x GPUs (layout)",
+        "replicas x GPU",
         "weights",
         "batch",
         "TTFT",

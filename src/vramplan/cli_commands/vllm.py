@@ -81,11 +81,11 @@ def vllm_command(ctx: typer.Context) -> None:
         view = engine_view(data)
         typer.echo(csv_text(view.columns, view.rows), nl=False)
     else:
-        from rich.text import Text
+        from vramplan.render import console, print_lines
 
-        from vramplan.render import console
-
-        console().print(Text(render(data)))  # wrapped at the terminal width, never cut
+        print_lines(
+            console(), render(data).splitlines()
+        )  # wrapped at the terminal width, never cut
     check_exit(bool(check), bool(data["starts"]))
 
 
