@@ -4,8 +4,8 @@ Rules every command follows through this module:
 
 - memory is shown in GiB (2^30 bytes) unless the user asks for GB, always with its unit, 2 decimals;
 - a count is shown with its noun in the right number ("1 user", "16 users");
-- a table folds long cells instead of cutting them and, when even folded it cannot fit the terminal,
-  turns into a vertical "key: value" list (names are never shortened to "Qwen/Qwe...");
+- a table wraps long cells at spaces and never breaks a word; when even that cannot fit the
+  terminal it turns into a vertical "key: value" list (names are never shortened to "Qwen/Qwe...");
 - ``--json`` prints the result dict, ``--csv`` the rows of the main table (the same cells as on screen);
 - ``--check`` makes the exit status say whether it fits / starts (0) or not (``CHECK_FAILED_EXIT``).
 """
@@ -96,10 +96,6 @@ def _divisor(unit: str) -> int:
 def gib(value_gib: float | None, unit: str = "GiB") -> str:
     """A figure already in GiB (engines log GiB) as text in the display unit."""
     return MISSING if value_gib is None else size(value_gib * GiB, unit)
-
-
-def gib_cell(n_bytes: int | float | None) -> str:
-    return size(n_bytes, "GiB")
 
 
 def number(value: Any, digits: int = 2) -> str:
@@ -304,10 +300,6 @@ def csv_text(columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
     for row in rows:
         w.writerow([number(v) if not isinstance(v, str) else v for v in row])
     return buf.getvalue()
-
-
-#: Former name, kept for callers outside the CLI.
-print_rows_csv = csv_text
 
 
 def emit(view: View, data: Any, *, json_out: bool = False, csv_out: bool = False) -> None:
