@@ -11,6 +11,7 @@
     ├── UnsupportedModelError     an architecture the parameter counter does not understand
     ├── HubError                  the Hugging Face Hub could not give us a config (offline, gated, 404)
     ├── StoreUnavailableError     the plans database cannot be reached or written (retry later)
+    ├── MissingExtraError         an optional dependency is not installed (names its pip extra)
     └── DoesNotFitError           a plan or a configuration that cannot run (carries the fixes)
 
 Each message says what was wrong and how to fix it. Interfaces print ``str(error)``; they never show a
@@ -70,3 +71,7 @@ class DoesNotFitError(VramplanError):
     def __init__(self, message: str, fixes: list[str] | None = None) -> None:
         super().__init__(message)
         self.fixes = fixes or []
+
+
+class MissingExtraError(VramplanError):
+    """An optional dependency is not installed; the message names the pip command that adds it."""

@@ -29,6 +29,7 @@ from vramplan.precision import Precision, kv_element_bytes, resolve_precision
 from vramplan.rule_of_thumb import naive_kv_bytes_per_token, rule_of_thumb
 from vramplan.scenario import Method, Parallelism, Workload
 from vramplan.units import format_bytes
+from vramplan.wording import plural
 
 TP_CHOICES = (1, 2, 4, 8)
 PP_CHOICES = (1, 2, 3, 4, 6, 8, 16)
@@ -254,8 +255,8 @@ def _fixed_parts(
     assumptions = list(r.precision.notes) + [
         f"weights: {r.precision.label}"
         + (f" ({r.precision.scheme.description})" if r.precision.scheme else ""),
-        f"KV cache dtype {r.kv_dtype} ({float(r.kv_element):g} bytes/element)",
-        f"forward pass of {tokens:,} tokens (chunked prefill budget) and sampling over {sampled:,} sequences",
+        f"KV cache dtype {r.kv_dtype} ({plural(float(r.kv_element), 'byte/element')})",
+        f"forward pass of {plural(tokens, 'token')} (chunked prefill budget) and sampling over {plural(sampled, 'sequence')}",
         f"CUDA context {format_bytes(ovh.cuda_context_bytes)}, framework {format_bytes(ovh.framework_bytes)}"
         + (f", NCCL {format_bytes(ovh.nccl_bytes)}" if gpus > 1 else "")
         + ("" if enforce_eager else f", CUDA graphs {format_bytes(ovh.cuda_graph_bytes)}")
@@ -328,7 +329,9 @@ def _fixes(
         f"needs {format_bytes(per_gpu - available)} more per GPU than the {format_bytes(available)} available"
     ]
     if max_context and max_context < workload.context:
-        fixes.append(f"shorter context: --context {max_context} fits {workload.users} users")
+        fixes.append(
+            f"shorter context: --context {max_context} fits {plural(workload.users, 'user')}"
+        )
     if max_users and max_users < workload.users:
         fixes.append(
             f"fewer concurrent users: --users {max_users} fits at context {workload.context}"

@@ -7,6 +7,8 @@ same engine prediction the `vramplan vllm` command uses with the recovered setti
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from vramplan.errors import FileFormatError, VramplanError
@@ -43,8 +45,20 @@ _SETTING_KEYS = (
 )
 
 
-def explain_log(text: str, *, gpu: str | None = None) -> dict[str, Any]:
-    """Parse ``text`` (a startup log) and compare what it logged with our prediction for its settings."""
+def explain_log(
+    text: str,
+    *,
+    gpu: str | None = None,
+    gpu_memory: str | None = None,
+    model: str | None = None,
+    engine_version: str | None = None,
+    flags: Sequence[str] = (),
+) -> dict[str, Any]:
+    """Parse ``text`` (a startup log) and compare what it logged with our prediction for its settings.
+
+    ``model``, ``engine_version`` and ``flags`` (the engine's own launch flags, e.g.
+    ``["--max-model-len", "8192"]``) fill in what the log does not say, and win over what it says.
+    """
     from vramplan.logs import parse_log
 
     if not text or not text.strip():
@@ -59,12 +73,33 @@ def explain_log(text: str, *, gpu: str | None = None) -> dict[str, Any]:
         raise FileFormatError(
             f"could not read the log ({type(exc).__name__}): pass an engine startup log"
         ) from None
-    if not parsed.engine or (not parsed.logged and not parsed.settings and not parsed.errors):
+    # A log names figures or fails with an error; a page that only quotes a launch command does neither.
+    if not parsed.engine or (not parsed.logged and not parsed.errors):
         raise FileFormatError(
-            "this does not look like a serving-engine startup log (no vLLM, SGLang, TGI or llama.cpp lines found): "
-            "pass the log from the engine's start up to its first 'ready' line"
+            "this does not look like a serving-engine startup log (no vLLM, SGLang, TGI or llama.cpp "
+            "memory lines found): pass the log from the engine's start up to its first 'ready' line"
         )
-    settings = {k: v for k, v in parsed.settings.items() if k in _SETTING_KEYS}
+    given, ignored = _given_settings(parsed.engine, model, flags)
+    engine_name = ENGINE_NAMES.get(parsed.engine, parsed.engine)
+    notes: list[str] = []
+    replaced = [
+        f"{k} {parsed.settings[k]} -> {v}"
+        for k, v in given.items()
+        if parsed.settings.get(k) is not None and parsed.settings[k] != v
+    ]
+    if replaced:
+        notes.append(
+            "settings given on the command line replace the logged ones: " + "; ".join(replaced)
+        )
+    if ignored:
+        notes.append(f"flags not read for {engine_name} (not modelled): " + " ".join(ignored))
+    parsed = replace(
+        parsed,
+        settings={**parsed.settings, **given},
+        engine_version=engine_version or parsed.engine_version,
+    )
+    keys = _setting_keys(parsed.engine)
+    settings = {k: v for k, v in parsed.settings.items() if k in keys and v is not None}
     out: dict[str, Any] = {
         "engine": parsed.engine,
         "engine_version": parsed.engine_version,
@@ -73,40 +108,113 @@ def explain_log(text: str, *, gpu: str | None = None) -> dict[str, Any]:
         "log_errors": list(parsed.errors),
         "predicted": None,
         "terms": {},
-        "notes": [],
+        "notes": notes,
     }
     out["notes"].extend(_explain_errors(parsed.logged, parsed.errors, settings))
     if parsed.engine == "vllm":
-        pred, note = _predict_vllm(parsed, settings, gpu)
+        pred, note = _predict_vllm(parsed, settings, gpu, gpu_memory)
     else:
         # SGLang's F0 (free memory before loading) is an input of its own formula: pass the logged value on
         inputs = {
             **parsed.settings,
             **{k: v for k, v in parsed.logged.items() if k == "avail_mem_before_load_gb"},
         }
-        pred, note = _predict_other(parsed.engine, inputs, gpu)
+        pred, note = _predict_other(parsed.engine, inputs, gpu, gpu_memory, parsed.engine_version)
     if note:
         out["notes"].append(note)
     if pred is None:
         out["terms"] = {
-            t: _term(t, parsed.logged.get(t), None, None)
-            for t in TERMS
-            if parsed.logged.get(t) is not None
+            t: _term(parsed.engine, t, v, None, None)
+            for t, v in parsed.logged.items()
+            if _comparable(t, v)
         }
         return out
     p = pred.to_dict()
     out["predicted"] = p
     out["assumptions"] = p.get("assumptions", [])
+    extra = p.get("extra") or {}
     for t in TERMS:
         logged, predicted = parsed.logged.get(t), p.get(t)
         if logged is None and predicted is None:
             continue
-        out["terms"][t] = _term(t, logged, predicted, p)
+        out["terms"][t] = _term(parsed.engine, t, logged, predicted, p)
+    # engine-specific figures the log printed and the prediction also has (llama.cpp buffers, SGLang K/V)
+    for t, logged in parsed.logged.items():
+        if t not in out["terms"] and _comparable(t, logged) and _comparable(t, extra.get(t)):
+            out["terms"][t] = _term(parsed.engine, t, logged, extra[t], p)
     if parsed.errors:
-        out["notes"].append("the engine did not start: " + parsed.errors[0][:300])
+        out["notes"].append(f"{engine_name} did not start: " + parsed.errors[0][:300])
         if p.get("fixes"):
             out["notes"].append("changes that make it start: " + "; ".join(p["fixes"]))
     return out
+
+
+#: Engine names as their users write them.
+ENGINE_NAMES = {"vllm": "vLLM", "sglang": "SGLang", "tgi": "TGI", "llama.cpp": "llama.cpp"}
+#: How to name the model on the explain command line, per engine (for the notes).
+_MODEL_HINT = {
+    "vllm": "--model NAME (catalogue name, config.json folder or Hub id)",
+    "sglang": "--model NAME (catalogue name, config.json folder or Hub id)",
+    "tgi": "--model NAME (catalogue name, config.json folder or Hub id)",
+    "llama.cpp": "--model FILE.gguf (or a catalogue name with a type, e.g. Llama-3-8B-Q4_K_M)",
+}
+#: The settings key each engine keeps the model under.
+_MODEL_KEY = {"vllm": "model", "sglang": "model_path", "tgi": "model_id", "llama.cpp": "model"}
+
+
+def _setting_keys(engine: str) -> set[str]:
+    """The settings an engine's prediction reads (its own flag names), shown in the result."""
+    if engine == "vllm":
+        return set(_SETTING_KEYS)
+    import importlib
+
+    try:
+        mod = importlib.import_module(f"vramplan.engines.{engine.replace('.', '')}")
+    except ImportError:
+        return set()
+    keys = set(getattr(mod, "FLAGS", {}).values()) | set(getattr(mod, "BOOL_FLAGS", {}).values())
+    return keys | {"served_model_name", "gpu_name"}
+
+
+def _comparable(key: str, value: Any) -> bool:
+    """Figures with a unit in their name (or a count term) and a number as value."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    return key in TERMS or key.endswith(("_gib", "_gb", "_mib", "_tokens"))
+
+
+def _given_settings(
+    engine: str, model: str | None, flags: Sequence[str]
+) -> tuple[dict[str, Any], list[str]]:
+    """The engine's own launch flags given to explain -> (settings under the engine's names, ignored)."""
+    settings: dict[str, Any] = {}
+    ignored: list[str] = []
+    argv = list(flags)
+    if argv:
+        if engine == "vllm":
+            from vramplan.engines.vllm_args import parse_vllm_args
+
+            parsed = parse_vllm_args(argv)
+            settings, ignored = dict(parsed.settings), list(parsed.ignored)
+        elif engine == "sglang":
+            from vramplan.engines import sglang
+
+            settings, ignored = sglang.parse_argv(
+                argv, sglang.FLAGS, sglang.BOOL_FLAGS, sglang._INT_KEYS
+            )
+        elif engine == "tgi":
+            from vramplan.engines import sglang, tgi
+
+            settings, ignored = sglang.parse_argv(
+                argv, tgi.FLAGS, {}, tgi._INT, {"cuda_memory_fraction"}
+            )
+        elif engine == "llama.cpp":
+            from vramplan.engines.llamacpp import parse_llamacpp_argv
+
+            settings, ignored = parse_llamacpp_argv(argv)
+    if model:
+        settings[_MODEL_KEY.get(engine, "model")] = model
+    return settings, ignored
 
 
 def _explain_errors(
@@ -138,58 +246,80 @@ def _explain_errors(
     return out
 
 
-def _predict_vllm(parsed: Any, settings: dict[str, Any], gpu: str | None) -> tuple[Any, str | None]:
+def _predict_vllm(
+    parsed: Any, settings: dict[str, Any], gpu: str | None, gpu_memory: str | None = None
+) -> tuple[Any, str | None]:
     from vramplan.engines.vllm import predict_vllm, resolve_model_name
 
     model = settings.get("model") or settings.get("served_model_name")
     if not model:
-        return None, "the log does not name the model; reporting the logged figures only"
+        return None, (
+            f"the log does not name the model; pass {_MODEL_HINT['vllm']} to predict "
+            "(reporting the logged figures only)"
+        )
     try:
         spec, quant, note = resolve_model_name(str(model))
     except VramplanError:
         return None, (
-            f"model {model} is not in the catalogue; reporting the logged figures only "
-            "(add its config.json folder with `vramplan vllm PATH ...` to predict)"
+            f"model {model} is not in the catalogue; pass {_MODEL_HINT['vllm']} to predict "
+            "(reporting the logged figures only)"
         )
     s = dict(settings)
     if parsed.vllm_generation:
         s["vllm_generation"] = parsed.vllm_generation
-    if gpu is None and not s.get("gpu_total_gib"):
-        return None, "the log does not show the GPU's total memory; pass --gpu to predict"
+    if gpu is None and gpu_memory is None and not s.get("gpu_total_gib"):
+        return None, (
+            "the log does not show the GPU's total memory; pass --gpu NAME or --gpu-memory SIZE "
+            "to predict"
+        )
+    kw: dict[str, Any] = {"gpu": gpu, "gpu_memory": gpu_memory}
     try:
-        pred = predict_vllm(s, gpu=gpu, engine_version=parsed.engine_version, spec=spec)
+        pred = predict_vllm(s, engine_version=parsed.engine_version, spec=spec, **kw)
     except VramplanError as exc:
         return None, f"could not predict with the logged settings: {exc}"
     # keep the name-implied quantization the resolver found (e.g. RedHatAI -FP8-dynamic)
     if quant and not s.get("quantization"):
         s["quantization"] = quant
-        pred = predict_vllm(s, gpu=gpu, engine_version=parsed.engine_version, spec=spec)
+        pred = predict_vllm(s, engine_version=parsed.engine_version, spec=spec, **kw)
     return pred, note
 
 
 def _predict_other(
-    engine: str, settings: dict[str, Any], gpu: str | None
+    engine: str,
+    settings: dict[str, Any],
+    gpu: str | None,
+    gpu_memory: str | None = None,
+    engine_version: str | None = None,
 ) -> tuple[Any, str | None]:
     import importlib
 
+    shown = ENGINE_NAMES.get(engine, engine)
     name = engine.replace(".", "").replace("-", "")
     try:
         mod = importlib.import_module(f"vramplan.engines.{name}")
         fn = mod.predict_from_settings
     except (ImportError, AttributeError):
-        return None, f"no {engine} predictor is available yet; reporting the logged figures only"
+        return None, f"no {shown} predictor is available yet; reporting the logged figures only"
+    model_keys = (_MODEL_KEY.get(engine, "model"), "model", "model_path", "model_id")
+    if not any(settings.get(k) for k in model_keys):
+        return None, (
+            f"the log does not name the model; pass {_MODEL_HINT.get(engine, '--model NAME')} "
+            "to predict (reporting the logged figures only)"
+        )
     try:
-        return fn(settings, gpu), None
+        return fn(settings, gpu, gpu_memory=gpu_memory, engine_version=engine_version), None
     except VramplanError as exc:
-        return None, f"could not predict the {engine} figures: {exc}"
+        return None, f"could not predict the {shown} figures: {exc}"
     except Exception as exc:
         return (
             None,
-            f"the {engine} predictor failed ({type(exc).__name__}: {exc}); reporting the logged figures only",
+            f"the {shown} predictor failed ({type(exc).__name__}: {exc}); reporting the logged figures only",
         )
 
 
-def _term(name: str, logged: Any, predicted: Any, p: dict[str, Any] | None) -> dict[str, Any]:
+def _term(
+    engine: str, name: str, logged: Any, predicted: Any, p: dict[str, Any] | None
+) -> dict[str, Any]:
     diff = None
     rel = None
     if isinstance(logged, (int, float)) and isinstance(predicted, (int, float)):
@@ -200,22 +330,52 @@ def _term(name: str, logged: Any, predicted: Any, p: dict[str, Any] | None) -> d
         "predicted": predicted,
         "difference": diff,
         "relative_difference": rel,
-        "likely_cause": _cause(name, logged, predicted, rel, p) if p else None,
+        "likely_cause": _cause(engine, name, logged, predicted, rel, p) if p else None,
     }
 
 
-def _cause(name: str, logged: Any, predicted: Any, rel: float | None, p: dict[str, Any]) -> str:
+def _known(*values: Any) -> bool:
+    """True when every value is known (a cause never prints None)."""
+    return all(v is not None and v != "" for v in values)
+
+
+def _cause(
+    engine: str, name: str, logged: Any, predicted: Any, rel: float | None, p: dict[str, Any]
+) -> str:
+    """The likely cause of a figure (and of a gap in it) in the engine's own terms and flags."""
+    explain = {
+        "vllm": _cause_vllm,
+        "sglang": _cause_sglang,
+        "tgi": _cause_tgi,
+        "llama.cpp": _cause_llamacpp,
+    }.get(engine)
+    if explain is None:
+        return ""
+    close = rel is None or abs(rel) <= 0.05
+    text = explain(name, logged, predicted, p)
+    if name == "weights_gib" and not close and text:
+        text += (
+            "; a gap means a different checkpoint layout (vision tower, padding, quantized tensors)"
+        )
+    return text
+
+
+def _weights_of(model: Any, precision: Any, gpus: str) -> str:
+    text = "weights"
+    if _known(model):
+        text += f" of {model}"
+    if _known(precision):
+        text += f" in {precision}"
+    return text + gpus
+
+
+def _cause_vllm(name: str, logged: Any, predicted: Any, p: dict[str, Any]) -> str:
     s = p.get("settings", {})
     x = p.get("extra", {})
-    close = rel is not None and abs(rel) <= 0.05
+    tp, pp = s.get("tensor_parallel_size"), s.get("pipeline_parallel_size")
     if name == "weights_gib":
-        base = f"weights of {s.get('model')} in {s.get('quantization') or s.get('dtype')} on one of TP {s.get('tensor_parallel_size')} x PP {s.get('pipeline_parallel_size')} GPUs"
-        return (
-            base
-            if close or rel is None
-            else base
-            + "; a gap means a different checkpoint layout (vision tower, padding, quantized tensors)"
-        )
+        layout = f" on one of TP {tp} x PP {pp} GPUs" if _known(tp, pp) else " per GPU"
+        return _weights_of(s.get("model"), s.get("quantization") or s.get("dtype"), layout)
     if name == "activation_peak_gib":
         seqs, toks = s.get("max_num_seqs"), s.get("max_num_batched_tokens")
         if x.get("activation_sampler_gib", 0) >= x.get("activation_forward_gib", 0):
@@ -225,19 +385,22 @@ def _cause(name: str, logged: Any, predicted: Any, rel: float | None, p: dict[st
                 if seqs and seqs > 256
                 else 0.0
             )
-            text = (
-                f"activation peak {value:.2f} GiB: the dummy sampler's fp32 logits over min(max_num_seqs={seqs}, "
-                f"max_num_batched_tokens={toks}) rows of the vocabulary"
+            rows = (
+                f"min(max_num_seqs={seqs}, max_num_batched_tokens={toks}) rows"
+                if _known(seqs, toks)
+                else "max_num_seqs rows"
             )
+            text = f"activation peak {value:.2f} GiB: the dummy sampler's fp32 logits over {rows} of the vocabulary"
             if gain > 0.05:
                 text += f"; set --max-num-seqs 256 to get ~{gain:.1f} GiB more KV"
             return text
+        tokens = f"max_num_batched_tokens={toks}" if _known(toks) else "max_num_batched_tokens"
         return (
-            f"one forward pass over max_num_batched_tokens={toks} tokens (MLP/MoE temporaries); "
+            f"one forward pass over {tokens} tokens (MLP/MoE temporaries); "
             "lower --max-num-batched-tokens to shrink it"
         )
     if name == "non_torch_gib":
-        if s.get("tensor_parallel_size", 1) > 1:
+        if (tp or 1) > 1:
             return "NCCL / custom all-reduce buffers of tensor parallelism plus cuBLAS workspaces"
         return "cuBLAS / attention workspaces outside torch's allocator"
     if name == "cuda_graph_gib":
@@ -248,15 +411,24 @@ def _cause(name: str, logged: Any, predicted: Any, rel: float | None, p: dict[st
             "the v0.21+ estimate is subtracted from it); --enforce-eager removes them at a speed cost"
         )
     if name == "available_kv_cache_gib":
-        text = (
-            f"util {s.get('gpu_memory_utilization')} x {s.get('gpu_total_gib')} GiB minus weights, activation "
-            "peak and non-torch memory"
+        util, total = s.get("gpu_memory_utilization"), s.get("gpu_total_gib")
+        budget = (
+            f"gpu_memory_utilization {util:g} x {total:,.2f} GiB"
+            if _known(util, total)
+            else "gpu_memory_utilization x total memory"
         )
-        if not close and rel is not None:
-            text += "; the gap comes from the terms above"
-        return text
+        return f"{budget} minus weights, activation peak and non-torch memory"
     if name in ("gpu_blocks", "kv_cache_tokens", "max_concurrency"):
-        text = f"available KV / page size (block {s.get('block_size')}, KV {s.get('kv_cache_dtype')}, max_model_len {s.get('max_model_len')})"
+        parts = [
+            f"{label} {s[key]:,}" if isinstance(s.get(key), int) else f"{label} {s[key]}"
+            for key, label in (
+                ("block_size", "block"),
+                ("kv_cache_dtype", "KV"),
+                ("max_model_len", "max_model_len"),
+            )
+            if _known(s.get(key))
+        ]
+        text = "available KV memory / page size" + (f" ({', '.join(parts)})" if parts else "")
         if x.get("kv_groups", 1) > 1:
             text += (
                 f"; {x['kv_groups']} KV cache groups (sliding-window layers hold only their window)"
@@ -265,25 +437,115 @@ def _cause(name: str, logged: Any, predicted: Any, rel: float | None, p: dict[st
     return ""
 
 
-def render_text(result: dict[str, Any]) -> str:
-    """Plain-text table of the comparison for the terminal."""
-    lines = [f"engine: {result['engine']} {result.get('engine_version') or '(version not shown)'}"]
-    s = result.get("settings", {})
-    if s.get("model"):
-        lines.append(f"model: {s['model']}")
-    lines.append(f"{'figure':<24}{'logged':>14}{'predicted':>14}{'diff':>10}  likely cause")
-    for name, t in result["terms"].items():
-
-        def f(v: Any) -> str:
-            if v is None:
-                return "-"
-            return f"{v:,.2f}" if isinstance(v, float) else f"{v:,}"
-
-        rel = t.get("relative_difference")
-        lines.append(
-            f"{name:<24}{f(t['logged']):>14}{f(t['predicted']):>14}"
-            f"{('-' if rel is None else f'{rel * 100:+.1f}%'):>10}  {t.get('likely_cause') or ''}"
+def _cause_sglang(name: str, logged: Any, predicted: Any, p: dict[str, Any]) -> str:
+    s = p.get("settings", {})
+    tp = s.get("tp_size")
+    if name == "weights_gib":
+        layout = f" on one of --tp-size {tp} GPUs" if _known(tp) else " per GPU"
+        return _weights_of(s.get("model_path"), s.get("quantization") or s.get("dtype"), layout)
+    if name == "activation_peak_gib":
+        chunk = s.get("chunked_prefill_size")
+        size = f"--chunked-prefill-size {chunk}" if _known(chunk) else "--chunked-prefill-size"
+        return (
+            f"memory SGLang leaves outside its static pool for a prefill chunk ({size}) and "
+            "the sampler; lower --chunked-prefill-size to shrink it"
         )
-    for n in result.get("notes", []):
-        lines.append(f"note: {n}")
-    return "\n".join(lines)
+    if name == "cuda_graph_gib":
+        if s.get("disable_cuda_graph"):
+            return "--disable-cuda-graph: no CUDA graphs"
+        bs = s.get("cuda_graph_max_bs")
+        upto = f" up to --cuda-graph-max-bs {bs}" if _known(bs) else ""
+        return (
+            f"CUDA graphs for decode batch sizes{upto}; --disable-cuda-graph or a lower "
+            "--cuda-graph-max-bs removes or shrinks them at a speed cost"
+        )
+    if name in ("available_kv_cache_gib", "k_size_gb", "v_size_gb", "kv_size_gb"):
+        frac = s.get("mem_fraction_static")
+        share = f"--mem-fraction-static {frac:g}" if _known(frac) else "--mem-fraction-static"
+        return (
+            f"the KV pool: {share} of the memory free before loading, minus the weights; "
+            "raise --mem-fraction-static or use --kv-cache-dtype fp8_e5m2 for more tokens"
+        )
+    if name in ("gpu_blocks", "kv_cache_tokens", "max_concurrency", "profiled_max_total_tokens"):
+        parts = [
+            f"{flag} {s[key]}"
+            for key, flag in (
+                ("page_size", "--page-size"),
+                ("kv_cache_dtype", "--kv-cache-dtype"),
+                ("context_length", "--context-length"),
+            )
+            if _known(s.get(key))
+        ]
+        return "KV pool / bytes per token" + (f" ({', '.join(parts)})" if parts else "")
+    if name.startswith("avail_mem"):
+        return "free GPU memory SGLang measured (torch.cuda.mem_get_info) at this stage"
+    return ""
+
+
+def _cause_tgi(name: str, logged: Any, predicted: Any, p: dict[str, Any]) -> str:
+    s = p.get("settings", {})
+    shards = s.get("num_shard")
+    if name == "weights_gib":
+        layout = f" on one of --num-shard {shards} GPUs" if _known(shards) else " per GPU"
+        return _weights_of(s.get("model_id"), s.get("quantize") or s.get("dtype"), layout)
+    if name == "activation_peak_gib":
+        tokens = s.get("max_batch_prefill_tokens")
+        size = (
+            f"--max-batch-prefill-tokens {tokens:,}"
+            if isinstance(tokens, int)
+            else "--max-batch-prefill-tokens"
+        )
+        return f"the warm-up prefill of {size} tokens; lower it to shrink the peak"
+    if name == "available_kv_cache_gib":
+        frac = s.get("cuda_memory_fraction")
+        fraction = f" ({frac:g})" if _known(frac) else ""
+        return (
+            "memory free after the warm-up, less the share of the GPU TGI keeps free: "
+            f"1 - --cuda-memory-fraction{fraction} x 0.9"
+        )
+    if name in (
+        "gpu_blocks",
+        "kv_cache_tokens",
+        "max_concurrency",
+        "max_batch_total_tokens_set_by_warmup",
+    ):
+        attention = s.get("attention")
+        text = "free KV memory / bytes per token, rounded down to whole blocks"
+        if _known(attention):
+            text += f" (attention {attention})"
+        return text + "; --max-batch-total-tokens caps it"
+    return ""
+
+
+def _cause_llamacpp(name: str, logged: Any, predicted: Any, p: dict[str, Any]) -> str:
+    s = p.get("settings", {})
+    ngl = s.get("n_gpu_layers")
+    if name in ("weights_gib",) or name.startswith("model_buffer_cuda"):
+        layers = f" (-ngl {ngl})" if _known(ngl) else ""
+        return _weights_of(s.get("model"), s.get("file_type"), f" on the GPU layers{layers}")
+    if name in ("activation_peak_gib",) or name.startswith("compute_buffer"):
+        ub = s.get("n_ubatch")
+        size = f"-ub {ub}" if _known(ub) else "-ub"
+        return f"the compute buffer for one micro-batch ({size} tokens); lower -ub to shrink it"
+    if name in ("available_kv_cache_gib", "kv_self_mib", "k_mib", "v_mib") or name.startswith(
+        "kv_buffer"
+    ):
+        parts = [
+            f"{flag} {s[key]}"
+            for key, flag in (("n_ctx", "-c"), ("type_k", "-ctk"), ("type_v", "-ctv"))
+            if _known(s.get(key))
+        ]
+        text = "KV cells preallocated for the whole context" + (
+            f" ({' '.join(parts)})" if parts else ""
+        )
+        return text + "; lower -c or use -ctk q8_0 -ctv q8_0 to shrink it"
+    if name in ("kv_cache_tokens", "max_concurrency", "gpu_blocks"):
+        return "KV cells = the context size (-c), shared by the -np parallel slots"
+    return ""
+
+
+def render_text(result: dict[str, Any]) -> str:
+    """The comparison as the terminal shows it (a table, then the likely cause of each figure)."""
+    from vramplan.render import explain_view, view_text
+
+    return view_text(explain_view(result))

@@ -29,6 +29,7 @@ from vramplan.perf import (
     step_time,
 )
 from vramplan.units import GiB
+from vramplan.wording import plural
 
 DEFAULT_GPUS = (
     "L4",
@@ -567,7 +568,7 @@ def _strategy(spec: ModelSpec, o: _Option, replicas: int, need: int) -> list[str
             f"expert parallel for the {spec.moe.num_experts} experts (--enable-expert-parallel)"
         )
     out.append(
-        f"{replicas} replica(s) behind a load balancer"
+        f"{plural(replicas, 'replica')} behind a load balancer"
         + (f" ({replicas - need} spare for availability)" if replicas > need else "")
     )
     return out

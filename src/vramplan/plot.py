@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from vramplan.errors import InputError
+from vramplan.wording import plural
 
 _COLOURS = {
     "weights": "#4e79a7",
@@ -32,8 +33,10 @@ def plot_breakdown(breakdown: dict[str, Any], path: str | Path) -> Path:
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
-    except ImportError:
-        raise InputError("plotting needs matplotlib: pip install 'vramplan[plot]'") from None
+    except ImportError as exc:
+        from vramplan.extras import missing_extra
+
+        raise missing_extra(exc, "plotting", "plot") from None
     gib = 2**30
     fig, ax = plt.subplots(figsize=(6.4, 4.2), layout="constrained")
     bottom = 0.0
@@ -59,8 +62,8 @@ def plot_breakdown(breakdown: dict[str, Any], path: str | Path) -> Path:
     ax.set_ylabel("GiB per GPU")
     gpus = breakdown.get("gpus", 1)
     ax.set_title(
-        f"{breakdown['model']} · {breakdown['precision']} · {breakdown['users']} x {breakdown['context']:,} tokens"
-        f" · {gpus} GPU(s)",
+        f"{breakdown['model']} · {breakdown['precision']} · {plural(breakdown['users'], 'user')} x "
+        f"{plural(breakdown['context'], 'token')} · {plural(gpus, 'GPU')}",
         fontsize=9,
     )
     ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)

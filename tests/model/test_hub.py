@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import socket
-import time
 from pathlib import Path
 from typing import Any
 
@@ -82,21 +81,67 @@ def test_missing_repo_offline(tmp_path: Path) -> None:
 
 
 def test_unreachable_hub_online_mode(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Online mode but no network (sockets fail): the same HubError.
+    """Online mode but no network (sockets fail): one probe, then the local cache only, one HubError.
 
-    huggingface_hub retries a failed HEAD with exponential back-off (about 23 s in all); the
-    sleeps are skipped here so the test stays fast.
+    huggingface_hub alone would retry with back-off for ~24 s, printing a warning per try; we count
+    connection attempts and Hub calls instead of timing them.
     """
-    import huggingface_hub.utils._http as hf_http
+    import huggingface_hub
 
-    monkeypatch.setattr(hf_http.time, "sleep", lambda seconds: None)
     monkeypatch.setenv("HF_HUB_OFFLINE", "0")
     monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
-    start = time.perf_counter()
-    with pytest.raises(HubError, match=r"could not fetch config.json for org/x .*offline\?"):
-        fetch_config("org/x", cache_dir=tmp_path)
-    assert time.perf_counter() - start < 5
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")
+    hub.clear_probe_cache()
+    connects: list[Any] = []
+
+    def refuse(address: Any, *args: Any, **kwargs: Any) -> Any:
+        connects.append(address)
+        raise ConnectionRefusedError(111, "Connection refused")
+
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    downloads: list[dict[str, Any]] = []
+    real_download = huggingface_hub.hf_hub_download
+
+    def counting_download(*args: Any, **kwargs: Any) -> Any:
+        downloads.append(kwargs)
+        return real_download(*args, **kwargs)
+
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", counting_download)
+    for _ in range(3):
+        with pytest.raises(
+            HubError,
+            match=r"cannot reach the Hugging Face Hub \(127\.0\.0\.1:9: Connection refused\)",
+        ):
+            fetch_config("org/x", cache_dir=tmp_path)
+    assert connects == [("127.0.0.1", 9)]  # detected once per process, not per call
+    assert len(downloads) == 3 and all(d["local_files_only"] for d in downloads)
+    hub.clear_probe_cache()
+
+
+def test_unreachable_hub_still_reads_the_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(hub, "hub_unreachable", lambda: "127.0.0.1:9: Connection refused")
+    _populate_cache(tmp_path, "org/cached-7b")
+    assert fetch_config("org/cached-7b", cache_dir=tmp_path) == CONFIG
+
+
+def test_probe_goes_to_the_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
+    hub.clear_probe_cache()
+    seen: list[Any] = []
+
+    def refuse(address: Any, *args: Any, **kwargs: Any) -> Any:
+        seen.append(address)
+        raise ConnectionRefusedError(111, "Connection refused")
+
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:3128")
+    assert hub.hub_unreachable() == "proxy 127.0.0.1:3128: Connection refused"
+    assert seen == [("127.0.0.1", 3128)]
+    hub.clear_probe_cache()
 
 
 @pytest.mark.parametrize(
@@ -240,6 +285,7 @@ def _fake_metadata() -> SafetensorsRepoMetadata:
 
 def test_safetensors_header_bytes(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(hub, "hub_offline", lambda: False)
+    monkeypatch.setattr(hub, "hub_unreachable", lambda: None)
     monkeypatch.setattr(
         "huggingface_hub.get_safetensors_metadata", lambda *a, **k: _fake_metadata()
     )
@@ -257,6 +303,7 @@ def test_safetensors_header_bytes_inconsistent(monkeypatch: pytest.MonkeyPatch) 
         dtype="F8_E4M3", shape=[1 << 40], data_offsets=(0, 10)
     )
     monkeypatch.setattr(hub, "hub_offline", lambda: False)
+    monkeypatch.setattr(hub, "hub_unreachable", lambda: None)
     monkeypatch.setattr("huggingface_hub.get_safetensors_metadata", lambda *a, **k: meta)
     from vramplan.errors import FileFormatError
 
@@ -284,6 +331,28 @@ def test_safetensors_header_errors(
         raise exc
 
     monkeypatch.setattr(hub, "hub_offline", lambda: False)
+    monkeypatch.setattr(hub, "hub_unreachable", lambda: None)
     monkeypatch.setattr("huggingface_hub.get_safetensors_metadata", raiser)
     with pytest.raises(cls, match=match):
         fetch_safetensors_header_bytes("org/m")
+
+
+def test_probe_is_repeated_after_its_ttl(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A server outlives a network outage: the verdict expires after HUB_PROBE_TTL_S."""
+    hub.clear_probe_cache()
+    seen: list[Any] = []
+
+    def refuse(address: Any, *args: Any, **kwargs: Any) -> Any:
+        seen.append(address)
+        raise ConnectionRefusedError(111, "Connection refused")
+
+    clock = [1000.0]
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    monkeypatch.setattr(hub.time, "monotonic", lambda: clock[0])
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")
+    assert hub.hub_unreachable() and hub.hub_unreachable()
+    assert len(seen) == 1
+    clock[0] += hub.HUB_PROBE_TTL_S + 1
+    assert hub.hub_unreachable()
+    assert len(seen) == 2
+    hub.clear_probe_cache()

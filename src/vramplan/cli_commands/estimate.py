@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from vramplan.render import console, gib_cell, table, to_json
+from vramplan.render import CHECK_HELP, CSV_HELP, View, emit
 
 
 def register(app: typer.Typer) -> None:
@@ -91,6 +91,8 @@ def estimate_command(
     json_out: Annotated[
         bool, typer.Option("--json", help="Print JSON instead of a table.")
     ] = False,
+    csv_out: Annotated[bool, typer.Option("--csv", help=CSV_HELP)] = False,
+    check: Annotated[bool, typer.Option("--check", help=CHECK_HELP)] = False,
     plot: Annotated[
         str | None,
         typer.Option("--plot", help="Also write the breakdown chart to this .png or .svg file."),
@@ -98,7 +100,11 @@ def estimate_command(
 ) -> None:
     """Estimate GPU memory for serving MODEL: weights, KV cache, activations, overheads, GPU count."""
     from vramplan.estimator import estimate
+    from vramplan.render import check_exit, check_needs_gpu, display_unit
     from vramplan.units import parse_count
+
+    unit = display_unit(unit)
+    check_needs_gpu(check, gpu, gpu_memory)
 
     if method not in ("detailed", "rule-of-thumb"):
         from vramplan.errors import InputError
@@ -129,117 +135,109 @@ def estimate_command(
         from vramplan.plot import plot_breakdown
 
         plot_breakdown(data, plot)
-    if json_out:
-        typer.echo(to_json(data))
-        return
-    _print_breakdown(data, unit)
+    emit(breakdown_view(data, unit), data, json_out=json_out, csv_out=csv_out)
+    check_exit(check, bool(data["fits"]))
 
 
-def _fmt(n: int | None, unit: str) -> str:
-    from vramplan.units import format_bytes
+def breakdown_view(d: dict, unit: str) -> View:
+    """The estimate as a component x (per GPU, all GPUs) table with its verdict and assumptions."""
+    from vramplan.render import plural, size
 
-    return "-" if n is None else format_bytes(n, "GB" if unit.upper() == "GB" else "GiB")
-
-
-def _print_breakdown(d: dict, unit: str) -> None:
-    out = console()
     gpus = d["gpus"]
     title = (
         f"{d['model']} · {d['precision']} weights · KV {d['kv_cache_dtype']} · "
-        f"{d['users']} x {d['context']:,} tokens · {d['method']}"
+        f"{plural(d['users'], 'user')} x {plural(d['context'], 'token')} · {d['method']}"
     )
-    rows = [
+    rows: list[tuple[str, str, str]] = [
         (
             name.replace("_", " "),
-            _fmt(d["per_gpu"][f"{name}_bytes"], unit),
-            _fmt(d[f"{name}_bytes"], unit),
+            size(d["per_gpu"][f"{name}_bytes"], unit),
+            size(d[f"{name}_bytes"], unit),
         )
         for name in ("weights", "kv_cache", "activations", "overhead")
     ]
-    rows.append(("total", _fmt(d["per_gpu"]["total_bytes"], unit), _fmt(d["total_bytes"], unit)))
-    out.print(table(title, ["component", "per GPU", f"all {gpus} GPU(s)"], rows))
-    out.print(
-        f"parameters: {d['params']:,}   KV per token: {d['kv_bytes_per_token']:,} B "
-        f"({d['kv_bytes_per_token'] / 1024:,.1f} KiB, all layers)"
-    )
-    out.print(
-        f"layout: {gpus} GPU(s) = TP {d['tensor_parallel_size']} x PP {d['pipeline_parallel_size']}"
-    )
+    rows.append(("total", size(d["per_gpu"]["total_bytes"], unit), size(d["total_bytes"], unit)))
+    notes = [
+        f"parameters: {d['params']:,}   KV per token: {plural(d['kv_bytes_per_token'], 'byte')} "
+        f"({d['kv_bytes_per_token'] / 1024:,.1f} KiB, all layers)",
+        f"layout: {plural(gpus, 'GPU')} = TP {d['tensor_parallel_size']} x PP {d['pipeline_parallel_size']}",
+    ]
     if d.get("gpu"):
-        verdict = "[green]fits[/green]" if d["fits"] else "[red]does not fit[/red]"
-        out.print(
-            f"GPU: {d['gpu']} ({_fmt(d['gpu_memory_bytes'], unit)} usable as CUDA reports it): {verdict}; "
-            f"max users at this context: {d['max_users']}, max context at {d['users']} users: {d['max_context']:,}"
+        verdict = "fits" if d["fits"] else "does not fit"
+        max_users = "-" if d["max_users"] is None else plural(d["max_users"], "user")
+        max_context = "-" if d["max_context"] is None else plural(d["max_context"], "token")
+        notes.append(
+            f"GPU: {d['gpu']} ({size(d['gpu_memory_bytes'], unit)} usable as CUDA reports it): "
+            f"{verdict}; max at {plural(d['context'], 'token')}: {max_users}; "
+            f"max context at {plural(d['users'], 'user')}: {max_context}"
         )
-    for fix in d.get("fixes", []):
-        out.print(f"  fix: {fix}")
+    notes += [f"  fix: {fix}" for fix in d.get("fixes", [])]
     if d.get("rule_of_thumb_bytes") and d["method"] == "detailed":
-        out.print(
-            f"rule of thumb (P x 4 / (32/Q) x 1.2): {d['rule_of_thumb_bytes'] / 1e9:,.1f} GB "
-            f"= {d['rule_of_thumb_bytes'] / 2**30:,.1f} GiB, with no KV cache in it"
+        notes.append(
+            f"rule of thumb (P x 4 / (32/Q) x 1.2): {size(d['rule_of_thumb_bytes'], 'GB', 1)} "
+            f"= {size(d['rule_of_thumb_bytes'], 'GiB', 1)}, with no KV cache in it"
         )
     elif d["method"] == "rule-of-thumb":
-        out.print(f"rule of thumb: {d['rule_of_thumb_bytes'] / 1e9:,.1f} GB")
-    out.print("assumptions:")
-    for a in d["assumptions"]:
-        out.print(f"  - {a}")
+        notes.append(f"rule of thumb: {size(d['rule_of_thumb_bytes'], 'GB', 1)}")
+    notes.append("assumptions:")
+    notes += [f"  - {a}" for a in d["assumptions"]]
+    total_header = "1 GPU" if gpus == 1 else f"all {gpus} GPUs"
+    return View(title, ["component", "per GPU", total_header], rows, notes)
 
 
 def models_command(
     json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    csv_out: Annotated[bool, typer.Option("--csv", help=CSV_HELP)] = False,
 ) -> None:
     """List the bundled model catalogue with parameter counts and aliases."""
     from vramplan.catalogue_rows import model_rows
+    from vramplan.render import number
 
     rows = model_rows()
-    if json_out:
-        typer.echo(to_json(rows))
-        return
-    console().print(
-        table(
-            "vramplan model catalogue",
-            ["model", "type", "params", "active", "layers", "KV heads", "max context"],
-            [
-                (
-                    r["id"],
-                    r["model_type"],
-                    f"{r['params'] / 1e9:,.2f} B",
-                    f"{r['active_params'] / 1e9:,.2f} B",
-                    r["layers"],
-                    r["kv_heads"],
-                    f"{r['max_context']:,}",
-                )
-                for r in rows
-            ],
-        )
+    view = View(
+        f"vramplan model catalogue ({len(rows)} models)",
+        ["model", "aliases", "type", "params", "active", "layers", "KV heads", "max context"],
+        [
+            (
+                r["id"],
+                ", ".join(r["aliases"]) or "-",
+                r["model_type"],
+                f"{r['params'] / 1e9:,.2f} B",
+                f"{r['active_params'] / 1e9:,.2f} B",
+                number(r["layers"]),
+                number(r["kv_heads"]),
+                number(r["max_context"]),
+            )
+            for r in rows
+        ],
+        ["params and active are billions of parameters (active: per token, for MoE models)."],
     )
+    emit(view, rows, json_out=json_out, csv_out=csv_out)
 
 
 def gpus_command(
     json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    csv_out: Annotated[bool, typer.Option("--csv", help=CSV_HELP)] = False,
 ) -> None:
     """List the GPU catalogue: memory as CUDA reports it, bandwidth, bf16 FLOP/s, reference price."""
     from vramplan.catalogue_rows import gpu_rows
+    from vramplan.render import size
 
     rows = gpu_rows()
-    if json_out:
-        typer.echo(to_json(rows))
-        return
-    console().print(
-        table(
-            "GPU catalogue",
-            ["GPU", "memory (CUDA)", "bandwidth", "bf16 dense", "$/h (ref.)"],
-            [
-                (
-                    r["name"],
-                    gib_cell(r["memory_bytes"]),
-                    f"{r['memory_bandwidth_bytes_per_s'] / 1e12:.2f} TB/s"
-                    if r["memory_bandwidth_bytes_per_s"]
-                    else None,
-                    f"{r['bf16_flops'] / 1e12:,.0f} TFLOP/s" if r["bf16_flops"] else None,
-                    r["price_per_hour_usd"],
-                )
-                for r in rows
-            ],
-        )
+    view = View(
+        "GPU catalogue",
+        ["GPU", "memory (CUDA)", "bandwidth", "bf16 dense", "$/h (ref.)"],
+        [
+            (
+                r["name"],
+                size(r["memory_bytes"]),
+                f"{r['memory_bandwidth_bytes_per_s'] / 1e12:.2f} TB/s"
+                if r["memory_bandwidth_bytes_per_s"]
+                else "-",
+                f"{r['bf16_flops'] / 1e12:,.0f} TFLOP/s" if r["bf16_flops"] else "-",
+                "-" if r["price_per_hour_usd"] is None else f"${r['price_per_hour_usd']:,.2f}",
+            )
+            for r in rows
+        ],
     )
+    emit(view, rows, json_out=json_out, csv_out=csv_out)

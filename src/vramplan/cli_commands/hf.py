@@ -6,6 +6,8 @@ from typing import Annotated
 
 import typer
 
+from vramplan.render import CHECK_HELP, CSV_HELP
+
 
 def register(app: typer.Typer) -> None:
     app.command("hf")(hf_command)
@@ -40,6 +42,8 @@ def hf_command(
         str | None, typer.Option("--engine-version", help="transformers version to mimic.")
     ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    csv_out: Annotated[bool, typer.Option("--csv", help=CSV_HELP)] = False,
+    check: Annotated[bool, typer.Option("--check", help=CHECK_HELP)] = False,
 ) -> None:
     """Peak GPU memory of model.generate(): weights + cache + prefill activations."""
     from vramplan.cli_commands.sglang import render_prediction
@@ -58,4 +62,4 @@ def hf_command(
         gpu_memory=gpu_memory,
         engine_version=engine_version,
     )
-    render_prediction(result.to_dict(), json_out)
+    render_prediction(result.to_dict(), json_out, csv_out, check)

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from vramplan.render import console, table, to_json
+from vramplan.render import CSV_HELP, View, emit
 
 
 def register(app: typer.Typer) -> None:
@@ -41,6 +41,7 @@ def perf_command(
         typer.Option("--max-throughput", help="Batch bounded by KV capacity and max_num_seqs."),
     ] = False,
     json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    csv_out: Annotated[bool, typer.Option("--csv", help=CSV_HELP)] = False,
 ) -> None:
     """Predict TTFT, TPOT, ITL, latency and throughput (roofline + batching + queueing model)."""
     from vramplan.errors import InputError
@@ -64,30 +65,24 @@ def perf_command(
         request_rate=request_rate,
         max_throughput=max_throughput,
     )
-    d = r.to_dict()
-    if json_out:
-        typer.echo(to_json(d))
-        return
-    out = console()
+    from vramplan.render import plural
+
     rows = [
         ("TTFT", f"{r.ttft_ms:,.1f} ms"),
         ("TPOT", f"{r.tpot_ms:,.2f} ms"),
         ("ITL", f"{r.itl_ms:,.2f} ms"),
         ("end-to-end latency", f"{r.latency_s:,.2f} s"),
-        ("output tokens/s", f"{r.output_tokens_per_s:,.0f}"),
-        ("total tokens/s", f"{r.total_tokens_per_s:,.0f}"),
-        ("requests/s", f"{r.requests_per_s:,.3f}"),
-        ("running batch", f"{r.batch_size:g}"),
+        ("output throughput", f"{r.output_tokens_per_s:,.0f} tokens/s"),
+        ("total throughput", f"{r.total_tokens_per_s:,.0f} tokens/s"),
+        ("requests", f"{r.requests_per_s:,.3f} requests/s"),
+        ("running batch", plural(round(r.batch_size, 2), "sequence")),
         ("decode step", f"{r.decode_step_ms:,.2f} ms ({r.bound}-bound)"),
-        ("physical max output tokens/s", f"{r.physical_max_output_tokens_per_s:,.0f}"),
+        ("physical max output", f"{r.physical_max_output_tokens_per_s:,.0f} tokens/s"),
     ]
-    out.print(
-        table(
-            f"{model} on {tensor_parallel_size * pipeline_parallel_size}x {gpu} · {r.engine} · {r.mode} · "
-            f"{input_len} in / {output_len} out",
-            ["figure", "value"],
-            rows,
-        )
+    gpus = tensor_parallel_size * pipeline_parallel_size
+    title = (
+        f"{model} on {gpus}x {gpu} · {r.engine} · {r.mode} · "
+        f"{plural(input_len, 'token')} in / {plural(output_len, 'token')} out"
     )
-    for a in r.assumptions:
-        out.print(f"  - {a}")
+    view = View(title, ["figure", "value"], rows, [f"  - {a}" for a in r.assumptions])
+    emit(view, r.to_dict(), json_out=json_out, csv_out=csv_out)

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-from vramplan.render import console, table, to_json
+from vramplan.render import CSV_HELP, View, console, emit
 
 
 def register(app: typer.Typer) -> None:
@@ -42,7 +42,15 @@ def plan_command(
         str, typer.Option("--criterion", help="cost, latency, gpus or throughput.")
     ] = "cost",
     limit: Annotated[int, typer.Option("--limit", help="Plans to show.")] = 10,
+    output_len: Annotated[
+        int | None,
+        typer.Option(
+            "--output-len",
+            help="Generated tokens per request (part of --context); default min(256, context/2).",
+        ),
+    ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    csv_out: Annotated[bool, typer.Option("--csv", help=CSV_HELP)] = False,
 ) -> None:
     """Search GPU kind x TP x PP x precision x replicas; rank plans and say why the others were rejected."""
     from rich.progress import Progress
@@ -62,10 +70,16 @@ def plan_command(
         criterion=criterion,
         kv_cache_dtype=kv_cache_dtype,
         limit=limit,
+        output_len=output_len,
     )
-    if json_out:
+    if json_out or csv_out:
         result = plan(model, context, users, **kw)  # type: ignore[arg-type]
-        typer.echo(to_json(result.to_dict()))
+        emit(
+            plan_view(result, context, users, rate),
+            result.to_dict(),
+            json_out=json_out,
+            csv_out=csv_out,
+        )
         return
     with Progress(transient=True, console=console()) as bar:
         task = bar.add_task("sweeping layouts", total=1)
@@ -74,49 +88,56 @@ def plan_command(
             bar.update(task, total=total, completed=done)
 
         result = plan(model, context, users, progress=progress, **kw)  # type: ignore[arg-type]
-    out = console()
+    emit(plan_view(result, context, users, rate), result.to_dict())
+
+
+def plan_view(result: Any, context: int, users: int, rate: float | None) -> View:
+    """Ranked plans in 9 columns that fit 80 characters (rank, GPUs and layout share one cell)."""
+    from vramplan.render import MISSING, plural
+
     rows = []
     for i, p in enumerate(result.plans, 1):
         rows.append(
             (
-                i,
-                f"{p.replicas} x {p.gpus_per_replica}x {p.gpu}",
+                f"{i}. {p.replicas} x "
+                + (p.gpu if p.gpus_per_replica == 1 else f"{p.gpus_per_replica}x {p.gpu}")
+                + "\n"
                 f"TP {p.tensor_parallel_size} PP {p.pipeline_parallel_size}",
                 p.precision,
-                p.batch_per_replica,
-                f"{p.ttft_ms:,.0f}",
-                f"{p.tpot_ms:,.1f}",
+                f"{p.batch_per_replica:,}",
+                f"{p.ttft_ms:,.0f} ms",
+                f"{p.tpot_ms:,.1f} ms",
                 f"{p.tokens_per_s:,.0f}",
-                "-" if p.cost_per_hour is None else f"${p.cost_per_hour:,.2f}",
-                "-" if p.cost_per_million_tokens is None else f"${p.cost_per_million_tokens:,.2f}",
+                MISSING if p.cost_per_hour is None else f"${p.cost_per_hour:,.2f}",
+                MISSING
+                if p.cost_per_million_tokens is None
+                else f"${p.cost_per_million_tokens:,.2f}",
             )
         )
-    out.print(
-        table(
-            f"{result.model} · context {context:,} · {users} users"
-            + (f" · {rate:g} req/s" if rate else ""),
-            [
-                "#",
-                "GPUs",
-                "layout",
-                "precision",
-                "batch",
-                "TTFT ms",
-                "TPOT ms",
-                "tok/s",
-                "$/h",
-                "$/M tok",
-            ],
-            rows,
-        )
+    title = f"{result.model} · context {plural(context, 'token')} · {plural(users, 'user')}" + (
+        f" · {rate:g} req/s" if rate else ""
     )
+    notes: list[str] = []
     if result.plans:
         best = result.plans[0]
-        out.print(f"best: {'; '.join(best.strategy)}")
-        out.print(
-            f"node: {best.node['host_ram_gib']} GiB RAM, {best.node['cpu_cores']} cores, {best.node['nvme_gib']} GiB NVMe per node"
+        notes.append(f"best: {'; '.join(best.strategy)}")
+        notes.append(
+            f"node: {best.node['host_ram_gib']} GiB RAM, {plural(best.node['cpu_cores'], 'core')}, "
+            f"{best.node['nvme_gib']} GiB NVMe per node"
         )
-        out.print(f"launch: {best.launch['vllm']}")
-    out.print(f"{len(result.rejected)} options rejected, e.g.:")
-    for r in result.rejected[:5]:
-        out.print(f"  - {r['option']}: {r['reason']}")
+        notes.append(f"launch: {best.launch['vllm']}")
+    notes.append("assumptions:")
+    notes += [f"  - {a}" for a in result.assumptions]
+    notes.append(f"{plural(len(result.rejected), 'option')} rejected, e.g.:")
+    notes += [f"  - {r['option']}: {r['reason']}" for r in result.rejected[:5]]
+    columns = [
+        "replicas x GPU",
+        "weights",
+        "batch",
+        "TTFT",
+        "TPOT",
+        "tok/s",
+        "$/h",
+        "$/M tok",
+    ]
+    return View(title, columns, rows, notes)

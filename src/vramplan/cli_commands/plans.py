@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from vramplan.render import console, table, to_json
+from vramplan.render import CSV_HELP, View, emit, to_json
 
 plans_app = typer.Typer(
     help="Save, list, show and delete plans (the store the web page uses).", no_args_is_help=True
@@ -26,9 +26,14 @@ def register(app: typer.Typer) -> None:
 
 
 def _store(database_url: str | None) -> Any:
-    from vramplan.store.repository import Store
+    return _repository().Store(database_url)
 
-    return Store(database_url)
+
+def _repository() -> Any:
+    """The store module (SQLAlchemy), or one line naming the web extra when it is not installed."""
+    from vramplan.extras import optional_import
+
+    return optional_import("vramplan.store.repository", "saved plans")
 
 
 @plans_app.command("save")
@@ -58,7 +63,8 @@ def save_command(
     """Save SCENARIO_FILE and its result; prints the plan id (open it at /?plan=<id>)."""
     from vramplan.errors import FileFormatError
     from vramplan.service.schemas import PlanCreate
-    from vramplan.store import repository
+
+    repository = _repository()
 
     def read(path: Path) -> Any:
         text = (
@@ -105,9 +111,10 @@ def list_command(
     limit: Annotated[int, typer.Option("--limit", help="How many, newest first.")] = 50,
     database_url: Annotated[str | None, DB_OPTION] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    csv_out: Annotated[bool, typer.Option("--csv", help=CSV_HELP)] = False,
 ) -> None:
     """List saved plans, newest first."""
-    from vramplan.store import repository
+    repository = _repository()
 
     with _store(database_url).session() as session:
         records, total = repository.list_plans(session, limit=limit)
@@ -115,16 +122,15 @@ def list_command(
         {"id": r.id, "name": r.name, "kind": r.kind, "created_at": r.created_at.isoformat()}
         for r in records
     ]
-    if json_out:
-        typer.echo(to_json(rows))
-        return
-    console().print(
-        table(
-            f"saved plans ({total})",
-            ["id", "kind", "name", "created"],
-            [(r["id"], r["kind"], r["name"], r["created_at"][:19]) for r in rows],
-        )
+    from vramplan.render import plural
+
+    view = View(
+        f"saved plans ({plural(total, 'plan')}, newest first)",
+        ["id", "kind", "name", "created (UTC)"],
+        [(r["id"], r["kind"], r["name"] or "-", r["created_at"][:19]) for r in rows],
+        [] if rows else ["no saved plans yet: save one with `vramplan plans save SCENARIO.json`"],
     )
+    emit(view, rows, json_out=json_out, csv_out=csv_out)
 
 
 @plans_app.command("show")
@@ -133,7 +139,7 @@ def show_command(
     database_url: Annotated[str | None, DB_OPTION] = None,
 ) -> None:
     """Print one saved plan (scenario and result) as JSON."""
-    from vramplan.store import repository
+    repository = _repository()
 
     with _store(database_url).session() as session:
         record = repository.get_plan(session, plan_id=plan_id)
@@ -146,7 +152,7 @@ def delete_command(
     database_url: Annotated[str | None, DB_OPTION] = None,
 ) -> None:
     """Delete a saved plan."""
-    from vramplan.store import repository
+    repository = _repository()
 
     with _store(database_url).session() as session:
         repository.delete_plan(session, plan_id=plan_id)

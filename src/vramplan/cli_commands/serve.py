@@ -43,9 +43,9 @@ def serve_command(
         from vramplan.service.app import create_app
         from vramplan.service.settings import Settings
     except ImportError as exc:  # the web extra is missing
-        from vramplan.cli import fail
+        from vramplan.extras import missing_extra
 
-        fail(f"the web service needs the web extra: pip install 'vramplan[web]' ({exc})")
+        raise missing_extra(exc, "the web service", "web") from None
     _configure_logging(log_level)
     if database_url is not None:
         os.environ["VRAMPLAN_DATABASE_URL"] = database_url  # reaches worker processes too

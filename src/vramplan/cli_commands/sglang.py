@@ -7,33 +7,19 @@ from typing import Annotated, Any
 
 import typer
 
+from vramplan.render import CHECK_HELP, CSV_HELP
+
 PASS_THROUGH = {"allow_extra_args": True, "ignore_unknown_options": True}
 
 
-def render_prediction(data: dict[str, Any], json_out: bool) -> None:
-    """JSON (same keys as `vramplan vllm --json`) or a short table of the engine's startup figures."""
-    from vramplan.render import console, table, to_json
+def render_prediction(
+    data: dict[str, Any], json_out: bool, csv_out: bool = False, check: bool = False
+) -> None:
+    """JSON (same keys as `vramplan vllm --json`), CSV, or a table of the engine's startup figures."""
+    from vramplan.render import check_exit, emit, engine_view
 
-    if json_out:
-        typer.echo(to_json(data))
-        return
-    rows = [
-        (k, "-" if v is None else (f"{v:,.3f}" if isinstance(v, float) else str(v)))
-        for k, v in data.items()
-        if k not in ("settings", "extra", "assumptions", "errors", "fixes")
-    ]
-    rows += [
-        (k, f"{v:,.2f}" if isinstance(v, float) else str(v))
-        for k, v in data.get("extra", {}).items()
-        if not isinstance(v, (list, dict))
-    ]
-    out = console()
-    out.print(
-        table(f"{data['engine']} {data['engine_version']} (per GPU)", ["figure", "value"], rows)
-    )
-    for title in ("errors", "fixes", "assumptions"):
-        for line in data.get(title, []):
-            out.print(f"{title[:-1]}: {line}")
+    emit(engine_view(data), data, json_out=json_out, csv_out=csv_out)
+    check_exit(check, bool(data.get("starts")))
 
 
 def engine_command(predict_path: str, name: str) -> Callable[..., None]:
@@ -54,13 +40,15 @@ def engine_command(predict_path: str, name: str) -> Callable[..., None]:
             str | None, typer.Option("--engine-version", help="Engine version to mimic.")
         ] = None,
         json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+        csv_out: Annotated[bool, typer.Option("--csv", help=CSV_HELP)] = False,
+        check: Annotated[bool, typer.Option("--check", help=CHECK_HELP)] = False,
     ) -> None:
         from importlib import import_module
 
         module, _, function = predict_path.partition(":")
         predict: Callable[..., Any] = getattr(import_module(module), function)
         result = predict(list(ctx.args), gpu, gpu_memory=gpu_memory, engine_version=engine_version)
-        render_prediction(result.to_dict(), json_out)
+        render_prediction(result.to_dict(), json_out, csv_out, check)
 
     command.__doc__ = f"Predict {name}'s startup memory from its own launch flags (unknown flags are listed as ignored)."
     return command

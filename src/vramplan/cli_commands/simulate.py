@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from vramplan.errors import InputError
-from vramplan.render import console, table, to_json
+from vramplan.render import View, emit
 
 if TYPE_CHECKING:
     from vramplan.simulate import SimulationConfig, SimulationResult
@@ -22,24 +22,24 @@ if TYPE_CHECKING:
 
 #: (JSON key, table label, format) for the metrics table, in reading order.
 ROWS: tuple[tuple[str, str, str], ...] = (
-    ("token_state_share", "token states", "pct"),
-    ("reserved_share", "reserved", "pct"),
-    ("internal_fragmentation_share", "internal frag.", "pct"),
-    ("external_fragmentation_share", "external frag.", "pct"),
-    ("free_share", "free", "pct"),
+    ("token_state_share", "token states %", "pct"),
+    ("reserved_share", "reserved %", "pct"),
+    ("internal_fragmentation_share", "internal frag. %", "pct"),
+    ("external_fragmentation_share", "external frag. %", "pct"),
+    ("free_share", "free %", "pct"),
     ("mean_batch_size", "mean batch", "f2"),
     ("throughput_tokens_per_s", "output tok/s", "f1"),
     ("requests_completed", "completed", "int"),
     ("requests_rejected", "rejected", "int"),
     ("preemptions", "preemptions", "int"),
-    ("swapped_bytes", "swapped", "gib"),
-    ("ttft_ms_p50", "TTFT p50 (ms)", "f1"),
-    ("ttft_ms_p99", "TTFT p99 (ms)", "f1"),
-    ("tpot_ms_p50", "TPOT p50 (ms)", "f1"),
-    ("latency_s_p50", "latency p50 (s)", "f2"),
-    ("latency_s_p99", "latency p99 (s)", "f2"),
-    ("sharing_saving", "sharing saving", "pct"),
-    ("simulated_s", "simulated time (s)", "f1"),
+    ("swapped_bytes", "swapped GiB", "gib"),
+    ("ttft_ms_p50", "TTFT p50 ms", "f1"),
+    ("ttft_ms_p99", "TTFT p99 ms", "f1"),
+    ("tpot_ms_p50", "TPOT p50 ms", "f1"),
+    ("latency_s_p50", "latency p50 s", "f2"),
+    ("latency_s_p99", "latency p99 s", "f2"),
+    ("sharing_saving", "sharing saving %", "pct"),
+    ("simulated_s", "simulated s", "f1"),
     ("events_per_s", "sim events/s", "int"),
 )
 
@@ -191,6 +191,10 @@ def simulate_command(
             "--json", help="Print JSON (an object keyed by allocator with --allocator all)."
         ),
     ] = False,
+    csv_out: Annotated[
+        bool,
+        typer.Option("--csv", help="Print the metrics table as CSV (one column per allocator)."),
+    ] = False,
     plot: Annotated[
         str | None,
         typer.Option(
@@ -246,7 +250,7 @@ def simulate_command(
     wl = base.workload
     trace = make_trace(wl)
     results: dict[str, SimulationResult] = {}
-    with _progress(enabled=not json_out) as advance:
+    with _progress(enabled=not (json_out or csv_out)) as advance:
         for name in names:
             cfg = replace(base, allocator=name)
             results[name] = run_simulation(cfg, advance(name, len(trace)), trace)
@@ -259,11 +263,13 @@ def simulate_command(
             )
             plot_timeseries(res, path)
     meta = {"kv_budget": budget.to_dict(), "workload": workload_dict(workload, base)}
-    if json_out:
-        dicts = {name: {**res.to_dict(), **meta} for name, res in results.items()}
-        typer.echo(to_json(dicts[names[0]] if len(names) == 1 else dicts))
-        return
-    _print(results, budget, base, workload)
+    dicts = {name: {**res.to_dict(), **meta} for name, res in results.items()}
+    emit(
+        _view(results, budget, base, workload),
+        dicts[names[0]] if len(names) == 1 else dicts,
+        json_out=json_out,
+        csv_out=csv_out,
+    )
 
 
 def _allocators(allocator: str, known: tuple[str, ...] | dict[str, Any]) -> list[str]:
@@ -324,42 +330,37 @@ class _progress:
 
 
 def _cell(value: Any, kind: str) -> str:
+    """A metric cell; its unit is in the row label (keeps 6 allocator columns inside 80 characters)."""
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "-"
     if kind == "pct":
-        return f"{100 * value:.1f} %"
+        return f"{100 * value:.1f}"
     if kind == "int":
         return f"{int(value):,}"
     if kind == "gib":
-        return f"{value / 2**30:,.2f} GiB"
+        return f"{value / 2**30:,.2f}"
     if kind == "f1":
-        return f"{value:,.1f}"
+        return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:,.1f}"
     return f"{value:,.2f}"
 
 
-def _print(
+def _view(
     results: dict[str, SimulationResult], budget: KVBudget, cfg: SimulationConfig, workload: str
-) -> None:
+) -> View:
+    from vramplan.render import plural
     from vramplan.units import format_bytes
 
-    out = console()
     w = cfg.workload
     title = (
-        f"{budget.model} on {budget.gpu} x TP {budget.tensor_parallel_size} · {workload} at {w.rate:g} req/s "
-        f"for {w.duration_s:g} s · block {cfg.block_size} · seed {w.seed}"
+        f"{budget.model} on {budget.gpu} x TP {budget.tensor_parallel_size} · {workload} at "
+        f"{w.rate:g} req/s for {w.duration_s:g} s · block {plural(cfg.block_size, 'token')} · "
+        f"seed {w.seed}"
     )
     dicts = {name: r.to_dict() for name, r in results.items()}
     if len(dicts) == 1:
-        ((name, d),) = dicts.items()
-        rows = [(label, _cell(d[key], kind)) for key, label, kind in ROWS]
-        out.print(table(f"{title} · {name}", ["metric", "value"], rows))
-    else:
-        rows = [
-            (label, *(_cell(d[key], kind) for d in dicts.values())) for key, label, kind in ROWS
-        ]
-        t = table(title, ["metric", *dicts], rows)
-        t.columns[0].no_wrap = True
-        out.print(t)
+        title += f" · {next(iter(dicts))}"
+    rows = [(label, *(_cell(d[key], kind) for d in dicts.values())) for key, label, kind in ROWS]
+    columns = ["metric", *dicts] if len(dicts) > 1 else ["metric", "value"]
     src = (
         "given by --kv-memory"
         if budget.kv_memory_override
@@ -367,14 +368,11 @@ def _print(
         f"{format_bytes(budget.weights_bytes)} - activations {format_bytes(budget.activation_bytes)} - "
         f"overheads {format_bytes(budget.overhead_bytes)}"
     )
-    out.print(
-        f"KV pool per GPU: {format_bytes(budget.kv_capacity_bytes)} ({src}) = {budget.kv_slots:,} token slots "
-        f"at {budget.kv_bytes_per_token / 1024:,.1f} KiB/token"
-    )
-    out.print(
-        f"step times: {next(iter(results.values())).step_time_model}; engine mode {cfg.scheduler.engine_mode}"
-    )
-    out.print(
+    notes = [
+        f"KV pool per GPU: {format_bytes(budget.kv_capacity_bytes)} ({src}) = "
+        f"{plural(budget.kv_slots, 'token slot')} at {budget.kv_bytes_per_token / 1024:,.1f} KiB/token",
+        f"step times: {next(iter(results.values())).step_time_model}; engine mode {cfg.scheduler.engine_mode}",
         "shares are time averages of the KV pool over busy iterations; "
-        "throughput counts generated tokens over the whole run."
-    )
+        "throughput counts generated tokens over the whole run.",
+    ]
+    return View(title, columns, rows, notes)

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from vramplan.render import console, table, to_json
+from vramplan.render import CHECK_HELP, CSV_HELP, View, emit
 
 
 def register(app: typer.Typer) -> None:
@@ -102,10 +102,16 @@ def train_command(
     json_out: Annotated[
         bool, typer.Option("--json", help="Print JSON instead of a table.")
     ] = False,
+    csv_out: Annotated[bool, typer.Option("--csv", help=CSV_HELP)] = False,
+    check: Annotated[bool, typer.Option("--check", help=CHECK_HELP)] = False,
 ) -> None:
     """Estimate per-GPU memory to train or fine-tune MODEL (full, LoRA, QLoRA) and what would make it fit."""
+    from vramplan.render import check_exit, check_needs_gpu, display_unit
     from vramplan.training import estimate_training
     from vramplan.units import parse_count
+
+    unit = display_unit(unit)
+    check_needs_gpu(check, gpu, gpu_memory)
 
     n_params = parse_count(params, "--params") if params is not None else None
     result = estimate_training(
@@ -133,45 +139,46 @@ def train_command(
         flash_attention=flash_attention,
     )
     data = result.to_dict()
-    if json_out:
-        typer.echo(to_json(data))
-        return
-    _print(data, "GB" if unit.upper() == "GB" else "GiB")
+    emit(_view(data, unit), data, json_out=json_out, csv_out=csv_out)
+    check_exit(check, bool(data["fits"]))
 
 
-def _print(d: dict, unit: str) -> None:
-    from vramplan.units import format_bytes
+def _view(d: dict, unit: str) -> View:
+    from vramplan.render import plural, size
 
-    out = console()
     p = d["per_gpu"]
     title = (
-        f"{d['model']} · {d['method']} · {d['optimizer']} ({d['precision']}) · micro-batch {d['micro_batch']} x "
-        f"{d['seq_len']:,} tokens · ZeRO {d['zero_stage']} · recompute {d['recompute']}"
+        f"{d['model']} · {d['method']} · {d['optimizer']} ({d['precision']}) · micro-batch "
+        f"{plural(d['micro_batch'], 'sequence')} x {plural(d['seq_len'], 'token')} · "
+        f"ZeRO {d['zero_stage']} · recompute {d['recompute']}"
     )
     rows = [
-        (k, format_bytes(p[f"{k}_bytes"], unit))
+        (k, size(p[f"{k}_bytes"], unit))
         for k in ("weights", "gradients", "optimizer", "activations", "overhead", "total")
     ]
-    out.print(table(title, ["component", "per GPU"], rows))
-    out.print(
-        f"parameters: {d['params']:,}   trainable: {d['trainable_params']:,}   layout: {d['gpus']} GPU(s) = "
-        f"DP {d['data_parallel']} x TP {d['tensor_parallel']} x PP {d['pipeline_parallel']}"
-    )
+    notes = [
+        f"parameters: {d['params']:,}   trainable: {d['trainable_params']:,}   layout: "
+        f"{plural(d['gpus'], 'GPU')} = DP {d['data_parallel']} x TP {d['tensor_parallel']} x "
+        f"PP {d['pipeline_parallel']}"
+    ]
     if p["offloaded_to_cpu_bytes"]:
-        out.print(f"offloaded to host: {format_bytes(p['offloaded_to_cpu_bytes'], unit)}")
+        notes.append(f"offloaded to host: {size(p['offloaded_to_cpu_bytes'], unit)}")
     if p["pageable_bytes"]:
-        out.print(f"pageable optimizer states: {format_bytes(p['pageable_bytes'], unit)}")
+        notes.append(f"pageable optimizer states: {size(p['pageable_bytes'], unit)}")
     if d["gpu"]:
-        verdict = "[green]fits[/green]" if d["fits"] else "[red]does not fit[/red]"
-        out.print(
-            f"GPU: {d['gpu']} ({format_bytes(d['gpu_memory_bytes'], unit)}): {verdict}; max micro-batch at "
-            f"{d['seq_len']:,} tokens: {d['max_micro_batch']}; max sequence length at micro-batch {d['micro_batch']}: "
-            f"{d['max_seq_len']}"
+        verdict = "fits" if d["fits"] else "does not fit"
+        max_mb = "-" if d["max_micro_batch"] is None else plural(d["max_micro_batch"], "sequence")
+        max_len = "-" if d["max_seq_len"] is None else plural(d["max_seq_len"], "token")
+        notes.append(
+            f"GPU: {d['gpu']} ({size(d['gpu_memory_bytes'], unit)}): {verdict}; max micro-batch at "
+            f"{plural(d['seq_len'], 'token')}: {max_mb}; max sequence length at micro-batch "
+            f"{d['micro_batch']}: {max_len}"
         )
-    for fix in d["fixes"]:
-        out.print(
-            f"  fix: {fix['flag']}  ({fix['change']}; {format_bytes(fix['total_bytes'], unit)} per GPU; cost: {fix['cost']})"
-        )
-    out.print("assumptions:")
-    for a in d["assumptions"]:
-        out.print(f"  - {a}")
+    notes += [
+        f"  fix: {fix['flag']}  ({fix['change']}; {size(fix['total_bytes'], unit)} per GPU; "
+        f"cost: {fix['cost']})"
+        for fix in d["fixes"]
+    ]
+    notes.append("assumptions:")
+    notes += [f"  - {a}" for a in d["assumptions"]]
+    return View(title, ["component", "per GPU"], rows, notes)

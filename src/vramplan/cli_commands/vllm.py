@@ -46,10 +46,12 @@ def vllm_command(ctx: typer.Context) -> None:
     """Predict vLLM's startup log for a `vllm serve` command line.
 
     Usage: vramplan vllm [vllm serve] MODEL [vLLM flags ...] --gpu NAME [--gpu-memory SIZE]
-    [--engine-version V] [--offline] [--json]
+    [--engine-version V] [--offline] [--json | --csv] [--check]
+
+    --check: exit 0 when vLLM would start, 3 when it would not.
     """
     from vramplan.engines.vllm import predict_vllm
-    from vramplan.render import to_json
+    from vramplan.render import check_exit, csv_text, engine_view, to_json
 
     args = list(ctx.args)
     gpu, args = _take(args, "--gpu")
@@ -57,6 +59,12 @@ def vllm_command(ctx: typer.Context) -> None:
     version, args = _take(args, "--engine-version")
     json_out, args = _take(args, "--json", has_value=False)
     offline, args = _take(args, "--offline", has_value=False)
+    csv_out, args = _take(args, "--csv", has_value=False)
+    check, args = _take(args, "--check", has_value=False)
+    if json_out and csv_out:
+        from vramplan.errors import InputError
+
+        raise InputError("give --json or --csv, not both")
     pred = predict_vllm(
         args,
         gpu=gpu,
@@ -69,18 +77,29 @@ def vllm_command(ctx: typer.Context) -> None:
     data["ignored_flags"] = extra.get("ignored_flags", [])
     if json_out:
         typer.echo(to_json(data))
-        return
-    typer.echo(render(data))
+    elif csv_out:
+        view = engine_view(data)
+        typer.echo(csv_text(view.columns, view.rows), nl=False)
+    else:
+        from vramplan.render import console, print_lines
+
+        print_lines(
+            console(), render(data).splitlines()
+        )  # wrapped at the terminal width, never cut
+    check_exit(bool(check), bool(data["starts"]))
 
 
 def render(d: dict[str, Any]) -> str:
+    from vramplan.render import gib, ratio
+
     s = d["settings"]
     lines = [
         f"vLLM {d['engine_version']} ({s['vllm_generation'].upper()}) · {s['model']} · {s['gpu']} "
-        f"({s['gpu_total_gib']} GiB) · TP {s['tensor_parallel_size']} x PP {s['pipeline_parallel_size']} · "
-        f"util {s['gpu_memory_utilization']} · max_model_len {s['max_model_len']:,}",
-        f"  max_num_seqs {s['max_num_seqs']}, max_num_batched_tokens {s['max_num_batched_tokens']}, "
-        f"block {s['block_size']}, weights {s['quantization'] or s['dtype']}, KV {s['kv_cache_dtype']}",
+        f"({gib(s['gpu_total_gib'])}) · TP {s['tensor_parallel_size']} x PP {s['pipeline_parallel_size']}",
+        f"  util {ratio(s['gpu_memory_utilization'], 4)} · max_model_len {s['max_model_len']:,} · "
+        f"max_num_seqs {s['max_num_seqs']}",
+        f"  max_num_batched_tokens {s['max_num_batched_tokens']:,} · block {s['block_size']} · "
+        f"weights {s['quantization'] or s['dtype']} · KV {s['kv_cache_dtype']}",
         "per GPU, as vLLM logs it:",
     ]
     for key, label in (

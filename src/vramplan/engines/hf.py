@@ -29,6 +29,7 @@ from vramplan.engines.sglang import pick_gpu
 from vramplan.errors import InputError
 from vramplan.hardware import GPU
 from vramplan.model.spec import ModelSpec
+from vramplan.wording import plural
 
 CacheKind = Literal["dynamic", "static"]
 AttnImpl = Literal["eager", "sdpa", "flash_attention_2"]
@@ -242,8 +243,8 @@ def predict_hf(
                 fixes.append(f"smaller batch: --batch-size {max(1, batch_size // 2)}")
             fixes.append("quantized weights (bitsandbytes 4-bit) or a larger GPU")
     assumptions.append(
-        f"{cache} cache, {attn_implementation} attention, batch {batch_size} x {num_beams} beam(s), "
-        f"prompt {prompt_len} (left-padded to the longest), {max_new_tokens} new tokens"
+        f"{cache} cache, {attn_implementation} attention, batch {batch_size} x {plural(num_beams, 'beam')}, "
+        f"prompt {plural(prompt_len, 'token')} (left-padded to the longest), {plural(max_new_tokens, 'new token')}"
     )
     return EnginePrediction(
         "transformers",

@@ -10,6 +10,9 @@ from __future__ import annotations
 import json
 import os
 import re
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -73,6 +76,106 @@ def hub_offline() -> bool:
     from huggingface_hub import constants
 
     return bool(constants.HF_HUB_OFFLINE)
+
+
+#: Seconds the one reachability probe of the Hub may take before we call the network absent.
+HUB_PROBE_TIMEOUT_S = 2.0
+#: A long-running server probes again after this many seconds (the network may come back).
+HUB_PROBE_TTL_S = 60.0
+
+
+def hub_endpoint() -> str:
+    """The Hub URL in use: HF_ENDPOINT now, else huggingface_hub's (read at its import)."""
+    from huggingface_hub import constants
+
+    return (os.environ.get("HF_ENDPOINT") or constants.ENDPOINT).rstrip("/")
+
+
+def hub_unreachable() -> str | None:
+    """Why the Hub cannot be reached (one TCP connect, to the proxy if one is set), or None if it can.
+
+    Why: without a network huggingface_hub retries each request with back-off for ~24 s, printing a
+    warning per try. One short connect tells us at once; the answer is kept for HUB_PROBE_TTL_S,
+    keyed by endpoint and proxy so a changed setting is probed again.
+    """
+    proxy = ""
+    for var in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
+        if os.environ.get(var):
+            proxy = os.environ[var]
+            break
+    key = (hub_endpoint(), proxy)
+    now = time.monotonic()
+    cached = _PROBES.get(key)
+    if cached is None or now - cached[0] > HUB_PROBE_TTL_S:
+        cached = _PROBES[key] = (now, _probe(*key))
+    return cached[1]
+
+
+_PROBES: dict[tuple[str, str], tuple[float, str | None]] = {}
+
+
+def clear_probe_cache() -> None:
+    """Forget what the probes found (tests, or a caller that knows the network changed)."""
+    _PROBES.clear()
+
+
+def _probe(endpoint: str, proxy: str) -> str | None:
+    """Connect once to the endpoint's (or proxy's) host and port; name resolution included in the bound."""
+    import socket
+    import threading
+    from urllib.parse import urlsplit
+
+    url = urlsplit(proxy if "://" in proxy else f"http://{proxy}") if proxy else urlsplit(endpoint)
+    host = url.hostname
+    if not host:
+        return f"{endpoint!r} is not a URL"
+    port = url.port or (443 if url.scheme == "https" else 80)
+    where = f"proxy {host}:{port}" if proxy else f"{host}:{port}"
+    answer: list[str | None] = []
+
+    def connect() -> None:
+        try:
+            with socket.create_connection((host, port), timeout=HUB_PROBE_TIMEOUT_S):
+                answer.append(None)
+        except TimeoutError:
+            answer.append(f"{where}: no answer in {HUB_PROBE_TIMEOUT_S:g} s")
+        except OSError as exc:
+            answer.append(f"{where}: {exc.strerror or exc or type(exc).__name__}")
+
+    # getaddrinfo ignores the socket timeout, so the whole probe runs under one join() bound
+    worker = threading.Thread(target=connect, name="vramplan-hub-probe", daemon=True)
+    worker.start()
+    worker.join(HUB_PROBE_TIMEOUT_S + 0.5)
+    if not answer:
+        return f"{where}: no answer in {HUB_PROBE_TIMEOUT_S:g} s (name resolution)"
+    return answer[0]
+
+
+@contextmanager
+def _hub_client_offline(active: bool) -> Iterator[None]:
+    """huggingface_hub in offline mode for one call once we know the Hub cannot be reached.
+
+    Why: even a ``local_files_only`` download makes the client fetch side data (its agent
+    registry) when not offline, which would retry against the dead endpoint.
+    """
+    if not active:
+        yield
+        return
+    from huggingface_hub import constants
+
+    before = constants.HF_HUB_OFFLINE
+    constants.HF_HUB_OFFLINE = True
+    try:
+        yield
+    finally:
+        constants.HF_HUB_OFFLINE = before
+
+
+def _unreachable_message(repo_id: str, what: str, reason: str) -> str:
+    return (
+        f"cannot reach the Hugging Face Hub ({reason}) to fetch {what} for {repo_id}, and it is not "
+        "in the local cache: pass a local folder or config.json path, or retry with network access"
+    )
 
 
 def _offline_message(repo_id: str, what: str = "config.json") -> str:
@@ -172,16 +275,21 @@ def fetch_config(
 
     validate_repo_id(repo_id)
     _validate_revision(revision)
+    offline = hub_offline()
+    unreachable = None if offline else hub_unreachable()
     try:
-        path = hf_hub_download(
-            repo_id,
-            "config.json",
-            revision=revision,
-            cache_dir=cache_dir,
-            token=token,
-            local_files_only=hub_offline(),
-        )
+        with _hub_client_offline(unreachable is not None):
+            path = hf_hub_download(
+                repo_id,
+                "config.json",
+                revision=revision,
+                cache_dir=None if cache_dir is None else str(cache_dir),
+                token=token,
+                local_files_only=offline or unreachable is not None,
+            )
     except _network_errors() as exc:
+        if unreachable is not None:
+            raise HubError(_unreachable_message(repo_id, "config.json", unreachable)) from None
         raise _translate(exc, repo_id, revision, "config.json") from None
     return _load_config(Path(path), repo_id)
 
@@ -225,6 +333,13 @@ def fetch_safetensors_header_bytes(
     what = "safetensors headers"
     if hub_offline():
         raise HubError(_offline_message(repo_id, what))
+    unreachable = hub_unreachable()
+    if unreachable is not None:
+        raise HubError(
+            _unreachable_message(repo_id, what, unreachable).replace(
+                ", and it is not in the local cache", ""
+            )
+        )
     from huggingface_hub import get_safetensors_metadata
 
     try:

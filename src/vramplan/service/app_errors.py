@@ -15,6 +15,7 @@ from vramplan.errors import (
     DoesNotFitError,
     HubError,
     InputError,
+    MissingExtraError,
     PlanNotFoundError,
     StoreUnavailableError,
     UnknownGPUError,
@@ -36,6 +37,7 @@ STATUS_BY_ERROR: tuple[tuple[type[VramplanError], int], ...] = (
     (DoesNotFitError, 422),
     (HubError, 503),
     (StoreUnavailableError, 503),
+    (MissingExtraError, 501),  # the server lacks an optional dependency (e.g. plots)
     (VramplanError, 400),
 )
 

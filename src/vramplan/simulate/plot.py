@@ -27,7 +27,9 @@ def plot_timeseries(result: SimulationResult, path: str | Path) -> Path:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError as exc:  # pragma: no cover - depends on the install
-        raise InputError("plotting needs matplotlib: pip install 'vramplan[plot]'.") from exc
+        from vramplan.extras import missing_extra
+
+        raise missing_extra(exc, "plotting", "plot") from None
     ts = result.timeseries
     if not ts.get("time_s"):
         raise InputError("the simulation recorded no samples to plot (did any request run?).")
