@@ -1,0 +1,31 @@
+// The JSON API: one fetch wrapper that turns an error response into an Error with the API's message.
+"use strict";
+
+export class ApiError extends Error {
+  constructor(message, status, fixes) {
+    super(message);
+    this.status = status;
+    this.fixes = fixes || [];
+  }
+}
+
+export async function api(path, body, method) {
+  let res;
+  try {
+    res = await fetch(path, {
+      method: method || (body ? "POST" : "GET"),
+      headers: body ? { "content-type": "application/json" } : {},
+      body: body ? JSON.stringify(body) : undefined,
+    });
+  } catch (e) {
+    throw new ApiError(`the server did not answer (${e.message}): is \`vramplan serve\` running?`, 0);
+  }
+  if (res.status === 204) return null;
+  const data = await res.json().catch(() => null);
+  if (!res.ok) {
+    const err = data && data.error;
+    throw new ApiError((err && err.message) || `the server answered HTTP ${res.status}`, res.status, err && err.fixes);
+  }
+  if (data == null) throw new ApiError(`the server answered HTTP ${res.status} without JSON`, res.status);
+  return data;
+}
