@@ -1,0 +1,136 @@
+"""The page at 420 px wide, by keyboard alone, and offline (nothing requested outside the server)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.web.conftest import Server, open_page, shot
+from tests.web.helpers import TIMEOUT_MS, goto, submit, wait_done
+
+VIEWS = ["estimate", "engine", "explain", "perf", "plan", "simulate", "train", "plans"]
+LOG_LINES = "\n".join(
+    [
+        "INFO 04-22 00:03:01 [api_server.py:1] vLLM API server version 0.11.0",
+        "INFO 04-22 00:03:01 [utils.py:1] non-default args: {'model': 'meta-llama/Llama-3.1-8B-Instruct', 'max_model_len': 8192}",
+        "INFO 04-22 00:03:40 [gpu_model_runner.py:1] Model loading took 14.99 GiB and 20.1 seconds",
+        "INFO 04-22 00:03:50 [gpu_worker.py:1] Available KV cache memory: 58.11 GiB",
+        "INFO 04-22 00:03:50 [kv_cache_utils.py:1] GPU KV cache size: 476,016 tokens",
+    ]
+)
+
+# Elements whose right edge passes the viewport, outside the boxes that scroll on purpose (wide tables).
+OVERFLOW_JS = """
+() => {
+  const w = document.documentElement.clientWidth;
+  const bad = [];
+  for (const e of document.querySelectorAll('body *')) {
+    if (e.closest('.scroll') || e.closest('[hidden]') || e.closest('datalist')) continue;
+    const r = e.getBoundingClientRect();
+    if (r.width && r.right > w + 1) bad.push(`${e.tagName}#${e.id}.${e.className} right=${Math.round(r.right)}`);
+  }
+  return {scroll: document.documentElement.scrollWidth, width: w, bad: bad.slice(0, 10)};
+}
+"""
+
+
+def run_view(page: Any, view: str) -> None:
+    if view == "explain":
+        page.fill("#explain-log", LOG_LINES)
+    if view == "plans":
+        page.click("#plans-go")
+        wait_done(page, "plans")
+    else:
+        submit(page, view)
+
+
+def test_every_view_fits_420_px(server: Server, browser: Any) -> None:
+    context, page, watch = open_page(browser, server, width=420, height=900)
+    try:
+        for view in VIEWS:
+            goto(page, server.url, view)
+            run_view(page, view)
+            layout = page.evaluate(OVERFLOW_JS)
+            assert layout["scroll"] <= layout["width"], (view, layout)
+            assert not layout["bad"], (view, layout["bad"])
+            if view in ("estimate", "plan"):
+                shot(page, f"narrow-{view}")
+    finally:
+        context.close()
+    assert not watch.outside and not watch.errors, (watch.outside, watch.errors)
+
+
+def focused(page: Any) -> dict[str, Any]:
+    return page.evaluate(
+        """() => { const e = document.activeElement; const s = getComputedStyle(e);
+        return {id: e.id, tag: e.tagName, text: (e.textContent || '').trim().slice(0, 40), view: e.dataset.view || null,
+                outline: s.outlineStyle, width: parseFloat(s.outlineWidth)}; }"""
+    )
+
+
+def tab_to(page: Any, match: Any, limit: int = 60) -> list[dict[str, Any]]:
+    """Press Tab until ``match(focused)``; every stop shows a visible focus ring."""
+    seen = []
+    for _ in range(limit):
+        page.keyboard.press("Tab")
+        f = focused(page)
+        seen.append(f)
+        assert f["outline"] != "none" and f["width"] >= 2, f"focus is not visible on {f}"
+        if match(f):
+            return seen
+    raise AssertionError(f"not reached by Tab: {[s['id'] or s['text'] for s in seen]}")
+
+
+def test_keyboard_only(server: Server, page: Any) -> None:
+    goto(page, server.url)
+    order = tab_to(page, lambda f: f["view"] == "perf")
+    ids = [f["id"] for f in order]
+    assert order[0]["text"] == "Skip to the views"
+    assert ids.index("model") < ids.index("context") < ids.index("gpu"), "focus follows the layout"
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#view-perf:not([hidden])")
+    assert focused(page)["id"] == "h-perf", "opening a view moves focus to its heading"
+    tab_to(page, lambda f: f["id"] == "perf-input", limit=5)
+    page.keyboard.press("Control+A")
+    page.keyboard.type("512")
+    page.keyboard.press("Enter")
+    wait_done(page, "perf")
+    assert page.input_value("#perf-input") == "512"
+    tab_to(page, lambda f: f["id"] == "perf-save", limit=40)
+    page.keyboard.press("Enter")
+    page.wait_for_selector("[data-testid=perf-permalink-link]", timeout=TIMEOUT_MS)
+    # Enter in a scenario field runs the open view again.
+    page.focus("#users")
+    page.keyboard.press("Control+A")
+    page.keyboard.type("4")
+    page.keyboard.press("Enter")
+    wait_done(page, "perf")
+    assert "4 concurrent users" in (page.text_content("#perf-out .subject") or "")
+
+
+def test_offline_nothing_outside_the_server(server: Server, page: Any) -> None:
+    requested: list[str] = []
+    page.on("request", lambda r: requested.append(r.url))
+    goto(page, server.url)
+    for view in VIEWS:
+        page.click(f"nav#views a[data-view={view}]")
+        page.wait_for_selector(f"#view-{view}:not([hidden])")
+        run_view(page, view)
+    assert requested and all(u.startswith(server.url + "/") for u in requested), [
+        u for u in requested if not u.startswith(server.url)
+    ]
+    assets = page.evaluate(
+        "[...document.querySelectorAll('script[src], link[href]')].map(e => e.src || e.href)"
+    )
+    assert assets and all(a.startswith(server.url + "/") for a in assets), assets
+
+
+def test_offline_guard_catches_outside_requests(server: Server, browser: Any) -> None:
+    """The guard the other tests rely on does see a request outside the server (so their check can fail)."""
+    context, page, watch = open_page(browser, server, csp=False)
+    try:
+        goto(page, server.url)
+        page.evaluate("fetch('https://example.com/x').catch(() => null)")
+        page.wait_for_timeout(300)
+        assert watch.outside == ["https://example.com/x"]
+    finally:
+        context.close()
