@@ -1,7 +1,10 @@
 """Stored XSS: saved plans whose names, models and results carry markup are shown as text, never run.
 
 The page is served here WITHOUT the server's CSP, so only the page's own code (text nodes, no innerHTML)
-stands between the data and the DOM.
+stands between the data and the DOM. The markup reaches the plans two ways: in fields the server
+computes from (an uploaded config's display name becomes the result's model name; an unknown vLLM flag
+is echoed in ``ignored_flags``), and in a ``result`` sent with the plan (stored by servers that keep a
+client's result, ignored by those that recompute it).
 """
 
 from __future__ import annotations
@@ -28,41 +31,44 @@ def poisoned(value: Any) -> Any:
     return value
 
 
-def save(server: Server, kind: str, scenario: dict[str, Any], result: dict[str, Any]) -> str:
-    body = {"name": f"{PAYLOAD} {kind}", "kind": kind, "scenario": scenario, "result": result}
-    r = httpx.post(f"{server.url}/api/plans", json=body)
+def save(server: Server, kind: str, route: str, scenario: dict[str, Any]) -> str | None:
+    """Save a plan of ``kind`` (None when this server does not keep that kind)."""
+    result = server.post(route, scenario)
+    body = {
+        "name": f"{PAYLOAD} {kind}",
+        "kind": kind,
+        "scenario": scenario,
+        "result": poisoned(result),
+    }
+    r = httpx.post(f"{server.url}/api/plans", json=body, timeout=60)
+    if r.status_code == 400 and "kind" in r.text:
+        return None
     assert r.status_code == 201, r.text
     return str(r.json()["id"])
 
 
 def test_stored_plans_never_run_script(server: Server, browser: Any) -> None:
-    scenario = {"model": "llama-3.1-8b", "context": 8192, "users": 16, "gpu": "H100-80GB"}
-    estimate = server.post("/api/estimate", scenario)
-    plan_req = {"model": "llama-3.1-8b", "context": 8192, "users": 16, "limit": 2}
-    plan = server.post("/api/plan", plan_req)
-    vllm_req = {"command": "vllm serve llama-3.1-8b", "gpu": "H100-80GB"}
-    vllm = server.post("/api/vllm", vllm_req)
-    perf_req = {"model": "llama-3.1-8b", "gpu": "H100-80GB", "input_len": 64, "output_len": 8}
-    perf = server.post("/api/perf", perf_req)
-    train_req = {"model": "llama-3.1-8b", "method": "qlora", "gpu": "H100-80GB"}
-    train = server.post("/api/train", train_req)
-    ids = [
-        save(server, "estimate", {**scenario, "model": PAYLOAD}, poisoned(estimate)),
-        save(server, "plan", plan_req, poisoned(plan)),
-        save(server, "vllm", {"command": PAYLOAD}, poisoned(vllm)),
-        save(server, "perf", {**perf_req, "model": PAYLOAD}, poisoned(perf)),
-        save(server, "train", train_req, poisoned(train)),
-        save(
-            server,
-            "explain",
-            {"log": PAYLOAD},
-            {"engine": PAYLOAD, "terms": {PAYLOAD: {"likely_cause": PAYLOAD}}},
+    from vramplan.model import catalog
+
+    config = catalog.catalogue()[catalog.find("llama-3.1-8b")]
+    upload = {"config": config, "name": PAYLOAD}
+    gpu = "H100-80GB"
+    plans = [
+        ("estimate", "/api/estimate", {**upload, "context": 8192, "users": 16, "gpu": gpu}),
+        ("plan", "/api/plan", {**upload, "context": 8192, "users": 16, "limit": 2}),
+        ("train", "/api/train", {**upload, "method": "qlora", "gpu": gpu}),
+        ("vllm", "/api/vllm", {"args": ["llama-3.1-8b", "--bogus-flag", PAYLOAD], "gpu": gpu}),
+        (
+            "sglang",
+            "/api/sglang",
+            {"args": ["--model-path", "llama-3.1-8b", "--bogus", PAYLOAD], "gpu": gpu},
         ),
+        ("perf", "/api/perf", {**upload, "gpu": gpu, "input_len": 64, "output_len": 8}),
     ]
+    ids = [i for i in (save(server, *p) for p in plans) if i is not None]
+    assert len(ids) >= 4
     context, page, watch = open_page(browser, server, csp=False)
-    watch.http_errors_expected = (
-        True  # the estimate view redraws its curves for the poisoned model name
-    )
+    watch.http_errors_expected = True
     requested: list[str] = []
     page.on("request", lambda r: requested.append(r.url))
     try:
@@ -76,7 +82,12 @@ def test_stored_plans_never_run_script(server: Server, browser: Any) -> None:
                 "body[data-ready='1'], body[data-ready='error']", timeout=TIMEOUT_MS
             )
             page.wait_for_timeout(200)
-            assert PAYLOAD in (page.text_content("main") or ""), plan_id
+            shown = (
+                (page.text_content("main") or "")
+                + page.input_value("#model")
+                + page.input_value("#engine-command")
+            )
+            assert PAYLOAD in shown, plan_id
             assert page.evaluate("window.__xss") is None, f"plan {plan_id} ran script"
             assert page.locator("main img, main script").count() == 0, plan_id
     finally:

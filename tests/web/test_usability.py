@@ -82,29 +82,28 @@ def tab_to(page: Any, match: Any, limit: int = 60) -> list[dict[str, Any]]:
 
 def test_keyboard_only(server: Server, page: Any) -> None:
     goto(page, server.url)
-    order = tab_to(page, lambda f: f["view"] == "perf")
+    order = tab_to(page, lambda f: f["view"] == "train")
     ids = [f["id"] for f in order]
     assert order[0]["text"] == "Skip to the views"
     assert ids.index("model") < ids.index("context") < ids.index("gpu"), "focus follows the layout"
     page.keyboard.press("Enter")
-    page.wait_for_selector("#view-perf:not([hidden])")
-    assert focused(page)["id"] == "h-perf", "opening a view moves focus to its heading"
-    tab_to(page, lambda f: f["id"] == "perf-input", limit=5)
-    page.keyboard.press("Control+A")
-    page.keyboard.type("512")
+    page.wait_for_selector("#view-train:not([hidden])")
+    assert focused(page)["id"] == "h-train", "opening a view moves focus to its heading"
+    tab_to(page, lambda f: f["id"] == "train-seq", limit=5)
+    page.keyboard.type("1024")
     page.keyboard.press("Enter")
-    wait_done(page, "perf")
-    assert page.input_value("#perf-input") == "512"
-    tab_to(page, lambda f: f["id"] == "perf-save", limit=40)
+    wait_done(page, "train")
+    assert "1,024 tokens" in (page.text_content("#train-out .subject") or "")
+    tab_to(page, lambda f: f["id"] == "train-save", limit=40)
     page.keyboard.press("Enter")
-    page.wait_for_selector("[data-testid=perf-permalink-link]", timeout=TIMEOUT_MS)
+    page.wait_for_selector("[data-testid=train-permalink-link]", timeout=TIMEOUT_MS)
     # Enter in a scenario field runs the open view again.
-    page.focus("#users")
+    page.focus("#model")
     page.keyboard.press("Control+A")
-    page.keyboard.type("4")
+    page.keyboard.type("qwen2.5-7b")
     page.keyboard.press("Enter")
-    wait_done(page, "perf")
-    assert "4 concurrent users" in (page.text_content("#perf-out .subject") or "")
+    wait_done(page, "train")
+    assert "Qwen" in (page.text_content("#train-out .subject") or "")
 
 
 def test_offline_nothing_outside_the_server(server: Server, page: Any) -> None:

@@ -308,27 +308,26 @@ def test_train_view(server: Server, page: Any) -> None:
 
 
 def test_saved_plans_list_open_delete(server: Server, page: Any) -> None:
-    goto(page, server.url, "perf")
-    submit(page, "perf")
-    ttft = figure(page, "perf", "TTFT")
-    page.fill("#perf-plan-name", "perf plan for the list test")
-    page.click("#perf-save")
-    page.wait_for_selector("[data-testid=perf-permalink-link]")
-    plan_id = page.get_attribute("[data-testid=perf-permalink-link]", "href").split("=")[1]
+    goto(page, server.url, "train")
+    submit(page, "train")
+    total = cell(page, "[data-testid=train-total]")
+    page.fill("#train-plan-name", "train plan for the list test")
+    page.click("#train-save")
+    page.wait_for_selector("[data-testid=train-permalink-link]")
+    plan_id = page.get_attribute("[data-testid=train-permalink-link]", "href").split("=")[1]
 
     page.click("nav#views a[data-view=plans]")
     wait_done(page, "plans")
     row = f"#plans-out tr[data-plan='{plan_id}']"
-    assert "perf plan for the list test" in cell(page, row) and "perf" in cell(page, row)
+    assert "train plan for the list test" in cell(page, row) and "train" in cell(page, row)
     shot(page, "plans")
 
-    page.click(f"{row} a")  # open: the stored result, not a new computation
-    page.wait_for_selector("#view-perf[data-state=ready]")
-    assert page.is_visible("#view-perf")
-    assert figure(page, "perf", "TTFT") == ttft
-    assert "perf plan for the list test" in cell(page, "[data-testid=saved-note]")
+    page.click(f"{row} a")  # open: the stored plan, in its own view
+    page.wait_for_selector("#view-train[data-state=ready]")
+    assert page.is_visible("#view-train")
+    assert cell(page, "[data-testid=train-total]") == total
+    assert "train plan for the list test" in cell(page, "[data-testid=saved-note]")
 
-    page.click("nav#views a[data-view=plans]")
     page.click("nav#views a[data-view=plans]")
     page.click("#plans-go")
     wait_done(page, "plans")
