@@ -133,3 +133,32 @@ def test_offline_guard_catches_outside_requests(server: Server, browser: Any) ->
         assert watch.outside == ["https://example.com/x"]
     finally:
         context.close()
+
+
+def test_token_prompt_for_a_server_with_auth(server: Server, page: Any) -> None:
+    """A server started with `--auth tokens` answers 401 without the token: the page asks for it, keeps
+    it in the tab, and sends it as a Bearer header on every API call from then on."""
+    page.watch.http_errors_expected = True
+    sent: list[str | None] = []
+
+    def auth(route: Any) -> None:
+        header = route.request.headers.get("authorization")
+        sent.append(header)
+        if header != "Bearer s3cret":
+            route.fulfill(
+                status=401,
+                content_type="application/json",
+                body='{"error": {"type": "Unauthorized", "message": "this server needs a token"}}',
+            )
+            return
+        route.fallback()
+
+    page.route("**/api/**", auth)
+    page.goto(f"{server.url}/")
+    page.wait_for_selector("#auth:not([hidden])", timeout=TIMEOUT_MS)
+    assert "needs a token" in (page.text_content("[data-testid=error]") or "")
+    page.fill("#api-token", "s3cret")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("body[data-ready='1']", timeout=TIMEOUT_MS)
+    assert page.is_hidden("#auth") and page.is_visible("#total-per-gpu")
+    assert sent[-1] == "Bearer s3cret" and "s3cret" not in page.url

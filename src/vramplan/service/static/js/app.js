@@ -1,7 +1,7 @@
 // vramplan web page: a thin client of the JSON API. One view per CLI command; the scenario form at the
 // top feeds them all. Everything shown is built from text nodes (see dom.js).
 "use strict";
-import { api } from "./api.js";
+import { api, onUnauthorized, token } from "./api.js";
 import { $, add, el } from "./dom.js";
 import { num, when } from "./format.js";
 import { clearUpload, fillScenario, readUpload, scenario } from "./scenario.js";
@@ -65,7 +65,21 @@ async function openPlan(id) {
   });
 }
 
+/** A server with `--auth tokens` answers 401: ask for the token, then start again with it. */
+function setUpAuth() {
+  onUnauthorized.handler = () => {
+    $("auth").hidden = false;
+    if (token.get()) $("api-token").setAttribute("aria-invalid", "true");
+  };
+  $("auth").addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    token.set($("api-token").value.trim());
+    location.reload();
+  });
+}
+
 async function init() {
+  setUpAuth();
   for (const form of document.querySelectorAll("form.view-form")) {
     form.addEventListener("submit", (ev) => { ev.preventDefault(); runView(form.dataset.view); });
   }

@@ -30,8 +30,11 @@ export function add(node, ...children) {
 /** A table: head is a list of column titles; each row a list of cells (a node, text, or {text, ...attrs}). */
 export function table(head, rows, attrs) {
   const cell = (tag, c) => (c && typeof c === "object" && !(c instanceof Node) && !Array.isArray(c) ? el(tag, c.attrs, c.text) : el(tag, null, c));
-  const t = el("table", attrs, el("thead", null, el("tr", null, head.map((h) => el("th", { scope: "col" }, h)))),
-    el("tbody", null, rows.map((r) => (r instanceof Node ? r : el("tr", null, r.map((c) => cell("td", c)))))));
+  const body = rows.map((r) => (r instanceof Node ? r : el("tr", null, r.map((c) => cell("td", c)))));
+  // A header sits over its column: left over text columns, right over numbers.
+  const textColumn = (i) => body.length > 0 && body[0].children[i] && body[0].children[i].classList.contains("text");
+  const t = el("table", attrs, el("thead", null, el("tr", null, head.map((h, i) => el("th", { scope: "col", class: textColumn(i) ? "text" : null }, h)))),
+    el("tbody", null, body));
   // A wide table scrolls inside its own box (reachable by keyboard), never the page.
   return el("div", { class: "scroll", tabindex: "0", role: "region", "aria-label": attrs && attrs["aria-label"] ? attrs["aria-label"] : "table" }, t);
 }
