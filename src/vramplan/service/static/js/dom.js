@@ -31,9 +31,12 @@ export function add(node, ...children) {
 export function table(head, rows, attrs) {
   const cell = (tag, c) => (c && typeof c === "object" && !(c instanceof Node) && !Array.isArray(c) ? el(tag, c.attrs, c.text) : el(tag, null, c));
   const body = rows.map((r) => (r instanceof Node ? r : el("tr", null, r.map((c) => cell("td", c)))));
+  // Each cell knows its column, so a narrow screen can show a wide table as one card per row.
+  for (const tr of body) [...tr.children].forEach((td, i) => { if (head[i] && !td.dataset.label) td.dataset.label = head[i]; });
   // A header sits over its column: left over text columns, right over numbers.
   const textColumn = (i) => body.length > 0 && body[0].children[i] && body[0].children[i].classList.contains("text");
-  const t = el("table", attrs, el("thead", null, el("tr", null, head.map((h, i) => el("th", { scope: "col", class: textColumn(i) ? "text" : null }, h)))),
+  const stack = head.length > 4 ? "stack" : null;
+  const t = el("table", { ...attrs, class: stack }, el("thead", null, el("tr", null, head.map((h, i) => el("th", { scope: "col", class: textColumn(i) ? "text" : null }, h)))),
     el("tbody", null, body));
   // A wide table scrolls inside its own box (reachable by keyboard), never the page.
   return el("div", { class: "scroll", tabindex: "0", role: "region", "aria-label": attrs && attrs["aria-label"] ? attrs["aria-label"] : "table" }, t);
