@@ -110,8 +110,10 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         proc.kill()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    """One Chromium per test module (Playwright's sync API allows one running instance per thread, and
+    other modules start their own)."""
     if CHROMIUM is None:
         pytest.skip("chromium is not installed (apt-get install -y chromium)")
     sync_api = pytest.importorskip(

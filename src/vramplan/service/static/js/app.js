@@ -45,7 +45,7 @@ const runView = (name) => run(name, (out) => VIEWS[name].submit(out));
 function scenarioChanged() {
   for (const name of Object.keys(VIEWS)) {
     const state = $(`view-${name}`).dataset.state;
-    if (name !== "plans" && (state === "ready" || state === "error")) reset(name, `The scenario changed: press ${RUN_LABEL[name]} to recompute.`);
+    if (name !== "plans" && ["ready", "error", "loading"].includes(state)) reset(name, `The scenario changed: press ${RUN_LABEL[name]} to recompute.`);
   }
   if (!$("engine-kind").dataset.edited) engine.rebuild();
 }

@@ -35,7 +35,7 @@ export function table(head, rows, attrs) {
   for (const tr of body) [...tr.children].forEach((td, i) => { if (head[i] && !td.dataset.label) td.dataset.label = head[i]; });
   // A header sits over its column: left over text columns, right over numbers.
   const textColumn = (i) => body.length > 0 && body[0].children[i] && body[0].children[i].classList.contains("text");
-  const stack = head.length > 4 ? "stack" : null;
+  const stack = head.length >= 4 ? "stack" : null;
   const t = el("table", { ...attrs, class: stack }, el("thead", null, el("tr", null, head.map((h, i) => el("th", { scope: "col", class: textColumn(i) ? "text" : null }, h)))),
     el("tbody", null, body));
   // A wide table scrolls inside its own box (reachable by keyboard), never the page.

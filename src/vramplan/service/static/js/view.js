@@ -5,7 +5,10 @@ import { api } from "./api.js";
 import { $, el, add, list } from "./dom.js";
 
 /** Clear a view's result, error and status (used before a run and when the scenario changes). */
+const runs = {}; // per view: the number of the latest run or reset; an older run's result is dropped
+
 export function reset(name, message) {
+  runs[name] = (runs[name] || 0) + 1;
   const out = $(`${name}-out`);
   out.replaceChildren();
   out.hidden = true;
@@ -23,25 +26,33 @@ export function showError(name, err) {
   if (err.fixes && err.fixes.length) add(box, [el("p", null, "Changes that would make it fit:"), list(err.fixes)]);
 }
 
-/** Run ``task(out)``: "computing" while it runs, then the result, or the error alone. */
+/** Run ``task(box)``: "computing" while it runs, then the result, or the error alone. A run started
+ * while the same view is computing is ignored; one overtaken by a scenario change is dropped. */
 export async function run(name, task) {
   const section = $(`view-${name}`);
+  if (section.dataset.state === "loading") return;
   const button = section.querySelector("form.view-form button[type=submit]");
   reset(name, "");
+  const mine = runs[name];
+  const current = () => runs[name] === mine;
   $(`${name}-status`).textContent = "Computing…";
   section.dataset.state = "loading";
   section.setAttribute("aria-busy", "true");
   document.body.dataset.ready = "";
   if (button) button.disabled = true;
   const out = $(`${name}-out`);
+  const box = el("div");
+  out.append(box);
   try {
-    await task(out);
+    await task(box);
+    if (!current()) return box.remove();
     out.hidden = false;
     $(`${name}-status`).textContent = "";
     section.dataset.state = "ready";
     document.body.dataset.ready = "1";
   } catch (e) {
-    out.replaceChildren();
+    box.remove();
+    if (!current()) return;
     out.hidden = true;
     $(`${name}-status`).textContent = "";
     showError(name, e);
@@ -50,6 +61,7 @@ export async function run(name, task) {
   } finally {
     section.removeAttribute("aria-busy");
     if (button) button.disabled = false;
+    if (!current() && section.dataset.state === "loading") section.dataset.state = "stale";
   }
 }
 
