@@ -31,7 +31,7 @@ function show(name, focus) {
     else a.removeAttribute("aria-current");
   }
   if (name === "engine" && !$("engine-command").value.trim()) engine.rebuild();
-  if (name === "plans" && !$("view-plans").dataset.state) runView("plans");
+  if (name === "plans" && $("view-plans").dataset.state !== "error") runView("plans"); // plans saved meanwhile appear
   if (focus) {
     const h = $(`h-${name}`);
     h.setAttribute("tabindex", "-1");

@@ -4,9 +4,9 @@
 import { api } from "./api.js";
 import { $, el, add, list } from "./dom.js";
 
-/** Clear a view's result, error and status (used before a run and when the scenario changes). */
 const runs = {}; // per view: the number of the latest run or reset; an older run's result is dropped
 
+/** Clear a view's result, error and status (used before a run and when the scenario changes). */
 export function reset(name, message) {
   runs[name] = (runs[name] || 0) + 1;
   const out = $(`${name}-out`);
