@@ -324,7 +324,7 @@ class SimulateResponse(BaseModel):
 
 # ---- plans ----------------------------------------------------------------------------------------
 
-PlanKind = Literal["estimate", "vllm", "plan", "simulate", "train", "explain"]
+PlanKind = Literal["estimate", "vllm", "sglang", "plan", "perf", "simulate", "train", "explain"]
 
 
 class PlanCreate(BaseModel):
