@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from vramplan.errors import ConfigError, UnsupportedModelError
+from vramplan.model.families_hybrid import HYBRID_BUILDERS
 from vramplan.model.spec import AttentionKind, MLASpec, ModelSpec, MoESpec
 
 Config = Mapping[str, Any]
@@ -909,6 +910,7 @@ _BUILDERS: dict[str, Callable[[Config, str, str], ModelSpec]] = {
     "llama4_text": _llama4,
     "mistral3": _mistral3,
     "mllama": _mllama,
+    **HYBRID_BUILDERS,
 }
 
 SUPPORTED_MODEL_TYPES = tuple(sorted(_BUILDERS))
