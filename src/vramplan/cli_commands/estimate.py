@@ -154,13 +154,19 @@ def _print_breakdown(d: dict, unit: str) -> None:
             _fmt(d["per_gpu"][f"{name}_bytes"], unit),
             _fmt(d[f"{name}_bytes"], unit),
         )
-        for name in ("weights", "kv_cache", "activations", "overhead")
+        for name in ("weights", "kv_cache", "state_cache", "activations", "overhead")
+        if name != "state_cache" or d.get("state_cache_bytes")  # recurrent state: hybrids only
     ]
     rows.append(("total", _fmt(d["per_gpu"]["total_bytes"], unit), _fmt(d["total_bytes"], unit)))
     out.print(table(title, ["component", "per GPU", f"all {gpus} GPU(s)"], rows))
     out.print(
         f"parameters: {d['params']:,}   KV per token: {d['kv_bytes_per_token']:,} B "
         f"({d['kv_bytes_per_token'] / 1024:,.1f} KiB, all layers)"
+        + (
+            f"   state per sequence: {d['state_bytes_per_sequence'] / 2**20:,.1f} MiB"
+            if d.get("state_bytes_per_sequence")
+            else ""
+        )
     )
     out.print(
         f"layout: {gpus} GPU(s) = TP {d['tensor_parallel_size']} x PP {d['pipeline_parallel_size']}"
