@@ -1096,6 +1096,7 @@ def _mamba(cfg: Config, model_type: str, name: str) -> ModelSpec:
             inv.add(f"layers.mamba.{p}", (m_heads,), n, "norm", "column", c)
         inv.norm("layers.mamba.norm", inner, n, c, "column")
         inv.linear("layers.mamba.out_proj", h, inner, n, "row", c, proj_bias)
+        heads, head_dim = m_heads, m_dim
         state = StateSpec(
             kind="mamba2",
             layers=tuple(range(n)),
@@ -1118,6 +1119,7 @@ def _mamba(cfg: Config, model_type: str, name: str) -> ModelSpec:
             proj_bias=proj_bias,
             inner_norms=False,
         )
+        heads, head_dim = inner, 1
         state = StateSpec(
             kind="mamba",
             layers=tuple(range(n)),
@@ -1133,9 +1135,10 @@ def _mamba(cfg: Config, model_type: str, name: str) -> ModelSpec:
         inv=inv,
         vocab=vocab,
         layers=n,
-        heads=1,
-        kv_heads=1,
-        head_dim=h,
+        # No attention: the "heads" are what TP must divide (vLLM splits Mamba2 heads, Mamba1's inner width).
+        heads=heads,
+        kv_heads=heads,
+        head_dim=head_dim,
         intermediate=inner,
         max_positions=_int(cfg, "max_position_embeddings", 1 << 20),
         attention=[False] * n,
