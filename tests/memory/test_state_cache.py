@@ -240,3 +240,24 @@ def test_bundled_hybrid_configs_are_the_shared_ones() -> None:
     for repo in HYBRIDS:
         path = shared / (repo.replace("/", "__") + ".json")
         assert json.loads(path.read_text()) == catalogue()[repo]
+
+
+def test_llama_cpp_recurrent_buffers_of_the_shared_log() -> None:
+    """llama.cpp keeps one f32 conv (R) and one f32 recurrent (S) row per sequence per recurrent layer
+    (``llama_memory_recurrent``, kernel - 1 conv columns): the shared PR #23792 log of a Qwen3.5-27B-class model
+    with 3 sequences prints R 16.88 MiB, S 432.00 MiB, 448.88 MiB in all, 149.62 MiB on each of 3 devices."""
+    data = Path(__file__).parent / "data" / "vllm_hybrid_cases.json"
+    case = next(
+        c
+        for c in json.loads(data.read_text())["cases"]
+        if c["id"] == "llamacpp-pr23792-qwen35-27b-class-tensorsplit"
+    )
+    spec = _bundled("Qwen/Qwen3.5-27B")
+    seqs = case["rs_seqs"]
+    conv_only = seqs * state_bytes_per_sequence(spec, 4, 0)
+    recurrent_only = seqs * state_bytes_per_sequence(spec, 0, 4)
+    assert round(conv_only / MiB, 2) == case["rs_r_f32_mib"]
+    assert round(recurrent_only / MiB, 2) == case["rs_s_f32_mib"]
+    total = seqs * state_bytes_per_sequence(spec, 4, 4)
+    assert round(total / MiB, 2) == case["rs_total_mib"]
+    assert round(total / case["tensor_parallel_size"] / MiB, 2) == case["rs_buffer_meta_mib"]

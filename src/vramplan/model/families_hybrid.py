@@ -708,13 +708,11 @@ def _nemotron_h(cfg: Config, model_type: str, name: str) -> ModelSpec:
         expert_in = h
         if latent is not None:
             latent = _int(cfg, "moe_latent_size")
-            inv.linear(
-                "layers.mlp.fc1_latent_proj", latent, h, nm, "replicated", "experts", mlp_bias
+            inv.linear("layers.mlp.fc1_latent_proj", latent, h, nm, "replicated", "mlp", mlp_bias)
+            inv.linear("layers.mlp.fc2_latent_proj", h, latent, nm, "replicated", "mlp", mlp_bias)
+            expert_in = (
+                latent  # the latent projections are always on: counted outside the routed experts
             )
-            inv.linear(
-                "layers.mlp.fc2_latent_proj", h, latent, nm, "replicated", "experts", mlp_bias
-            )
-            expert_in = latent
         inv.add(
             "layers.mlp.experts.up_proj.weight",
             (width, expert_in),
@@ -1381,6 +1379,9 @@ def _remote_code_only(cfg: Config, model_type: str, name: str) -> ModelSpec:
         "its layers differ from every transformers class, so its parameters cannot be counted exactly"
     )
 
+
+#: Model types recognised only to refuse them in one line (their code lives in the checkpoint's repository).
+REMOTE_CODE_ONLY = ("kimi_k3",)
 
 HYBRID_BUILDERS: dict[str, Callable[[Config, str, str], ModelSpec]] = {
     "qwen3_next": _qwen_gdn,
