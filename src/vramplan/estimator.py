@@ -107,7 +107,7 @@ def breakdown_for(
     # the per-GPU sum never understates the busiest GPU.
     kv_per_gpu = max(kv_stages)
     kv_total = sum(kv_stages) * tp
-    state_seq = _state_per_sequence(r, tp, stages)
+    state_seq = _state_per_sequence(r, tp, tuple(stages))
     state_stages = [s * workload.users for s in state_seq]
     state_per_gpu = max(state_stages)
     tokens = workload.forward_tokens
@@ -134,7 +134,9 @@ def breakdown_for(
             "layers_per_gpu": max(n for _, n in stages),
         },
     )
-    state = _state_component(r, workload.users, tp, stages, state_per_gpu, sum(state_stages) * tp)
+    state = _state_component(
+        r, workload.users, tp, tuple(stages), state_per_gpu, sum(state_stages) * tp
+    )
     components = (fixed.weights, kv, state, fixed.activations, fixed.overhead)
     per_gpu_total = fixed.per_gpu_bytes + kv_per_gpu + state_per_gpu
     max_users = max_context = None
@@ -173,21 +175,23 @@ def breakdown_for(
     )
 
 
+@lru_cache(maxsize=1024)
 def _state_per_sequence(
-    r: Resolved, tp: int, stages: list[tuple[int, int]] | tuple[tuple[int, int], ...]
-) -> list[int]:
+    r: Resolved, tp: int, stages: tuple[tuple[int, int], ...]
+) -> tuple[int, ...]:
     """Recurrent-state bytes one sequence holds on one rank of each stage (0 for pure attention models)."""
     if r.spec.state is None:
-        return [0] * len(stages)
+        return (0,) * len(stages)
     dt = state_dtypes(r.spec, r.precision.compute_dtype)
-    return [
+    return tuple(
         state_bytes_per_sequence(r.spec, dt.conv_bytes, dt.recurrent_bytes, tp, n, first)
         for first, n in stages
-    ]
+    )
 
 
+@lru_cache(maxsize=1024)
 def _state_component(
-    r: Resolved, users: int, tp: int, stages: list[tuple[int, int]], per_gpu: int, total: int
+    r: Resolved, users: int, tp: int, stages: tuple[tuple[int, int], ...], per_gpu: int, total: int
 ) -> Component:
     spec = r.spec
     if spec.state is None:
@@ -350,7 +354,7 @@ def _capacity(
     w = weight_bytes(r.spec, r.precision, tp, pp)
     max_users = max_context = None
     stages = _stages(r.spec, pp)
-    state_seq = _state_per_sequence(r, tp, stages)
+    state_seq = _state_per_sequence(r, tp, tuple(stages))
     for i, (first, n) in enumerate(stages):  # every stage must fit: take the tightest
         free = free_for_weights_and_kv - w.per_stage[i]
         # each sequence holds its KV (grows with context) and its recurrent state (fixed)
