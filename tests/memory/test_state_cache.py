@@ -261,3 +261,56 @@ def test_llama_cpp_recurrent_buffers_of_the_shared_log() -> None:
     total = seqs * state_bytes_per_sequence(spec, 4, 4)
     assert round(total / MiB, 2) == case["rs_total_mib"]
     assert round(total / case["tensor_parallel_size"] / MiB, 2) == case["rs_buffer_meta_mib"]
+
+
+@pytest.mark.parametrize("repo", HYBRIDS + ["Qwen/Qwen3.5-9B", "Qwen/Qwen3.5-397B-A17B"])
+def test_cli_estimate_answers_for_bundled_hybrids(repo: str, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from vramplan.cli import app
+
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(catalogue()[repo]))
+    r = CliRunner().invoke(
+        app, ["estimate", str(path), "--context", "32768", "--users", "4", "--json"]
+    )
+    assert r.exit_code == 0, r.output
+    d = json.loads(r.output)
+    assert (
+        d["state_bytes_per_sequence"] > 0
+        and d["state_cache_bytes"] == 4 * d["state_bytes_per_sequence"]
+    )
+    text = CliRunner().invoke(app, ["estimate", str(path)])
+    assert "state cache" in text.output and "state per sequence" in text.output
+
+
+def test_cli_refuses_kimi_k3_in_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    from vramplan.cli import main
+
+    excerpt = Path(__file__).resolve().parents[1] / "model" / "data" / "kimi_k3_excerpt.json"
+    with pytest.raises(SystemExit) as exc:
+        main(["estimate", str(excerpt)])
+    assert exc.value.code == 1
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(lines) == 1 and "never runs remote code" in lines[0], lines
+
+
+@given(
+    name=st.sampled_from(REAL_TENSOR_CASES),
+    tp=st.sampled_from([1, 2, 4, 8]),
+    conv=st.sampled_from([1, 2, 4]),
+    rec=st.sampled_from([2, 4]),
+)
+def test_state_invariants(name: str, tp: int, conv: int, rec: int) -> None:
+    """Per-rank state never grows with TP, the ranks together hold at least the unsplit state (group padding
+    and rounding only add), every layer holds the same, and the engines' layout is one conv column smaller
+    than transformers'."""
+    spec = spec_from_config(SYNTHETIC[name])
+    one = state_bytes_per_sequence(spec, conv, rec, 1)
+    ranked = state_bytes_per_sequence(spec, conv, rec, tp)
+    assert ranked <= one <= ranked * tp
+    assert spec.state is not None
+    layer = one // spec.state.num_layers
+    assert one == layer * spec.state.num_layers
+    full = state_bytes_per_sequence(spec, conv, rec, 1, full_kernel=True)
+    assert full - one == spec.state.num_layers * spec.state.conv_channels * conv
