@@ -41,6 +41,7 @@ REAL_TENSOR_CASES = (
     "mamba2",
     "lfm2_multiplier",
     "kimi_linear_q_lora",
+    "minimax_lightning",
 )
 
 
@@ -60,6 +61,9 @@ def _cache_tensors(config: dict, batch: int, tokens: int, dtype):  # type: ignor
     cache = getattr(out, "past_key_values", None) or getattr(out, "cache_params", None)
     state: dict[int, list] = {}
     kv: dict[int, list] = {}
+    for i, t in enumerate(getattr(cache, "linear_cache", None) or []):  # MiniMax lightning layers
+        if isinstance(t, torch.Tensor) and t.numel():
+            state.setdefault(i, []).append(t)
     for i, layer in enumerate(cache.layers):
         for attr in ("conv_states", "recurrent_states"):
             for t in (getattr(layer, attr, None) or {}).values():

@@ -1372,6 +1372,76 @@ def _kimi_linear(cfg: Config, model_type: str, name: str) -> ModelSpec:
     )
 
 
+# --- MiniMax-Text-01 / MiniMax-M1: lightning (linear) attention + softmax attention, MoE everywhere ----------
+
+
+def _minimax(cfg: Config, model_type: str, name: str) -> ModelSpec:
+    """MiniMaxForCausalLM: layers are lightning attention (``linear_attention``: fused qkv, an output gate,
+    an RMSNorm over heads x head_dim, out_proj) or softmax GQA attention (``layer_types``; default alternating,
+    full first), each followed by a Mixtral-style MoE. A lightning layer keeps one (heads, head_dim, head_dim)
+    state per sequence and no conv. Defaults: MiniMaxConfig."""
+    h = _int(cfg, "hidden_size", 4096)
+    n = _int(cfg, "num_hidden_layers", 32)
+    types = cfg.get("layer_types")
+    if types is None:
+        types = ["full_attention" if (i + 1) % 2 else "linear_attention" for i in range(n)]
+    if len(types) != n:
+        raise ConfigError(f"layer_types has {len(types)} entries but num_hidden_layers is {n}")
+    kinds = _check_kinds(
+        list(types), {"full_attention": "attn", "linear_attention": "linear"}, "layer_types"
+    )
+    attn = [k == "attn" for k in kinds]
+    heads = _int(cfg, "num_attention_heads", 32)
+    kv_heads = _int(cfg, "num_key_value_heads", 8)
+    d = _int(cfg, "head_dim", h // heads)
+    experts = _int(cfg, "num_local_experts", 8)
+    width = _int(cfg, "intermediate_size", 14_336)
+    vocab = _int(cfg, "vocab_size", 32_000)
+    tie = bool(cfg.get("tie_word_embeddings", False))
+    n_attn = sum(attn)
+    n_lin = n - n_attn
+    inv = _Inventory(h)
+    inv.embeddings(vocab, tie)
+    inv.gqa(n_attn, heads, kv_heads, d)
+    c = "linear_attention"
+    inv.linear("layers.linear_attn.qkv_proj", 3 * heads * d, h, n_lin, "column", c)
+    inv.linear("layers.linear_attn.output_gate", heads * d, h, n_lin, "column", c)
+    inv.norm("layers.linear_attn.norm", heads * d, n_lin, c, "column")
+    inv.linear("layers.linear_attn.out_proj", h, heads * d, n_lin, "row", c)
+    inv.router(experts, n)
+    inv.mlp("layers.mlp.experts", width, n * experts, role="expert", component="experts")
+    inv.norm("layers.norm", h, 2 * n, "norms")
+    inv.final_norm()
+    return _spec(
+        name=name,
+        model_type=model_type,
+        inv=inv,
+        vocab=vocab,
+        layers=n,
+        heads=heads,
+        kv_heads=kv_heads,
+        head_dim=d,
+        intermediate=width,
+        max_positions=_int(cfg, "max_position_embeddings", 4096 * 32),
+        attention=attn,
+        state=StateSpec(
+            kind="linear_attention",
+            layers=tuple(i for i in range(n) if not attn[i]),
+            conv_channels=0,
+            conv_kernel=1,
+            recurrent_shape=(heads, d, d),
+        ),
+        dtype=_dtype(cfg),
+        tie=tie,
+        cfg=cfg,
+        moe=MoESpec(
+            num_experts=experts,
+            experts_per_token=_int(cfg, "num_experts_per_tok", 2),
+            expert_intermediate_size=width,
+        ),
+    )
+
+
 def _remote_code_only(cfg: Config, model_type: str, name: str) -> ModelSpec:
     arch = ", ".join(str(a) for a in (cfg.get("architectures") or [model_type]))
     raise UnsupportedModelError(
@@ -1397,8 +1467,16 @@ HYBRID_BUILDERS: dict[str, Callable[[Config, str, str], ModelSpec]] = {
     "mamba2": _mamba,
     "lfm2": _lfm2,
     "kimi_linear": _kimi_linear,
+    "minimax": _minimax,
     "kimi_k3": _remote_code_only,
 }
 
 #: The state kinds these builders produce, for docs and the CLI.
-STATE_KINDS: tuple[StateKind, ...] = ("mamba", "mamba2", "gated_deltanet", "kda", "short_conv")
+STATE_KINDS: tuple[StateKind, ...] = (
+    "mamba",
+    "mamba2",
+    "gated_deltanet",
+    "kda",
+    "short_conv",
+    "linear_attention",
+)

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 #: "no_attention" marks a layer without KV (a Mamba / DeltaNet / short-conv / MLP-only block of a hybrid).
 AttentionKind = Literal["full_attention", "sliding_attention", "no_attention"]
 #: The per-sequence state a non-attention token mixer carries from one token to the next.
-StateKind = Literal["mamba", "mamba2", "gated_deltanet", "kda", "short_conv"]
+StateKind = Literal["mamba", "mamba2", "gated_deltanet", "kda", "short_conv", "linear_attention"]
 NormKind = Literal["rms", "layer"]
 MlpKind = Literal["gated", "plain"]
 
@@ -68,7 +68,8 @@ class StateSpec:
     #: Kernel width of the causal conv; the state keeps ``conv_kernel - 1`` columns.
     conv_kernel: int
     #: Recurrent state at TP 1, its first axis split by TP: Mamba1 (d_inner, d_state), Mamba2 (heads, head_dim,
-    #: d_state), gated DeltaNet (v_heads, v_dim, k_dim), KDA (heads, head_dim, head_dim); () for short conv.
+    #: d_state), gated DeltaNet (v_heads, v_dim, k_dim), KDA and MiniMax lightning attention (heads, head_dim,
+    #: head_dim); () for short conv. Lightning attention has no conv (``conv_channels`` 0).
     recurrent_shape: tuple[int, ...] = ()
     #: Mamba2 B/C groups: ``n_groups`` groups of ``group_channels`` conv channels, padded up to TP when TP does
     #: not divide them (vLLM ``extra_groups_for_head_shards``).
