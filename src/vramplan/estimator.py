@@ -21,6 +21,7 @@ from vramplan.memory.kv_cache import (
     largest_context,
 )
 from vramplan.memory.overhead import OverheadAssumptions, overhead_bytes
+from vramplan.memory.state_cache import state_bytes_per_sequence, state_dtypes, state_layers
 from vramplan.memory.weights import pp_layer_split, weight_bytes
 from vramplan.model.load import LoadedModel, load_model
 from vramplan.model.params import count_params
@@ -107,10 +108,13 @@ def breakdown_for(
     # the per-GPU sum never understates the busiest GPU.
     kv_per_gpu = max(kv_stages)
     kv_total = sum(kv_stages) * tp
+    state_seq = _state_per_sequence(r, tp, tuple(stages))
+    state_stages = [s * workload.users for s in state_seq]
+    state_per_gpu = max(state_stages)
     tokens = workload.forward_tokens
     sampled = min(workload.users, tokens)
     dynamic = (
-        kv_per_gpu + activation_peak_bytes(spec, tokens, sampled, tp, act)
+        kv_per_gpu + state_per_gpu + activation_peak_bytes(spec, tokens, sampled, tp, act)
         if ovh.fragmentation_fraction
         else 0
     )
@@ -131,8 +135,11 @@ def breakdown_for(
             "layers_per_gpu": max(n for _, n in stages),
         },
     )
-    components = (fixed.weights, kv, fixed.activations, fixed.overhead)
-    per_gpu_total = fixed.per_gpu_bytes + kv_per_gpu
+    state = _state_component(
+        r, workload.users, tp, tuple(stages), state_per_gpu, sum(state_stages) * tp
+    )
+    components = (fixed.weights, kv, state, fixed.activations, fixed.overhead)
+    per_gpu_total = fixed.per_gpu_bytes + kv_per_gpu + state_per_gpu
     max_users = max_context = None
     fixes: tuple[str, ...] = ()
     if gpu is not None:
@@ -158,6 +165,7 @@ def breakdown_for(
         pipeline_parallel_size=pp,
         components=components,
         kv_bytes_per_token=kv_bytes_per_token(spec, r.kv_element, 1),
+        state_bytes_per_sequence=_state_per_sequence(r, 1, ((0, spec.num_layers),))[0],
         gpu_name=gpu.name if gpu else None,
         gpu_memory_bytes=gpu.memory_bytes if gpu else None,
         assumptions=fixed.assumptions,
@@ -165,6 +173,46 @@ def breakdown_for(
         max_users=max_users,
         max_context=max_context,
         extras=dict(extras) if extras else {},
+    )
+
+
+@lru_cache(maxsize=1024)
+def _state_per_sequence(
+    r: Resolved, tp: int, stages: tuple[tuple[int, int], ...]
+) -> tuple[int, ...]:
+    """Recurrent-state bytes one sequence holds on one rank of each stage (0 for pure attention models)."""
+    if r.spec.state is None:
+        return (0,) * len(stages)
+    dt = state_dtypes(r.spec, r.precision.compute_dtype)
+    return tuple(
+        state_bytes_per_sequence(r.spec, dt.conv_bytes, dt.recurrent_bytes, tp, n, first)
+        for first, n in stages
+    )
+
+
+@lru_cache(maxsize=1024)
+def _state_component(
+    r: Resolved, users: int, tp: int, stages: tuple[tuple[int, int], ...], per_gpu: int, total: int
+) -> Component:
+    spec = r.spec
+    if spec.state is None:
+        return Component(
+            "state_cache", 0, 0, "no recurrent layers: the model keeps no per-sequence state"
+        )
+    dt = state_dtypes(spec, r.precision.compute_dtype)
+    return Component(
+        "state_cache",
+        per_gpu,
+        total,
+        "recurrent layers x (conv channels x (kernel - 1) x conv bytes + recurrent state x state bytes) x users "
+        "(independent of context; TP splits heads/channels)",
+        {
+            "users": users,
+            "state_kind": spec.state.kind,
+            "state_layers_per_gpu": max(state_layers(spec, n, first) for first, n in stages),
+            "conv_dtype": dt.conv,
+            "recurrent_dtype": dt.recurrent,
+        },
     )
 
 
@@ -280,6 +328,13 @@ def _fixed_parts(
         assumptions.append(
             "per-GPU figures are each component's largest value over the pipeline stages"
         )
+    if spec.state is not None:
+        dt = state_dtypes(spec, r.precision.compute_dtype)
+        assumptions.append(
+            f"hybrid: {spec.attention_layers} of {spec.num_layers} layers keep per-token KV; "
+            f"{spec.state.num_layers} {spec.state.kind} layers keep a fixed per-sequence state "
+            f"({dt.note})"
+        )
     kv_formula = (
         "layers x (kv_lora_rank + qk_rope_head_dim) x bytes x tokens (MLA latent, replicated on every TP rank)"
         if spec.mla
@@ -299,9 +354,12 @@ def _capacity(
     """Largest users at this context and largest context at these users that fit on every stage."""
     w = weight_bytes(r.spec, r.precision, tp, pp)
     max_users = max_context = None
-    for i, (first, n) in enumerate(_stages(r.spec, pp)):  # every stage must fit: take the tightest
+    stages = _stages(r.spec, pp)
+    state_seq = _state_per_sequence(r, tp, tuple(stages))
+    for i, (first, n) in enumerate(stages):  # every stage must fit: take the tightest
         free = free_for_weights_and_kv - w.per_stage[i]
-        one_seq = kv_cache_bytes(
+        # each sequence holds its KV (grows with context) and its recurrent state (fixed)
+        one_seq = state_seq[i] + kv_cache_bytes(
             r.spec,
             r.kv_element,
             workload.context,
@@ -311,9 +369,16 @@ def _capacity(
             block_size=block_size,
             first_layer=first,
         )
-        users_here = max(0, free // one_seq) if free > 0 else 0
+        users_here = max(0, free // one_seq) if free > 0 and one_seq else 0
         context_here = largest_context(
-            r.spec, r.kv_element, workload.users, free, tp, n, block_size, first_layer=first
+            r.spec,
+            r.kv_element,
+            workload.users,
+            free - state_seq[i] * workload.users,
+            tp,
+            n,
+            block_size,
+            first_layer=first,
         )
         max_users = users_here if max_users is None else min(max_users, users_here)
         max_context = context_here if max_context is None else min(max_context, context_here)
@@ -502,6 +567,7 @@ def _rule_breakdown(
             {"P": params, "Q": bits},
         ),
         Component("kv_cache", 0, 0, "not part of the rule of thumb"),
+        Component("state_cache", 0, 0, "not part of the rule of thumb"),
         Component("activations", 0, 0, "not part of the rule of thumb"),
         Component(
             "overhead",

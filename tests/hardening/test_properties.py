@@ -61,7 +61,8 @@ def test_random_valid_configs_never_crash_and_give_positive_bytes(cfg, context, 
     assert counts.total > 0
     b = estimate(spec, context=context, users=n_users)
     for name in TOP_LEVEL:
-        assert b.component(name).per_gpu_bytes > 0, name
+        if name != "state_cache" or spec.state is not None:  # only hybrids keep recurrent state
+            assert b.component(name).per_gpu_bytes > 0, name
     assert b.params == counts.total
     _check_conservation(b)
 

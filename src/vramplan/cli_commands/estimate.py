@@ -154,12 +154,18 @@ def breakdown_view(d: dict, unit: str) -> View:
             size(d["per_gpu"][f"{name}_bytes"], unit),
             size(d[f"{name}_bytes"], unit),
         )
-        for name in ("weights", "kv_cache", "activations", "overhead")
+        for name in ("weights", "kv_cache", "state_cache", "activations", "overhead")
+        if name != "state_cache" or d.get("state_cache_bytes")  # recurrent state: hybrids only
     ]
     rows.append(("total", size(d["per_gpu"]["total_bytes"], unit), size(d["total_bytes"], unit)))
     notes = [
         f"parameters: {d['params']:,}   KV per token: {plural(d['kv_bytes_per_token'], 'byte')} "
-        f"({d['kv_bytes_per_token'] / 1024:,.1f} KiB, all layers)",
+        f"({d['kv_bytes_per_token'] / 1024:,.1f} KiB, all layers)"
+        + (
+            f"   state per sequence: {size(d['state_bytes_per_sequence'], 'MiB', 1)}"
+            if d.get("state_bytes_per_sequence")
+            else ""
+        ),
         f"layout: {plural(gpus, 'GPU')} = TP {d['tensor_parallel_size']} x PP {d['pipeline_parallel_size']}",
     ]
     if d.get("gpu"):

@@ -75,16 +75,19 @@ def layer_widths(spec: ModelSpec, profile: HFProfile) -> list[tuple[str, int, in
     if spec.mla is not None:
         m = spec.mla
         if profile.mla_latent_cache:
-            return [("full_attention", 1, m.kv_lora_rank + m.qk_rope_head_dim)] * spec.num_layers
+            return [
+                ("full_attention", 1, m.kv_lora_rank + m.qk_rope_head_dim)
+            ] * spec.attention_layers
         return [
             (
                 "full_attention",
                 spec.num_heads,
                 m.qk_nope_head_dim + m.qk_rope_head_dim + m.v_head_dim,
             )
-        ] * spec.num_layers
+        ] * spec.attention_layers
     width = spec.head_dim + spec.v_head_dim
-    return [(k, spec.num_kv_heads, width) for k in kinds]
+    # hybrids: only the attention layers hold KV
+    return [(k, spec.num_kv_heads, width) for k in kinds if k != "no_attention"]
 
 
 def cache_bytes(
@@ -205,7 +208,9 @@ def predict_hf(
     kv = cache_bytes(spec, e, rows, positions, cache, profile, max_len)
     transient = 0
     if cache == "dynamic":
-        one_layer = cache_bytes(spec, e, rows, positions, cache, profile) // max(1, spec.num_layers)
+        one_layer = cache_bytes(spec, e, rows, positions, cache, profile) // max(
+            1, spec.attention_layers
+        )
         transient = one_layer  # torch.cat holds the old copy of one layer while writing the new one
     act = prefill_activation_bytes(
         spec, batch_size, prompt_len, attn_implementation, compute, profile

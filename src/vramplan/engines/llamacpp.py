@@ -473,6 +473,8 @@ def predict_llamacpp(
                     if (layer < len(kinds) and kinds[layer] == "sliding_attention")
                     else cells
                 )
+                if layer < len(kinds) and kinds[layer] == "no_attention":
+                    continue  # recurrent / MLP-only block of a hybrid: no KV cells
                 lk, lv = kv_layer_bytes(spec, c, type_k, type_v)
                 k, v = k + lk, v + lv
             idx += nb

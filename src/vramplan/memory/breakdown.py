@@ -35,12 +35,13 @@ class Component:
         return out
 
 
-TOP_LEVEL = ("weights", "kv_cache", "activations", "overhead")
+#: ``state_cache`` is the per-sequence recurrent state of hybrid / state-space models (0 for pure attention).
+TOP_LEVEL = ("weights", "kv_cache", "state_cache", "activations", "overhead")
 
 
 @dataclass(frozen=True)
 class Breakdown:
-    """The estimate: four top-level components that sum to the total, plus the scenario behind them."""
+    """The estimate: the top-level components (TOP_LEVEL) that sum to the total, plus the scenario behind them."""
 
     model: str
     method: str
@@ -60,6 +61,8 @@ class Breakdown:
     max_users: int | None = None
     max_context: int | None = None
     extras: dict[str, Any] = field(default_factory=dict)
+    #: Recurrent state one running sequence holds over all layers at TP 1 (0 without recurrent layers).
+    state_bytes_per_sequence: int = 0
 
     @property
     def gpus(self) -> int:
@@ -103,6 +106,7 @@ class Breakdown:
                 "total_bytes": self.per_gpu_bytes,
             },
             "kv_bytes_per_token": self.kv_bytes_per_token,
+            "state_bytes_per_sequence": self.state_bytes_per_sequence,
             "gpus": self.gpus,
             "tensor_parallel_size": self.tensor_parallel_size,
             "pipeline_parallel_size": self.pipeline_parallel_size,

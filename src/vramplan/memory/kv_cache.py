@@ -3,6 +3,7 @@
 Per token per layer (vLLM ``kv_cache_interface.py``, transformers ``cache_utils.py``):
   full / sliding attention  K and V: H_kv_rank x (d_k + d_v) x e
   MLA (DeepSeek)            one latent: (kv_lora_rank + qk_rope_head_dim) x e, no factor 2, replicated per TP rank
+  recurrent / MLP-only      none: layers marked "no_attention" keep per-sequence state instead (state_cache.py)
 Sliding layers hold at most ``window - 1`` past tokens per sequence. With paging, each sequence's tokens are
 rounded up to whole blocks per layer group (a sliding window that starts mid-block costs one more block).
 """
@@ -70,15 +71,17 @@ def _kv_layer_groups(
     """
     element_bytes = Fraction(numerator, denominator)
     n = spec.num_layers - first_layer if layers is None else layers
+    kinds = spec.layer_types[first_layer : first_layer + n]
+    # Recurrent / MLP-only blocks of hybrids ("no_attention") keep no per-token KV (see state_cache.py).
+    n_attention = sum(1 for t in kinds if t != "no_attention")
     if spec.mla is not None:
         latent = spec.mla.kv_lora_rank + spec.mla.qk_rope_head_dim
-        return (KVLayerGroup("mla", n, latent * element_bytes),)
+        return (KVLayerGroup("mla", n_attention, latent * element_bytes),) if n_attention else ()
     per_layer = kv_heads_per_rank(spec, tp) * (spec.head_dim + spec.v_head_dim) * element_bytes
-    kinds = spec.layer_types[first_layer : first_layer + n]
     n_sliding = sum(1 for t in kinds if t == "sliding_attention")
     groups = []
-    if n - n_sliding:
-        groups.append(KVLayerGroup("full", n - n_sliding, per_layer))
+    if n_attention - n_sliding:
+        groups.append(KVLayerGroup("full", n_attention - n_sliding, per_layer))
     if n_sliding:
         groups.append(KVLayerGroup("sliding", n_sliding, per_layer, spec.sliding_window))
     return tuple(groups)
@@ -143,6 +146,8 @@ def largest_context(
     """The longest context whose KV for ``users`` sequences fits in ``budget`` bytes (0 if none)."""
     upper = upper or spec.max_position_embeddings
     groups = kv_layer_groups(spec, element_bytes, tp, layers, first_layer)
+    if budget > 0 and not groups:
+        return upper  # no attention layer in this slice: context costs no KV at all
     if budget > 0 and all(g.kind != "sliding" for g in groups):
         # linear in context: solve directly (whole blocks when paged)
         per_token = sum(g.layers * g.bytes_per_token_per_layer for g in groups) * users

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from vramplan.errors import ConfigError, UnsupportedModelError
+from vramplan.model.families_hybrid import HYBRID_BUILDERS, REMOTE_CODE_ONLY
 from vramplan.model.spec import AttentionKind, MLASpec, ModelSpec, MoESpec
 
 Config = Mapping[str, Any]
@@ -909,9 +910,10 @@ _BUILDERS: dict[str, Callable[[Config, str, str], ModelSpec]] = {
     "llama4_text": _llama4,
     "mistral3": _mistral3,
     "mllama": _mllama,
+    **HYBRID_BUILDERS,
 }
 
-SUPPORTED_MODEL_TYPES = tuple(sorted(_BUILDERS))
+SUPPORTED_MODEL_TYPES = tuple(sorted(t for t in _BUILDERS if t not in REMOTE_CODE_ONLY))
 
 
 def spec_from_config(cfg: Any, name: str = "", source: str = "") -> ModelSpec:

@@ -70,6 +70,8 @@ _TP_SPLIT_EXTRAS: dict[str, tuple[str, ...]] = {
 @lru_cache(maxsize=256)
 def inventory(spec: ModelSpec) -> tuple[TensorGroup, ...]:
     """Every parameter tensor of the model, grouped; cached because specs are immutable."""
+    if spec.tensors:  # hybrid families list their own (layers differ in kind)
+        return spec.tensors
     groups: list[TensorGroup] = []
     h, v = spec.hidden_size, spec.vocab_size
 

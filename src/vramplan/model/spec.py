@@ -7,9 +7,15 @@ Everything downstream (parameter counts, weight bytes, KV bytes, activations) is
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-AttentionKind = Literal["full_attention", "sliding_attention"]
+if TYPE_CHECKING:
+    from vramplan.model.params import TensorGroup
+
+#: "no_attention" marks a layer without KV (a Mamba / DeltaNet / short-conv / MLP-only block of a hybrid).
+AttentionKind = Literal["full_attention", "sliding_attention", "no_attention"]
+#: The per-sequence state a non-attention token mixer carries from one token to the next.
+StateKind = Literal["mamba", "mamba2", "gated_deltanet", "kda", "short_conv", "linear_attention"]
 NormKind = Literal["rms", "layer"]
 MlpKind = Literal["gated", "plain"]
 
@@ -43,6 +49,39 @@ class MLASpec:
     qk_nope_head_dim: int
     qk_rope_head_dim: int
     v_head_dim: int
+
+
+@dataclass(frozen=True)
+class StateSpec:
+    """Per-sequence state of the recurrent layers of a hybrid or state-space model.
+
+    Every such layer holds a causal-conv state of ``conv_channels x (conv_kernel - 1)`` and (except short conv)
+    a recurrent state of ``recurrent_shape``, whatever the context length (vLLM ``mamba_utils.py``,
+    transformers' Mamba/hybrid caches, llama.cpp ``llama_memory_recurrent``).
+    """
+
+    kind: StateKind
+    #: Indices of the layers that hold this state.
+    layers: tuple[int, ...]
+    #: Channels of the conv state at TP 1 (Mamba2: intermediate + 2 x n_groups x d_state; GDN: 2 x K + V).
+    conv_channels: int
+    #: Kernel width of the causal conv; the state keeps ``conv_kernel - 1`` columns.
+    conv_kernel: int
+    #: Recurrent state at TP 1, its first axis split by TP: Mamba1 (d_inner, d_state), Mamba2 (heads, head_dim,
+    #: d_state), gated DeltaNet (v_heads, v_dim, k_dim), KDA and MiniMax lightning attention (heads, head_dim,
+    #: head_dim); () for short conv. Lightning attention has no conv (``conv_channels`` 0).
+    recurrent_shape: tuple[int, ...] = ()
+    #: Mamba2 B/C groups: ``n_groups`` groups of ``group_channels`` conv channels, padded up to TP when TP does
+    #: not divide them (vLLM ``extra_groups_for_head_shards``).
+    conv_groups: int = 0
+    group_channels: int = 0
+    #: The checkpoint's own recurrent-state dtype (``mamba_ssm_cache_dtype`` / ``mamba_ssm_dtype``; KDA float32);
+    #: None means the model dtype.
+    ssm_dtype: str | None = None
+
+    @property
+    def num_layers(self) -> int:
+        return len(self.layers)
 
 
 @dataclass(frozen=True)
@@ -88,6 +127,11 @@ class ModelSpec:
     extra_params: tuple[tuple[str, int], ...] = ()
     #: Where the facts came from (catalogue file, path, Hub id, GGUF), for provenance.
     source: str = ""
+    #: Recurrent state of hybrid / state-space models (None for pure attention models).
+    state: StateSpec | None = None
+    #: The whole tensor inventory when the family's layers are not uniform (hybrids); empty = derived from
+    #: the fields above by ``params.inventory``.
+    tensors: tuple[TensorGroup, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.v_head_dim:
@@ -112,6 +156,11 @@ class ModelSpec:
     @property
     def is_moe(self) -> bool:
         return self.moe is not None
+
+    @property
+    def attention_layers(self) -> int:
+        """Layers that keep per-token KV (all of them, except the recurrent/MLP-only blocks of a hybrid)."""
+        return sum(1 for t in self.layer_types if t != "no_attention")
 
     @property
     def uses_sliding_window(self) -> bool:

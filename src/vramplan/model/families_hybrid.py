@@ -1,0 +1,1482 @@
+"""Hybrid and state-space families: layers of different kinds (attention, Mamba, gated DeltaNet, KDA, short conv).
+
+Each builder reads the config as the family's transformers configuration class does (defaults cited per
+family), lists every parameter tensor layer by layer (``ModelSpec.tensors``), marks which layers keep per-token
+KV (``layer_types``) and which carry per-sequence state (``ModelSpec.state``). The counts are checked against
+transformers' own models built on the meta device (tests/model/test_hybrid_families.py).
+
+TP splits follow vLLM's layers: Mamba / DeltaNet / KDA input projections, convs and per-head parameters are
+column-parallel, output projections row-parallel.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from math import ceil
+from typing import Any
+
+from vramplan.errors import ConfigError, UnsupportedModelError
+from vramplan.model.params import Role, Split, Stage, TensorGroup
+from vramplan.model.spec import AttentionKind, MLASpec, ModelSpec, MoESpec, StateKind, StateSpec
+
+Config = Mapping[str, Any]
+
+#: Upper bounds that no released model comes near (same limits as hf_config).
+_MAX_LAYERS = 4096
+_MAX_WIDTH = 1 << 24
+
+
+def _int(cfg: Config, key: str, default: Any = None, *, positive: bool = True) -> int:
+    """An integer field (or its default); one clear line when it is missing or malformed."""
+    value = cfg.get(key)
+    if value is None:
+        value = default
+    if value is None:
+        raise ConfigError(
+            f"config.json has no {key}: it does not describe a model we can size (is it truncated?)"
+        )
+    if isinstance(value, bool) or not isinstance(value, int) or value < (1 if positive else 0):
+        raise ConfigError(
+            f"config.json field {key} must be a {'positive' if positive else 'non-negative'} integer, got {value!r}"
+        )
+    if value > (_MAX_LAYERS if key == "num_hidden_layers" else _MAX_WIDTH):
+        raise ConfigError(
+            f"config.json field {key} = {value:,} is beyond any real model: is the file corrupt?"
+        )
+    return value
+
+
+def _dtype(cfg: Config, *fallbacks: Config, default: str = "bfloat16") -> str:
+    for c in (cfg, *fallbacks):
+        value = c.get("torch_dtype") or c.get("dtype")
+        if value:
+            return str(value).replace("torch.", "")
+    return default
+
+
+class _Inventory:
+    """Collects tensor groups; one ``add`` per tensor kind, ``count`` = how many layers (or experts) hold it."""
+
+    def __init__(self, hidden: int) -> None:
+        self.h = hidden
+        self.groups: list[TensorGroup] = []
+
+    def add(
+        self,
+        name: str,
+        shape: tuple[int, ...],
+        count: int,
+        role: Role,
+        split: Split,
+        component: str,
+        stage: Stage = "layer",
+    ) -> None:
+        if count > 0 and all(d > 0 for d in shape):
+            self.groups.append(TensorGroup(name, shape, count, role, split, stage, component))
+
+    def linear(
+        self,
+        name: str,
+        out: int,
+        inp: int,
+        n: int,
+        split: Split,
+        component: str,
+        bias: bool = False,
+    ) -> None:
+        self.add(f"{name}.weight", (out, inp), n, "linear", split, component)
+        if bias:
+            self.add(
+                f"{name}.bias",
+                (out,),
+                n,
+                "bias",
+                "replicated" if split == "row" else split,
+                component,
+            )
+
+    def norm(
+        self, name: str, width: int, n: int, component: str, split: Split = "replicated"
+    ) -> None:
+        self.add(f"{name}.weight", (width,), n, "norm", split, component)
+
+    def embeddings(self, vocab: int, tie: bool) -> None:
+        self.add(
+            "embed_tokens.weight", (vocab, self.h), 1, "embedding", "vocab", "embeddings", "first"
+        )
+        if not tie:
+            self.add("lm_head.weight", (vocab, self.h), 1, "lm_head", "vocab", "lm_head", "last")
+
+    def final_norm(self) -> None:
+        self.add("norm.weight", (self.h,), 1, "norm", "replicated", "norms", "last")
+
+    # --- shared building blocks -------------------------------------------------------------------------
+
+    def gqa(
+        self,
+        n: int,
+        heads: int,
+        kv_heads: int,
+        head_dim: int,
+        *,
+        bias: bool = False,
+        o_bias: bool = False,
+        q_gate: bool = False,
+        qk_norm: bool = False,
+        o_name: str = "o_proj",
+        norm_names: tuple[str, str] = ("q_norm", "k_norm"),
+    ) -> None:
+        """Grouped-query attention; ``q_gate`` doubles q_proj (Qwen3-Next/3.5 gate the output per head)."""
+        h = self.h
+        self.linear(
+            "layers.attn.q_proj",
+            heads * head_dim * (2 if q_gate else 1),
+            h,
+            n,
+            "column",
+            "attention",
+            bias,
+        )
+        for kv in ("k_proj", "v_proj"):
+            self.add(
+                f"layers.attn.{kv}.weight",
+                (kv_heads * head_dim, h),
+                n,
+                "linear",
+                "kv_column",
+                "attention",
+            )
+            if bias:
+                self.add(
+                    f"layers.attn.{kv}.bias",
+                    (kv_heads * head_dim,),
+                    n,
+                    "bias",
+                    "kv_column",
+                    "attention",
+                )
+        self.linear(f"layers.attn.{o_name}", h, heads * head_dim, n, "row", "attention", o_bias)
+        if qk_norm:
+            for norm in norm_names:
+                self.norm(f"layers.attn.{norm}", head_dim, n, "attention")
+
+    def mla(self, n: int, heads: int, m: MLASpec, *, bias: bool = False) -> None:
+        """DeepSeek-style multi-head latent attention (Kimi-Linear's full-attention layers)."""
+        h = self.h
+        qk = m.qk_nope_head_dim + m.qk_rope_head_dim
+        if m.q_lora_rank:
+            self.linear(
+                "layers.attn.q_a_proj", m.q_lora_rank, h, n, "replicated", "attention", bias
+            )
+            self.norm("layers.attn.q_a_layernorm", m.q_lora_rank, n, "attention")
+            self.linear("layers.attn.q_b_proj", heads * qk, m.q_lora_rank, n, "column", "attention")
+        else:
+            self.linear("layers.attn.q_proj", heads * qk, h, n, "column", "attention")
+        self.linear(
+            "layers.attn.kv_a_proj_with_mqa",
+            m.kv_lora_rank + m.qk_rope_head_dim,
+            h,
+            n,
+            "replicated",
+            "attention",
+            bias,
+        )
+        self.norm("layers.attn.kv_a_layernorm", m.kv_lora_rank, n, "attention")
+        self.linear(
+            "layers.attn.kv_b_proj",
+            heads * (m.qk_nope_head_dim + m.v_head_dim),
+            m.kv_lora_rank,
+            n,
+            "column",
+            "attention",
+        )
+        self.linear("layers.attn.o_proj", h, heads * m.v_head_dim, n, "row", "attention", bias)
+
+    def mlp(
+        self,
+        prefix: str,
+        width: int,
+        n: int,
+        *,
+        gated: bool = True,
+        bias: bool = False,
+        role: Role = "linear",
+        component: str = "mlp",
+    ) -> None:
+        """Gated (gate/up/down) or plain (up/down) MLP; ``n`` copies (layers x experts)."""
+        h = self.h
+        projections = ("gate_proj", "up_proj") if gated else ("up_proj",)
+        for proj in projections:
+            self.add(f"{prefix}.{proj}.weight", (width, h), n, role, "column", component)
+            if bias:
+                self.add(f"{prefix}.{proj}.bias", (width,), n, "bias", "column", component)
+        self.add(f"{prefix}.down_proj.weight", (h, width), n, role, "row", component)
+        if bias:
+            self.add(f"{prefix}.down_proj.bias", (h,), n, "bias", "replicated", component)
+
+    def router(self, experts: int, n: int, *, bias: bool = False) -> None:
+        self.add("layers.mlp.router.weight", (experts, self.h), n, "router", "replicated", "router")
+        if bias:
+            self.add("layers.mlp.router.bias", (experts,), n, "router", "replicated", "router")
+
+    def correction_bias(self, experts: int, n: int) -> None:
+        """DeepSeek-style fp32 ``e_score_correction_bias``: a buffer, stored in the checkpoint, not a parameter."""
+        self.add(
+            "layers.mlp.router.e_score_correction_bias",
+            (experts,),
+            n,
+            "buffer",
+            "replicated",
+            "router",
+        )
+
+    def conv(
+        self, prefix: str, channels: int, kernel: int, n: int, bias: bool, component: str
+    ) -> None:
+        """Depthwise causal Conv1d(channels, channels, kernel, groups=channels): weight (C, 1, K)."""
+        self.add(f"{prefix}.conv1d.weight", (channels, 1, kernel), n, "linear", "column", component)
+        if bias:
+            self.add(f"{prefix}.conv1d.bias", (channels,), n, "bias", "column", component)
+
+    def mamba2(
+        self,
+        n: int,
+        heads: int,
+        head_dim: int,
+        groups: int,
+        d_state: int,
+        d_conv: int,
+        *,
+        conv_bias: bool,
+        proj_bias: bool,
+        out_bias: bool | None = None,
+        gated_norm: bool = True,
+    ) -> None:
+        """Mamba2 mixer: in_proj -> (z, x, B, C, dt), depthwise conv over x/B/C, per-head A, D, dt_bias, a
+        grouped gated RMSNorm over the inner width (absent in Falcon-H1 unless ``mamba_rms_norm``), out_proj."""
+        inner = heads * head_dim
+        conv_dim = inner + 2 * groups * d_state
+        c = "mamba"
+        self.linear(
+            "layers.mamba.in_proj", inner + conv_dim + heads, self.h, n, "column", c, proj_bias
+        )
+        self.conv("layers.mamba", conv_dim, d_conv, n, conv_bias, c)
+        for p in ("dt_bias", "A_log", "D"):
+            self.add(f"layers.mamba.{p}", (heads,), n, "norm", "column", c)
+        if gated_norm:
+            self.norm("layers.mamba.norm", inner, n, c, "column")
+        self.linear(
+            "layers.mamba.out_proj",
+            self.h,
+            inner,
+            n,
+            "row",
+            c,
+            proj_bias if out_bias is None else out_bias,
+        )
+
+
+def _check_kinds(kinds: list[str], allowed: Mapping[str, str], field: str) -> list[str]:
+    """Map a config's per-layer type names to ours; refuse unknown names with the list of known ones."""
+    out = []
+    for k in kinds:
+        if k not in allowed:
+            raise ConfigError(
+                f"config.json {field} has an unknown layer type {k!r}: expected one of {', '.join(sorted(allowed))}"
+            )
+        out.append(allowed[k])
+    return out
+
+
+def _spec(
+    *,
+    name: str,
+    model_type: str,
+    inv: _Inventory,
+    vocab: int,
+    layers: int,
+    heads: int,
+    kv_heads: int,
+    head_dim: int,
+    intermediate: int,
+    max_positions: int,
+    attention: list[bool],
+    state: StateSpec | None,
+    dtype: str,
+    tie: bool,
+    cfg: Config,
+    moe: MoESpec | None = None,
+    mla: MLASpec | None = None,
+    sliding_window: int | None = None,
+    extra: tuple[tuple[str, int], ...] = (),
+) -> ModelSpec:
+    layer_types: tuple[AttentionKind, ...] = tuple(
+        "full_attention" if a else "no_attention" for a in attention
+    )
+    for label, count in extra:
+        inv.add(label, (count,), 1, "extra", "replicated", "vision", "first")
+    return ModelSpec(
+        name=name,
+        model_type=model_type,
+        vocab_size=vocab,
+        hidden_size=inv.h,
+        num_layers=layers,
+        num_heads=heads,
+        num_kv_heads=kv_heads,
+        head_dim=head_dim,
+        intermediate_size=intermediate,
+        max_position_embeddings=max_positions,
+        tie_word_embeddings=tie,
+        moe=moe,
+        mla=mla,
+        layer_types=layer_types,
+        sliding_window=sliding_window,
+        torch_dtype=dtype,
+        quantization_config=cfg.get("quantization_config") or cfg.get("compression_config"),
+        extra_params=extra,
+        state=state,
+        tensors=tuple(inv.groups),
+    )
+
+
+def _mamba2_state(
+    layers: tuple[int, ...],
+    heads: int,
+    head_dim: int,
+    groups: int,
+    d_state: int,
+    d_conv: int,
+    ssm_dtype: str | None,
+) -> StateSpec:
+    return StateSpec(
+        kind="mamba2",
+        layers=layers,
+        conv_channels=heads * head_dim + 2 * groups * d_state,
+        conv_kernel=d_conv,
+        recurrent_shape=(heads, head_dim, d_state),
+        conv_groups=groups,
+        group_channels=2 * d_state,
+        ssm_dtype=ssm_dtype,
+    )
+
+
+# --- Qwen3-Next / Qwen3.5 / Qwen3.6: gated DeltaNet + gated full attention ---------------------------------
+
+
+def _gdn_layers(text: Config, n_layers: int) -> list[bool]:
+    """True where a layer is full attention: ``layer_types`` or every ``full_attention_interval``-th layer
+    (Qwen3NextConfig / Qwen3_5TextConfig default 4)."""
+    types = text.get("layer_types")
+    if types:
+        if len(types) != n_layers:
+            raise ConfigError(
+                f"layer_types has {len(types)} entries but num_hidden_layers is {n_layers}"
+            )
+        kinds = _check_kinds(
+            list(types), {"linear_attention": "gdn", "full_attention": "attn"}, "layer_types"
+        )
+        return [k == "attn" for k in kinds]
+    interval = _int(text, "full_attention_interval", 4)
+    return [(i + 1) % interval == 0 for i in range(n_layers)]
+
+
+#: Qwen3_5TextConfig / Qwen3_5MoeTextConfig / Qwen3NextConfig defaults for keys a config leaves out.
+_QWEN_GDN_DEFAULTS: dict[str, dict[str, Any]] = {
+    "qwen3_5_text": dict(
+        vocab_size=248_320,
+        hidden_size=4096,
+        intermediate_size=12_288,
+        num_hidden_layers=32,
+        num_attention_heads=16,
+        num_key_value_heads=4,
+        head_dim=256,
+        linear_conv_kernel_dim=4,
+        linear_key_head_dim=128,
+        linear_value_head_dim=128,
+        linear_num_key_heads=16,
+        linear_num_value_heads=32,
+        max_position_embeddings=32_768,
+    ),
+    "qwen3_5_moe_text": dict(
+        vocab_size=248_320,
+        hidden_size=2048,
+        num_hidden_layers=40,
+        num_attention_heads=16,
+        num_key_value_heads=2,
+        head_dim=256,
+        linear_conv_kernel_dim=4,
+        linear_key_head_dim=128,
+        linear_value_head_dim=128,
+        linear_num_key_heads=16,
+        linear_num_value_heads=32,
+        moe_intermediate_size=512,
+        shared_expert_intermediate_size=512,
+        num_experts_per_tok=8,
+        num_experts=256,
+        max_position_embeddings=32_768,
+    ),
+    "qwen3_next": dict(
+        vocab_size=151_936,
+        hidden_size=2048,
+        intermediate_size=5632,
+        num_hidden_layers=48,
+        num_attention_heads=16,
+        num_key_value_heads=2,
+        head_dim=256,
+        linear_conv_kernel_dim=4,
+        linear_key_head_dim=128,
+        linear_value_head_dim=128,
+        linear_num_key_heads=16,
+        linear_num_value_heads=32,
+        decoder_sparse_step=1,
+        moe_intermediate_size=512,
+        shared_expert_intermediate_size=512,
+        num_experts_per_tok=10,
+        num_experts=512,
+        max_position_embeddings=32_768,
+    ),
+}
+
+
+def _qwen_gdn(cfg: Config, model_type: str, name: str) -> ModelSpec:
+    """Qwen3-Next (qwen3_next), Qwen3.5 / 3.6 dense (qwen3_5) and MoE (qwen3_5_moe), text-only or with vision.
+
+    Layers are gated DeltaNet (``linear_attention``) or full attention with a per-head output gate and q/k
+    RMSNorm; 3:1 by default. DeltaNet: in_proj to q, k (K = key heads x key dim each), v and z (V = value
+    heads x value dim each) plus b and a (one per value head), a depthwise conv over q/k/v (2K + V channels),
+    A_log and dt_bias per value head, an RMSNorm over one value head, out_proj. Its state per sequence: the conv
+    (2K + V channels x kernel - 1) and (value heads x value dim x key dim).
+    """
+    multimodal = model_type in ("qwen3_5", "qwen3_5_moe")
+    text_type = {"qwen3_5": "qwen3_5_text", "qwen3_5_moe": "qwen3_5_moe_text"}.get(
+        model_type, model_type
+    )
+    text = dict(_QWEN_GDN_DEFAULTS[text_type])
+    source = cfg.get("text_config") if multimodal else cfg
+    if multimodal and source is None:
+        source = {}
+    if not isinstance(source, Mapping):
+        raise ConfigError("config.json text_config must be an object")
+    text.update({k: v for k, v in source.items() if v is not None})
+    n = _int(text, "num_hidden_layers")
+    h = _int(text, "hidden_size")
+    heads, kv_heads, d = (
+        _int(text, k) for k in ("num_attention_heads", "num_key_value_heads", "head_dim")
+    )
+    if heads % kv_heads:
+        raise ConfigError(
+            f"num_attention_heads {heads} is not a multiple of num_key_value_heads {kv_heads}"
+        )
+    nk, nv = _int(text, "linear_num_key_heads"), _int(text, "linear_num_value_heads")
+    dk, dv = _int(text, "linear_key_head_dim"), _int(text, "linear_value_head_dim")
+    kernel = _int(text, "linear_conv_kernel_dim")
+    attn = _gdn_layers(text, n)
+    n_attn = sum(attn)
+    n_gdn = n - n_attn
+    key_dim, value_dim = nk * dk, nv * dv
+    conv_dim = 2 * key_dim + value_dim
+    vocab = _int(text, "vocab_size")
+    tie = bool(text.get("tie_word_embeddings", cfg.get("tie_word_embeddings", False)))
+    if multimodal and "tie_word_embeddings" in cfg:
+        tie = bool(cfg["tie_word_embeddings"])
+
+    inv = _Inventory(h)
+    inv.embeddings(vocab, tie)
+    inv.gqa(
+        n_attn,
+        heads,
+        kv_heads,
+        d,
+        bias=bool(text.get("attention_bias", False)),
+        q_gate=True,
+        qk_norm=True,
+    )
+    c = "linear_attention"
+    if model_type == "qwen3_next":  # fused projections
+        inv.linear(
+            "layers.linear_attn.in_proj_qkvz", 2 * key_dim + 2 * value_dim, h, n_gdn, "column", c
+        )
+        inv.linear("layers.linear_attn.in_proj_ba", 2 * nv, h, n_gdn, "column", c)
+    else:
+        inv.linear("layers.linear_attn.in_proj_qkv", conv_dim, h, n_gdn, "column", c)
+        inv.linear("layers.linear_attn.in_proj_z", value_dim, h, n_gdn, "column", c)
+        inv.linear("layers.linear_attn.in_proj_b", nv, h, n_gdn, "column", c)
+        inv.linear("layers.linear_attn.in_proj_a", nv, h, n_gdn, "column", c)
+    inv.conv("layers.linear_attn", conv_dim, kernel, n_gdn, False, c)
+    for p in ("dt_bias", "A_log"):
+        inv.add(f"layers.linear_attn.{p}", (nv,), n_gdn, "norm", "column", c)
+    inv.norm("layers.linear_attn.norm", dv, n_gdn, c)
+    inv.linear("layers.linear_attn.out_proj", h, value_dim, n_gdn, "row", c)
+
+    moe: MoESpec | None = None
+    intermediate = text.get("intermediate_size") or 0
+    if text_type == "qwen3_5_text":
+        intermediate = _int(text, "intermediate_size")
+        inv.mlp("layers.mlp", intermediate, n)
+    else:
+        experts = _int(text, "num_experts", positive=False)
+        step = _int(text, "decoder_sparse_step", 1)
+        only = {int(i) for i in (text.get("mlp_only_layers") or [])}
+        dense: tuple[int, ...] = ()
+        if text_type == "qwen3_5_moe_text":  # every layer is sparse (Qwen3_5MoeDecoderLayer)
+            pass
+        else:
+            dense = tuple(
+                i for i in range(n) if i in only or not (experts > 0 and (i + 1) % step == 0)
+            )
+        n_moe = n - len(dense)
+        if dense:
+            intermediate = _int(text, "intermediate_size")
+            inv.mlp("layers.mlp", intermediate, len(dense))
+        if n_moe:
+            width = _int(text, "moe_intermediate_size")
+            shared = _int(text, "shared_expert_intermediate_size", positive=False)
+            inv.router(experts, n_moe)
+            inv.mlp(
+                "layers.mlp.experts", width, n_moe * experts, role="expert", component="experts"
+            )
+            inv.mlp("layers.mlp.shared_expert", shared, n_moe, component="shared_experts")
+            inv.add(
+                "layers.mlp.shared_expert_gate.weight",
+                (1, h),
+                n_moe,
+                "router",
+                "replicated",
+                "router",
+            )
+            moe = MoESpec(
+                num_experts=experts,
+                experts_per_token=_int(text, "num_experts_per_tok"),
+                expert_intermediate_size=width,
+                shared_intermediate_size=shared,
+                shared_expert_gate=True,
+                dense_layers=dense,
+            )
+            intermediate = intermediate or width
+    inv.norm("layers.norm", h, 2 * n, "norms")
+    inv.final_norm()
+
+    extra: tuple[tuple[str, int], ...] = ()
+    if multimodal and cfg.get("vision_config") is not None:
+        extra = _qwen3_5_vision_params(cfg["vision_config"])
+    ssm = text.get("mamba_ssm_dtype")
+    return _spec(
+        name=name,
+        model_type=model_type,
+        inv=inv,
+        vocab=vocab,
+        layers=n,
+        heads=heads,
+        kv_heads=kv_heads,
+        head_dim=d,
+        intermediate=intermediate,
+        max_positions=_int(text, "max_position_embeddings"),
+        attention=attn,
+        state=StateSpec(
+            kind="gated_deltanet",
+            layers=tuple(i for i in range(n) if not attn[i]),
+            conv_channels=conv_dim,
+            conv_kernel=kernel,
+            recurrent_shape=(nv, dv, dk),
+            ssm_dtype=str(ssm) if ssm else None,
+        ),
+        dtype=_dtype(text, cfg),
+        tie=tie,
+        cfg=cfg if cfg.get("quantization_config") else text,
+        moe=moe,
+        extra=extra,
+    )
+
+
+#: Qwen3_5VisionConfig defaults.
+_QWEN3_5_VISION = dict(
+    depth=27,
+    hidden_size=1152,
+    intermediate_size=4304,
+    in_channels=3,
+    patch_size=16,
+    spatial_merge_size=2,
+    temporal_patch_size=2,
+    out_hidden_size=3584,
+    num_position_embeddings=2304,
+)
+
+
+def _qwen3_5_vision_params(vision: Any) -> tuple[tuple[str, int], ...]:
+    """Qwen3.5 vision tower as transformers builds it: Conv3d patch embedding (bias), learned positions,
+    ``depth`` pre-LayerNorm blocks (fused qkv + proj, fc1/fc2, all with biases) and the patch merger
+    (LayerNorm, Linear(h x m^2, h x m^2), Linear(h x m^2, out))."""
+    if not isinstance(vision, Mapping):
+        raise ConfigError("config.json vision_config must be an object")
+    v = dict(_QWEN3_5_VISION)
+    v.update({k: val for k, val in vision.items() if val is not None})
+    h, inter, depth, ch, patch, merge, temporal, out, positions = (
+        _int(v, k)
+        for k in (
+            "hidden_size",
+            "intermediate_size",
+            "depth",
+            "in_channels",
+            "patch_size",
+            "spatial_merge_size",
+            "temporal_patch_size",
+            "out_hidden_size",
+            "num_position_embeddings",
+        )
+    )
+    merged = h * merge * merge
+    block = 2 * 2 * h + (3 * h * h + 3 * h) + (h * h + h) + (inter * h + inter) + (h * inter + h)
+    if v.get("deepstack_visual_indexes"):
+        raise UnsupportedModelError(
+            "qwen3_5 vision towers with deepstack_visual_indexes are not supported yet (the published ones have none)"
+        )
+    return (
+        ("visual.patch_embed", h * ch * temporal * patch * patch + h),
+        ("visual.pos_embed", positions * h),
+        ("visual.blocks", depth * block),
+        ("visual.merger", 2 * h + merged * merged + merged + out * merged + out),
+    )
+
+
+# --- NVIDIA Nemotron-H / Nemotron 3: Mamba2, attention, MLP and MoE blocks ---------------------------------
+
+_NEMOTRON_PATTERN = {"M": "mamba", "*": "attention", "-": "mlp", "E": "moe"}
+_NEMOTRON_TYPES = {
+    "mamba": "mamba",
+    "linear_attention": "mamba",
+    "attention": "attention",
+    "full_attention": "attention",
+    "mlp": "mlp",
+    "moe": "moe",
+}
+
+
+def _nemotron_h(cfg: Config, model_type: str, name: str) -> ModelSpec:
+    """NemotronHForCausalLM: one mixer per layer, named by ``hybrid_override_pattern`` (M = Mamba2, * =
+    attention, - = MLP, E = MoE) or ``layers_block_type``. MLPs and experts are plain (up/down, relu2); MoE
+    layers have a router with an fp32 correction bias, a shared expert and, in Nemotron 3 Super, latent
+    projections around the experts. The MTP head (``num_nextn_predict_layers``) is not part of the model class.
+    """
+    if cfg.get("layers_block_type"):
+        kinds = _check_kinds(list(cfg["layers_block_type"]), _NEMOTRON_TYPES, "layers_block_type")
+    elif cfg.get("hybrid_override_pattern"):
+        pattern = str(cfg["hybrid_override_pattern"])
+        kinds = _check_kinds(list(pattern), _NEMOTRON_PATTERN, "hybrid_override_pattern")
+    else:
+        kinds = ["mamba", "moe", "attention", "mlp"]  # NemotronHConfig default
+    n = len(kinds)
+    if not 0 < n <= _MAX_LAYERS:
+        raise ConfigError(f"nemotron_h config describes {n} layers")
+    h = _int(cfg, "hidden_size", 4096)
+    heads = _int(cfg, "num_attention_heads", 32)
+    kv_heads = _int(cfg, "num_key_value_heads", heads)
+    d = _int(cfg, "head_dim", 128)
+    m_heads, m_dim = _int(cfg, "mamba_num_heads", 128), _int(cfg, "mamba_head_dim", 64)
+    groups = _int(cfg, "n_groups", cfg.get("mamba_n_groups", 8))
+    d_state = _int(cfg, "ssm_state_size", 128)
+    d_conv = _int(cfg, "conv_kernel", cfg.get("mamba_d_conv", 4))
+    mlp_bias = bool(cfg.get("mlp_bias", False))
+    vocab = _int(cfg, "vocab_size", 131_072)
+    tie = bool(cfg.get("tie_word_embeddings", False))
+    count = {k: kinds.count(k) for k in ("mamba", "attention", "mlp", "moe")}
+
+    inv = _Inventory(h)
+    inv.embeddings(vocab, tie)
+    inv.gqa(count["attention"], heads, kv_heads, d)
+    use_bias = bool(cfg.get("use_bias", False))
+    inv.mamba2(
+        count["mamba"],
+        m_heads,
+        m_dim,
+        groups,
+        d_state,
+        d_conv,
+        conv_bias=bool(cfg.get("use_conv_bias", cfg.get("mamba_conv_bias", True))),
+        proj_bias=use_bias,
+    )
+    intermediate = _int(cfg, "intermediate_size", 21_504)
+    inv.mlp("layers.mlp", intermediate, count["mlp"], gated=False, bias=mlp_bias)
+    moe = None
+    if count["moe"]:
+        experts = _int(cfg, "n_routed_experts", 8)
+        width = _int(cfg, "moe_intermediate_size", 7688)
+        shared = _int(cfg, "moe_shared_expert_intermediate_size", 7688)
+        latent = cfg.get("moe_latent_size")
+        nm = count["moe"]
+        inv.router(experts, nm)
+        inv.correction_bias(experts, nm)
+        expert_in = h
+        if latent is not None:
+            latent = _int(cfg, "moe_latent_size")
+            inv.linear("layers.mlp.fc1_latent_proj", latent, h, nm, "replicated", "mlp", mlp_bias)
+            inv.linear("layers.mlp.fc2_latent_proj", h, latent, nm, "replicated", "mlp", mlp_bias)
+            expert_in = (
+                latent  # the latent projections are always on: counted outside the routed experts
+            )
+        inv.add(
+            "layers.mlp.experts.up_proj.weight",
+            (width, expert_in),
+            nm * experts,
+            "expert",
+            "column",
+            "experts",
+        )
+        inv.add(
+            "layers.mlp.experts.down_proj.weight",
+            (expert_in, width),
+            nm * experts,
+            "expert",
+            "row",
+            "experts",
+        )
+        inv.mlp(
+            "layers.mlp.shared_experts",
+            shared,
+            nm,
+            gated=False,
+            bias=mlp_bias,
+            component="shared_experts",
+        )
+        moe = MoESpec(
+            num_experts=experts,
+            experts_per_token=_int(cfg, "num_experts_per_tok", 2),
+            expert_intermediate_size=width,
+            shared_intermediate_size=shared,
+            router_correction_bias=True,
+            dense_layers=tuple(i for i, k in enumerate(kinds) if k != "moe"),
+        )
+    inv.norm("layers.norm", h, n, "norms")
+    inv.final_norm()
+    ssm = (
+        cfg.get("mamba_ssm_cache_dtype") or "float32"
+    )  # vLLM: "auto" -> the HF field, else float32
+    return _spec(
+        name=name,
+        model_type=model_type,
+        inv=inv,
+        vocab=vocab,
+        layers=n,
+        heads=heads,
+        kv_heads=kv_heads,
+        head_dim=d,
+        intermediate=intermediate,
+        max_positions=_int(cfg, "max_position_embeddings", 4096),
+        attention=[k == "attention" for k in kinds],
+        state=_mamba2_state(
+            tuple(i for i, k in enumerate(kinds) if k == "mamba"),
+            m_heads,
+            m_dim,
+            groups,
+            d_state,
+            d_conv,
+            str(ssm),
+        ),
+        dtype=_dtype(cfg),
+        tie=tie,
+        cfg=cfg,
+        moe=moe,
+    )
+
+
+# --- IBM Granite 4.0-H (granitemoehybrid): Mamba2 or attention, MoE and a shared MLP -----------------------
+
+
+def _granitemoehybrid(cfg: Config, model_type: str, name: str) -> ModelSpec:
+    """GraniteMoeHybridForCausalLM: each layer is Mamba2 or attention (``layer_types`` / legacy
+    ``layers_block_type``), followed by a MoE (when ``num_local_experts`` > 0) and a shared gated MLP
+    (``input_linear`` = gate and up fused, ``output_linear``). Mamba head dim defaults to expand x hidden /
+    heads. Defaults: GraniteMoeHybridConfig."""
+    h = _int(cfg, "hidden_size", 4096)
+    n = _int(cfg, "num_hidden_layers", 32)
+    types = cfg.get("layer_types") or cfg.get("layers_block_type") or ["mamba"] * n
+    kinds = _check_kinds(list(types), _NEMOTRON_TYPES, "layer_types")
+    if len(kinds) != n:
+        raise ConfigError(f"layer_types has {len(kinds)} entries but num_hidden_layers is {n}")
+    heads = _int(cfg, "num_attention_heads", 32)
+    kv_heads = _int(cfg, "num_key_value_heads", heads)
+    d = h // heads
+    m_heads = _int(cfg, "mamba_n_heads", 128)
+    expand = _int(cfg, "mamba_expand", 2)
+    m_dim = cfg.get("mamba_d_head", "auto")
+    m_dim = (expand * h) // m_heads if m_dim in (None, "auto") else _int(cfg, "mamba_d_head")
+    groups, d_state, d_conv = (
+        _int(cfg, "mamba_n_groups", 1),
+        _int(cfg, "mamba_d_state", 256),
+        _int(cfg, "mamba_d_conv", 4),
+    )
+    n_attn = kinds.count("attention")
+    n_mamba = kinds.count("mamba")
+    if n_attn + n_mamba != n:
+        raise ConfigError("granitemoehybrid layer types must each be 'mamba' or 'attention'")
+    vocab = _int(cfg, "vocab_size", 32_000)
+    tie = bool(cfg.get("tie_word_embeddings", False))
+    inv = _Inventory(h)
+    inv.embeddings(vocab, tie)
+    inv.gqa(
+        n_attn,
+        heads,
+        kv_heads,
+        d,
+        bias=bool(cfg.get("attention_bias", False)),
+        o_bias=bool(cfg.get("attention_bias", False)),
+    )
+    inv.mamba2(
+        n_mamba,
+        m_heads,
+        m_dim,
+        groups,
+        d_state,
+        d_conv,
+        conv_bias=bool(cfg.get("mamba_conv_bias", True)),
+        proj_bias=bool(cfg.get("mamba_proj_bias", False)),
+    )
+    experts = _int(cfg, "num_local_experts", 8, positive=False)
+    width = _int(cfg, "intermediate_size", 11_008)
+    moe = None
+    if experts:
+        inv.router(experts, n)
+        inv.mlp("layers.mlp.experts", width, n * experts, role="expert", component="experts")
+        moe = MoESpec(
+            num_experts=experts,
+            experts_per_token=_int(cfg, "num_experts_per_tok", 2),
+            expert_intermediate_size=width,
+            shared_intermediate_size=_int(cfg, "shared_intermediate_size", 1024),
+        )
+    shared = _int(cfg, "shared_intermediate_size", 1024)
+    inv.mlp("layers.shared_mlp", shared, n, component="shared_experts" if experts else "mlp")
+    inv.norm("layers.norm", h, 2 * n, "norms")
+    inv.final_norm()
+    return _spec(
+        name=name,
+        model_type=model_type,
+        inv=inv,
+        vocab=vocab,
+        layers=n,
+        heads=heads,
+        kv_heads=kv_heads,
+        head_dim=d,
+        intermediate=shared,
+        max_positions=_int(cfg, "max_position_embeddings", 2048),
+        attention=[k == "attention" for k in kinds],
+        state=_mamba2_state(
+            tuple(i for i, k in enumerate(kinds) if k == "mamba"),
+            m_heads,
+            m_dim,
+            groups,
+            d_state,
+            d_conv,
+            None,
+        ),
+        dtype=_dtype(cfg),
+        tie=tie,
+        cfg=cfg,
+        moe=moe,
+    )
+
+
+# --- Falcon-H1: attention and Mamba2 side by side in every layer -------------------------------------------
+
+
+def _falcon_h1(cfg: Config, model_type: str, name: str) -> ModelSpec:
+    """FalconH1ForCausalLM: every layer runs attention and a Mamba2 mixer in parallel, then a gated MLP; so
+    every layer keeps KV *and* state. Mamba inner width is ``mamba_d_ssm`` (else expand x hidden); the gated
+    norm exists only with ``mamba_rms_norm``; in/out projections take ``mamba_proj_bias`` /
+    ``projectors_bias``. Defaults: FalconH1Config."""
+    h = _int(cfg, "hidden_size", 4096)
+    n = _int(cfg, "num_hidden_layers", 32)
+    heads = _int(cfg, "num_attention_heads", 32)
+    kv_heads = _int(cfg, "num_key_value_heads", heads)
+    d = _int(cfg, "head_dim", h // heads)
+    m_heads = _int(cfg, "mamba_n_heads", 128)
+    inner = cfg.get("mamba_d_ssm", 1024)
+    inner = _int(cfg, "mamba_d_ssm") if inner is not None else _int(cfg, "mamba_expand", 2) * h
+    m_dim = cfg.get("mamba_d_head", "auto")
+    m_dim = inner // m_heads if m_dim in (None, "auto") else _int(cfg, "mamba_d_head")
+    groups, d_state, d_conv = (
+        _int(cfg, "mamba_n_groups", 1),
+        _int(cfg, "mamba_d_state", 256),
+        _int(cfg, "mamba_d_conv", 4),
+    )
+    if m_heads * m_dim != inner:
+        raise ConfigError(
+            "falcon_h1: mamba_n_heads x mamba_d_head must equal the Mamba inner width (mamba_d_ssm)"
+        )
+    vocab = _int(cfg, "vocab_size", 128_000)
+    tie = bool(cfg.get("tie_word_embeddings", False))
+    bias = bool(cfg.get("attention_bias", False))
+    inv = _Inventory(h)
+    inv.embeddings(vocab, tie)
+    inv.gqa(n, heads, kv_heads, d, bias=bias, o_bias=bias)
+    inv.mamba2(
+        n,
+        m_heads,
+        m_dim,
+        groups,
+        d_state,
+        d_conv,
+        conv_bias=bool(cfg.get("mamba_conv_bias", True)),
+        proj_bias=bool(cfg.get("mamba_proj_bias", False)),
+        out_bias=bool(cfg.get("projectors_bias", False)),
+        gated_norm=bool(cfg.get("mamba_rms_norm", False)),
+    )
+    intermediate = _int(cfg, "intermediate_size", 14_336)
+    inv.mlp("layers.mlp", intermediate, n, bias=bool(cfg.get("mlp_bias", False)))
+    inv.norm("layers.norm", h, 2 * n, "norms")
+    inv.final_norm()
+    return _spec(
+        name=name,
+        model_type=model_type,
+        inv=inv,
+        vocab=vocab,
+        layers=n,
+        heads=heads,
+        kv_heads=kv_heads,
+        head_dim=d,
+        intermediate=intermediate,
+        max_positions=_int(cfg, "max_position_embeddings", 8192),
+        attention=[True] * n,
+        state=_mamba2_state(tuple(range(n)), m_heads, m_dim, groups, d_state, d_conv, None),
+        dtype=_dtype(cfg),
+        tie=tie,
+        cfg=cfg,
+    )
+
+
+# --- Jamba: Mamba1 + attention, MoE every other layer -------------------------------------------------------
+
+
+def _mamba1_mixer(
+    inv: _Inventory,
+    prefix: str,
+    n: int,
+    inner: int,
+    d_state: int,
+    d_conv: int,
+    dt_rank: int,
+    *,
+    conv_bias: bool,
+    proj_bias: bool,
+    inner_norms: bool,
+) -> None:
+    """Mamba1 mixer: in_proj (x, z), conv over x, x_proj (dt, B, C), dt_proj (with bias), A_log (inner x
+    d_state), D, out_proj; Jamba adds RMSNorms over dt, B and C."""
+    c = "mamba"
+    inv.linear(f"{prefix}.in_proj", 2 * inner, inv.h, n, "column", c, proj_bias)
+    inv.conv(prefix, inner, d_conv, n, conv_bias, c)
+    inv.linear(f"{prefix}.x_proj", dt_rank + 2 * d_state, inner, n, "row", c)
+    inv.linear(f"{prefix}.dt_proj", inner, dt_rank, n, "column", c, True)
+    inv.add(f"{prefix}.A_log", (inner, d_state), n, "norm", "column", c)
+    inv.add(f"{prefix}.D", (inner,), n, "norm", "column", c)
+    inv.linear(f"{prefix}.out_proj", inv.h, inner, n, "row", c, proj_bias)
+    if inner_norms:
+        inv.norm(f"{prefix}.dt_layernorm", dt_rank, n, c)
+        inv.norm(f"{prefix}.b_layernorm", d_state, n, c)
+        inv.norm(f"{prefix}.c_layernorm", d_state, n, c)
+
+
+def _dt_rank(cfg: Config, key: str, h: int) -> int:
+    value = cfg.get(key, "auto")
+    return ceil(h / 16) if value in (None, "auto") else _int(cfg, key)
+
+
+def _jamba(cfg: Config, model_type: str, name: str) -> ModelSpec:
+    """JambaForCausalLM: layer i is attention when i % attn_layer_period == attn_layer_offset, else Mamba1;
+    its feed-forward is a MoE when i % expert_layer_period == expert_layer_offset, else a gated MLP.
+    Defaults: JambaConfig."""
+    h = _int(cfg, "hidden_size", 4096)
+    n = _int(cfg, "num_hidden_layers", 32)
+    heads = _int(cfg, "num_attention_heads", 32)
+    kv_heads = _int(cfg, "num_key_value_heads", 8)
+    d = h // heads
+    a_period, a_offset = (
+        _int(cfg, "attn_layer_period", 8),
+        _int(cfg, "attn_layer_offset", 4, positive=False),
+    )
+    e_period, e_offset = (
+        _int(cfg, "expert_layer_period", 2),
+        _int(cfg, "expert_layer_offset", 1, positive=False),
+    )
+    if a_offset >= a_period or e_offset >= e_period:
+        raise ConfigError("jamba layer offsets must be smaller than their periods")
+    attn = [i % a_period == a_offset for i in range(n)]
+    experts = _int(cfg, "num_experts", 16)
+    sparse = [experts > 1 and i % e_period == e_offset for i in range(n)]
+    inner = _int(cfg, "mamba_expand", 2) * h
+    d_state, d_conv = _int(cfg, "mamba_d_state", 16), _int(cfg, "mamba_d_conv", 4)
+    dt_rank = _dt_rank(cfg, "mamba_dt_rank", h)
+    vocab = _int(cfg, "vocab_size", 65_536)
+    tie = bool(cfg.get("tie_word_embeddings", False))
+    n_attn, n_moe = sum(attn), sum(sparse)
+    width = _int(cfg, "intermediate_size", 14_336)
+    inv = _Inventory(h)
+    inv.embeddings(vocab, tie)
+    inv.gqa(n_attn, heads, kv_heads, d)
+    _mamba1_mixer(
+        inv,
+        "layers.mamba",
+        n - n_attn,
+        inner,
+        d_state,
+        d_conv,
+        dt_rank,
+        conv_bias=bool(cfg.get("mamba_conv_bias", True)),
+        proj_bias=bool(cfg.get("mamba_proj_bias", False)),
+        inner_norms=True,
+    )
+    inv.mlp("layers.mlp", width, n - n_moe)
+    moe = None
+    if n_moe:
+        inv.router(experts, n_moe)
+        inv.mlp("layers.mlp.experts", width, n_moe * experts, role="expert", component="experts")
+        moe = MoESpec(
+            num_experts=experts,
+            experts_per_token=_int(cfg, "num_experts_per_tok", 2),
+            expert_intermediate_size=width,
+            dense_layers=tuple(i for i in range(n) if not sparse[i]),
+        )
+    inv.norm("layers.norm", h, 2 * n, "norms")
+    inv.final_norm()
+    return _spec(
+        name=name,
+        model_type=model_type,
+        inv=inv,
+        vocab=vocab,
+        layers=n,
+        heads=heads,
+        kv_heads=kv_heads,
+        head_dim=d,
+        intermediate=width,
+        max_positions=_int(cfg, "max_position_embeddings", 262_144),
+        attention=attn,
+        state=StateSpec(
+            kind="mamba",
+            layers=tuple(i for i in range(n) if not attn[i]),
+            conv_channels=inner,
+            conv_kernel=d_conv,
+            recurrent_shape=(inner, d_state),
+        ),
+        dtype=_dtype(cfg),
+        tie=tie,
+        cfg=cfg,
+        moe=moe,
+    )
+
+
+# --- Pure state-space models: Mamba, Mamba2 ----------------------------------------------------------------
+
+
+def _mamba(cfg: Config, model_type: str, name: str) -> ModelSpec:
+    """MambaForCausalLM (Mamba1) and Mamba2ForCausalLM: no attention at all, one mixer and one RMSNorm per
+    layer, ``backbone.norm_f``. Defaults: MambaConfig (tied embeddings) / Mamba2Config (untied)."""
+    v2 = model_type == "mamba2"
+    h = _int(cfg, "hidden_size", 4096 if v2 else 768)
+    n = _int(cfg, "num_hidden_layers", 64 if v2 else 32)
+    inner = _int(cfg, "expand", 2) * h
+    d_state = _int(cfg, "state_size", 128 if v2 else 16)
+    d_conv = _int(cfg, "conv_kernel", 4)
+    vocab = _int(cfg, "vocab_size", 32_768 if v2 else 50_280)
+    tie = bool(cfg.get("tie_word_embeddings", not v2))
+    inv = _Inventory(h)
+    inv.embeddings(vocab, tie)
+    conv_bias, proj_bias = bool(cfg.get("use_conv_bias", True)), bool(cfg.get("use_bias", False))
+    if v2:
+        m_heads, m_dim, groups = (
+            _int(cfg, "num_heads", 128),
+            _int(cfg, "head_dim", 64),
+            _int(cfg, "n_groups", 8),
+        )
+        # Mamba2Mixer sizes its inner width as expand x hidden, not heads x head_dim.
+        conv_dim = inner + 2 * groups * d_state
+        c = "mamba"
+        inv.linear("layers.mamba.in_proj", inner + conv_dim + m_heads, h, n, "column", c, proj_bias)
+        inv.conv("layers.mamba", conv_dim, d_conv, n, conv_bias, c)
+        for p in ("dt_bias", "A_log", "D"):
+            inv.add(f"layers.mamba.{p}", (m_heads,), n, "norm", "column", c)
+        inv.norm("layers.mamba.norm", inner, n, c, "column")
+        inv.linear("layers.mamba.out_proj", h, inner, n, "row", c, proj_bias)
+        heads, head_dim = m_heads, m_dim
+        state = StateSpec(
+            kind="mamba2",
+            layers=tuple(range(n)),
+            conv_channels=conv_dim,
+            conv_kernel=d_conv,
+            recurrent_shape=(m_heads, m_dim, d_state),
+            conv_groups=groups,
+            group_channels=2 * d_state,
+        )
+    else:
+        _mamba1_mixer(
+            inv,
+            "layers.mamba",
+            n,
+            inner,
+            d_state,
+            d_conv,
+            _dt_rank(cfg, "time_step_rank", h),
+            conv_bias=conv_bias,
+            proj_bias=proj_bias,
+            inner_norms=False,
+        )
+        heads, head_dim = inner, 1
+        state = StateSpec(
+            kind="mamba",
+            layers=tuple(range(n)),
+            conv_channels=inner,
+            conv_kernel=d_conv,
+            recurrent_shape=(inner, d_state),
+        )
+    inv.norm("layers.norm", h, n, "norms")
+    inv.final_norm()
+    return _spec(
+        name=name,
+        model_type=model_type,
+        inv=inv,
+        vocab=vocab,
+        layers=n,
+        # No attention: the "heads" are what TP must divide (vLLM splits Mamba2 heads, Mamba1's inner width).
+        heads=heads,
+        kv_heads=heads,
+        head_dim=head_dim,
+        intermediate=inner,
+        max_positions=_int(cfg, "max_position_embeddings", 1 << 20),
+        attention=[False] * n,
+        state=state,
+        dtype=_dtype(cfg),
+        tie=tie,
+        cfg=cfg,
+    )
+
+
+# --- LiquidAI LFM2: short convolutions + attention -----------------------------------------------------------
+
+
+def lfm2_ff_width(cfg: Config) -> int:
+    """Lfm2MLP's width: with ``block_auto_adjust_ff_dim`` (default on) 2/3 of intermediate_size, times
+    ``block_ffn_dim_multiplier``, rounded up to ``block_multiple_of``."""
+    width = _int(cfg, "intermediate_size", cfg.get("block_ff_dim", 12_288))
+    if cfg.get("block_auto_adjust_ff_dim", True):
+        width = int(2 * width / 3)
+        multiplier = cfg.get("block_ffn_dim_multiplier", 1.0)
+        if multiplier is not None:
+            multiple = _int(cfg, "block_multiple_of", 256)
+            width = int(multiplier * width)
+            width = multiple * ((width + multiple - 1) // multiple)
+    return width
+
+
+def _lfm2(cfg: Config, model_type: str, name: str) -> ModelSpec:
+    """Lfm2ForCausalLM: each layer is a short convolution (in_proj to B, C, x; depthwise conv of
+    ``conv_L_cache`` taps over hidden channels; out_proj) or attention with q/k RMSNorm, then a gated MLP
+    (w1, w3, w2). An RMSNorm follows the embedding (``embedding_norm``) and ends the model; embeddings tied by
+    default. The conv state per sequence is hidden x (L_cache - 1). Defaults: Lfm2Config."""
+    h = _int(cfg, "hidden_size", 2560)
+    n = _int(cfg, "num_hidden_layers", 32)
+    types = cfg.get("layer_types")
+    if types is None:
+        full = cfg.get("full_attn_idxs")
+        full_set = set(range(n)) if full is None else {int(i) for i in full}
+        types = ["full_attention" if i in full_set else "conv" for i in range(n)]
+    if len(types) != n:
+        raise ConfigError(f"layer_types has {len(types)} entries but num_hidden_layers is {n}")
+    kinds = _check_kinds(
+        list(types), {"conv": "conv", "full_attention": "attention"}, "layer_types"
+    )
+    attn = [k == "attention" for k in kinds]
+    heads = _int(cfg, "num_attention_heads", 32)
+    kv_heads = _int(cfg, "num_key_value_heads", 8)
+    d = h // heads
+    kernel = _int(cfg, "conv_L_cache", 3)
+    bias = bool(cfg.get("conv_bias", False))
+    vocab = _int(cfg, "vocab_size", 65_536)
+    tie = bool(cfg.get("tie_word_embeddings", cfg.get("tie_embedding", True)))
+    n_attn = sum(attn)
+    width = lfm2_ff_width(cfg)
+    inv = _Inventory(h)
+    inv.embeddings(vocab, tie)
+    # Lfm2Model has no final norm of its own: ``embedding_norm`` is applied after the last layer.
+    inv.add("embedding_norm.weight", (h,), 1, "norm", "replicated", "norms", "last")
+    inv.gqa(
+        n_attn,
+        heads,
+        kv_heads,
+        d,
+        qk_norm=True,
+        o_name="out_proj",
+        norm_names=("q_layernorm", "k_layernorm"),
+    )
+    c = "short_conv"
+    inv.linear("layers.conv.in_proj", 3 * h, h, n - n_attn, "column", c, bias)
+    inv.add("layers.conv.conv.weight", (h, 1, kernel), n - n_attn, "linear", "column", c)
+    if bias:
+        inv.add("layers.conv.conv.bias", (h,), n - n_attn, "bias", "column", c)
+    inv.linear("layers.conv.out_proj", h, h, n - n_attn, "row", c, bias)
+    inv.mlp("layers.feed_forward", width, n)
+    inv.norm("layers.norm", h, 2 * n, "norms")
+    return _spec(
+        name=name,
+        model_type=model_type,
+        inv=inv,
+        vocab=vocab,
+        layers=n,
+        heads=heads,
+        kv_heads=kv_heads,
+        head_dim=d,
+        intermediate=width,
+        max_positions=_int(cfg, "max_position_embeddings", 128_000),
+        attention=attn,
+        state=StateSpec(
+            kind="short_conv",
+            layers=tuple(i for i in range(n) if not attn[i]),
+            conv_channels=h,
+            conv_kernel=kernel,
+        ),
+        dtype=_dtype(cfg),
+        tie=tie,
+        cfg=cfg,
+    )
+
+
+# --- Moonshot Kimi-Linear: KDA + MLA -------------------------------------------------------------------------
+
+
+def _kimi_linear(cfg: Config, model_type: str, name: str) -> ModelSpec:
+    """KimiLinearForCausalLM: layers are Kimi Delta Attention (KDA) or MLA (``linear_attn_config``'s 1-based
+    ``kda_layers`` / ``full_attn_layers``, or ``layer_types``); the first ``first_k_dense_replace`` layers have a
+    gated MLP, the rest a MoE with shared experts (moe width x n_shared) and an fp32 router + correction bias.
+    KDA: q/k/v projections (heads x head_dim each), a depthwise conv over all three, a low-rank forget gate
+    (f_a, f_b, per-channel dt_bias, per-head A_log), b_proj, a low-rank output gate and a gated RMSNorm.
+    State per sequence: conv 3 x heads x head_dim x (kernel - 1) and heads x head_dim x head_dim in fp32.
+    Defaults: KimiLinearConfig."""
+    linear_cfg = cfg.get("linear_attn_config") or {}
+    if not isinstance(linear_cfg, Mapping):
+        raise ConfigError("config.json linear_attn_config must be an object")
+    h = _int(cfg, "hidden_size", 2304)
+    n = _int(cfg, "num_hidden_layers", 27)
+    types = cfg.get("layer_types")
+    if types:
+        if len(types) != n:
+            raise ConfigError(f"layer_types has {len(types)} entries but num_hidden_layers is {n}")
+        kinds = _check_kinds(
+            list(types), {"full_attention": "mla", "linear_attention": "kda"}, "layer_types"
+        )
+    elif "full_attn_layers" in linear_cfg and "kda_layers" in linear_cfg:
+        found: list[str | None] = [None] * n
+        for key, kind in (("full_attn_layers", "mla"), ("kda_layers", "kda")):
+            for layer in linear_cfg[key]:
+                if not isinstance(layer, int) or not 1 <= layer <= n:
+                    raise ConfigError(
+                        f"linear_attn_config.{key} holds {layer!r}: layers are numbered 1..{n}"
+                    )
+                found[layer - 1] = kind
+        if None in found:
+            raise ConfigError(
+                f"linear_attn_config leaves layer {found.index(None) + 1} neither KDA nor full attention"
+            )
+        kinds = [str(k) for k in found]
+    else:
+        kinds = ["mla" if i and i % 4 == 0 else "kda" for i in range(n)]
+    attn = [k == "mla" for k in kinds]
+    heads = _int(cfg, "num_attention_heads", 32)
+    l_heads = _int(linear_cfg, "num_heads", cfg.get("linear_num_heads", 32))
+    l_dim = _int(linear_cfg, "head_dim", cfg.get("linear_head_dim", 128))
+    kernel = _int(linear_cfg, "short_conv_kernel_size", cfg.get("linear_conv_kernel_dim", 4))
+    q_lora = cfg.get("q_lora_rank")
+    mla = MLASpec(
+        q_lora_rank=_int(cfg, "q_lora_rank") if q_lora else 0,
+        kv_lora_rank=_int(cfg, "kv_lora_rank", 512),
+        qk_nope_head_dim=_int(cfg, "qk_nope_head_dim", 128),
+        qk_rope_head_dim=_int(cfg, "qk_rope_head_dim", 64),
+        v_head_dim=_int(cfg, "v_head_dim", 128),
+    )
+    vocab = _int(cfg, "vocab_size", 163_840)
+    tie = bool(cfg.get("tie_word_embeddings", False))
+    n_attn = sum(attn)
+    n_kda = n - n_attn
+    inv = _Inventory(h)
+    inv.embeddings(vocab, tie)
+    inv.mla(n_attn, heads, mla, bias=bool(cfg.get("attention_bias", False)))
+    qkv = l_heads * l_dim
+    c = "linear_attention"
+    for p in ("q_proj", "k_proj", "v_proj"):
+        inv.linear(f"layers.kda.{p}", qkv, h, n_kda, "column", c)
+    inv.conv("layers.kda", 3 * qkv, kernel, n_kda, False, c)
+    inv.linear("layers.kda.f_a_proj", l_dim, h, n_kda, "replicated", c)
+    inv.linear("layers.kda.f_b_proj", qkv, l_dim, n_kda, "column", c)
+    inv.add("layers.kda.dt_bias", (qkv,), n_kda, "norm", "column", c)
+    inv.add("layers.kda.A_log", (1, 1, l_heads, 1), n_kda, "norm", "replicated", c)
+    inv.linear("layers.kda.b_proj", l_heads, h, n_kda, "column", c)
+    inv.linear("layers.kda.g_a_proj", l_dim, h, n_kda, "replicated", c)
+    inv.linear("layers.kda.g_b_proj", qkv, l_dim, n_kda, "column", c)
+    inv.norm("layers.kda.o_norm", l_dim, n_kda, c)
+    inv.linear("layers.kda.o_proj", h, qkv, n_kda, "row", c)
+
+    mlp_types = cfg.get("mlp_layer_types")
+    if mlp_types is None:
+        first_dense = _int(cfg, "first_k_dense_replace", 1, positive=False)
+        mlp_types = ["dense" if i < first_dense else "sparse" for i in range(n)]
+    sparse = _check_kinds(
+        list(mlp_types), {"dense": "dense", "sparse": "sparse"}, "mlp_layer_types"
+    )
+    dense = tuple(i for i in range(n) if sparse[i] == "dense")
+    n_moe = n - len(dense)
+    intermediate = _int(cfg, "intermediate_size", 9216)
+    inv.mlp("layers.mlp", intermediate, len(dense))
+    moe = None
+    if n_moe:
+        # KimiLinearConfig maps num_experts <-> num_local_experts and num_experts_per_token <-> _per_tok.
+        experts = _int(cfg, "num_experts", cfg.get("num_local_experts", 256))
+        width = _int(cfg, "moe_intermediate_size", 1024)
+        shared = width * _int(
+            cfg, "num_shared_experts", cfg.get("n_shared_experts", 1), positive=False
+        )
+        inv.router(experts, n_moe)
+        inv.correction_bias(experts, n_moe)
+        inv.mlp("layers.mlp.experts", width, n_moe * experts, role="expert", component="experts")
+        inv.mlp("layers.mlp.shared_experts", shared, n_moe, component="shared_experts")
+        moe = MoESpec(
+            num_experts=experts,
+            experts_per_token=_int(cfg, "num_experts_per_token", cfg.get("num_experts_per_tok", 8)),
+            expert_intermediate_size=width,
+            shared_intermediate_size=shared,
+            router_correction_bias=True,
+            dense_layers=dense,
+        )
+    inv.norm("layers.norm", h, 2 * n, "norms")
+    inv.final_norm()
+    qk = mla.qk_nope_head_dim + mla.qk_rope_head_dim
+    return _spec(
+        name=name,
+        model_type=model_type,
+        inv=inv,
+        vocab=vocab,
+        layers=n,
+        heads=heads,
+        kv_heads=heads,
+        head_dim=qk,
+        intermediate=intermediate,
+        max_positions=_int(cfg, "max_position_embeddings", cfg.get("model_max_length", 1 << 20)),
+        attention=attn,
+        state=StateSpec(
+            kind="kda",
+            layers=tuple(i for i in range(n) if not attn[i]),
+            conv_channels=3 * qkv,
+            conv_kernel=kernel,
+            recurrent_shape=(l_heads, l_dim, l_dim),
+            ssm_dtype="float32",  # vLLM keeps the KDA recurrent state in fp32 when "auto"
+        ),
+        dtype=_dtype(cfg),
+        tie=tie,
+        cfg=cfg,
+        moe=moe,
+        mla=mla,
+    )
+
+
+# --- MiniMax-Text-01 / MiniMax-M1: lightning (linear) attention + softmax attention, MoE everywhere ----------
+
+
+def _minimax(cfg: Config, model_type: str, name: str) -> ModelSpec:
+    """MiniMaxForCausalLM: layers are lightning attention (``linear_attention``: fused qkv, an output gate,
+    an RMSNorm over heads x head_dim, out_proj) or softmax GQA attention (``layer_types``; default alternating,
+    full first), each followed by a Mixtral-style MoE. A lightning layer keeps one (heads, head_dim, head_dim)
+    state per sequence and no conv. Defaults: MiniMaxConfig."""
+    h = _int(cfg, "hidden_size", 4096)
+    n = _int(cfg, "num_hidden_layers", 32)
+    types = cfg.get("layer_types")
+    if types is None:
+        types = ["full_attention" if (i + 1) % 2 else "linear_attention" for i in range(n)]
+    if len(types) != n:
+        raise ConfigError(f"layer_types has {len(types)} entries but num_hidden_layers is {n}")
+    kinds = _check_kinds(
+        list(types), {"full_attention": "attn", "linear_attention": "linear"}, "layer_types"
+    )
+    attn = [k == "attn" for k in kinds]
+    heads = _int(cfg, "num_attention_heads", 32)
+    kv_heads = _int(cfg, "num_key_value_heads", 8)
+    d = _int(cfg, "head_dim", h // heads)
+    experts = _int(cfg, "num_local_experts", 8)
+    width = _int(cfg, "intermediate_size", 14_336)
+    vocab = _int(cfg, "vocab_size", 32_000)
+    tie = bool(cfg.get("tie_word_embeddings", False))
+    n_attn = sum(attn)
+    n_lin = n - n_attn
+    inv = _Inventory(h)
+    inv.embeddings(vocab, tie)
+    inv.gqa(n_attn, heads, kv_heads, d)
+    c = "linear_attention"
+    inv.linear("layers.linear_attn.qkv_proj", 3 * heads * d, h, n_lin, "column", c)
+    inv.linear("layers.linear_attn.output_gate", heads * d, h, n_lin, "column", c)
+    inv.norm("layers.linear_attn.norm", heads * d, n_lin, c, "column")
+    inv.linear("layers.linear_attn.out_proj", h, heads * d, n_lin, "row", c)
+    inv.router(experts, n)
+    inv.mlp("layers.mlp.experts", width, n * experts, role="expert", component="experts")
+    inv.norm("layers.norm", h, 2 * n, "norms")
+    inv.final_norm()
+    return _spec(
+        name=name,
+        model_type=model_type,
+        inv=inv,
+        vocab=vocab,
+        layers=n,
+        heads=heads,
+        kv_heads=kv_heads,
+        head_dim=d,
+        intermediate=width,
+        max_positions=_int(cfg, "max_position_embeddings", 4096 * 32),
+        attention=attn,
+        state=StateSpec(
+            kind="linear_attention",
+            layers=tuple(i for i in range(n) if not attn[i]),
+            conv_channels=0,
+            conv_kernel=1,
+            recurrent_shape=(heads, d, d),
+        ),
+        dtype=_dtype(cfg),
+        tie=tie,
+        cfg=cfg,
+        moe=MoESpec(
+            num_experts=experts,
+            experts_per_token=_int(cfg, "num_experts_per_tok", 2),
+            expert_intermediate_size=width,
+        ),
+    )
+
+
+def _remote_code_only(cfg: Config, model_type: str, name: str) -> ModelSpec:
+    arch = ", ".join(str(a) for a in (cfg.get("architectures") or [model_type]))
+    raise UnsupportedModelError(
+        f"{arch} ({model_type}) exists only as remote code in its repository, and vramplan never runs remote code; "
+        "its layers differ from every transformers class, so its parameters cannot be counted exactly"
+    )
+
+
+#: Model types recognised only to refuse them in one line (their code lives in the checkpoint's repository).
+REMOTE_CODE_ONLY = ("kimi_k3",)
+
+HYBRID_BUILDERS: dict[str, Callable[[Config, str, str], ModelSpec]] = {
+    "qwen3_next": _qwen_gdn,
+    "qwen3_5": _qwen_gdn,
+    "qwen3_5_text": _qwen_gdn,
+    "qwen3_5_moe": _qwen_gdn,
+    "qwen3_5_moe_text": _qwen_gdn,
+    "nemotron_h": _nemotron_h,
+    "granitemoehybrid": _granitemoehybrid,
+    "falcon_h1": _falcon_h1,
+    "jamba": _jamba,
+    "mamba": _mamba,
+    "mamba2": _mamba,
+    "lfm2": _lfm2,
+    "kimi_linear": _kimi_linear,
+    "minimax": _minimax,
+    "kimi_k3": _remote_code_only,
+}
+
+#: The state kinds these builders produce, for docs and the CLI.
+STATE_KINDS: tuple[StateKind, ...] = (
+    "mamba",
+    "mamba2",
+    "gated_deltanet",
+    "kda",
+    "short_conv",
+    "linear_attention",
+)
