@@ -12,7 +12,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from vramplan.errors import UnknownModelError, VramplanError
+from vramplan.errors import FileFormatError, UnknownModelError, VramplanError
 from vramplan.model import catalog
 from vramplan.model.hf_config import load_config_file, spec_from_config
 from vramplan.model.spec import ModelSpec
@@ -114,6 +114,11 @@ def _from_path(path: Path) -> LoadedModel:
     if not path.exists():
         raise UnknownModelError(
             f"{path} does not exist: pass a config.json, a model folder, a .safetensors or a .gguf file"
+        )
+    if path.suffix in _PATH_SUFFIXES and path.is_dir():
+        raise FileFormatError(
+            f"{path} is a folder named like a {path.suffix} file: pass the file itself, or the "
+            "model folder that holds config.json"
         )
     if path.suffix == ".gguf":
         from vramplan.model.files import gguf_to_hf_config, read_gguf
