@@ -363,8 +363,22 @@ def _read_sharded(index_path: Path) -> CheckpointInfo:
     if not isinstance(index, dict) or not isinstance(index.get("weight_map"), dict):
         raise FileFormatError(f"{index_path}: the index has no 'weight_map' object")
     weight_map: dict[str, Any] = index["weight_map"]
-    shard_names: dict[str, None] = {}  # insertion-ordered set: a list's `in` made this quadratic
-    for tensor, shard in weight_map.items():
+    # Unique shard names first (one C-speed pass, insertion-ordered), then each name checked once;
+    # deduplicating in a list was quadratic in the entries.
+    try:
+        shard_names: dict[Any, None] = dict.fromkeys(weight_map.values())
+    except TypeError:  # an unhashable value (a list, an object) cannot name a file
+        tensor, value = next((t, v) for t, v in weight_map.items() if not isinstance(v, str))
+        raise FileFormatError(
+            f"{index_path}: tensor {tensor!r} maps to {str(value)[:100]!r}, which is not a plain "
+            "file name in the same folder"
+        ) from None
+    if len(shard_names) > MAX_INDEX_SHARDS:
+        raise FileFormatError(
+            f"{index_path}: the index names {len(shard_names):,} shard files (real checkpoints use "
+            f"at most a few hundred; limit {MAX_INDEX_SHARDS:,}); the index is corrupt"
+        )
+    for shard in shard_names:
         if (
             not isinstance(shard, str)
             or not shard
@@ -373,22 +387,17 @@ def _read_sharded(index_path: Path) -> CheckpointInfo:
             or "\\" in shard
             or "\x00" in shard
         ):
+            tensor = next(t for t, v in weight_map.items() if v == shard)
             raise FileFormatError(
                 f"{index_path}: tensor {tensor!r} maps to {str(shard)[:100]!r}, which is not a "
                 "plain file name in the same folder"
             )
-        shard_names.setdefault(shard)
     meta = index.get("metadata") or {}
     if not isinstance(meta, dict):
         raise FileFormatError(f"{index_path}: 'metadata' must be a JSON object")
     total_size = meta.get("total_size")
     index_total = int(total_size) if _is_int(total_size) or isinstance(total_size, float) else None
     headers: list[tuple[str, _Header]] = []
-    if len(shard_names) > MAX_INDEX_SHARDS:
-        raise FileFormatError(
-            f"{index_path}: the index names {len(shard_names):,} shard files (real checkpoints use "
-            f"at most a few hundred; limit {MAX_INDEX_SHARDS:,}); the index is corrupt"
-        )
     for shard in shard_names:
         shard_path = index_path.parent / shard
         if not shard_path.exists():
