@@ -33,10 +33,10 @@ LOG_ATTACKS = {
         "45 s",
         f"text = '{VLLM}' + '7' * 1500 + ' for CUDAGraph memory\\n'",
     ),
-    "TGI `Args {{ a: Some(` nesting": (
+    "TGI `Args { a: Some(` nesting": (
         "2 MB",
         "40 min, CPU kept burning",
-        "text = 'text_generation_launcher: Args { a: ' + 'Some(' * 400_000 + '\\n'",
+        "text = 'text_generation_launcher: Args { ' + 'a: Some(' * 250_000 + '\\n'",
     ),
     "`ERROR ` run": ("200 KB", "12 s", f"text = '{VLLM}' + 'ERROR ' * 34_000 + '\\n'"),
     "`vllm serve ... \\` continuation lines": (
@@ -190,11 +190,13 @@ def measure(src: str, setup: str, folder: Path, timeout: float) -> dict[str, obj
     return result
 
 
-def _short(outcome: str) -> str:
+def _short(outcome: str, width: int = 110) -> str:
     """An answer cut for a table cell."""
     if "does not look like a serving-engine startup log" in outcome:
         return "refused: not a startup log (FileFormatError)"
-    cut = outcome if len(outcome) <= 110 else outcome[:107] + "..."
+    if outcome.startswith("still running"):
+        return "-"
+    cut = outcome if len(outcome) <= width else outcome[: width - 3] + "..."
     return cut.replace("|", "\\|")
 
 
@@ -226,13 +228,13 @@ def main() -> None:
             }
             after = got["after"]
             before = got.get("before")
-            cells = [
-                name,
-                size,
-                reported,
-                f"{_time(before, args.timeout)}, {float(before['rss_mib']):.0f} MiB"  # type: ignore[arg-type]
-                if before
-                else "-",
+            cells = [name, size, reported]
+            if before:
+                cells += [
+                    f"{_time(before, args.timeout)}, {float(before['rss_mib']):.0f} MiB",  # type: ignore[arg-type]
+                    _short(str(before["outcome"]).replace(tmp, "DIR"), 70),
+                ]
+            cells += [
                 _time(after, args.timeout),
                 f"{float(after['rss_mib']):.0f} MiB",  # type: ignore[arg-type]
                 _short(str(after["outcome"]).replace(tmp, "DIR")),
@@ -244,13 +246,20 @@ def main() -> None:
         "",
         f"`python benchmarks/hostile_bench.py{' --before SRC' if args.before else ''}` on "
         f"{platform.node() or 'this machine'} ({os.cpu_count()} CPUs, Python {platform.python_version()}), "
-        f"{time.strftime('%Y-%m-%d')}. Each call in a fresh process; time of the call only; peak RSS "
-        f"of the whole process (Python and vramplan imports included, ~60-100 MiB). Calls still "
-        f"running after {args.timeout:.0f} s are killed.",
+        f"{time.strftime('%Y-%m-%d')}, load average {os.getloadavg()[0]:.1f} at the end (a shared "
+        "machine: wall times of a loaded machine). Each call in a fresh process; time of the call only; "
+        "peak RSS of the whole process (VmHWM, Python and imports included: ~18-25 MiB at rest). Calls "
+        f"still running after {args.timeout:.0f} s are killed (peak RSS then is the peak seen so far). "
+        f"{'Before: the tree at commit a857127. ' if args.before else ''}"
+        "An exception class in an answer means the caller got that error (one line in the CLI) or, "
+        "for `OverflowError`, a traceback.",
         "",
-        "| attack | input | reported in issue 13 | before (time, peak RSS) | after | after peak RSS | after: answer |",
-        "|---|---|---|---|---|---|---|",
     ]
+    columns = ["attack", "input", "reported in issue 13"]
+    if args.before:
+        columns += ["before (time, peak RSS)", "before: answer"]
+    columns += ["after", "after peak RSS", "after: answer"]
+    header += ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     Path(args.out).write_text("\n".join(header + rows) + "\n")
     print(f"wrote {args.out}")
 

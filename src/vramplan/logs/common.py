@@ -17,6 +17,7 @@ from typing import Any
 
 from vramplan.logs.limits import (
     MAX_COMMAND_CHARS,
+    MAX_COMMANDS,
     MAX_GAP_CHARS,
     MAX_MESSAGE_CHARS,
     MAX_MESSAGES,
@@ -34,8 +35,6 @@ Converter = Callable[[re.Match[str]], dict[str, Any]]
 NUM = r"(?<![\d.,])(-?(?>\d+(?:,\d+)*(?:\.\d+)?|\.\d+))"
 #: The text a figure pattern may skip between two of its parts (bounded, so each try costs O(1)).
 GAP = rf"[^\n]{{0,{MAX_GAP_CHARS}}}?"
-#: Run at most this many launch commands found in one log (real logs print one).
-MAX_COMMANDS = 8
 
 
 @dataclass(frozen=True)

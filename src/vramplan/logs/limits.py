@@ -22,6 +22,8 @@ TAIL_LINES = 25_000
 MAX_LINE_CHARS = 32_768
 #: A launch command with its backslash continuations joined (real ones are under 2 KB).
 MAX_COMMAND_CHARS = 16_384
+#: Launch commands read from one log (real logs print one).
+MAX_COMMANDS = 8
 #: Text skipped between two parts of one figure (``Load weight end. ... avail mem=``).
 MAX_GAP_CHARS = 400
 #: Characters of one number; a longer run of digits is not a figure (and would cost a huge int).
