@@ -45,6 +45,15 @@ _SETTING_KEYS = (
 )
 
 
+#: Settings that name the model, per engine, in the order they are tried (lists are tried item by item).
+_MODEL_KEYS = {
+    "vllm": ("model", "served_model_name"),
+    "sglang": ("model_path", "served_model_name", "model"),
+    "tgi": ("model_id", "model"),
+    "llama.cpp": ("model",),
+}
+
+
 def explain_log(
     text: str,
     *,
@@ -53,11 +62,19 @@ def explain_log(
     model: str | None = None,
     engine_version: str | None = None,
     flags: Sequence[str] = (),
+    allow_paths: bool = True,
 ) -> dict[str, Any]:
-    """Parse ``text`` (a startup log) and compare what it logged with our prediction for its settings.
+    """Parse ``text`` (a startup log) once and compare what it logged with our prediction for its settings.
 
     ``model``, ``engine_version`` and ``flags`` (the engine's own launch flags, e.g.
     ``["--max-model-len", "8192"]``) fill in what the log does not say, and win over what it says.
+
+    ``allow_paths=False`` is the mode for text from someone else (a shared service): every path-like
+    setting of the log (vLLM ``model``/``served_model_name``, SGLang ``model_path``, TGI ``model_id``,
+    llama.cpp ``-m FILE.gguf``, tokenizer paths) is read as a NAME only. Nothing is opened or stat'ed;
+    a path resolves only when its last component is a catalogue name; otherwise the answer keeps the
+    logged figures and says to pass ``model``. The CLI keeps ``allow_paths=True``: local config
+    folders and .gguf files named by the log are read. The Hub is never contacted in either mode.
     """
     from vramplan.logs import parse_log
 
@@ -98,8 +115,102 @@ def explain_log(
         settings={**parsed.settings, **given},
         engine_version=engine_version or parsed.engine_version,
     )
+    if allow_paths:
+        return _explain(parsed, parsed.settings, gpu, gpu_memory, model, None, notes)
+    from vramplan.model.load import names_only
+
+    with names_only():
+        names, unidentified = _names_only_settings(parsed, model)
+        return _explain(parsed, names, gpu, gpu_memory, None, unidentified, notes)
+
+
+def _names_only_settings(parsed: Any, override: str | None) -> tuple[dict[str, Any], str | None]:
+    """The log's settings with every path-like value dropped and the model reduced to a catalogue name.
+
+    Returns (settings, note); the note says why no model could be identified (None when one was).
+    """
+    engine = parsed.engine
+    raw = [override] if override else _model_values(parsed.settings, engine)
+    names = [_as_name(v) for v in raw]
+    settings = {k: v for k, v in parsed.settings.items() if not _path_valued(v)}
+    chosen = next((n for n in names if n and _resolves(n, engine)), None)
+    if chosen is not None:
+        settings[_MODEL_KEY[engine]] = chosen
+        return settings, None
+    if not raw:
+        return settings, (
+            "the log does not name the model; pass model=NAME (a catalogue name, see `vramplan models`) "
+            "to predict; reporting the logged figures only"
+        )
+    shown = ", ".join(repr(str(v)[:100]) for v in raw[:3])
+    return settings, (
+        f"model {shown} could not be identified: paths in a pasted log are not read here, and no "
+        "catalogue name matches its last path component; pass model=NAME (a catalogue name, see "
+        "`vramplan models`) to predict, or run `vramplan explain` on the machine that holds the "
+        "model; reporting the logged figures only"
+    )
+
+
+def _path_valued(value: Any) -> bool:
+    """A setting that names a file or folder (a string, or a list holding one)."""
+    from vramplan.model.load import looks_like_path
+
+    items = value if isinstance(value, list | tuple) else [value]
+    return any(isinstance(v, str) and looks_like_path(v.strip("'\" ")) for v in items)
+
+
+def _model_values(settings: dict[str, Any], engine: str) -> list[str]:
+    """Every value the log gives for the model, in order (``served_model_name`` may be a list)."""
+    out: list[str] = []
+    for key in _MODEL_KEYS.get(engine, ()):
+        value = settings.get(key)
+        for item in value if isinstance(value, list | tuple) else [value]:
+            if isinstance(item, str) and item.strip() and item not in out:
+                out.append(item)
+    return out
+
+
+def _as_name(value: str) -> str:
+    """A model reference read as a name: annotations and quotes cut, a path reduced to its last part."""
+    name = value.split(" (")[0].strip().strip("'\"")
+    if name.startswith(("/", ".", "~", "\\")) or name.count("/") > 1 or name.endswith(".gguf"):
+        name = name.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1]
+    return name.removesuffix(".gguf")
+
+
+def _resolves(name: str, engine: str) -> bool:
+    """Whether the engine's own resolver finds ``name`` (called inside ``names_only``: no file access)."""
+    try:
+        if engine == "llama.cpp":
+            from vramplan.engines.llamacpp import _load
+
+            _load(name, None)
+        else:
+            from vramplan.engines.vllm import resolve_model_name
+
+            resolve_model_name(name)
+    except VramplanError:
+        return False
+    return True
+
+
+def _explain(
+    parsed: Any,
+    all_settings: dict[str, Any],
+    gpu: str | None,
+    gpu_memory: str | None,
+    override: str | None,
+    unidentified: str | None,
+    notes: list[str],
+) -> dict[str, Any]:
+    """Compare one parsed log with the prediction for ``all_settings`` (the log's, possibly reduced)."""
+    all_settings = dict(all_settings)
+    if override:
+        all_settings[_MODEL_KEY.get(parsed.engine, "model")] = override
+    elif parsed.engine == "vllm" and unidentified is None:
+        all_settings = _vllm_model_choice(all_settings)
     keys = _setting_keys(parsed.engine)
-    settings = {k: v for k, v in parsed.settings.items() if k in keys and v is not None}
+    settings = {k: v for k, v in all_settings.items() if k in keys and v is not None}
     out: dict[str, Any] = {
         "engine": parsed.engine,
         "engine_version": parsed.engine_version,
@@ -111,12 +222,16 @@ def explain_log(
         "notes": notes,
     }
     out["notes"].extend(_explain_errors(parsed.logged, parsed.errors, settings))
-    if parsed.engine == "vllm":
+    pred: Any = None
+    note: str | None = unidentified
+    if unidentified is not None:
+        pass
+    elif parsed.engine == "vllm":
         pred, note = _predict_vllm(parsed, settings, gpu, gpu_memory)
     else:
         # SGLang's F0 (free memory before loading) is an input of its own formula: pass the logged value on
         inputs = {
-            **parsed.settings,
+            **all_settings,
             **{k: v for k, v in parsed.logged.items() if k == "avail_mem_before_load_gb"},
         }
         pred, note = _predict_other(parsed.engine, inputs, gpu, gpu_memory, parsed.engine_version)
@@ -143,7 +258,10 @@ def explain_log(
         if t not in out["terms"] and _comparable(t, logged) and _comparable(t, extra.get(t)):
             out["terms"][t] = _term(parsed.engine, t, logged, extra[t], p)
     if parsed.errors:
-        out["notes"].append(f"{engine_name} did not start: " + parsed.errors[0][:300])
+        out["notes"].append(
+            f"{ENGINE_NAMES.get(parsed.engine, parsed.engine)} did not start: "
+            + parsed.errors[0][:300]
+        )
         if p.get("fixes"):
             out["notes"].append("changes that make it start: " + "; ".join(p["fixes"]))
     return out
@@ -215,6 +333,18 @@ def _given_settings(
     if model:
         settings[_MODEL_KEY.get(engine, "model")] = model
     return settings, ignored
+
+
+def _vllm_model_choice(settings: dict[str, Any]) -> dict[str, Any]:
+    """vLLM: the first of ``model`` and the served names that resolves (the CLI reads local paths too)."""
+    values = _model_values(settings, "vllm")
+    if len(values) <= 1 and not isinstance(settings.get("served_model_name"), list | tuple):
+        return settings
+    chosen = next((v for v in values if _resolves(v, "vllm")), values[0] if values else None)
+    out = dict(settings)
+    if chosen is not None:
+        out["model"] = chosen
+    return out
 
 
 def _explain_errors(

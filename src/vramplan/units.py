@@ -35,7 +35,46 @@ _UNITS = {
     "tb": TB,
     "tib": TiB,
 }
-_SIZE = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?)\s*([a-zA-Z]*)\s*$")
+# unambiguous (digits, then an optional fraction): no split of a digit run is ever retried
+_SIZE = re.compile(r"^\s*((?:[0-9]+(?:\.[0-9]+)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?)\s*([a-zA-Z]*)\s*$")
+
+#: Most digits of an integer read from text (a command line, a config, a header): 10**30 is beyond
+#: any count or size, and refusing longer ones up front keeps Python from converting (or refusing
+#: with its own ``sys.set_int_max_str_digits`` text) a 5,000-digit number.
+MAX_INT_DIGITS = 30
+#: Longest number text accepted at all (digits, sign, point, exponent, unit and blanks).
+MAX_NUMBER_TEXT = 64
+#: Characters of a refused value echoed in an error message.
+ECHO_CHARS = 24
+
+
+def shorten(text: object) -> str:
+    """``repr`` of a value cut to ``ECHO_CHARS`` characters, for one-line error messages."""
+    s = str(text)
+    return repr(s) if len(s) <= ECHO_CHARS else f"{s[:ECHO_CHARS]!r}... ({len(s):,} characters)"
+
+
+def check_number_text(text: str, what: str) -> None:
+    """Refuse number text too long to be a real value, before any conversion or pattern runs."""
+    if len(text) > MAX_NUMBER_TEXT or sum(c.isdigit() for c in text) > MAX_INT_DIGITS:
+        raise InputError(
+            f"{what} {shorten(text)} is absurdly long: write a number of at most {MAX_INT_DIGITS} "
+            "digits (e.g. 80GiB, 70e9)"
+        )
+
+
+def parse_int(text: str | int, what: str = "value") -> int:
+    """Parse an integer from text (``_`` separators allowed); absurdly long ones are refused in one line."""
+    if isinstance(text, bool):
+        raise InputError(f"{what} must be an integer, got {text!r}")
+    if isinstance(text, int):
+        return text
+    s = str(text).strip()
+    check_number_text(s, what)
+    try:
+        return int(s.replace("_", ""))
+    except ValueError:
+        raise InputError(f"{what} must be an integer, got {shorten(s)}") from None
 
 
 def parse_size(text: str | int | float) -> int:
@@ -45,6 +84,7 @@ def parse_size(text: str | int | float) -> int:
     if isinstance(text, (int, float)):
         value, unit = float(text), ""
     else:
+        check_number_text(text, "memory size")
         match = _SIZE.match(text)
         if not match:
             raise InputError(
@@ -95,6 +135,7 @@ def parse_count(text: str | int | float, what: str = "count") -> int:
     if isinstance(text, (int, float)) and not isinstance(text, bool):
         value = float(text)
     else:
+        check_number_text(str(text).strip(), what)
         s = str(text).strip().lower().replace("_", "").replace(",", "")
         mult = 1.0
         for suffix, m in (("t", 1e12), ("b", 1e9), ("m", 1e6), ("k", 1e3)):

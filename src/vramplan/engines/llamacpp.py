@@ -27,6 +27,7 @@ from vramplan.hardware import GPU
 from vramplan.model.params import inventory
 from vramplan.model.spec import ModelSpec
 from vramplan.precision import GGML_BLOCKS, KV_DTYPE_BYTES
+from vramplan.units import check_number_text
 
 MIB = 1024**2
 #: CUDA context + cuBLAS handles per device (not logged by llama.cpp; typical 300-500 MiB).
@@ -335,6 +336,7 @@ def parse_llamacpp_argv(argv: Sequence[str]) -> tuple[dict[str, Any], list[str]]
                 i += 1
             key = FLAGS[arg]
             if key in _INT:
+                check_number_text(value, arg)  # one-line refusal of a 5,000-digit value
                 try:
                     settings[key] = int(value)
                 except ValueError:

@@ -28,6 +28,7 @@ from vramplan.memory.kv_cache import kv_layer_groups
 from vramplan.memory.weights import weight_bytes
 from vramplan.model.load import LoadedModel, load_model
 from vramplan.model.spec import ModelSpec
+from vramplan.units import check_number_text
 
 MIB = 1024**2
 
@@ -253,6 +254,8 @@ def parse_argv(
 
 
 def _convert(key: str, value: str, flag: str, int_keys: set[str], float_keys: set[str]) -> Any:
+    if key in int_keys or key in float_keys:
+        check_number_text(str(value), flag)  # one-line refusal of a 5,000-digit value
     try:
         if key in int_keys:
             return int(float(value))

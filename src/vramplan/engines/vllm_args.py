@@ -13,12 +13,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from vramplan.errors import InputError
+from vramplan.units import check_number_text
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kKmMgG]?)\s*$")
 
 
 def parse_len(value: str, flag: str) -> int:
     """'32k' / '32K' -> 32768 (vLLM's human-readable max-model-len: k = 1024, m = 1024**2), '8192' -> 8192."""
+    check_number_text(str(value), flag)
     m = _SIZE.match(str(value))
     if not m:
         raise InputError(f"{flag} {value!r} is not a token count: give e.g. 8192, 32k or 1m")
@@ -31,6 +33,7 @@ def parse_len(value: str, flag: str) -> int:
 
 
 def _int(value: str, flag: str) -> int:
+    check_number_text(str(value), flag)
     try:
         n = int(str(value).replace("_", ""))
     except ValueError:

@@ -1,4 +1,10 @@
-"""Shared machinery of the engine parsers: figure patterns, rank-0 selection and settings literals."""
+"""Shared machinery of the engine parsers: figure patterns, rank-0 selection and settings literals.
+
+Linear time by construction: ``NUM`` cannot backtrack (atomic group) and cannot restart inside a
+run of digits (look-behind); figure patterns start with a literal and skip at most
+``MAX_GAP_CHARS``; values and commands are cut at the limits of ``logs.limits`` before they are
+evaluated or split.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +15,26 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from vramplan.logs.text import Line, message
+from vramplan.logs.limits import (
+    MAX_COMMAND_CHARS,
+    MAX_COMMANDS,
+    MAX_GAP_CHARS,
+    MAX_MESSAGE_CHARS,
+    MAX_MESSAGES,
+    MAX_NUMBER_CHARS,
+    MAX_VALUE_CHARS,
+)
+from vramplan.logs.text import Line, Lines, message
 
 Converter = Callable[[re.Match[str]], dict[str, Any]]
+
+#: A printed number (``1,075,312``, ``0.90``, ``-1.05``, ``.5``): the one number pattern of every parser.
+#: The look-behind keeps a search from restarting at every digit of a long run; the atomic group keeps
+#: the engine from re-splitting the digits when what follows does not match (the old
+#: ``-?[\d,]*\.?\d+`` tried every split: cubic on a run of digits).
+NUM = r"(?<![\d.,])(-?(?>\d+(?:,\d+)*(?:\.\d+)?|\.\d+))"
+#: The text a figure pattern may skip between two of its parts (bounded, so each try costs O(1)).
+GAP = rf"[^\n]{{0,{MAX_GAP_CHARS}}}?"
 
 
 @dataclass(frozen=True)
@@ -33,6 +56,8 @@ def figure(keyword: str, pattern: str, *names: str, scale: float | None = None) 
             if raw is None or name == "":
                 continue
             value = number(raw)
+            if isinstance(value, str):  # too many digits to be a figure
+                continue
             if scale is not None and isinstance(value, float | int):
                 value = round(value * scale, 6)
             out[name] = value
@@ -42,8 +67,11 @@ def figure(keyword: str, pattern: str, *names: str, scale: float | None = None) 
 
 
 def number(raw: str) -> int | float | str:
-    """Parse ``1,075,312`` / ``0.90`` / ``-1.05`` as numbers; leave anything else as text."""
+    """Parse ``1,075,312`` / ``0.90`` / ``-1.05`` as numbers; leave anything else (or anything
+    longer than ``MAX_NUMBER_CHARS``) as text."""
     s = raw.strip().replace(",", "")
+    if len(s) > MAX_NUMBER_CHARS:
+        return raw.strip()
     try:
         return int(s)
     except ValueError:
@@ -80,14 +108,15 @@ class Collected:
 def collect(
     lines: Iterable[Line], figures: list[Figure]
 ) -> tuple[dict[str, Any], dict[str, list[Any]]]:
-    """Run every figure over the lines; earlier figures win a field, later ones only fill gaps."""
+    """Run every figure over the lines; earlier figures win a field, later ones only fill gaps.
+
+    Only the lines holding a figure's keyword are matched (found with one ``str.find`` pass each).
+    """
+    index_of = lines if isinstance(lines, Lines) else Lines(lines)
     found: list[dict[str, Collected]] = [{} for _ in figures]
-    for line in lines:
-        text = line.text
-        for index, fig in enumerate(figures):
-            if fig.keyword not in text:
-                continue
-            match = fig.regex.search(text)
+    for index, fig in enumerate(figures):
+        for line in index_of.containing(fig.keyword):
+            match = fig.regex.search(line.text)
             if not match:
                 continue
             for name, value in fig.convert(match).items():
@@ -111,8 +140,13 @@ _SCALAR = re.compile(r"^(?:torch\.)?(\w+)$")
 
 
 def literal(raw: str) -> Any:
-    """Read one value of a Python repr (``'x'``, ``None``, ``0.9``, ``torch.bfloat16``, ``True``)."""
+    """Read one value of a Python repr (``'x'``, ``None``, ``0.9``, ``torch.bfloat16``, ``True``).
+
+    Values longer than ``MAX_VALUE_CHARS`` stay text: no setting is that long.
+    """
     s = raw.strip()
+    if len(s) > MAX_VALUE_CHARS:
+        return s
     try:
         return ast.literal_eval(s)
     except (ValueError, SyntaxError, MemoryError, RecursionError):
@@ -210,6 +244,8 @@ _HUMAN_INT = re.compile(r"^(\d+(?:\.\d+)?)([kKmMgG])$")
 
 def cli_value(raw: str) -> Any:
     """A command-line value: numbers, booleans and vLLM's human-readable ints (``32K`` = 32768, ``32k`` = 32000)."""
+    if len(raw) > MAX_NUMBER_CHARS:
+        return raw
     m = _HUMAN_INT.match(raw)
     if m:
         base = 1024 if m.group(2).isupper() else 1000
@@ -244,33 +280,50 @@ def command_flags(command: str, aliases: dict[str, str]) -> dict[str, Any]:
     return out
 
 
-def joined_commands(lines: list[Line], starts: re.Pattern[str]) -> list[str]:
-    """Launch commands found in the log, with backslash continuations joined."""
+def joined_commands(lines: Lines, starts: re.Pattern[str]) -> list[str]:
+    """Launch commands found in the log (at most ``MAX_COMMANDS``), with backslash continuations joined.
+
+    Pieces are joined once and a command stops growing at ``MAX_COMMAND_CHARS`` (its remaining
+    continuation lines are skipped), so a flood of continuation lines costs one pass.
+    """
     commands: list[str] = []
-    i = 0
-    while i < len(lines):
+    i = next(lines.indices_matching(starts), len(lines))
+    while i < len(lines) and len(commands) < MAX_COMMANDS:
         text = lines[i].text
         m = starts.search(text)
-        if m:
-            cmd = text[m.start() :]
-            while cmd.rstrip().endswith("\\") and i + 1 < len(lines):
-                i += 1
-                cmd = cmd.rstrip()[:-1] + " " + lines[i].text.strip()
-            commands.append(cmd)
-        i += 1
+        assert m is not None
+        piece = text[m.start() :].rstrip()
+        parts: list[str] = []
+        size = 0
+        while piece.endswith("\\") and i + 1 < len(lines):
+            if size < MAX_COMMAND_CHARS:
+                parts.append(piece[:-1])
+                size += len(piece)
+            i += 1
+            piece = lines[i].text.strip()
+        if size < MAX_COMMAND_CHARS:
+            parts.append(piece)
+        commands.append(" ".join(parts)[:MAX_COMMAND_CHARS])
+        i = next(lines.indices_matching(starts, i + 1), len(lines))
     return commands
 
 
-def messages_matching(lines: Iterable[Line], regex: re.Pattern[str], limit: int = 50) -> list[str]:
-    """Distinct messages of the lines that match ``regex`` (prefixes stripped), at most ``limit``."""
+def messages_matching(
+    lines: Lines, regex: re.Pattern[str], accept: Callable[[str], bool] | None = None
+) -> list[str]:
+    """Distinct messages of the lines ``regex`` finds (and ``accept`` keeps), at most ``MAX_MESSAGES``.
+
+    ``regex`` runs over the joined text (``Lines.matching``): it must not span lines.
+    """
     out: list[str] = []
-    for line in lines:
-        if regex.search(line.text):
-            msg = message(line.text)[:1000]
-            if msg and msg not in out:
-                out.append(msg)
-                if len(out) >= limit:
-                    break
+    for line in lines.matching(regex):
+        if accept is not None and not accept(line.text):
+            continue
+        msg = message(line.text)[:MAX_MESSAGE_CHARS]
+        if msg and msg not in out:
+            out.append(msg)
+            if len(out) >= MAX_MESSAGES:
+                break
     return out
 
 

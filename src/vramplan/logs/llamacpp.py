@@ -10,8 +10,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from vramplan.logs.common import Partial, literal, messages_matching, number
-from vramplan.logs.text import Line
+from vramplan.logs.common import GAP, Partial, literal, messages_matching, number
+from vramplan.logs.text import Lines
 
 MARKERS = (
     "llama_kv_cache",
@@ -39,16 +39,19 @@ _CONTEXT_KEYS = {
 _MODEL_BUF = re.compile(
     r"(?:llm_load_tensors|load_tensors):\s+(\S+) (?:model )?buffer size =\s*([\d.]+) MiB"
 )
-_KV_BUF = re.compile(r"(?:llama_kv_cache\w*):\s+(\S+) KV buffer size =\s*([\d.]+) MiB")
+# \b before llama_kv_cache: a run of the word restarts no scan (\w* would rescan the run from each copy)
+_KV_BUF = re.compile(r"\bllama_kv_cache\w*:\s+(\S+) KV buffer size =\s*([\d.]+) MiB")
 _OTHER_BUF = re.compile(
     r"^(?:llama_new_context_with_model|llama_context|graph_reserve):\s+(\S+)\s+(output|compute) buffer size =\s*([\d.]+) MiB"
 )
 _KV_SIZE = re.compile(
-    r"(?:KV self size|llama_kv_cache\w*: size)\s*=\s*([\d.]+) MiB.*?K \((\w+)\):\s*([\d.]+) MiB, V \((\w+)\):\s*([\d.]+) MiB"
+    rf"(?:KV self size|\bllama_kv_cache\w*: size)\s*=\s*([\d.]+) MiB{GAP}K \((\w+)\):\s*([\d.]+) MiB, "
+    r"V \((\w+)\):\s*([\d.]+) MiB"
 )
-_CELLS = re.compile(r"\(\s*(\d+) cells,\s*(\d+) layers,\s*(\d+)/(\d+) seqs\)")
-_OFFLOAD = re.compile(r"offloaded (\d+)/(\d+) layers to GPU")
-_DEVICE = re.compile(r"Device \d+: ([^,]+), compute capability")
+# counts read with int(): at most 18 digits (a longer run is no count, and int() of it is slow)
+_CELLS = re.compile(r"\(\s*(\d{1,18}) cells,\s*(\d+) layers,\s*(\d+)/(\d{1,18}) seqs\)")
+_OFFLOAD = re.compile(r"offloaded (\d{1,18})/(\d{1,18}) layers to GPU")
+_DEVICE = re.compile(r"Device \d+: ([^,]{1,200}), compute capability")
 _VERSION = re.compile(r"build(?: =|:) (\d+) \((\w+)\)")
 _ERROR = re.compile(r"failed to allocate|out of memory|error:|failed to load", re.IGNORECASE)
 _WARNING = re.compile(r"\bwarning\b|\bWARN\b", re.IGNORECASE)
@@ -59,7 +62,7 @@ def _device(name: str, host_alias: bool) -> str:
     return "host" if host_alias and name in ("cuda_host", "cpu") else name
 
 
-def parse(lines: list[Line]) -> Partial:
+def parse(lines: Lines) -> Partial:
     """Read a llama.cpp startup log."""
     settings: dict[str, Any] = {}
     logged: dict[str, Any] = {}

@@ -6,6 +6,7 @@ follow ``real_logs.json`` (unit in the field name, values as printed).
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,12 +15,16 @@ from typing import Any
 from vramplan.errors import FileFormatError
 from vramplan.logs import llamacpp, sglang, tgi, vllm
 from vramplan.logs.common import Partial
-from vramplan.logs.text import Line, limit_size, logical_lines
+from vramplan.logs.limits import HEAD_CHARS, MAX_PARSE_CHARS, TAIL_CHARS
+from vramplan.logs.text import Lines, limit_size, logical_lines
 
-MAX_FILE_BYTES = 1 << 30
 _ENGINES = (("vllm", vllm), ("sglang", sglang), ("tgi", tgi), ("llama.cpp", llamacpp))
-_NVSMI_GPU = re.compile(r"^\|\s+\d+\s+((?:NVIDIA|Tesla|Quadro|AMD)[^|]*?)\s+(?:On|Off)\s+\|")
-_NVSMI_MEM = re.compile(r"\|\s+(\d+)MiB\s*/\s*(\d+)MiB\s+\|")
+# bounded name and gap: nvidia-smi rows are < 130 characters, and an unbounded lazy name followed by
+# \s+ retried every split of a long run of blanks
+_NVSMI_GPU = re.compile(
+    r"^\|\s{1,8}\d{1,3}\s{1,8}((?:NVIDIA|Tesla|Quadro|AMD)[^|]{0,80}?)\s{1,40}(?:On|Off)\s+\|"
+)
+_NVSMI_MEM = re.compile(r"\|\s+(\d{1,18})MiB\s*/\s*(\d{1,18})MiB\s+\|")
 
 
 @dataclass(frozen=True)
@@ -43,12 +48,13 @@ def parse_log(text: str) -> ParsedLog:
             "parse_log expects the log as text (str); decode bytes first or use parse_log_file"
         )
     text, size_note = limit_size(text)
-    lines = logical_lines(text)
+    lines, lines_note = logical_lines(text)
     engine = _detect(lines)
     result: Partial = dict(_ENGINES)[engine].parse(lines)
     _add_nvidia_smi(lines, result)
-    if size_note:
-        result.warnings.insert(0, size_note)
+    for note in (lines_note, size_note):
+        if note:
+            result.warnings.insert(0, note)
     return ParsedLog(
         engine=result.engine,
         engine_version=result.engine_version,
@@ -62,28 +68,45 @@ def parse_log(text: str) -> ParsedLog:
 
 
 def parse_log_file(path: str | Path) -> ParsedLog:
-    """Read a log file (any encoding; undecodable bytes replaced) and parse it."""
+    """Read a log file (any encoding; undecodable bytes replaced) and parse it.
+
+    Only a regular file is opened (a FIFO or device would block or never end), and of a huge file only
+    the head and tail that ``parse_log`` keeps are read.
+    """
+    from vramplan.model.files import open_regular
+
     p = Path(path)
     try:
-        size = p.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise FileFormatError(
-                f"{p}: {size:,} bytes is too large for a startup log; cut it to the startup part"
-            )
-        data = p.read_bytes()
+        with open_regular(p, "log file") as fh:
+            size = os.fstat(fh.fileno()).st_size
+            if size <= MAX_PARSE_CHARS:
+                data = fh.read(MAX_PARSE_CHARS)
+            else:
+                data = fh.read(HEAD_CHARS) + b"\n"
+                fh.seek(size - TAIL_CHARS)
+                data += fh.read(TAIL_CHARS)
+    except FileFormatError as exc:
+        raise FileFormatError(f"cannot read log file {exc}") from None
     except OSError as exc:
         raise FileFormatError(
             f"cannot read log file {p}: {exc.strerror or exc}; check the path"
         ) from exc
     try:
-        return parse_log(data.decode("utf-8", errors="replace"))
+        parsed = parse_log(data.decode("utf-8", errors="replace"))
     except FileFormatError as exc:
         raise FileFormatError(f"{p}: {exc}") from exc
+    if size > MAX_PARSE_CHARS:
+        parsed.warnings.insert(
+            0,
+            f"log file is {size:,} bytes; only the first {HEAD_CHARS:,} and last {TAIL_CHARS:,} were "
+            "read (startup figures are at the start, failures at the end)",
+        )
+    return parsed
 
 
-def _detect(lines: list[Line]) -> str:
+def _detect(lines: Lines) -> str:
     """The engine whose startup markers appear most often (ties go to the earlier engine)."""
-    joined = "\n".join(line.text for line in lines)
+    joined = lines.joined
     counts = {
         name: sum(joined.count(marker) for marker in module.MARKERS) for name, module in _ENGINES
     }
@@ -109,10 +132,10 @@ def _detect(lines: list[Line]) -> str:
     return best
 
 
-def _add_nvidia_smi(lines: list[Line], result: Partial) -> None:
+def _add_nvidia_smi(lines: Lines, result: Partial) -> None:
     """GPU name and per-GPU used/total MiB from an nvidia-smi table pasted with the log."""
     for i, line in enumerate(lines):
-        m = _NVSMI_GPU.match(line.text)
+        m = _NVSMI_GPU.match(line.text) if line.text.startswith("|") else None
         if not m:
             continue
         result.settings.setdefault("gpu_name", m.group(1).strip())

@@ -6,6 +6,8 @@ import re
 from typing import Any
 
 from vramplan.logs.common import (
+    GAP,
+    NUM,
     Figure,
     Partial,
     collect,
@@ -16,7 +18,8 @@ from vramplan.logs.common import (
     merge_settings,
     messages_matching,
 )
-from vramplan.logs.text import Line
+from vramplan.logs.limits import MAX_NUMBER_CHARS
+from vramplan.logs.text import Lines
 
 MARKERS = (
     "max_total_num_tokens",
@@ -27,54 +30,53 @@ MARKERS = (
     "sglang.launch_server",
     "is larger than the profiled value",
 )
-_NUM = r"(-?[\d,]*\.?\d+)"
 
 FIGURES: list[Figure] = [
     figure(
-        "Load weight begin", rf"Load weight begin\. avail mem={_NUM} GB", "avail_mem_before_load_gb"
+        "Load weight begin", rf"Load weight begin\. avail mem={NUM} GB", "avail_mem_before_load_gb"
     ),
     figure(
         "Load weight end",
-        rf"Load weight end\..*?avail mem={_NUM} GB(?:, mem usage={_NUM} GB)?",
+        rf"Load weight end\.{GAP}avail mem={NUM} GB(?:, mem usage={NUM} GB)?",
         "avail_mem_after_load_gb",
         "weights_gb",
     ),
     figure(
         "KV Cache is allocated",
-        rf"KV Cache is allocated\.(?: #tokens: {_NUM},)? K size: {_NUM} GB, V size: {_NUM} GB",
+        rf"KV Cache is allocated\.(?: #tokens: {NUM},)? K size: {NUM} GB, V size: {NUM} GB",
         "kv_cache_tokens",
         "k_size_gb",
         "v_size_gb",
     ),
-    figure("max_total_num_tokens", rf"max_total_num_tokens={_NUM}", "kv_cache_tokens"),
+    figure("max_total_num_tokens", rf"max_total_num_tokens={NUM}", "kv_cache_tokens"),
     figure(
-        "Memory pool end", rf"Memory pool end\. avail mem={_NUM} GB", "avail_mem_after_kv_pool_gb"
+        "Memory pool end", rf"Memory pool end\. avail mem={NUM} GB", "avail_mem_after_kv_pool_gb"
     ),
     figure(
         "Capture cuda graph begin",
-        rf"Capture cuda graph begin\..*?avail mem={_NUM} GB",
+        rf"Capture cuda graph begin\.{GAP}avail mem={NUM} GB",
         "avail_mem_before_cuda_graph_gb",
     ),
     figure(
         "Capture cuda graph end",
-        rf"Capture cuda graph end\..*?mem usage={_NUM} GB\. avail mem={_NUM} GB",
+        rf"Capture cuda graph end\.{GAP}mem usage={NUM} GB\. avail mem={NUM} GB",
         "cuda_graph_gb",
         "avail_mem_after_cuda_graph_gb",
     ),
-    figure("available_gpu_mem", rf"available_gpu_mem={_NUM} GB", "available_gpu_mem_gb"),
+    figure("available_gpu_mem", rf"available_gpu_mem={NUM} GB", "available_gpu_mem_gb"),
     figure(
         "profiled value",
-        rf"max_total_tokens={_NUM} is larger than the profiled value {_NUM}",
+        rf"max_total_tokens={NUM} is larger than the profiled value {NUM}",
         "",
         "profiled_max_total_tokens",
     ),
 ]
 _SETTING_FIGURES = [
-    figure("max_total_num_tokens", rf"chunked_prefill_size={_NUM}", "chunked_prefill_size"),
-    figure("max_total_num_tokens", rf"max_prefill_tokens={_NUM}", "max_prefill_tokens"),
-    figure("max_total_num_tokens", rf"max_running_requests={_NUM}", "max_running_requests"),
-    figure("max_total_num_tokens", rf"context_len={_NUM}", "context_length"),
-    figure("profiled value", rf"max_total_tokens={_NUM} is larger", "max_total_tokens"),
+    figure("max_total_num_tokens", rf"chunked_prefill_size={NUM}", "chunked_prefill_size"),
+    figure("max_total_num_tokens", rf"max_prefill_tokens={NUM}", "max_prefill_tokens"),
+    figure("max_total_num_tokens", rf"max_running_requests={NUM}", "max_running_requests"),
+    figure("max_total_num_tokens", rf"context_len={NUM}", "context_length"),
+    figure("profiled value", rf"max_total_tokens={NUM} is larger", "max_total_tokens"),
 ]
 _ALIASES = {
     "model": "model_path",
@@ -86,13 +88,15 @@ _ALIASES = {
 }
 _LAUNCH = re.compile(r"sglang\.launch_server\b|\bsglang serve\b")
 _GRAPH_BS = re.compile(r"Capture cuda graph bs \[([\d,\s]*)\]")
+# searched over the joined lines (Lines.matching): ^ needs MULTILINE
 _ERROR = re.compile(
-    r"CUDA out of memory|OutOfMemoryError|Not enough memory|\bERROR\b|^\w*Error: |profiled value -"
+    r"CUDA out of memory|OutOfMemoryError|Not enough memory|\bERROR\b|^\w*Error: |profiled value -",
+    re.MULTILINE,
 )
 _WARNING = re.compile(r"\bWARNING\b|is larger than the profiled value")
 
 
-def parse(lines: list[Line]) -> Partial:
+def parse(lines: Lines) -> Partial:
     """Read an SGLang startup log."""
     logged, per_worker = collect(lines, FIGURES)
     if "weights_gb" in logged:
@@ -103,26 +107,26 @@ def parse(lines: list[Line]) -> Partial:
     return result
 
 
-def _settings(lines: list[Line]) -> dict[str, Any]:
+def _settings(lines: Lines) -> dict[str, Any]:
     """ServerArgs repr, launch command, then the figures' final values for settings left automatic."""
     inferred, _ = collect(lines, _SETTING_FIGURES)
     server_args: dict[str, Any] = {}
-    for line in lines:
-        if "ServerArgs(" in line.text:
-            server_args = key_values(line.text.split("ServerArgs(", 1)[1])
-            break
+    for line in lines.containing("ServerArgs("):
+        server_args = key_values(line.text.split("ServerArgs(", 1)[1])
+        break
     command: dict[str, Any] = {}
     for cmd in joined_commands(lines, _LAUNCH):
         command.update(command_flags(cmd, _ALIASES))
-    for line in lines:
+    for line in lines.containing("Capture cuda graph bs"):
         m = _GRAPH_BS.search(line.text)
         if m:
-            inferred["cuda_graph_bs"] = [int(x) for x in m.group(1).split(",") if x.strip()]
+            sizes = [x.strip() for x in m.group(1).split(",")]
+            inferred["cuda_graph_bs"] = [int(x) for x in sizes if x and len(x) <= MAX_NUMBER_CHARS]
             break
     return merge_settings(inferred, server_args, command)
 
 
-def _version(lines: list[Line]) -> str | None:
+def _version(lines: Lines) -> str | None:
     """SGLang prints its version only in some builds (``sglang version``/``sglang==``)."""
     pattern = re.compile(r"sglang(?: version|==|-)\s*v?(\d+\.\d+[\w.+\-]*)", re.IGNORECASE)
     for line in lines:

@@ -10,6 +10,7 @@ import re
 from typing import Any
 
 from vramplan.logs.common import (
+    NUM,
     Figure,
     Partial,
     collect,
@@ -22,7 +23,7 @@ from vramplan.logs.common import (
     messages_matching,
     number,
 )
-from vramplan.logs.text import Line
+from vramplan.logs.text import Lines
 
 MARKERS = (
     "Model loading took",
@@ -41,129 +42,122 @@ MARKERS = (
     "KV cache is needed",
     "stored in KV cache",
 )
-_NUM = r"(-?[\d,]*\.?\d+)"
 
 FIGURES: list[Figure] = [
-    figure("Model loading took", rf"Model loading took {_NUM}\s*GiB", "weights_gib"),
-    figure("Model loading took", rf"Model loading took {_NUM}\s*GB\b", "weights_gb"),
+    figure("Model loading took", rf"Model loading took {NUM}\s*GiB", "weights_gib"),
+    figure("Model loading took", rf"Model loading took {NUM}\s*GB\b", "weights_gb"),
+    figure("Loading model weights took", rf"Loading model weights took {NUM}\s*GiB", "weights_gib"),
+    figure("Loading model weights took", rf"Loading model weights took {NUM}\s*GB\b", "weights_gb"),
+    figure("Loading model weights took", rf"Loading model weights took {NUM}\s*MB\b", "weights_mb"),
+    figure("model weights take", rf"model weights take\s+{NUM}\s*GiB", "weights_gib"),
+    figure("weights memory:", rf"weights memory: {NUM}\s*GiB", "weights_gib"),
     figure(
-        "Loading model weights took", rf"Loading model weights took {_NUM}\s*GiB", "weights_gib"
-    ),
-    figure(
-        "Loading model weights took", rf"Loading model weights took {_NUM}\s*GB\b", "weights_gb"
-    ),
-    figure(
-        "Loading model weights took", rf"Loading model weights took {_NUM}\s*MB\b", "weights_mb"
-    ),
-    figure("model weights take", rf"model weights take\s+{_NUM}\s*GiB", "weights_gib"),
-    figure("weights memory:", rf"weights memory: {_NUM}\s*GiB", "weights_gib"),
-    figure(
-        "Total non KV cache memory", rf"Total non KV cache memory: {_NUM}\s*GiB", "total_non_kv_gib"
+        "Total non KV cache memory", rf"Total non KV cache memory: {NUM}\s*GiB", "total_non_kv_gib"
     ),
     figure(
         "non-torch forward increase",
-        rf"non-torch forward increase memory: {_NUM}\s*GiB",
+        rf"non-torch forward increase memory: {NUM}\s*GiB",
         "non_torch_gib",
     ),
-    figure("non_torch_memory", rf"non_torch_memory(?: takes|\s+)\s*{_NUM}\s*GiB", "non_torch_gib"),
-    figure("Memory profiling results", rf"non_torch_memory={_NUM}\s*GiB", "non_torch_gib"),
+    figure("non_torch_memory", rf"non_torch_memory(?: takes)?\s+{NUM}\s*GiB", "non_torch_gib"),
+    figure("Memory profiling results", rf"non_torch_memory={NUM}\s*GiB", "non_torch_gib"),
     figure(
         "activation peak memory",
-        rf"PyTorch activation peak memory(?: takes)?\s+{_NUM}\s*GiB",
+        rf"PyTorch activation peak memory(?: takes)?\s+{NUM}\s*GiB",
         "activation_peak_gib",
     ),
     figure(
         "torch peak memory increase",
-        rf"torch peak memory increase: {_NUM}\s*GiB",
+        rf"torch peak memory increase: {NUM}\s*GiB",
         "activation_peak_gib",
     ),
     figure(
-        "reserved for KV Cache", rf"reserved for KV Cache is {_NUM}\s*GiB", "available_kv_cache_gib"
+        "reserved for KV Cache", rf"reserved for KV Cache is {NUM}\s*GiB", "available_kv_cache_gib"
     ),
     figure(
         "available_kv_cache_memory",
-        rf"available_kv_cache_memory\s+{_NUM}\s*GiB",
+        rf"available_kv_cache_memory\s+{NUM}\s*GiB",
         "available_kv_cache_gib",
     ),
     figure(
         "Available KV cache memory",
-        rf"Available KV cache memory: {_NUM}\s*GiB",
+        rf"Available KV cache memory: {NUM}\s*GiB",
         "available_kv_cache_gib",
     ),
     figure(
         "x gpu_memory_utilization",
-        rf"total_gpu_memory \({_NUM}\s*GiB\) x gpu_memory_utilization \({_NUM}\) = {_NUM}\s*GiB",
+        rf"total_gpu_memory \({NUM}\s*GiB\) x gpu_memory_utilization \({NUM}\) = {NUM}\s*GiB",
         "total_gpu_memory_gib",
         "",
         "usable_gib",
     ),
-    figure("total_gpu_memory", rf"total_gpu_memory(?:=|\s+){_NUM}\s*GiB", "total_gpu_memory_gib"),
-    figure("instance can use", rf"instance can use\s+{_NUM}\s*GiB", "usable_gib"),
+    figure("total_gpu_memory", rf"total_gpu_memory(?:=|\s+){NUM}\s*GiB", "total_gpu_memory_gib"),
+    figure("instance can use", rf"instance can use\s+{NUM}\s*GiB", "usable_gib"),
     figure(
-        "initial_memory_usage", rf"initial_memory_usage={_NUM}\s*GiB", "initial_memory_usage_gib"
+        "initial_memory_usage", rf"initial_memory_usage={NUM}\s*GiB", "initial_memory_usage_gib"
     ),
-    figure("peak_torch_memory", rf"peak_torch_memory={_NUM}\s*GiB", "peak_torch_memory_gib"),
+    figure("peak_torch_memory", rf"peak_torch_memory={NUM}\s*GiB", "peak_torch_memory_gib"),
     figure(
         "memory_usage_post_profile",
-        rf"memory_usage_post_profile={_NUM}\s*GiB",
+        rf"memory_usage_post_profile={NUM}\s*GiB",
         "memory_usage_post_profile_gib",
     ),
-    figure("kv_cache_size=", rf"kv_cache_size={_NUM}\s*GiB", "kv_cache_size_gib"),
-    figure(" blocks:", rf"(?:# )?(?:GPU|CUDA|cuda) blocks: {_NUM}", "gpu_blocks"),
-    figure("# CPU blocks", rf"# CPU blocks: {_NUM}", "cpu_blocks"),
-    figure("num_gpu_blocks is", rf"num_gpu_blocks is: {_NUM}", "gpu_blocks"),
-    figure("GPU KV cache size", rf"GPU KV cache size: {_NUM} tokens", "kv_cache_tokens"),
+    figure("kv_cache_size=", rf"kv_cache_size={NUM}\s*GiB", "kv_cache_size_gib"),
+    figure(" blocks:", rf"(?:# )?(?:GPU|CUDA|cuda) blocks: {NUM}", "gpu_blocks"),
+    figure("# CPU blocks", rf"# CPU blocks: {NUM}", "cpu_blocks"),
+    figure("num_gpu_blocks is", rf"num_gpu_blocks is: {NUM}", "gpu_blocks"),
+    figure("GPU KV cache size", rf"GPU KV cache size: {NUM} tokens", "kv_cache_tokens"),
     figure(
         "Maximum concurrency",
-        rf"Maximum concurrency for {_NUM} tokens per request: {_NUM}x",
+        rf"Maximum concurrency for {NUM} tokens per request: {NUM}x",
         "",
         "max_concurrency",
     ),
     figure(
         "Graph capturing finished",
-        rf"Graph capturing finished in \d+ secs?, took {_NUM}\s*GiB",
+        rf"Graph capturing finished in \d+ secs?, took {NUM}\s*GiB",
         "cuda_graph_gib",
     ),
-    figure("for CUDAGraph memory", rf"{_NUM}\s*GiB for CUDAGraph memory", "cuda_graph_gib"),
+    figure("for CUDAGraph memory", rf"{NUM}\s*GiB for CUDAGraph memory", "cuda_graph_gib"),
     figure(
         "CUDA graph pool memory",
-        rf"CUDA graph pool memory: {_NUM}\s*GiB \(actual\)",
+        rf"CUDA graph pool memory: {NUM}\s*GiB \(actual\)",
         "cuda_graph_gib",
     ),
     figure(
         "Estimated CUDA graph memory",
-        rf"Estimated CUDA graph memory: {_NUM}\s*GiB total",
+        rf"Estimated CUDA graph memory: {NUM}\s*GiB total",
         "cuda_graph_estimated_gib",
     ),
     figure(
         "on startup",
-        rf"Free memory on device \({_NUM}/{_NUM}\s*GiB\) on startup",
+        rf"Free memory on device \({NUM}/{NUM}\s*GiB\) on startup",
         "free_gpu_memory_at_startup_gib",
         "gpu_total_gib",
     ),
     figure(
         "total_memory=",
-        rf"free_memory={_NUM}GiB, total_memory={_NUM}GiB",
+        rf"free_memory={NUM}GiB, total_memory={NUM}GiB",
         "free_gpu_memory_at_startup_gib",
         "gpu_total_gib",
     ),
     figure(
         "stored in KV cache",
-        rf"max seq len \({_NUM}\) is larger than the maximum number of tokens that can be stored in KV cache \({_NUM}\)",
+        rf"max seq len \({NUM}\) is larger than the maximum number of tokens that can be stored in KV cache \({NUM}\)",
         "",
         "kv_capacity_tokens_reported",
     ),
     figure(
         "KV cache is needed",
-        rf"max seq len \({_NUM}\), \({_NUM}\s*GiB KV cache is needed, which is larger than the available KV cache "
-        rf"memory \({_NUM}\s*GiB\)",
+        rf"max seq len \({NUM}\), \({NUM}\s*GiB KV cache is needed, which is larger than the available KV cache "
+        rf"memory \({NUM}\s*GiB\)",
         "",
         "kv_cache_needed_gib",
         "kv_cache_available_at_error_gib",
     ),
     figure(
         "estimated maximum model length",
-        rf"estimated maximum model length is {_NUM}",
+        rf"estimated maximum model length is {NUM}",
         "estimated_max_model_len",
     ),
 ]
@@ -171,25 +165,26 @@ FIGURES: list[Figure] = [
 _SETTING_FIGURES = [
     figure(
         "Maximum concurrency",
-        rf"Maximum concurrency for {_NUM} tokens per request",
+        rf"Maximum concurrency for {NUM} tokens per request",
         "max_model_len",
     ),
     figure(
         "x gpu_memory_utilization",
-        rf"x gpu_memory_utilization \({_NUM}\)",
+        rf"x gpu_memory_utilization \({NUM}\)",
         "gpu_memory_utilization",
     ),
     figure(
         "gpu_memory_utilization",
-        rf"gpu_memory_utilization(?:=|\s+){_NUM}\s*$",
+        rf"gpu_memory_utilization(?:=|\s+){NUM}\s*$",
         "gpu_memory_utilization",
     ),
 ]
 _CONFIG_RENAMES = {"max_seq_len": "max_model_len"}
+#: (keyword, pattern): the pattern runs only on lines holding the keyword.
 _VERSION_PATTERNS = [
-    re.compile(r"LLM engine \(v(\d[\w.+\-]*)\)"),
-    re.compile(r"vLLM API server version (\d[\w.+\-]*)"),
-    re.compile(r"\bversion (\d+\.\d+[\w.+\-]*)\s*$"),
+    ("LLM engine (v", re.compile(r"LLM engine \(v(\d[\w.+\-]*)\)")),
+    ("vLLM API server version", re.compile(r"vLLM API server version (\d[\w.+\-]*)")),
+    ("version ", re.compile(r"\bversion (\d+\.\d+[\w.+\-]*)\s*$")),
 ]
 _V1_MARKERS = (
     "GPU KV cache size",
@@ -211,20 +206,37 @@ _V0_MARKERS = (
     "Memory profiling results",
 )
 _SERVE = re.compile(r"\bvllm serve\b|-m vllm\.entrypoints\.openai\.api_server\b")
-_ERROR = re.compile(
+_FAILURE = re.compile(
     r"No available memory for the cache blocks|larger than the maximum number of tokens that can be stored"
-    r"|KV cache is needed, which is larger|CUDA out of memory|OutOfMemoryError|\bERROR\b.*Error: |^\w*Error: "
+    r"|KV cache is needed, which is larger|CUDA out of memory|OutOfMemoryError|^\w*Error: "
 )
+_ERROR_WORD = re.compile(r"\bERROR\b")
+#: Lines worth testing with ``_is_error`` (searched over the joined lines: ^ needs MULTILINE).
+_ERROR_CANDIDATE = re.compile(rf"{_FAILURE.pattern}|\bERROR\b", re.MULTILINE)
+
+
+def _is_error(text: str) -> bool:
+    """A failure line, or an ``ERROR`` line carrying an exception (``ERROR ... SomeError: ...``).
+
+    Same answer as the pattern ``ERROR.*Error:`` in one pass: that pattern rescanned the rest of the
+    line from every ``ERROR`` (quadratic on a line of them); the first ``ERROR`` decides alone.
+    """
+    if _FAILURE.search(text):
+        return True
+    m = _ERROR_WORD.search(text)
+    return m is not None and text.find("Error: ", m.end()) >= 0
+
+
 _WARNING = re.compile(r"\bWARNING\b|\bWARN\b")
 
 
-def parse(lines: list[Line]) -> Partial:
+def parse(lines: Lines) -> Partial:
     """Read a vLLM startup log."""
     logged, per_worker = collect(lines, FIGURES)
     settings = _settings(lines)
     result = Partial("vllm", _version(lines), _generation(lines), settings, logged, per_worker)
     _derive(result)
-    result.errors = messages_matching(lines, _ERROR)
+    result.errors = messages_matching(lines, _ERROR_CANDIDATE, _is_error)
     if logged.get("gpu_blocks") == 0:
         result.errors.append("gpu_blocks is 0: no memory was left for the KV cache blocks")
     result.warnings = messages_matching(lines, _WARNING)
@@ -248,20 +260,27 @@ def _derive(result: Partial) -> None:
         logged["kv_cache_tokens"] = int(logged["gpu_blocks"]) * int(block_size)
 
 
-def _settings(lines: list[Line]) -> dict[str, Any]:
+def _settings(lines: Lines) -> dict[str, Any]:
     """Settings from, lowest priority first: figure lines, Namespace, launch command, non-default args, config."""
     inferred, _ = collect(lines, _SETTING_FIGURES)
     namespace: dict[str, Any] = {}
     nondefault: dict[str, Any] = {}
     config: dict[str, Any] = {}
-    for line in lines:
+    for line in lines.containing("Namespace("):
+        namespace = key_values(line.text.split("Namespace(", 1)[1])
+        if namespace:
+            break
+    for line in lines.containing("non-default args:"):
+        if "Namespace(" not in line.text:
+            nondefault = dict_literal(line.text.split("non-default args:", 1)[1])
+            if nondefault:
+                break
+    for line in lines.containing("with config:"):
         text = line.text
-        if not namespace and "Namespace(" in text:
-            namespace = key_values(text.split("Namespace(", 1)[1])
-        elif not nondefault and "non-default args:" in text:
-            nondefault = dict_literal(text.split("non-default args:", 1)[1])
-        elif not config and "LLM engine" in text and "with config:" in text:
+        if "LLM engine" in text and "Namespace(" not in text and "non-default args:" not in text:
             config = key_values(text.split("with config:", 1)[1])
+            if config:
+                break
     config = {_CONFIG_RENAMES.get(k, k): v for k, v in config.items()}
     command: dict[str, Any] = {}
     for cmd in joined_commands(lines, _SERVE):
@@ -282,34 +301,29 @@ def _serve_flags(command: str) -> dict[str, Any]:
     return flags
 
 
-def _version(lines: list[Line]) -> str | None:
+def _version(lines: Lines) -> str | None:
     """The version as printed (config line, API server banner, or ``vllm --version`` output)."""
-    for pattern in _VERSION_PATTERNS:
-        for line in lines:
+    for keyword, pattern in _VERSION_PATTERNS:
+        for line in lines.containing(keyword):
             m = pattern.search(line.text)
             if m:
                 return m.group(1)
-    for i, line in enumerate(lines):
-        if "vllm --version" in line.text:
-            for nxt in lines[i + 1 : i + 4]:
-                if re.fullmatch(r"\s*\d+\.\d+[\w.+\-]*\s*", nxt.text):
-                    return nxt.text.strip()
+    for i in lines.indices_containing("vllm --version"):
+        for nxt in lines[i + 1 : i + 4]:
+            if re.fullmatch(r"\s*\d+\.\d+[\w.+\-]*\s*", nxt.text):
+                return nxt.text.strip()
     return None
 
 
-def _generation(lines: list[Line]) -> str | None:
+def _generation(lines: Lines) -> str | None:
     """V0 or V1, from the config line when printed, else from V1-only or V0-only line formats."""
-    v1 = v0 = False
-    for line in lines:
-        text = line.text
-        m = re.search(r"Initializing a (V[01]) LLM engine", text)
-        if m:
-            return m.group(1).lower()
-        v1 = v1 or any(marker in text for marker in _V1_MARKERS)
-        v0 = v0 or any(marker in text for marker in _V0_MARKERS)
-    if v1:
+    text = lines.joined
+    m = re.search(r"Initializing a (V[01]) LLM engine", text)
+    if m:
+        return m.group(1).lower()
+    if any(marker in text for marker in _V1_MARKERS):
         return "v1"
-    return "v0" if v0 else None
+    return "v0" if any(marker in text for marker in _V0_MARKERS) else None
 
 
 def normalise(settings: dict[str, Any]) -> dict[str, Any]:

@@ -16,13 +16,68 @@ import math
 import mmap
 import os
 import re
+import stat
 import struct
 from dataclasses import dataclass, field, replace
 from itertools import pairwise
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from vramplan.errors import FileFormatError, UnsupportedModelError
+from vramplan.units import MAX_INT_DIGITS, shorten
+
+# --------------------------------------------------------------------------------------------
+# opening files
+# --------------------------------------------------------------------------------------------
+
+_FILE_KINDS = (
+    (stat.S_ISDIR, "a folder"),
+    (stat.S_ISFIFO, "a named pipe (FIFO)"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+def open_regular(path: str | os.PathLike[str], what: str) -> BinaryIO:
+    """Open ``path`` for binary reading only if it is a regular file (one-line FileFormatError otherwise).
+
+    Why: a FIFO named ``x.gguf`` blocks ``open()`` forever and a device never ends. The file is opened
+    non-blocking (so even a FIFO returns at once) and the check is made on the open descriptor, so
+    nothing can be swapped in between check and read.
+    """
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
+    try:
+        fd = os.open(path, flags)
+    except FileNotFoundError:
+        raise FileFormatError(f"{path}: no such file; pass an existing {what}") from None
+    except IsADirectoryError:
+        raise FileFormatError(f"{path} is a folder, not a {what}: pass the file itself") from None
+    except OSError as exc:
+        raise FileFormatError(f"{path}: cannot open the {what} ({exc.strerror or exc})") from None
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        kind = next((name for test, name in _FILE_KINDS if test(mode)), "not a regular file")
+        raise FileFormatError(f"{path} is {kind}, not a {what}: pass a regular file")
+    if hasattr(os, "set_blocking"):
+        os.set_blocking(fd, True)
+    return os.fdopen(fd, "rb")
+
+
+def bounded_json_int(text: str) -> int:
+    """``json.loads(parse_int=...)``: refuse integers of absurd length before Python converts them.
+
+    Python's own refusal (over 4,300 digits) names ``sys.set_int_max_str_digits``, which is no help
+    to someone with a corrupt file; shorter absurd integers would be accepted and then overflow.
+    """
+    if len(text.lstrip("-")) > MAX_INT_DIGITS:
+        raise ValueError(
+            f"an integer of {len(text):,} digits ({shorten(text)}) is longer than any real count "
+            f"or size (limit {MAX_INT_DIGITS} digits)"
+        )
+    return int(text)
+
 
 # --------------------------------------------------------------------------------------------
 # safetensors
@@ -34,6 +89,8 @@ MAX_SAFETENSORS_HEADER_BYTES = 100 * 1024 * 1024
 MAX_INDEX_BYTES = 64 * 1024 * 1024
 #: Most dimensions a tensor may declare.
 MAX_TENSOR_DIMS = 32
+#: Most shard files an index may name (the largest real checkpoints have a few hundred).
+MAX_INDEX_SHARDS = 10_000
 
 #: Bits per element of every safetensors dtype (sub-byte types pack several elements per byte).
 SAFETENSORS_DTYPE_BITS: dict[str, int] = {
@@ -136,7 +193,7 @@ def read_safetensors(path: str | os.PathLike[str]) -> CheckpointInfo:
         return _combine([(f.name, _read_header(f)) for f in files], [f.name for f in files])
     if p.name.endswith(".index.json"):
         return _read_sharded(p)
-    if not p.is_file():
+    if not p.exists():
         raise FileFormatError(f"{p}: no such file; pass an existing .safetensors file or folder")
     return _combine([(p.name, _read_header(p))], [p.name])
 
@@ -150,7 +207,7 @@ class _Header:
 def _read_header(path: Path) -> _Header:
     """Parse and validate one file's header; reads 8 + header-length bytes and nothing else."""
     try:
-        with open(path, "rb") as fh:
+        with open_regular(path, "safetensors file") as fh:
             size = os.fstat(fh.fileno()).st_size
             if size < 8:
                 raise FileFormatError(
@@ -192,7 +249,9 @@ def _is_int(x: Any) -> bool:
 def _parse_header(raw: bytes, data_size: int, where: str) -> _Header:
     """Validate a safetensors JSON header against a data buffer of ``data_size`` bytes."""
     try:
-        obj = json.loads(raw.decode("utf-8"), object_pairs_hook=_no_duplicates)
+        obj = json.loads(
+            raw.decode("utf-8"), object_pairs_hook=_no_duplicates, parse_int=bounded_json_int
+        )
     except FileFormatError as exc:
         raise FileFormatError(f"{where}: {exc}; the file is corrupt") from None
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
@@ -285,25 +344,41 @@ def _validate_entries(obj: Any, data_size: int | None, where: str) -> _Header:
 
 def _read_sharded(index_path: Path) -> CheckpointInfo:
     """Read an index file and every shard header it names."""
+    with open_regular(index_path, "safetensors index") as fh:
+        size = os.fstat(fh.fileno()).st_size
+        if size > MAX_INDEX_BYTES:
+            raise FileFormatError(
+                f"{index_path}: {size} bytes is larger than any real index ({MAX_INDEX_BYTES} max)"
+            )
+        try:
+            raw = fh.read(MAX_INDEX_BYTES + 1)
+        except OSError as exc:
+            raise FileFormatError(f"{index_path}: cannot read the index ({exc})") from None
     try:
-        size = index_path.stat().st_size
-    except OSError as exc:
-        raise FileFormatError(f"{index_path}: cannot read the index ({exc})") from exc
-    if size > MAX_INDEX_BYTES:
-        raise FileFormatError(
-            f"{index_path}: {size} bytes is larger than any real index ({MAX_INDEX_BYTES} max)"
-        )
-    try:
-        index = json.loads(index_path.read_bytes().decode("utf-8"))
-    except (OSError, ValueError, RecursionError) as exc:
+        index = json.loads(raw.decode("utf-8"), parse_int=bounded_json_int)
+    except (ValueError, RecursionError) as exc:
         raise FileFormatError(
             f"{index_path}: not a valid JSON index ({str(exc)[:200]}); re-download it"
         ) from None
     if not isinstance(index, dict) or not isinstance(index.get("weight_map"), dict):
         raise FileFormatError(f"{index_path}: the index has no 'weight_map' object")
     weight_map: dict[str, Any] = index["weight_map"]
-    shard_names: list[str] = []
-    for tensor, shard in weight_map.items():
+    # Unique shard names first (one C-speed pass, insertion-ordered), then each name checked once;
+    # deduplicating in a list was quadratic in the entries.
+    try:
+        shard_names: dict[Any, None] = dict.fromkeys(weight_map.values())
+    except TypeError:  # an unhashable value (a list, an object) cannot name a file
+        tensor, value = next((t, v) for t, v in weight_map.items() if not isinstance(v, str))
+        raise FileFormatError(
+            f"{index_path}: tensor {tensor!r} maps to {str(value)[:100]!r}, which is not a plain "
+            "file name in the same folder"
+        ) from None
+    if len(shard_names) > MAX_INDEX_SHARDS:
+        raise FileFormatError(
+            f"{index_path}: the index names {len(shard_names):,} shard files (real checkpoints use "
+            f"at most a few hundred; limit {MAX_INDEX_SHARDS:,}); the index is corrupt"
+        )
+    for shard in shard_names:
         if (
             not isinstance(shard, str)
             or not shard
@@ -312,12 +387,11 @@ def _read_sharded(index_path: Path) -> CheckpointInfo:
             or "\\" in shard
             or "\x00" in shard
         ):
+            tensor = next(t for t, v in weight_map.items() if v == shard)
             raise FileFormatError(
                 f"{index_path}: tensor {tensor!r} maps to {str(shard)[:100]!r}, which is not a "
                 "plain file name in the same folder"
             )
-        if shard not in shard_names:
-            shard_names.append(shard)
     meta = index.get("metadata") or {}
     if not isinstance(meta, dict):
         raise FileFormatError(f"{index_path}: 'metadata' must be a JSON object")
@@ -326,7 +400,7 @@ def _read_sharded(index_path: Path) -> CheckpointInfo:
     headers: list[tuple[str, _Header]] = []
     for shard in shard_names:
         shard_path = index_path.parent / shard
-        if not shard_path.is_file():
+        if not shard_path.exists():
             raise FileFormatError(
                 f"{index_path}: shard {shard} is listed in the index but missing from "
                 f"{index_path.parent}; the download is incomplete: download every shard"
@@ -339,7 +413,7 @@ def _read_sharded(index_path: Path) -> CheckpointInfo:
                 f"{index_path}: the index puts {tensor!r} in {shard} but that shard does not hold "
                 "it; the index and shards do not match: re-download them"
             )
-    info = _combine(headers, shard_names)
+    info = _combine(headers, list(shard_names))
     info.index_total_size = index_total
     for key, value in meta.items():
         info.metadata[f"index.{key}"] = value
@@ -460,10 +534,14 @@ def ggml_bits_per_weight(type_name: str) -> float:
 
 
 #: Bounds applied before trusting any count or length in a GGUF header.
-MAX_GGUF_TENSORS = 1 << 20
-MAX_GGUF_KV = 1 << 20
+#: Real files hold ~300-3,000 tensors and ~30-60 metadata keys; the limits leave a wide margin while
+#: refusing a small file that claims 2**20 entries (each costs a Python object and a loop step).
+MAX_GGUF_TENSORS = 1 << 16
+MAX_GGUF_KV = 1 << 14
 MAX_GGUF_STRING = 64 * 1024 * 1024
 MAX_GGUF_ARRAY = 1 << 26
+#: Strings are walked one by one: real vocabularies and merge lists hold at most ~300k.
+MAX_GGUF_STRING_ARRAY = 1 << 20
 MAX_GGUF_DIMS = 4
 #: Arrays up to this length are kept in ``GGUFInfo.metadata``; longer ones (vocabularies) only
 #: have their length recorded.
@@ -573,6 +651,19 @@ class _Cursor:
     def u64(self, what: str) -> int:
         return int(self.unpack("Q", 8, what))
 
+    def skip_string(self, what: str) -> None:
+        """Step over one string without copying it (vocabularies are long)."""
+        self.need(8, f"{what} length")
+        (n,) = struct.unpack_from(self.endian + "Q", self.buf, self.pos)
+        self.pos += 8
+        if n > MAX_GGUF_STRING:
+            raise FileFormatError(
+                f"{self.where}: {what} claims a {n}-byte string (limit {MAX_GGUF_STRING}); "
+                "the file is corrupt or hostile"
+            )
+        self.need(n, what)
+        self.pos += n
+
     def string(self, what: str, decode: bool = True) -> str | None:
         n = self.u64(f"{what} length")
         if n > MAX_GGUF_STRING:
@@ -617,9 +708,17 @@ def _walk_value(cur: _Cursor, vtype: int, key: str, keep: bool) -> tuple[Any, in
             return values, n
         if itype == _GGUF_STRING:
             # Each string needs at least its 8-byte length: bound n before looping.
+            if n > MAX_GGUF_STRING_ARRAY:
+                raise FileFormatError(
+                    f"{cur.where}: string array {key!r} claims {n} elements (limit "
+                    f"{MAX_GGUF_STRING_ARRAY}); the file is corrupt or hostile"
+                )
             cur.need(n * 8, f"array {key!r}")
-            items = [cur.string(f"element of {key!r}", decode=keep_items) for _ in range(n)]
-            return (items if keep_items else None), n
+            if keep_items:
+                return [cur.string(f"element of {key!r}") for _ in range(n)], n
+            for _ in range(n):
+                cur.skip_string(f"element of {key!r}")
+            return None, n
         raise FileFormatError(
             f"{cur.where}: array {key!r} has element type {itype}, which GGUF does not define "
             "(nested arrays are not supported)"
@@ -669,8 +768,9 @@ def _walk_gguf(buf: mmap.mmap, where: str, require_arch: bool = True) -> GGUFInf
     remaining = cur.size - cur.pos
     if n_kv > MAX_GGUF_KV or n_kv * 13 > remaining:
         raise FileFormatError(
-            f"{where}: header claims {n_kv} metadata entries, impossible for a "
-            f"{cur.size}-byte file; the file is corrupt or hostile"
+            f"{where}: header claims {n_kv:,} metadata entries (real files hold under a hundred; "
+            f"limit {MAX_GGUF_KV:,}, and at least 13 bytes each in a {cur.size:,}-byte file); the "
+            "file is corrupt or hostile"
         )
     metadata: dict[str, Any] = {}
     array_lengths: dict[str, int] = {}
@@ -691,8 +791,9 @@ def _walk_gguf(buf: mmap.mmap, where: str, require_arch: bool = True) -> GGUFInf
     # A tensor info is at least 8 (name len) + 4 (n_dims) + 4 (type) + 8 (offset) bytes.
     if n_tensors > MAX_GGUF_TENSORS or n_tensors * 24 > remaining:
         raise FileFormatError(
-            f"{where}: header claims {n_tensors} tensors, impossible for a {cur.size}-byte file; "
-            "the file is corrupt or hostile"
+            f"{where}: header claims {n_tensors:,} tensors (real files hold a few thousand; limit "
+            f"{MAX_GGUF_TENSORS:,}, and at least 24 bytes each in a {cur.size:,}-byte file); the "
+            "file is corrupt or hostile"
         )
     raw_tensors: list[tuple[str, str, tuple[int, ...], int]] = []
     for i in range(n_tensors):
@@ -789,6 +890,9 @@ def _walk_gguf(buf: mmap.mmap, where: str, require_arch: bool = True) -> GGUFInf
 #: Above this many metadata array elements GGUFReader is too slow to cross-check by default
 #: (it builds numpy arrays per element: about 4 s for a 150k-token vocabulary).
 CROSS_CHECK_MAX_ARRAY_ELEMENTS = 65536
+#: GGUFReader builds numpy views per tensor and per key (about 5 KB and 100 us each), so it is
+#: skipped above this many; real models hold a few thousand tensors at most.
+CROSS_CHECK_MAX_TENSORS = 8192
 
 
 def read_gguf(path: str | os.PathLike[str], *, cross_check: bool | None = None) -> GGUFInfo:
@@ -864,7 +968,7 @@ def _merge_splits(infos: list[GGUFInfo]) -> GGUFInfo:
 def _read_one_gguf(p: Path, *, require_arch: bool, cross_check: bool | None) -> GGUFInfo:
     where = str(p)
     try:
-        with open(p, "rb") as fh:
+        with open_regular(p, "GGUF file") as fh:
             size = os.fstat(fh.fileno()).st_size
             if size < 24:
                 raise FileFormatError(
@@ -881,7 +985,11 @@ def _read_one_gguf(p: Path, *, require_arch: bool, cross_check: bool | None) -> 
         raise FileFormatError(f"{where}: cannot read the file ({exc})") from None
     info.files = (where,)
     if cross_check is None:
-        cross_check = sum(info.array_lengths.values()) <= CROSS_CHECK_MAX_ARRAY_ELEMENTS
+        cross_check = (
+            sum(info.array_lengths.values()) <= CROSS_CHECK_MAX_ARRAY_ELEMENTS
+            and len(info.tensors) <= CROSS_CHECK_MAX_TENSORS
+            and len(info.metadata) <= CROSS_CHECK_MAX_TENSORS
+        )
     if cross_check:
         _cross_check_with_reader(p, info)
     return info

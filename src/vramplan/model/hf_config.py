@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from vramplan.errors import ConfigError, UnsupportedModelError
+from vramplan.errors import ConfigError, FileFormatError, UnsupportedModelError
 from vramplan.model.families_hybrid import HYBRID_BUILDERS, REMOTE_CODE_ONLY
 from vramplan.model.spec import AttentionKind, MLASpec, ModelSpec, MoESpec
 
@@ -961,28 +962,41 @@ def _with_source(spec: ModelSpec, source: str) -> ModelSpec:
     return replace(spec, source=source)
 
 
+#: Largest config.json read (real ones are a few KiB; multimodal ones up to ~100 KiB).
+MAX_CONFIG_BYTES = 16 * 1024 * 1024
+
+
 def load_config_file(path: str | Path) -> dict[str, Any]:
     """Read a config.json (or the one inside a folder) with errors that say what is wrong."""
+    from vramplan.model.files import bounded_json_int, open_regular
+
     path = Path(path)
     if path.is_dir():
         path = path / "config.json"
-    if not path.is_file():
+    if not path.exists():
         raise ConfigError(
             f"no config.json at {path}: pass a model folder that holds one, or the file itself"
         )
-    size = path.stat().st_size
-    if size > 16 * 1024 * 1024:
-        raise ConfigError(
-            f"{path} is {size} bytes: a config.json is a few KiB; is this the right file?"
-        )
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        with open_regular(path, "config.json") as fh:
+            size = os.fstat(fh.fileno()).st_size
+            if size > MAX_CONFIG_BYTES:
+                raise ConfigError(
+                    f"{path} is {size} bytes: a config.json is a few KiB; is this the right file?"
+                )
+            raw = fh.read(MAX_CONFIG_BYTES + 1)
+    except FileFormatError as exc:
+        raise ConfigError(str(exc)) from None
+    try:
+        data = json.loads(raw.decode("utf-8"), parse_int=bounded_json_int)
     except UnicodeDecodeError:
         raise ConfigError(f"{path} is not UTF-8 text: pass the model's config.json") from None
     except json.JSONDecodeError as exc:
         raise ConfigError(
             f"{path} is not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno}); is it truncated?"
         ) from None
+    except ValueError as exc:  # bounded_json_int: an integer of absurd length
+        raise ConfigError(f"{path}: {exc}; is this the right file?") from None
     except RecursionError:
         raise ConfigError(f"{path} nests too deeply to be a config.json") from None
     if not isinstance(data, dict):

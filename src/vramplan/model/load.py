@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
 
-from vramplan.errors import UnknownModelError, VramplanError
+from vramplan.errors import FileFormatError, UnknownModelError, VramplanError
 from vramplan.model import catalog
 from vramplan.model.hf_config import load_config_file, spec_from_config
 from vramplan.model.spec import ModelSpec
@@ -27,6 +30,35 @@ class LoadedModel:
 
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}/[A-Za-z0-9][A-Za-z0-9._-]{0,95}$")
+_PATH_SUFFIXES = (".json", ".gguf", ".safetensors")
+
+#: False inside ``names_only()``: references are names, never paths (no open, no stat).
+_LOCAL_FILES: ContextVar[bool] = ContextVar("vramplan_local_files", default=True)
+
+
+@contextmanager
+def names_only() -> Iterator[None]:
+    """Within this block every model reference is a name: no path is opened or even stat'ed.
+
+    Why: text pasted into a shared service (a startup log) names paths of *its* machine; reading
+    them on ours would reveal our files. The engines' resolvers all end in ``load_model``, so one
+    switch here covers them (a context variable: per thread and per asyncio task).
+    """
+    token = _LOCAL_FILES.set(False)
+    try:
+        yield
+    finally:
+        _LOCAL_FILES.reset(token)
+
+
+def local_files_allowed() -> bool:
+    """False inside ``names_only()``."""
+    return _LOCAL_FILES.get()
+
+
+def looks_like_path(ref: str) -> bool:
+    """A reference that only a path can be (decided from the text alone, no filesystem call)."""
+    return ref.startswith((".", "/", "~", "\\")) or ref.endswith(_PATH_SUFFIXES)
 
 
 def load_model(ref: str, *, allow_hub: bool = True) -> LoadedModel:
@@ -40,12 +72,13 @@ def load_model(ref: str, *, allow_hub: bool = True) -> LoadedModel:
         raise UnknownModelError(
             "model name contains control characters or is too long: pass a catalogue name, path or Hub id"
         )
-    looks_like_path = (
-        ref.startswith((".", "/", "~"))
-        or ref.endswith((".json", ".gguf", ".safetensors"))
-        or os.path.exists(ref)
-    )
-    if looks_like_path:
+    if not local_files_allowed():
+        if looks_like_path(ref):
+            raise UnknownModelError(
+                f"model {ref[:100]!r} is a file path, and paths are not read here: "
+                "pass a catalogue name (see `vramplan models`)"
+            )
+    elif looks_like_path(ref) or os.path.exists(ref):
         return _from_path(Path(ref).expanduser())
     repo_id = catalog.find(ref)
     if repo_id is not None:
@@ -81,6 +114,11 @@ def _from_path(path: Path) -> LoadedModel:
     if not path.exists():
         raise UnknownModelError(
             f"{path} does not exist: pass a config.json, a model folder, a .safetensors or a .gguf file"
+        )
+    if path.suffix in _PATH_SUFFIXES and path.is_dir():
+        raise FileFormatError(
+            f"{path} is a folder named like a {path.suffix} file: pass the file itself, or the "
+            "model folder that holds config.json"
         )
     if path.suffix == ".gguf":
         from vramplan.model.files import gguf_to_hf_config, read_gguf

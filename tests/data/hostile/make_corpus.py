@@ -204,6 +204,23 @@ def corpus() -> dict[str, tuple[bytes, str, str]]:
             "gguf",
             "dimensions",
         ),
+        # issue 13: counts within the old limits (2**20) but absurd for any real file
+        "gguf_tensor_count_2p20.gguf": (gguf(1 << 20, 0, bytes(64)), "gguf", "limit 65,536"),
+        "gguf_kv_count_2p20.gguf": (gguf(0, 1 << 20, bytes(64)), "gguf", "limit 16,384"),
+        "gguf_string_array_2p21.gguf": (
+            gguf(
+                0,
+                1,
+                gguf_str(b"tokenizer.ggml.merges") + struct.pack("<IIQ", 9, 8, 1 << 21) + bytes(8),
+            ),
+            "gguf",
+            "limit 1048576",
+        ),
+        "st_int_3000_digits.safetensors": (
+            st(b'{"w": {"dtype": "F32", "shape": [' + b"9" * 3000 + b'], "data_offsets": [0, 4]}}'),
+            "safetensors",
+            "3,000 digits",
+        ),
         "gguf_random_bytes.gguf": (
             GGUF_MAGIC + bytes(rng.randrange(256) for _ in range(508)),
             "gguf",
@@ -253,6 +270,12 @@ def corpus() -> dict[str, tuple[bytes, str, str]]:
             b'{"model_type": "llama\\u0000\\u001b[31m", "hidden_size": 512}',
             "config",
             "not supported",
+        ),
+        "config_int_3000_digits.json": (
+            b'{"model_type": "llama", "hidden_size": ' + b"9" * 3000 + b", "
+            b'"num_attention_heads": 8, "num_hidden_layers": 2, "vocab_size": 100}',
+            "config",
+            "3,000 digits",
         ),
         # --- logs
         "log_random_bytes.log": (
