@@ -17,7 +17,7 @@ from typing import Literal
 
 from vramplan.model.spec import ModelSpec
 
-KVKind = Literal["full", "sliding", "mla"]
+KVKind = Literal["full", "sliding", "mla", "indexer", "compressed"]
 
 
 @dataclass(frozen=True)
@@ -28,6 +28,8 @@ class KVLayerGroup:
     layers: int
     bytes_per_token_per_layer: Fraction
     window: int | None = None
+    #: Compressed caches keep one entry per ``compress_ratio`` tokens (DeepSeek-V4).
+    compress_ratio: int = 1
 
     def tokens_held(self, context: int) -> int:
         """Tokens one sequence of ``context`` tokens keeps in these layers.
@@ -37,6 +39,8 @@ class KVLayerGroup:
         """
         if self.kind == "sliding" and self.window:
             return min(context, self.window - 1)
+        if self.compress_ratio > 1:
+            return context // self.compress_ratio
         return context
 
 
@@ -70,6 +74,10 @@ def _kv_layer_groups(
     """
     element_bytes = Fraction(numerator, denominator)
     n = spec.num_layers - first_layer if layers is None else layers
+    if spec.kv_layout:
+        from vramplan.memory.kv_layout import layout_groups
+
+        return layout_groups(spec.kv_layout[first_layer : first_layer + n], element_bytes, tp)
     if spec.mla is not None:
         latent = spec.mla.kv_lora_rank + spec.mla.qk_rope_head_dim
         return (KVLayerGroup("mla", n, latent * element_bytes),)

@@ -911,6 +911,16 @@ _BUILDERS: dict[str, Callable[[Config, str, str], ModelSpec]] = {
     "mllama": _mllama,
 }
 
+
+def _register_2026() -> None:
+    """The 2025-2026 families live in their own module (imported here, after the helpers it reuses)."""
+    from vramplan.model import families_2026, families_sparse
+
+    _BUILDERS.update(families_2026.BUILDERS)
+    _BUILDERS.update(families_sparse.BUILDERS)
+
+
+_register_2026()
 SUPPORTED_MODEL_TYPES = tuple(sorted(_BUILDERS))
 
 

@@ -10,53 +10,13 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Literal
 
+from vramplan.model.layout import Role, Split, Stage, TensorGroup
 from vramplan.model.spec import ModelSpec
 
-#: What a tensor is for; decides whether a quantization scheme touches it.
-Role = Literal[
-    "embedding",
-    "position_embedding",
-    "lm_head",
-    "linear",
-    "expert",
-    "router",
-    "norm",
-    "bias",
-    "extra",
-    "buffer",
-]
-#: How tensor parallelism divides it (Megatron/vLLM conventions).
-Split = Literal["column", "row", "kv_column", "vocab", "replicated"]
-#: Where it lives under pipeline parallelism.
-Stage = Literal["first", "layer", "last"]
+__all__ = ["ParamCounts", "Role", "Split", "Stage", "TensorGroup", "count_params", "inventory"]
 
 QUANTIZABLE_ROLES = frozenset({"linear", "expert"})
-
-
-@dataclass(frozen=True)
-class TensorGroup:
-    """``count`` identical tensors of ``shape`` (e.g. one q_proj per layer)."""
-
-    name: str
-    shape: tuple[int, ...]
-    count: int
-    role: Role
-    split: Split
-    stage: Stage
-    component: str
-
-    @property
-    def numel(self) -> int:
-        n = 1
-        for dim in self.shape:
-            n *= dim
-        return n
-
-    @property
-    def total_numel(self) -> int:
-        return self.numel * self.count
 
 
 #: Vision-tower pieces that tensor parallelism shards like the decoder's linears (vLLM builds Llama 4's vision
@@ -70,6 +30,8 @@ _TP_SPLIT_EXTRAS: dict[str, tuple[str, ...]] = {
 @lru_cache(maxsize=256)
 def inventory(spec: ModelSpec) -> tuple[TensorGroup, ...]:
     """Every parameter tensor of the model, grouped; cached because specs are immutable."""
+    if spec.tensors:
+        return spec.tensors
     groups: list[TensorGroup] = []
     h, v = spec.hidden_size, spec.vocab_size
 

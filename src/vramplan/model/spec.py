@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from vramplan.model.layout import CacheLayer, TensorGroup
+
 AttentionKind = Literal["full_attention", "sliding_attention"]
 NormKind = Literal["rms", "layer"]
 MlpKind = Literal["gated", "plain"]
@@ -88,6 +90,12 @@ class ModelSpec:
     extra_params: tuple[tuple[str, int], ...] = ()
     #: Where the facts came from (catalogue file, path, Hub id, GGUF), for provenance.
     source: str = ""
+    #: Explicit inventory (``model/layout.py``) for families whose layers differ; empty = uniform layout.
+    tensors: tuple[TensorGroup, ...] = ()
+    #: Explicit caches per layer (one tuple per layer; empty tuple = the layer keeps no KV); empty = uniform.
+    kv_layout: tuple[tuple[CacheLayer, ...], ...] = ()
+    #: What the builder assumed (resolved by architecture, generic meta-device count), shown to the user.
+    notes: tuple[str, ...] = field(default=(), compare=False, hash=False)
 
     def __post_init__(self) -> None:
         if not self.v_head_dim:

@@ -1,0 +1,196 @@
+"""2025-2026 families: our parameter count equals transformers' meta-device count of the ``architectures``
+class, for every shared config of these types and for synthetic sizes (layer patterns, biases, MoE layouts)."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import pytest
+
+from vramplan.model.hf_config import spec_from_config
+from vramplan.model.params import count_params
+
+torch = pytest.importorskip("torch")
+transformers = pytest.importorskip("transformers")
+
+SHARED = Path("/work/shared/model-configs")
+CATALOG = Path(__file__).resolve().parents[2] / "src" / "vramplan" / "model" / "catalog"
+
+
+def meta_count(raw: dict) -> int:
+    """transformers' own parameter count of the config's class, built on the meta device (no weights)."""
+    raw = dict(raw)
+    raw.pop("quantization_config", None)
+    raw.pop("auto_map", None)
+    for key in ("pad_token_id", "bos_token_id", "eos_token_id"):
+        raw[key] = None
+    model_type = raw.pop("model_type")
+    config = transformers.AutoConfig.for_model(model_type, **raw)
+    arch = (raw.get("architectures") or [None])[0]
+    with torch.device("meta"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if arch and hasattr(transformers, arch):
+            model = getattr(transformers, arch)._from_config(config)
+        else:
+            model = transformers.AutoModelForCausalLM.from_config(config)
+    return sum(p.numel() for p in model.parameters())
+
+
+def check(raw: dict) -> None:
+    expected = meta_count(raw)
+    ours = count_params(spec_from_config(raw)).total
+    assert ours == expected, f"transformers {expected:,}, ours {ours:,} (diff {ours - expected:+,})"
+
+
+SMALL = dict(
+    vocab_size=128,
+    hidden_size=64,
+    intermediate_size=96,
+    num_hidden_layers=5,
+    num_attention_heads=4,
+    num_key_value_heads=2,
+    head_dim=16,
+    max_position_embeddings=512,
+)
+MOE = dict(num_local_experts=4, num_experts_per_tok=2, moe_intermediate_size=32)
+
+SYNTHETIC: dict[str, dict] = {
+    "granite": dict(SMALL, model_type="granite"),
+    "granite_bias_tied": dict(
+        SMALL, model_type="granite", attention_bias=True, mlp_bias=True, tie_word_embeddings=True
+    ),
+    "granitemoe": dict(SMALL, **MOE, model_type="granitemoe"),
+    "granitemoeshared": dict(
+        SMALL, **MOE, model_type="granitemoeshared", shared_intermediate_size=48
+    ),
+    "cohere": dict(SMALL, model_type="cohere"),
+    "cohere_qk_norm": dict(SMALL, model_type="cohere", use_qk_norm=True, tie_word_embeddings=False),
+    "cohere2": dict(SMALL, model_type="cohere2", sliding_window=64),
+    "olmo2": dict(SMALL, model_type="olmo2"),
+    "olmo3": dict(SMALL, model_type="olmo3", sliding_window=32),
+    "starcoder2": dict(SMALL, model_type="starcoder2"),
+    "starcoder2_nobias": dict(
+        SMALL, model_type="starcoder2", use_bias=False, tie_word_embeddings=False
+    ),
+    "glm4": dict(SMALL, model_type="glm4"),
+    "glm4_moe": dict(
+        SMALL,
+        model_type="glm4_moe",
+        n_routed_experts=4,
+        num_experts_per_tok=2,
+        moe_intermediate_size=32,
+        first_k_dense_replace=2,
+    ),
+    "glm4_moe_qk": dict(
+        SMALL,
+        model_type="glm4_moe",
+        n_routed_experts=4,
+        num_experts_per_tok=2,
+        moe_intermediate_size=32,
+        use_qk_norm=True,
+        attention_bias=True,
+        n_shared_experts=2,
+    ),
+    "exaone4": dict(SMALL, model_type="exaone4", sliding_window=32),
+    "exaone4_full": dict(
+        SMALL,
+        model_type="exaone4",
+        sliding_window=None,
+        sliding_window_pattern=0,
+        layer_types=["full_attention"] * 5,
+    ),
+    "smollm3": dict(SMALL, model_type="smollm3"),
+    "seed_oss": dict(SMALL, model_type="seed_oss"),
+    "seed_oss_outbias": dict(SMALL, model_type="seed_oss", attention_out_bias=True),
+    "ernie4_5": dict(SMALL, model_type="ernie4_5"),
+    "ernie4_5_bias": dict(SMALL, model_type="ernie4_5", use_bias=True, tie_word_embeddings=False),
+    "ernie4_5_moe": dict(
+        SMALL,
+        model_type="ernie4_5_moe",
+        moe_num_experts=4,
+        moe_k=2,
+        moe_intermediate_size=32,
+        moe_layer_interval=2,
+    ),
+    "hunyuan_v1_dense": dict(SMALL, model_type="hunyuan_v1_dense", rope_theta=10000.0),
+    "hunyuan_v1_moe": dict(
+        SMALL, model_type="hunyuan_v1_moe", num_experts=4, moe_topk=2, rope_theta=10000.0
+    ),
+    "phimoe": dict(SMALL, model_type="phimoe", num_local_experts=4, num_experts_per_tok=2),
+    "phimoe_bias": dict(
+        SMALL,
+        model_type="phimoe",
+        num_local_experts=4,
+        num_experts_per_tok=2,
+        attention_bias=True,
+        lm_head_bias=True,
+    ),
+    "minimax_m2": dict(SMALL, model_type="minimax_m2", num_local_experts=4, num_experts_per_tok=2),
+    "mimo_v2_flash": dict(
+        SMALL,
+        model_type="mimo_v2_flash",
+        n_routed_experts=4,
+        num_experts_per_tok=2,
+        v_head_dim=8,
+        sliding_window=16,
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SYNTHETIC))
+def test_synthetic_config_matches_transformers(name: str) -> None:
+    check(SYNTHETIC[name])
+
+
+DSA = dict(
+    SMALL,
+    q_lora_rank=24,
+    kv_lora_rank=16,
+    qk_nope_head_dim=8,
+    qk_rope_head_dim=8,
+    v_head_dim=12,
+    index_head_dim=16,
+    index_n_heads=2,
+    n_routed_experts=4,
+    num_experts_per_tok=2,
+    moe_intermediate_size=32,
+    first_k_dense_replace=2,
+)
+SYNTHETIC.update(
+    {
+        "deepseek_v32": dict(DSA, model_type="deepseek_v32"),
+        "glm_moe_dsa": dict(DSA, model_type="glm_moe_dsa"),
+        "glm_moe_dsa_shared_indexer": dict(
+            DSA,
+            model_type="glm_moe_dsa",
+            indexer_types=["full", "shared", "full", "shared", "shared"],
+        ),
+        "deepseek_v4": dict(
+            {k: v for k, v in SMALL.items() if k != "intermediate_size"},
+            model_type="deepseek_v4",
+            num_key_value_heads=1,
+            head_dim=32,
+            qk_rope_head_dim=8,
+            q_lora_rank=24,
+            o_lora_rank=16,
+            o_groups=2,
+            index_head_dim=16,
+            index_n_heads=2,
+            n_routed_experts=4,
+            num_experts_per_tok=2,
+            moe_intermediate_size=32,
+            hc_mult=2,
+            sliding_window=16,
+            compress_ratios=[0, 4, 128, 4, 128, 0],
+            num_hash_layers=2,
+        ),
+    }
+)
+
+
+@pytest.mark.parametrize(
+    "name", ["deepseek_v32", "glm_moe_dsa", "glm_moe_dsa_shared_indexer", "deepseek_v4"]
+)
+def test_sparse_synthetic_matches_transformers(name: str) -> None:
+    check(SYNTHETIC[name])
