@@ -934,15 +934,16 @@ def spec_from_config(cfg: Any, name: str = "", source: str = "") -> ModelSpec:
             "config.json has no model_type: it does not describe a transformers model"
         )
     builder = _BUILDERS.get(str(model_type))
+    note = ""
     if builder is None:
-        raise UnsupportedModelError(
-            f"architecture {model_type!r} is not supported: vramplan counts parameters exactly and will not guess. "
-            f"Supported model types: {', '.join(SUPPORTED_MODEL_TYPES)}. "
-            "For a rough figure use --params N --method rule-of-thumb."
-        )
+        from vramplan.model.resolve import resolve_unknown
+
+        builder, model_type, note = resolve_unknown(cfg, _BUILDERS)
     label = name or str(cfg.get("_name_or_path") or model_type)
     try:
         spec = _check_spec(builder(cfg, str(model_type), label))
+        if note and note not in " ".join(spec.notes):
+            spec = dataclasses.replace(spec, notes=(*spec.notes, note))
     except ConfigError:
         raise
     except (
