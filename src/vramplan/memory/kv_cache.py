@@ -100,7 +100,7 @@ def kv_bytes_per_token(spec: ModelSpec, element_bytes: Fraction, tp: int = 1) ->
 def _kv_bytes_per_token(spec: ModelSpec, numerator: int, denominator: int, tp: int) -> int:
     """Bytes of KV one token adds across all layers (ignoring windows), on one TP rank."""
     groups = _kv_layer_groups(spec, numerator, denominator, tp, None, 0)
-    total = sum(g.layers * g.bytes_per_token_per_layer for g in groups)
+    total = sum(g.layers * g.bytes_per_token_per_layer / g.compress_ratio for g in groups)
     return ceil(total)
 
 
@@ -151,7 +151,7 @@ def largest_context(
     """The longest context whose KV for ``users`` sequences fits in ``budget`` bytes (0 if none)."""
     upper = upper or spec.max_position_embeddings
     groups = kv_layer_groups(spec, element_bytes, tp, layers, first_layer)
-    if budget > 0 and all(g.kind != "sliding" for g in groups):
+    if budget > 0 and all(g.kind != "sliding" and g.compress_ratio == 1 for g in groups):
         # linear in context: solve directly (whole blocks when paged)
         per_token = sum(g.layers * g.bytes_per_token_per_layer for g in groups) * users
         step = block_size or 1

@@ -358,6 +358,9 @@ def _deepseek_v4(cfg: Config, model_type: str, name: str) -> ModelSpec:
         else (swa,)
         for t in types
     )
+    qc = fields.get("quantization_config")
+    if isinstance(qc, dict) and cfg.get("expert_dtype") and "expert_dtype" not in qc:
+        fields["quantization_config"] = dict(qc, expert_dtype=cfg["expert_dtype"])
     fields.update(
         head_dim=d,
         v_head_dim=d,

@@ -996,4 +996,23 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"{path} nests too deeply to be a config.json") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path} must hold a JSON object")
-    return data
+    return _with_hf_quant_config(path.parent, data)
+
+
+def _with_hf_quant_config(folder: Path, cfg: dict[str, Any]) -> dict[str, Any]:
+    """ModelOpt exports (NVFP4, FP8) describe their quantization in ``hf_quant_config.json`` beside config.json;
+    when config.json has no quantization_config, take it from there (quant_method "modelopt")."""
+    side = folder / "hf_quant_config.json"
+    if (
+        cfg.get("quantization_config")
+        or not side.is_file()
+        or side.stat().st_size > 16 * 1024 * 1024
+    ):
+        return cfg
+    try:
+        quant = json.loads(side.read_text(encoding="utf-8")).get("quantization")
+    except (ValueError, UnicodeDecodeError, AttributeError, RecursionError):
+        raise ConfigError(f"{side} is not a valid hf_quant_config.json") from None
+    if isinstance(quant, dict):
+        cfg = dict(cfg, quantization_config={"quant_method": "modelopt", **quant})
+    return cfg

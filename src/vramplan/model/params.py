@@ -111,7 +111,7 @@ def _attention(add, spec: ModelSpec, n: int) -> None:  # type: ignore[no-untyped
         qk = m.qk_nope_head_dim + m.qk_rope_head_dim
         if m.q_lora_rank:
             add(
-                "layers.attn.q_a_proj.weight",
+                "layers.self_attn.q_a_proj.weight",
                 (m.q_lora_rank, h),
                 n,
                 "linear",
@@ -120,7 +120,7 @@ def _attention(add, spec: ModelSpec, n: int) -> None:  # type: ignore[no-untyped
                 "attention",
             )
             add(
-                "layers.attn.q_a_layernorm.weight",
+                "layers.self_attn.q_a_layernorm.weight",
                 (m.q_lora_rank,),
                 n,
                 "norm",
@@ -129,7 +129,7 @@ def _attention(add, spec: ModelSpec, n: int) -> None:  # type: ignore[no-untyped
                 "attention",
             )
             add(
-                "layers.attn.q_b_proj.weight",
+                "layers.self_attn.q_b_proj.weight",
                 (heads * qk, m.q_lora_rank),
                 n,
                 "linear",
@@ -139,7 +139,7 @@ def _attention(add, spec: ModelSpec, n: int) -> None:  # type: ignore[no-untyped
             )
         else:
             add(
-                "layers.attn.q_proj.weight",
+                "layers.self_attn.q_proj.weight",
                 (heads * qk, h),
                 n,
                 "linear",
@@ -148,7 +148,7 @@ def _attention(add, spec: ModelSpec, n: int) -> None:  # type: ignore[no-untyped
                 "attention",
             )
         add(
-            "layers.attn.kv_a_proj_with_mqa.weight",
+            "layers.self_attn.kv_a_proj_with_mqa.weight",
             (m.kv_lora_rank + m.qk_rope_head_dim, h),
             n,
             "linear",
@@ -157,7 +157,7 @@ def _attention(add, spec: ModelSpec, n: int) -> None:  # type: ignore[no-untyped
             "attention",
         )
         add(
-            "layers.attn.kv_a_layernorm.weight",
+            "layers.self_attn.kv_a_layernorm.weight",
             (m.kv_lora_rank,),
             n,
             "norm",
@@ -166,7 +166,7 @@ def _attention(add, spec: ModelSpec, n: int) -> None:  # type: ignore[no-untyped
             "attention",
         )
         add(
-            "layers.attn.kv_b_proj.weight",
+            "layers.self_attn.kv_b_proj.weight",
             (heads * (m.qk_nope_head_dim + m.v_head_dim), m.kv_lora_rank),
             n,
             "linear",
@@ -175,7 +175,7 @@ def _attention(add, spec: ModelSpec, n: int) -> None:  # type: ignore[no-untyped
             "attention",
         )
         add(
-            "layers.attn.o_proj.weight",
+            "layers.self_attn.o_proj.weight",
             (h, heads * m.v_head_dim),
             n,
             "linear",
@@ -185,21 +185,47 @@ def _attention(add, spec: ModelSpec, n: int) -> None:  # type: ignore[no-untyped
         )
         return
     d, dv, kv = spec.head_dim, spec.v_head_dim, spec.num_kv_heads
-    add("layers.attn.q_proj.weight", (heads * d, h), n, "linear", "column", "layer", "attention")
-    add("layers.attn.k_proj.weight", (kv * d, h), n, "linear", "kv_column", "layer", "attention")
-    add("layers.attn.v_proj.weight", (kv * dv, h), n, "linear", "kv_column", "layer", "attention")
-    add("layers.attn.o_proj.weight", (h, heads * dv), n, "linear", "row", "layer", "attention")
+    add(
+        "layers.self_attn.q_proj.weight",
+        (heads * d, h),
+        n,
+        "linear",
+        "column",
+        "layer",
+        "attention",
+    )
+    add(
+        "layers.self_attn.k_proj.weight",
+        (kv * d, h),
+        n,
+        "linear",
+        "kv_column",
+        "layer",
+        "attention",
+    )
+    add(
+        "layers.self_attn.v_proj.weight",
+        (kv * dv, h),
+        n,
+        "linear",
+        "kv_column",
+        "layer",
+        "attention",
+    )
+    add("layers.self_attn.o_proj.weight", (h, heads * dv), n, "linear", "row", "layer", "attention")
     if spec.qkv_bias:
-        add("layers.attn.q_proj.bias", (heads * d,), n, "bias", "column", "layer", "attention")
-        add("layers.attn.k_proj.bias", (kv * d,), n, "bias", "kv_column", "layer", "attention")
-        add("layers.attn.v_proj.bias", (kv * dv,), n, "bias", "kv_column", "layer", "attention")
+        add("layers.self_attn.q_proj.bias", (heads * d,), n, "bias", "column", "layer", "attention")
+        add("layers.self_attn.k_proj.bias", (kv * d,), n, "bias", "kv_column", "layer", "attention")
+        add(
+            "layers.self_attn.v_proj.bias", (kv * dv,), n, "bias", "kv_column", "layer", "attention"
+        )
     if spec.o_bias:
-        add("layers.attn.o_proj.bias", (h,), n, "bias", "replicated", "layer", "attention")
+        add("layers.self_attn.o_proj.bias", (h,), n, "bias", "replicated", "layer", "attention")
     if spec.qk_norm:
-        add("layers.attn.q_norm.weight", (d,), n, "norm", "replicated", "layer", "attention")
-        add("layers.attn.k_norm.weight", (d,), n, "norm", "replicated", "layer", "attention")
+        add("layers.self_attn.q_norm.weight", (d,), n, "norm", "replicated", "layer", "attention")
+        add("layers.self_attn.k_norm.weight", (d,), n, "norm", "replicated", "layer", "attention")
     if spec.attention_sinks:
-        add("layers.attn.sinks", (heads,), n, "bias", "column", "layer", "attention")
+        add("layers.self_attn.sinks", (heads,), n, "bias", "column", "layer", "attention")
 
 
 def _mlp(

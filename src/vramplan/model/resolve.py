@@ -82,8 +82,13 @@ def resolve_unknown(cfg: Config, builders: Mapping[str, Builder]) -> tuple[Build
         raise UnsupportedModelError(_remote_code(arch, model_type))
     if generic.available() and generic.known_model_type(model_type):
         return generic.generic_builder, model_type, generic.LABEL
-    if cfg.get("auto_map") or (generic.available() and not generic.known_model_type(model_type)):
+    if cfg.get("auto_map"):
         raise UnsupportedModelError(_remote_code(arch, model_type))
+    if generic.available():
+        raise UnsupportedModelError(
+            f"architecture {model_type!r} is not supported: no native builder, and transformers does not "
+            "know this model_type; for a rough figure use --params N --method rule-of-thumb"
+        )
     raise UnsupportedModelError(
         f"architecture {model_type!r} is not supported: vramplan counts parameters exactly and will not guess. "
         "Install torch and transformers for the generic meta-device count, or use --params N --method "
@@ -93,7 +98,7 @@ def resolve_unknown(cfg: Config, builders: Mapping[str, Builder]) -> tuple[Build
 
 def _remote_code(arch: str, model_type: str) -> str:
     return (
-        f"architecture {arch or model_type!r} (model_type {model_type!r}) exists only as remote code "
+        f"architecture {arch or model_type!r} (model_type {model_type!r}) is not supported: it exists only as remote code "
         "(trust_remote_code); vramplan never runs remote code, so it cannot count it exactly: pass "
         "--params N --method rule-of-thumb for a rough figure"
     )
