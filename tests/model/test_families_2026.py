@@ -3,6 +3,7 @@ class, for every shared config of these types and for synthetic sizes (layer pat
 
 from __future__ import annotations
 
+import json
 import warnings
 from pathlib import Path
 
@@ -14,8 +15,20 @@ from vramplan.model.params import count_params
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
-SHARED = Path("/work/shared/model-configs")
 CATALOG = Path(__file__).resolve().parents[2] / "src" / "vramplan" / "model" / "catalog"
+#: The shared 2026 configs of the families built here, bundled in the catalogue (catalog/SOURCES.md).
+BUNDLED = {
+    "CohereForAI__aya-23-8B": 8_028_033_024,
+    "LGAI-EXAONE__EXAONE-4.0-32B": 32_003_216_384,
+    "MiniMaxAI__MiniMax-M2.7": 228_689_748_992,
+    "Qwen__Qwen2.5-VL-7B-Instruct": 8_292_166_656,
+    "allenai__Olmo-3.1-32B-Instruct": 32_233_522_176,
+    "bigcode__starcoder2-7b": 7_173_923_840,
+    "deepseek-ai__DeepSeek-V3.2": 671_877_929_216,
+    "deepseek-ai__DeepSeek-V4-Flash": 284_332_230_231,
+    "zai-org__GLM-5": 743_911_199_232,
+    "mistralai__Devstral-Small-2-24B-Instruct-2512": 24_011_361_280,
+}
 
 
 def meta_count(raw: dict) -> int:
@@ -33,7 +46,10 @@ def meta_count(raw: dict) -> int:
         if arch and hasattr(transformers, arch):
             model = getattr(transformers, arch)._from_config(config)
         else:
-            model = transformers.AutoModelForCausalLM.from_config(config)
+            try:
+                model = transformers.AutoModelForCausalLM.from_config(config)
+            except ValueError:  # multimodal classes register under image-text-to-text only
+                model = transformers.AutoModelForImageTextToText.from_config(config)
     return sum(p.numel() for p in model.parameters())
 
 
@@ -138,6 +154,13 @@ SYNTHETIC: dict[str, dict] = {
 }
 
 
+@pytest.mark.parametrize("stem", sorted(BUNDLED))
+def test_bundled_2026_config_matches_transformers(stem: str) -> None:
+    raw = json.loads((CATALOG / f"{stem}.json").read_text())
+    ours = count_params(spec_from_config(raw)).total
+    assert ours == BUNDLED[stem] == meta_count(raw)
+
+
 @pytest.mark.parametrize("name", sorted(SYNTHETIC))
 def test_synthetic_config_matches_transformers(name: str) -> None:
     check(SYNTHETIC[name])
@@ -193,4 +216,59 @@ SYNTHETIC.update(
     "name", ["deepseek_v32", "glm_moe_dsa", "glm_moe_dsa_shared_indexer", "deepseek_v4"]
 )
 def test_sparse_synthetic_matches_transformers(name: str) -> None:
+    check(SYNTHETIC[name])
+
+
+VL_TEXT = dict(SMALL, num_experts=4, num_experts_per_tok=2, moe_intermediate_size=32)
+VL_VISION = dict(
+    depth=2,
+    hidden_size=32,
+    intermediate_size=48,
+    num_heads=2,
+    out_hidden_size=64,
+    deepstack_visual_indexes=[0, 1],
+    num_position_embeddings=16,
+)
+SYNTHETIC.update(
+    {
+        "qwen2_5_vl_flat": dict(
+            SMALL,
+            model_type="qwen2_5_vl",
+            architectures=["Qwen2_5_VLForConditionalGeneration"],
+            vision_config=dict(
+                depth=2, hidden_size=32, intermediate_size=48, num_heads=2, out_hidden_size=64
+            ),
+        ),
+        "qwen2_5_vl_tied": dict(
+            model_type="qwen2_5_vl",
+            architectures=["Qwen2_5_VLForConditionalGeneration"],
+            tie_word_embeddings=True,
+            text_config=dict(SMALL),
+            vision_config=dict(
+                depth=1,
+                hidden_size=32,
+                intermediate_size=40,
+                num_heads=2,
+                out_hidden_size=64,
+                spatial_merge_size=1,
+            ),
+        ),
+        "qwen3_vl": dict(
+            model_type="qwen3_vl",
+            architectures=["Qwen3VLForConditionalGeneration"],
+            text_config=dict(VL_TEXT),
+            vision_config=dict(VL_VISION),
+        ),
+        "qwen3_vl_moe": dict(
+            model_type="qwen3_vl_moe",
+            architectures=["Qwen3VLMoeForConditionalGeneration"],
+            text_config=dict(VL_TEXT),
+            vision_config=dict(VL_VISION, deepstack_visual_indexes=[1]),
+        ),
+    }
+)
+
+
+@pytest.mark.parametrize("name", ["qwen2_5_vl_flat", "qwen2_5_vl_tied", "qwen3_vl", "qwen3_vl_moe"])
+def test_vl_synthetic_matches_transformers(name: str) -> None:
     check(SYNTHETIC[name])

@@ -710,6 +710,10 @@ def _mistral3(cfg: Config, model_type: str, name: str) -> ModelSpec:
         cfg, "text_config", _MISTRAL3_DEFAULT_TEXT if cfg.get("text_config") is None else {}
     )
     text_type = str(text.get("model_type") or "mistral")
+    if (
+        text_type == "ministral3"
+    ):  # Devstral 2 / Ministral 3: Mistral's layout (yarn/llama-4 scaling only)
+        text_type = "mistral"
     if text_type == "mistral":
         for k, v in _MISTRAL_TEXT.items():
             if text.get(k) is None:
@@ -914,10 +918,11 @@ _BUILDERS: dict[str, Callable[[Config, str, str], ModelSpec]] = {
 
 def _register_2026() -> None:
     """The 2025-2026 families live in their own module (imported here, after the helpers it reuses)."""
-    from vramplan.model import families_2026, families_sparse
+    from vramplan.model import families_2026, families_sparse, families_vl
 
     _BUILDERS.update(families_2026.BUILDERS)
     _BUILDERS.update(families_sparse.BUILDERS)
+    _BUILDERS.update(families_vl.BUILDERS)
 
 
 _register_2026()
