@@ -28,6 +28,7 @@ BUNDLED = {
     "deepseek-ai__DeepSeek-V4-Flash": 284_332_230_231,
     "zai-org__GLM-5": 743_911_199_232,
     "mistralai__Devstral-Small-2-24B-Instruct-2512": 24_011_361_280,
+    "google__gemma-4-26B-A4B": 25_805_933_872,
 }
 
 
@@ -271,4 +272,62 @@ SYNTHETIC.update(
 
 @pytest.mark.parametrize("name", ["qwen2_5_vl_flat", "qwen2_5_vl_tied", "qwen3_vl", "qwen3_vl_moe"])
 def test_vl_synthetic_matches_transformers(name: str) -> None:
+    check(SYNTHETIC[name])
+
+
+G4_TEXT = dict(
+    SMALL,
+    num_hidden_layers=6,
+    global_head_dim=32,
+    sliding_window=8,
+    layer_types=["sliding_attention", "full_attention"] * 3,
+    hidden_size_per_layer_input=0,
+)
+SYNTHETIC.update(
+    {
+        "gemma4_text_ple_shared": dict(
+            G4_TEXT,
+            model_type="gemma4_text",
+            architectures=["Gemma4ForCausalLM"],
+            hidden_size_per_layer_input=8,
+            vocab_size_per_layer_input=100,
+            num_kv_shared_layers=2,
+            use_double_wide_mlp=True,
+        ),
+        "gemma4_moe_k_eq_v": dict(
+            model_type="gemma4",
+            architectures=["Gemma4ForConditionalGeneration"],
+            text_config=dict(
+                G4_TEXT,
+                attention_k_eq_v=True,
+                num_global_key_value_heads=1,
+                enable_moe_block=True,
+                num_experts=4,
+                top_k_experts=2,
+                moe_intermediate_size=24,
+            ),
+            vision_config=dict(
+                hidden_size=32,
+                intermediate_size=40,
+                num_hidden_layers=1,
+                num_attention_heads=4,
+                num_key_value_heads=2,
+                head_dim=8,
+                patch_size=4,
+                position_embedding_size=10,
+            ),
+        ),
+        "gemma4_default_ple": dict(
+            model_type="gemma4",
+            architectures=["Gemma4ForConditionalGeneration"],
+            text_config={k: v for k, v in G4_TEXT.items() if k != "hidden_size_per_layer_input"},
+        ),
+    }
+)
+
+
+@pytest.mark.parametrize(
+    "name", ["gemma4_text_ple_shared", "gemma4_moe_k_eq_v", "gemma4_default_ple"]
+)
+def test_gemma4_synthetic_matches_transformers(name: str) -> None:
     check(SYNTHETIC[name])

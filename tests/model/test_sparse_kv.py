@@ -145,3 +145,21 @@ def test_sliding_layers_from_layer_types(name: str, sliding: int, full: int, win
     groups = {g.kind: g for g in kv_layer_groups(_spec(name), BF16)}
     assert groups["sliding"].layers == sliding and groups["full"].layers == full
     assert groups["sliding"].window == window
+
+
+def test_gemma4_sliding_and_global_layers() -> None:
+    spec = _spec("google__gemma-4-26B-A4B")
+    groups = {g.kind: g for g in kv_layer_groups(spec, BF16)}
+    assert groups["sliding"].layers == 25 and groups["sliding"].window == 1024
+    assert groups["sliding"].bytes_per_token_per_layer == 8 * (256 + 256) * 2
+    assert groups["full"].layers == 5
+    assert groups["full"].bytes_per_token_per_layer == 2 * (512 + 512) * 2
+
+
+def test_gemma4_kv_shared_layers_keep_no_cache() -> None:
+    raw = json.loads((CONFIGS / "google__gemma-4-26B-A4B.json").read_text())
+    raw["text_config"] = dict(raw["text_config"], num_kv_shared_layers=6)
+    spec = spec_from_config(raw)
+    # layers 24..29 reuse: 24-28 sliding, 29 full -> 20 sliding + 4 full keep caches
+    groups = {g.kind: g.layers for g in kv_layer_groups(spec, BF16)}
+    assert groups == {"sliding": 20, "full": 4}
