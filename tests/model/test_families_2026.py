@@ -331,3 +331,43 @@ SYNTHETIC.update(
 )
 def test_gemma4_synthetic_matches_transformers(name: str) -> None:
     check(SYNTHETIC[name])
+
+
+def _lfm2_vl_raw(**overrides) -> dict:
+    raw = json.loads(
+        (
+            Path(__file__).resolve().parents[1]
+            / "data"
+            / "model_configs_2026"
+            / "LiquidAI__LFM2.5-VL-1.6B.json"
+        ).read_text()
+    )
+    raw = dict(raw, **overrides)
+    raw["vision_config"] = dict(raw["vision_config"], num_hidden_layers=2)
+    return raw
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [{}, {"projector_use_layernorm": True, "projector_bias": False, "downsample_factor": 1}],
+    ids=["published", "layernorm-nobias"],
+)
+def test_lfm2_vl_vision_and_projector_equal_the_meta_delta(overrides: dict) -> None:
+    """The SigLIP2 tower + projector counted here = meta count of Lfm2VlForConditionalGeneration minus the meta
+    count of the same LFM2 text model alone (independent of the lfm2 text builder)."""
+    from vramplan.model.families_vl import lfm2_vl_vision_params
+
+    raw = _lfm2_vl_raw(**overrides)
+    text = dict(raw["text_config"], tie_word_embeddings=True, architectures=["Lfm2ForCausalLM"])
+    delta = meta_count(raw) - meta_count(text)
+    ours = sum(n for _, n in lfm2_vl_vision_params(raw, raw["text_config"]["hidden_size"]))
+    assert ours == delta
+
+
+def test_lfm2_vl_whole_model_when_the_lfm2_builder_is_present() -> None:
+    from vramplan.model.hf_config import _BUILDERS
+
+    if "lfm2" not in _BUILDERS:
+        pytest.skip("the lfm2 text builder (hybrid families) is not in this build")
+    raw = _lfm2_vl_raw()
+    assert count_params(spec_from_config(raw)).total == meta_count(raw)

@@ -21,7 +21,8 @@ pytest.importorskip("transformers")
 
 from tests.model.test_families_2026 import meta_count
 
-SHARED = Path("/work/shared/model-configs")
+SHARED = Path(__file__).resolve().parents[1] / "data" / "model_configs_2026"
+CATALOG = Path(__file__).resolve().parents[2] / "src" / "vramplan" / "model" / "catalog"
 TINY = dict(
     vocab_size=96,
     hidden_size=64,
@@ -106,7 +107,7 @@ def test_remote_code_only_is_one_line() -> None:
 
 
 def test_kimi_k2_resolves_by_architecture() -> None:
-    raw = json.loads((SHARED / "moonshotai__Kimi-K2-Instruct.json").read_text())
+    raw = json.loads((CATALOG / "moonshotai__Kimi-K2-Instruct.json").read_text())
     spec = spec_from_config(raw)
     assert spec.mla is not None and any("DeepseekV3ForCausalLM" in n for n in spec.notes)
     as_v3 = dict(raw, model_type="deepseek_v3")
@@ -120,3 +121,29 @@ def test_kimi_k25_generic_keeps_mla_and_int4() -> None:
     # 61 layers x (512 + 64) latent x 2 bytes
     assert kv_bytes_per_token(spec, Fraction(2)) == 61 * 576 * 2
     assert spec.quantization_config is not None
+
+
+def test_generic_gemma3n_kv_shared_layers_cache_nothing() -> None:
+    raw = dict(
+        model_type="gemma3n_text",
+        architectures=["Gemma3nForCausalLM"],
+        vocab_size=96,
+        vocab_size_per_layer_input=96,
+        hidden_size=64,
+        hidden_size_per_layer_input=8,
+        intermediate_size=[80] * 4,
+        num_hidden_layers=4,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        head_dim=16,
+        sliding_window=8,
+        layer_types=["sliding_attention", "full_attention"] * 2,
+        num_kv_shared_layers=2,
+        laurel_rank=4,
+        altup_num_inputs=2,
+        activation_sparsity_pattern=[0.0] * 4,
+    )
+    spec = spec_from_config(raw)
+    assert count_params(spec).total == meta_count(raw)
+    # layers 2 and 3 reuse layers 0 and 1: only two layers keep K and V.
+    assert kv_bytes_per_token(spec, Fraction(2)) == 2 * 2 * 16 * 2 * 2

@@ -13,11 +13,13 @@ from vramplan.model.hf_config import load_config_file, spec_from_config
 from vramplan.model.params import inventory
 from vramplan.precision import nvfp4_bytes, resolve_precision, scheme_by_name, scheme_from_config
 
-CONFIGS = Path("/work/shared/model-configs")
+DATA = Path(__file__).resolve().parents[1] / "data" / "model_configs_2026"
+CATALOG = Path(__file__).resolve().parents[2] / "src" / "vramplan" / "model" / "catalog"
 
 
 def _raw(name: str) -> dict:
-    return json.loads((CONFIGS / name).read_text())
+    path = CATALOG / name if (CATALOG / name).is_file() else DATA / name
+    return json.loads(path.read_text())
 
 
 def _modelopt(name: str) -> dict:
@@ -155,12 +157,12 @@ def test_auto_round_mixed_overrides() -> None:
 
 def test_hf_quant_config_beside_config_json(tmp_path: Path) -> None:
     (tmp_path / "config.json").write_text(
-        (CONFIGS / "deepseek-ai__DeepSeek-V3.2.json")
+        (CATALOG / "deepseek-ai__DeepSeek-V3.2.json")
         .read_text()
         .replace('"quantization_config"', '"_orig_quantization_config"')
     )
     (tmp_path / "hf_quant_config.json").write_text(
-        (CONFIGS / "nvidia__DeepSeek-V3.2-NVFP4.hf_quant_config.json").read_text()
+        (DATA / "nvidia__DeepSeek-V3.2-NVFP4.hf_quant_config.json").read_text()
     )
     cfg = load_config_file(tmp_path)
     assert cfg["quantization_config"]["quant_method"] == "modelopt"

@@ -18,8 +18,8 @@ from vramplan.memory.kv_cache import (
 from vramplan.memory.kv_layout import FP8_DS_MLA_BYTES, fp8_mla_bytes, indexer_key_bytes
 from vramplan.model.hf_config import spec_from_config
 
-SHARED = Path("/work/shared")
-CONFIGS = SHARED / "model-configs"
+DATA = Path(__file__).resolve().parents[1] / "data"
+CONFIGS = Path(__file__).resolve().parents[2] / "src" / "vramplan" / "model" / "catalog"
 GIB = 1 << 30
 FP8, BF16 = Fraction(1), Fraction(2)
 
@@ -53,7 +53,7 @@ def test_sglang_deepseek_v32_case() -> None:
     """SGLang PR #11309: 1,462,784 tokens; logged KV 54.52 GB (GiB) without the indexer, 65.49 with it."""
     case = next(
         c
-        for c in json.loads((SHARED / "validation" / "real_logs_2026.json").read_text())
+        for c in json.loads((DATA / "real_logs_2026.json").read_text())
         if c["id"] == "sglang-pr11309-dsv32exp-8xb200-main"
     )
     spec = _spec("deepseek-ai__DeepSeek-V3.2")  # V3.2-Exp has the same attention shapes
@@ -163,3 +163,17 @@ def test_gemma4_kv_shared_layers_keep_no_cache() -> None:
     # layers 24..29 reuse: 24-28 sliding, 29 full -> 20 sliding + 4 full keep caches
     groups = {g.kind: g.layers for g in kv_layer_groups(spec, BF16)}
     assert groups == {"sliding": 20, "full": 4}
+
+
+def test_minimax_m27_case_kv_per_token_and_one_request() -> None:
+    """eugr/spark-vllm-docker#396 (MiniMax-M2.7, TP2, bf16 KV): 62 x 4 KV heads x 128 x 2 x 2 B = 124 KiB per
+    token per rank; one 196,608-token request needs 23.25 GiB."""
+    case = next(
+        c
+        for c in json.loads((DATA / "real_logs_2026.json").read_text())
+        if c["id"] == "vllm-eugr396-minimax-m27-awq-2xspark-u080-failed"
+    )
+    spec = _spec("MiniMaxAI__MiniMax-M2.7")
+    assert kv_bytes_per_token(spec, BF16, case["tensor_parallel_size"]) == 124 * 1024
+    need = kv_cache_bytes(spec, BF16, case["max_model_len"], 1, tp=2)
+    assert need / GIB == pytest.approx(23.25, abs=0.005)

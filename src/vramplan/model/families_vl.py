@@ -170,4 +170,87 @@ def _qwen_vl(cfg: Config, model_type: str, name: str) -> ModelSpec:
     )
 
 
-BUILDERS = {"qwen2_5_vl": _qwen_vl, "qwen3_vl": _qwen_vl, "qwen3_vl_moe": _qwen_vl}
+# Lfm2VlConfig / Siglip2VisionConfig defaults (transformers 5).
+_LFM2_VL = dict(
+    downsample_factor=2,
+    projector_hidden_size=2560,
+    projector_bias=True,
+    projector_use_layernorm=True,
+)
+_SIGLIP2 = dict(
+    hidden_size=768,
+    intermediate_size=3072,
+    num_hidden_layers=12,
+    num_attention_heads=12,
+    num_channels=3,
+    num_patches=256,
+    patch_size=16,
+)
+
+
+def lfm2_vl_vision_params(cfg: Config, text_hidden: int) -> tuple[tuple[str, int], ...]:
+    """SigLIP2 NaFlex tower (linear patch embedding with bias, learned positions, LayerNorm blocks with biased
+    q/k/v/out and fc1/fc2, post LayerNorm) + the LFM2-VL projector (pixel unshuffle by downsample_factor,
+    optional LayerNorm, Linear -> projector_hidden_size -> text hidden, biased per projector_bias)."""
+    raw = cfg.get("vision_config")
+    vision = with_defaults(dict(raw) if isinstance(raw, dict) else {}, _SIGLIP2)
+    top = with_defaults(cfg, _LFM2_VL)
+    h, inter, layers, channels, patches, patch = _dims(
+        vision,
+        "hidden_size",
+        "intermediate_size",
+        "num_hidden_layers",
+        "num_channels",
+        "num_patches",
+        "patch_size",
+    )
+    block = 2 * (2 * h) + 4 * (h * h + h) + (inter * h + inter) + (h * inter + h)
+    ds, hidden = _dims(top, "downsample_factor", "projector_hidden_size")
+    wide = h * ds * ds
+    bias = bool(top.get("projector_bias"))
+    projector = (
+        (2 * wide if top.get("projector_use_layernorm") else 0)
+        + wide * hidden
+        + (hidden if bias else 0)
+        + hidden * text_hidden
+        + (text_hidden if bias else 0)
+    )
+    return (
+        ("vision_tower.embeddings", channels * patch * patch * h + h + patches * h),
+        ("vision_tower.encoder", layers * block),
+        ("vision_tower.post_layernorm", 2 * h),
+        ("multi_modal_projector", projector),
+    )
+
+
+def _lfm2_vl(cfg: Config, model_type: str, name: str) -> ModelSpec:
+    """LFM2-VL: an LFM2 decoder (short-conv + attention hybrid, built by the ``lfm2`` builder) plus the SigLIP2
+    tower and projector counted here. lm_head tied unless the top level says otherwise (Lfm2VlConfig default)."""
+    from vramplan.errors import UnsupportedModelError
+    from vramplan.model.hf_config import _BUILDERS
+
+    text_builder = _BUILDERS.get("lfm2")
+    if text_builder is None:
+        raise UnsupportedModelError(
+            "lfm2_vl needs the lfm2 text decoder (short-conv state layers), which this build does not count"
+        )
+    raw = cfg.get("text_config")
+    text: dict[str, Any] = dict(raw) if isinstance(raw, dict) else {}
+    text.setdefault("model_type", "lfm2")
+    text["tie_word_embeddings"] = bool(cfg.get("tie_word_embeddings", True))
+    text.setdefault("torch_dtype", cfg.get("torch_dtype") or cfg.get("dtype") or "bfloat16")
+    base = text_builder(text, "lfm2", name)
+    return dataclasses.replace(
+        base,
+        model_type=model_type,
+        quantization_config=cfg.get("quantization_config") or base.quantization_config,
+        extra_params=(*base.extra_params, *lfm2_vl_vision_params(cfg, base.hidden_size)),
+    )
+
+
+BUILDERS = {
+    "qwen2_5_vl": _qwen_vl,
+    "qwen3_vl": _qwen_vl,
+    "qwen3_vl_moe": _qwen_vl,
+    "lfm2_vl": _lfm2_vl,
+}

@@ -23,7 +23,7 @@ from typing import Any
 
 from vramplan.errors import ConfigError, UnsupportedModelError
 from vramplan.model.hf_config import MAX_LAYERS, MAX_WIDTH
-from vramplan.model.layout import Role, Split, Stage, TensorGroup
+from vramplan.model.layout import CacheLayer, Role, Split, Stage, TensorGroup
 from vramplan.model.spec import MLASpec, ModelSpec, MoESpec
 
 LABEL = "generic (meta-device count): parameters counted by building transformers' class on the meta device"
@@ -85,7 +85,21 @@ def generic_builder(cfg: Mapping[str, Any], model_type: str, name: str) -> Model
             expert_intermediate_size=facts["expert_width"],
         )
     mla = MLASpec(*facts["mla"]) if facts["mla"] else None
+    kv_layout: tuple[tuple[CacheLayer, ...], ...] = ()
+    shared = facts["kv_shared_layers"]
+    if shared and mla is None:
+        # Gemma 3n style: the last ``num_kv_shared_layers`` layers reuse earlier layers' KV and cache nothing.
+        d, kvh = facts["head_dim"], facts["num_key_value_heads"]
+        kv_layout = tuple(
+            ()
+            if i >= n - shared
+            else (CacheLayer("sliding", d, d, kvh, window),)
+            if t == "sliding_attention"
+            else (CacheLayer("full", d, d, kvh),)
+            for i, t in enumerate(types)
+        )
     return ModelSpec(
+        kv_layout=kv_layout,
         mla=mla,
         v_head_dim=mla.v_head_dim if mla else 0,
         name=name,
@@ -135,6 +149,13 @@ def _field(text: Any, name: str) -> Any:
         return text.__dict__.get(name)
 
 
+def _widest(value: Any) -> int:
+    """A width that may be per layer (Gemma 3n lists intermediate_size per layer): the widest, for activations."""
+    if isinstance(value, (list, tuple)):
+        return max((v for v in value if isinstance(v, int)), default=0)
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
 def _layout_facts(config: Any) -> dict[str, Any]:
     """Attention-layout facts from the (text) config's standard fields, refused when they are not enough."""
     config = config.get_text_config() if hasattr(config, "get_text_config") else config
@@ -176,7 +197,9 @@ def _layout_facts(config: Any) -> dict[str, Any]:
             _positive(getattr(text, "v_head_dim", None), "v_head_dim"),
         )
         kv, head_dim = heads, mla[2] + mla[3]
+    shared = getattr(text, "num_kv_shared_layers", None) or 0
     return dict(
+        kv_shared_layers=min(int(shared), n) if isinstance(shared, int) else 0,
         mla=mla,
         hidden_size=hidden,
         num_hidden_layers=n,
@@ -184,14 +207,14 @@ def _layout_facts(config: Any) -> dict[str, Any]:
         num_key_value_heads=kv,
         head_dim=head_dim,
         vocab_size=_positive(getattr(text, "vocab_size", None), "vocab_size"),
-        intermediate_size=getattr(text, "intermediate_size", None) or 4 * hidden,
+        intermediate_size=_widest(getattr(text, "intermediate_size", None)) or 4 * hidden,
         max_position_embeddings=getattr(text, "max_position_embeddings", None) or 2048,
         layer_types=tuple(_ATTENTION_TYPES[t] for t in raw_types),
         sliding_window=window,
         num_experts=experts if isinstance(experts, int) else 0,
         experts_per_token=getattr(text, "num_experts_per_tok", None) or 0,
-        expert_width=getattr(text, "moe_intermediate_size", None)
-        or getattr(text, "intermediate_size", None)
+        expert_width=_widest(getattr(text, "moe_intermediate_size", None))
+        or _widest(getattr(text, "intermediate_size", None))
         or 0,
         dtype="bfloat16",
     )

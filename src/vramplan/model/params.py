@@ -30,8 +30,6 @@ _TP_SPLIT_EXTRAS: dict[str, tuple[str, ...]] = {
 @lru_cache(maxsize=256)
 def inventory(spec: ModelSpec) -> tuple[TensorGroup, ...]:
     """Every parameter tensor of the model, grouped; cached because specs are immutable."""
-    if spec.tensors:
-        return spec.tensors
     groups: list[TensorGroup] = []
     h, v = spec.hidden_size, spec.vocab_size
 
@@ -47,6 +45,12 @@ def inventory(spec: ModelSpec) -> tuple[TensorGroup, ...]:
         if count > 0 and all(d > 0 for d in shape):
             groups.append(TensorGroup(name, shape, count, role, split, stage, component))
 
+    if (
+        spec.tensors
+    ):  # an explicit inventory (model/layout.py); extras (vision towers) still appended
+        groups.extend(spec.tensors)
+        _extras(add, spec)
+        return tuple(groups)
     embed_dim = spec.word_embed_proj_dim or h
     add("embed_tokens.weight", (v, embed_dim), 1, "embedding", "vocab", "first", "embeddings")
     if spec.learned_position_embeddings:
@@ -79,6 +83,12 @@ def inventory(spec: ModelSpec) -> tuple[TensorGroup, ...]:
         add("lm_head.weight", (v, embed_dim), 1, "lm_head", "vocab", "last", "lm_head")
     if spec.lm_head_bias:
         add("lm_head.bias", (v,), 1, "bias", "vocab", "last", "lm_head")
+    _extras(add, spec)
+    return tuple(groups)
+
+
+def _extras(add, spec: ModelSpec) -> None:  # type: ignore[no-untyped-def]
+    """Parameters outside the text decoder's layout (``extra_params``: vision towers, projectors)."""
     for name, count in spec.extra_params:
         if name.startswith("language_model.embed_tokens"):
             # Text-side rows outside vocab_size (mllama's embedding has vocab_size + 8 rows).
@@ -93,7 +103,6 @@ def inventory(spec: ModelSpec) -> tuple[TensorGroup, ...]:
                 else "replicated"
             )
             add(name, (count,), 1, "extra", split, "first", "vision")
-    return tuple(groups)
 
 
 def _norm(
