@@ -50,12 +50,16 @@ def available() -> bool:
 
 def has_model_folder(model_type: str) -> bool:
     """Cheap pre-check without importing transformers: does it ship a models/<model_type> package?"""
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", model_type):
+        return False
     found = importlib.util.find_spec("transformers")
     if found is None or not found.submodule_search_locations:
         return False
+    names = {model_type.replace("-", "_"), model_type.replace("-", "_").removesuffix("_text")}
     return any(
-        os.path.isdir(os.path.join(path, "models", model_type))
+        os.path.isdir(os.path.join(path, "models", name))
         for path in found.submodule_search_locations
+        for name in names
     )
 
 

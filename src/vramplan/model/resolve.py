@@ -78,9 +78,12 @@ def resolve_unknown(cfg: Config, builders: Mapping[str, Builder]) -> tuple[Build
         )
     from vramplan.model import generic
 
-    if cfg.get("auto_map") and not generic.has_model_folder(model_type):
+    # A cheap look for transformers' models/<type> folder first: importing transformers costs seconds, so
+    # types it cannot know (remote code, typos, hostile strings) are answered without it.
+    folder = generic.has_model_folder(model_type)
+    if cfg.get("auto_map") and not folder:
         raise UnsupportedModelError(_remote_code(arch, model_type))
-    if generic.available() and generic.known_model_type(model_type):
+    if folder and generic.available() and generic.known_model_type(model_type):
         return generic.generic_builder, model_type, generic.LABEL
     if cfg.get("auto_map"):
         raise UnsupportedModelError(_remote_code(arch, model_type))
