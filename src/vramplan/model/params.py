@@ -8,6 +8,7 @@ stored as (out, in).
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -87,7 +88,7 @@ def inventory(spec: ModelSpec) -> tuple[TensorGroup, ...]:
     return tuple(groups)
 
 
-def _extras(add, spec: ModelSpec) -> None:  # type: ignore[no-untyped-def]
+def _extras(add: Callable[..., None], spec: ModelSpec) -> None:
     """Parameters outside the text decoder's layout (``extra_params``: vision towers, projectors)."""
     for name, count in spec.extra_params:
         if name.startswith("language_model.embed_tokens"):
