@@ -314,6 +314,9 @@ def _fixed_parts(
         assumptions.append(
             f"sliding-window layers keep the last {spec.sliding_window:,} - 1 tokens of KV per sequence"
         )
+    assumptions.extend(
+        spec.notes
+    )  # what the model builder assumed (architecture resolution, generic count)
     if spec.extra_params:
         assumptions.append("vision tower weights included; image-encoder activations not modelled")
     if tp > spec.num_kv_heads and spec.mla is None:

@@ -8,6 +8,7 @@ compute dtype unless the scheme says otherwise.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
@@ -229,6 +230,17 @@ def mxfp4_bytes() -> LinearBytes:
     return lambda n, k: n * _ceil(k, 32) * 17
 
 
+#: NVFP4 block: 16 e2m1 values share one fp8 e4m3 scale (vLLM ``modelopt.py`` default group_size 16).
+NVFP4_GROUP = 16
+
+
+def nvfp4_bytes(group: int = NVFP4_GROUP) -> LinearBytes:
+    """NVFP4 (ModelOpt, compressed-tensors nvfp4-pack-quantized): uint8 [N, K/2] (two e2m1 per byte), fp8
+    e4m3 block scales [N, K/16], one fp32 global scale (weight_scale_2) and one fp32 input scale per tensor:
+    4.5 bits per weight + 8 B (hybrid-memory.md §4; vLLM ``modelopt.py`` ModelOptNvFp4LinearMethod)."""
+    return lambda n, k: n * _ceil(k, 2) + n * _ceil(k, group) + 4 + 4
+
+
 # llama.cpp's quantizer cannot use a 256-value K/IQ block on rows that are not a multiple of 256; it
 # falls back per tensor (llama-quant.cpp, "tensor cols ... are not divisible by 256, required for ..."):
 _GGML_FALLBACK = {
@@ -288,11 +300,23 @@ class QuantScheme:
     ignore: tuple[str, ...] = ()
     #: Quantized after loading in 16 bit (vLLM `--quantization fp8` on a bf16 checkpoint).
     online: bool = False
+    #: Module-name fragments stored with another layout (AutoRound ``extra_config`` 8-bit layers).
+    overrides: tuple[tuple[str, LinearBytes], ...] = field(default=(), compare=False, hash=False)
 
     def quantizes(self, role: str, name: str) -> bool:
         if role not in self.roles:
             return False
-        return not any(fragment in name for fragment in self.ignore)
+        return not any(
+            re.search(fragment[3:], name) if fragment.startswith("re:") else fragment in name
+            for fragment in self.ignore
+        )
+
+    def stored_bytes(self, name: str, n: int, k: int) -> int:
+        """Bytes of a quantized Linear(out=n, in=k) named ``name`` (per-module overrides first)."""
+        for fragment, layout in self.overrides:
+            if fragment in name:
+                return layout(n, k)
+        return self.linear_bytes(n, k)
 
 
 def _named(name: str) -> QuantScheme:
@@ -366,6 +390,18 @@ def _named(name: str) -> QuantScheme:
             roles=frozenset({"expert"}),
             description="MXFP4 on MoE experts (gpt-oss)",
         ),
+        "nvfp4": QuantScheme(
+            "nvfp4",
+            nvfp4_bytes(),
+            4.5,
+            description="NVFP4: e2m1 weights, fp8 scale per 16, fp32 global scale (ModelOpt / compressed-tensors)",
+        ),
+        "autoround": QuantScheme(
+            "autoround",
+            gptq_bytes(4, 128),
+            4,
+            description="AutoRound int4, group 128, GPTQ-packed (qweight, qzeros, fp16 scales, g_idx)",
+        ),
         "int8": QuantScheme(
             "int8", plain_bits(8), 8, description="idealised int8 weights, scales ignored"
         ),
@@ -382,6 +418,9 @@ def _named(name: str) -> QuantScheme:
         "compressed_tensors": "w8a8",
         "fp8_dynamic": "fp8",
         "llm_int8": "bnb_8bit",
+        "modelopt_fp4": "nvfp4",
+        "modelopt": "nvfp4",
+        "auto_round": "autoround",
     }
     key = aliases.get(key, key)
     if key in table:
@@ -404,7 +443,7 @@ def _named(name: str) -> QuantScheme:
             description=f"GGUF {upper} mixture, average {bits} bits/weight (read the .gguf for exact bytes)",
         )
     raise UnknownDtypeError(
-        f"unknown quantization {name!r}: use fp8, w8a8, w4a16, awq, gptq, nf4, bnb-4bit, bnb-8bit, mxfp4, "
+        f"unknown quantization {name!r}: use fp8, w8a8, w4a16, awq, gptq, nf4, bnb-4bit, bnb-8bit, mxfp4, nvfp4, autoround, "
         "int8, int4, or a GGUF type such as Q4_K_M, Q8_0"
     )
 
@@ -439,13 +478,18 @@ def scheme_from_config(qc: Mapping[str, Any]) -> QuantScheme:
         )
     if method == "fp8":
         block = qc.get("weight_block_size")
+        # DeepSeek-V4 ships its routed experts in FP4 (e2m1, ue8m0 scale per 32) beside FP8-block weights.
+        fp4_experts = (("mlp.experts.", mxfp4_bytes()),) if qc.get("expert_dtype") == "fp4" else ()
         if block:
             return QuantScheme(
-                "fp8-block",
+                "fp8-block" + ("+fp4-experts" if fp4_experts else ""),
                 fp8_bytes("block", (int(block[0]), int(block[1]))),
                 8,
                 ignore=ignore,
-                description=f"FP8 e4m3 with fp32 scales per {block[0]}x{block[1]} block (from config)",
+                overrides=fp4_experts,
+                description=f"FP8 e4m3 with fp32 scales per {block[0]}x{block[1]} block"
+                + ("; routed experts FP4 with a ue8m0 scale per 32" if fp4_experts else "")
+                + " (from config)",
             )
         return QuantScheme(
             "fp8",
@@ -482,6 +526,10 @@ def scheme_from_config(qc: Mapping[str, Any]) -> QuantScheme:
         )
     if method in ("compressed-tensors", "compressed_tensors"):
         return _compressed_tensors(qc, ignore)
+    if method == "modelopt":
+        return _modelopt(qc)
+    if method in ("auto-round", "auto_round", "intel/auto-round"):
+        return _auto_round(qc, ignore)
     raise UnknownDtypeError(
         f"quantization_config method {method!r} is not supported: pass --quantization with one of "
         "fp8, w8a8, w4a16, awq, gptq, nf4, mxfp4 to size it explicitly"
@@ -499,6 +547,23 @@ def _compressed_tensors(qc: Mapping[str, Any], ignore: tuple[str, ...]) -> Quant
     kind = str(weights.get("type", "int"))
     strategy = str(weights.get("strategy", "tensor"))
     group_size = int(weights.get("group_size") or 0)
+    if kind == "float" and bits == 4:
+        if group_size == NVFP4_GROUP:
+            return QuantScheme(
+                "nvfp4",
+                nvfp4_bytes(),
+                4.5,
+                ignore=ignore,
+                description="compressed-tensors NVFP4 (fp8 scale per 16, fp32 global scale)",
+            )
+        if group_size == 32:
+            return QuantScheme(
+                "mxfp4",
+                mxfp4_bytes(),
+                4.25,
+                ignore=ignore,
+                description="compressed-tensors MXFP4 (e8m0 scale per 32)",
+            )
     if kind == "float" and bits == 8:
         block = weights.get("block_structure")
         if strategy == "block" and block:
@@ -545,12 +610,123 @@ def _compressed_tensors(qc: Mapping[str, Any], ignore: tuple[str, ...]) -> Quant
 
 
 def _fragments(entries: Any) -> list[str]:
-    """'model.layers.*.self_attn' -> 'self_attn'; 're:.*lm_head' -> 'lm_head'."""
+    """'model.layers.*.self_attn' -> 'self_attn'; 're:.*lm_head' -> 'lm_head'. A bare layer index
+    ('model.layers.61*', an MTP layer outside the model class) names no tensor kind and is dropped."""
     out = []
     for entry in entries if isinstance(entries, (list, tuple)) else []:
+        if _is_regex(str(entry)):
+            out.append(str(entry))  # kept as a regex, searched in tensor names (quantizes())
+            continue
         text = str(entry).removeprefix("re:").replace(".*", "").replace("*", "")
-        out.append(text.strip(".").split(".")[-1] or text)
+        fragment = text.strip(".").split(".")[-1] or text
+        if fragment and not fragment.isdigit() and fragment not in out:
+            out.append(fragment)
     return out
+
+
+def _is_regex(entry: str) -> bool:
+    """A compressed-tensors 're:' pattern with more than '.*' wildcards (alternations, escapes, classes)."""
+    if not entry.startswith("re:"):
+        return False
+    try:
+        re.compile(entry[3:])
+    except re.error:
+        return False
+    return any(c in entry[3:].replace(".*", "") for c in "\\|()[]+?")
+
+
+def _modelopt(qc: Mapping[str, Any]) -> QuantScheme:
+    """NVIDIA ModelOpt exports: ``quantization_config`` with quant_method "modelopt" in config.json, or the
+    ``quantization`` block of ``hf_quant_config.json``. NVFP4 / FP8 on every Linear but ``exclude_modules`` /
+    ``ignore``; MIXED_PRECISION lists the quantized modules (DeepSeek-V4: NVFP4 experts only)."""
+    ignore = tuple(_fragments(qc.get("exclude_modules") or qc.get("ignore") or []))
+    algo = str(qc.get("quant_algo") or "").upper()
+    group = int(qc.get("group_size") or NVFP4_GROUP)
+    if algo == "MIXED_PRECISION":
+        layers = qc.get("quantized_layers") or {}
+        algos = {
+            str(v.get("quant_algo", "")).upper() for v in layers.values() if isinstance(v, Mapping)
+        }
+        if algos == {"NVFP4"}:
+            experts_only = all("experts" in str(k) for k in layers)
+            return QuantScheme(
+                "nvfp4-experts" if experts_only else "nvfp4",
+                nvfp4_bytes(group),
+                4.5,
+                roles=frozenset({"expert"}) if experts_only else frozenset({"linear", "expert"}),
+                ignore=ignore,
+                description="ModelOpt NVFP4 on "
+                + ("MoE experts; the rest 16-bit" if experts_only else "the listed layers")
+                + " (from hf_quant_config)",
+            )
+        raise UnknownDtypeError(
+            f"ModelOpt MIXED_PRECISION with {sorted(algos)} is not supported: pass --quantization to size it"
+        )
+    if algo == "NVFP4":
+        return QuantScheme(
+            "nvfp4",
+            nvfp4_bytes(group),
+            4.5,
+            ignore=ignore,
+            description=f"ModelOpt NVFP4, fp8 scale per {group}; {len(ignore)} module kinds left 16-bit (from config)",
+        )
+    if algo == "FP8":
+        return QuantScheme(
+            "fp8",
+            fp8_bytes("tensor", static_input=True),
+            8,
+            ignore=ignore,
+            description="ModelOpt FP8, per-tensor weight and input scales (from config)",
+        )
+    raise UnknownDtypeError(
+        f"ModelOpt quant_algo {algo or None!r} is not supported: pass --quantization (nvfp4, fp8) to size it"
+    )
+
+
+def _module_suffix(module: Any) -> list[str]:
+    """'model.layers.0.mlp.shared_expert.down_proj' -> ['shared_expert.down_proj.']: the module kind, without
+    its layer index, ending at a name boundary (so 'mlp.gate.' never matches 'mlp.gate_proj')."""
+    parts = [
+        p
+        for p in str(module).removeprefix("re:").replace("*", "").split(".")
+        if p and not p.isdigit()
+    ]
+    return [".".join(parts[-2:]) + "."] if parts else []
+
+
+def _auto_round(qc: Mapping[str, Any], ignore: tuple[str, ...]) -> QuantScheme:
+    """Intel AutoRound: GPTQ-packed by default (``packing_format`` auto_round:auto_gptq), AWQ-packed with
+    auto_awq; ``extra_config`` keeps named layers at other widths (16 bit: left unquantized; 8 bit: GPTQ int8)
+    -- the "int4 mixed" exports."""
+    bits, group = int(qc.get("bits", 4)), int(qc.get("group_size", 128))
+    packing = str(qc.get("packing_format") or qc.get("backend") or "auto_gptq").lower()
+    layout = awq_bytes(bits, group) if "awq" in packing else gptq_bytes(bits, group)
+    skip, overrides = list(ignore), []
+    extra = qc.get("extra_config") or {}
+    for module, settings in extra.items() if isinstance(extra, Mapping) else []:
+        if not isinstance(settings, Mapping):
+            continue
+        for fragment in _module_suffix(module):
+            width = int(settings.get("bits", bits))
+            if width >= 16:
+                skip.append(fragment)
+            elif width != bits:
+                overrides.append(
+                    (fragment, gptq_bytes(width, int(settings.get("group_size", group))))
+                )
+    return _lm_head(
+        QuantScheme(
+            f"autoround-int{bits}-g{group}",
+            layout,
+            bits,
+            ignore=tuple(dict.fromkeys(skip)),
+            overrides=tuple(overrides),
+            description=f"AutoRound int{bits}, group {group}, {'AWQ' if 'awq' in packing else 'GPTQ'}-packed"
+            + (f"; {len(overrides)} module kinds at other widths" if overrides else "")
+            + " (from config)",
+        ),
+        qc,
+    )
 
 
 def _lm_head(scheme: QuantScheme, qc: Mapping[str, Any]) -> QuantScheme:
@@ -577,7 +753,7 @@ class Precision:
         if role == "buffer":
             return 4 * _numel(shape)  # fp32 buffers (e.g. DeepSeek-V3 router correction bias)
         if self.scheme is not None and len(shape) == 2 and self.scheme.quantizes(role, name):
-            return self.scheme.linear_bytes(shape[0], shape[1])
+            return self.scheme.stored_bytes(name, shape[0], shape[1])
         return int(_numel(shape) * DTYPE_BYTES[self.compute_dtype])
 
 

@@ -40,6 +40,11 @@ def _hf_config(raw: dict):
     raw.pop("quantization_config", None)
     raw.pop("auto_map", None)
     model_type = raw.pop("model_type")
+    if model_type not in transformers.models.auto.configuration_auto.CONFIG_MAPPING_NAMES:
+        # e.g. Kimi-K2 (kimi_k2, DeepseekV3ForCausalLM): the class its architecture names, as vLLM loads it.
+        from vramplan.model.resolve import ARCHITECTURE_TYPES
+
+        model_type = ARCHITECTURE_TYPES[raw["architectures"][0]]
     return transformers.AutoConfig.for_model(model_type, **raw)
 
 

@@ -18,7 +18,7 @@ from typing import Literal
 
 from vramplan.model.spec import ModelSpec
 
-KVKind = Literal["full", "sliding", "mla"]
+KVKind = Literal["full", "sliding", "mla", "indexer", "compressed"]
 
 
 @dataclass(frozen=True)
@@ -29,6 +29,8 @@ class KVLayerGroup:
     layers: int
     bytes_per_token_per_layer: Fraction
     window: int | None = None
+    #: Compressed caches keep one entry per ``compress_ratio`` tokens (DeepSeek-V4).
+    compress_ratio: int = 1
 
     def tokens_held(self, context: int) -> int:
         """Tokens one sequence of ``context`` tokens keeps in these layers.
@@ -38,6 +40,8 @@ class KVLayerGroup:
         """
         if self.kind == "sliding" and self.window:
             return min(context, self.window - 1)
+        if self.compress_ratio > 1:
+            return context // self.compress_ratio
         return context
 
 
@@ -74,6 +78,10 @@ def _kv_layer_groups(
     kinds = spec.layer_types[first_layer : first_layer + n]
     # Recurrent / MLP-only blocks of hybrids ("no_attention") keep no per-token KV (see state_cache.py).
     n_attention = sum(1 for t in kinds if t != "no_attention")
+    if spec.kv_layout:
+        from vramplan.memory.kv_layout import layout_groups
+
+        return layout_groups(spec.kv_layout[first_layer : first_layer + n], element_bytes, tp)
     if spec.mla is not None:
         latent = spec.mla.kv_lora_rank + spec.mla.qk_rope_head_dim
         return (KVLayerGroup("mla", n_attention, latent * element_bytes),) if n_attention else ()
@@ -95,7 +103,7 @@ def kv_bytes_per_token(spec: ModelSpec, element_bytes: Fraction, tp: int = 1) ->
 def _kv_bytes_per_token(spec: ModelSpec, numerator: int, denominator: int, tp: int) -> int:
     """Bytes of KV one token adds across all layers (ignoring windows), on one TP rank."""
     groups = _kv_layer_groups(spec, numerator, denominator, tp, None, 0)
-    total = sum(g.layers * g.bytes_per_token_per_layer for g in groups)
+    total = sum(g.layers * g.bytes_per_token_per_layer / g.compress_ratio for g in groups)
     return ceil(total)
 
 
@@ -148,7 +156,7 @@ def largest_context(
     groups = kv_layer_groups(spec, element_bytes, tp, layers, first_layer)
     if budget > 0 and not groups:
         return upper  # no attention layer in this slice: context costs no KV at all
-    if budget > 0 and all(g.kind != "sliding" for g in groups):
+    if budget > 0 and all(g.kind != "sliding" and g.compress_ratio == 1 for g in groups):
         # linear in context: solve directly (whole blocks when paged)
         per_token = sum(g.layers * g.bytes_per_token_per_layer for g in groups) * users
         step = block_size or 1

@@ -34,8 +34,8 @@ def rank_shape(
     elif group.split == "row":
         shape[-1] = _ceil(shape[-1], tp)
     elif group.split == "kv_column":
-        heads_per_rank = max(1, spec.num_kv_heads // tp)
-        shape[0] = shape[0] // spec.num_kv_heads * heads_per_rank
+        kv_heads = group.kv_heads or spec.num_kv_heads
+        shape[0] = shape[0] // kv_heads * max(1, kv_heads // tp)
     elif group.split == "vocab":
         padded = _ceil(shape[0], vocab_padding) * vocab_padding if vocab_padding > 1 else shape[0]
         shape[0] = _ceil(padded, tp)

@@ -313,8 +313,7 @@ def _spec(
     layer_types: tuple[AttentionKind, ...] = tuple(
         "full_attention" if a else "no_attention" for a in attention
     )
-    for label, count in extra:
-        inv.add(label, (count,), 1, "extra", "replicated", "vision", "first")
+    # Vision towers stay in ``extra_params``: params.inventory appends them to the explicit tensors.
     return ModelSpec(
         name=name,
         model_type=model_type,

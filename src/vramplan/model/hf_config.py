@@ -712,6 +712,10 @@ def _mistral3(cfg: Config, model_type: str, name: str) -> ModelSpec:
         cfg, "text_config", _MISTRAL3_DEFAULT_TEXT if cfg.get("text_config") is None else {}
     )
     text_type = str(text.get("model_type") or "mistral")
+    if (
+        text_type == "ministral3"
+    ):  # Devstral 2 / Ministral 3: Mistral's layout (yarn/llama-4 scaling only)
+        text_type = "mistral"
     if text_type == "mistral":
         for k, v in _MISTRAL_TEXT.items():
             if text.get(k) is None:
@@ -914,6 +918,18 @@ _BUILDERS: dict[str, Callable[[Config, str, str], ModelSpec]] = {
     **HYBRID_BUILDERS,
 }
 
+
+def _register_2026() -> None:
+    """The 2025-2026 families live in their own module (imported here, after the helpers it reuses)."""
+    from vramplan.model import families_2026, families_gemma4, families_sparse, families_vl
+
+    _BUILDERS.update(families_2026.BUILDERS)
+    _BUILDERS.update(families_sparse.BUILDERS)
+    _BUILDERS.update(families_vl.BUILDERS)
+    _BUILDERS.update(families_gemma4.BUILDERS)
+
+
+_register_2026()
 SUPPORTED_MODEL_TYPES = tuple(sorted(t for t in _BUILDERS if t not in REMOTE_CODE_ONLY))
 
 
@@ -927,15 +943,16 @@ def spec_from_config(cfg: Any, name: str = "", source: str = "") -> ModelSpec:
             "config.json has no model_type: it does not describe a transformers model"
         )
     builder = _BUILDERS.get(str(model_type))
+    note = ""
     if builder is None:
-        raise UnsupportedModelError(
-            f"architecture {model_type!r} is not supported: vramplan counts parameters exactly and will not guess. "
-            f"Supported model types: {', '.join(SUPPORTED_MODEL_TYPES)}. "
-            "For a rough figure use --params N --method rule-of-thumb."
-        )
+        from vramplan.model.resolve import resolve_unknown
+
+        builder, model_type, note = resolve_unknown(cfg, _BUILDERS)
     label = name or str(cfg.get("_name_or_path") or model_type)
     try:
         spec = _check_spec(builder(cfg, str(model_type), label))
+        if note and note not in " ".join(spec.notes):
+            spec = dataclasses.replace(spec, notes=(*spec.notes, note))
     except ConfigError:
         raise
     except (
@@ -1001,4 +1018,23 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"{path} nests too deeply to be a config.json") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path} must hold a JSON object")
-    return data
+    return _with_hf_quant_config(path.parent, data)
+
+
+def _with_hf_quant_config(folder: Path, cfg: dict[str, Any]) -> dict[str, Any]:
+    """ModelOpt exports (NVFP4, FP8) describe their quantization in ``hf_quant_config.json`` beside config.json;
+    when config.json has no quantization_config, take it from there (quant_method "modelopt")."""
+    side = folder / "hf_quant_config.json"
+    if (
+        cfg.get("quantization_config")
+        or not side.is_file()
+        or side.stat().st_size > 16 * 1024 * 1024
+    ):
+        return cfg
+    try:
+        quant = json.loads(side.read_text(encoding="utf-8")).get("quantization")
+    except (ValueError, UnicodeDecodeError, AttributeError, RecursionError):
+        raise ConfigError(f"{side} is not a valid hf_quant_config.json") from None
+    if isinstance(quant, dict):
+        cfg = dict(cfg, quantization_config={"quant_method": "modelopt", **quant})
+    return cfg

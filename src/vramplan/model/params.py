@@ -8,55 +8,16 @@ stored as (out, in).
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Literal
 
+from vramplan.model.layout import Role, Split, Stage, TensorGroup
 from vramplan.model.spec import ModelSpec
 
-#: What a tensor is for; decides whether a quantization scheme touches it.
-Role = Literal[
-    "embedding",
-    "position_embedding",
-    "lm_head",
-    "linear",
-    "expert",
-    "router",
-    "norm",
-    "bias",
-    "extra",
-    "buffer",
-]
-#: How tensor parallelism divides it (Megatron/vLLM conventions).
-Split = Literal["column", "row", "kv_column", "vocab", "replicated"]
-#: Where it lives under pipeline parallelism.
-Stage = Literal["first", "layer", "last"]
+__all__ = ["ParamCounts", "Role", "Split", "Stage", "TensorGroup", "count_params", "inventory"]
 
 QUANTIZABLE_ROLES = frozenset({"linear", "expert"})
-
-
-@dataclass(frozen=True)
-class TensorGroup:
-    """``count`` identical tensors of ``shape`` (e.g. one q_proj per layer)."""
-
-    name: str
-    shape: tuple[int, ...]
-    count: int
-    role: Role
-    split: Split
-    stage: Stage
-    component: str
-
-    @property
-    def numel(self) -> int:
-        n = 1
-        for dim in self.shape:
-            n *= dim
-        return n
-
-    @property
-    def total_numel(self) -> int:
-        return self.numel * self.count
 
 
 #: Vision-tower pieces that tensor parallelism shards like the decoder's linears (vLLM builds Llama 4's vision
@@ -70,8 +31,6 @@ _TP_SPLIT_EXTRAS: dict[str, tuple[str, ...]] = {
 @lru_cache(maxsize=256)
 def inventory(spec: ModelSpec) -> tuple[TensorGroup, ...]:
     """Every parameter tensor of the model, grouped; cached because specs are immutable."""
-    if spec.tensors:  # hybrid families list their own (layers differ in kind)
-        return spec.tensors
     groups: list[TensorGroup] = []
     h, v = spec.hidden_size, spec.vocab_size
 
@@ -87,6 +46,12 @@ def inventory(spec: ModelSpec) -> tuple[TensorGroup, ...]:
         if count > 0 and all(d > 0 for d in shape):
             groups.append(TensorGroup(name, shape, count, role, split, stage, component))
 
+    if (
+        spec.tensors
+    ):  # an explicit inventory (model/layout.py, hybrids); extras (vision towers) appended
+        groups.extend(spec.tensors)
+        _extras(add, spec)
+        return tuple(groups)
     embed_dim = spec.word_embed_proj_dim or h
     add("embed_tokens.weight", (v, embed_dim), 1, "embedding", "vocab", "first", "embeddings")
     if spec.learned_position_embeddings:
@@ -119,6 +84,12 @@ def inventory(spec: ModelSpec) -> tuple[TensorGroup, ...]:
         add("lm_head.weight", (v, embed_dim), 1, "lm_head", "vocab", "last", "lm_head")
     if spec.lm_head_bias:
         add("lm_head.bias", (v,), 1, "bias", "vocab", "last", "lm_head")
+    _extras(add, spec)
+    return tuple(groups)
+
+
+def _extras(add: Callable[..., None], spec: ModelSpec) -> None:
+    """Parameters outside the text decoder's layout (``extra_params``: vision towers, projectors)."""
     for name, count in spec.extra_params:
         if name.startswith("language_model.embed_tokens"):
             # Text-side rows outside vocab_size (mllama's embedding has vocab_size + 8 rows).
@@ -133,7 +104,6 @@ def inventory(spec: ModelSpec) -> tuple[TensorGroup, ...]:
                 else "replicated"
             )
             add(name, (count,), 1, "extra", split, "first", "vision")
-    return tuple(groups)
 
 
 def _norm(
@@ -151,7 +121,7 @@ def _attention(add, spec: ModelSpec, n: int) -> None:  # type: ignore[no-untyped
         qk = m.qk_nope_head_dim + m.qk_rope_head_dim
         if m.q_lora_rank:
             add(
-                "layers.attn.q_a_proj.weight",
+                "layers.self_attn.q_a_proj.weight",
                 (m.q_lora_rank, h),
                 n,
                 "linear",
@@ -160,7 +130,7 @@ def _attention(add, spec: ModelSpec, n: int) -> None:  # type: ignore[no-untyped
                 "attention",
             )
             add(
-                "layers.attn.q_a_layernorm.weight",
+                "layers.self_attn.q_a_layernorm.weight",
                 (m.q_lora_rank,),
                 n,
                 "norm",
@@ -169,7 +139,7 @@ def _attention(add, spec: ModelSpec, n: int) -> None:  # type: ignore[no-untyped
                 "attention",
             )
             add(
-                "layers.attn.q_b_proj.weight",
+                "layers.self_attn.q_b_proj.weight",
                 (heads * qk, m.q_lora_rank),
                 n,
                 "linear",
@@ -179,7 +149,7 @@ def _attention(add, spec: ModelSpec, n: int) -> None:  # type: ignore[no-untyped
             )
         else:
             add(
-                "layers.attn.q_proj.weight",
+                "layers.self_attn.q_proj.weight",
                 (heads * qk, h),
                 n,
                 "linear",
@@ -188,7 +158,7 @@ def _attention(add, spec: ModelSpec, n: int) -> None:  # type: ignore[no-untyped
                 "attention",
             )
         add(
-            "layers.attn.kv_a_proj_with_mqa.weight",
+            "layers.self_attn.kv_a_proj_with_mqa.weight",
             (m.kv_lora_rank + m.qk_rope_head_dim, h),
             n,
             "linear",
@@ -197,7 +167,7 @@ def _attention(add, spec: ModelSpec, n: int) -> None:  # type: ignore[no-untyped
             "attention",
         )
         add(
-            "layers.attn.kv_a_layernorm.weight",
+            "layers.self_attn.kv_a_layernorm.weight",
             (m.kv_lora_rank,),
             n,
             "norm",
@@ -206,7 +176,7 @@ def _attention(add, spec: ModelSpec, n: int) -> None:  # type: ignore[no-untyped
             "attention",
         )
         add(
-            "layers.attn.kv_b_proj.weight",
+            "layers.self_attn.kv_b_proj.weight",
             (heads * (m.qk_nope_head_dim + m.v_head_dim), m.kv_lora_rank),
             n,
             "linear",
@@ -215,7 +185,7 @@ def _attention(add, spec: ModelSpec, n: int) -> None:  # type: ignore[no-untyped
             "attention",
         )
         add(
-            "layers.attn.o_proj.weight",
+            "layers.self_attn.o_proj.weight",
             (h, heads * m.v_head_dim),
             n,
             "linear",
@@ -225,21 +195,47 @@ def _attention(add, spec: ModelSpec, n: int) -> None:  # type: ignore[no-untyped
         )
         return
     d, dv, kv = spec.head_dim, spec.v_head_dim, spec.num_kv_heads
-    add("layers.attn.q_proj.weight", (heads * d, h), n, "linear", "column", "layer", "attention")
-    add("layers.attn.k_proj.weight", (kv * d, h), n, "linear", "kv_column", "layer", "attention")
-    add("layers.attn.v_proj.weight", (kv * dv, h), n, "linear", "kv_column", "layer", "attention")
-    add("layers.attn.o_proj.weight", (h, heads * dv), n, "linear", "row", "layer", "attention")
+    add(
+        "layers.self_attn.q_proj.weight",
+        (heads * d, h),
+        n,
+        "linear",
+        "column",
+        "layer",
+        "attention",
+    )
+    add(
+        "layers.self_attn.k_proj.weight",
+        (kv * d, h),
+        n,
+        "linear",
+        "kv_column",
+        "layer",
+        "attention",
+    )
+    add(
+        "layers.self_attn.v_proj.weight",
+        (kv * dv, h),
+        n,
+        "linear",
+        "kv_column",
+        "layer",
+        "attention",
+    )
+    add("layers.self_attn.o_proj.weight", (h, heads * dv), n, "linear", "row", "layer", "attention")
     if spec.qkv_bias:
-        add("layers.attn.q_proj.bias", (heads * d,), n, "bias", "column", "layer", "attention")
-        add("layers.attn.k_proj.bias", (kv * d,), n, "bias", "kv_column", "layer", "attention")
-        add("layers.attn.v_proj.bias", (kv * dv,), n, "bias", "kv_column", "layer", "attention")
+        add("layers.self_attn.q_proj.bias", (heads * d,), n, "bias", "column", "layer", "attention")
+        add("layers.self_attn.k_proj.bias", (kv * d,), n, "bias", "kv_column", "layer", "attention")
+        add(
+            "layers.self_attn.v_proj.bias", (kv * dv,), n, "bias", "kv_column", "layer", "attention"
+        )
     if spec.o_bias:
-        add("layers.attn.o_proj.bias", (h,), n, "bias", "replicated", "layer", "attention")
+        add("layers.self_attn.o_proj.bias", (h,), n, "bias", "replicated", "layer", "attention")
     if spec.qk_norm:
-        add("layers.attn.q_norm.weight", (d,), n, "norm", "replicated", "layer", "attention")
-        add("layers.attn.k_norm.weight", (d,), n, "norm", "replicated", "layer", "attention")
+        add("layers.self_attn.q_norm.weight", (d,), n, "norm", "replicated", "layer", "attention")
+        add("layers.self_attn.k_norm.weight", (d,), n, "norm", "replicated", "layer", "attention")
     if spec.attention_sinks:
-        add("layers.attn.sinks", (heads,), n, "bias", "column", "layer", "attention")
+        add("layers.self_attn.sinks", (heads,), n, "bias", "column", "layer", "attention")
 
 
 def _mlp(

@@ -7,10 +7,9 @@ Everything downstream (parameter counts, weight bytes, KV bytes, activations) is
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
-if TYPE_CHECKING:
-    from vramplan.model.params import TensorGroup
+from vramplan.model.layout import CacheLayer, TensorGroup
 
 #: "no_attention" marks a layer without KV (a Mamba / DeltaNet / short-conv / MLP-only block of a hybrid).
 AttentionKind = Literal["full_attention", "sliding_attention", "no_attention"]
@@ -129,9 +128,13 @@ class ModelSpec:
     source: str = ""
     #: Recurrent state of hybrid / state-space models (None for pure attention models).
     state: StateSpec | None = None
-    #: The whole tensor inventory when the family's layers are not uniform (hybrids); empty = derived from
-    #: the fields above by ``params.inventory``.
+    #: Explicit inventory (``model/layout.py``) for families whose layers differ (hybrids included);
+    #: empty = derived from the fields above by ``params.inventory``.
     tensors: tuple[TensorGroup, ...] = ()
+    #: Explicit caches per layer (one tuple per layer; empty tuple = the layer keeps no KV); empty = uniform.
+    kv_layout: tuple[tuple[CacheLayer, ...], ...] = ()
+    #: What the builder assumed (resolved by architecture, generic meta-device count), shown to the user.
+    notes: tuple[str, ...] = field(default=(), compare=False, hash=False)
 
     def __post_init__(self) -> None:
         if not self.v_head_dim:
