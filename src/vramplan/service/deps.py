@@ -8,7 +8,6 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
-from vramplan.service.compute import LRU
 from vramplan.service.metrics import Metrics
 from vramplan.service.settings import Settings, get_settings
 from vramplan.store.repository import Store
@@ -22,10 +21,6 @@ def get_metrics(request: Request) -> Metrics:
     return request.app.state.metrics  # type: ignore[no-any-return]
 
 
-def get_estimate_cache(request: Request) -> LRU:
-    return request.app.state.estimate_cache  # type: ignore[no-any-return]
-
-
 def get_session(store: Annotated[Store, Depends(get_store)]) -> Iterator[Session]:
     """One session per request, closed when the response is sent; StoreUnavailableError -> 503."""
     with store.session() as session:
@@ -36,4 +31,3 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
 StoreDep = Annotated[Store, Depends(get_store)]
 SessionDep = Annotated[Session, Depends(get_session)]
-EstimateCacheDep = Annotated[LRU, Depends(get_estimate_cache)]
