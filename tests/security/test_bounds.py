@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
 
 import httpx
 import pytest
 
-from ._attack import attack, tree_rss_bytes
 from vramplan.model import catalog
+
+from ._attack import attack, tree_rss_bytes
 
 SIM = {"model": "opt-125m", "gpu": "H100-80GB", "duration": 10, "rate": 1}
 
@@ -207,8 +209,9 @@ def test_overrun_worker_is_killed_not_left_burning(server) -> None:
 
     def cpu_ticks() -> int:
         total = 0
-        for line in open(f"/proc/{server.proc.pid}/task/{server.proc.pid}/children").read().split():
-            fields = open(f"/proc/{line}/stat").read().rsplit(")", 1)[1].split()
+        pid = server.proc.pid
+        for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
+            fields = Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()
             total += int(fields[11]) + int(fields[12])
         return total
 

@@ -91,7 +91,7 @@ def serve_command(
         from vramplan.cli import fail
 
         fail(f"the web service needs the web extra: pip install 'vramplan[web]' ({exc})")
-    from vramplan.cli import fail
+    from vramplan.errors import InputError
 
     _configure_logging(log_level)
     # Every option goes through the environment so worker processes (--workers) see it too.
@@ -100,7 +100,7 @@ def serve_command(
     if redis_url is not None:
         os.environ["VRAMPLAN_REDIS_URL"] = redis_url
     if auth not in ("none", "tokens"):
-        fail(f"--auth must be none or tokens, got {auth!r}")
+        raise InputError(f"--auth must be none or tokens, got {auth!r}")
     os.environ["VRAMPLAN_AUTH"] = auth
     if allow_hub:
         os.environ["VRAMPLAN_ALLOW_HUB"] = "true"
@@ -115,11 +115,9 @@ def serve_command(
     # The Hub's own timeouts, short: a slow Hub must not hold a request (failures are then cached).
     os.environ.setdefault("HF_HUB_ETAG_TIMEOUT", "3")
     os.environ.setdefault("HF_HUB_DOWNLOAD_TIMEOUT", "5")
-    try:
-        settings = Settings()
-        settings.token_owners()
-    except Exception as exc:
-        fail(str(exc).splitlines()[0])
+    # Raised, not fail()ed: the entry point maps these to one line and exit code 1.
+    settings = Settings()
+    settings.token_owners()
     options = {
         "host": host,
         "port": port,

@@ -21,6 +21,9 @@ MAX_IN_FLIGHT = 4
 MAX_REMEMBERED = 1024
 #: A fetch slower than this that failed means the Hub is unreachable, not that the id is wrong.
 SLOW_FAILURE_S = 2.0
+#: Longest a request waits for the Hub; the fetch goes on in the background (holding its slot)
+#: until huggingface_hub gives up, but the client has its answer (503) and the Hub is marked down.
+HUB_WAIT_S = 3.0
 _NETWORK_WORDS = ("offline", "connect", "network", "timed out", "timeout", "unreachable", "resolve")
 
 
@@ -50,14 +53,31 @@ class HubGate:
                 "or upload the model's config.json"
             )
         start = time.monotonic()
-        try:
-            # token=False: never the operator's HF_TOKEN; None lets huggingface_hub use it.
-            return fetch_config(repo_id, token=None if token else False)
-        except HubError as exc:
-            self._remember(repo_id, str(exc), time.monotonic() - start)
-            raise
-        finally:
-            self._slots.release()
+        box: dict[str, Any] = {}
+
+        def run() -> None:
+            try:
+                # token=False: never the operator's HF_TOKEN; None lets huggingface_hub use it.
+                box["config"] = fetch_config(repo_id, token=None if token else False)
+            except BaseException as exc:
+                box["error"] = exc
+            finally:
+                self._slots.release()
+
+        worker = threading.Thread(target=run, daemon=True, name="vramplan-hub-fetch")
+        worker.start()
+        worker.join(HUB_WAIT_S)
+        if worker.is_alive():
+            message = f"no answer within {HUB_WAIT_S:g} s"
+            self._remember(repo_id, message, HUB_WAIT_S)
+            raise HubError(self._down_message)
+        error = box.get("error")
+        if isinstance(error, HubError):
+            self._remember(repo_id, str(error), time.monotonic() - start)
+            raise error
+        if error is not None:
+            raise error
+        return box["config"]  # type: ignore[no-any-return]
 
     def _remember(self, repo_id: str, message: str, took_s: float) -> None:
         until = time.monotonic() + self.ttl_s
