@@ -17,7 +17,7 @@ from importlib import resources
 
 from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
 from vramplan.errors import StoreUnavailableError
@@ -132,34 +132,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 
 def _add_docs(app: FastAPI) -> None:
-    """/docs: Swagger UI from the swagger-ui-bundle package and this package's own start script."""
+    """/docs: Swagger UI 5 vendored in ``docs_ui/vendor`` and a start script file (no inline script,
+    so the page's Content-Security-Policy holds there too; nothing is loaded from a CDN)."""
     ui = resources.files("vramplan.service") / "docs_ui"
-    try:
-        from swagger_ui_bundle import swagger_ui_path
-    except ImportError:
-        swagger_ui_path = None
 
     @app.get("/docs", include_in_schema=False)
-    def docs() -> Response:
-        if swagger_ui_path is None:
-            return JSONResponse(
-                {
-                    "error": {
-                        "type": "NotFound",
-                        "message": "the API docs need swagger-ui-bundle: pip install 'vramplan[web]'; "
-                        "the schema is at /openapi.json",
-                    }
-                },
-                status_code=404,
-            )
+    def docs() -> HTMLResponse:
         return HTMLResponse((ui / "index.html").read_text(encoding="utf-8"))
 
     @app.get("/docs/init.js", include_in_schema=False)
     def docs_init() -> FileResponse:
         return FileResponse(str(ui / "init.js"), media_type="text/javascript")
 
-    if swagger_ui_path is not None:
-        app.mount("/docs/assets", StaticFiles(directory=swagger_ui_path), name="docs-assets")
+    app.mount("/docs/vendor", StaticFiles(directory=str(ui / "vendor")), name="docs-vendor")
 
 
 # Routes whose library function is written elsewhere; each is included when its module imports.
