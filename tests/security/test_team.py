@@ -106,7 +106,7 @@ def test_malformed_tokens_refuse_to_start(tmp_path) -> None:
 def test_two_replicas_share_the_rate_limit(spawn, redis_server, tmp_path) -> None:
     env = {
         "VRAMPLAN_REDIS_URL": redis_server.url,
-        "VRAMPLAN_RATE_LIMIT_PER_S": "0.5",
+        "VRAMPLAN_RATE_LIMIT_PER_S": "0.1",
         "VRAMPLAN_RATE_LIMIT_BURST": "10",
     }
     a = spawn(folder=tmp_path, **env)
@@ -119,7 +119,7 @@ def test_two_replicas_share_the_rate_limit(spawn, redis_server, tmp_path) -> Non
     allowed = codes.count(200)
     # One replica allows the burst (10) plus what refills in the test's few seconds; two replicas
     # with their own buckets would allow 20.
-    assert 10 <= allowed <= 14, codes
+    assert 10 <= allowed <= 12, codes
 
 
 def test_two_replicas_share_the_result_cache(spawn, redis_server, tmp_path) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -118,7 +118,7 @@ def serve_command(
     # Raised, not fail()ed: the entry point maps these to one line and exit code 1.
     settings = Settings()
     settings.token_owners()
-    options = {
+    options: dict[str, Any] = {
         "host": host,
         "port": port,
         "log_level": log_level,
@@ -132,7 +132,7 @@ def serve_command(
     if workers > 1:
         uvicorn.run("vramplan.service.app:create_app", factory=True, workers=workers, **options)
         return
-    uvicorn.run(create_app(settings), **options)  # type: ignore[arg-type]
+    uvicorn.run(create_app(settings), **options)
 
 
 def _configure_logging(level: str) -> None:

@@ -14,6 +14,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib import resources
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
@@ -90,9 +91,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (estimate, simulate, plans, health, page):
         app.include_router(module.router)
     for name in OPTIONAL_ROUTES:
-        module = _optional_route(name)
-        if module is not None:
-            app.include_router(module.router)
+        optional = _optional_route(name)
+        if optional is not None:
+            app.include_router(optional.router)
     _add_docs(app)
 
     static = resources.files("vramplan.service") / "static"
@@ -151,7 +152,7 @@ def _add_docs(app: FastAPI) -> None:
 OPTIONAL_ROUTES = ("vllm", "explain", "plan", "train")
 
 
-def _optional_route(name: str) -> object | None:
+def _optional_route(name: str) -> Any:
     import importlib
 
     try:

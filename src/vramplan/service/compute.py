@@ -268,7 +268,7 @@ def compute_result(kind: str, scenario: dict[str, Any], settings: Settings) -> d
         raise InputError(
             f"scenario is not a valid {kind} request: {where}: {first['msg']}"
         ) from None
-    return run(request)  # type: ignore[no-any-return]
+    return run(request)
 
 
 _SAFE_NAME = __import__("re").compile(

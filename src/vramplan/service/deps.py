@@ -14,11 +14,11 @@ from vramplan.store.repository import Store
 
 
 def get_store(request: Request) -> Store:
-    return request.app.state.store  # type: ignore[no-any-return]
+    return request.app.state.store
 
 
 def get_metrics(request: Request) -> Metrics:
-    return request.app.state.metrics  # type: ignore[no-any-return]
+    return request.app.state.metrics
 
 
 def get_session(store: Annotated[Store, Depends(get_store)]) -> Iterator[Session]:

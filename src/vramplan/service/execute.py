@@ -22,11 +22,11 @@ JSON = "application/json"
 
 
 def pool_of(request: Request) -> WorkerPool:
-    return request.app.state.pool  # type: ignore[no-any-return]
+    return request.app.state.pool
 
 
 def cache_of(request: Request) -> ResultCache:
-    return request.app.state.result_cache  # type: ignore[no-any-return]
+    return request.app.state.result_cache
 
 
 async def computed(

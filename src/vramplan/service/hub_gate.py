@@ -16,14 +16,14 @@ from typing import Any
 from vramplan.errors import HubError
 
 #: Concurrent Hub fetches; more are refused at once rather than queued behind a slow network.
-MAX_IN_FLIGHT = 4
+MAX_IN_FLIGHT = 2
 #: Failures remembered (ids); older ones are dropped first.
 MAX_REMEMBERED = 1024
 #: A fetch slower than this that failed means the Hub is unreachable, not that the id is wrong.
 SLOW_FAILURE_S = 2.0
 #: Longest a request waits for the Hub; the fetch goes on in the background (holding its slot)
 #: until huggingface_hub gives up, but the client has its answer (503) and the Hub is marked down.
-HUB_WAIT_S = 3.0
+HUB_WAIT_S = 2.0
 _NETWORK_WORDS = ("offline", "connect", "network", "timed out", "timeout", "unreachable", "resolve")
 
 
@@ -77,7 +77,7 @@ class HubGate:
             raise error
         if error is not None:
             raise error
-        return box["config"]  # type: ignore[no-any-return]
+        return box["config"]
 
     def _remember(self, repo_id: str, message: str, took_s: float) -> None:
         until = time.monotonic() + self.ttl_s

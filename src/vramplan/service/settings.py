@@ -79,7 +79,7 @@ class Settings(BaseSettings):
         description="Worker processes for explain, simulate, plan, train, vllm and saved plans.",
     )
     compute_timeout_s: float = Field(
-        default=4.0,
+        default=3.0,
         gt=0,
         le=600,
         description="Hard wall-clock budget of one computation; the worker is killed past it (4xx).",
@@ -138,7 +138,7 @@ class Settings(BaseSettings):
         default=20_000, gt=0, description="Most requests one /api/simulate replay may generate."
     )
     simulate_max_wall_s: float = Field(
-        default=3.5,
+        default=2.5,
         gt=0,
         description="Wall-clock budget of one /api/simulate call; longer replays are stopped.",
     )

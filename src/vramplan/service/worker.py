@@ -108,7 +108,7 @@ def _rebuild_error(module: str, qualname: str, message: str, attrs: dict[str, An
         exc = cls.__new__(cls)
         Exception.__init__(exc, message)
         exc.__dict__.update(attrs)
-        return exc  # type: ignore[no-any-return]
+        return exc
     except Exception:
         return InputError(message)
 
@@ -224,7 +224,7 @@ class WorkerPool:
                 return None
             if worker.conn.poll(min(left, 0.5)):
                 try:
-                    return worker.conn.recv()  # type: ignore[no-any-return]
+                    return worker.conn.recv()
                 except (EOFError, OSError):
                     return ("memory",)
             if worker.process.poll() is not None:

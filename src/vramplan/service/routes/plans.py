@@ -31,7 +31,7 @@ class QuotaExceededError(InputError):
 
 def owner_of(request: Request) -> str | None:
     """The authenticated owner (``--auth tokens``), or None on a server without auth."""
-    return request.scope.get("state", {}).get("owner")  # type: ignore[no-any-return]
+    return request.scope.get("state", {}).get("owner")
 
 
 def _public(r: PlanRecord) -> PlanPublic:
