@@ -129,6 +129,8 @@ class WorkerPool:
     def _spawn(self) -> _Worker:
         parent, child = socket.socketpair()
         env = {k: v for k, v in os.environ.items() if k not in SECRET_ENV}
+        # The parent's import path: the worker runs the same code (and can unpickle its functions).
+        env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
         env.setdefault("OMP_NUM_THREADS", "1")
         env.setdefault("OPENBLAS_NUM_THREADS", "1")
         code = (
