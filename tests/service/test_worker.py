@@ -87,3 +87,22 @@ def test_worker_has_no_token_and_an_empty_directory(run) -> None:
     cwd, token = run(_cwd_and_token)
     assert token is None
     assert os.listdir(cwd) == []
+
+
+def test_busy_pool_answers_503_after_the_queue_wait() -> None:
+    from vramplan.service.worker import ServerBusyError
+
+    async def scenario() -> None:
+        pool = WorkerPool(1, timeout_s=3, memory_bytes=0, queue_wait_s=0.3)
+        await pool.start()
+        try:
+            slow = asyncio.ensure_future(pool.call(_sleep_forever))
+            await asyncio.sleep(0.1)
+            with pytest.raises(ServerBusyError):
+                await pool.call(os.getpid)
+            with pytest.raises(ComputeTimeoutError):
+                await slow
+        finally:
+            pool.close()
+
+    asyncio.run(scenario())

@@ -90,7 +90,10 @@ class Settings(BaseSettings):
         description="Address-space limit of one worker process (0: none); past it the request gets 4xx.",
     )
     compute_queue_wait_s: float = Field(
-        default=10.0, gt=0, description="Longest wait for a free worker before a 503."
+        default=1.5,
+        gt=0,
+        description="Longest wait for a free worker before a 503 (with the budget: every answer "
+        "within 5 s).",
     )
     cache_max_bytes: int = Field(
         default=64 << 20,
