@@ -36,13 +36,13 @@ def serve_command(
         ),
     ] = 1,
     auth: Annotated[
-        str,
+        str | None,
         typer.Option(
             "--auth",
-            help="none, or tokens: /api/* needs 'Authorization: Bearer <token>' from "
-            "VRAMPLAN_API_TOKENS='name:token,...'; plans belong to the token's name.",
+            help="none (default), or tokens: /api/* needs 'Authorization: Bearer <token>' from "
+            "VRAMPLAN_API_TOKENS='name:token,...'; plans belong to the token's name. Also VRAMPLAN_AUTH.",
         ),
-    ] = "none",
+    ] = None,
     redis_url: Annotated[
         str | None,
         typer.Option(
@@ -99,9 +99,10 @@ def serve_command(
         os.environ["VRAMPLAN_DATABASE_URL"] = database_url
     if redis_url is not None:
         os.environ["VRAMPLAN_REDIS_URL"] = redis_url
-    if auth not in ("none", "tokens"):
-        raise InputError(f"--auth must be none or tokens, got {auth!r}")
-    os.environ["VRAMPLAN_AUTH"] = auth
+    if auth is not None:
+        if auth not in ("none", "tokens"):
+            raise InputError(f"--auth must be none or tokens, got {auth!r}")
+        os.environ["VRAMPLAN_AUTH"] = auth
     if allow_hub:
         os.environ["VRAMPLAN_ALLOW_HUB"] = "true"
     if allowed_hosts is not None:
