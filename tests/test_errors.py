@@ -46,7 +46,6 @@ DELIBERATE: dict[tuple[str, str], str] = {
     "that the catalogue loader reports as one of ours",
     ("service/schemas.py", "ValueError"): "pydantic model validator: FastAPI answers 422",
     ("store/migrations/env.py", "RuntimeError"): "only when someone runs the alembic CLI by hand",
-    ("service/middleware.py", "_BodyTooLarge"): "control flow, caught in the same function (413)",
     ("service/compute.py", "_WallClockExceeded"): "control flow, caught in the same function",
     ("cli.py", "typer.Exit"): "the CLI's exit code, not an error",
 }
@@ -192,7 +191,14 @@ def raising_client(tmp_path_factory: pytest.TempPathFactory):
     from vramplan.service.settings import Settings
 
     db = tmp_path_factory.mktemp("errors") / "plans.db"
-    app = create_app(Settings(database_url=f"sqlite:///{db}", rate_limit_per_s=0, allow_hub=False))
+    app = create_app(
+        Settings(
+            database_url=f"sqlite:///{db}",
+            rate_limit_per_s=0,
+            allow_hub=False,
+            allowed_hosts=["testserver"],
+        )
+    )
     by_name = {cls.__name__: cls for cls in _all_vramplan_errors()}
 
     async def boom(name: str) -> None:

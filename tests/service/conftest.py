@@ -94,6 +94,11 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch) -> None:
         "VRAMPLAN_DATABASE_URL",
         "VRAMPLAN_RATE_LIMIT_PER_S",
         "VRAMPLAN_CORS_ORIGINS",
+        "VRAMPLAN_REDIS_URL",
+        "VRAMPLAN_AUTH",
+        "VRAMPLAN_API_TOKENS",
+        "VRAMPLAN_ALLOWED_HOSTS",
+        "VRAMPLAN_TRUSTED_PROXIES",
     ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
@@ -123,6 +128,8 @@ def make_client(tmp_path: Path):  # type: ignore[no-untyped-def]
                 "database_url": f"sqlite:///{tmp_path / 'plans.db'}",
                 "allow_hub": False,
                 "rate_limit_per_s": 0,
+                "allowed_hosts": ["testserver", "localhost", "127.0.0.1"],
+                "compute_workers": 1,
                 **overrides,
             }
         )

@@ -10,11 +10,11 @@ from vramplan.service.middleware import TokenBucket
 
 def test_token_bucket_refills() -> None:
     bucket = TokenBucket(rate=2.0, burst=2)
-    assert bucket.allow("a", now=0.0)[0] and bucket.allow("a", now=0.0)[0]
-    ok, wait = bucket.allow("a", now=0.0)
+    assert bucket.allow_now("a", now=0.0)[0] and bucket.allow_now("a", now=0.0)[0]
+    ok, wait = bucket.allow_now("a", now=0.0)
     assert not ok and abs(wait - 0.5) < 1e-9
-    assert bucket.allow("a", now=0.6)[0]
-    assert bucket.allow("b", now=0.0)[0], "clients have separate buckets"
+    assert bucket.allow_now("a", now=0.6)[0]
+    assert bucket.allow_now("b", now=0.0)[0], "clients have separate buckets"
 
 
 def test_rate_limit_is_429_with_retry_after(make_client) -> None:
@@ -51,7 +51,11 @@ def test_store_outage_is_503_and_recovers(tmp_path: Path) -> None:
     folder = tmp_path / "db"
     app = create_app(
         Settings(
-            database_url=f"sqlite:///{folder / 'plans.db'}", allow_hub=False, rate_limit_per_s=0
+            database_url=f"sqlite:///{folder / 'plans.db'}",
+            allow_hub=False,
+            rate_limit_per_s=0,
+            allowed_hosts=["testserver"],
+            compute_workers=1,
         )
     )
     body = {"kind": "estimate", "scenario": {"model": "opt-125m"}}

@@ -40,7 +40,7 @@ def test_sqlite_roundtrip_wal_and_full_sync(tmp_path: Path) -> None:
     with store.engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL
-        assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar() == "0001"
+        assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar() == "0002"
     assert (
         sqlite3.connect(tmp_path / "sub" / "plans.db")
         .execute("select count(*) from plans")

@@ -24,6 +24,7 @@ from vramplan.errors import (
     VramplanError,
 )
 from vramplan.service.schemas import ErrorResponse
+from vramplan.service.worker import ServerBusyError
 
 logger = logging.getLogger("vramplan.service")
 
@@ -36,6 +37,7 @@ STATUS_BY_ERROR: tuple[tuple[type[VramplanError], int], ...] = (
     (UnsupportedModelError, 422),
     (DoesNotFitError, 422),
     (HubError, 503),
+    (ServerBusyError, 503),
     (StoreUnavailableError, 503),
     (MissingExtraError, 501),  # the server lacks an optional dependency (e.g. plots)
     (VramplanError, 400),
@@ -44,12 +46,16 @@ STATUS_BY_ERROR: tuple[tuple[type[VramplanError], int], ...] = (
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorResponse, "description": why}
     for code, why in (
-        (400, "Invalid input (message says what and how to fix it)"),
+        (
+            400,
+            "Invalid input, or a request beyond the compute budget (message says what and how to fix it)",
+        ),
+        (401, "Missing or unknown bearer token (servers started with --auth tokens)"),
         (404, "Unknown model, GPU or plan"),
         (413, "Request body or log upload too large"),
         (422, "Body does not match the schema, unsupported architecture, or does not fit"),
         (429, "Rate limit exceeded (see Retry-After)"),
-        (503, "Plans database or Hugging Face Hub unavailable"),
+        (503, "Plans database or Hugging Face Hub unavailable, or every compute worker busy"),
     )
 }
 
@@ -120,6 +126,19 @@ async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+async def _out_of_range(_request: Request, exc: Exception) -> JSONResponse:
+    """Arithmetic on absurd numbers the library did not guard (1e308 GiB, 5,000-digit integers)."""
+    logger.info("request refused, number out of range: %s", exc)
+    return JSONResponse(
+        _body(
+            "InputError",
+            f"a number in the request is out of any usable range ({type(exc).__name__}: "
+            f"{str(exc)[:200]}): send realistic sizes and counts",
+        ),
+        status_code=400,
+    )
+
+
 async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
     logger.exception("unhandled error", exc_info=exc)
     return JSONResponse(
@@ -131,4 +150,6 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(VramplanError, _vramplan_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    for cls in (ArithmeticError, ValueError, RecursionError):
+        app.add_exception_handler(cls, _out_of_range)
     app.add_exception_handler(Exception, _unexpected)

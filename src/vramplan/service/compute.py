@@ -2,16 +2,13 @@
 
 Kept apart from the routes so the plans route (which recomputes a result when a client saves only a
 scenario) and the estimate route go through the same code, and so the expensive parts are cached:
-model resolution (config.json -> ModelSpec) per name, and whole estimate results per normalised
-request, since ``estimate`` is a pure function of its inputs.
+model resolution (config.json -> ModelSpec) per catalogue name or Hub id, and whole results per
+normalised request (``service.shared``, bounded in bytes), since ``estimate`` is a pure function.
 """
 
 from __future__ import annotations
 
-import json
-import threading
 import time
-from collections import OrderedDict
 from dataclasses import replace
 from functools import lru_cache
 from typing import Any
@@ -23,33 +20,10 @@ from vramplan.service.schemas import EstimateRequest, SimulateRequest
 from vramplan.service.settings import Settings
 
 
-class LRU:
-    """A small thread-safe LRU map (estimate results rendered to JSON bytes)."""
-
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self._data: OrderedDict[str, bytes] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: str) -> bytes | None:
-        with self._lock:
-            value = self._data.get(key)
-            if value is not None:
-                self._data.move_to_end(key)
-            return value
-
-    def put(self, key: str, value: bytes) -> None:
-        if self.size <= 0:
-            return
-        with self._lock:
-            self._data[key] = value
-            self._data.move_to_end(key)
-            while len(self._data) > self.size:
-                self._data.popitem(last=False)
-
-
 @lru_cache(maxsize=512)
-def _catalogue_or_hub_spec(name: str, allow_hub: bool) -> ModelSpec:
+def _catalogue_or_hub_spec(
+    name: str, allow_hub: bool, hub_token: bool = False, hub_failure_ttl_s: float = 300.0
+) -> ModelSpec:
     """A model by catalogue name, else by Hub id (config.json only). Never a path on this server.
 
     ``vramplan.model.load.load_model`` would treat "./x", "/etc/..." or "x.json" as files; a client
@@ -66,9 +40,10 @@ def _catalogue_or_hub_spec(name: str, allow_hub: bool) -> ModelSpec:
     from vramplan.model.load import _HUB_ID
 
     if allow_hub and _HUB_ID.match(name):
-        from vramplan.model.hub import fetch_config
+        from vramplan.service.hub_gate import gate
 
-        return spec_from_config(fetch_config(name), name=name, source=f"hub:{name}")
+        config = gate(hub_failure_ttl_s).fetch_config(name, token=hub_token)
+        return spec_from_config(config, name=name, source=f"hub:{name}")
     close = catalog.suggestions(name)
     hint = f" Closest catalogue names: {', '.join(close)}." if close else ""
     hub = " or a Hugging Face Hub id (org/name)" if allow_hub else ""
@@ -78,11 +53,40 @@ def _catalogue_or_hub_spec(name: str, allow_hub: bool) -> ModelSpec:
     )
 
 
-@lru_cache(maxsize=256)
-def _uploaded_spec(config_json: str, name: str) -> ModelSpec:
+#: Largest integer an uploaded config.json may hold. Real configs stay far below (vocabularies of
+#: 2^18, contexts of 2^24, rope thetas of 1e9 as floats); 1e30-sized widths only make the arithmetic
+#: return absurd numbers (or overflow), so they are refused with the field's name.
+MAX_CONFIG_INT = 1 << 40
+
+
+def check_config_numbers(config: Any, where: str = "config") -> None:
+    """InputError for the first integer above MAX_CONFIG_INT or non-finite float in a config."""
+    import math
+
+    stack: list[tuple[str, Any]] = [(where, config)]
+    while stack:
+        path, value = stack.pop()
+        if isinstance(value, dict):
+            stack.extend((f"{path}.{k}", v) for k, v in value.items())
+        elif isinstance(value, list):
+            stack.extend((f"{path}[{i}]", v) for i, v in enumerate(value))
+        elif isinstance(value, bool):
+            continue
+        elif isinstance(value, int) and abs(value) > MAX_CONFIG_INT:
+            raise InputError(
+                f"{path[:200]} is {str(value)[:30]}{'...' if len(str(value)) > 30 else ''}, beyond any "
+                f"real model (at most {MAX_CONFIG_INT:,}): upload the model's real config.json"
+            )
+        elif isinstance(value, float) and not math.isfinite(value):
+            raise InputError(f"{path[:200]} is {value}: upload the model's real config.json")
+
+
+def _uploaded_spec(config: dict[str, Any], name: str) -> ModelSpec:
+    """Not cached: keys would be whole configs (1 MB each); whole results are cached instead."""
     from vramplan.model.hf_config import spec_from_config
 
-    return spec_from_config(json.loads(config_json), name=name, source="upload")
+    check_config_numbers(config)
+    return spec_from_config(config, name=name, source="upload")
 
 
 def resolve_model(
@@ -90,14 +94,18 @@ def resolve_model(
 ) -> ModelSpec | None:
     """The ModelSpec a request names (catalogue name, Hub id or uploaded config.json), or None."""
     if config is not None:
-        return _uploaded_spec(json.dumps(config, sort_keys=True), name or "uploaded config.json")
+        return _uploaded_spec(config, name or "uploaded config.json")
     if model is None or not model.strip():
         return None
     if any(ord(c) < 32 for c in model):
         raise UnknownModelError(
             "model name contains control characters: use a catalogue name or a Hub id"
         )
-    return _catalogue_or_hub_spec(model.strip(), settings.allow_hub)
+    # The operator's Hub token only for authenticated clients, and only when the operator said so.
+    hub_token = settings.hub_use_token and settings.auth == "tokens"
+    return _catalogue_or_hub_spec(
+        model.strip(), settings.allow_hub, hub_token, settings.hub_failure_ttl_s
+    )
 
 
 def estimate_dict(req: EstimateRequest, settings: Settings) -> dict[str, Any]:
@@ -129,7 +137,10 @@ def estimate_dict(req: EstimateRequest, settings: Settings) -> dict[str, Any]:
 
 
 def estimate_key(req: EstimateRequest) -> str:
-    return req.model_dump_json()
+    """A fixed-size key (SHA-256 of the normalised request), whatever config.json it carries."""
+    from vramplan.service.shared import cache_key
+
+    return cache_key("estimate", req.model_dump_json())
 
 
 def render(data: Any) -> bytes:
@@ -232,21 +243,32 @@ def simulate_dict(req: SimulateRequest, settings: Settings) -> dict[str, Any]:
 
 
 def compute_result(kind: str, scenario: dict[str, Any], settings: Settings) -> dict[str, Any]:
-    """The result of a scenario saved without one: the same function its route calls."""
+    """The result of a saved scenario: the same function its route calls (a client's result is
+    never stored, so a permalink shows only what this server computed)."""
     from pydantic import ValidationError
 
+    from vramplan.service import schemas
+
+    routes: dict[str, tuple[Any, Any]] = {
+        "estimate": (EstimateRequest, lambda r: estimate_dict(r, settings)),
+        "simulate": (SimulateRequest, lambda r: simulate_dict(r, settings)),
+        "plan": (schemas.PlanRequest, lambda r: plan_dict(r, settings)),
+        "train": (schemas.TrainRequest, lambda r: train_dict(r, settings)),
+        "vllm": (schemas.VllmRequest, vllm_dict),
+        "explain": (schemas.ExplainRequest, lambda r: explain_dict(r.log, r.gpu)),
+    }
+    if kind not in routes:
+        raise InputError(f"unknown plan kind {kind!r}: use one of {', '.join(routes)}")
+    model, run = routes[kind]
     try:
-        if kind == "estimate":
-            return estimate_dict(EstimateRequest.model_validate(scenario), settings)
-        if kind == "simulate":
-            return simulate_dict(SimulateRequest.model_validate(scenario), settings)
+        request = model.model_validate(scenario)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "scenario"
         raise InputError(
             f"scenario is not a valid {kind} request: {where}: {first['msg']}"
         ) from None
-    raise InputError(f"a {kind!r} plan needs its result: send the response you got as 'result'")
+    return run(request)
 
 
 _SAFE_NAME = __import__("re").compile(
@@ -259,16 +281,11 @@ def check_model_name(name: str) -> None:
 
     ``engines.vllm.resolve_model_name`` (used by /api/vllm and /api/explain) tries names as paths
     when they start with '/' or '.', end in .json/.gguf/.safetensors, or exist on disk. The API only
-    serves catalogue names and Hub-shaped ids, so anything else is rejected before it gets there.
+    serves catalogue names and Hub-shaped ids, so anything else is rejected before it gets there,
+    without a stat (the answer would reveal what exists); relative names cannot reach anything
+    either, as the workers run in an empty directory.
     """
-    from pathlib import Path
-
     ok = bool(_SAFE_NAME.match(name)) and not name.endswith((".json", ".gguf", ".safetensors"))
-    if ok:
-        try:
-            ok = not any(Path(p).exists() for p in (name, name.split("/")[-1]))
-        except OSError:
-            ok = False
     if not ok:
         raise InputError(
             f"model {name[:100]!r} looks like a file path: this server reads no local files; "
@@ -307,19 +324,10 @@ def vllm_dict(req: Any) -> dict[str, Any]:
 
 
 def explain_dict(text: str, gpu: str | None) -> dict[str, Any]:
-    """`vramplan explain --json` for a log's text; a log naming a local path as its model is refused."""
-    from vramplan.explain import explain_log
-    from vramplan.logs import parse_log
+    """`vramplan explain --json` for a pasted log, which never makes the server touch a file."""
+    from vramplan.service.explain_guard import explain_untrusted
 
-    try:
-        parsed = parse_log(text)
-        settings = parsed.settings or {}
-    except Exception:
-        settings = {}
-    for key in ("model", "served_model_name"):
-        if settings.get(key):
-            check_model_name(str(settings[key]).split(" (")[0].strip())
-    return explain_log(text, gpu=gpu)
+    return explain_untrusted(text, gpu)
 
 
 def train_dict(req: Any, settings: Settings) -> dict[str, Any]:

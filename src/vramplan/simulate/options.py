@@ -22,6 +22,12 @@ if TYPE_CHECKING:
 MAX_DURATION_S = 24 * 3600.0
 #: Most requests one replay may hold (rate x duration); beyond it the trace alone costs gigabytes.
 MAX_REQUESTS = 2_000_000
+#: Most KV blocks one replay may hold. The paged allocators keep a Python list per block (~40 bytes a
+#: block), so 4 Mi blocks stay near 200 MB; a real pool is far smaller (an H200 holds ~1 Mi tokens of
+#: Llama-3.1-8B KV, 64 Ki blocks of 16). ``--kv-memory 1EiB --block-size 1`` built 23.8 GB before.
+MAX_BLOCKS = 1 << 22
+#: Most sequences the scheduler may run at once (vLLM's --max-num-seqs; its default is 256).
+MAX_NUM_SEQS = 1 << 16
 #: Workload presets (length distributions) by name.
 PRESETS = ("sharegpt", "alpaca")
 PREEMPTION_MODES = ("recompute", "swap", "auto")
@@ -61,6 +67,11 @@ def check_options(
         raise InputError(f"--max-model-len must be 2..1048576 tokens, got {max_model_len}.")
     if max_num_seqs < 1 or max_num_batched_tokens < 1:
         raise InputError("--max-num-seqs and --max-num-batched-tokens must be >= 1.")
+    if max_num_seqs > MAX_NUM_SEQS or max_num_batched_tokens > 1 << 24:
+        raise InputError(
+            f"--max-num-seqs must be at most {MAX_NUM_SEQS:,} and --max-num-batched-tokens at most "
+            f"{1 << 24:,}, got {max_num_seqs:,} and {max_num_batched_tokens:,}."
+        )
     if n < 1 or beam_width < 1:
         raise InputError(f"--n and --beam-width must be >= 1, got {n} and {beam_width}.")
     if n > 1 and beam_width > 1:
@@ -75,6 +86,17 @@ def check_options(
         raise InputError(f"--system-prompt-share must be in [0, 1], got {system_prompt_share}.")
     if preemption not in PREEMPTION_MODES:
         raise InputError(f"unknown --preemption {preemption!r}; use recompute, swap or auto.")
+
+
+def check_pool(kv_slots: int, block_size: int) -> None:
+    """Refuse a KV pool whose block table would not fit in memory, before any allocator is built."""
+    blocks = kv_slots // block_size
+    if blocks > MAX_BLOCKS:
+        raise InputError(
+            f"the KV pool holds {kv_slots:,} token slots = {blocks:,} blocks of {block_size} tokens; "
+            f"the simulator tracks at most {MAX_BLOCKS:,} blocks: lower --kv-memory (or the GPU's "
+            "memory) or raise --block-size."
+        )
 
 
 def swap_space_bytes(text: str) -> int:
@@ -221,6 +243,7 @@ def build_simulation(
         kv_memory=kv_memory,
         enforce_eager=enforce_eager,
     )
+    check_pool(budget.kv_slots, block_size)
     perf = (
         perf_setup_for(
             budget,

@@ -11,8 +11,10 @@ URL points at one. The schema comes from the Alembic migrations, applied by :fun
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
+import shutil
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,7 +23,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, delete, event, func, select
+from sqlalchemy import Engine, create_engine, delete, event, func, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
@@ -29,7 +31,9 @@ from sqlalchemy.pool import NullPool
 # Defined in vramplan.errors with the rest of the tree; re-exported here because callers (and the
 # store tests) have always imported them from the repository, the module that raises them.
 from vramplan.errors import PlanNotFoundError, StoreUnavailableError
-from vramplan.store.tables import PlanRow
+from vramplan.store.tables import HealthProbe, PlanRow
+
+logger = logging.getLogger("vramplan.store")
 
 ID_ALPHABET = "abcdefghijkmnpqrstuvwxyz23456789"  # no 0/o, 1/l: ids get read aloud and typed
 ID_LENGTH = 10  # 32^10 = 1.1e15 ids: collisions are retried, not expected
@@ -45,6 +49,8 @@ class PlanRecord:
     scenario: dict[str, Any]
     result: dict[str, Any]
     created_at: datetime
+    owner: str | None = None
+    result_source: str = "server"
 
 
 def default_database_url() -> str:
@@ -90,9 +96,16 @@ class Store:
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._migrated = False
         self._lock = threading.Lock()
+        self.sqlite_path = _sqlite_path(self.url)
 
     def ensure_ready(self) -> None:
-        """Apply pending migrations once; raise StoreUnavailableError while the database is away."""
+        """Apply pending migrations once; raise StoreUnavailableError while the database is away.
+
+        A SQLite file deleted under a running server is noticed here and created afresh, so the
+        server recovers without a restart (it used to answer 503 until then).
+        """
+        if self._migrated and self.sqlite_path and not os.path.exists(self.sqlite_path):
+            self._migrated = False
         if self._migrated:
             return
         with self._lock:
@@ -108,14 +121,52 @@ class Store:
             yield s
 
     def ping(self) -> None:
-        """One round trip to the database (health checks)."""
+        """One round trip to the database."""
         from sqlalchemy import text
 
         with _translated(), self.engine.connect() as conn:
             conn.execute(text("SELECT 1"))
 
+    def probe(self, min_free_bytes: int = 0) -> None:
+        """The health check: schema present, a committed write, and (SQLite) free disk space.
+
+        A missing table (a file replaced under us) resets the migration flag, so the next call
+        recreates the schema instead of failing until a restart.
+        """
+        try:
+            self.ensure_ready()
+            with _translated(), self.sessions() as s:
+                s.execute(select(PlanRow.id).limit(1)).first()
+                row = s.get(HealthProbe, 1)
+                if row is None:
+                    s.add(HealthProbe(id=1, checked_at=datetime.now(timezone.utc)))
+                else:
+                    row.checked_at = datetime.now(timezone.utc)
+                s.commit()
+        except StoreUnavailableError:
+            self._migrated = False
+            raise
+        if self.sqlite_path and min_free_bytes:
+            folder = os.path.dirname(self.sqlite_path) or "."
+            try:
+                free = shutil.disk_usage(folder).free
+            except OSError:
+                free = 0
+            if free < min_free_bytes:
+                raise StoreUnavailableError(
+                    f"the plans database's disk has {free / 2**20:.0f} MiB free (below "
+                    f"{min_free_bytes / 2**20:.0f} MiB): free space, then retry"
+                )
+
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def _sqlite_path(url: str) -> str | None:
+    if url.startswith("sqlite") and "///" in url:
+        path = url.split("///", 1)[1].split("?", 1)[0]
+        return path if path and path != ":memory:" else None
+    return None
 
 
 def _make_engine(url: str) -> Engine:
@@ -154,16 +205,34 @@ def _make_engine(url: str) -> Engine:
     )
 
 
+#: What a client is told about a store failure, by words found in the driver's message. The driver's
+#: own text (host, port, file path, SQL) is logged for the operator and never sent to a client.
+_FAILURE_KINDS = (
+    (("disk", "full", "no space"), "its disk is full"),
+    (("no such table", "does not exist", "undefinedtable"), "its schema is missing"),
+    (("locked", "busy"), "it is busy"),
+    (("malformed", "not a database", "corrupt"), "its file is damaged"),
+    (("read-only", "readonly", "permission"), "it cannot be written"),
+    (("unable to open",), "its file cannot be opened"),
+)
+
+
 @contextmanager
 def _translated() -> Iterator[None]:
     """SQLAlchemy/driver errors become StoreUnavailableError with a message that says what to check."""
     try:
         yield
     except SQLAlchemyError as exc:
-        detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0][:300]
+        detail = str(getattr(exc, "orig", None) or exc).strip()
+        logger.warning("plans store error: %s", detail.splitlines()[0][:500] if detail else exc)
+        low = detail.lower()
+        why = next(
+            (text for words, text in _FAILURE_KINDS if any(w in low for w in words)),
+            "it cannot be reached",
+        )
         raise StoreUnavailableError(
-            f"the plans database is unavailable ({detail}); check that it is running and reachable "
-            "(--database-url / DATABASE_URL), then retry"
+            f"the plans database is unavailable ({why}); the operator should check that it is "
+            "running, reachable and writable (--database-url / DATABASE_URL); retry later"
         ) from None
 
 
@@ -190,6 +259,8 @@ def _record(row: PlanRow) -> PlanRecord:
         scenario=row.scenario,
         result=row.result,
         created_at=created,
+        owner=row.owner,
+        result_source=row.result_source or "client",
     )
 
 
@@ -198,9 +269,18 @@ def new_id() -> str:
 
 
 def save_plan(
-    session: Session, *, kind: str, scenario: dict[str, Any], result: dict[str, Any], name: str = ""
+    session: Session,
+    *,
+    kind: str,
+    scenario: dict[str, Any],
+    result: dict[str, Any],
+    name: str = "",
+    owner: str | None = None,
 ) -> PlanRecord:
-    """Insert a plan and commit before returning: a returned record is durable."""
+    """Insert a plan and commit before returning: a returned record is durable.
+
+    ``result`` must be what this code computed (the API never stores a client's result).
+    """
     for _ in range(5):
         row = PlanRow(
             id=new_id(),
@@ -209,6 +289,8 @@ def save_plan(
             scenario=scenario,
             result=result,
             created_at=datetime.now(timezone.utc),
+            owner=owner,
+            result_source="server",
         )
         with _translated():
             try:
@@ -221,9 +303,15 @@ def save_plan(
     raise StoreUnavailableError("could not allocate a unique plan id after 5 tries; retry")
 
 
-def get_plan(session: Session, *, plan_id: str) -> PlanRecord:
+def _owned(stmt: Any, owner: str | None) -> Any:
+    """Restrict to one owner's rows; None means no restriction (the CLI, servers without auth)."""
+    return stmt if owner is None else stmt.where(PlanRow.owner == owner)
+
+
+def get_plan(session: Session, *, plan_id: str, owner: str | None = None) -> PlanRecord:
+    """The plan, or PlanNotFoundError (also when it belongs to another owner: no existence leak)."""
     with _translated():
-        row = session.get(PlanRow, plan_id)
+        row = session.scalars(_owned(select(PlanRow).where(PlanRow.id == plan_id), owner)).first()
     if row is None:
         raise PlanNotFoundError(
             f"no saved plan with id {plan_id!r}: list them with GET /api/plans or `vramplan plans list`"
@@ -232,13 +320,19 @@ def get_plan(session: Session, *, plan_id: str) -> PlanRecord:
 
 
 def list_plans(
-    session: Session, *, limit: int = 50, offset: int = 0, kind: str | None = None
+    session: Session,
+    *,
+    limit: int = 50,
+    offset: int = 0,
+    kind: str | None = None,
+    owner: str | None = None,
 ) -> tuple[list[PlanRecord], int]:
-    """Newest first, one page, and the total count (for paging)."""
-    stmt = (
-        select(PlanRow).order_by(PlanRow.created_at.desc(), PlanRow.id).limit(limit).offset(offset)
+    """Newest first, one page, and the total count (for paging); ``owner`` restricts to theirs."""
+    stmt = _owned(
+        select(PlanRow).order_by(PlanRow.created_at.desc(), PlanRow.id).limit(limit).offset(offset),
+        owner,
     )
-    count = select(func.count()).select_from(PlanRow)
+    count = _owned(select(func.count()).select_from(PlanRow), owner)
     if kind is not None:
         stmt = stmt.where(PlanRow.kind == kind)
         count = count.where(PlanRow.kind == kind)
@@ -248,9 +342,28 @@ def list_plans(
     return [_record(r) for r in rows], int(total)
 
 
-def delete_plan(session: Session, *, plan_id: str) -> None:
+def count_owned(session: Session, *, owner: str | None) -> int:
+    """Plans saved by ``owner`` (None: by clients of a server without auth), for quotas."""
+    cond = PlanRow.owner.is_(None) if owner is None else PlanRow.owner == owner
     with _translated():
-        deleted = session.execute(delete(PlanRow).where(PlanRow.id == plan_id)).rowcount  # type: ignore[attr-defined]
+        return int(session.scalar(select(func.count()).select_from(PlanRow).where(cond)) or 0)
+
+
+def replace_result(session: Session, *, plan_id: str, result: dict[str, Any]) -> None:
+    """Store a result computed here in place of a client's (rows saved before results were)."""
+    with _translated():
+        session.execute(
+            update(PlanRow)
+            .where(PlanRow.id == plan_id)
+            .values(result=result, result_source="server")
+        )
+        session.commit()
+
+
+def delete_plan(session: Session, *, plan_id: str, owner: str | None = None) -> None:
+    with _translated():
+        stmt = _owned(delete(PlanRow).where(PlanRow.id == plan_id), owner)
+        deleted = session.execute(stmt).rowcount  # type: ignore[attr-defined]
         session.commit()
     if not deleted:
         raise PlanNotFoundError(f"no saved plan with id {plan_id!r}: nothing deleted")

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
-from fastapi.concurrency import run_in_threadpool
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from vramplan.service.app_errors import ERROR_RESPONSES
-from vramplan.service.compute import estimate_dict, estimate_key, gpu_rows, model_rows, render
-from vramplan.service.deps import EstimateCacheDep, MetricsDep, SettingsDep
+from vramplan.service.compute import estimate_dict, gpu_rows, model_rows, render
+from vramplan.service.deps import SettingsDep
+from vramplan.service.execute import computed
 from vramplan.service.schemas import EstimateRequest, EstimateResponse, GPURow, ModelRow
 
 router = APIRouter(prefix="/api", tags=["estimate"])
@@ -22,22 +22,23 @@ JSON = "application/json"
     summary="Serving memory for a model, precision, workload and GPU",
 )
 async def estimate_route(
-    body: EstimateRequest, settings: SettingsDep, cache: EstimateCacheDep, metrics: MetricsDep
+    body: EstimateRequest, settings: SettingsDep, request: Request
 ) -> Response:
     """What `vramplan estimate --json` prints for the same options.
 
     Results are cached per normalised request (the estimate is a pure function), so a repeated
-    scenario costs a dictionary lookup; a miss runs in a worker thread (it may fetch a Hub config).
+    scenario costs a lookup; a miss runs in a worker thread, or in a worker process with its time
+    budget when the client uploaded a config.json (its numbers are the client's to choose).
     """
-    key = estimate_key(body)
-    cached = cache.get(key)
-    if cached is None:
-        cached = render(await run_in_threadpool(estimate_dict, body, settings))
-        cache.put(key, cached)
-        metrics.estimates.labels("false").inc()
-    else:
-        metrics.estimates.labels("true").inc()
-    return Response(cached, media_type=JSON)
+    return await computed(
+        request,
+        "estimate",
+        body.model_dump_json(),
+        estimate_dict,
+        body,
+        settings,
+        in_process=body.config is None,
+    )
 
 
 @router.get("/models", response_model=list[ModelRow], summary="The bundled model catalogue")

@@ -1,14 +1,17 @@
-"""GET /healthz (liveness plus store reachability) and GET /metrics (Prometheus)."""
+"""GET /healthz (the store by a committed write probe, its disk, Redis when configured) and GET
+/metrics (Prometheus)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import asyncio
+
+from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 
 from vramplan.errors import StoreUnavailableError
 from vramplan.service.app_errors import version
-from vramplan.service.deps import MetricsDep, StoreDep
+from vramplan.service.deps import MetricsDep, SettingsDep, StoreDep
 from vramplan.service.metrics import CONTENT_TYPE_LATEST
 from vramplan.service.schemas import Health
 
@@ -21,17 +24,23 @@ router = APIRouter(tags=["health"])
     responses={503: {"model": Health}},
     summary="Liveness and store status",
 )
-async def healthz(store: StoreDep) -> JSONResponse:
-    """200 when the plans store answers; 503 ("degraded") while it does not, estimates still work."""
+async def healthz(store: StoreDep, settings: SettingsDep, request: Request) -> JSONResponse:
+    """200 when the store takes a committed write (schema present, disk not full) and Redis (if
+    configured) answers; 503 ("degraded") otherwise. Estimates keep working either way."""
+    body = Health(status="ok", version=version(), database="ok").model_dump()
     try:
-        await run_in_threadpool(store.ensure_ready)
-        await run_in_threadpool(store.ping)
+        await run_in_threadpool(store.probe, settings.min_free_disk_bytes)
     except StoreUnavailableError as exc:
-        body = Health(
-            status="degraded", version=version(), database="unavailable", database_message=str(exc)
-        )
-        return JSONResponse(body.model_dump(), status_code=503)
-    return JSONResponse(Health(status="ok", version=version(), database="ok").model_dump())
+        body.update(status="degraded", database="unavailable", database_message=str(exc))
+    redis = request.app.state.redis
+    body["redis"] = "off"
+    if redis is not None:
+        try:
+            await asyncio.wait_for(redis.ping(), 2.0)
+            body["redis"] = "ok"
+        except Exception:
+            body.update(status="degraded", redis="unavailable")
+    return JSONResponse(body, status_code=200 if body["status"] == "ok" else 503)
 
 
 @router.get(

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from vramplan.planner import plan as _needs_planner  # noqa: F401 - fail at import if the library module is missing
 from vramplan.service.app_errors import ERROR_RESPONSES
-from vramplan.service.compute import plan_dict, render
+from vramplan.service.compute import plan_dict
 from vramplan.service.deps import SettingsDep
+from vramplan.service.execute import computed
 from vramplan.service.schemas import PlanRequest
 
 router = APIRouter(prefix="/api", tags=["plan"])
@@ -22,6 +23,6 @@ router = APIRouter(prefix="/api", tags=["plan"])
     responses=ERROR_RESPONSES,
     summary="Rank deployments for a workload",
 )
-def plan_route(body: PlanRequest, settings: SettingsDep) -> Response:
+async def plan_route(body: PlanRequest, settings: SettingsDep, request: Request) -> Response:
     """The JSON of `vramplan plan MODEL --context C --users U ... --json`; DoesNotFitError is 422 with fixes."""
-    return Response(render(plan_dict(body, settings)), media_type="application/json")
+    return await computed(request, "plan", body.model_dump_json(), plan_dict, body, settings)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from vramplan.service.app_errors import ERROR_RESPONSES
-from vramplan.service.compute import render, simulate_dict
+from vramplan.service.compute import simulate_dict
 from vramplan.service.deps import SettingsDep
+from vramplan.service.execute import computed
 from vramplan.service.schemas import SimulateRequest, SimulateResponse
 
 router = APIRouter(prefix="/api", tags=["simulate"])
@@ -19,10 +20,14 @@ router = APIRouter(prefix="/api", tags=["simulate"])
     responses=ERROR_RESPONSES,
     summary="Replay a workload through a KV-cache allocator",
 )
-def simulate_route(body: SimulateRequest, settings: SettingsDep) -> Response:
+async def simulate_route(
+    body: SimulateRequest, settings: SettingsDep, request: Request
+) -> Response:
     """Memory shares, batch size, throughput and latencies of one replay, with a memory timeseries.
 
-    Simulated time, generated requests and wall time are bounded by the server's settings; a sync
-    route, so the replay runs in a worker thread and never blocks other requests.
+    Simulated time, generated requests, the block pool and wall time are bounded by the server's
+    settings; the replay runs in a worker process that is killed past the compute budget.
     """
-    return Response(render(simulate_dict(body, settings)), media_type="application/json")
+    return await computed(
+        request, "simulate", body.model_dump_json(), simulate_dict, body, settings
+    )

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from vramplan.service.app_errors import ERROR_RESPONSES
-from vramplan.service.compute import render, train_dict
+from vramplan.service.compute import train_dict
 from vramplan.service.deps import SettingsDep
+from vramplan.service.execute import computed
 from vramplan.service.schemas import TrainRequest
 from vramplan.training import estimate_training as _needs_training  # noqa: F401 - fail at import if the library module is missing
 
@@ -22,6 +23,6 @@ router = APIRouter(prefix="/api", tags=["train"])
     responses=ERROR_RESPONSES,
     summary="Training memory per GPU",
 )
-def train_route(body: TrainRequest, settings: SettingsDep) -> Response:
+async def train_route(body: TrainRequest, settings: SettingsDep, request: Request) -> Response:
     """The JSON of `vramplan train ... --json`."""
-    return Response(render(train_dict(body, settings)), media_type="application/json")
+    return await computed(request, "train", body.model_dump_json(), train_dict, body, settings)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from vramplan.engines.vllm import predict_vllm as _needs_engine  # noqa: F401 - fail at import if the library module is missing
 from vramplan.service.app_errors import ERROR_RESPONSES
-from vramplan.service.compute import render, vllm_dict
+from vramplan.service.compute import vllm_dict
+from vramplan.service.execute import computed
 from vramplan.service.schemas import VllmRequest, VllmResponse
 
 router = APIRouter(prefix="/api", tags=["engines"])
@@ -19,6 +20,6 @@ router = APIRouter(prefix="/api", tags=["engines"])
     responses=ERROR_RESPONSES,
     summary="Predict vLLM's startup log",
 )
-def vllm_route(body: VllmRequest) -> Response:
+async def vllm_route(body: VllmRequest, request: Request) -> Response:
     """The JSON of `vramplan vllm ARGS --gpu G --json`."""
-    return Response(render(vllm_dict(body)), media_type="application/json")
+    return await computed(request, "vllm", body.model_dump_json(), vllm_dict, body)
