@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 
+from vramplan.cli_options import option
 from vramplan.render import console, table, to_json
 
 
@@ -15,10 +16,8 @@ def register(app: typer.Typer) -> None:
 
 def plan_command(
     model: Annotated[str, typer.Argument(help="Catalogue name, config path or Hub id.")],
-    context: Annotated[
-        int, typer.Option("--context", help="Tokens per request (prompt + output).")
-    ],
-    users: Annotated[int, typer.Option("--users", help="Concurrent users.")],
+    context: int = option("context", required=True),
+    users: int = option("users", required=True),
     rate: Annotated[
         float | None, typer.Option("--rate", help="Requests per second to sustain.")
     ] = None,
@@ -34,10 +33,11 @@ def plan_command(
     gpus: Annotated[
         str | None, typer.Option("--gpus", help="Comma-separated GPU names to consider.")
     ] = None,
-    dtype: Annotated[str | None, typer.Option("--dtype")] = None,
-    quantization: Annotated[str | None, typer.Option("--quantization", "-q")] = None,
-    kv_cache_dtype: Annotated[str | None, typer.Option("--kv-cache-dtype")] = None,
-    engine: Annotated[str, typer.Option("--engine")] = "vllm",
+    dtype: str | None = option("dtype"),
+    quantization: str | None = option("quantization"),
+    kv_cache_dtype: str | None = option("kv_cache_dtype"),
+    engine: str = option("engine"),
+    engine_version: str | None = option("engine_version"),
     criterion: Annotated[
         str, typer.Option("--criterion", help="cost, latency, gpus or throughput.")
     ] = "cost",
@@ -59,6 +59,7 @@ def plan_command(
         dtype=dtype,
         quantization=quantization,
         engine=engine,
+        engine_version=engine_version,
         criterion=criterion,
         kv_cache_dtype=kv_cache_dtype,
         limit=limit,
@@ -116,7 +117,7 @@ def plan_command(
         out.print(
             f"node: {best.node['host_ram_gib']} GiB RAM, {best.node['cpu_cores']} cores, {best.node['nvme_gib']} GiB NVMe per node"
         )
-        out.print(f"launch: {best.launch['vllm']}")
+        out.print(f"launch: {best.launch[engine]}")
     out.print(f"{len(result.rejected)} options rejected, e.g.:")
     for r in result.rejected[:5]:
         out.print(f"  - {r['option']}: {r['reason']}")

@@ -17,56 +17,30 @@ def register(app: typer.Typer) -> None:
     app.command("vllm", context_settings=_CONTEXT)(vllm_command)
 
 
-def _take(args: list[str], flag: str, has_value: bool = True) -> tuple[Any, list[str]]:
-    """Remove our own option (``--gpu X`` or ``--gpu=X``) from the vLLM argv."""
-    out: list[str] = []
-    value: Any = None if has_value else False
-    i = 0
-    while i < len(args):
-        a = args[i]
-        if a == flag:
-            if has_value:
-                if i + 1 >= len(args):
-                    from vramplan.errors import InputError
-
-                    raise InputError(f"{flag} needs a value")
-                value = args[i + 1]
-                i += 2
-                continue
-            value = True
-        elif has_value and a.startswith(flag + "="):
-            value = a.split("=", 1)[1]
-        else:
-            out.append(a)
-        i += 1
-    return value, out
-
-
 def vllm_command(ctx: typer.Context) -> None:
     """Predict vLLM's startup log for a `vllm serve` command line.
 
     Usage: vramplan vllm [vllm serve] MODEL [vLLM flags ...] --gpu NAME [--gpu-memory SIZE]
     [--engine-version V] [--offline] [--json]
     """
-    from vramplan.engines.vllm import predict_vllm
+    from vramplan.engines.base import take_flags
     from vramplan.render import to_json
+    from vramplan.run import run
 
-    args = list(ctx.args)
-    gpu, args = _take(args, "--gpu")
-    gpu_memory, args = _take(args, "--gpu-memory")
-    version, args = _take(args, "--engine-version")
-    json_out, args = _take(args, "--json", has_value=False)
-    offline, args = _take(args, "--offline", has_value=False)
-    pred = predict_vllm(
-        args,
-        gpu=gpu,
-        gpu_memory=gpu_memory,
-        engine_version=version,
-        usage_context="offline" if offline else "api_server",
+    ours, args = take_flags(
+        ctx.args, ("--gpu", "--gpu-memory", "--engine-version"), ("--json", "--offline")
     )
-    data = pred.to_dict()
-    extra = data.pop("extra", {})
-    data["ignored_flags"] = extra.get("ignored_flags", [])
+    data = run(
+        "vllm",
+        {
+            "args": args,
+            "gpu": ours.get("--gpu"),
+            "gpu_memory": ours.get("--gpu-memory"),
+            "engine_version": ours.get("--engine-version"),
+            "offline": bool(ours.get("--offline")),
+        },
+    )
+    json_out = bool(ours.get("--json"))
     if json_out:
         typer.echo(to_json(data))
         return
@@ -101,9 +75,18 @@ def render(d: dict[str, Any]) -> str:
     for e in d["errors"]:
         lines.append(f"  error: {e}")
     for f in d["fixes"]:
-        lines.append(f"  fix: {f}")
+        lines.append(f"  fix: {render_fix(f)}")
     if d.get("ignored_flags"):
         lines.append("ignored flags (not modelled): " + " ".join(d["ignored_flags"]))
     for a in d["assumptions"]:
         lines.append(f"assumption: {a}")
     return "\n".join(lines)
+
+
+def render_fix(fix: Any) -> str:
+    """A fix from the JSON (field, value, why) as the command-line change it stands for."""
+    if isinstance(fix, str):
+        return fix
+    flag = "--" + str(fix["field"]).replace("_", "-")
+    value = "" if fix["value"] is True else f" {fix['value']}"
+    return f"{flag}{value} ({fix['why']})"

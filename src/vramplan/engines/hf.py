@@ -60,10 +60,18 @@ class HFProfile:
 VERSIONS: VersionTable[HFProfile] = VersionTable(
     "transformers",
     {
-        "4.40.0": HFProfile(False, False, False),
-        "4.45.0": HFProfile(True, False, False),
-        "4.50.0": HFProfile(True, False, True),
-        "5.0.0": HFProfile(True, True, True),
+        "4.40.0": HFProfile(
+            last_logits_only=False, mla_latent_cache=False, sliding_dynamic_layers=False
+        ),
+        "4.45.0": HFProfile(
+            last_logits_only=True, mla_latent_cache=False, sliding_dynamic_layers=False
+        ),
+        "4.50.0": HFProfile(
+            last_logits_only=True, mla_latent_cache=False, sliding_dynamic_layers=True
+        ),
+        "5.0.0": HFProfile(
+            last_logits_only=True, mla_latent_cache=True, sliding_dynamic_layers=True
+        ),
     },
 )
 

@@ -62,10 +62,16 @@ class LlamaCppProfile:
 VERSIONS: VersionTable[LlamaCppProfile] = VersionTable(
     "llama.cpp",
     {
-        "1000": LlamaCppProfile(512, False, False, 0),
-        "4040": LlamaCppProfile(4096, False, False, 0),
-        "6300": LlamaCppProfile(4096, True, False, -1),
-        "7000": LlamaCppProfile(0, True, True, -1),
+        "1000": LlamaCppProfile(
+            default_n_ctx=512, flash_attn_default=False, fit=False, default_ngl=0
+        ),
+        "4040": LlamaCppProfile(
+            default_n_ctx=4096, flash_attn_default=False, fit=False, default_ngl=0
+        ),
+        "6300": LlamaCppProfile(
+            default_n_ctx=4096, flash_attn_default=True, fit=False, default_ngl=-1
+        ),
+        "7000": LlamaCppProfile(default_n_ctx=0, flash_attn_default=True, fit=True, default_ngl=-1),
     },
 )
 

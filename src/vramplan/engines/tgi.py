@@ -57,9 +57,9 @@ class TGIProfile:
 VERSIONS: VersionTable[TGIProfile] = VersionTable(
     "tgi",
     {
-        "1.0.0": TGIProfile("paged", False),
-        "2.0.0": TGIProfile("paged", True),
-        "2.3.0": TGIProfile("flashinfer", True),
+        "1.0.0": TGIProfile(default_backend="paged", wiggle=False),
+        "2.0.0": TGIProfile(default_backend="paged", wiggle=True),
+        "2.3.0": TGIProfile(default_backend="flashinfer", wiggle=True),
     },
 )
 

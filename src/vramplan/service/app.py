@@ -84,7 +84,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 
 # Routes whose library function is written elsewhere; each is included when its module imports.
-OPTIONAL_ROUTES = ("vllm", "explain", "plan", "train")
+OPTIONAL_ROUTES = ("vllm", "explain", "plan", "train", "perf")
 
 
 def _optional_route(name: str) -> object | None:

@@ -117,7 +117,7 @@ async function runVllm(base, d) {
   $("vllm-rows").innerHTML = [row("weights_gib", "Model loading took"), row("activation_peak_gib", "activation peak"), row("non_torch_gib", "non-torch memory"),
     row("cuda_graph_gib", "CUDA graphs"), row("available_kv_cache_gib", "Available KV cache memory"), row("kv_cache_tokens", "GPU KV cache size (tokens)"),
     row("max_concurrency", "Maximum concurrency"), row("starts", "starts")].join("") +
-    (v.fixes || []).map((f) => `<tr><td>fix</td><td>${escapeHtml(f)}</td></tr>`).join("");
+    (v.fixes || []).map((f) => `<tr><td>fix</td><td>${escapeHtml(typeof f === "string" ? f : `--${f.field.replaceAll("_", "-")} ${f.value} (${f.why})`)}</td></tr>`).join("");
   panel.hidden = false;
 }
 
