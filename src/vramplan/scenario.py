@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any, Literal
 
 from vramplan.errors import InputError
-from vramplan.scenario_fields import FIELDS, MAX_CONTEXT, MAX_USERS, check, default
+from vramplan.scenario_fields import FIELDS, MAX_CONTEXT, MAX_USERS, default
 
 if TYPE_CHECKING:
     from vramplan.model.spec import ModelSpec
@@ -35,12 +35,24 @@ __all__ = [
 ]
 
 
+_TABLE_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
 def _check_all(obj: Any, *, objects: tuple[str, ...] = ()) -> None:
     """Check every field against the table; ``objects`` may also hold a resolved object (a GPU)."""
-    for f in fields(obj):
-        value = getattr(obj, f.name)
-        if f.name in FIELDS and not (f.name in objects and not isinstance(value, str)):
-            check(f.name, value)
+    names = _TABLE_FIELDS.get(type(obj))
+    if names is None:
+        names = _TABLE_FIELDS[type(obj)] = tuple(f.name for f in fields(obj) if f.name in FIELDS)
+    for name in names:
+        value = getattr(obj, name)
+        spec = FIELDS[name]
+        rng = spec.__dict__["_int_range"]
+        if (rng is not None and type(value) is int and rng[0] <= value <= rng[1]) or (
+            value is None and spec.default is None
+        ):
+            continue  # fast path: a whole number in range, or an unset optional field
+        if not (name in objects and value is not None and not isinstance(value, str)):
+            spec.check(value)
 
 
 @dataclass(frozen=True)

@@ -85,8 +85,19 @@ class FieldSpec:
         )
         return ", ".join(p for p in (lo, hi) if p)
 
+    def __post_init__(self) -> None:
+        # Inclusive integer bounds for the fast path of check() (the estimate runs it per call).
+        lo = self.ge if self.ge is not None else (self.gt + 1 if self.gt is not None else -math.inf)
+        hi = self.le if self.le is not None else (self.lt - 1 if self.lt is not None else math.inf)
+        object.__setattr__(self, "_int_range", (lo, hi) if self.type is int else None)
+
     def check(self, value: Any) -> None:
         """Raise InputError (one line naming the flag and the fix) when ``value`` breaks this field."""
+        rng = self.__dict__["_int_range"]
+        if rng is not None and type(value) is int and rng[0] <= value <= rng[1]:
+            return  # the common case, without the slow path's imports and messages
+        if value is None and (self.optional or self.default is None):
+            return
         from vramplan.errors import InputError
 
         if value is None:
