@@ -282,13 +282,23 @@ class Engine(Protocol):
 ENGINE_MODULES: dict[str, str] = {
     "vllm": "vramplan.engines.vllm:ENGINE_MODEL",
     "sglang": "vramplan.engines.sglang:ENGINE_MODEL",
+    "tgi": "vramplan.engines.tgi:ENGINE_MODEL",
+    "llamacpp": "vramplan.engines.llamacpp:ENGINE_MODEL",
+    "hf": "vramplan.engines.hf:ENGINE_MODEL",
 }
-#: Other names of the same engines (perf's "vllm-0.5" is vLLM at version 0.5).
+#: Names of the engines -> (engine, the version a name implies: perf's "vllm-0.5" is vLLM 0.5).
 ENGINE_NAMES: dict[str, tuple[str, str | None]] = {
     "vllm": ("vllm", None),
     "vllm-0.5": ("vllm", "0.5"),
     "vllm-legacy": ("vllm", "0.5"),
     "sglang": ("sglang", None),
+    "tgi": ("tgi", None),
+    "text-generation-inference": ("tgi", None),
+    "llamacpp": ("llamacpp", None),
+    "llama.cpp": ("llamacpp", None),
+    "llama-cpp": ("llamacpp", None),
+    "hf": ("hf", None),
+    "transformers": ("hf", None),
 }
 
 

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from fractions import Fraction
 from math import ceil
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from vramplan.engines.base import GIB, EnginePrediction, VersionTable, parse_version
+from vramplan.engines.base import GIB, EnginePrediction, KVPool, VersionTable, parse_version
 from vramplan.engines.sglang import pick_gpu
 from vramplan.errors import InputError, UnknownDtypeError
 from vramplan.hardware import GPU
@@ -45,6 +45,9 @@ FIT_MIN_CTX = 4096
 COMPUTE_HIDDEN_COPIES = 2
 DEFAULT_N_BATCH = 2048
 DEFAULT_N_UBATCH = 512
+
+if TYPE_CHECKING:
+    from vramplan.scenario import Scenario
 
 
 @dataclass(frozen=True)
@@ -653,3 +656,58 @@ __all__ = [
     "predict_llamacpp",
     "swa_cells",
 ]
+
+
+# ------------------------------------------------------------------------------------------ engine
+#: Scenario field -> llama.cpp's setting name (``llama-server`` flags).
+SCENARIO_KEYS: dict[str, str] = {
+    "max_num_seqs": "n_parallel",
+    "max_num_batched_tokens": "n_ubatch",  # tokens one forward processes (n_batch is the logical batch)
+    "max_model_len": "n_ctx",
+}
+
+
+class LlamaCppEngine:
+    """llama.cpp as an :class:`~vramplan.engines.base.Engine` (its KV pool is the context's cells)."""
+
+    name = "llamacpp"
+
+    def settings(self, scenario: Scenario) -> dict[str, Any]:
+        e, p = scenario.engine, scenario.precision
+        s: dict[str, Any] = {
+            "model": scenario.model if isinstance(scenario.model, str) else scenario.model.name,
+            "file_type": p.quantization,
+        }
+        for name, key in SCENARIO_KEYS.items():
+            s[key] = getattr(e, name)
+        return {k: v for k, v in s.items() if v is not None}
+
+    def predict(self, scenario: Scenario) -> EnginePrediction:
+        return predict_llamacpp(
+            self.settings(scenario),
+            scenario.hardware.gpu,
+            gpu_memory=scenario.hardware.gpu_memory,
+            engine_version=scenario.engine.engine_version,
+            num_gpus=scenario.hardware.tp * scenario.hardware.pp,
+        )
+
+    def kv_pool(self, scenario: Scenario) -> KVPool:
+        from dataclasses import replace
+
+        from vramplan.engines.base import pool_from_prediction
+
+        pred = self.predict(scenario)
+        hw = pick_gpu(scenario.hardware.gpu, scenario.hardware.gpu_memory)
+        return replace(pool_from_prediction(pred, hw.memory_bytes, SCENARIO_KEYS), gpu=hw.name)
+
+    def launch(self, scenario: Scenario, model_id: str) -> list[str]:
+        s = self.settings(scenario)
+        s.pop("model", None)
+        flags = {"n_parallel": "--parallel", "n_ubatch": "--ubatch-size", "n_ctx": "--ctx-size"}
+        argv = ["llama-server", "--hf-repo", model_id]
+        for key, value in s.items():
+            argv += [flags.get(key, "--" + key.replace("_", "-")), str(value)]
+        return argv
+
+
+ENGINE_MODEL = LlamaCppEngine()
