@@ -411,7 +411,8 @@ def predict_llamacpp(
 ) -> EnginePrediction:
     """Predict the buffers ``llama-server``/``llama-cli`` allocates per device and whether they fit."""
     if isinstance(argv_or_settings, Mapping):
-        settings, ignored = dict(argv_or_settings), []
+        settings: dict[str, Any] = dict(argv_or_settings)
+        ignored: list[str] = []
     else:
         settings, ignored = parse_llamacpp_argv(argv_or_settings)
     hw = pick_gpu(gpu, gpu_memory)

@@ -236,8 +236,8 @@ def parse_argv(
     flags: Mapping[str, str],
     bool_flags: Mapping[str, str],
     int_keys: set[str],
-    float_keys: set[str] = frozenset(),
-) -> tuple[dict[str, Any], list[str]]:  # type: ignore[assignment]
+    float_keys: set[str] | frozenset[str] = frozenset(),
+) -> tuple[dict[str, Any], list[str]]:
     """Engine command-line flags -> (settings, ignored flags), through the shared ``scan_argv``."""
     from functools import partial
 
@@ -254,11 +254,15 @@ def parse_argv(
     return scanned.settings, scanned.ignored
 
 
-def _read(key: str, value: str, flag: str, *, int_keys: set[str], float_keys: set[str]) -> Any:
+def _read(
+    key: str, value: str, flag: str, *, int_keys: set[str], float_keys: set[str] | frozenset[str]
+) -> Any:
     return _convert(key, value, flag, int_keys, float_keys)
 
 
-def _convert(key: str, value: str, flag: str, int_keys: set[str], float_keys: set[str]) -> Any:
+def _convert(
+    key: str, value: str, flag: str, int_keys: set[str], float_keys: set[str] | frozenset[str]
+) -> Any:
     try:
         if key in int_keys:
             return int(float(value))
@@ -335,7 +339,8 @@ def predict_sglang(
     loading): other processes, the CUDA context and NCCL are then already accounted for.
     """
     if isinstance(argv_or_settings, Mapping):
-        settings, ignored = dict(argv_or_settings), []
+        settings: dict[str, Any] = dict(argv_or_settings)
+        ignored: list[str] = []
     else:
         settings, ignored = parse_argv(argv_or_settings, FLAGS, BOOL_FLAGS, _INT_KEYS)
     hw = pick_gpu(gpu, gpu_memory)

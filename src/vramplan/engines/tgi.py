@@ -125,7 +125,8 @@ def predict_tgi(
 ) -> EnginePrediction:
     """Predict the KV token budget ``text-generation-launcher ...`` sets at warm-up, per shard."""
     if isinstance(argv_or_settings, Mapping):
-        settings, ignored = dict(argv_or_settings), []
+        settings: dict[str, Any] = dict(argv_or_settings)
+        ignored: list[str] = []
     else:
         settings, ignored = parse_argv(argv_or_settings, FLAGS, {}, _INT, {"cuda_memory_fraction"})
     hw = pick_gpu(gpu, gpu_memory)
