@@ -67,7 +67,9 @@ class EngineProfile:
     kv_bandwidth_efficiency: fraction of HBM peak the decode attention kernel reaches reading the KV
         cache (paged gathers of 16-token blocks; the vLLM paper's Fig. 18a puts its kernel 20-26 % behind
         a contiguous one), lower than the weight GEMVs.
-    max_num_seqs / max_num_batched_tokens / gpu_memory_utilization: the engine's batching defaults.
+    max_num_seqs / max_num_batched_tokens / gpu_memory_utilization: the engine's batching defaults, only
+        for engines without a startup model (trtllm); 0 means "the engine's own default for the version
+        and GPU asked", which :func:`build_setup` takes from the engine's ``kv_pool``.
     chunked_prefill: prefill chunks are mixed into decode steps (else prefills run as separate steps).
     num_scheduler_steps: multi-step scheduling (vLLM 0.6 --num-scheduler-steps): a new request waits for
         the running window of steps to end before its prefill, half a window on average.
@@ -82,9 +84,9 @@ class EngineProfile:
     mfu_max: float
     mfu_half_tokens: float
     attention_efficiency: float
-    max_num_seqs: int
-    max_num_batched_tokens: int
-    gpu_memory_utilization: float
+    max_num_seqs: int = 0
+    max_num_batched_tokens: int = 0
+    gpu_memory_utilization: float = 0.0
     chunked_prefill: bool = True
     kv_bandwidth_efficiency: float = 0.7
     num_scheduler_steps: int = 1
@@ -105,9 +107,6 @@ ENGINES: dict[str, EngineProfile] = {
         mfu_max=0.62,
         mfu_half_tokens=96,
         attention_efficiency=0.5,
-        max_num_seqs=256,
-        max_num_batched_tokens=2048,
-        gpu_memory_utilization=0.90,
         kv_bandwidth_efficiency=0.7,
         launch="vllm serve",
     ),
@@ -123,9 +122,6 @@ ENGINES: dict[str, EngineProfile] = {
         mfu_max=0.6,
         mfu_half_tokens=96,
         attention_efficiency=0.45,
-        max_num_seqs=256,
-        max_num_batched_tokens=8192,
-        gpu_memory_utilization=0.90,
         chunked_prefill=False,
         kv_bandwidth_efficiency=0.6,
         launch="python -m vllm.entrypoints.openai.api_server",
@@ -141,9 +137,6 @@ ENGINES: dict[str, EngineProfile] = {
         mfu_max=0.65,
         mfu_half_tokens=96,
         attention_efficiency=0.55,
-        max_num_seqs=1024,
-        max_num_batched_tokens=8192,
-        gpu_memory_utilization=0.88,
         kv_bandwidth_efficiency=0.75,
         launch="python -m sglang.launch_server",
     ),
@@ -175,9 +168,6 @@ ENGINES: dict[str, EngineProfile] = {
         mfu_max=0.55,
         mfu_half_tokens=128,
         attention_efficiency=0.45,
-        max_num_seqs=128,
-        max_num_batched_tokens=4096,
-        gpu_memory_utilization=0.90,
         chunked_prefill=False,
         kv_bandwidth_efficiency=0.7,
         launch="text-generation-launcher",
@@ -194,9 +184,6 @@ ENGINES: dict[str, EngineProfile] = {
         mfu_max=0.35,
         mfu_half_tokens=8,
         attention_efficiency=0.3,
-        max_num_seqs=4,
-        max_num_batched_tokens=512,
-        gpu_memory_utilization=0.95,
         chunked_prefill=False,
         bandwidth_cap_bytes_per_s=1.0e12,
         kv_bandwidth_efficiency=0.5,
@@ -451,22 +438,20 @@ def build_setup(
         raise InputError(f"tensor/pipeline parallel sizes must be >= 1, got TP {tp}, PP {pp}")
     check_parallelism(spec, tp, pp)
     r = resolve(spec, dtype, quantization, kv_cache_dtype)
-    pool = None
-    if kv_capacity_tokens is None:
-        pool = engine_kv_pool(
-            spec,
-            hw,
-            engine,
-            tp,
-            pp,
-            dtype,
-            quantization,
-            kv_cache_dtype,
-            max_model_len,
-            engine_version,
-            overrides,
-            enforce_eager,
-        )
+    pool = engine_kv_pool(
+        spec,
+        hw,
+        engine,
+        tp,
+        pp,
+        dtype,
+        quantization,
+        kv_cache_dtype,
+        max_model_len,
+        engine_version,
+        overrides,
+        enforce_eager,
+    )
     if pool is not None:
         # The engine's own defaults for its version and this GPU, unless the caller set them.
         prof = replace(
@@ -475,7 +460,8 @@ def build_setup(
             max_num_batched_tokens=pool.max_num_batched_tokens,
             gpu_memory_utilization=pool.gpu_memory_utilization,
         )
-        kv_capacity_tokens = float(pool.kv_cache_tokens)
+        if kv_capacity_tokens is None:
+            kv_capacity_tokens = float(pool.kv_cache_tokens)
     if overrides:
         prof = replace(prof, **overrides)
     if hw.memory_bandwidth_bytes_per_s is None:
