@@ -29,7 +29,12 @@ from vramplan.precision import Precision, kv_element_bytes, resolve_precision
 from vramplan.rule_of_thumb import naive_kv_bytes_per_token, rule_of_thumb
 from vramplan.scenario import Method, Parallelism, Workload
 from vramplan.scenario_fields import check as check_field
+from vramplan.scenario_fields import default as field_default
 from vramplan.units import format_bytes
+
+#: The table's defaults (``scenario_fields``), not second copies.
+DEFAULT_CONTEXT: int = field_default("context")
+DEFAULT_USERS: int = field_default("users")
 
 TP_CHOICES = (1, 2, 4, 8)
 PP_CHOICES = (1, 2, 3, 4, 6, 8, 16)
@@ -379,8 +384,8 @@ def estimate(
     dtype: str | None = None,
     quantization: str | None = None,
     kv_cache_dtype: str | None = None,
-    context: int = 4096,
-    users: int = 1,
+    context: int = DEFAULT_CONTEXT,
+    users: int = DEFAULT_USERS,
     batch_tokens: int | None = None,
     gpu: str | GPU | None = None,
     gpu_memory: str | int | None = None,
