@@ -392,7 +392,9 @@ def scan_argv(
             continue
         if f.convert is None:
             value: Any = f.value_when_set
-            if eq:
+            if eq and inline in f.optional_values:
+                value = inline
+            elif eq:
                 value = inline.strip().lower() in ("1", "true", "yes", "on")
                 if f.value_when_set is False:
                     value = not value

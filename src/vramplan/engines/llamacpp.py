@@ -308,68 +308,56 @@ BOOL_FLAGS = {
 _INT = {"n_ctx", "n_gpu_layers", "n_parallel", "n_batch", "n_ubatch"}
 
 
+_FA_VALUES = {"on": True, "1": True, "true": True, "off": False, "0": False, "false": False}
+
+
+def _ll_value(key: str, value: str, flag: str) -> Any:
+    if key in _INT:
+        try:
+            return int(value)
+        except ValueError:
+            raise InputError(f"{flag} expects an integer, got {value!r}") from None
+    if key == "tensor_split":
+        try:
+            parts = [float(x) for x in re.split(r"[,/]", value) if x]
+        except ValueError:
+            raise InputError(f"{flag} expects proportions like 3,1, got {value!r}") from None
+        if not parts or not all(math.isfinite(x) and x >= 0 for x in parts) or sum(parts) <= 0:
+            raise InputError(
+                f"{flag} expects non-negative finite proportions like 3,1, got {value!r}"
+            )
+        return parts
+    return value
+
+
 def parse_llamacpp_argv(argv: Sequence[str]) -> tuple[dict[str, Any], list[str]]:
-    """llama.cpp flags (short ones included). ``-fa`` takes on/off/auto in new builds, nothing in old ones."""
-    settings: dict[str, Any] = {}
-    ignored: list[str] = []
-    args = list(argv)
-    i = 0
-    while i < len(args):
-        arg, value = args[i], None
-        if arg.startswith("--") and "=" in arg:
-            arg, value = arg.split("=", 1)
-        if arg in BOOL_FLAGS:
-            settings[BOOL_FLAGS[arg]] = True
-        elif arg in ("-fa", "--flash-attn"):
-            nxt = value if value is not None else (args[i + 1] if i + 1 < len(args) else None)
-            if nxt in ("on", "off", "auto", "1", "0", "true", "false"):
-                settings["flash_attn"] = {
-                    "on": True,
-                    "1": True,
-                    "true": True,
-                    "off": False,
-                    "0": False,
-                    "false": False,
-                }.get(nxt, "auto")
-                i += 0 if value is not None else 1
-            else:
-                settings["flash_attn"] = True
-        elif arg in ("--fit",) and value is not None:
-            settings["fit"] = value != "off"
-        elif arg in FLAGS:
-            if value is None:
-                if i + 1 >= len(args):
-                    raise InputError(f"{arg} needs a value")
-                value = args[i + 1]
-                i += 1
-            key = FLAGS[arg]
-            if key in _INT:
-                try:
-                    settings[key] = int(value)
-                except ValueError:
-                    raise InputError(f"{arg} expects an integer, got {value!r}") from None
-            elif key == "tensor_split":
-                try:
-                    parts = [float(x) for x in re.split(r"[,/]", value) if x]
-                except ValueError:
-                    raise InputError(f"{arg} expects proportions like 3,1, got {value!r}") from None
-                if (
-                    not parts
-                    or not all(math.isfinite(x) and x >= 0 for x in parts)
-                    or sum(parts) <= 0
-                ):
-                    raise InputError(
-                        f"{arg} expects non-negative finite proportions like 3,1, got {value!r}"
-                    )
-                settings[key] = parts
-            else:
-                settings[key] = value
-        elif arg.startswith("-"):
-            ignored.append(arg)
-            if value is None and i + 1 < len(args) and not args[i + 1].startswith("-"):
-                i += 1
-        i += 1
-    return settings, ignored
+    """llama.cpp flags (short ones included), through the shared ``engines.base.scan_argv``.
+
+    ``-fa`` takes on/off/auto in new builds and nothing in old ones.
+    """
+    from functools import partial
+
+    from vramplan.engines.base import Flag, scan_argv
+
+    names: dict[str, list[str]] = {}
+    for flag, key in FLAGS.items():
+        if key != "flash_attn":
+            names.setdefault(key, []).append(flag)
+    table = [Flag(tuple(fl), key, partial(_ll_value, key)) for key, fl in names.items()]
+    table += [Flag((flag,), key) for flag, key in BOOL_FLAGS.items()]
+    table.append(
+        Flag(
+            ("-fa", "--flash-attn"),
+            "flash_attn",
+            optional_values=frozenset([*_FA_VALUES, "auto"]),
+        )
+    )
+    scanned = scan_argv(argv, table)
+    settings = dict(scanned.settings)
+    fa = settings.get("flash_attn")
+    if isinstance(fa, str):
+        settings["flash_attn"] = _FA_VALUES.get(fa, "auto")
+    return settings, scanned.ignored
 
 
 _FILE_TYPE = re.compile(r"(?i)(IQ\d_[A-Z]+|Q\d_K_[SML]|Q\d_K|Q\d_[01]|BF16|F16|F32)(?:\.gguf)?$")
