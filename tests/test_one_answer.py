@@ -8,6 +8,8 @@ import shlex
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from vramplan.cli import app
@@ -111,3 +113,52 @@ def test_run_is_what_the_cli_prints() -> None:
     assert run("vllm", {"args": [HUB_ID], "gpu": GPU}) == cli_json(
         "vllm", HUB_ID, "--gpu", GPU, "--json"
     )
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    model=st.sampled_from(["llama-3.1-8b", "qwen2.5-7b", "opt-13b"]),
+    gpu=st.sampled_from(["A100-40GB", "A100-80GB", "H100-80GB", "L40S"]),
+    util=st.sampled_from([0.8, 0.85, 0.9, 0.95]),
+    max_len=st.sampled_from([1024, 2048]),
+    seqs=st.one_of(st.none(), st.integers(1, 512)),
+    version=st.sampled_from([None, "0.6", "0.11", "0.19"]),
+)
+def test_one_pool_for_every_path(
+    model: str, gpu: str, util: float, max_len: int, seqs: int | None, version: str | None
+) -> None:
+    """Invariant: the vLLM argv path, the Engine protocol, perf and simulate size the same pool."""
+    from vramplan.engines.base import engine_model
+    from vramplan.engines.vllm import predict_vllm
+    from vramplan.errors import DoesNotFitError
+    from vramplan.model.load import load_model
+    from vramplan.perf import build_setup
+    from vramplan.scenario import Scenario
+    from vramplan.simulate.adapter import kv_budget
+
+    spec = load_model(model).spec
+    argv = [spec.name, "--max-model-len", str(max_len), "--gpu-memory-utilization", str(util)]
+    argv += ["--max-num-seqs", str(seqs)] if seqs else []
+    logged = predict_vllm(argv, gpu=gpu, engine_version=version, fixes=False)
+    found = engine_model("vllm")
+    assert found is not None
+    values = {"gpu": gpu, "gpu_memory_utilization": util, "max_model_len": max_len}
+    values.update({"max_num_seqs": seqs} if seqs else {})
+    pool = found[0].kv_pool(Scenario.from_values(spec, engine_version=version, **values))
+    assert pool.kv_cache_tokens == logged.kv_cache_tokens
+    assert pool.kv_cache_bytes == logged.extra["kv_cache_bytes"]
+    overrides = {"gpu_memory_utilization": util} | ({"max_num_seqs": seqs} if seqs else {})
+    setup = build_setup(
+        spec, gpu, engine_version=version, max_model_len=max_len, engine_overrides=overrides
+    )
+    assert setup.kv_capacity_tokens == logged.kv_cache_tokens
+    assert setup.engine.max_num_seqs == logged.settings["max_num_seqs"]
+    try:
+        budget = kv_budget(
+            spec, gpu, gpu_memory_utilization=util, max_model_len=max_len, max_num_seqs=seqs,
+            engine_version=version,
+        )  # fmt: skip
+    except DoesNotFitError:
+        assert logged.kv_cache_tokens < 16  # kv_budget refuses a pool under 16 tokens
+        return
+    assert budget.kv_cache_tokens == logged.kv_cache_tokens

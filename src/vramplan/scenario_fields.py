@@ -70,7 +70,7 @@ class FieldSpec:
         rng = self.range_text()
         if rng:
             extra.append(rng)
-        return self.help + (f" [{'; '.join(extra)}]" if extra else "")
+        return self.help + (f" ({'; '.join(extra)})" if extra else "")
 
     def range_text(self) -> str:
         lo = (
