@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import re
 import statistics
 import sys
 from collections import defaultdict
@@ -143,6 +144,21 @@ def engine_overrides(case: dict[str, Any], engine: str) -> dict[str, Any]:
     return out
 
 
+def version_of(case: dict[str, Any], engine: str) -> str | None:
+    """The engine version the case ran (its KV pool and batch defaults follow that version's profile)."""
+    m = re.match(r"\s*v?(\d+(?:\.\d+)*)", str(case.get("engine_version") or ""))
+    if engine == "vllm-0.5" or not m:
+        return None  # "vllm-0.5" already names its version
+    return m.group(1)
+
+
+def max_len_of(case: dict[str, Any], default: int) -> int:
+    """--max-model-len as the case set it (the pool's per-request accounting depends on it)."""
+    es = case.get("engine_settings") or {}
+    value = es.get("max_model_len")
+    return int(value) if isinstance(value, int) and value >= default else default
+
+
 def predict_case(case: dict[str, Any]) -> dict[str, Any]:
     """Predicted figures under the same keys as ``measured``."""
     base = case["base_model"]
@@ -181,9 +197,11 @@ def predict_case(case: dict[str, Any]) -> dict[str, Any]:
         dtype=dtype,
         quantization=quant,
         kv_cache_dtype=kv,
-        max_model_len=i_len + o_len,
+        max_model_len=max_len_of(case, i_len + o_len),
         kv_capacity_tokens=kv_tokens,
         engine_overrides=overrides,
+        engine_version=version_of(case, engine),
+        enforce_eager=bool(es.get("enforce_eager")),
     )
     m = case["measured"]
     out: dict[str, Any] = {}

@@ -29,8 +29,14 @@ from vramplan.model.spec import ModelSpec
 from vramplan.precision import Precision, kv_element_bytes, resolve_precision
 from vramplan.rule_of_thumb import naive_kv_bytes_per_token, rule_of_thumb
 from vramplan.scenario import Method, Parallelism, Workload
+from vramplan.scenario_fields import check as check_field
+from vramplan.scenario_fields import default as field_default
 from vramplan.units import format_bytes
 from vramplan.wording import plural
+
+#: The table's defaults (``scenario_fields``), not second copies.
+DEFAULT_CONTEXT: int = field_default("context")
+DEFAULT_USERS: int = field_default("users")
 
 TP_CHOICES = (1, 2, 4, 8)
 PP_CHOICES = (1, 2, 3, 4, 6, 8, 16)
@@ -449,8 +455,8 @@ def estimate(
     dtype: str | None = None,
     quantization: str | None = None,
     kv_cache_dtype: str | None = None,
-    context: int = 4096,
-    users: int = 1,
+    context: int = DEFAULT_CONTEXT,
+    users: int = DEFAULT_USERS,
     batch_tokens: int | None = None,
     gpu: str | GPU | None = None,
     gpu_memory: str | int | None = None,
@@ -463,14 +469,7 @@ def estimate(
     """Estimate serving memory. ``model`` is a catalogue name, a path, a Hub id, or a ModelSpec."""
     workload = Workload(context=context, users=users, batch_tokens=batch_tokens)
     Parallelism(tensor_parallel_size, pipeline_parallel_size)
-    if block_size is not None and (
-        isinstance(block_size, bool)
-        or not isinstance(block_size, int)
-        or not 0 < block_size <= 65536
-    ):
-        raise InputError(
-            f"block size must be a positive number of tokens up to 65536, got {block_size!r} (e.g. --block-size 16)"
-        )
+    check_field("block_size", block_size)
     hw = _gpu(gpu, gpu_memory)
     if method not in ("detailed", "rule-of-thumb"):
         raise InputError(f"unknown method {method!r}: use detailed or rule-of-thumb")

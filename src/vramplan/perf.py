@@ -31,7 +31,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field, replace
 from functools import lru_cache
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
@@ -39,6 +39,9 @@ from vramplan.errors import InputError
 from vramplan.hardware import GPU, resolve_gpu
 from vramplan.model.load import LoadedModel, spec_of
 from vramplan.model.spec import ModelSpec
+
+if TYPE_CHECKING:
+    from vramplan.engines.base import KVPool
 
 Mode = Literal["batch", "concurrency", "burst", "rate", "max-throughput"]
 
@@ -64,7 +67,9 @@ class EngineProfile:
     kv_bandwidth_efficiency: fraction of HBM peak the decode attention kernel reaches reading the KV
         cache (paged gathers of 16-token blocks; the vLLM paper's Fig. 18a puts its kernel 20-26 % behind
         a contiguous one), lower than the weight GEMVs.
-    max_num_seqs / max_num_batched_tokens / gpu_memory_utilization: the engine's batching defaults.
+    max_num_seqs / max_num_batched_tokens / gpu_memory_utilization: the engine's batching defaults, only
+        for engines without a startup model (trtllm); 0 means "the engine's own default for the version
+        and GPU asked", which :func:`build_setup` takes from the engine's ``kv_pool``.
     chunked_prefill: prefill chunks are mixed into decode steps (else prefills run as separate steps).
     num_scheduler_steps: multi-step scheduling (vLLM 0.6 --num-scheduler-steps): a new request waits for
         the running window of steps to end before its prefill, half a window on average.
@@ -79,9 +84,9 @@ class EngineProfile:
     mfu_max: float
     mfu_half_tokens: float
     attention_efficiency: float
-    max_num_seqs: int
-    max_num_batched_tokens: int
-    gpu_memory_utilization: float
+    max_num_seqs: int = 0
+    max_num_batched_tokens: int = 0
+    gpu_memory_utilization: float = 0.0
     chunked_prefill: bool = True
     kv_bandwidth_efficiency: float = 0.7
     num_scheduler_steps: int = 1
@@ -102,9 +107,6 @@ ENGINES: dict[str, EngineProfile] = {
         mfu_max=0.62,
         mfu_half_tokens=96,
         attention_efficiency=0.5,
-        max_num_seqs=256,
-        max_num_batched_tokens=2048,
-        gpu_memory_utilization=0.90,
         kv_bandwidth_efficiency=0.7,
         launch="vllm serve",
     ),
@@ -120,9 +122,6 @@ ENGINES: dict[str, EngineProfile] = {
         mfu_max=0.6,
         mfu_half_tokens=96,
         attention_efficiency=0.45,
-        max_num_seqs=256,
-        max_num_batched_tokens=8192,
-        gpu_memory_utilization=0.90,
         chunked_prefill=False,
         kv_bandwidth_efficiency=0.6,
         launch="python -m vllm.entrypoints.openai.api_server",
@@ -138,9 +137,6 @@ ENGINES: dict[str, EngineProfile] = {
         mfu_max=0.65,
         mfu_half_tokens=96,
         attention_efficiency=0.55,
-        max_num_seqs=1024,
-        max_num_batched_tokens=8192,
-        gpu_memory_utilization=0.88,
         kv_bandwidth_efficiency=0.75,
         launch="python -m sglang.launch_server",
     ),
@@ -172,9 +168,6 @@ ENGINES: dict[str, EngineProfile] = {
         mfu_max=0.55,
         mfu_half_tokens=128,
         attention_efficiency=0.45,
-        max_num_seqs=128,
-        max_num_batched_tokens=4096,
-        gpu_memory_utilization=0.90,
         chunked_prefill=False,
         kv_bandwidth_efficiency=0.7,
         launch="text-generation-launcher",
@@ -191,9 +184,6 @@ ENGINES: dict[str, EngineProfile] = {
         mfu_max=0.35,
         mfu_half_tokens=8,
         attention_efficiency=0.3,
-        max_num_seqs=4,
-        max_num_batched_tokens=512,
-        gpu_memory_utilization=0.95,
         chunked_prefill=False,
         bandwidth_cap_bytes_per_s=1.0e12,
         kv_bandwidth_efficiency=0.5,
@@ -297,6 +287,8 @@ class PerfSetup:
     compute_dtype: str = "bf16"
     weights_label: str = ""
     assumptions: tuple[str, ...] = ()
+    #: The engine's own KV pool behind ``kv_capacity_tokens`` (None: core budget or given directly).
+    kv_pool: KVPool | None = None
 
     @property
     def gpus(self) -> int:
@@ -413,15 +405,21 @@ def build_setup(
     quantization: str | None = None,
     kv_cache_dtype: str | None = None,
     gpu_memory_utilization: float | None = None,
-    max_model_len: int = 4096,
+    max_model_len: int | None = None,
     kv_capacity_tokens: float | None = None,
     engine_overrides: dict[str, Any] | None = None,
+    engine_version: str | None = None,
+    enforce_eager: bool = False,
 ) -> PerfSetup:
     """Resolve names and use the core's exact weight/KV bytes to build a :class:`PerfSetup`.
 
-    ``engine_overrides`` replaces engine settings (max_num_seqs, max_num_batched_tokens, chunked_prefill,
-    gpu_memory_utilization) with what a deployment actually uses. ``quantization`` "fp4"/"nvfp4" stores
-    4-bit weights and computes on the card's fp4 tensor cores.
+    The KV pool and the batching defaults (max_num_seqs, max_num_batched_tokens, utilization) are the
+    engine's own for ``engine_version`` on this GPU, from the engine model's ``kv_pool`` (the figures
+    `vramplan vllm` / `vramplan sglang` print); engines without a startup model (trtllm, tgi,
+    llamacpp) use the core's memory budget and this module's profile. ``engine_overrides`` replaces
+    engine settings (max_num_seqs, max_num_batched_tokens, chunked_prefill, gpu_memory_utilization)
+    with what a deployment actually uses. ``max_model_len`` defaults to the model's maximum.
+    ``quantization`` "fp4"/"nvfp4" stores 4-bit weights and computes on the card's fp4 tensor cores.
     """
     from vramplan.estimator import check_parallelism, resolve
     from vramplan.memory.kv_cache import kv_bytes_per_token
@@ -429,8 +427,7 @@ def build_setup(
     from vramplan.model.params import count_params
 
     prof = engine_profile(engine)
-    if engine_overrides:
-        prof = replace(prof, **engine_overrides)
+    overrides = dict(engine_overrides or {})
     fp4 = quantization is not None and quantization.strip().lower() in ("fp4", "nvfp4")
     if fp4:
         quantization = "w4a16"
@@ -441,6 +438,32 @@ def build_setup(
         raise InputError(f"tensor/pipeline parallel sizes must be >= 1, got TP {tp}, PP {pp}")
     check_parallelism(spec, tp, pp)
     r = resolve(spec, dtype, quantization, kv_cache_dtype)
+    pool = engine_kv_pool(
+        spec,
+        hw,
+        engine,
+        tp,
+        pp,
+        dtype,
+        quantization,
+        kv_cache_dtype,
+        max_model_len,
+        engine_version,
+        overrides,
+        enforce_eager,
+    )
+    if pool is not None:
+        # The engine's own defaults for its version and this GPU, unless the caller set them.
+        prof = replace(
+            prof,
+            max_num_seqs=pool.max_num_seqs,
+            max_num_batched_tokens=pool.max_num_batched_tokens,
+            gpu_memory_utilization=pool.gpu_memory_utilization,
+        )
+        if kv_capacity_tokens is None:
+            kv_capacity_tokens = float(pool.kv_cache_tokens)
+    if overrides:
+        prof = replace(prof, **overrides)
     if hw.memory_bandwidth_bytes_per_s is None:
         raise InputError(
             f"GPU {hw.name} has no memory bandwidth in the catalogue: add memory_bandwidth_bytes_per_s to a user GPU file"
@@ -516,11 +539,11 @@ def build_setup(
             kv_cache_dtype,
             tp,
             pp,
-            max_model_len,
+            max_model_len or spec.max_position_embeddings,
             prof.max_num_batched_tokens,
         )
         free = hw.memory_bytes * util - fixed
-        kv_capacity_tokens = max(free, 0.0) / per_tok_stage if per_tok_stage else 0.0
+        kv_capacity_tokens = math.floor(max(free, 0.0) / per_tok_stage) if per_tok_stage else 0
     attn_width = spec.num_heads * (spec.head_dim + spec.v_head_dim) / 2 / tp
     return PerfSetup(
         model=spec.name,
@@ -550,7 +573,50 @@ def build_setup(
         compute_dtype=compute_dtype,
         weights_label=r.precision.label,
         assumptions=tuple(assumptions),
+        kv_pool=pool,
     )
+
+
+#: Settings an engine's KV pool depends on, which ``engine_overrides`` may carry.
+_POOL_SETTINGS = ("gpu_memory_utilization", "max_num_seqs", "max_num_batched_tokens")
+
+
+def engine_kv_pool(
+    spec: ModelSpec,
+    gpu: GPU,
+    engine: str,
+    tp: int,
+    pp: int,
+    dtype: str | None,
+    quantization: str | None,
+    kv_cache_dtype: str | None,
+    max_model_len: int | None,
+    engine_version: str | None,
+    overrides: dict[str, Any] | None = None,
+    enforce_eager: bool = False,
+) -> KVPool | None:
+    """The engine's own KV pool for this layout (None for engines without a startup model)."""
+    from vramplan.engines.base import engine_model
+    from vramplan.scenario import EngineSettings, Hardware, Precision, Scenario
+
+    found = engine_model(engine)
+    if found is None:
+        return None
+    model, implied_version = found
+    o = overrides or {}
+    scenario = Scenario(
+        spec,
+        Precision(dtype=dtype, quantization=quantization, kv_cache_dtype=kv_cache_dtype),
+        hardware=Hardware(gpu=gpu, tensor_parallel_size=tp, pipeline_parallel_size=pp),
+        engine=EngineSettings(
+            engine=model.name,
+            engine_version=engine_version or implied_version,
+            max_model_len=max_model_len,
+            enforce_eager=enforce_eager,
+            **{k: o[k] for k in _POOL_SETTINGS if o.get(k) is not None},
+        ),
+    )
+    return model.kv_pool(scenario)
 
 
 @lru_cache(maxsize=8192)
@@ -604,7 +670,8 @@ class PerfResult:
     prefill_ms: float
     bound: str
     physical_max_output_tokens_per_s: float
-    kv_capacity_tokens: float
+    #: The KV pool of one replica in tokens, as the engine logs it (`vramplan vllm` prints the same).
+    kv_cache_tokens: int
     utilization: float | None = None
     stable: bool = True
     assumptions: tuple[str, ...] = ()
@@ -859,7 +926,7 @@ def predict(
         prefill_ms=prefill_ms,
         bound=bound,
         physical_max_output_tokens_per_s=phys,
-        kv_capacity_tokens=s.kv_capacity_tokens,
+        kv_cache_tokens=int(s.kv_capacity_tokens),
         utilization=utilization,
         stable=stable,
         assumptions=tuple(assumptions),
@@ -906,8 +973,8 @@ def perf(
     input_len: int,
     output_len: int,
     engine: str = "vllm",
-    tensor_parallel_size: int = 1,
-    pipeline_parallel_size: int = 1,
+    tensor_parallel_size: int | None = None,
+    pipeline_parallel_size: int | None = None,
     dtype: str | None = None,
     quantization: str | None = None,
     kv_cache_dtype: str | None = None,
@@ -918,24 +985,57 @@ def perf(
     burst: bool = False,
     max_num_seqs: int | None = None,
     gpu_memory_utilization: float | None = None,
+    max_num_batched_tokens: int | None = None,
+    max_model_len: int | None = None,
+    engine_version: str | None = None,
+    enforce_eager: bool = False,
 ) -> PerfResult:
-    """One call from names to a :class:`PerfResult` (the API behind ``vramplan perf``)."""
+    """One call from names to a :class:`PerfResult` (the API behind ``vramplan perf``).
+
+    Engine settings left None take the engine's defaults for ``engine_version`` on this GPU;
+    ``max_model_len`` defaults to ``input_len + output_len``.
+    """
+    from vramplan.scenario_fields import check
+
+    for name, value in (
+        ("input_len", input_len),
+        ("output_len", output_len),
+        ("tensor_parallel_size", tensor_parallel_size),
+        ("pipeline_parallel_size", pipeline_parallel_size),
+        ("batch_size", batch_size),
+        ("concurrency", concurrency),
+        ("request_rate", request_rate),
+        ("max_num_seqs", max_num_seqs),
+        ("gpu_memory_utilization", gpu_memory_utilization),
+        ("max_num_batched_tokens", max_num_batched_tokens),
+        ("max_model_len", max_model_len),
+    ):
+        check(name, value)
     if batch_size is None and concurrency is None and request_rate is None and not max_throughput:
         batch_size = 1
+    overrides = {
+        k: v
+        for k, v in (
+            ("max_num_seqs", max_num_seqs),
+            ("gpu_memory_utilization", gpu_memory_utilization),
+            ("max_num_batched_tokens", max_num_batched_tokens),
+        )
+        if v is not None
+    }
     s = build_setup(
         model,
         gpu,
         engine=engine,
-        tensor_parallel_size=tensor_parallel_size,
-        pipeline_parallel_size=pipeline_parallel_size,
+        tensor_parallel_size=tensor_parallel_size or 1,
+        pipeline_parallel_size=pipeline_parallel_size or 1,
         dtype=dtype,
         quantization=quantization,
         kv_cache_dtype=kv_cache_dtype,
-        gpu_memory_utilization=gpu_memory_utilization,
-        max_model_len=input_len + output_len,
+        max_model_len=max_model_len or input_len + output_len,
+        engine_overrides=overrides,
+        engine_version=engine_version,
+        enforce_eager=enforce_eager,
     )
-    if max_num_seqs is not None:
-        s = replace(s, engine=replace(s.engine, max_num_seqs=max_num_seqs))
     return predict(
         s,
         input_len,

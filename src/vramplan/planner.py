@@ -28,6 +28,7 @@ from vramplan.perf import (
     engine_profile,
     step_time,
 )
+from vramplan.scenario_fields import to_argv
 from vramplan.units import GiB
 from vramplan.wording import plural
 
@@ -88,7 +89,12 @@ class Plan:
     per_gpu: dict[str, Any]
     max_users: int
     max_context: int
+    #: Requests running at once on one replica at the plan's load (from ``vramplan perf``).
     batch_per_replica: int
+    #: The running-batch cap of the launch line (``--max-num-seqs``): the largest batch meeting the targets.
+    max_num_seqs: int
+    #: The KV pool of one replica in tokens: what `vramplan vllm` prints for the launch line on this GPU.
+    kv_cache_tokens: int
     ttft_ms: float
     tpot_ms: float
     tokens_per_s: float
@@ -98,7 +104,12 @@ class Plan:
     availability: float
     strategy: list[str]
     node: dict[str, Any]
+    #: The engine's command line, keyed by the engine asked, with the model's real Hub id.
     launch: dict[str, str]
+    #: Arguments to `vramplan perf` that reproduce ``ttft_ms`` and ``tpot_ms`` exactly.
+    perf_argv: list[str] = field(default_factory=list)
+    #: The plan's load on one replica (clients or requests/s) at which the latency was predicted.
+    load: dict[str, Any] = field(default_factory=dict)
 
     @property
     def total_gpus(self) -> int:
@@ -187,7 +198,7 @@ def _spec(model: str | ModelSpec | LoadedModel) -> ModelSpec:
 def _stack(setups: Sequence[PerfSetup]) -> PerfSetup:
     """One PerfSetup whose numeric fields are column vectors over the options (shape (n, 1))."""
     base = setups[0]
-    numeric = {}
+    numeric: dict[str, Any] = {}
     for f in fields(PerfSetup):
         v = getattr(base, f.name)
         if isinstance(v, (int, float)) and not isinstance(v, bool):
@@ -213,8 +224,14 @@ def plan(
     assumptions: PlanAssumptions = PlanAssumptions(),
     progress: Callable[[int, int], None] | None = None,
     limit: int = 10,
+    engine_version: str | None = None,
 ) -> PlanResult:
-    """Search layouts and return ranked plans; raise DoesNotFitError when targets or memory rule all out."""
+    """Search layouts and return ranked plans; raise DoesNotFitError when targets or memory rule all out.
+
+    Memory per option is the engine's own KV pool (``engines.base.Engine.kv_pool``, as `vramplan vllm`
+    prints it); the batch search is vectorised over the perf model, and each surviving plan's latency
+    is then ``vramplan perf`` at the plan's own load (its ``perf_argv`` reproduces it).
+    """
     _check_inputs(context, users, rate, ttft_ms, tpot_ms, availability, criterion)
     spec = _spec(model)
     model_ref = model if isinstance(model, str) else (spec.source or spec.name)
@@ -247,6 +264,7 @@ def plan(
                     quantization=q,
                     kv_cache_dtype=kv_cache_dtype,
                     max_model_len=context,
+                    engine_version=engine_version,
                 )
             except InputError as exc:
                 if g is hw[0]:
@@ -266,6 +284,19 @@ def plan(
                         "reason": f"PP {pp} inside one node: TP {tp * pp} is faster for the same GPUs",
                     }
                 )
+                continue
+            if s.kv_capacity_tokens < context and s.kv_pool is not None:
+                pool = s.kv_pool
+                fixed = pool.weights_bytes + pool.activation_bytes + pool.non_torch_bytes
+                usable = pool.gpu_memory_bytes * pool.gpu_memory_utilization
+                reason = (
+                    f"weights + activations + non-torch {fixed / GiB:.1f} GiB > {usable / GiB:.1f} GiB "
+                    f"usable per GPU ({pool.engine} {pool.engine_version})"
+                    if fixed > usable
+                    else f"{pool.engine} {pool.engine_version} leaves {pool.kv_cache_tokens:,} KV tokens per "
+                    f"GPU next to {fixed / GiB:.1f} GiB, less than one {context:,}-token request"
+                )
+                rejected.append({"option": label, "reason": reason})
                 continue
             if s.kv_capacity_tokens < context:
                 from vramplan.perf import fixed_bytes_per_gpu
@@ -293,7 +324,7 @@ def plan(
                 "try larger GPUs (--gpus H200,B200,MI300X), --quantization awq, or a shorter --context"
             ],
         )
-    evaluated = _evaluate(options, in_len, out_len, context, prof.max_num_seqs, ttft_ms, tpot_ms)
+    evaluated = _evaluate(options, in_len, out_len, context, ttft_ms, tpot_ms)
     plans, closest, closest_why = [], None, ""
     for opt, ev in zip(options, evaluated):
         if ev["batch"] < 1:
@@ -327,8 +358,9 @@ def plan(
                 "quantize (--quantization fp8)",
             ],
         )
-    built = [
-        _finish(
+    built: list[Plan] = []
+    for o, e in plans:
+        done = _finish(
             model_ref,
             spec,
             o,
@@ -340,22 +372,33 @@ def plan(
             context,
             availability,
             engine,
+            engine_version,
             kv_cache_dtype,
             assumptions,
+            ttft_ms,
+            tpot_ms,
         )
-        for o, e in plans
-    ]
-    key = {
+        if isinstance(done, str):
+            rejected.append({"option": f"{o.tp * o.pp}x {o.gpu.name} {o.label}", "reason": done})
+        else:
+            built.append(done)
+    if not built:
+        raise DoesNotFitError(
+            f"no plan meets the targets at its own load for {spec.name}",
+            [r["reason"] for r in rejected[-3:]] + ["relax the targets", "add faster GPUs"],
+        )
+    rank = {
         "cost": lambda p: (p.cost_per_hour if p.cost_per_hour is not None else math.inf, p.tpot_ms),
         "latency": lambda p: (p.tpot_ms + p.ttft_ms / max(out_len, 1), p.cost_per_hour or 0),
         "gpus": lambda p: (p.total_gpus, p.cost_per_hour or 0),
         "throughput": lambda p: (-(p.tokens_per_s / max(p.cost_per_hour or 1e-9, 1e-9)),),
     }[criterion]
-    built.sort(key=key)
+    built.sort(key=rank)
     top = [_with_memory(spec, p, context) for p in built[:limit]]
     notes = [
         f"prompt {in_len:,} + output {out_len:,} tokens per request (context {context:,})",
-        f"engine {prof.name}: defaults max_num_seqs {prof.max_num_seqs}, gpu_memory_utilization {prof.gpu_memory_utilization}",
+        f"engine {prof.name}: KV pool and batch defaults from the engine's own model for its version "
+        "(as `vramplan vllm` prints them); latency from `vramplan perf` at each plan's load (perf_argv)",
         f"per-GPU availability {assumptions.gpu_availability} (a replica is up when all its GPUs are)",
         "cost_per_million_tokens counts output tokens at the planned load (rate, or full capacity when no rate)",
         f"batch sizes searched: {', '.join(str(int(b)) for b in BATCH_GRID)}",
@@ -379,11 +422,11 @@ def _evaluate(
     in_len: int,
     out_len: int,
     context: int,
-    max_num_seqs: int,
     ttft_ms: float | None,
     tpot_ms: float | None,
 ) -> list[dict[str, Any]]:
-    """Vectorised: every option x every batch size in one numpy pass."""
+    """Vectorised: every option x every batch size in one numpy pass (a screen; the final figures
+    of each plan come from ``vramplan perf`` at its load)."""
     s = _stack([o.setup for o in options])
     e = s.engine
     B = BATCH_GRID[None, :]
@@ -402,7 +445,7 @@ def _evaluate(
     kv_users = np.floor(
         np.asarray(s.kv_capacity_tokens) / context
     )  # every sequence may reach the full context
-    fits = (kv_users >= B) & (max_num_seqs >= B)
+    fits = kv_users >= B
     meets = fits.copy()
     if tpot_ms:
         meets &= tpot * 1e3 <= tpot_ms
@@ -475,24 +518,70 @@ def _finish(
     context: int,
     availability: float | None,
     engine: str,
+    engine_version: str | None,
     kv_cache_dtype: str | None,
     a: PlanAssumptions,
-) -> Plan:
+    ttft_target: float | None,
+    tpot_target: float | None,
+) -> Plan | str:
+    """The plan of one option: replicas for the load, then its latency from ``vramplan perf`` at that load.
+
+    When perf's figures at the load miss a target, replicas are added (less load each) until they
+    meet it; a plan that cannot is returned as the reason (a string) instead.
+    """
+    from vramplan.perf import perf
+
     batch = int(ev["batch"])
     need = math.ceil(users / batch)
     if rate:
         need = max(need, math.ceil(rate / ev["rps"]))
+    model_id = _hub_id(model_ref, spec)
+    values = _plan_values(o, engine, engine_version, kv_cache_dtype, context, batch)
+    result = None
+    load: dict[str, Any] = {}
+    for extra in range(0, 17):
+        n = need + extra
+        load = {"request_rate": rate / n} if rate else {"concurrency": math.ceil(users / n)}
+        try:
+            result = perf(
+                spec,
+                o.gpu.name,
+                input_len=in_len,
+                output_len=out_len,
+                **values,
+                **load,
+            )
+        except InputError as exc:
+            return str(exc)
+        ok = (not ttft_target or result.ttft_ms <= ttft_target) and (
+            not tpot_target or result.tpot_ms <= tpot_target
+        )
+        if ok and result.stable:
+            need = n
+            break
+    else:
+        assert result is not None
+        return (
+            f"at its own load `vramplan perf` gives TTFT {result.ttft_ms:,.0f} ms, "
+            f"TPOT {result.tpot_ms:,.1f} ms, missing the targets even with {need + 16} replicas"
+        )
     gpus_per = o.tp * o.pp
     up = a.gpu_availability**gpus_per
     replicas, avail = _replicas_for_availability(need, up, availability)
     price = o.gpu.price_per_hour_usd
     cost = price * gpus_per * replicas if price is not None else None
-    served_rps = rate if rate else ev["rps"] * need
+    served_rps = rate if rate else result.requests_per_s * need
     tokens_s = served_rps * out_len
     cpm = cost / (tokens_s * 3600) * 1e6 if cost is not None and tokens_s > 0 else None
     strategy = _strategy(spec, o, replicas, need)
     node = _node(o, spec, a)
-    launch = _launch(model_ref, spec, o, context, batch, kv_cache_dtype)
+    launch, kv_tokens = _launch(spec, o, values, model_id)
+    perf_argv = [
+        model_id,
+        "--gpu",
+        o.gpu.name,
+        *to_argv({"input_len": in_len, "output_len": out_len, **values, **load}),
+    ]
     return Plan(
         gpu=o.gpu.name,
         gpus_per_replica=gpus_per,
@@ -504,11 +593,13 @@ def _finish(
         dtype=o.dtype,
         kv_cache_dtype=kv_cache_dtype or "auto",
         per_gpu={},
-        max_users=int(ev["kv_users"]),
+        max_users=kv_tokens // context,
         max_context=0,
-        batch_per_replica=batch,
-        ttft_ms=ev["ttft"] * 1e3,
-        tpot_ms=ev["tpot"] * 1e3,
+        batch_per_replica=max(1, round(result.batch_size)),
+        max_num_seqs=batch,
+        kv_cache_tokens=kv_tokens,
+        ttft_ms=result.ttft_ms,
+        tpot_ms=result.tpot_ms,
         tokens_per_s=tokens_s,
         requests_per_s=served_rps,
         cost_per_hour=cost,
@@ -517,11 +608,44 @@ def _finish(
         strategy=strategy,
         node=node,
         launch=launch,
+        perf_argv=perf_argv,
+        load=load,
     )
 
 
+def _plan_values(
+    o: _Option,
+    engine: str,
+    engine_version: str | None,
+    kv_cache_dtype: str | None,
+    context: int,
+    batch: int,
+) -> dict[str, Any]:
+    """The plan's deployment as field values (shared by its launch line and its perf_argv)."""
+    values: dict[str, Any] = {
+        "engine": engine,
+        "engine_version": engine_version,
+        "tensor_parallel_size": o.tp,
+        "pipeline_parallel_size": o.pp,
+        "dtype": o.dtype,
+        "quantization": o.quantization,
+        "kv_cache_dtype": kv_cache_dtype if kv_cache_dtype != "auto" else None,
+        "max_model_len": context,
+        "max_num_seqs": batch,
+    }
+    return {k: v for k, v in values.items() if v is not None}
+
+
+def _hub_id(model_ref: str, spec: ModelSpec) -> str:
+    """The id an engine can load: the catalogue's Hub id for a vramplan alias, else what was given."""
+    from vramplan.model import catalog
+
+    found = catalog.find(model_ref) if isinstance(model_ref, str) else None
+    return found or spec.name or model_ref
+
+
 def _with_memory(spec: ModelSpec, p: Plan, context: int) -> Plan:
-    """Attach the core's per-GPU breakdown, max users at the context and max context at the batch."""
+    """Attach the core's per-GPU breakdown and the max context at the batch."""
     from vramplan.estimator import breakdown_for, resolve
     from vramplan.scenario import Workload
 
@@ -542,9 +666,8 @@ def _with_memory(spec: ModelSpec, p: Plan, context: int) -> Plan:
     per = b.to_dict()["per_gpu"]
     per["gpu_memory_bytes"] = g.memory_bytes
     per["kv_headroom_bytes"] = g.memory_bytes - b.per_gpu_bytes
-    return replace(
-        p, per_gpu=per, max_users=int(b.max_users or 0), max_context=int(b.max_context or 0)
-    )
+    # max_users stays the engine pool's (kv_cache_tokens // context), the figure `vramplan vllm` implies.
+    return replace(p, per_gpu=per, max_context=int(b.max_context or 0))
 
 
 def _strategy(spec: ModelSpec, o: _Option, replicas: int, need: int) -> list[str]:
@@ -595,27 +718,38 @@ def _node(o: _Option, spec: ModelSpec, a: PlanAssumptions) -> dict[str, Any]:
 
 
 def _launch(
-    name: str, spec: ModelSpec, o: _Option, context: int, batch: int, kv_cache_dtype: str | None
-) -> dict[str, str]:
-    vq = f" --quantization {o.quantization}" if o.quantization and o.quantization != "fp4" else ""
-    vd = f" --dtype {o.dtype}" if o.dtype else ""
-    kv = (
-        f" --kv-cache-dtype {kv_cache_dtype}" if kv_cache_dtype and kv_cache_dtype != "auto" else ""
-    )
-    ep = " --enable-expert-parallel" if spec.moe is not None and o.tp > 1 else ""
-    vllm = (
-        f"vllm serve {name} --tensor-parallel-size {o.tp}"
-        + (f" --pipeline-parallel-size {o.pp}" if o.pp > 1 else "")
-        + f" --max-model-len {context} --gpu-memory-utilization 0.90 --max-num-seqs {batch}{vq}{vd}{kv}{ep}"
-    )
-    sgl_kv = " --kv-cache-dtype fp8_e5m2" if kv else ""
-    sglang = (
-        f"python -m sglang.launch_server --model-path {name} --tp {o.tp}"
-        + (f" --pp-size {o.pp}" if o.pp > 1 else "")
-        + f" --context-length {context} --mem-fraction-static 0.88 --max-running-requests {batch}{vq}{sgl_kv}"
-        + (" --enable-ep-moe" if ep else "")
-    )
-    return {"vllm": vllm, "sglang": sglang}
+    spec: ModelSpec, o: _Option, values: dict[str, Any], model_id: str
+) -> tuple[dict[str, str], int]:
+    """({engine: command line}, KV tokens per replica) from the engine's own model.
+
+    The KV figure is the engine's ``kv_pool`` for exactly this line on this GPU (what `vramplan vllm`
+    prints for it). Engines without a startup model get their launcher and the perf budget.
+    """
+    import shlex
+
+    from vramplan.engines.base import engine_model
+    from vramplan.scenario import Scenario
+
+    engine = str(values["engine"])
+    found = engine_model(engine)
+    if found is None:
+        launcher = engine_profile(engine).launch or engine
+        return {engine: f"{launcher} {model_id}"}, int(o.setup.kv_capacity_tokens)
+    model, implied = found
+    fields_ = {k: v for k, v in values.items() if k != "engine"}
+    fields_["engine_version"] = fields_.get("engine_version") or implied
+    scenario = Scenario.from_values(spec, gpu=o.gpu, engine=model.name, **fields_)
+    argv = model.launch(scenario, model_id)
+    if (
+        fields_.get("quantization") == "fp4"
+    ):  # 4-bit weights as perf models them (an NVFP4 checkpoint)
+        scenario = Scenario.from_values(
+            spec, gpu=o.gpu, engine=model.name, **{**fields_, "quantization": "w4a16"}
+        )
+    pool = model.kv_pool(scenario)
+    if spec.moe is not None and o.tp > 1 and model.name == "vllm":
+        argv.append("--enable-expert-parallel")
+    return {engine: shlex.join(argv)}, pool.kv_cache_tokens
 
 
 def _gpu(name: str | GPU) -> GPU:

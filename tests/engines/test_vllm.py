@@ -11,6 +11,7 @@ from vramplan.engines.base import VersionTable
 from vramplan.engines.vllm import predict_vllm
 from vramplan.engines.vllm_args import parse_vllm_args
 from vramplan.errors import InputError
+from vramplan.scenario import Fix
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 CASES = {c["id"]: c for c in json.loads((DATA / "real_logs.json").read_text())}
@@ -117,26 +118,13 @@ def test_no_memory_error_v011() -> None:
     )
     assert not p.starts and "No available memory for the cache blocks" in p.errors[0]
     assert p.available_kv_cache_gib == pytest.approx(-1.44, abs=0.3)
-    assert any("tensor-parallel-size 2" in f for f in p.fixes)
+    assert any(f.flag == "tensor_parallel_size" and f.value == 2 for f in p.fixes)
 
 
-def _apply(settings: dict, fix: str) -> dict:
-    s = dict(settings)
-    if "max-model-len to" in fix:
-        s["max_model_len"] = int(fix.rsplit(" ", 1)[1])
-    elif "gpu-memory-utilization to" in fix:
-        s["gpu_memory_utilization"] = float(fix.rsplit(" ", 1)[1])
-    elif "kv-cache-dtype fp8" in fix:
-        s["kv_cache_dtype"] = "fp8"
-    elif "tensor-parallel-size" in fix:
-        s["tensor_parallel_size"] = int(fix.rsplit(" ", 1)[1])
-    elif "FP8 checkpoint" in fix:
-        s["quantization"] = "fp8"
-    elif "AWQ" in fix:
-        s["quantization"] = "awq"
-    else:
-        raise AssertionError(f"unknown fix {fix}")
-    return s
+def _apply(settings: dict, fix: Fix) -> dict:
+    """A fix is data: set its field to its value."""
+    assert isinstance(fix, Fix) and fix.why
+    return {**settings, fix.flag: fix.value}
 
 
 @pytest.mark.parametrize(

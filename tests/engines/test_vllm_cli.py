@@ -54,7 +54,7 @@ def test_json_keys() -> None:
 def test_text_output_and_fixes() -> None:
     r = runner.invoke(app, ["vllm", "meta-llama/Llama-3.1-8B-Instruct", "--gpu=L4"])
     assert r.exit_code == 0
-    assert "starts: NO" in r.output and "fix: lower --max-model-len" in r.output
+    assert "starts: NO" in r.output and "fix: --max-model-len " in r.output
 
 
 def test_bad_input_one_line(capsys) -> None:

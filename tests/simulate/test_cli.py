@@ -153,7 +153,7 @@ def test_samples_file_workload(tmp_path: Path, capsys: pytest.CaptureFixture[str
         (["--allocator", "tgi", "--max-new-tokens", "0"], "max_new_tokens"),
         (["--plot", "out.pdf"], ".png or .svg"),
         (["--kv-memory", "-3GiB"], "memory size"),
-        (["--gpu-memory-utilization", "1.2"], "gpu_memory_utilization"),
+        (["--gpu-memory-utilization", "1.2"], "gpu-memory-utilization"),
     ],
 )
 def test_bad_inputs_exit_1_with_one_line(

@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 
+from vramplan.cli_options import option
 from vramplan.render import CHECK_HELP, CSV_HELP, View, emit
 
 
@@ -29,61 +30,17 @@ def estimate_command(
     bits: Annotated[
         float | None, typer.Option("--bits", help="Bits per weight for the rule of thumb (Q).")
     ] = None,
-    dtype: Annotated[
-        str | None,
-        typer.Option("--dtype", help="Weight dtype: auto, fp32, fp16, bf16, fp8, int8, int4."),
-    ] = None,
-    quantization: Annotated[
-        str | None,
-        typer.Option(
-            "--quantization",
-            "-q",
-            help="fp8, w8a8, w4a16, awq, gptq, nf4, bnb-8bit, mxfp4, or a GGUF type (Q4_K_M).",
-        ),
-    ] = None,
-    kv_cache_dtype: Annotated[
-        str | None, typer.Option("--kv-cache-dtype", help="auto, fp16, bf16, fp8, fp8_e5m2.")
-    ] = None,
-    context: Annotated[
-        int,
-        typer.Option(
-            "--context", help="Tokens per sequence (prompt + output) held in the KV cache."
-        ),
-    ] = 4096,
-    users: Annotated[int, typer.Option("--users", help="Concurrent sequences.")] = 1,
-    batch_tokens: Annotated[
-        int | None,
-        typer.Option(
-            "--batch-tokens",
-            help="Tokens per forward pass (chunked-prefill budget); default min(context x users, 8192).",
-        ),
-    ] = None,
-    gpu: Annotated[
-        str | None,
-        typer.Option(
-            "--gpu",
-            help="GPU name as nvidia-smi prints it or a short form (H100-80GB, A100-40GB, RTX-4090).",
-        ),
-    ] = None,
-    gpu_memory: Annotated[
-        str | None,
-        typer.Option("--gpu-memory", help="GPU memory instead of a name, e.g. 24GiB."),
-    ] = None,
-    tensor_parallel_size: Annotated[
-        int | None,
-        typer.Option(
-            "--tensor-parallel-size", "-tp", help="TP size; default: fewest GPUs that fit."
-        ),
-    ] = None,
-    pipeline_parallel_size: Annotated[
-        int | None, typer.Option("--pipeline-parallel-size", "-pp", help="PP size.")
-    ] = None,
-    block_size: Annotated[
-        int | None,
-        typer.Option(
-            "--block-size", help="Paged KV block size in tokens (rounds each sequence up)."
-        ),
-    ] = None,
+    dtype: str | None = option("dtype"),
+    quantization: str | None = option("quantization"),
+    kv_cache_dtype: str | None = option("kv_cache_dtype"),
+    context: int = option("context"),
+    users: int = option("users"),
+    batch_tokens: int | None = option("batch_tokens"),
+    gpu: str | None = option("gpu"),
+    gpu_memory: str | None = option("gpu_memory"),
+    tensor_parallel_size: int | None = option("tensor_parallel_size"),
+    pipeline_parallel_size: int | None = option("pipeline_parallel_size"),
+    block_size: int | None = option("block_size"),
     method: Annotated[
         str, typer.Option("--method", help="detailed or rule-of-thumb.")
     ] = "detailed",

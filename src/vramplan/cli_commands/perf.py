@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 
+from vramplan.cli_options import option
 from vramplan.render import CSV_HELP, View, emit
 
 
@@ -15,27 +16,26 @@ def register(app: typer.Typer) -> None:
 
 def perf_command(
     model: Annotated[str, typer.Argument(help="Catalogue name, config path or Hub id.")],
-    gpu: Annotated[str, typer.Option("--gpu", help="GPU name (H100-80GB, A100-80GB, L40S, ...).")],
-    input_len: Annotated[int, typer.Option("--input-len", help="Prompt tokens per request.")],
-    output_len: Annotated[int, typer.Option("--output-len", help="Generated tokens per request.")],
-    engine: Annotated[
-        str, typer.Option("--engine", help="vllm, sglang, trtllm, llamacpp or tgi.")
-    ] = "vllm",
-    tensor_parallel_size: Annotated[int, typer.Option("--tensor-parallel-size", "-tp")] = 1,
-    pipeline_parallel_size: Annotated[int, typer.Option("--pipeline-parallel-size", "-pp")] = 1,
-    dtype: Annotated[str | None, typer.Option("--dtype")] = None,
-    quantization: Annotated[str | None, typer.Option("--quantization", "-q")] = None,
-    kv_cache_dtype: Annotated[str | None, typer.Option("--kv-cache-dtype")] = None,
-    batch_size: Annotated[
-        int | None, typer.Option("--batch-size", help="Static batch of B requests.")
-    ] = None,
-    concurrency: Annotated[
-        int | None, typer.Option("--concurrency", help="Closed loop of C clients.")
-    ] = None,
-    request_rate: Annotated[
-        float | None,
-        typer.Option("--request-rate", help="Open loop, Poisson arrivals at R req/s."),
-    ] = None,
+    gpu: str = option("gpu", required=True),
+    input_len: int = option("input_len", required=True),
+    output_len: int = option("output_len", required=True),
+    engine: str = option("engine"),
+    engine_version: str | None = option("engine_version"),
+    tensor_parallel_size: int | None = option("tensor_parallel_size"),
+    pipeline_parallel_size: int | None = option("pipeline_parallel_size"),
+    dtype: str | None = option("dtype"),
+    quantization: str | None = option("quantization"),
+    kv_cache_dtype: str | None = option("kv_cache_dtype"),
+    max_model_len: int | None = option(
+        "max_model_len", help="perf: input-len + output-len when not given."
+    ),
+    max_num_seqs: int | None = option("max_num_seqs"),
+    max_num_batched_tokens: int | None = option("max_num_batched_tokens"),
+    gpu_memory_utilization: float | None = option("gpu_memory_utilization"),
+    enforce_eager: bool = option("enforce_eager"),
+    batch_size: int | None = option("batch_size"),
+    concurrency: int | None = option("concurrency"),
+    request_rate: float | None = option("request_rate"),
     max_throughput: Annotated[
         bool,
         typer.Option("--max-throughput", help="Batch bounded by KV capacity and max_num_seqs."),
@@ -44,45 +44,52 @@ def perf_command(
     csv_out: Annotated[bool, typer.Option("--csv", help=CSV_HELP)] = False,
 ) -> None:
     """Predict TTFT, TPOT, ITL, latency and throughput (roofline + batching + queueing model)."""
-    from vramplan.errors import InputError
-    from vramplan.perf import perf
+    from vramplan.run import run
 
-    if dtype and quantization:
-        raise InputError("give --dtype or --quantization, not both")
-    r = perf(
-        model,
-        gpu,
-        input_len=input_len,
-        output_len=output_len,
-        engine=engine,
-        tensor_parallel_size=tensor_parallel_size,
-        pipeline_parallel_size=pipeline_parallel_size,
-        dtype=dtype,
-        quantization=quantization,
-        kv_cache_dtype=kv_cache_dtype,
-        batch_size=batch_size,
-        concurrency=concurrency,
-        request_rate=request_rate,
-        max_throughput=max_throughput,
+    d = run(
+        "perf",
+        {
+            "model": model,
+            "gpu": gpu,
+            "input_len": input_len,
+            "output_len": output_len,
+            "engine": engine,
+            "engine_version": engine_version,
+            "tensor_parallel_size": tensor_parallel_size,
+            "pipeline_parallel_size": pipeline_parallel_size,
+            "dtype": dtype,
+            "quantization": quantization,
+            "kv_cache_dtype": kv_cache_dtype,
+            "max_model_len": max_model_len,
+            "max_num_seqs": max_num_seqs,
+            "max_num_batched_tokens": max_num_batched_tokens,
+            "gpu_memory_utilization": gpu_memory_utilization,
+            "enforce_eager": enforce_eager,
+            "batch_size": batch_size,
+            "concurrency": concurrency,
+            "request_rate": request_rate,
+            "max_throughput": max_throughput,
+        },
     )
     from vramplan.render import plural
 
     rows = [
-        ("TTFT", f"{r.ttft_ms:,.1f} ms"),
-        ("TPOT", f"{r.tpot_ms:,.2f} ms"),
-        ("ITL", f"{r.itl_ms:,.2f} ms"),
-        ("end-to-end latency", f"{r.latency_s:,.2f} s"),
-        ("output throughput", f"{r.output_tokens_per_s:,.0f} tokens/s"),
-        ("total throughput", f"{r.total_tokens_per_s:,.0f} tokens/s"),
-        ("requests", f"{r.requests_per_s:,.3f} requests/s"),
-        ("running batch", plural(round(r.batch_size, 2), "sequence")),
-        ("decode step", f"{r.decode_step_ms:,.2f} ms ({r.bound}-bound)"),
-        ("physical max output", f"{r.physical_max_output_tokens_per_s:,.0f} tokens/s"),
+        ("TTFT", f"{d['ttft_ms']:,.1f} ms"),
+        ("TPOT", f"{d['tpot_ms']:,.2f} ms"),
+        ("ITL", f"{d['itl_ms']:,.2f} ms"),
+        ("end-to-end latency", f"{d['latency_s']:,.2f} s"),
+        ("output throughput", f"{d['output_tokens_per_s']:,.0f} tokens/s"),
+        ("total throughput", f"{d['total_tokens_per_s']:,.0f} tokens/s"),
+        ("requests", f"{d['requests_per_s']:,.3f} requests/s"),
+        ("running batch", plural(round(d["batch_size"], 2), "sequence")),
+        ("KV cache", plural(d["kv_cache_tokens"], "token")),
+        ("decode step", f"{d['decode_step_ms']:,.2f} ms ({d['bound']}-bound)"),
+        ("physical max output", f"{d['physical_max_output_tokens_per_s']:,.0f} tokens/s"),
     ]
-    gpus = tensor_parallel_size * pipeline_parallel_size
+    gpus = (tensor_parallel_size or 1) * (pipeline_parallel_size or 1)
     title = (
-        f"{model} on {gpus}x {gpu} · {r.engine} · {r.mode} · "
+        f"{model} on {gpus}x {gpu} · {d['engine']} · {d['mode']} · "
         f"{plural(input_len, 'token')} in / {plural(output_len, 'token')} out"
     )
-    view = View(title, ["figure", "value"], rows, [f"  - {a}" for a in r.assumptions])
-    emit(view, r.to_dict(), json_out=json_out, csv_out=csv_out)
+    view = View(title, ["figure", "value"], rows, [f"  - {a}" for a in d["assumptions"]])
+    emit(view, d, json_out=json_out, csv_out=csv_out)

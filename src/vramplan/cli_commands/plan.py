@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 import typer
 
+from vramplan.cli_options import option
 from vramplan.render import CSV_HELP, View, console, emit
 
 
@@ -15,10 +16,8 @@ def register(app: typer.Typer) -> None:
 
 def plan_command(
     model: Annotated[str, typer.Argument(help="Catalogue name, config path or Hub id.")],
-    context: Annotated[
-        int, typer.Option("--context", help="Tokens per request (prompt + output).")
-    ],
-    users: Annotated[int, typer.Option("--users", help="Concurrent users.")],
+    context: int = option("context", required=True),
+    users: int = option("users", required=True),
     rate: Annotated[
         float | None, typer.Option("--rate", help="Requests per second to sustain.")
     ] = None,
@@ -34,21 +33,18 @@ def plan_command(
     gpus: Annotated[
         str | None, typer.Option("--gpus", help="Comma-separated GPU names to consider.")
     ] = None,
-    dtype: Annotated[str | None, typer.Option("--dtype")] = None,
-    quantization: Annotated[str | None, typer.Option("--quantization", "-q")] = None,
-    kv_cache_dtype: Annotated[str | None, typer.Option("--kv-cache-dtype")] = None,
-    engine: Annotated[str, typer.Option("--engine")] = "vllm",
+    dtype: str | None = option("dtype"),
+    quantization: str | None = option("quantization"),
+    kv_cache_dtype: str | None = option("kv_cache_dtype"),
+    engine: str = option("engine"),
+    engine_version: str | None = option("engine_version"),
     criterion: Annotated[
         str, typer.Option("--criterion", help="cost, latency, gpus or throughput.")
     ] = "cost",
     limit: Annotated[int, typer.Option("--limit", help="Plans to show.")] = 10,
-    output_len: Annotated[
-        int | None,
-        typer.Option(
-            "--output-len",
-            help="Generated tokens per request (part of --context); default min(256, context/2).",
-        ),
-    ] = None,
+    output_len: int | None = option(
+        "output_len", help="plan: part of --context; default min(256, context/2)."
+    ),
     json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     csv_out: Annotated[bool, typer.Option("--csv", help=CSV_HELP)] = False,
 ) -> None:
@@ -67,6 +63,7 @@ def plan_command(
         dtype=dtype,
         quantization=quantization,
         engine=engine,
+        engine_version=engine_version,
         criterion=criterion,
         kv_cache_dtype=kv_cache_dtype,
         limit=limit,
@@ -125,7 +122,7 @@ def plan_view(result: Any, context: int, users: int, rate: float | None) -> View
             f"node: {best.node['host_ram_gib']} GiB RAM, {plural(best.node['cpu_cores'], 'core')}, "
             f"{best.node['nvme_gib']} GiB NVMe per node"
         )
-        notes.append(f"launch: {best.launch['vllm']}")
+        notes += [f"launch: {line}" for line in best.launch.values()]
     notes.append("assumptions:")
     notes += [f"  - {a}" for a in result.assumptions]
     notes.append(f"{plural(len(result.rejected), 'option')} rejected, e.g.:")

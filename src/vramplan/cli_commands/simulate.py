@@ -1,6 +1,6 @@
 """`vramplan simulate`: replay a request workload through a KV-cache allocator on a model's real pool.
 
-The pool comes from the core estimate (``simulate.adapter.kv_budget``), so the simulation answers
+The pool comes from the engine's own accounting (``simulate.adapter.kv_budget``, as `vramplan vllm`), so the simulation answers
 "what batch, throughput and fragmentation would this model see on this GPU", not a textbook setup.
 """
 
@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from vramplan.cli_options import option
 from vramplan.errors import InputError
 from vramplan.render import View, emit
 
@@ -53,7 +54,7 @@ def simulate_command(
         str,
         typer.Argument(help="Catalogue name (e.g. opt-13b), config.json/folder path, or Hub id."),
     ],
-    gpu: Annotated[str, typer.Option("--gpu", help="GPU name (A100-40GB, H100-80GB, ...).")],
+    gpu: str = option("gpu", required=True),
     workload: Annotated[
         str,
         typer.Option(
@@ -69,9 +70,7 @@ def simulate_command(
             "--allocator", help="max, pow2, oracle, paged, radix, tgi, or all (comparison table)."
         ),
     ] = "paged",
-    block_size: Annotated[
-        int, typer.Option("--block-size", help="KV block size in tokens (paged, radix).")
-    ] = 16,
+    block_size: int | None = option("block_size"),
     duration: Annotated[
         float,
         typer.Option(
@@ -109,13 +108,9 @@ def simulate_command(
             help="vLLM scheduler: v0 (fork + copy-on-write for --n, swap groups) or v1 (n child requests sharing full prompt blocks by prefix cache, recompute only, chunked prefill).",
         ),
     ] = "v0",
-    engine: Annotated[
-        str,
-        typer.Option(
-            "--engine",
-            help="Performance profile timing each step (as `vramplan perf --engine`): vllm, vllm-0.5, sglang, trtllm, tgi.",
-        ),
-    ] = "vllm",
+    engine: str = option(
+        "engine", help="Step timing and KV pool of this engine (as `vramplan perf --engine`)."
+    ),
     step_time: Annotated[
         str,
         typer.Option(
@@ -143,15 +138,11 @@ def simulate_command(
             "--swap-space", help="CPU swap space per GPU, e.g. 4GiB (0 disables swapping)."
         ),
     ] = "4GiB",
-    max_num_seqs: Annotated[
-        int, typer.Option("--max-num-seqs", help="Most sequences in one batch.")
-    ] = 256,
-    max_num_batched_tokens: Annotated[
-        int, typer.Option("--max-num-batched-tokens", help="Most tokens in one forward pass.")
-    ] = 2048,
-    max_model_len: Annotated[
-        int, typer.Option("--max-model-len", help="Prompt + output limit per request (tokens).")
-    ] = 2048,
+    max_num_seqs: int | None = option("max_num_seqs"),
+    max_num_batched_tokens: int | None = option("max_num_batched_tokens"),
+    max_model_len: int | None = option(
+        "max_model_len", help="simulate: 2048 when not given (the preset workloads' longest)."
+    ),
     kv_memory: Annotated[
         str | None,
         typer.Option(
@@ -159,32 +150,13 @@ def simulate_command(
             help="KV pool per GPU instead of the estimate's, e.g. 12GiB (paper replay).",
         ),
     ] = None,
-    gpu_memory_utilization: Annotated[
-        float,
-        typer.Option(
-            "--gpu-memory-utilization",
-            help="Share of GPU memory the engine may use (vLLM default 0.9).",
-        ),
-    ] = 0.9,
-    enforce_eager: Annotated[
-        bool,
-        typer.Option(
-            "--enforce-eager",
-            help="No CUDA-graph memory in the overheads (as the 2023 vLLM of the paper).",
-        ),
-    ] = False,
-    tensor_parallel_size: Annotated[
-        int, typer.Option("--tensor-parallel-size", "-tp", help="Tensor-parallel size (GPUs).")
-    ] = 1,
-    dtype: Annotated[
-        str | None, typer.Option("--dtype", help="Weight dtype: auto, fp16, bf16, fp8, ...")
-    ] = None,
-    quantization: Annotated[
-        str | None, typer.Option("--quantization", "-q", help="fp8, awq, gptq, ... (weights).")
-    ] = None,
-    kv_cache_dtype: Annotated[
-        str | None, typer.Option("--kv-cache-dtype", help="auto, fp16, bf16, fp8.")
-    ] = None,
+    gpu_memory_utilization: float | None = option("gpu_memory_utilization"),
+    enforce_eager: bool = option("enforce_eager"),
+    tensor_parallel_size: int | None = option("tensor_parallel_size"),
+    dtype: str | None = option("dtype"),
+    quantization: str | None = option("quantization"),
+    kv_cache_dtype: str | None = option("kv_cache_dtype"),
+    engine_version: str | None = option("engine_version"),
     json_out: Annotated[
         bool,
         typer.Option(
@@ -210,7 +182,7 @@ def simulate_command(
     from vramplan.simulate.allocators import ALLOCATORS
     from vramplan.simulate.options import (
         build_simulation,
-        workload_dict,
+        result_meta,
     )  # imported here: numpy stays off --help
 
     names = _allocators(allocator, ALLOCATORS)
@@ -246,6 +218,7 @@ def simulate_command(
         dtype=dtype,
         quantization=quantization,
         kv_cache_dtype=kv_cache_dtype,
+        engine_version=engine_version,
     )
     wl = base.workload
     trace = make_trace(wl)
@@ -262,7 +235,7 @@ def simulate_command(
                 else Path(plot).with_name(f"{Path(plot).stem}-{name}{Path(plot).suffix}")
             )
             plot_timeseries(res, path)
-    meta = {"kv_budget": budget.to_dict(), "workload": workload_dict(workload, base)}
+    meta = result_meta(workload, base, budget)
     dicts = {name: {**res.to_dict(), **meta} for name, res in results.items()}
     emit(
         _view(results, budget, base, workload),

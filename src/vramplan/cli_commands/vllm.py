@@ -17,31 +17,6 @@ def register(app: typer.Typer) -> None:
     app.command("vllm", context_settings=_CONTEXT)(vllm_command)
 
 
-def _take(args: list[str], flag: str, has_value: bool = True) -> tuple[Any, list[str]]:
-    """Remove our own option (``--gpu X`` or ``--gpu=X``) from the vLLM argv."""
-    out: list[str] = []
-    value: Any = None if has_value else False
-    i = 0
-    while i < len(args):
-        a = args[i]
-        if a == flag:
-            if has_value:
-                if i + 1 >= len(args):
-                    from vramplan.errors import InputError
-
-                    raise InputError(f"{flag} needs a value")
-                value = args[i + 1]
-                i += 2
-                continue
-            value = True
-        elif has_value and a.startswith(flag + "="):
-            value = a.split("=", 1)[1]
-        else:
-            out.append(a)
-        i += 1
-    return value, out
-
-
 def vllm_command(ctx: typer.Context) -> None:
     """Predict vLLM's startup log for a `vllm serve` command line.
 
@@ -50,31 +25,29 @@ def vllm_command(ctx: typer.Context) -> None:
 
     --check: exit 0 when vLLM would start, 3 when it would not.
     """
-    from vramplan.engines.vllm import predict_vllm
+    from vramplan.engines.base import take_flags
+    from vramplan.errors import InputError
     from vramplan.render import check_exit, csv_text, engine_view, to_json
+    from vramplan.run import run
 
-    args = list(ctx.args)
-    gpu, args = _take(args, "--gpu")
-    gpu_memory, args = _take(args, "--gpu-memory")
-    version, args = _take(args, "--engine-version")
-    json_out, args = _take(args, "--json", has_value=False)
-    offline, args = _take(args, "--offline", has_value=False)
-    csv_out, args = _take(args, "--csv", has_value=False)
-    check, args = _take(args, "--check", has_value=False)
-    if json_out and csv_out:
-        from vramplan.errors import InputError
-
-        raise InputError("give --json or --csv, not both")
-    pred = predict_vllm(
-        args,
-        gpu=gpu,
-        gpu_memory=gpu_memory,
-        engine_version=version,
-        usage_context="offline" if offline else "api_server",
+    ours, args = take_flags(
+        ctx.args,
+        ("--gpu", "--gpu-memory", "--engine-version"),
+        ("--json", "--offline", "--csv", "--check"),
     )
-    data = pred.to_dict()
-    extra = data.pop("extra", {})
-    data["ignored_flags"] = extra.get("ignored_flags", [])
+    data = run(
+        "vllm",
+        {
+            "args": args,
+            "gpu": ours.get("--gpu"),
+            "gpu_memory": ours.get("--gpu-memory"),
+            "engine_version": ours.get("--engine-version"),
+            "offline": bool(ours.get("--offline")),
+        },
+    )
+    json_out, csv_out, check = (bool(ours.get(f)) for f in ("--json", "--csv", "--check"))
+    if json_out and csv_out:
+        raise InputError("give --json or --csv, not both")
     if json_out:
         typer.echo(to_json(data))
     elif csv_out:
@@ -120,9 +93,18 @@ def render(d: dict[str, Any]) -> str:
     for e in d["errors"]:
         lines.append(f"  error: {e}")
     for f in d["fixes"]:
-        lines.append(f"  fix: {f}")
+        lines.append(f"  fix: {render_fix(f)}")
     if d.get("ignored_flags"):
         lines.append("ignored flags (not modelled): " + " ".join(d["ignored_flags"]))
     for a in d["assumptions"]:
         lines.append(f"assumption: {a}")
     return "\n".join(lines)
+
+
+def render_fix(fix: Any) -> str:
+    """A fix from the JSON (field, value, why) as the command-line change it stands for."""
+    if isinstance(fix, str):
+        return fix
+    flag = "--" + str(fix["field"]).replace("_", "-")
+    value = "" if fix["value"] is True else f" {fix['value']}"
+    return f"{flag}{value} ({fix['why']})"

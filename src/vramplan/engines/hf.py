@@ -22,9 +22,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from vramplan.engines.base import GIB, EnginePrediction, VersionTable
+from vramplan.engines.base import GIB, EnginePrediction, KVPool, VersionTable
 from vramplan.engines.sglang import pick_gpu
 from vramplan.errors import InputError
 from vramplan.hardware import GPU
@@ -42,6 +42,9 @@ EAGER_FP32_SOFTMAX_BYTES = 4
 HIDDEN_BUFFERS = 3
 #: Logits are upcast to fp32 before sampling.
 LOGIT_BYTES = 4
+
+if TYPE_CHECKING:
+    from vramplan.scenario import Scenario
 
 
 @dataclass(frozen=True)
@@ -61,10 +64,18 @@ class HFProfile:
 VERSIONS: VersionTable[HFProfile] = VersionTable(
     "transformers",
     {
-        "4.40.0": HFProfile(False, False, False),
-        "4.45.0": HFProfile(True, False, False),
-        "4.50.0": HFProfile(True, False, True),
-        "5.0.0": HFProfile(True, True, True),
+        "4.40.0": HFProfile(
+            last_logits_only=False, mla_latent_cache=False, sliding_dynamic_layers=False
+        ),
+        "4.45.0": HFProfile(
+            last_logits_only=True, mla_latent_cache=False, sliding_dynamic_layers=False
+        ),
+        "4.50.0": HFProfile(
+            last_logits_only=True, mla_latent_cache=False, sliding_dynamic_layers=True
+        ),
+        "5.0.0": HFProfile(
+            last_logits_only=True, mla_latent_cache=True, sliding_dynamic_layers=True
+        ),
     },
 )
 
@@ -305,3 +316,62 @@ __all__ = [
     "predict_hf",
     "prefill_activation_bytes",
 ]
+
+
+# ------------------------------------------------------------------------------------------ engine
+class HFEngine:
+    """transformers ``generate`` as an :class:`~vramplan.engines.base.Engine`.
+
+    A batch of ``max_num_seqs`` (else the workload's users) sequences of ``max_model_len`` (else the
+    workload's context) tokens, of which the default 128 (``predict_hf``'s) are generated.
+    """
+
+    name = "hf"
+
+    def settings(self, scenario: Scenario) -> dict[str, Any]:
+        e, w = scenario.engine, scenario.workload
+        max_len = e.max_model_len or w.context
+        new = min(128, max(max_len // 2, 1))
+        return {
+            "batch_size": e.max_num_seqs or w.users,
+            "max_new_tokens": new,
+            "prompt_len": max(max_len - new, 1),
+            "dtype": scenario.precision.dtype,
+        }
+
+    def predict(self, scenario: Scenario) -> EnginePrediction:
+        return predict_hf(
+            scenario.model,
+            gpu=scenario.hardware.gpu,
+            gpu_memory=scenario.hardware.gpu_memory,
+            engine_version=scenario.engine.engine_version,
+            **self.settings(scenario),
+        )
+
+    def kv_pool(self, scenario: Scenario) -> KVPool:
+        from dataclasses import replace
+
+        from vramplan.engines.base import pool_from_prediction
+        from vramplan.engines.sglang import pick_gpu
+
+        pred = self.predict(scenario)
+        hw = pick_gpu(scenario.hardware.gpu, scenario.hardware.gpu_memory)
+        s = self.settings(scenario)
+        return replace(
+            pool_from_prediction(pred, hw.memory_bytes, {"max_num_seqs": "batch_size"}),
+            gpu=hw.name,
+            max_model_len=s["prompt_len"] + s["max_new_tokens"],
+            max_num_batched_tokens=s["batch_size"] * s["prompt_len"],
+        )
+
+    def launch(self, scenario: Scenario, model_id: str) -> list[str]:
+        s = self.settings(scenario)
+        return [
+            "python",
+            "-c",
+            f"from transformers import pipeline; pipeline('text-generation', model={model_id!r})"
+            f"(['...'] * {s['batch_size']}, max_new_tokens={s['max_new_tokens']})",
+        ]
+
+
+ENGINE_MODEL = HFEngine()

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from fractions import Fraction
 from math import ceil
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from vramplan.engines.base import GIB, EnginePrediction, VersionTable, parse_version
+from vramplan.engines.base import GIB, EnginePrediction, KVPool, VersionTable, parse_version
 from vramplan.engines.sglang import pick_gpu
 from vramplan.errors import InputError, UnknownDtypeError
 from vramplan.hardware import GPU
@@ -47,6 +47,9 @@ COMPUTE_HIDDEN_COPIES = 2
 DEFAULT_N_BATCH = 2048
 DEFAULT_N_UBATCH = 512
 
+if TYPE_CHECKING:
+    from vramplan.scenario import Scenario
+
 
 @dataclass(frozen=True)
 class LlamaCppProfile:
@@ -63,10 +66,16 @@ class LlamaCppProfile:
 VERSIONS: VersionTable[LlamaCppProfile] = VersionTable(
     "llama.cpp",
     {
-        "1000": LlamaCppProfile(512, False, False, 0),
-        "4040": LlamaCppProfile(4096, False, False, 0),
-        "6300": LlamaCppProfile(4096, True, False, -1),
-        "7000": LlamaCppProfile(0, True, True, -1),
+        "1000": LlamaCppProfile(
+            default_n_ctx=512, flash_attn_default=False, fit=False, default_ngl=0
+        ),
+        "4040": LlamaCppProfile(
+            default_n_ctx=4096, flash_attn_default=False, fit=False, default_ngl=0
+        ),
+        "6300": LlamaCppProfile(
+            default_n_ctx=4096, flash_attn_default=True, fit=False, default_ngl=-1
+        ),
+        "7000": LlamaCppProfile(default_n_ctx=0, flash_attn_default=True, fit=True, default_ngl=-1),
     },
 )
 
@@ -300,69 +309,57 @@ BOOL_FLAGS = {
 _INT = {"n_ctx", "n_gpu_layers", "n_parallel", "n_batch", "n_ubatch"}
 
 
+_FA_VALUES = {"on": True, "1": True, "true": True, "off": False, "0": False, "false": False}
+
+
+def _ll_value(key: str, value: str, flag: str) -> Any:
+    if key in _INT:
+        check_number_text(value, flag)  # one-line refusal of a 5,000-digit value
+        try:
+            return int(value)
+        except ValueError:
+            raise InputError(f"{flag} expects an integer, got {value!r}") from None
+    if key == "tensor_split":
+        try:
+            parts = [float(x) for x in re.split(r"[,/]", value) if x]
+        except ValueError:
+            raise InputError(f"{flag} expects proportions like 3,1, got {value!r}") from None
+        if not parts or not all(math.isfinite(x) and x >= 0 for x in parts) or sum(parts) <= 0:
+            raise InputError(
+                f"{flag} expects non-negative finite proportions like 3,1, got {value!r}"
+            )
+        return parts
+    return value
+
+
 def parse_llamacpp_argv(argv: Sequence[str]) -> tuple[dict[str, Any], list[str]]:
-    """llama.cpp flags (short ones included). ``-fa`` takes on/off/auto in new builds, nothing in old ones."""
-    settings: dict[str, Any] = {}
-    ignored: list[str] = []
-    args = list(argv)
-    i = 0
-    while i < len(args):
-        arg, value = args[i], None
-        if arg.startswith("--") and "=" in arg:
-            arg, value = arg.split("=", 1)
-        if arg in BOOL_FLAGS:
-            settings[BOOL_FLAGS[arg]] = True
-        elif arg in ("-fa", "--flash-attn"):
-            nxt = value if value is not None else (args[i + 1] if i + 1 < len(args) else None)
-            if nxt in ("on", "off", "auto", "1", "0", "true", "false"):
-                settings["flash_attn"] = {
-                    "on": True,
-                    "1": True,
-                    "true": True,
-                    "off": False,
-                    "0": False,
-                    "false": False,
-                }.get(nxt, "auto")
-                i += 0 if value is not None else 1
-            else:
-                settings["flash_attn"] = True
-        elif arg in ("--fit",) and value is not None:
-            settings["fit"] = value != "off"
-        elif arg in FLAGS:
-            if value is None:
-                if i + 1 >= len(args):
-                    raise InputError(f"{arg} needs a value")
-                value = args[i + 1]
-                i += 1
-            key = FLAGS[arg]
-            if key in _INT:
-                check_number_text(value, arg)  # one-line refusal of a 5,000-digit value
-                try:
-                    settings[key] = int(value)
-                except ValueError:
-                    raise InputError(f"{arg} expects an integer, got {value!r}") from None
-            elif key == "tensor_split":
-                try:
-                    parts = [float(x) for x in re.split(r"[,/]", value) if x]
-                except ValueError:
-                    raise InputError(f"{arg} expects proportions like 3,1, got {value!r}") from None
-                if (
-                    not parts
-                    or not all(math.isfinite(x) and x >= 0 for x in parts)
-                    or sum(parts) <= 0
-                ):
-                    raise InputError(
-                        f"{arg} expects non-negative finite proportions like 3,1, got {value!r}"
-                    )
-                settings[key] = parts
-            else:
-                settings[key] = value
-        elif arg.startswith("-"):
-            ignored.append(arg)
-            if value is None and i + 1 < len(args) and not args[i + 1].startswith("-"):
-                i += 1
-        i += 1
-    return settings, ignored
+    """llama.cpp flags (short ones included), through the shared ``engines.base.scan_argv``.
+
+    ``-fa`` takes on/off/auto in new builds and nothing in old ones.
+    """
+    from functools import partial
+
+    from vramplan.engines.base import Flag, scan_argv
+
+    names: dict[str, list[str]] = {}
+    for flag, key in FLAGS.items():
+        if key != "flash_attn":
+            names.setdefault(key, []).append(flag)
+    table = [Flag(tuple(fl), key, partial(_ll_value, key)) for key, fl in names.items()]
+    table += [Flag((flag,), key) for flag, key in BOOL_FLAGS.items()]
+    table.append(
+        Flag(
+            ("-fa", "--flash-attn"),
+            "flash_attn",
+            optional_values=frozenset([*_FA_VALUES, "auto"]),
+        )
+    )
+    scanned = scan_argv(argv, table)
+    settings = dict(scanned.settings)
+    fa = settings.get("flash_attn")
+    if isinstance(fa, str):
+        settings["flash_attn"] = _FA_VALUES.get(fa, "auto")
+    return settings, scanned.ignored
 
 
 _FILE_TYPE = re.compile(r"(?i)(IQ\d_[A-Z]+|Q\d_K_[SML]|Q\d_K|Q\d_[01]|BF16|F16|F32)(?:\.gguf)?$")
@@ -404,7 +401,8 @@ def predict_llamacpp(
 ) -> EnginePrediction:
     """Predict the buffers ``llama-server``/``llama-cli`` allocates per device and whether they fit."""
     if isinstance(argv_or_settings, Mapping):
-        settings, ignored = dict(argv_or_settings), []
+        settings: dict[str, Any] = dict(argv_or_settings)
+        ignored: list[str] = []
     else:
         settings, ignored = parse_llamacpp_argv(argv_or_settings)
     hw = pick_gpu(gpu, gpu_memory)
@@ -651,3 +649,58 @@ __all__ = [
     "predict_llamacpp",
     "swa_cells",
 ]
+
+
+# ------------------------------------------------------------------------------------------ engine
+#: Scenario field -> llama.cpp's setting name (``llama-server`` flags).
+SCENARIO_KEYS: dict[str, str] = {
+    "max_num_seqs": "n_parallel",
+    "max_num_batched_tokens": "n_ubatch",  # tokens one forward processes (n_batch is the logical batch)
+    "max_model_len": "n_ctx",
+}
+
+
+class LlamaCppEngine:
+    """llama.cpp as an :class:`~vramplan.engines.base.Engine` (its KV pool is the context's cells)."""
+
+    name = "llamacpp"
+
+    def settings(self, scenario: Scenario) -> dict[str, Any]:
+        e, p = scenario.engine, scenario.precision
+        s: dict[str, Any] = {
+            "model": scenario.model if isinstance(scenario.model, str) else scenario.model.name,
+            "file_type": p.quantization,
+        }
+        for name, key in SCENARIO_KEYS.items():
+            s[key] = getattr(e, name)
+        return {k: v for k, v in s.items() if v is not None}
+
+    def predict(self, scenario: Scenario) -> EnginePrediction:
+        return predict_llamacpp(
+            self.settings(scenario),
+            scenario.hardware.gpu,
+            gpu_memory=scenario.hardware.gpu_memory,
+            engine_version=scenario.engine.engine_version,
+            num_gpus=scenario.hardware.tp * scenario.hardware.pp,
+        )
+
+    def kv_pool(self, scenario: Scenario) -> KVPool:
+        from dataclasses import replace
+
+        from vramplan.engines.base import pool_from_prediction
+
+        pred = self.predict(scenario)
+        hw = pick_gpu(scenario.hardware.gpu, scenario.hardware.gpu_memory)
+        return replace(pool_from_prediction(pred, hw.memory_bytes, SCENARIO_KEYS), gpu=hw.name)
+
+    def launch(self, scenario: Scenario, model_id: str) -> list[str]:
+        s = self.settings(scenario)
+        s.pop("model", None)
+        flags = {"n_parallel": "--parallel", "n_ubatch": "--ubatch-size", "n_ctx": "--ctx-size"}
+        argv = ["llama-server", "--hf-repo", model_id]
+        for key, value in s.items():
+            argv += [flags.get(key, "--" + key.replace("_", "-")), str(value)]
+        return argv
+
+
+ENGINE_MODEL = LlamaCppEngine()

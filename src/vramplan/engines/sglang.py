@@ -15,12 +15,18 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from math import floor
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from vramplan.engines.base import GIB, EnginePrediction, VersionTable, settings_for_engine
+from vramplan.engines.base import (
+    GIB,
+    EnginePrediction,
+    KVPool,
+    VersionTable,
+    settings_for_engine,
+)
 from vramplan.errors import InputError
 from vramplan.hardware import GPU, custom_gpu, resolve_gpu
 from vramplan.memory.activations import ActivationAssumptions, forward_peak_bytes, logits_bytes
@@ -29,6 +35,9 @@ from vramplan.memory.weights import weight_bytes
 from vramplan.model.load import LoadedModel, load_model
 from vramplan.model.spec import ModelSpec
 from vramplan.units import check_number_text
+
+if TYPE_CHECKING:
+    from vramplan.scenario import Scenario
 
 MIB = 1024**2
 
@@ -74,10 +83,18 @@ _TP = ((16, 0.79), (8, 0.81), (4, 0.85), (2, 0.87), (1, 0.88))
 VERSIONS: VersionTable[SGLangProfile] = VersionTable(
     "sglang",
     {
-        "0.3.0": SGLangProfile("tp_table", _OLD_TP, 5120, 1),
-        "0.4.0": SGLangProfile("tp_table", _TP, 4096, 1),
-        "0.4.5": SGLangProfile("tp_table", _TP, 4096, 0),
-        "0.5.0": SGLangProfile("reserved", _TP, 4096, 0),
+        "0.3.0": SGLangProfile(
+            mem_fraction_rule="tp_table", tp_table=_OLD_TP, max_running_cap=5120, req_pool_extra=1
+        ),
+        "0.4.0": SGLangProfile(
+            mem_fraction_rule="tp_table", tp_table=_TP, max_running_cap=4096, req_pool_extra=1
+        ),
+        "0.4.5": SGLangProfile(
+            mem_fraction_rule="tp_table", tp_table=_TP, max_running_cap=4096, req_pool_extra=0
+        ),
+        "0.5.0": SGLangProfile(
+            mem_fraction_rule="reserved", tp_table=_TP, max_running_cap=4096, req_pool_extra=0
+        ),
     },
 )
 
@@ -220,40 +237,33 @@ def parse_argv(
     flags: Mapping[str, str],
     bool_flags: Mapping[str, str],
     int_keys: set[str],
-    float_keys: set[str] = frozenset(),
-) -> tuple[dict[str, Any], list[str]]:  # type: ignore[assignment]
-    """Engine command-line flags -> (settings, ignored flags). ``--flag=value`` and ``--flag value``."""
-    settings: dict[str, Any] = {}
-    ignored: list[str] = []
-    args = list(argv)
-    i = 0
-    while i < len(args):
-        arg = args[i]
-        value: str | None = None
-        if arg.startswith("--") and "=" in arg:
-            arg, value = arg.split("=", 1)
-        norm = arg.replace("_", "-") if arg.startswith("--") else arg
-        if norm in bool_flags:
-            settings[bool_flags[norm]] = True
-            i += 1
-            continue
-        if norm in flags:
-            if value is None:
-                if i + 1 >= len(args):
-                    raise InputError(f"{arg} needs a value, e.g. {arg} 4")
-                value = args[i + 1]
-                i += 1
-            key = flags[norm]
-            settings[key] = _convert(key, value, arg, int_keys, float_keys)
-        elif arg.startswith("-"):
-            ignored.append(arg)
-            if value is None and i + 1 < len(args) and not args[i + 1].startswith("-"):
-                i += 1
-        i += 1
-    return settings, ignored
+    float_keys: set[str] | frozenset[str] = frozenset(),
+) -> tuple[dict[str, Any], list[str]]:
+    """Engine command-line flags -> (settings, ignored flags), through the shared ``scan_argv``."""
+    from functools import partial
+
+    from vramplan.engines.base import Flag, scan_argv
+
+    names: dict[str, list[str]] = {}
+    for flag, key in flags.items():
+        names.setdefault(key, []).append(flag)
+    table = [
+        Flag(tuple(fl), key, partial(_read, key, int_keys=int_keys, float_keys=float_keys))
+        for key, fl in names.items()
+    ] + [Flag((flag,), key) for flag, key in bool_flags.items()]
+    scanned = scan_argv(argv, table, underscores=True)
+    return scanned.settings, scanned.ignored
 
 
-def _convert(key: str, value: str, flag: str, int_keys: set[str], float_keys: set[str]) -> Any:
+def _read(
+    key: str, value: str, flag: str, *, int_keys: set[str], float_keys: set[str] | frozenset[str]
+) -> Any:
+    return _convert(key, value, flag, int_keys, float_keys)
+
+
+def _convert(
+    key: str, value: str, flag: str, int_keys: set[str], float_keys: set[str] | frozenset[str]
+) -> Any:
     if key in int_keys or key in float_keys:
         check_number_text(str(value), flag)  # one-line refusal of a 5,000-digit value
     try:
@@ -332,7 +342,8 @@ def predict_sglang(
     loading): other processes, the CUDA context and NCCL are then already accounted for.
     """
     if isinstance(argv_or_settings, Mapping):
-        settings, ignored = dict(argv_or_settings), []
+        settings: dict[str, Any] = dict(argv_or_settings)
+        ignored: list[str] = []
     else:
         settings, ignored = parse_argv(argv_or_settings, FLAGS, BOOL_FLAGS, _INT_KEYS)
     hw = pick_gpu(gpu, gpu_memory)
@@ -698,3 +709,71 @@ __all__ = [
     "predict_sglang",
     "swa_split",
 ]
+
+
+# ------------------------------------------------------------------------------------------ engine
+#: Scenario field -> SGLang's setting name (the flags of `python -m sglang.launch_server`).
+SCENARIO_KEYS: dict[str, str] = {
+    "max_num_seqs": "max_running_requests",
+    "max_num_batched_tokens": "chunked_prefill_size",
+    "max_model_len": "context_length",
+    "gpu_memory_utilization": "mem_fraction_static",
+    "block_size": "page_size",
+}
+
+
+class SGLangEngine:
+    """SGLang as an :class:`~vramplan.engines.base.Engine`."""
+
+    name = "sglang"
+
+    def settings(self, scenario: Scenario) -> dict[str, Any]:
+        e, h, p = scenario.engine, scenario.hardware, scenario.precision
+        s: dict[str, Any] = {
+            "model_path": scenario.model
+            if isinstance(scenario.model, str)
+            else scenario.model.name,
+            "tp_size": h.tp,
+            "pp_size": h.pp,
+            "dtype": p.dtype,
+            "quantization": p.quantization,
+            "kv_cache_dtype": p.kv_cache_dtype,
+            "disable_cuda_graph": e.enforce_eager or None,
+        }
+        for name, key in SCENARIO_KEYS.items():
+            s[key] = getattr(e, name)
+        return {k: v for k, v in s.items() if v is not None}
+
+    def predict(self, scenario: Scenario) -> EnginePrediction:
+        return predict_sglang(
+            self.settings(scenario),
+            scenario.hardware.gpu,
+            gpu_memory=scenario.hardware.gpu_memory,
+            engine_version=scenario.engine.engine_version,
+        )
+
+    def kv_pool(self, scenario: Scenario) -> KVPool:
+        from vramplan.engines.base import pool_from_prediction
+
+        pred = self.predict(scenario)
+        hw = pick_gpu(scenario.hardware.gpu, scenario.hardware.gpu_memory)
+        keys = dict(SCENARIO_KEYS)
+        keys["max_num_seqs"] = "max_running_requests"
+        return replace(pool_from_prediction(pred, hw.memory_bytes, keys), gpu=hw.name)
+
+    def launch(self, scenario: Scenario, model_id: str) -> list[str]:
+        s = self.settings(scenario)
+        s.pop("model_path", None)
+        if s.get("quantization") == "fp4":
+            s.pop("quantization")
+        argv = ["python", "-m", "sglang.launch_server", "--model-path", model_id]
+        for key, value in s.items():
+            flag = "--" + key.replace("_", "-")
+            if value is True:
+                argv.append(flag)
+            elif value is not False:
+                argv += [flag, str(value)]
+        return argv
+
+
+ENGINE_MODEL = SGLangEngine()

@@ -14,9 +14,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from math import ceil, floor
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from vramplan.engines.base import GIB, EnginePrediction, VersionTable, settings_for_engine
+from vramplan.engines.base import GIB, EnginePrediction, KVPool, VersionTable, settings_for_engine
 from vramplan.engines.sglang import gib, parse_argv, pick_gpu, resolve_model
 from vramplan.errors import InputError
 from vramplan.hardware import GPU
@@ -43,6 +43,9 @@ WARMUP_PEAK_RETAINED = 0.0
 #: Head dims the flashinfer backend supports; others fall back to flashdecoding/paged.
 FLASHINFER_HEAD_DIMS = (64, 128, 256)
 
+if TYPE_CHECKING:
+    from vramplan.scenario import Scenario
+
 
 @dataclass(frozen=True)
 class TGIProfile:
@@ -57,9 +60,9 @@ class TGIProfile:
 VERSIONS: VersionTable[TGIProfile] = VersionTable(
     "tgi",
     {
-        "1.0.0": TGIProfile("paged", False),
-        "2.0.0": TGIProfile("paged", True),
-        "2.3.0": TGIProfile("flashinfer", True),
+        "1.0.0": TGIProfile(default_backend="paged", wiggle=False),
+        "2.0.0": TGIProfile(default_backend="paged", wiggle=True),
+        "2.3.0": TGIProfile(default_backend="flashinfer", wiggle=True),
     },
 )
 
@@ -122,7 +125,8 @@ def predict_tgi(
 ) -> EnginePrediction:
     """Predict the KV token budget ``text-generation-launcher ...`` sets at warm-up, per shard."""
     if isinstance(argv_or_settings, Mapping):
-        settings, ignored = dict(argv_or_settings), []
+        settings: dict[str, Any] = dict(argv_or_settings)
+        ignored: list[str] = []
     else:
         settings, ignored = parse_argv(argv_or_settings, FLAGS, {}, _INT, {"cuda_memory_fraction"})
     hw = pick_gpu(gpu, gpu_memory)
@@ -291,3 +295,64 @@ __all__ = [
     "predict_tgi",
     "request_blocks",
 ]
+
+
+# ------------------------------------------------------------------------------------------ engine
+#: Scenario field -> TGI's setting name (``text-generation-launcher`` flags).
+SCENARIO_KEYS: dict[str, str] = {
+    "max_num_batched_tokens": "max_batch_prefill_tokens",
+    "max_model_len": "max_total_tokens",
+    "gpu_memory_utilization": "cuda_memory_fraction",
+}
+
+
+#: The router's ``--max-concurrent-requests`` default: the most requests TGI runs at once.
+ROUTER_MAX_CONCURRENT_REQUESTS = 128
+
+
+class TGIEngine:
+    """TGI as an :class:`~vramplan.engines.base.Engine` (its KV pool is the warm-up token budget)."""
+
+    name = "tgi"
+
+    def settings(self, scenario: Scenario) -> dict[str, Any]:
+        e, h, p = scenario.engine, scenario.hardware, scenario.precision
+        s: dict[str, Any] = {
+            "model_id": scenario.model if isinstance(scenario.model, str) else scenario.model.name,
+            "num_shard": h.tp,
+            "dtype": p.dtype,
+            "quantize": p.quantization,
+            "kv_cache_dtype": p.kv_cache_dtype,
+        }
+        for name, key in SCENARIO_KEYS.items():
+            s[key] = getattr(e, name)
+        return {k: v for k, v in s.items() if v is not None}
+
+    def predict(self, scenario: Scenario) -> EnginePrediction:
+        return predict_tgi(
+            self.settings(scenario),
+            scenario.hardware.gpu,
+            gpu_memory=scenario.hardware.gpu_memory,
+            engine_version=scenario.engine.engine_version,
+        )
+
+    def kv_pool(self, scenario: Scenario) -> KVPool:
+        from dataclasses import replace
+
+        from vramplan.engines.base import pool_from_prediction
+
+        pred = self.predict(scenario)
+        hw = pick_gpu(scenario.hardware.gpu, scenario.hardware.gpu_memory)
+        pool = pool_from_prediction(pred, hw.memory_bytes, SCENARIO_KEYS)
+        return replace(pool, gpu=hw.name, max_num_seqs=ROUTER_MAX_CONCURRENT_REQUESTS)
+
+    def launch(self, scenario: Scenario, model_id: str) -> list[str]:
+        s = self.settings(scenario)
+        s.pop("model_id", None)
+        argv = ["text-generation-launcher", "--model-id", model_id]
+        for key, value in s.items():
+            argv += ["--" + key.replace("_", "-"), str(value)]
+        return argv
+
+
+ENGINE_MODEL = TGIEngine()

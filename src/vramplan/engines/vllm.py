@@ -22,9 +22,16 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from math import ceil, floor
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from vramplan.engines.base import GIB, EnginePrediction, VersionTable, parse_version
+from vramplan.engines.base import (
+    GIB,
+    EnginePrediction,
+    KVPool,
+    VersionTable,
+    parse_version,
+    pool_from_prediction,
+)
 from vramplan.errors import InputError
 from vramplan.hardware import GPU, custom_gpu, resolve_gpu
 from vramplan.memory.activations import (
@@ -36,6 +43,10 @@ from vramplan.memory.activations import (
 from vramplan.memory.kv_cache import KVLayerGroup, kv_layer_groups
 from vramplan.memory.weights import pp_layer_split, weight_bytes
 from vramplan.model.spec import ModelSpec
+from vramplan.scenario import Fix
+
+if TYPE_CHECKING:
+    from vramplan.scenario import Scenario
 
 ENGINE = "vllm"
 
@@ -98,50 +109,94 @@ PROFILES: VersionTable[VllmProfile] = VersionTable(
     ENGINE,
     {
         # Early V0 charged the whole device (CUDA context, cuBLAS) against util*T: ~1 GiB non-torch.
-        "0.2": VllmProfile("v0", 0.9, "v0", 9.55, 1.0, 1.5),
+        "0.2": VllmProfile(
+            generation="v0",
+            util_default=0.9,
+            batch_defaults="v0",
+            sampler_copies=9.55,
+            non_torch_tp1_gib=1.0,
+            non_torch_tp_gib=1.5,
+        ),
         # V0 with the snapshot accounting ("Memory profiling results" line, 0.6.4): 0.26-0.35 GiB non-torch.
-        "0.6": VllmProfile("v0", 0.9, "v0", 9.55, 0.3, 0.6, v0_chunk_tokens=512),
+        "0.6": VllmProfile(
+            generation="v0",
+            util_default=0.9,
+            batch_defaults="v0",
+            sampler_copies=9.55,
+            non_torch_tp1_gib=0.3,
+            non_torch_tp_gib=0.6,
+            v0_chunk_tokens=512,
+        ),
         # 0.7.x V0 logs show 0.05-0.08 GiB non-torch at TP=1.
-        "0.7": VllmProfile("v0", 0.9, "v0", 9.55, 0.06, 0.5, v0_chunk_tokens=2048),
+        "0.7": VllmProfile(
+            generation="v0",
+            util_default=0.9,
+            batch_defaults="v0",
+            sampler_copies=9.55,
+            non_torch_tp1_gib=0.06,
+            non_torch_tp_gib=0.5,
+            v0_chunk_tokens=2048,
+        ),
         # V1 default from 0.8 (V0 still used on compute capability < 8.0).
-        "0.8": VllmProfile("v1", 0.9, "v1-early", 9.55, 0.06, 0.55),
+        "0.8": VllmProfile(
+            generation="v1",
+            util_default=0.9,
+            batch_defaults="v1-early",
+            sampler_copies=9.55,
+            non_torch_tp1_gib=0.06,
+            non_torch_tp_gib=0.55,
+        ),
         # get_batch_defaults keyed on device class (H100-class: 1024 seqs) from 0.10; the 0.10.1 A100 logs
         # fit the 0.19 sampler (activation + non-torch ~0.6 GiB at 256 seqs).
-        "0.10": VllmProfile("v1", 0.9, "v1-device", 3.67, 0.14, 0.55),
+        "0.10": VllmProfile(
+            generation="v1",
+            util_default=0.9,
+            batch_defaults="v1-device",
+            sampler_copies=3.67,
+            non_torch_tp1_gib=0.14,
+            non_torch_tp_gib=0.55,
+        ),
         # 0.11 (llm-d H100 runs): 9.55 sampler copies at 1024 seqs (9.51-9.58 over four models), 0.13-0.14 GiB non-torch, 0.55 at TP=2.
-        "0.11": VllmProfile("v1", 0.9, "v1-device", 9.55, 0.14, 0.55),
+        "0.11": VllmProfile(
+            generation="v1",
+            util_default=0.9,
+            batch_defaults="v1-device",
+            sampler_copies=9.55,
+            non_torch_tp1_gib=0.14,
+            non_torch_tp_gib=0.55,
+        ),
         # 0.19 dev set: sampler peak 3.67 logits copies (3.64-3.71 over eight models); TP>1 non-torch
         # ~2.1 GiB (NCCL symmetric memory); persistent fused-MoE workspaces.
         "0.19": VllmProfile(
-            "v1",
-            0.9,
-            "v1-device",
-            3.67,
-            0.25,
-            2.1,
+            generation="v1",
+            util_default=0.9,
+            batch_defaults="v1-device",
+            sampler_copies=3.67,
+            non_torch_tp1_gib=0.25,
+            non_torch_tp_gib=2.1,
             mxfp4_intermediate_multiple=128,
             moe_workspace_persists=True,
         ),
         # v0.21: "CUDA graph memory profiling is enabled (default since v0.21.0)".
         "0.21": VllmProfile(
-            "v1",
-            0.9,
-            "v1-device",
-            3.67,
-            0.25,
-            2.1,
+            generation="v1",
+            util_default=0.9,
+            batch_defaults="v1-device",
+            sampler_copies=3.67,
+            non_torch_tp1_gib=0.25,
+            non_torch_tp_gib=2.1,
             graphs_in_budget=True,
             mxfp4_intermediate_multiple=128,
             moe_workspace_persists=True,
         ),
         # 0.92 default seen in CacheConfig at v0.25.0; request-equivalent token line of 2026 kv_cache_utils.
         "0.25": VllmProfile(
-            "v1",
-            0.92,
-            "v1-device",
-            3.67,
-            0.25,
-            2.1,
+            generation="v1",
+            util_default=0.92,
+            batch_defaults="v1-device",
+            sampler_copies=3.67,
+            non_torch_tp1_gib=0.25,
+            non_torch_tp_gib=2.1,
             graphs_in_budget=True,
             token_line="requests",
             mxfp4_intermediate_multiple=128,
@@ -152,12 +207,12 @@ PROFILES: VersionTable[VllmProfile] = VersionTable(
         # v0.28: get_batch_defaults gains a >= 160 GiB tier (arg_utils.py, "B200/B300 with >= 160GB");
         # KV size and concurrency print on one line (kv_cache_utils.update_kv_cache_capacity).
         "0.28": VllmProfile(
-            "v1",
-            0.92,
-            "v1-device",
-            3.67,
-            0.25,
-            2.1,
+            generation="v1",
+            util_default=0.92,
+            batch_defaults="v1-device",
+            sampler_copies=3.67,
+            non_torch_tp1_gib=0.25,
+            non_torch_tp_gib=2.1,
             graphs_in_budget=True,
             token_line="requests",
             mxfp4_intermediate_multiple=128,
@@ -166,12 +221,12 @@ PROFILES: VersionTable[VllmProfile] = VersionTable(
         ),
         # v0.33: GB10 (cc 12.1) stays on the small batch tier (arg_utils.get_batch_defaults).
         "0.33": VllmProfile(
-            "v1",
-            0.92,
-            "v1-device",
-            3.67,
-            0.25,
-            2.1,
+            generation="v1",
+            util_default=0.92,
+            batch_defaults="v1-device",
+            sampler_copies=3.67,
+            non_torch_tp1_gib=0.25,
+            non_torch_tp_gib=2.1,
             graphs_in_budget=True,
             token_line="requests",
             mxfp4_intermediate_multiple=128,
@@ -182,12 +237,12 @@ PROFILES: VersionTable[VllmProfile] = VersionTable(
         # v0.34: extensible KV cache on by default on CUDA/ROCm (config/cache.py enable_extensible_kv_cache,
         # resolved_gpu_memory_utilization: 1.0 when extensible, else 0.92).
         "0.34": VllmProfile(
-            "v1",
-            0.92,
-            "v1-device",
-            3.67,
-            0.25,
-            2.1,
+            generation="v1",
+            util_default=0.92,
+            batch_defaults="v1-device",
+            sampler_copies=3.67,
+            non_torch_tp1_gib=0.25,
+            non_torch_tp_gib=2.1,
             graphs_in_budget=True,
             token_line="requests",
             mxfp4_intermediate_multiple=128,
@@ -592,6 +647,8 @@ def _predict(
             "requested_gib": requested / GIB,
             "blocks_per_request": per_request,
             "kv_groups": worst["num_groups"],
+            "kv_cache_bytes": int(max(0, worst["available"])),
+            "gpu_memory_bytes": total,
         },
     )
 
@@ -804,9 +861,9 @@ def suggest_fixes(
     usage_context: str,
     hint_quant: str | None,
     failed: EnginePrediction,
-) -> list[str]:
+) -> list[Fix]:
     """The smallest single changes that make vLLM start; each one re-checked by a new prediction."""
-    out: list[str] = []
+    out: list[Fix] = []
 
     def starts(**changes: Any) -> bool:
         s = {**settings, **changes}
@@ -833,11 +890,17 @@ def suggest_fixes(
             else:
                 hi = mid - 1
         if lo >= 1:
-            out.append(f"lower --max-model-len to {lo}")
+            out.append(
+                Fix("max_model_len", lo, "the longest context whose request fits the KV cache")
+            )
     util = failed.settings["gpu_memory_utilization"]
     for step in range(int(round(util * 100)) + 1, 100):
         if starts(gpu_memory_utilization=step / 100):
-            out.append(f"raise --gpu-memory-utilization to {step / 100:.2f}")
+            out.append(
+                Fix(
+                    "gpu_memory_utilization", step / 100, "the smallest share of memory that starts"
+                )
+            )
             break
     if failed.settings["kv_cache_dtype"] not in (
         "fp8",
@@ -846,19 +909,19 @@ def suggest_fixes(
         "float8_e4m3",
         "float8_e5m2",
     ) and starts(kv_cache_dtype="fp8"):
-        out.append("use an fp8 KV cache: --kv-cache-dtype fp8")
+        out.append(Fix("kv_cache_dtype", "fp8", "an fp8 KV cache halves its bytes per token"))
     tp = failed.settings["tensor_parallel_size"]
     for new_tp in (tp * 2, tp * 4):
         if spec.num_heads % new_tp == 0 and starts(tensor_parallel_size=new_tp):
-            out.append(f"shard over more GPUs: --tensor-parallel-size {new_tp}")
+            out.append(Fix("tensor_parallel_size", new_tp, "shard over more GPUs"))
             break
     if not spec.quantization_config and not settings.get("quantization") and not hint_quant:
         for q, label in (
-            ("fp8", "an FP8 checkpoint (or --quantization fp8)"),
-            ("awq", "a 4-bit AWQ/GPTQ checkpoint"),
+            ("fp8", "serve an FP8 checkpoint (or quantize on load)"),
+            ("awq", "serve a 4-bit AWQ/GPTQ checkpoint"),
         ):
             if starts(quantization=q):
-                out.append(f"serve {label}")
+                out.append(Fix("quantization", q, label))
                 break
     return out
 
@@ -921,3 +984,60 @@ def resolve_model_name(name: str) -> tuple[ModelSpec, str | None, str | None]:
                 )
             return loaded.spec, quant, note
     return load_model(raw, allow_hub=False).spec, None, None
+
+
+# ------------------------------------------------------------------------------------------ engine
+
+
+class VllmEngine:
+    """vLLM as an :class:`~vramplan.engines.base.Engine`: scenario in, startup figures and KV pool out."""
+
+    name = ENGINE
+
+    def settings(self, scenario: Scenario) -> dict[str, Any]:
+        """The scenario under vLLM's flag names; unset fields are left to vLLM's version defaults."""
+        e, h, p = scenario.engine, scenario.hardware, scenario.precision
+        s: dict[str, Any] = {
+            "model": scenario.model if isinstance(scenario.model, str) else scenario.model.name,
+            "tensor_parallel_size": h.tp,
+            "pipeline_parallel_size": h.pp,
+            "dtype": p.dtype,
+            "quantization": p.quantization,
+            "kv_cache_dtype": p.kv_cache_dtype,
+            "max_model_len": e.max_model_len,
+            "gpu_memory_utilization": e.gpu_memory_utilization,
+            "max_num_seqs": e.max_num_seqs,
+            "max_num_batched_tokens": e.max_num_batched_tokens,
+            "block_size": e.block_size,
+            "enforce_eager": e.enforce_eager or None,
+        }
+        return {k: v for k, v in s.items() if v is not None}
+
+    def predict(self, scenario: Scenario, fixes: bool = True) -> EnginePrediction:
+        spec = scenario.model if isinstance(scenario.model, ModelSpec) else None
+        return predict_vllm(
+            self.settings(scenario),
+            gpu=scenario.hardware.gpu,
+            gpu_memory=scenario.hardware.gpu_memory,
+            engine_version=scenario.engine.engine_version,
+            usage_context=scenario.engine.usage_context,
+            spec=spec,
+            fixes=fixes,
+        )
+
+    def kv_pool(self, scenario: Scenario) -> KVPool:
+        pred = self.predict(scenario, fixes=False)
+        return pool_from_prediction(pred, pred.extra["gpu_memory_bytes"])
+
+    def launch(self, scenario: Scenario, model_id: str) -> list[str]:
+        """``vllm serve MODEL --flag value ...`` for the scenario (vLLM's flags are the field flags)."""
+        from vramplan.scenario_fields import to_argv
+
+        s = self.settings(scenario)
+        s.pop("model", None)
+        if s.get("quantization") == "fp4":
+            s.pop("quantization")  # an NVFP4 checkpoint carries its own quantization config
+        return ["vllm", "serve", model_id, *to_argv(s)]
+
+
+ENGINE_MODEL = VllmEngine()

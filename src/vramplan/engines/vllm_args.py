@@ -8,10 +8,10 @@ does, and list every other flag as ignored instead of failing on it.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from vramplan.engines.base import Flag, scan_argv
 from vramplan.errors import InputError
 from vramplan.units import check_number_text
 
@@ -68,34 +68,28 @@ def _str(value: str, flag: str) -> str:
     return str(value)
 
 
-# flag -> (settings key, converter); a converter of None marks a boolean switch.
-_VALUED: dict[str, tuple[str, Callable[[str, str], Any]]] = {
-    "--model": ("model", _str),
-    "--tensor-parallel-size": ("tensor_parallel_size", _int),
-    "-tp": ("tensor_parallel_size", _int),
-    "--pipeline-parallel-size": ("pipeline_parallel_size", _int),
-    "-pp": ("pipeline_parallel_size", _int),
-    "--dtype": ("dtype", _str),
-    "--quantization": ("quantization", _str),
-    "-q": ("quantization", _str),
-    "--kv-cache-dtype": ("kv_cache_dtype", _str),
-    "--max-model-len": ("max_model_len", parse_len),
-    "--gpu-memory-utilization": ("gpu_memory_utilization", _float),
-    "--block-size": ("block_size", _int),
-    "--max-num-seqs": ("max_num_seqs", _int),
-    "--max-num-batched-tokens": ("max_num_batched_tokens", parse_len),
-    "--kv-cache-memory-bytes": ("kv_cache_memory_bytes", _bytes),
-    "--kv-cache-memory": ("kv_cache_memory_bytes", _bytes),
-    "--cpu-offload-gb": ("cpu_offload_gb", _float),
-    "--served-model-name": ("served_model_name", _str),
-}
-_SWITCHES: dict[str, tuple[str, bool]] = {
-    "--enforce-eager": ("enforce_eager", True),
-    "--enable-prefix-caching": ("enable_prefix_caching", True),
-    "--no-enable-prefix-caching": ("enable_prefix_caching", False),
-    "--enable-chunked-prefill": ("enable_chunked_prefill", True),
-    "--no-enable-chunked-prefill": ("enable_chunked_prefill", False),
-}
+#: The `vllm serve` flags that change memory, read by the shared scanner (``engines.base.scan_argv``).
+FLAGS: tuple[Flag, ...] = (
+    Flag(("--model",), "model", _str),
+    Flag(("--tensor-parallel-size", "-tp"), "tensor_parallel_size", _int),
+    Flag(("--pipeline-parallel-size", "-pp"), "pipeline_parallel_size", _int),
+    Flag(("--dtype",), "dtype", _str),
+    Flag(("--quantization", "-q"), "quantization", _str),
+    Flag(("--kv-cache-dtype",), "kv_cache_dtype", _str),
+    Flag(("--max-model-len",), "max_model_len", parse_len),
+    Flag(("--gpu-memory-utilization",), "gpu_memory_utilization", _float),
+    Flag(("--block-size",), "block_size", _int),
+    Flag(("--max-num-seqs",), "max_num_seqs", _int),
+    Flag(("--max-num-batched-tokens",), "max_num_batched_tokens", parse_len),
+    Flag(("--kv-cache-memory-bytes", "--kv-cache-memory"), "kv_cache_memory_bytes", _bytes),
+    Flag(("--cpu-offload-gb",), "cpu_offload_gb", _float),
+    Flag(("--served-model-name",), "served_model_name", _str),
+    Flag(("--enforce-eager",), "enforce_eager"),
+    Flag(("--enable-prefix-caching",), "enable_prefix_caching"),
+    Flag(("--no-enable-prefix-caching",), "enable_prefix_caching", value_when_set=False),
+    Flag(("--enable-chunked-prefill",), "enable_chunked_prefill"),
+    Flag(("--no-enable-chunked-prefill",), "enable_chunked_prefill", value_when_set=False),
+)
 
 
 @dataclass
@@ -113,50 +107,23 @@ def parse_vllm_args(argv: list[str] | tuple[str, ...]) -> VllmArgs:
         args = args[2:]
     elif args[:1] in (["serve"], ["vllm"]):
         args = args[1:]
-    out = VllmArgs()
-    i = 0
-    while i < len(args):
-        token = args[i]
-        if not token.startswith("-") or _is_number(token):
-            if "model" in out.settings:
-                raise InputError(
-                    f"unexpected argument {token!r}: vllm serve takes one model; flags start with --"
-                )
-            out.settings["model"] = token
-            i += 1
-            continue
-        flag, eq, inline = token.partition("=")
-        if flag in _SWITCHES:
-            key, value = _SWITCHES[flag]
-            if eq:
-                value = inline.strip().lower() in ("1", "true", "yes", "on")
-            out.settings[key] = value
-            i += 1
-            continue
-        if flag in _VALUED:
-            key, convert = _VALUED[flag]
-            if eq:
-                raw = inline
-                i += 1
-            else:
-                if i + 1 >= len(args):
-                    raise InputError(f"{flag} needs a value, e.g. {flag} {_example(flag)}")
-                raw = args[i + 1]
-                i += 2
-            out.settings[key] = convert(raw, flag)
-            continue
-        # Unknown flag: take its value along when the next token is not a flag, so it is not read as the model.
-        if (
-            not eq
-            and i + 1 < len(args)
-            and (not args[i + 1].startswith("-") or _is_number(args[i + 1]))
-            and not _looks_boolean(flag)
-        ):
-            out.ignored.append(f"{flag} {args[i + 1]}")
-            i += 2
-        else:
-            out.ignored.append(token)
-            i += 1
+    try:
+        scanned = scan_argv(args, FLAGS, looks_boolean=_looks_boolean, ignored_with_value=True)
+    except InputError as exc:
+        flag = str(exc).split(" ", 1)[0]
+        if str(exc).endswith("needs a value"):
+            raise InputError(f"{flag} needs a value, e.g. {flag} {_example(flag)}") from None
+        raise
+    out = VllmArgs(dict(scanned.settings), list(scanned.ignored))
+    model = scanned.settings.get("model")
+    for token in scanned.positionals:
+        if model is not None:
+            raise InputError(
+                f"unexpected argument {token!r}: vllm serve takes one model; flags start with --"
+            )
+        model = token
+    if model is not None:
+        out.settings = {"model": model, **{k: v for k, v in out.settings.items() if k != "model"}}
     return out
 
 

@@ -9,7 +9,6 @@ normalised request (``service.shared``, bounded in bytes), since ``estimate`` is
 from __future__ import annotations
 
 import time
-from dataclasses import replace
 from functools import lru_cache
 from typing import Any
 
@@ -109,31 +108,12 @@ def resolve_model(
 
 
 def estimate_dict(req: EstimateRequest, settings: Settings) -> dict[str, Any]:
-    """``vramplan estimate --json`` for this request: the same defaults, the same library call."""
-    from vramplan.estimator import estimate
+    """``vramplan estimate --json`` for this request: the same library call (``vramplan.run``)."""
+    from vramplan.run import run
 
-    method = req.method
     spec = resolve_model(req.model, req.config, req.name, settings)
-    if spec is None and req.params is not None and method == "detailed":
-        method = "rule-of-thumb"  # as the CLI does for a bare --params
-    result = estimate(
-        spec,
-        params=req.params,
-        bits=req.bits,
-        dtype=req.dtype,
-        quantization=req.quantization,
-        kv_cache_dtype=req.kv_cache_dtype,
-        context=req.context,
-        users=req.users,
-        batch_tokens=req.batch_tokens,
-        gpu=req.gpu,
-        gpu_memory=req.gpu_memory,
-        tensor_parallel_size=req.tensor_parallel_size,
-        pipeline_parallel_size=req.pipeline_parallel_size,
-        method=method,
-        block_size=req.block_size,
-    )
-    return result.to_dict()
+    values = req.model_dump(exclude={"model", "config", "name"})
+    return run("estimate", values, model=spec)
 
 
 def estimate_key(req: EstimateRequest) -> str:
@@ -171,13 +151,10 @@ class _WallClockExceeded(Exception):
 def simulate_dict(req: SimulateRequest, settings: Settings) -> dict[str, Any]:
     """`vramplan simulate --json` for this request, with the server's bounds on time and size.
 
-    Built by the CLI's own ``simulate.options.build_simulation`` (same checks, defaults, budget and
-    step times); the model is resolved by catalogue or Hub id only (never a path), and the replay
-    stops once the wall-time budget is spent.
+    The same ``vramplan.run`` call as the CLI; the model is resolved by catalogue or Hub id only
+    (never a path), no sample file is read, and the replay stops once the wall-time budget is spent.
     """
-    from vramplan.simulate import make_trace, run_simulation
-    from vramplan.simulate.allocators import ALLOCATORS
-    from vramplan.simulate.options import build_simulation, workload_dict
+    from vramplan.run import run
 
     if req.duration > settings.simulate_max_duration_s:
         raise InputError(
@@ -191,36 +168,6 @@ def simulate_dict(req: SimulateRequest, settings: Settings) -> dict[str, Any]:
         )
     spec = resolve_model(req.model, None, None, settings)
     assert spec is not None
-    names = list(ALLOCATORS) if req.allocator == "all" else [req.allocator]
-    # The resolved ModelSpec, not its name, and no sample files: a request never makes us read a file.
-    base, budget = build_simulation(
-        model=spec,
-        gpu=req.gpu,
-        workload=req.workload,
-        rate=req.rate,
-        duration=req.duration,
-        seed=req.seed,
-        allocator=names[0],
-        block_size=req.block_size,
-        n=req.n,
-        beam_width=req.beam_width,
-        system_prompt_len=req.system_prompt_len,
-        system_prompt_share=req.system_prompt_share,
-        preemption=req.preemption,
-        swap_space=req.swap_space,
-        max_num_seqs=req.max_num_seqs,
-        max_num_batched_tokens=req.max_num_batched_tokens,
-        max_model_len=req.max_model_len,
-        kv_memory=req.kv_memory,
-        gpu_memory_utilization=req.gpu_memory_utilization,
-        enforce_eager=req.enforce_eager,
-        tensor_parallel_size=req.tensor_parallel_size,
-        dtype=req.dtype,
-        quantization=req.quantization,
-        kv_cache_dtype=req.kv_cache_dtype,
-        allow_files=False,
-    )
-    wl = base.workload
     deadline = time.monotonic() + settings.simulate_max_wall_s
 
     def progress(_done: int, _total: int) -> None:
@@ -228,18 +175,19 @@ def simulate_dict(req: SimulateRequest, settings: Settings) -> dict[str, Any]:
             raise _WallClockExceeded
 
     try:
-        trace = make_trace(wl)
-        results = {
-            name: run_simulation(replace(base, allocator=name), progress, trace) for name in names
-        }
+        result = run(
+            "simulate",
+            req.model_dump(exclude={"model"}),
+            model=spec,
+            progress=progress,
+            allow_files=False,
+        )
     except _WallClockExceeded:
         raise InputError(
             f"the simulation needed more than this server's {settings.simulate_max_wall_s:g} s of "
             "wall time: lower the rate or the duration, or run `vramplan simulate` locally"
         ) from None
-    meta = {"kv_budget": budget.to_dict(), "workload": workload_dict(req.workload, base)}
-    dicts = {name: {**res.to_dict(), **meta} for name, res in results.items()}
-    return dicts[names[0]] if len(names) == 1 else dicts
+    return result
 
 
 def compute_result(kind: str, scenario: dict[str, Any], settings: Settings) -> dict[str, Any]:
@@ -248,6 +196,7 @@ def compute_result(kind: str, scenario: dict[str, Any], settings: Settings) -> d
     from pydantic import ValidationError
 
     from vramplan.service import schemas
+    from vramplan.service.routes.sglang import SglangRequest, sglang_dict
 
     routes: dict[str, tuple[Any, Any]] = {
         "estimate": (EstimateRequest, lambda r: estimate_dict(r, settings)),
@@ -256,6 +205,8 @@ def compute_result(kind: str, scenario: dict[str, Any], settings: Settings) -> d
         "train": (schemas.TrainRequest, lambda r: train_dict(r, settings)),
         "vllm": (schemas.VllmRequest, vllm_dict),
         "explain": (schemas.ExplainRequest, lambda r: explain_dict(r.log, r.gpu)),
+        "perf": (schemas.PerfRequest, lambda r: perf_dict(r, settings)),
+        "sglang": (SglangRequest, sglang_dict),
     }
     if kind not in routes:
         raise InputError(f"unknown plan kind {kind!r}: use one of {', '.join(routes)}")
@@ -294,11 +245,11 @@ def check_model_name(name: str) -> None:
 
 
 def vllm_dict(req: Any) -> dict[str, Any]:
-    """`vramplan vllm ... --json` for this request."""
+    """`vramplan vllm ... --json` for this request (after the path guard on the model name)."""
     import shlex
 
-    from vramplan.engines.vllm import predict_vllm
     from vramplan.engines.vllm_args import parse_vllm_args
+    from vramplan.run import run
 
     if req.command is not None:
         try:
@@ -310,17 +261,19 @@ def vllm_dict(req: Any) -> dict[str, Any]:
     model = parse_vllm_args(list(args)).settings.get("model")
     if model:
         check_model_name(str(model))
-    pred = predict_vllm(
-        args,
-        gpu=req.gpu,
-        gpu_memory=req.gpu_memory,
-        engine_version=req.engine_version,
-        usage_context="offline" if req.offline else "api_server",
-    )
-    data = pred.to_dict()
-    extra = data.pop("extra", {})
-    data["ignored_flags"] = extra.get("ignored_flags", [])
-    return data
+    return run("vllm", {**req.model_dump(exclude={"command"}), "args": args})
+
+
+def perf_dict(req: Any, settings: Settings) -> dict[str, Any]:
+    """`vramplan perf ... --json` for this request (catalogue name or Hub id only)."""
+    from vramplan.run import run
+
+    spec = resolve_model(req.model, req.config, req.name, settings)
+    if spec is None:
+        raise InputError(
+            "give a model (catalogue name or Hub id) or config (an uploaded config.json)"
+        )
+    return run("perf", req.model_dump(exclude={"model", "config", "name"}), model=spec)
 
 
 def explain_dict(text: str, gpu: str | None) -> dict[str, Any]:
@@ -332,33 +285,10 @@ def explain_dict(text: str, gpu: str | None) -> dict[str, Any]:
 
 def train_dict(req: Any, settings: Settings) -> dict[str, Any]:
     """`vramplan train --json` for this request."""
-    from vramplan.training import estimate_training
+    from vramplan.run import run
 
     spec = resolve_model(req.model, req.config, req.name, settings)
-    result = estimate_training(
-        spec,
-        params=req.params,
-        gpu=req.gpu,
-        gpu_memory=req.gpu_memory,
-        method=req.method,
-        micro_batch=req.micro_batch,
-        seq_len=req.seq_len,
-        gpus=req.gpus,
-        zero=req.zero,
-        fsdp=req.fsdp,
-        tensor_parallel=req.tensor_parallel_size,
-        pipeline_parallel=req.pipeline_parallel_size,
-        sequence_parallel=req.sequence_parallel,
-        offload=req.offload,
-        offload_params=req.offload_params,
-        recompute=req.recompute,
-        optimizer=req.optimizer,
-        precision=req.precision,
-        lora_rank=req.lora_rank,
-        lora_targets=req.lora_targets,
-        flash_attention=req.flash_attention,
-    )
-    return result.to_dict()
+    return run("train", req.model_dump(exclude={"model", "config", "name"}), model=spec)
 
 
 def plan_dict(req: Any, settings: Settings) -> dict[str, Any]:
@@ -367,7 +297,7 @@ def plan_dict(req: Any, settings: Settings) -> dict[str, Any]:
     A model name is passed on as the string the CLI would pass (so launch lines read the same), after
     the path guard; an uploaded config goes in as a ModelSpec.
     """
-    from vramplan.planner import plan
+    from vramplan.run import run
 
     if req.config is not None:
         model: Any = resolve_model(None, req.config, req.name, settings)
@@ -381,20 +311,4 @@ def plan_dict(req: Any, settings: Settings) -> dict[str, Any]:
         raise InputError(
             "give a model (catalogue name or Hub id) or config (an uploaded config.json)"
         )
-    result = plan(
-        model,
-        req.context,
-        req.users,
-        rate=req.rate,
-        ttft_ms=req.ttft_ms,
-        tpot_ms=req.tpot_ms,
-        availability=req.availability,
-        gpus=req.gpus,
-        dtype=req.dtype,
-        quantization=req.quantization,
-        engine=req.engine,
-        criterion=req.criterion,
-        kv_cache_dtype=req.kv_cache_dtype,
-        limit=req.limit,
-    )
-    return result.to_dict()
+    return run("plan", req.model_dump(exclude={"model", "config", "name"}), model=model)

@@ -12,7 +12,33 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from vramplan.scenario import MAX_CONTEXT, MAX_USERS
+from vramplan.scenario_fields import FIELDS, MAX_CONTEXT, MAX_PARALLEL
+
+
+def _f(name: str, *, required: bool = False, **extra: Any) -> Any:
+    """A pydantic ``Field`` for table field ``name`` (default, bounds, length, description, example).
+
+    Defaults and limits come only from :mod:`vramplan.scenario_fields`; ``extra`` may add examples.
+    """
+    spec = FIELDS[name]
+    kw: dict[str, Any] = {
+        k: v
+        for k, v in (
+            ("ge", spec.ge),
+            ("gt", spec.gt),
+            ("le", spec.le),
+            ("lt", spec.lt),
+            ("max_length", spec.max_length),
+        )
+        if v is not None
+    }
+    if spec.example is not None:
+        kw.setdefault("examples", [spec.example])
+    kw.update(extra)
+    if required:
+        return Field(description=spec.description, **kw)
+    return Field(default=spec.default, description=spec.description, **kw)
+
 
 # ---- errors ---------------------------------------------------------------------------------------
 
@@ -81,47 +107,17 @@ class EstimateRequest(ModelSource):
     bits: float | None = Field(
         default=None, gt=0, le=64, description="Bits per weight for the rule of thumb (Q)."
     )
-    dtype: str | None = Field(
-        default=None,
-        max_length=32,
-        description="Weight dtype: auto, fp32, fp16, bf16, fp8, int8, int4.",
-    )
-    quantization: str | None = Field(
-        default=None,
-        max_length=32,
-        description="fp8, w8a8, w4a16, awq, gptq, nf4, bnb-8bit, mxfp4, or a GGUF type (Q4_K_M).",
-    )
-    kv_cache_dtype: str | None = Field(
-        default=None, max_length=32, description="auto, fp16, bf16, fp8, fp8_e5m2."
-    )
-    context: int = Field(
-        default=4096,
-        ge=1,
-        le=MAX_CONTEXT,
-        description="Tokens per sequence (prompt + output) held in the KV cache.",
-    )
-    users: int = Field(default=1, ge=1, le=MAX_USERS, description="Concurrent sequences.")
-    batch_tokens: int | None = Field(
-        default=None,
-        ge=1,
-        le=MAX_CONTEXT,
-        description="Tokens per forward pass (chunked-prefill budget); default min(context x users, 8192).",
-    )
-    gpu: str | None = Field(
-        default=None,
-        max_length=64,
-        description="GPU name (H100-80GB, A100-40GB, RTX-4090); see GET /api/gpus.",
-    )
-    gpu_memory: str | None = Field(
-        default=None, max_length=32, description="GPU memory instead of a name, e.g. 24GiB."
-    )
-    tensor_parallel_size: int | None = Field(
-        default=None, ge=1, le=64, description="TP size; default: fewest GPUs that fit."
-    )
-    pipeline_parallel_size: int | None = Field(default=None, ge=1, le=64, description="PP size.")
-    block_size: int | None = Field(
-        default=None, ge=1, le=4096, description="Paged KV block size in tokens."
-    )
+    dtype: str | None = _f("dtype")
+    quantization: str | None = _f("quantization")
+    kv_cache_dtype: str | None = _f("kv_cache_dtype")
+    context: int = _f("context")
+    users: int = _f("users")
+    batch_tokens: int | None = _f("batch_tokens")
+    gpu: str | None = _f("gpu")
+    gpu_memory: str | None = _f("gpu_memory")
+    tensor_parallel_size: int | None = _f("tensor_parallel_size")
+    pipeline_parallel_size: int | None = _f("pipeline_parallel_size")
+    block_size: int | None = _f("block_size")
     method: Literal["detailed", "rule-of-thumb"] = Field(
         default="detailed", description="detailed or rule-of-thumb."
     )
@@ -242,12 +238,8 @@ class SimulateRequest(BaseModel):
         },
     )
 
-    model: str = Field(
-        max_length=200, description="Catalogue name or Hub id.", examples=["opt-13b"]
-    )
-    gpu: str = Field(
-        max_length=64, description="GPU name (A100-40GB, H100-80GB, ...).", examples=["A100-40GB"]
-    )
+    model: str = _f("model", required=True, examples=["opt-13b"])
+    gpu: str = _f("gpu", required=True, examples=["A100-40GB"])
     workload: Literal["sharegpt", "alpaca"] = Field(
         default="sharegpt", description="Length preset."
     )
@@ -257,9 +249,7 @@ class SimulateRequest(BaseModel):
     allocator: Literal["max", "pow2", "oracle", "paged", "radix", "all"] = Field(
         default="paged", description="KV allocator, or all (an object keyed by allocator)."
     )
-    block_size: int = Field(
-        default=16, ge=1, le=1024, description="KV block size in tokens (paged, radix)."
-    )
+    block_size: int | None = _f("block_size")
     duration: float = Field(
         default=60.0,
         gt=0,
@@ -279,22 +269,75 @@ class SimulateRequest(BaseModel):
     swap_space: str = Field(
         default="4GiB", max_length=32, description="CPU swap space per GPU (0 disables swapping)."
     )
-    max_num_seqs: int = Field(default=256, ge=1, le=65_536)
-    max_num_batched_tokens: int = Field(default=2048, ge=1, le=1 << 20)
-    max_model_len: int = Field(
-        default=2048, ge=2, le=1 << 20, description="Prompt + output limit per request (tokens)."
-    )
+    max_num_seqs: int | None = _f("max_num_seqs")
+    max_num_batched_tokens: int | None = _f("max_num_batched_tokens")
+    max_model_len: int | None = _f("max_model_len")  # None: simulate.adapter.SIMULATE_MAX_MODEL_LEN
     kv_memory: str | None = Field(
         default=None,
         max_length=32,
         description="KV pool per GPU instead of the estimate's, e.g. 12GiB.",
     )
-    gpu_memory_utilization: float = Field(default=0.9, gt=0, le=1)
-    enforce_eager: bool = False
-    tensor_parallel_size: int = Field(default=1, ge=1, le=64)
-    dtype: str | None = Field(default=None, max_length=32)
-    quantization: str | None = Field(default=None, max_length=32)
-    kv_cache_dtype: str | None = Field(default=None, max_length=32)
+    gpu_memory_utilization: float | None = _f("gpu_memory_utilization")
+    enforce_eager: bool = _f("enforce_eager")
+    tensor_parallel_size: int | None = _f("tensor_parallel_size")
+    dtype: str | None = _f("dtype")
+    quantization: str | None = _f("quantization")
+    kv_cache_dtype: str | None = _f("kv_cache_dtype")
+    engine_version: str | None = _f("engine_version")
+
+
+class PerfRequest(ModelSource):
+    """Body of POST /api/perf: the options of `vramplan perf` (latency and throughput at one load)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "model": "llama-3.1-8b",
+                    "gpu": "H100-80GB",
+                    "input_len": 1024,
+                    "output_len": 256,
+                    "concurrency": 16,
+                }
+            ]
+        },
+    )
+
+    gpu: str = _f("gpu", required=True)
+    input_len: int = _f("input_len", required=True)
+    output_len: int = _f("output_len", required=True)
+    engine: str = _f("engine")
+    engine_version: str | None = _f("engine_version")
+    tensor_parallel_size: int | None = _f("tensor_parallel_size")
+    pipeline_parallel_size: int | None = _f("pipeline_parallel_size")
+    dtype: str | None = _f("dtype")
+    quantization: str | None = _f("quantization")
+    kv_cache_dtype: str | None = _f("kv_cache_dtype")
+    max_model_len: int | None = _f("max_model_len")
+    max_num_seqs: int | None = _f("max_num_seqs")
+    max_num_batched_tokens: int | None = _f("max_num_batched_tokens")
+    gpu_memory_utilization: float | None = _f("gpu_memory_utilization")
+    enforce_eager: bool = _f("enforce_eager")
+    batch_size: int | None = _f("batch_size")
+    concurrency: int | None = _f("concurrency")
+    request_rate: float | None = _f("request_rate")
+    max_throughput: bool = Field(
+        default=False, description="Batch bounded by KV capacity and max_num_seqs."
+    )
+
+
+class PerfResponse(BaseModel):
+    """`vramplan perf --json`: TTFT, TPOT, throughput and the KV pool in tokens."""
+
+    model_config = ConfigDict(extra="allow")
+
+    mode: str
+    engine: str
+    ttft_ms: float
+    tpot_ms: float
+    kv_cache_tokens: int
+    assumptions: list[str]
 
 
 class SimulateResponse(BaseModel):
@@ -411,11 +454,9 @@ class VllmRequest(BaseModel):
         max_length=8000,
         description="The same as one shell line ('vllm serve MODEL --flag v'), instead of args.",
     )
-    gpu: str | None = Field(default=None, max_length=64)
-    gpu_memory: str | None = Field(default=None, max_length=32)
-    engine_version: str | None = Field(
-        default=None, max_length=32, description="vLLM version, e.g. 0.11.0."
-    )
+    gpu: str | None = _f("gpu")
+    gpu_memory: str | None = _f("gpu_memory")
+    engine_version: str | None = _f("engine_version")
     offline: bool = Field(
         default=False, description="The LLM class instead of `vllm serve` (other batch defaults)."
     )
@@ -430,7 +471,7 @@ class VllmResponse(BaseModel):
     starts: bool
     settings: dict[str, Any]
     errors: list[str]
-    fixes: list[str]
+    fixes: list[str | dict[str, Any]]
     assumptions: list[str]
     ignored_flags: list[str]
 
@@ -468,12 +509,12 @@ class TrainRequest(ModelSource):
     micro_batch: int = Field(default=1, ge=1, le=65_536)
     seq_len: int = Field(default=2048, ge=1, le=MAX_CONTEXT)
     gpus: int = Field(default=1, ge=1, le=1 << 16)
-    gpu: str | None = Field(default=None, max_length=64)
-    gpu_memory: str | None = Field(default=None, max_length=32)
+    gpu: str | None = _f("gpu")
+    gpu_memory: str | None = _f("gpu_memory")
     zero: int = Field(default=0, ge=0, le=3)
     fsdp: Literal["full_shard", "shard_grad_op", "no_shard"] | None = None
-    tensor_parallel_size: int = Field(default=1, ge=1, le=64)
-    pipeline_parallel_size: int = Field(default=1, ge=1, le=64)
+    tensor_parallel_size: int = Field(default=1, ge=1, le=MAX_PARALLEL)
+    pipeline_parallel_size: int = Field(default=1, ge=1, le=MAX_PARALLEL)
     sequence_parallel: bool = False
     offload: Literal["none", "cpu", "nvme"] = "none"
     offload_params: bool = False
@@ -510,8 +551,8 @@ class PlanRequest(ModelSource):
         },
     )
 
-    context: int = Field(ge=1, le=MAX_CONTEXT, description="Tokens per request (prompt + output).")
-    users: int = Field(ge=1, le=MAX_USERS, description="Concurrent users.")
+    context: int = _f("context", required=True)
+    users: int = _f("users", required=True)
     rate: float | None = Field(
         default=None, gt=0, le=1e6, description="Requests per second to sustain."
     )
@@ -527,9 +568,10 @@ class PlanRequest(ModelSource):
     gpus: list[str] | None = Field(
         default=None, max_length=64, description="GPU names to consider (default: the catalogue's)."
     )
-    dtype: str | None = Field(default=None, max_length=32)
-    quantization: str | None = Field(default=None, max_length=32)
-    kv_cache_dtype: str | None = Field(default=None, max_length=32)
-    engine: str = Field(default="vllm", max_length=32)
+    dtype: str | None = _f("dtype")
+    quantization: str | None = _f("quantization")
+    kv_cache_dtype: str | None = _f("kv_cache_dtype")
+    engine: str = _f("engine")
+    engine_version: str | None = _f("engine_version")
     criterion: Literal["cost", "latency", "gpus", "throughput"] = "cost"
     limit: int = Field(default=10, ge=1, le=100, description="Plans to return.")

@@ -150,6 +150,16 @@ def workload_dict(ref: str, cfg: SimulationConfig) -> dict[str, Any]:
     }
 
 
+def result_meta(ref: str, cfg: SimulationConfig, budget: KVBudget) -> dict[str, Any]:
+    """What `simulate --json` adds to each allocator's result: the pool in tokens (the integer
+    `vramplan vllm` and `vramplan perf` print for the same deployment), its memory split, the options."""
+    return {
+        "kv_cache_tokens": budget.kv_cache_tokens,
+        "kv_budget": budget.to_dict(),
+        "workload": workload_dict(ref, cfg),
+    }
+
+
 STEP_TIMES = ("perf", "roofline")
 ENGINE_MODES = ("v0", "v1")
 
@@ -163,7 +173,7 @@ def build_simulation(
     duration: float = 3600.0,
     seed: int = 0,
     allocator: str = "paged",
-    block_size: int = 16,
+    block_size: int | None = None,
     n: int = 1,
     beam_width: int = 1,
     system_prompt_len: int = 0,
@@ -175,36 +185,49 @@ def build_simulation(
     attention_backend: str = "flashinfer",
     max_new_tokens: int | None = None,
     swap_space: str = "4GiB",
-    max_num_seqs: int = 256,
-    max_num_batched_tokens: int = 2048,
-    max_model_len: int = 2048,
+    max_num_seqs: int | None = None,
+    max_num_batched_tokens: int | None = None,
+    max_model_len: int | None = None,
     kv_memory: str | None = None,
-    gpu_memory_utilization: float = 0.9,
+    gpu_memory_utilization: float | None = None,
     enforce_eager: bool = False,
-    tensor_parallel_size: int = 1,
+    tensor_parallel_size: int | None = None,
     dtype: str | None = None,
     quantization: str | None = None,
     kv_cache_dtype: str | None = None,
     allow_files: bool = True,
+    engine_version: str | None = None,
 ) -> tuple[SimulationConfig, KVBudget]:
     """The validated replay configuration of `vramplan simulate` / POST /api/simulate, and its KV budget.
 
-    Defaults are the CLI's. Checks run cheapest first (options, then names, then the estimate), so a
+    Engine settings left None (batch limits, utilization, block size) take the engine's defaults for
+    its version and this GPU, through the same KV pool as `vramplan vllm`; ``max_model_len`` defaults to
+    ``SIMULATE_MAX_MODEL_LEN``. Checks run cheapest first (options, then names, then the estimate), so a
     bad flag fails in microseconds. ``model`` may be a ModelSpec the caller resolved (the service does,
     so no request string is ever read as a path); ``allow_files=False`` refuses sample-file workloads.
     """
     from vramplan.perf import engine_profile
-    from vramplan.simulate.adapter import kv_budget, perf_setup_for
+    from vramplan.scenario_fields import check
+    from vramplan.simulate.adapter import SIMULATE_MAX_MODEL_LEN, kv_budget, perf_setup_for
     from vramplan.simulate.run import SimulationConfig
     from vramplan.simulate.scheduler import SchedulerConfig
 
+    for name, value in (
+        ("block_size", block_size),
+        ("max_num_seqs", max_num_seqs),
+        ("max_num_batched_tokens", max_num_batched_tokens),
+        ("gpu_memory_utilization", gpu_memory_utilization),
+        ("tensor_parallel_size", tensor_parallel_size),
+    ):
+        check(name, value)
+    max_model_len = max_model_len or SIMULATE_MAX_MODEL_LEN
     check_options(
         rate=rate,
         duration=duration,
-        block_size=block_size,
+        block_size=block_size or 16,
         max_model_len=max_model_len,
-        max_num_seqs=max_num_seqs,
-        max_num_batched_tokens=max_num_batched_tokens,
+        max_num_seqs=max_num_seqs or 1,
+        max_num_batched_tokens=max_num_batched_tokens or 1,
         n=n,
         beam_width=beam_width,
         system_prompt_len=system_prompt_len,
@@ -242,8 +265,10 @@ def build_simulation(
         max_num_batched_tokens=max_num_batched_tokens,
         kv_memory=kv_memory,
         enforce_eager=enforce_eager,
+        engine=engine,
+        engine_version=engine_version,
     )
-    check_pool(budget.kv_slots, block_size)
+    check_pool(budget.kv_slots, block_size or budget.block_size)
     perf = (
         perf_setup_for(
             budget,
@@ -257,8 +282,8 @@ def build_simulation(
         else None
     )
     sched = SchedulerConfig(
-        max_num_batched_tokens=max_num_batched_tokens,
-        max_num_seqs=max_num_seqs,
+        max_num_batched_tokens=budget.max_num_batched_tokens,
+        max_num_seqs=budget.max_num_seqs,
         preemption=preemption,
         swap_space_bytes=swap_bytes,
         seed=seed,
@@ -268,7 +293,7 @@ def build_simulation(
         workload=wl,
         hardware=budget.hardware,
         allocator=allocator,
-        block_size=block_size,
+        block_size=block_size or budget.block_size,
         scheduler=sched,
         perf=perf,
         attention_backend=attention_backend,
