@@ -328,3 +328,67 @@ def test_kv_offload_host_bytes() -> None:
     assert kv_offload_host_bytes(64, "lmcache", lmcache_local_cpu_gib=100) == 100 * 1024**3
     with pytest.raises(InputError, match="LMCache"):
         kv_offload_host_bytes(64, "lmcache")
+
+
+def test_moe_shared_loras_store_w13_a_and_w2_b_once() -> None:
+    moe = ModelSpec(
+        name="tiny-moe",
+        model_type="qwen3_moe",
+        vocab_size=1000,
+        hidden_size=256,
+        num_layers=2,
+        num_heads=4,
+        num_kv_heads=2,
+        head_dim=64,
+        intermediate_size=512,
+        max_position_embeddings=4096,
+        moe=MoESpec(num_experts=8, experts_per_token=2, expert_intermediate_size=128),
+    )
+    L, R, h, E = 3, 16, 256, 8
+    # fused_moe.py:164-173: the expert dim of w13_lora_a (2 slices) and w2_lora_b becomes 1.
+    saved_per_layer = _meta_bytes(*[(L, E - 1, R, h)] * 2, (L, E - 1, h, R))
+    full = lora_gpu_bytes(moe, L, R, 2)
+    assert lora_gpu_bytes(moe, L, R, 2, moe_shared_loras=True) == full - 2 * saved_per_layer
+
+
+def test_qwen3_next_mtp_has_one_fc_for_the_stack() -> None:
+    spec = ModelSpec(
+        name="tiny-next",
+        model_type="qwen3_next",
+        vocab_size=1000,
+        hidden_size=256,
+        num_layers=4,
+        num_heads=4,
+        num_kv_heads=2,
+        head_dim=64,
+        intermediate_size=512,
+        max_position_embeddings=4096,
+    )
+    one = mtp_memory(spec, BF16, Fraction(2), 1, method="qwen3_next_mtp")
+    two = mtp_memory(spec, BF16, Fraction(2), 2, method="mtp")
+    layer = _meta_bytes(
+        (256, 256),
+        (128, 256),
+        (128, 256),
+        (256, 256),
+        (512, 256),
+        (512, 256),
+        (256, 512),
+        (256,),
+        (256,),
+    )
+    # qwen3_next_mtp.py:87-121: fc ColumnParallelLinear(2h, h) + norm, pre_fc_norm_hidden, pre_fc_norm_embedding.
+    assert one.weight_bytes == layer + _meta_bytes((256, 512), (256,), (256,), (256,))
+    assert two.weight_bytes - one.weight_bytes == layer
+    assert two.kv_bytes_per_token == 2 * 2 * (64 + 64) * 2  # layers x KV heads x (K + V) x bf16
+
+
+def test_speculative_methods_map_to_memory_models() -> None:
+    from vramplan.memory.serving_features import speculative_kind
+
+    assert speculative_kind("ngram") == "ngram"
+    assert speculative_kind("EAGLE3") == "eagle"
+    assert speculative_kind("deepseek_mtp") == "mtp"
+    assert speculative_kind("draft_model") == "draft_model"
+    with pytest.raises(InputError, match="not modelled"):
+        speculative_kind("medusa")

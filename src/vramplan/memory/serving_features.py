@@ -89,6 +89,7 @@ def lora_gpu_bytes(
     fully_sharded_loras: bool = False,
     embedding_modules: bool = True,
     experts_per_rank: int | None = None,
+    moe_shared_loras: bool = False,
 ) -> int:
     """GPU bytes of the LoRA slots vLLM preallocates on one TP rank (``--enable-lora``).
 
@@ -104,6 +105,9 @@ def lora_gpu_bytes(
       lm_head  A (R, h), B (vocab, R)                        lora/layers/logits_processor.py:84-112
     ``embedding_modules`` is whether the model class declares them (Llama, Qwen3 do: models/llama.py:479).
     ``experts_per_rank`` is the local expert count under expert parallelism (default: all experts, TP-split).
+    ``moe_shared_loras`` (0.34 ``--enable-moe-shared-loras``, config/lora.py:79) stores the w13 A and w2 B stacks
+    once instead of per expert (fused_moe.py:164-173); 0.25-0.33 always allocate them per expert. The other
+    LoRA buffer shapes are the same in 0.25 through 0.34.
     Punica's per-token metadata buffers are not counted here (they scale with batched tokens, not adapters).
     """
     _check_lora(max_loras, max_lora_rank, tp)
@@ -144,8 +148,14 @@ def lora_gpu_bytes(
         w13_slices = 2 if spec.mlp_kind == "gated" else 1
         rank_a = _div(r, tp, "max_lora_rank") if fully_sharded_loras else r
         h_b = _div(h, tp, "hidden size") if fully_sharded_loras else h
-        per_expert = w13_slices * (rank_a * h + inter * r) + (r * inter + h_b * r)
-        per_slot += n_moe * local_experts * per_expert
+        a13_experts = 1 if moe_shared_loras else local_experts
+        b2_experts = 1 if moe_shared_loras else local_experts
+        per_slot += n_moe * (
+            a13_experts * w13_slices * rank_a * h  # w13_lora_a
+            + local_experts * w13_slices * inter * r  # w13_lora_b
+            + local_experts * r * inter  # w2_lora_a
+            + b2_experts * h_b * r  # w2_lora_b
+        )
     if embedding_modules:
         if spec.vocab_size > VLLM_LORA_MAX_VOCAB:
             raise InputError(
@@ -299,8 +309,10 @@ def eagle_head_memory(
     lm_head shared with the target. EAGLE-3 (models/llama_eagle3.py:67-345): layer 0's qkv_proj reads 2h
     (embeds + hidden), plus a ``hidden_norm``; fc Linear(target_h x aux, h) replicated; final norm; its own
     lm_head over ``draft_vocab_size`` and a ``draft_id_to_target_id`` int64 table when that differs from the
-    target's vocabulary. A head whose lm_head / embed_tokens equals the target's is swapped for the target's
-    (v1/worker/gpu/spec_decode/eagle/utils.py:45-116), so ``own_lm_head=False`` counts none.
+    target's vocabulary. A head keeps its own lm_head / embed_tokens only when its checkpoint has one
+    (models/utils.py:1334-1355 sets ``has_own_*``) that differs from the target's; otherwise the target's is
+    installed (v1/worker/gpu/spec_decode/eagle/utils.py:24-116). ``own_lm_head=None`` means: EAGLE-3 keeps its
+    own (its draft-vocabulary head never equals the target's), EAGLE-1 shares.
     KV: every head layer caches full attention like the target (one KV entry per token per layer).
     """
     h = head.hidden_size
@@ -342,7 +354,7 @@ def _full_attention_kv_per_layer(spec: ModelSpec, kv_element_bytes: Fraction, tp
     return kv_heads_per_rank(spec, tp) * (spec.head_dim + spec.v_head_dim) * kv_element_bytes
 
 
-MTPMethod = Literal["deepseek_mtp", "qwen3_next_mtp", "mtp"]
+MTPMethod = Literal["deepseek_mtp", "glm4_moe_mtp", "qwen3_next_mtp", "mtp"]
 
 
 def mtp_memory(
@@ -376,7 +388,8 @@ def mtp_memory(
         if own_lm_head
         else 0
     )
-    if method == "qwen3_next_mtp":
+    # config/speculative.py turns a generic "mtp" into the target family's MTP model.
+    if method == "qwen3_next_mtp" or (method == "mtp" and spec.model_type == "qwen3_next"):
         # qwen3_next_mtp.py:87-121: one ColumnParallelLinear fc(2h -> h/tp) and three norms for the whole stack.
         fc = precision.tensor_bytes("linear", "fc.weight", (_div(h, tp, "hidden size"), 2 * h))
         weights = num_mtp_layers * layer + fc + 3 * norm + head
@@ -499,3 +512,30 @@ def kv_offload_host_bytes(
             "give its local CPU size in GiB"
         )
     return gib_to_bytes(lmcache_local_cpu_gib, "LMCache local CPU size")
+
+
+# ------------------------------------------------------------------------------ --speculative-config methods
+#: config/speculative.py:53-99. The MTP family reuses the target's decoder layer (``mtp_memory``).
+NGRAM_METHODS = frozenset({"ngram", "ngram_gpu", "suffix"})
+EAGLE_METHODS = frozenset({"eagle", "eagle3"})
+DRAFT_MODEL_METHODS = frozenset({"draft_model"})
+#: Only the layouts checked against their model files (enorm/hnorm/eh_proj/shared_head, or Qwen3-Next's fc).
+MTP_METHODS = frozenset({"mtp", "deepseek_mtp", "glm4_moe_mtp", "qwen3_next_mtp"})
+SpeculativeKind = Literal["ngram", "eagle", "draft_model", "mtp"]
+
+
+def speculative_kind(method: str) -> SpeculativeKind:
+    """Which memory model a ``--speculative-config`` ``method`` needs; a clear error for the rest."""
+    key = method.strip().lower()
+    if key in NGRAM_METHODS:
+        return "ngram"
+    if key in EAGLE_METHODS:
+        return "eagle"
+    if key in DRAFT_MODEL_METHODS:
+        return "draft_model"
+    if key in MTP_METHODS:
+        return "mtp"
+    known = sorted(NGRAM_METHODS | EAGLE_METHODS | DRAFT_MODEL_METHODS | MTP_METHODS)
+    raise InputError(
+        f"speculative method {method!r} is not modelled; use one of {', '.join(known)}"
+    )
