@@ -392,3 +392,12 @@ def test_speculative_methods_map_to_memory_models() -> None:
     assert speculative_kind("draft_model") == "draft_model"
     with pytest.raises(InputError, match="not modelled"):
         speculative_kind("medusa")
+
+
+def test_draft_tp_is_one_or_the_targets() -> None:
+    sharded = draft_model_memory(LLAMA_32_1B, BF16, Fraction(2), tp=2)
+    assert sharded.kv_bytes_per_token == 16 * 4 * (64 + 64) * 2  # 8 KV heads split over 2 ranks
+    whole = draft_model_memory(LLAMA_32_1B, BF16, Fraction(2), tp=2, draft_tp=1)
+    assert whole.weight_bytes == 1_235_814_400 * 2
+    with pytest.raises(InputError, match="draft_tensor_parallel_size"):
+        draft_model_memory(LLAMA_32_1B, BF16, Fraction(2), tp=4, draft_tp=2)

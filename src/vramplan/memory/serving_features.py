@@ -248,12 +248,25 @@ def ngram_memory() -> SpeculativeMemory:
 
 
 def draft_model_memory(
-    draft: ModelSpec, precision: Precision, kv_element_bytes: Fraction, tp: int = 1
+    draft: ModelSpec,
+    precision: Precision,
+    kv_element_bytes: Fraction,
+    tp: int = 1,
+    draft_tp: int | None = None,
 ) -> SpeculativeMemory:
-    """A separate draft model: its own weights and its own KV for every token, on each TP rank."""
+    """A separate draft model: its own weights and its own KV for every token, on each GPU.
+
+    ``draft_tensor_parallel_size`` defaults to the target's TP and may only be 1 or that
+    (config/speculative.py:1530-1551).
+    """
+    shard = tp if draft_tp is None else draft_tp
+    if shard not in (1, tp):
+        raise InputError(
+            f"draft_tensor_parallel_size {shard} must be 1 or the target's tensor-parallel size {tp}"
+        )
     return SpeculativeMemory(
-        weight_bytes=weight_bytes(draft, precision, tp).per_gpu,
-        kv_bytes_per_token=kv_bytes_per_token(draft, kv_element_bytes, tp),
+        weight_bytes=weight_bytes(draft, precision, shard).per_gpu,
+        kv_bytes_per_token=kv_bytes_per_token(draft, kv_element_bytes, shard),
     )
 
 
