@@ -169,7 +169,11 @@ def _print_breakdown(d: dict, unit: str) -> None:
         verdict = "[green]fits[/green]" if d["fits"] else "[red]does not fit[/red]"
         out.print(
             f"GPU: {d['gpu']} ({_fmt(d['gpu_memory_bytes'], unit)} usable as CUDA reports it): {verdict}; "
-            f"max users at this context: {d['max_users']}, max context at {d['users']} users: {d['max_context']:,}"
+            + (
+                f"max users at this context: {d['max_users']}, max context at {d['users']} users: {d['max_context']:,}"
+                if d["max_context"] is not None
+                else f"{d['gpus']} GPU(s) by the rule of thumb (no KV cache, so no user or context limit)"
+            )
         )
     for fix in d.get("fixes", []):
         out.print(f"  fix: {fix}")
