@@ -24,6 +24,7 @@ from vramplan.memory.overhead import OverheadAssumptions, overhead_bytes
 from vramplan.memory.weights import pp_layer_split, weight_bytes
 from vramplan.model.load import LoadedModel, load_model
 from vramplan.model.params import count_params
+from vramplan.model.positions import check_context
 from vramplan.model.spec import ModelSpec
 from vramplan.precision import Precision, kv_element_bytes, resolve_precision
 from vramplan.rule_of_thumb import naive_kv_bytes_per_token, rule_of_thumb
@@ -388,8 +389,13 @@ def estimate(
     method: Method = "detailed",
     block_size: int | None = None,
     enforce_eager: bool = False,
+    allow_long_context: bool = False,
 ) -> Breakdown:
-    """Estimate serving memory. ``model`` is a catalogue name, a path, a Hub id, or a ModelSpec."""
+    """Estimate serving memory. ``model`` is a catalogue name, a path, a Hub id, or a ModelSpec.
+
+    A context beyond the model's maximum is refused unless ``allow_long_context``; a format the GPU
+    cannot run gives ``fits`` False with the reason in ``cannot_run`` (capabilities.py).
+    """
     workload = Workload(context=context, users=users, batch_tokens=batch_tokens)
     Parallelism(tensor_parallel_size, pipeline_parallel_size)
     if block_size is not None and (
@@ -425,6 +431,7 @@ def estimate(
         )
     )
     r = resolve(loaded.spec, dtype, quantization, kv_cache_dtype)
+    check_applies(r)
     if method == "rule-of-thumb":
         q = (
             bits
@@ -436,6 +443,7 @@ def estimate(
             )
         )
         return _rule_breakdown(loaded.spec.name, count_params(loaded.spec).total, q, workload, hw)
+    long_context_note = check_context(loaded.spec, context, allow_long_context)
     kw = dict(
         block_size=block_size,
         enforce_eager=enforce_eager,
@@ -448,7 +456,44 @@ def estimate(
         b = breakdown_for(
             r, workload, tensor_parallel_size or 1, pipeline_parallel_size or 1, hw, **kw
         )  # type: ignore[arg-type]
-    return b
+    return _with_gpu_limits(b, r, hw, dtype, long_context_note)
+
+
+def check_applies(r: Resolved) -> None:
+    """Refuse a quantization that touches none of the model's tensors (MXFP4 on a dense model)."""
+    scheme = r.precision.scheme
+    if scheme is not None and scheme.roles <= {"expert"} and r.spec.moe is None:
+        raise InputError(
+            f"{scheme.name} applies to MoE expert weights only (vLLM quantizes nothing else with it), "
+            f"and {r.spec.name} is a dense model: use fp8, awq or gptq instead"
+        )
+
+
+def _with_gpu_limits(
+    b: Breakdown, r: Resolved, gpu: GPU | None, dtype: str | None, long_context_note: str | None
+) -> Breakdown:
+    """Add what the GPU cannot run (fits: false) and the assumptions the limits imply."""
+    from vramplan.capabilities import fallback_notes, refusals
+
+    bf16_asked = dtype is not None and dtype.strip().lower() in ("bf16", "bfloat16")
+    refused = refusals(gpu, r.precision, "estimate", bf16_requested=bf16_asked)
+    notes = fallback_notes(gpu, r.precision, "estimate")
+    if (
+        not bf16_asked
+        and r.precision.compute_dtype == "bfloat16"
+        and refusals(gpu, r.precision, "estimate", bf16_requested=True)
+    ):
+        notes += (f"{b.gpu_name} has no bfloat16: engines run the model in float16 (same bytes)",)
+    if long_context_note:
+        notes += (long_context_note,)
+    if not refused and not notes:
+        return b
+    return replace(
+        b,
+        cannot_run=tuple(x.reason for x in refused),
+        assumptions=b.assumptions + notes,
+        fixes=tuple(x.reason for x in refused) + b.fixes,
+    )
 
 
 @lru_cache(maxsize=1024)

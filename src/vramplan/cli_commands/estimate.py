@@ -95,10 +95,19 @@ def estimate_command(
         str | None,
         typer.Option("--plot", help="Also write the breakdown chart to this .png or .svg file."),
     ] = None,
+    allow_long_context: Annotated[
+        bool,
+        typer.Option(
+            "--allow-long-context",
+            help="Size a context beyond the model's maximum (like VLLM_ALLOW_LONG_MAX_MODEL_LEN=1).",
+        ),
+    ] = False,
 ) -> None:
     """Estimate GPU memory for serving MODEL: weights, KV cache, activations, overheads, GPU count."""
     from vramplan.estimator import estimate
-    from vramplan.units import parse_count
+    from vramplan.units import display_unit, parse_count
+
+    unit = display_unit(unit)
 
     if method not in ("detailed", "rule-of-thumb"):
         from vramplan.errors import InputError
@@ -121,8 +130,9 @@ def estimate_command(
         gpu_memory=gpu_memory,
         tensor_parallel_size=tensor_parallel_size,
         pipeline_parallel_size=pipeline_parallel_size,
-        method=method,
-        block_size=block_size,  # type: ignore[arg-type]
+        method=method,  # type: ignore[arg-type]
+        block_size=block_size,
+        allow_long_context=allow_long_context,
     )
     data = result.to_dict()
     if plot:

@@ -105,7 +105,9 @@ def train_command(
 ) -> None:
     """Estimate per-GPU memory to train or fine-tune MODEL (full, LoRA, QLoRA) and what would make it fit."""
     from vramplan.training import estimate_training
-    from vramplan.units import parse_count
+    from vramplan.units import display_unit, parse_count
+
+    unit = display_unit(unit)
 
     n_params = parse_count(params, "--params") if params is not None else None
     result = estimate_training(
@@ -136,7 +138,7 @@ def train_command(
     if json_out:
         typer.echo(to_json(data))
         return
-    _print(data, "GB" if unit.upper() == "GB" else "GiB")
+    _print(data, unit)
 
 
 def _print(d: dict, unit: str) -> None:

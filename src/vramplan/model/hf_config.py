@@ -216,6 +216,7 @@ def _common(cfg: Config, family: Family, model_type: str, name: str) -> dict[str
         sliding_window=window,
         torch_dtype=_dtype(cfg, family.default_dtype),
         quantization_config=cfg.get("quantization_config") or cfg.get("compression_config"),
+        rope_scaling=cfg.get("rope_scaling") or cfg.get("rope_parameters"),
     )
 
 
