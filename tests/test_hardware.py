@@ -299,3 +299,26 @@ def test_shipped_catalogue_passes_the_user_file_schema() -> None:
         resources.files("vramplan").joinpath("data/gpus.json").read_text(encoding="utf-8")
     )
     assert tuple(_parse_entries(data, "shipped")) == _builtin()
+
+
+def test_gpu_from_is_the_one_lookup() -> None:
+    from vramplan.hardware import gpu_from
+    from vramplan.units import GiB
+
+    h100 = gpu_from("H100")
+    assert h100 is not None and h100.name == "H100-80GB-SXM"
+    assert gpu_from(h100) is h100
+    assert gpu_from() is None
+    with pytest.raises(InputError, match="no GPU given"):
+        gpu_from(required=True)
+    # a name with a size keeps the catalogue's facts and takes the user's memory
+    sized = gpu_from("T4", "15GiB")
+    assert sized is not None
+    assert (sized.name, sized.memory_bytes, sized.compute_capability) == ("T4", 15 * GiB, "7.5")
+    assert sized.memory_source == "user"
+    bare = gpu_from(None, "24GiB", label="log total")
+    assert bare is not None and (bare.name, bare.memory_bytes) == ("log total", 24 * GiB)
+    unknown = gpu_from("my-card", "24GiB")  # the size is authoritative; the name only labels it
+    assert unknown is not None and unknown.name == "my-card" and unknown.compute_capability is None
+    with pytest.raises(UnknownGPUError):
+        gpu_from("my-card")

@@ -11,7 +11,7 @@ from functools import lru_cache
 from math import ceil
 
 from vramplan.errors import InputError
-from vramplan.hardware import GPU, custom_gpu, resolve_gpu
+from vramplan.hardware import GPU, gpu_from
 from vramplan.memory.activations import ActivationAssumptions, activation_peak_bytes
 from vramplan.memory.breakdown import Breakdown, Component
 from vramplan.memory.kv_cache import (
@@ -406,7 +406,7 @@ def estimate(
         raise InputError(
             f"block size must be a positive number of tokens up to 65536, got {block_size!r} (e.g. --block-size 16)"
         )
-    hw = _gpu(gpu, gpu_memory)
+    hw = gpu_from(gpu, gpu_memory)
     if method not in ("detailed", "rule-of-thumb"):
         raise InputError(f"unknown method {method!r}: use detailed or rule-of-thumb")
     if model is None:
@@ -517,17 +517,6 @@ def _dtype_bytes(dtype: str) -> Fraction:
     from vramplan.precision import DTYPE_BYTES
 
     return DTYPE_BYTES[dtype]
-
-
-def _gpu(gpu: str | GPU | None, gpu_memory: str | int | None) -> GPU | None:
-    if gpu is not None and gpu_memory is not None:
-        base = gpu if isinstance(gpu, GPU) else resolve_gpu(gpu)
-        return replace(custom_gpu(gpu_memory, name=base.name), name=base.name)
-    if gpu_memory is not None:
-        return custom_gpu(gpu_memory)
-    if gpu is None or isinstance(gpu, GPU):
-        return gpu
-    return resolve_gpu(gpu)
 
 
 def _rule_breakdown(

@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from vramplan.errors import DoesNotFitError, InputError, UnknownGPUError
-from vramplan.hardware import GPU, resolve_gpu
+from vramplan.errors import DoesNotFitError, InputError
+from vramplan.hardware import GPU, gpu_from, resolve_gpu
 from vramplan.model.load import LoadedModel, spec_of
 from vramplan.model.spec import ModelSpec
 from vramplan.perf import (
@@ -218,7 +218,7 @@ def plan(
     spec = _spec(model)
     model_ref = model if isinstance(model, str) else (spec.source or spec.name)
     prof = engine_profile(engine)
-    hw = [_gpu(g) for g in (gpus or DEFAULT_GPUS)]
+    hw = [gpu_from(g, required=True) for g in (gpus or DEFAULT_GPUS)]
     out_len = output_len or min(assumptions.output_len, max(context // 2, 1))
     in_len = max(context - out_len, 1)
     rejected: list[dict[str, str]] = []
@@ -615,17 +615,6 @@ def _launch(
         + (" --enable-ep-moe" if ep else "")
     )
     return {"vllm": vllm, "sglang": sglang}
-
-
-def _gpu(name: str | GPU) -> GPU:
-    if isinstance(name, GPU):
-        return name
-    try:
-        return resolve_gpu(name)
-    except UnknownGPUError:
-        raise
-    except InputError as exc:  # pragma: no cover - resolve_gpu raises UnknownGPUError
-        raise UnknownGPUError(str(exc)) from exc
 
 
 def _check_inputs(

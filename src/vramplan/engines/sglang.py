@@ -22,7 +22,7 @@ from typing import Any
 
 from vramplan.engines.base import GIB, EnginePrediction, VersionTable, settings_for_engine
 from vramplan.errors import InputError
-from vramplan.hardware import GPU, custom_gpu, resolve_gpu
+from vramplan.hardware import GPU, gpu_from
 from vramplan.memory.activations import ActivationAssumptions, forward_peak_bytes, logits_bytes
 from vramplan.memory.kv_cache import kv_layer_groups
 from vramplan.memory.weights import weight_bytes
@@ -298,15 +298,7 @@ def resolve_model(ref: str) -> tuple[LoadedModel, str | None, list[str]]:
 
 def pick_gpu(gpu: str | GPU | None, gpu_memory: str | int | None) -> GPU:
     """GPU from a name or a memory size; one is required."""
-    if isinstance(gpu, GPU):
-        return gpu
-    if gpu_memory is not None:
-        return custom_gpu(gpu_memory, name=gpu or "custom")
-    if gpu:
-        return resolve_gpu(gpu)
-    raise InputError(
-        "no GPU given: pass --gpu NAME (see `vramplan gpus`) or --gpu-memory SIZE (e.g. 80GiB)"
-    )
+    return gpu_from(gpu, gpu_memory, required=True)
 
 
 def gib(n: float) -> float:

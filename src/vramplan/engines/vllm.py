@@ -26,7 +26,7 @@ from typing import Any
 
 from vramplan.engines.base import GIB, EnginePrediction, VersionTable, parse_version
 from vramplan.errors import InputError
-from vramplan.hardware import GPU, custom_gpu, resolve_gpu
+from vramplan.hardware import GPU, gpu_from
 from vramplan.memory.activations import (
     ActivationAssumptions,
     forward_peak_bytes,
@@ -161,21 +161,10 @@ def gpu_for(
     total_gib: float | None = None,
 ) -> GPU:
     """A GPU from a catalogue name, an explicit size, or the total a log printed."""
-    if isinstance(gpu, GPU):
-        return gpu
-    if gpu_memory is not None:
-        base = custom_gpu(gpu_memory, name=gpu or "custom")
-        return base
-    if gpu:
-        g = resolve_gpu(gpu)
-        if total_gib:
-            return replace(g, memory_bytes=int(total_gib * GIB))
-        return g
-    if total_gib:
-        return custom_gpu(int(total_gib * GIB), name=f"{total_gib:.2f} GiB GPU")
-    raise InputError(
-        "no GPU given: pass --gpu NAME (e.g. H100-80GB, A100-40GB, L4) or --gpu-memory 24GiB"
-    )
+    if gpu_memory is None and total_gib and not isinstance(gpu, GPU):
+        gpu_memory = int(total_gib * GIB)
+    label = f"{total_gib:.2f} GiB GPU" if total_gib else None
+    return gpu_from(gpu, gpu_memory, required=True, label=label)
 
 
 def predict_vllm(

@@ -108,7 +108,7 @@ def kv_budget(
     already resolved by the caller (the service passes one, so no request string is read as a path).
     """
     from vramplan.estimator import estimate, resolve
-    from vramplan.hardware import resolve_gpu
+    from vramplan.hardware import gpu_from
     from vramplan.memory.kv_cache import kv_bytes_per_token
     from vramplan.model.load import LoadedModel, load_model
     from vramplan.model.params import count_params
@@ -126,7 +126,7 @@ def kv_budget(
             f"tensor_parallel_size must be a whole number >= 1, got {tensor_parallel_size!r}."
         )
     tp = tensor_parallel_size
-    hw_gpu = resolve_gpu(gpu)
+    hw_gpu = gpu_from(gpu, required=True)
     loaded: LoadedModel | ModelSpec
     if isinstance(model, ModelSpec):
         loaded = spec = model

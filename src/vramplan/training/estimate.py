@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from vramplan.errors import InputError
-from vramplan.hardware import GPU, custom_gpu, resolve_gpu
+from vramplan.hardware import GPU, gpu_from
 from vramplan.memory.overhead import OverheadAssumptions
 from vramplan.memory.weights import pp_layer_split, rank_shape
 from vramplan.model.load import LoadedModel, load_model
@@ -678,7 +678,7 @@ def estimate_training(
             f"unknown training option(s) {', '.join(sorted(unknown))}: "
             f"use {', '.join(TrainingConfig.__dataclass_fields__)}"
         )
-    hw = _gpu(gpu, gpu_memory)
+    hw = gpu_from(gpu, gpu_memory)
     if model is None:
         if params is None:
             raise InputError("give a model (name, path or Hub id) or --params N")
@@ -778,15 +778,3 @@ def _count_fixes(
             )
             break
     return out
-
-
-def _gpu(gpu: str | GPU | None, gpu_memory: str | int | None) -> GPU | None:
-    if gpu_memory is not None:
-        base = custom_gpu(gpu_memory)
-        if gpu is not None:
-            name = gpu.name if isinstance(gpu, GPU) else resolve_gpu(gpu).name
-            return replace(base, name=name)
-        return base
-    if gpu is None or isinstance(gpu, GPU):
-        return gpu
-    return resolve_gpu(gpu)
