@@ -83,3 +83,54 @@ def test_vllm_v1_only_versions_refuse_volta() -> None:
     assert vllm_version_error(v100, (0, 11, 0))
     assert vllm_version_error(v100, (0, 10, 2)) is None  # falls back to V0
     assert vllm_version_error(resolve_gpu("A100-80GB"), (0, 19)) is None
+
+
+def test_engines_do_not_start_with_their_own_error() -> None:
+    from vramplan.engines.sglang import predict_sglang
+    from vramplan.engines.tgi import predict_tgi
+    from vramplan.engines.vllm import predict_vllm
+
+    text = (
+        "The quantization method fp8 is not supported for the current GPU. Minimum capability: 80."
+    )
+    v = predict_vllm(
+        ["meta-llama/Llama-3.1-8B-Instruct", "--quantization", "fp8"],
+        gpu="T4",
+        engine_version="0.10.1",
+    )
+    assert not v.starts and any(e.startswith(text) for e in v.errors), v.errors
+    s = predict_sglang(["--model-path", "llama-3.1-8b", "--quantization", "fp8"], gpu="T4")
+    assert not s.starts and any(e.startswith(text) for e in s.errors), s.errors
+    t = predict_tgi(["--model-id", "llama-3.1-8b", "--quantize", "fp8"], gpu="T4")
+    assert not t.starts and any(e.startswith(text) for e in t.errors), t.errors
+    ok = predict_vllm(
+        ["meta-llama/Llama-3.1-8B-Instruct", "--quantization", "fp8", "--max-model-len", "8192"],
+        gpu="A100-80GB",
+    )
+    assert ok.starts and any("Marlin" in a for a in ok.assumptions)
+
+
+def test_vllm_v1_only_release_does_not_start_on_volta() -> None:
+    from vramplan.engines.vllm import predict_vllm
+
+    argv = ["meta-llama/Llama-3.2-1B-Instruct", "--max-model-len", "4096", "--dtype", "half"]
+    new = predict_vllm(argv, gpu="V100-32GB", engine_version="0.11.0")
+    assert not new.starts and any("V1 Engine" in e for e in new.errors)
+    old = predict_vllm(argv, gpu="V100-32GB", engine_version="0.10.1")
+    assert old.starts, old.errors
+
+
+def test_planner_never_proposes_what_the_gpu_cannot_run() -> None:
+    from vramplan.planner import plan
+
+    result = plan(
+        "llama-3.1-8b", context=8192, users=8, gpus=["T4", "V100-32GB", "L4", "A100-80GB"], limit=50
+    )
+    for p in result.plans:
+        gpu = resolve_gpu(p.gpu)
+        precision = resolve_precision(
+            "bfloat16", None, None, None if p.precision in ("bfloat16", "float16") else p.precision
+        )
+        assert not refusals(gpu, precision, "vllm"), (p.gpu, p.precision)
+    rejected = [r for r in result.rejected if "compute capability" in r["reason"]]
+    assert any("T4" in r["option"] and "fp8" in r["option"] for r in rejected), result.rejected

@@ -16,7 +16,9 @@ from typing import Any
 
 import numpy as np
 
+from vramplan.capabilities import refusals
 from vramplan.errors import DoesNotFitError, InputError
+from vramplan.estimator import resolve
 from vramplan.hardware import GPU, gpu_from, resolve_gpu
 from vramplan.model.load import LoadedModel, spec_of
 from vramplan.model.spec import ModelSpec
@@ -258,6 +260,15 @@ def plan(
                 continue
             seen_labels.add(key)
             label = f"{name} {s.weights_label}"
+            cannot = refusals(
+                g,
+                resolve(spec, dt, q, kv_cache_dtype).precision,
+                engine,
+                bf16_requested=dt == "bfloat16",
+            )
+            if cannot:
+                rejected.append({"option": label, "reason": cannot[0].reason})
+                continue
             if pp > 1 and tp < 8 and tp * pp <= LINKS.gpus_per_node:
                 rejected.append(
                     {

@@ -20,6 +20,7 @@ from fractions import Fraction
 from math import floor
 from typing import Any
 
+from vramplan.capabilities import refusals
 from vramplan.engines.base import GIB, EnginePrediction, VersionTable, settings_for_engine
 from vramplan.errors import InputError
 from vramplan.hardware import GPU, gpu_from
@@ -399,7 +400,13 @@ def predict_sglang(
             )
         )
     tokens = max_total_tokens(rest_gib * GIB, cell, page, int(cap) if cap else None)
-    errors: list[str] = []
+    refused = [
+        x.engine_error
+        for x in refusals(
+            hw, r.precision, "sglang", bf16_requested=str(dtype) in ("bfloat16", "bf16")
+        )
+    ]
+    errors: list[str] = list(refused)
     fixes: list[str] = []
     extra: dict[str, Any] = {
         "mem_fraction_static": mfs,
@@ -529,6 +536,7 @@ def _result(
     disable_graph: bool = False,
     attn_tp: int = 1,
 ) -> EnginePrediction:
+    refused = bool(errors)  # errors on entry stop the start (capabilities); later ones are warnings
     resolved = {
         "model_path": settings.get("model_path"),
         "tp_size": tp,
@@ -635,7 +643,7 @@ def _result(
         kv_cache_tokens=full_tokens,
         max_concurrency=full_tokens / context_len,
         gpu_blocks=full_tokens // page,
-        starts=True,
+        starts=not refused,
         errors=tuple(errors),
         fixes=tuple(fixes),
         assumptions=tuple(assumptions),

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from math import ceil, floor
 from typing import Any
 
+from vramplan.capabilities import refusals
 from vramplan.engines.base import GIB, EnginePrediction, VersionTable, settings_for_engine
 from vramplan.engines.sglang import gib, parse_argv, pick_gpu, resolve_model
 from vramplan.errors import InputError
@@ -179,7 +180,7 @@ def predict_tgi(
     model_max = spec.max_position_embeddings
     max_total = int(settings.get("max_total_tokens") or min(max(tokens, 1), model_max))
     max_input = int(settings.get("max_input_tokens") or max_total - 1)
-    errors: list[str] = []
+    errors: list[str] = [x.engine_error for x in refusals(hw, r.precision, "tgi")]
     fixes: list[str] = []
     if free_now <= 0 or w > total * fraction:
         errors.append(

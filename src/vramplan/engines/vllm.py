@@ -137,6 +137,19 @@ _BASE_ASSUMPTIONS = (
 )
 
 
+def _gpu_cannot_run(
+    gpu: GPU, precision: Any, dtype: Any, version: str, notes: list[str]
+) -> list[str]:
+    """vLLM's own errors for formats and versions this GPU cannot run (capabilities.py)."""
+    from vramplan.capabilities import fallback_notes, refusals, vllm_version_error
+
+    notes.extend(fallback_notes(gpu, precision, "vllm"))
+    bf16 = str(dtype).lower() in ("bf16", "bfloat16")
+    errors = [x.engine_error for x in refusals(gpu, precision, "vllm", bf16_requested=bf16)]
+    v1 = vllm_version_error(gpu, parse_version(version))
+    return errors + ([v1] if v1 else [])
+
+
 def _v0_large_device(gpu: GPU) -> bool:
     return gpu.memory_bytes >= 70 * GIB and "A100" not in gpu.name.upper()
 
@@ -356,7 +369,7 @@ def _predict(
             "--kv-cache-memory-bytes sets the KV pool directly; gpu_memory_utilization is ignored"
         )
 
-    errors: list[str] = []
+    errors: list[str] = _gpu_cannot_run(gpu, r.precision, dtype, version or match.version, notes)
     per_request = worst["blocks_per_request"]
     concurrency = num_blocks / per_request if per_request else 0.0
     if generation == "v0" or prof.token_line == "blocks":
