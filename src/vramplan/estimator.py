@@ -11,6 +11,7 @@ from functools import lru_cache
 from math import ceil
 
 from vramplan.errors import InputError
+from vramplan.ggml import FILE_TYPE_BASE
 from vramplan.hardware import GPU, gpu_from
 from vramplan.memory.activations import ActivationAssumptions, activation_peak_bytes
 from vramplan.memory.breakdown import Breakdown, Component
@@ -21,10 +22,10 @@ from vramplan.memory.kv_cache import (
     largest_context,
 )
 from vramplan.memory.overhead import OverheadAssumptions, overhead_bytes
-from vramplan.memory.weights import pp_layer_split, weight_bytes
+from vramplan.memory.weights import gguf_recipe, pp_layer_split, weight_bytes
 from vramplan.model.load import LoadedModel, load_model
 from vramplan.model.params import count_params
-from vramplan.model.positions import check_context
+from vramplan.model.positions import check_context, max_context
 from vramplan.model.spec import ModelSpec
 from vramplan.precision import Precision, kv_element_bytes, resolve_precision
 from vramplan.rule_of_thumb import naive_kv_bytes_per_token, rule_of_thumb
@@ -32,6 +33,8 @@ from vramplan.scenario import Method, Parallelism, Workload
 from vramplan.units import format_bytes
 
 TP_CHOICES = (1, 2, 4, 8)
+#: Tokens per sequence when none is given (shortened to the model's maximum when that is less).
+DEFAULT_CONTEXT = Workload().context
 PP_CHOICES = (1, 2, 3, 4, 6, 8, 16)
 
 
@@ -49,7 +52,18 @@ class Resolved:
 def resolve(
     spec: ModelSpec, dtype: str | None, quantization: str | None, kv_cache_dtype: str | None
 ) -> Resolved:
-    precision = resolve_precision(spec.torch_dtype, spec.quantization_config, dtype, quantization)
+    if quantization is not None and quantization.strip().upper() in FILE_TYPE_BASE:
+        precision = gguf_recipe(spec, quantization.strip().upper())
+    else:
+        precision = resolve_precision(
+            spec.torch_dtype, spec.quantization_config, dtype, quantization
+        )
+    return resolve_stored(spec, precision, kv_cache_dtype)
+
+
+@lru_cache(maxsize=1024)
+def resolve_stored(spec: ModelSpec, precision: Precision, kv_cache_dtype: str | None) -> Resolved:
+    """A model with a known precision (a .gguf file's own types) and its KV element size."""
     kv_dtype, element = kv_element_bytes(kv_cache_dtype, precision.compute_dtype)
     return Resolved(spec, precision, kv_dtype, element)
 
@@ -337,7 +351,7 @@ def _fixes(
     if r.kv_element > 1:
         fixes.append("fp8 KV cache (--kv-cache-dtype fp8) halves the KV cache")
     fixes.append("more GPUs: a larger --tensor-parallel-size splits weights and KV across GPUs")
-    if r.precision.scheme is None:
+    if r.precision.scheme is None and r.precision.layout is None:
         fixes.append(
             "quantized weights: --quantization fp8 (about half) or awq/gptq int4 (about a quarter)"
         )
@@ -379,7 +393,7 @@ def estimate(
     dtype: str | None = None,
     quantization: str | None = None,
     kv_cache_dtype: str | None = None,
-    context: int = 4096,
+    context: int | None = None,
     users: int = 1,
     batch_tokens: int | None = None,
     gpu: str | GPU | None = None,
@@ -393,10 +407,15 @@ def estimate(
 ) -> Breakdown:
     """Estimate serving memory. ``model`` is a catalogue name, a path, a Hub id, or a ModelSpec.
 
-    A context beyond the model's maximum is refused unless ``allow_long_context``; a format the GPU
+    ``context`` defaults to 4,096 tokens or the model's maximum if shorter; a longer one than the
+    maximum is refused unless ``allow_long_context``; a format the GPU
     cannot run gives ``fits`` False with the reason in ``cannot_run`` (capabilities.py).
     """
-    workload = Workload(context=context, users=users, batch_tokens=batch_tokens)
+    workload = Workload(
+        context=DEFAULT_CONTEXT if context is None else context,
+        users=users,
+        batch_tokens=batch_tokens,
+    )
     Parallelism(tensor_parallel_size, pipeline_parallel_size)
     if block_size is not None and (
         isinstance(block_size, bool)
@@ -430,20 +449,17 @@ def estimate(
             else load_model(model)
         )
     )
-    r = resolve(loaded.spec, dtype, quantization, kv_cache_dtype)
+    if loaded.stored_precision is not None and dtype is None and quantization is None:
+        r = resolve_stored(loaded.spec, loaded.stored_precision, kv_cache_dtype)
+    else:
+        r = resolve(loaded.spec, dtype, quantization, kv_cache_dtype)
     check_applies(r)
     if method == "rule-of-thumb":
-        q = (
-            bits
-            if bits is not None
-            else (
-                r.precision.scheme.bits
-                if r.precision.scheme
-                else float(8 * _dtype_bytes(r.precision.compute_dtype))
-            )
-        )
+        q = bits if bits is not None else _weight_bits(r)
         return _rule_breakdown(loaded.spec.name, count_params(loaded.spec).total, q, workload, hw)
-    long_context_note = check_context(loaded.spec, context, allow_long_context)
+    if context is None:  # the default, shortened to what the model accepts
+        workload = replace(workload, context=min(DEFAULT_CONTEXT, max_context(loaded.spec).tokens))
+    long_context_note = check_context(loaded.spec, workload.context, allow_long_context)
     kw = dict(
         block_size=block_size,
         enforce_eager=enforce_eager,
@@ -499,18 +515,22 @@ def _with_gpu_limits(
 @lru_cache(maxsize=1024)
 def _comparison_extras(r: Resolved) -> dict[str, object]:
     """The write-ups' figures shown beside the detailed estimate (rule of thumb, naive KV per token)."""
-    bits = (
-        r.precision.scheme.bits
-        if r.precision.scheme
-        else 8 * float(_dtype_bytes(r.precision.compute_dtype))
-    )
-    rt = rule_of_thumb(count_params(r.spec).total, bits)
+    rt = rule_of_thumb(count_params(r.spec).total, _weight_bits(r))
     return {
         "rule_of_thumb_bytes": rt.total_bytes,
         "naive_kv_bytes_per_token": naive_kv_bytes_per_token(
             r.spec.num_layers, r.spec.hidden_size, int(ceil(r.kv_element))
         ),
     }
+
+
+def _weight_bits(r: Resolved) -> float:
+    """Q of the rule of thumb: the scheme's bits, a ggml layout's average, else the dtype's width."""
+    if r.precision.layout is not None:
+        return 8 * weight_bytes(r.spec, r.precision).unsharded / count_params(r.spec).total
+    if r.precision.scheme is not None:
+        return r.precision.scheme.bits
+    return float(8 * _dtype_bytes(r.precision.compute_dtype))
 
 
 def _dtype_bytes(dtype: str) -> Fraction:

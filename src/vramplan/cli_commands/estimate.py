@@ -45,11 +45,12 @@ def estimate_command(
         str | None, typer.Option("--kv-cache-dtype", help="auto, fp16, bf16, fp8, fp8_e5m2.")
     ] = None,
     context: Annotated[
-        int,
+        int | None,
         typer.Option(
-            "--context", help="Tokens per sequence (prompt + output) held in the KV cache."
+            "--context",
+            help="Tokens per sequence (prompt + output) held in the KV cache; default 4096, or the model's maximum if shorter.",
         ),
-    ] = 4096,
+    ] = None,
     users: Annotated[int, typer.Option("--users", help="Concurrent sequences.")] = 1,
     batch_tokens: Annotated[
         int | None,
