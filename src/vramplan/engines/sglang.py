@@ -13,7 +13,6 @@ the log's names with GiB values.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
@@ -27,7 +26,7 @@ from vramplan.hardware import GPU, gpu_from
 from vramplan.memory.activations import ActivationAssumptions, forward_peak_bytes, logits_bytes
 from vramplan.memory.kv_cache import kv_layer_groups
 from vramplan.memory.weights import weight_bytes
-from vramplan.model.load import LoadedModel, load_model
+from vramplan.model.load import LoadedModel
 from vramplan.model.spec import ModelSpec
 
 MIB = 1024**2
@@ -268,33 +267,16 @@ def _convert(key: str, value: str, flag: str, int_keys: set[str], float_keys: se
 
 
 # ---------------------------------------------------------------------------------------- model names
-_QUANT_SUFFIX = re.compile(r"[-_](fp8|awq|gptq(?:-int4|-int8)?|int4|w4a16|w8a8)$", re.IGNORECASE)
-
-
 def resolve_model(ref: str) -> tuple[LoadedModel, str | None, list[str]]:
     """Load a model, mapping ``-FP8``/``-AWQ`` variants to the base config plus a quantization.
 
     Why: real deployments name quantized repos (``Qwen3-235B-A22B-FP8``) that the catalogue holds only in
-    their base form; the layer shapes are identical, only the weight format differs.
+    their base form; the layer shapes are identical, only the weight format differs (model.names).
     """
-    notes: list[str] = []
-    try:
-        return load_model(ref, allow_hub=False), None, notes
-    except InputError as first:
-        base = ref.rstrip("/").split("/")[-1]
-        m = _QUANT_SUFFIX.search(base)
-        if not m:
-            raise first
-        quant = m.group(1).lower()
-        quant = {
-            "fp8": "fp8_block",
-            "int4": "awq",
-            "gptq-int4": "gptq",
-            "gptq-int8": "gptq_int8",
-        }.get(quant, quant)
-        loaded = load_model(base[: m.start()], allow_hub=False)
-        notes.append(f"{ref} mapped to {loaded.spec.name} with {quant} weights")
-        return loaded, quant, notes
+    from vramplan.model.names import resolve_served_name
+
+    served = resolve_served_name(ref)
+    return served.loaded, served.quantization, [served.note] if served.note else []
 
 
 def pick_gpu(gpu: str | GPU | None, gpu_memory: str | int | None) -> GPU:

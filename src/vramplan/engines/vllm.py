@@ -721,59 +721,10 @@ def suggest_fixes(
 
 # ------------------------------------------------------------------------------------------ models
 
-_QUANT_SUFFIXES = (
-    ("-fp8-dynamic", "w8a8"),
-    ("-fp8-dyn", "w8a8"),
-    ("-quantized.w4a16", "w4a16"),
-    ("-w4a16", "w4a16"),
-    ("-quantized.w8a8", "w8a8"),
-    ("-fp8", "fp8_block"),
-    ("-awq", "awq"),
-    ("-gptq-int4", "gptq"),
-    ("-gptq", "gptq"),
-)
-
 
 def resolve_model_name(name: str) -> tuple[ModelSpec, str | None, str | None]:
-    """Map a served model name to a catalogue spec, plus the quantization its name implies.
+    """A served model name's catalogue spec and implied quantization (model.names, shared by all engines)."""
+    from vramplan.model.names import resolve_served_name
 
-    Quantized derivatives (RedHatAI ``-FP8-dynamic`` = compressed-tensors channel-wise fp8, ``w4a16`` =
-    group 128, Qwen ``-FP8`` = 128x128 block fp8, ``-AWQ``/``-GPTQ``) map to the base config plus that
-    scheme; local paths and ``(local dir ...)`` annotations are stripped. Raises UnknownModelError.
-    """
-    from vramplan.errors import UnknownModelError
-    from vramplan.model import catalog
-    from vramplan.model.load import load_model
-
-    raw = name.split(" (")[0].strip()
-    candidates = [raw]
-    if "/" in raw:
-        candidates.append(raw.rstrip("/").split("/")[-1])
-    quant: str | None = None
-    for cand in list(candidates):
-        low = cand.lower()
-        for suffix, scheme in _QUANT_SUFFIXES:
-            if low.endswith(suffix):
-                base = cand[: -len(suffix)]
-                candidates.append(base)
-                if "/" in base:
-                    candidates.append(base.split("/")[-1])
-                quant = quant or scheme
-                break
-    for cand in list(candidates):
-        for dated in ("-2507", "-2506", "-2503", "-2501"):
-            if dated in cand:
-                candidates.append(cand.replace("-Instruct" + dated, "").replace(dated, ""))
-    for cand in candidates:
-        if catalog.find(cand) is not None or cand.startswith(("/", ".")):
-            try:
-                loaded = load_model(cand, allow_hub=False)
-            except UnknownModelError:
-                continue
-            note = None
-            if cand != raw:
-                note = f"model {raw} read as catalogue {loaded.spec.name}" + (
-                    f" with {quant} weights" if quant else ""
-                )
-            return loaded.spec, quant, note
-    return load_model(raw, allow_hub=False).spec, None, None
+    served = resolve_served_name(name)
+    return served.loaded.spec, served.quantization, served.note
