@@ -25,13 +25,14 @@ from vramplan.engines.base import GIB, EnginePrediction, VersionTable, parse_ver
 from vramplan.engines.sglang import pick_gpu
 from vramplan.errors import InputError, UnknownDtypeError
 from vramplan.hardware import GPU
+from vramplan.memory.overhead import CUDA_CONTEXT_BYTES
 from vramplan.model.params import inventory
 from vramplan.model.spec import ModelSpec
 from vramplan.precision import KV_DTYPE_BYTES
 
 MIB = 1024**2
-#: CUDA context + cuBLAS handles per device (not logged by llama.cpp; typical 300-500 MiB).
-CUDA_CONTEXT_MIB = 400
+#: CUDA context + cuBLAS handles per device (memory.overhead.CUDA_CONTEXT_BYTES).
+CUDA_CONTEXT_MIB = CUDA_CONTEXT_BYTES["llamacpp"] // MIB
 #: KV cell padding: 256 with flash attention, 32 without (llama_kv_cache::get_padding, mid-2025).
 PAD_FA = 256
 PAD_NO_FA = 32

@@ -25,15 +25,15 @@ from vramplan.errors import InputError
 from vramplan.hardware import GPU, gpu_from
 from vramplan.memory.activations import ActivationAssumptions, forward_peak_bytes, logits_bytes
 from vramplan.memory.kv_cache import kv_layer_groups
+from vramplan.memory.overhead import CUDA_CONTEXT_BYTES
 from vramplan.memory.weights import weight_bytes
 from vramplan.model.load import LoadedModel
 from vramplan.model.spec import ModelSpec
 
 MIB = 1024**2
 
-#: CUDA context + allocator state before weights load, per GPU (observed: 80 GB GPUs log 78.81 GiB free
-#: of 79.15-79.18 GiB total in the SGLang docs notebook, i.e. ~0.35 GiB).
-CUDA_CONTEXT_GIB = 0.35
+#: CUDA context + allocator state before weights load, per GPU (memory.overhead.CUDA_CONTEXT_BYTES).
+CUDA_CONTEXT_GIB = CUDA_CONTEXT_BYTES["sglang"] / GIB
 #: NCCL communicator buffers allocated at distributed init when TP/PP > 1 (calibrate per NCCL version).
 NCCL_INIT_GIB = 0.3
 #: Memory allocated during weight loading beyond the weights themselves (docs log: 15.09 GiB used for

@@ -23,12 +23,13 @@ from vramplan.errors import InputError
 from vramplan.hardware import GPU
 from vramplan.memory.activations import forward_peak_bytes
 from vramplan.memory.kv_cache import kv_bytes_per_token
+from vramplan.memory.overhead import CUDA_CONTEXT_BYTES
 from vramplan.memory.weights import weight_bytes
 
 #: ``TGI_WIGGLE_ROOM`` default: the fraction of the memory budget TGI lets the KV cache take.
 TGI_WIGGLE_ROOM = 0.90
-#: CUDA context + torch/NCCL state per shard before the warm-up (calibrate per device; vLLM-like value).
-CUDA_CONTEXT_GIB = 0.5
+#: CUDA context + torch/NCCL state per shard before the warm-up (memory.overhead.CUDA_CONTEXT_BYTES).
+CUDA_CONTEXT_GIB = CUDA_CONTEXT_BYTES["tgi"] / GIB
 #: Extra NCCL buffers per shard when --num-shard > 1.
 NCCL_GIB = 0.3
 #: Block size per attention backend (``globals.py``).
