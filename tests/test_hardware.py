@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import timeit
 from pathlib import Path
 
 import pytest
@@ -195,12 +194,6 @@ def test_unknown_gpu_suggests_three_closest():
     with pytest.raises(UnknownGPUError, match=r"Closest: RTX-4090, RTX-4080, RTX-5090"):
         resolve_gpu("rtx 4070")
     assert isinstance(info.value, InputError)
-
-
-def test_resolve_is_fast():
-    resolve_gpu("H100")
-    per_call = timeit.timeit(lambda: resolve_gpu("NVIDIA H100 80GB HBM3"), number=2000) / 2000
-    assert per_call < 1e-3
 
 
 def test_catalogue_loaded_once():

@@ -107,3 +107,13 @@ def test_readme_command_runs(
     assert "Traceback" not in out.out + out.err, (line, out.err[-2000:])
     assert code == 0, (line, out.err[-2000:])
     assert out.out.strip(), f"{line!r} printed nothing"
+
+
+def test_readme_links_point_into_the_repository() -> None:
+    """Design notes and other files the README links to ship with the repository (not ../shared)."""
+    assert "../shared" not in README
+    targets = re.findall(r"\]\(([^)#]+)(?:#[^)]*)?\)", README)
+    local = [t for t in targets if not t.startswith(("http://", "https://", "mailto:"))]
+    assert local, "the README links no local file"
+    missing = [t for t in local if not (ROOT / t).exists()]
+    assert not missing, missing

@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> None:
         if hasattr(exc, "show") and isinstance(getattr(exc, "exit_code", None), int):
             message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
             typer.echo(f"error: {message}", err=True)
-            sys.exit(exc.exit_code)
+            sys.exit(int(getattr(exc, "exit_code", 1)))
         if isinstance(exc, (ValueError, OSError)):
             typer.echo(f"error: {exc}", err=True)
             sys.exit(1)

@@ -9,6 +9,7 @@ from dataclasses import dataclass, replace
 from fractions import Fraction
 from functools import lru_cache
 from math import ceil
+from typing import Any
 
 from vramplan.errors import InputError
 from vramplan.ggml import FILE_TYPE_BASE
@@ -460,7 +461,7 @@ def estimate(
     if context is None:  # the default, shortened to what the model accepts
         workload = replace(workload, context=min(DEFAULT_CONTEXT, max_context(loaded.spec).tokens))
     long_context_note = check_context(loaded.spec, workload.context, allow_long_context)
-    kw = dict(
+    kw: dict[str, Any] = dict(
         block_size=block_size,
         enforce_eager=enforce_eager,
         checkpoint_bytes=loaded.checkpoint_bytes,
@@ -471,7 +472,7 @@ def estimate(
     else:
         b = breakdown_for(
             r, workload, tensor_parallel_size or 1, pipeline_parallel_size or 1, hw, **kw
-        )  # type: ignore[arg-type]
+        )
     return _with_gpu_limits(b, r, hw, dtype, long_context_note)
 
 

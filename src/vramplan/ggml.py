@@ -333,7 +333,7 @@ def recipe_layout(file_type: str, facts: ModelFacts, row_lengths: Mapping[str, i
     for kind in sorted(set(row_lengths) | set(_RECIPE_KINDS)):
         k = row_lengths.get(kind, QK_K)
         if kind in ("token_embd", "output", "position_embd") or kind.startswith("other:"):
-            per = (recipe_type(ft, kind, 0, facts, k),)
+            per: tuple[str, ...] = (recipe_type(ft, kind, 0, facts, k),)
         else:
             per = tuple(recipe_type(ft, kind, i, facts, k) for i in range(facts.n_layer))
             if len(set(per)) == 1:

@@ -530,7 +530,7 @@ def build_setup(
         pipeline_parallel_size=pp,
         layers=spec.num_layers,
         hidden_size=spec.hidden_size,
-        attn_width=attn_width,
+        attn_width=attn_width,  # type: ignore[arg-type]  # a mean of q and v widths, may be fractional
         dense_weight_bytes=dense,
         expert_weight_bytes=experts,
         num_experts=spec.moe.num_experts if spec.moe else 0,

@@ -193,7 +193,7 @@ def _stack(setups: Sequence[PerfSetup]) -> PerfSetup:
         v = getattr(base, f.name)
         if isinstance(v, (int, float)) and not isinstance(v, bool):
             numeric[f.name] = np.array([getattr(s, f.name) for s in setups], dtype=float)[:, None]
-    return replace(base, **numeric)
+    return replace(base, **numeric)  # type: ignore[arg-type]  # numpy columns stand in for scalars
 
 
 def plan(
@@ -355,13 +355,13 @@ def plan(
         )
         for o, e in plans
     ]
-    key = {
+    sort_key: Callable[[Plan], tuple[float, ...]] = {
         "cost": lambda p: (p.cost_per_hour if p.cost_per_hour is not None else math.inf, p.tpot_ms),
         "latency": lambda p: (p.tpot_ms + p.ttft_ms / max(out_len, 1), p.cost_per_hour or 0),
         "gpus": lambda p: (p.total_gpus, p.cost_per_hour or 0),
         "throughput": lambda p: (-(p.tokens_per_s / max(p.cost_per_hour or 1e-9, 1e-9)),),
     }[criterion]
-    built.sort(key=key)
+    built.sort(key=sort_key)
     top = [_with_memory(spec, p, context) for p in built[:limit]]
     notes = [
         f"prompt {in_len:,} + output {out_len:,} tokens per request (context {context:,})",

@@ -40,8 +40,7 @@ def _check_conservation(b, sliding_pp: bool = False) -> None:
     """``sliding_pp``: PP over a sliding-window model, where per-GPU KV is known wrong (see below)."""
     comps = {c.name: c for c in b.components}
     assert tuple(comps) == TOP_LEVEL
-    assert b.per_gpu_bytes == sum(c.per_gpu_bytes for c in b.components)
-    assert b.total_bytes == sum(c.total_bytes for c in b.components)
+    # the totals against an independent sum of recomputed parts: tests/memory/test_breakdown.py
     for c in b.components:
         assert c.per_gpu_bytes >= 0 and c.total_bytes >= 0, c
         # the busiest GPU times the GPU count covers everything
@@ -56,9 +55,6 @@ def _check_conservation(b, sliding_pp: bool = False) -> None:
         if c.parts:
             assert sum(p.per_gpu_bytes for p in c.parts) == c.per_gpu_bytes
             assert sum(p.total_bytes for p in c.parts) == c.total_bytes
-    d = b.to_dict()
-    assert d["total_bytes"] == b.total_bytes and d["per_gpu"]["total_bytes"] == b.per_gpu_bytes
-    assert sum(d[f"{n}_bytes"] for n in TOP_LEVEL) == d["total_bytes"]
 
 
 @given(cfg=valid_configs, context=contexts, n_users=users)

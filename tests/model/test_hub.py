@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import socket
-import time
 from pathlib import Path
 from typing import Any
 
@@ -93,10 +92,8 @@ def test_unreachable_hub_online_mode(tmp_path: Path, monkeypatch: pytest.MonkeyP
     monkeypatch.setenv("HF_HUB_OFFLINE", "0")
     monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
-    start = time.perf_counter()
     with pytest.raises(HubError, match=r"could not fetch config.json for org/x .*offline\?"):
         fetch_config("org/x", cache_dir=tmp_path)
-    assert time.perf_counter() - start < 5
 
 
 @pytest.mark.parametrize(

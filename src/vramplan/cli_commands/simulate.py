@@ -351,7 +351,7 @@ def _print(
     dicts = {name: r.to_dict() for name, r in results.items()}
     if len(dicts) == 1:
         ((name, d),) = dicts.items()
-        rows = [(label, _cell(d[key], kind)) for key, label, kind in ROWS]
+        rows: list[tuple[str, ...]] = [(label, _cell(d[key], kind)) for key, label, kind in ROWS]
         out.print(table(f"{title} · {name}", ["metric", "value"], rows))
     else:
         rows = [

@@ -368,7 +368,7 @@ def predict_llamacpp(
 ) -> EnginePrediction:
     """Predict the buffers ``llama-server``/``llama-cli`` allocates per device and whether they fit."""
     if isinstance(argv_or_settings, Mapping):
-        settings, ignored = dict(argv_or_settings), []
+        settings, ignored = dict(argv_or_settings), list[str]()
     else:
         settings, ignored = parse_llamacpp_argv(argv_or_settings)
     hw = pick_gpu(gpu, gpu_memory)

@@ -219,8 +219,8 @@ def parse_argv(
     flags: Mapping[str, str],
     bool_flags: Mapping[str, str],
     int_keys: set[str],
-    float_keys: set[str] = frozenset(),
-) -> tuple[dict[str, Any], list[str]]:  # type: ignore[assignment]
+    float_keys: frozenset[str] | set[str] = frozenset(),
+) -> tuple[dict[str, Any], list[str]]:
     """Engine command-line flags -> (settings, ignored flags). ``--flag=value`` and ``--flag value``."""
     settings: dict[str, Any] = {}
     ignored: list[str] = []
@@ -252,7 +252,9 @@ def parse_argv(
     return settings, ignored
 
 
-def _convert(key: str, value: str, flag: str, int_keys: set[str], float_keys: set[str]) -> Any:
+def _convert(
+    key: str, value: str, flag: str, int_keys: set[str], float_keys: frozenset[str] | set[str]
+) -> Any:
     try:
         if key in int_keys:
             return int(float(value))
@@ -304,7 +306,7 @@ def predict_sglang(
     loading): other processes, the CUDA context and NCCL are then already accounted for.
     """
     if isinstance(argv_or_settings, Mapping):
-        settings, ignored = dict(argv_or_settings), []
+        settings, ignored = dict(argv_or_settings), list[str]()
     else:
         settings, ignored = parse_argv(argv_or_settings, FLAGS, BOOL_FLAGS, _INT_KEYS)
     hw = pick_gpu(gpu, gpu_memory)

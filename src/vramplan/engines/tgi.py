@@ -124,7 +124,7 @@ def predict_tgi(
 ) -> EnginePrediction:
     """Predict the KV token budget ``text-generation-launcher ...`` sets at warm-up, per shard."""
     if isinstance(argv_or_settings, Mapping):
-        settings, ignored = dict(argv_or_settings), []
+        settings, ignored = dict(argv_or_settings), list[str]()
     else:
         settings, ignored = parse_argv(argv_or_settings, FLAGS, {}, _INT, {"cuda_memory_fraction"})
     hw = pick_gpu(gpu, gpu_memory)

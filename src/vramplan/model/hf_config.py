@@ -170,8 +170,10 @@ def _layer_types(
         ]
         return tuple(kinds), window
     if family.uniform_sliding and window and cfg.get("use_sliding_window", True):
-        return ("sliding_attention",) * n_layers, window
-    return ("full_attention",) * n_layers, None
+        sliding: AttentionKind = "sliding_attention"
+        return (sliding,) * n_layers, window
+    full: AttentionKind = "full_attention"
+    return (full,) * n_layers, None
 
 
 def _common(cfg: Config, family: Family, model_type: str, name: str) -> dict[str, Any]:

@@ -177,7 +177,7 @@ def fetch_config(
             repo_id,
             "config.json",
             revision=revision,
-            cache_dir=cache_dir,
+            cache_dir=None if cache_dir is None else str(cache_dir),
             token=token,
             local_files_only=hub_offline(),
         )

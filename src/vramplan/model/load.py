@@ -105,9 +105,9 @@ def _from_path(path: Path) -> LoadedModel:
 
         folder = path if path.is_dir() else path.parent
         cfg = load_config_file(folder)
-        info = read_safetensors(path)
+        checkpoint = read_safetensors(path)
         spec = spec_from_config(cfg, name=folder.name, source=f"path:{folder}")
-        return LoadedModel(spec, f"path:{folder}", info.total_bytes, "safetensors")
+        return LoadedModel(spec, f"path:{folder}", checkpoint.total_bytes, "safetensors")
     cfg = load_config_file(path)
     label = path.name if path.is_dir() else path.parent.name or path.name
     return LoadedModel(spec_from_config(cfg, name=label, source=f"path:{path}"), f"path:{path}")

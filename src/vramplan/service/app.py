@@ -10,6 +10,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib import resources
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
@@ -63,9 +64,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (estimate, simulate, plans, health, page):
         app.include_router(module.router)
     for name in OPTIONAL_ROUTES:
-        module = _optional_route(name)
-        if module is not None:
-            app.include_router(module.router)
+        optional: Any = _optional_route(name)
+        if optional is not None:
+            app.include_router(optional.router)
 
     static = resources.files("vramplan.service") / "static"
     app.mount("/static", StaticFiles(directory=str(static)), name="static")

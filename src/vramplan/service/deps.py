@@ -15,15 +15,15 @@ from vramplan.store.repository import Store
 
 
 def get_store(request: Request) -> Store:
-    return request.app.state.store  # type: ignore[no-any-return]
+    return request.app.state.store
 
 
 def get_metrics(request: Request) -> Metrics:
-    return request.app.state.metrics  # type: ignore[no-any-return]
+    return request.app.state.metrics
 
 
 def get_estimate_cache(request: Request) -> LRU:
-    return request.app.state.estimate_cache  # type: ignore[no-any-return]
+    return request.app.state.estimate_cache
 
 
 def get_session(store: Annotated[Store, Depends(get_store)]) -> Iterator[Session]:

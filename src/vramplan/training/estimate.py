@@ -236,7 +236,7 @@ def _stage_bytes(
     recipe = _trainable_recipe(cfg)
     sp = state_precision(recipe)
 
-    def count_here(g) -> int:  # type: ignore[no-untyped-def]
+    def count_here(g) -> int:
         if g.stage == "layer":
             return g.count * layers_here // L
         if g.stage == "first":
@@ -406,7 +406,7 @@ def _fits(sb: StageBytes, gpu: GPU) -> bool:
     return sb.total - sb.pageable <= gpu.memory_bytes
 
 
-def _search(pred, hi: int) -> int:  # type: ignore[no-untyped-def]
+def _search(pred, hi: int) -> int:
     """Largest x in [1, hi] with pred(x) true, assuming monotone; 0 when pred(1) is false."""
     if not pred(1):
         return 0
