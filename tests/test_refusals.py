@@ -60,6 +60,8 @@ def test_rope_scaling_extends_the_limit_as_vllm_derives_it() -> None:
     llama = load_model("llama-3.1-8b").spec
     assert llama.rope_scaling and llama.rope_scaling.get("rope_type") == "llama3"
     assert max_context(llama).tokens == 131_072
+    gemma = load_model("gemma-3-4b-it").spec  # linear x8 in its config, already in its 131,072
+    assert gemma.rope_scaling and max_context(gemma).tokens == gemma.max_position_embeddings
 
 
 def test_sizes_need_units_but_python_ints_are_bytes() -> None:

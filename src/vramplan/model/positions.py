@@ -32,7 +32,9 @@ def max_context(spec: ModelSpec) -> ContextLimit:
     scaling = spec.rope_scaling if isinstance(spec.rope_scaling, dict) else {}
     kind = str(scaling.get("rope_type") or scaling.get("type") or "default")
     factor = scaling.get("factor")
-    if kind in _NOT_SCALED or not isinstance(factor, (int, float)) or factor <= 0:
+    # Gemma 3's max_position_embeddings already is the scaled length (vLLM skips its linear factor).
+    gemma3 = spec.model_type.startswith("gemma3")
+    if gemma3 or kind in _NOT_SCALED or not isinstance(factor, (int, float)) or factor <= 0:
         return ContextLimit(base, f"max_position_embeddings {base:,}")
     start = base
     if kind == "yarn" and isinstance(scaling.get("original_max_position_embeddings"), int):
