@@ -71,7 +71,7 @@ def test_engine_error_texts_are_the_engines() -> None:
 
 def test_features_cover_every_table_row() -> None:
     seen = set()
-    for q in ("fp8", "w8a8", "awq", "gptq", "w4a16", "nf4", "mxfp4", "Q4_K_M"):
+    for q in ("fp8", "w8a8", "awq", "gptq", "w4a16", "nf4", "mxfp4", "IQ4_XS"):
         seen |= set(features(resolve_precision("bfloat16", None, None, q)))
     seen |= set(features(resolve_precision("bfloat16", None, "bf16", None), bf16_requested=True))
     assert seen <= set(REQUIREMENTS)
@@ -134,3 +134,10 @@ def test_planner_never_proposes_what_the_gpu_cannot_run() -> None:
         assert not refusals(gpu, precision, "vllm"), (p.gpu, p.precision)
     rejected = [r for r in result.rejected if "compute capability" in r["reason"]]
     assert any("T4" in r["option"] and "fp8" in r["option"] for r in rejected), result.rejected
+
+
+def test_gguf_layouts_are_gguf() -> None:
+    from vramplan.memory.weights import gguf_recipe
+    from vramplan.model.load import load_model
+
+    assert features(gguf_recipe(load_model("llama-3.2-1b").spec, "Q4_K_M")) == ("gguf",)

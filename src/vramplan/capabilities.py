@@ -121,6 +121,8 @@ def features(precision: Precision, bf16_requested: bool = False) -> tuple[str, .
     out: list[str] = []
     if bf16_requested and precision.compute_dtype == "bfloat16":
         out.append("bf16")
+    if precision.layout is not None:  # per-tensor ggml types (a .gguf file or a llama.cpp recipe)
+        return (*out, "gguf")
     scheme = precision.scheme.name.lower() if precision.scheme else ""
     if not scheme:
         return tuple(out)

@@ -99,11 +99,11 @@ class EstimateRequest(ModelSource):
     kv_cache_dtype: str | None = Field(
         default=None, max_length=32, description="auto, fp16, bf16, fp8, fp8_e5m2."
     )
-    context: int = Field(
-        default=4096,
+    context: int | None = Field(
+        default=None,
         ge=1,
         le=MAX_CONTEXT,
-        description="Tokens per sequence (prompt + output) held in the KV cache.",
+        description="Tokens per sequence (prompt + output) held in the KV cache; default 4096, or the model's maximum if shorter.",
     )
     users: int = Field(default=1, ge=1, le=MAX_USERS, description="Concurrent sequences.")
     batch_tokens: int | None = Field(
