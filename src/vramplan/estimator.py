@@ -9,9 +9,11 @@ from dataclasses import dataclass, replace
 from fractions import Fraction
 from functools import lru_cache
 from math import ceil
+from typing import Any
 
 from vramplan.errors import InputError
-from vramplan.hardware import GPU, custom_gpu, resolve_gpu
+from vramplan.ggml import FILE_TYPE_BASE
+from vramplan.hardware import GPU, gpu_from
 from vramplan.memory.activations import ActivationAssumptions, activation_peak_bytes
 from vramplan.memory.breakdown import Breakdown, Component
 from vramplan.memory.kv_cache import (
@@ -22,9 +24,10 @@ from vramplan.memory.kv_cache import (
 )
 from vramplan.memory.overhead import OverheadAssumptions, overhead_bytes
 from vramplan.memory.state_cache import state_bytes_per_sequence, state_dtypes, state_layers
-from vramplan.memory.weights import pp_layer_split, weight_bytes
+from vramplan.memory.weights import gguf_recipe, pp_layer_split, weight_bytes
 from vramplan.model.load import LoadedModel, load_model
 from vramplan.model.params import count_params
+from vramplan.model.positions import check_context, max_context
 from vramplan.model.spec import ModelSpec
 from vramplan.precision import Precision, kv_element_bytes, resolve_precision
 from vramplan.rule_of_thumb import naive_kv_bytes_per_token, rule_of_thumb
@@ -56,7 +59,18 @@ class Resolved:
 def resolve(
     spec: ModelSpec, dtype: str | None, quantization: str | None, kv_cache_dtype: str | None
 ) -> Resolved:
-    precision = resolve_precision(spec.torch_dtype, spec.quantization_config, dtype, quantization)
+    if quantization is not None and quantization.strip().upper() in FILE_TYPE_BASE:
+        precision = gguf_recipe(spec, quantization.strip().upper())
+    else:
+        precision = resolve_precision(
+            spec.torch_dtype, spec.quantization_config, dtype, quantization
+        )
+    return resolve_stored(spec, precision, kv_cache_dtype)
+
+
+@lru_cache(maxsize=1024)
+def resolve_stored(spec: ModelSpec, precision: Precision, kv_cache_dtype: str | None) -> Resolved:
+    """A model with a known precision (a .gguf file's own types) and its KV element size."""
     kv_dtype, element = kv_element_bytes(kv_cache_dtype, precision.compute_dtype)
     return Resolved(spec, precision, kv_dtype, element)
 
@@ -413,7 +427,7 @@ def _fixes(
     if r.kv_element > 1:
         fixes.append("fp8 KV cache (--kv-cache-dtype fp8) halves the KV cache")
     fixes.append("more GPUs: a larger --tensor-parallel-size splits weights and KV across GPUs")
-    if r.precision.scheme is None:
+    if r.precision.scheme is None and r.precision.layout is None:
         fixes.append(
             "quantized weights: --quantization fp8 (about half) or awq/gptq int4 (about a quarter)"
         )
@@ -455,7 +469,7 @@ def estimate(
     dtype: str | None = None,
     quantization: str | None = None,
     kv_cache_dtype: str | None = None,
-    context: int = DEFAULT_CONTEXT,
+    context: int | None = None,
     users: int = DEFAULT_USERS,
     batch_tokens: int | None = None,
     gpu: str | GPU | None = None,
@@ -465,12 +479,22 @@ def estimate(
     method: Method = "detailed",
     block_size: int | None = None,
     enforce_eager: bool = False,
+    allow_long_context: bool = False,
 ) -> Breakdown:
-    """Estimate serving memory. ``model`` is a catalogue name, a path, a Hub id, or a ModelSpec."""
-    workload = Workload(context=context, users=users, batch_tokens=batch_tokens)
+    """Estimate serving memory. ``model`` is a catalogue name, a path, a Hub id, or a ModelSpec.
+
+    ``context`` defaults to the table's (4,096 tokens) or the model's maximum if shorter; a longer one than the
+    maximum is refused unless ``allow_long_context``; a format the GPU
+    cannot run gives ``fits`` False with the reason in ``cannot_run`` (capabilities.py).
+    """
+    workload = Workload(
+        context=DEFAULT_CONTEXT if context is None else context,
+        users=users,
+        batch_tokens=batch_tokens,
+    )
     Parallelism(tensor_parallel_size, pipeline_parallel_size)
     check_field("block_size", block_size)
-    hw = _gpu(gpu, gpu_memory)
+    hw = gpu_from(gpu, gpu_memory)
     if method not in ("detailed", "rule-of-thumb"):
         raise InputError(f"unknown method {method!r}: use detailed or rule-of-thumb")
     if model is None:
@@ -494,19 +518,18 @@ def estimate(
             else load_model(model)
         )
     )
-    r = resolve(loaded.spec, dtype, quantization, kv_cache_dtype)
+    if loaded.stored_precision is not None and dtype is None and quantization is None:
+        r = resolve_stored(loaded.spec, loaded.stored_precision, kv_cache_dtype)
+    else:
+        r = resolve(loaded.spec, dtype, quantization, kv_cache_dtype)
+    check_applies(r)
     if method == "rule-of-thumb":
-        q = (
-            bits
-            if bits is not None
-            else (
-                r.precision.scheme.bits
-                if r.precision.scheme
-                else float(8 * _dtype_bytes(r.precision.compute_dtype))
-            )
-        )
+        q = bits if bits is not None else _weight_bits(r)
         return _rule_breakdown(loaded.spec.name, count_params(loaded.spec).total, q, workload, hw)
-    kw = dict(
+    if context is None:  # the default, shortened to what the model accepts
+        workload = replace(workload, context=min(DEFAULT_CONTEXT, max_context(loaded.spec).tokens))
+    long_context_note = check_context(loaded.spec, workload.context, allow_long_context)
+    kw: dict[str, Any] = dict(
         block_size=block_size,
         enforce_eager=enforce_eager,
         checkpoint_bytes=loaded.checkpoint_bytes,
@@ -517,19 +540,51 @@ def estimate(
     else:
         b = breakdown_for(
             r, workload, tensor_parallel_size or 1, pipeline_parallel_size or 1, hw, **kw
-        )  # type: ignore[arg-type]
-    return b
+        )
+    return _with_gpu_limits(b, r, hw, dtype, long_context_note)
+
+
+def check_applies(r: Resolved) -> None:
+    """Refuse a quantization that touches none of the model's tensors (MXFP4 on a dense model)."""
+    scheme = r.precision.scheme
+    if scheme is not None and scheme.roles <= {"expert"} and r.spec.moe is None:
+        raise InputError(
+            f"{scheme.name} applies to MoE expert weights only (vLLM quantizes nothing else with it), "
+            f"and {r.spec.name} is a dense model: use fp8, awq or gptq instead"
+        )
+
+
+def _with_gpu_limits(
+    b: Breakdown, r: Resolved, gpu: GPU | None, dtype: str | None, long_context_note: str | None
+) -> Breakdown:
+    """Add what the GPU cannot run (fits: false) and the assumptions the limits imply."""
+    from vramplan.capabilities import fallback_notes, refusals
+
+    bf16_asked = dtype is not None and dtype.strip().lower() in ("bf16", "bfloat16")
+    refused = refusals(gpu, r.precision, "estimate", bf16_requested=bf16_asked)
+    notes = fallback_notes(gpu, r.precision, "estimate")
+    if (
+        not bf16_asked
+        and r.precision.compute_dtype == "bfloat16"
+        and refusals(gpu, r.precision, "estimate", bf16_requested=True)
+    ):
+        notes += (f"{b.gpu_name} has no bfloat16: engines run the model in float16 (same bytes)",)
+    if long_context_note:
+        notes += (long_context_note,)
+    if not refused and not notes:
+        return b
+    return replace(
+        b,
+        cannot_run=tuple(x.reason for x in refused),
+        assumptions=b.assumptions + notes,
+        fixes=tuple(x.reason for x in refused) + b.fixes,
+    )
 
 
 @lru_cache(maxsize=1024)
 def _comparison_extras(r: Resolved) -> dict[str, object]:
     """The write-ups' figures shown beside the detailed estimate (rule of thumb, naive KV per token)."""
-    bits = (
-        r.precision.scheme.bits
-        if r.precision.scheme
-        else 8 * float(_dtype_bytes(r.precision.compute_dtype))
-    )
-    rt = rule_of_thumb(count_params(r.spec).total, bits)
+    rt = rule_of_thumb(count_params(r.spec).total, _weight_bits(r))
     return {
         "rule_of_thumb_bytes": rt.total_bytes,
         "naive_kv_bytes_per_token": naive_kv_bytes_per_token(
@@ -538,21 +593,19 @@ def _comparison_extras(r: Resolved) -> dict[str, object]:
     }
 
 
+def _weight_bits(r: Resolved) -> float:
+    """Q of the rule of thumb: the scheme's bits, a ggml layout's average, else the dtype's width."""
+    if r.precision.layout is not None:
+        return 8 * weight_bytes(r.spec, r.precision).unsharded / count_params(r.spec).total
+    if r.precision.scheme is not None:
+        return r.precision.scheme.bits
+    return float(8 * _dtype_bytes(r.precision.compute_dtype))
+
+
 def _dtype_bytes(dtype: str) -> Fraction:
     from vramplan.precision import DTYPE_BYTES
 
     return DTYPE_BYTES[dtype]
-
-
-def _gpu(gpu: str | GPU | None, gpu_memory: str | int | None) -> GPU | None:
-    if gpu is not None and gpu_memory is not None:
-        base = gpu if isinstance(gpu, GPU) else resolve_gpu(gpu)
-        return replace(custom_gpu(gpu_memory, name=base.name), name=base.name)
-    if gpu_memory is not None:
-        return custom_gpu(gpu_memory)
-    if gpu is None or isinstance(gpu, GPU):
-        return gpu
-    return resolve_gpu(gpu)
 
 
 def _rule_breakdown(

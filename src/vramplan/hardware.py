@@ -13,11 +13,11 @@ import functools
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Literal
+from typing import Any, Literal, overload
 
 from vramplan.errors import InputError, UnknownGPUError
 from vramplan.units import parse_size
@@ -27,6 +27,7 @@ __all__ = [
     "Flops",
     "Interconnect",
     "custom_gpu",
+    "gpu_from",
     "list_gpus",
     "load_catalogue",
     "normalize_gpu_name",
@@ -274,6 +275,57 @@ def custom_gpu(memory: str | int, name: str = "custom") -> GPU:
         memory_source="user",
         notes="user-specified memory, taken as the runtime total (torch.cuda.mem_get_info()[1])",
     )
+
+
+_NO_GPU = "no GPU given: pass --gpu NAME (e.g. H100-80GB, A100-40GB, L4; see `vramplan gpus`) or --gpu-memory SIZE (e.g. 24GiB)"
+
+
+@overload
+def gpu_from(
+    gpu: str | GPU | None = ...,
+    memory: str | int | None = ...,
+    *,
+    required: Literal[True],
+    label: str | None = ...,
+) -> GPU: ...
+@overload
+def gpu_from(
+    gpu: str | GPU | None = ...,
+    memory: str | int | None = ...,
+    *,
+    required: bool = ...,
+    label: str | None = ...,
+) -> GPU | None: ...
+def gpu_from(
+    gpu: str | GPU | None = None,
+    memory: str | int | None = None,
+    *,
+    required: bool = False,
+    label: str | None = None,
+) -> GPU | None:
+    """The one GPU lookup: a catalogue name or alias, a GPU, a memory size, or a name with a memory size.
+
+    With both, the memory is the user's (it replaces the catalogue figure) and the catalogue entry keeps
+    its other facts (compute capability, bandwidth); a name the catalogue lacks then only labels the
+    size. ``label`` names a GPU known only by its memory. With neither: None, or an error if ``required``.
+    """
+    if memory is not None:
+        memory_bytes = parse_size(memory)
+        base = gpu if isinstance(gpu, GPU) else _find(gpu) if gpu else None
+        if base is None:
+            return custom_gpu(memory_bytes, name=str(gpu) if gpu else (label or "custom"))
+        return replace(base, memory_bytes=memory_bytes, memory_source="user")
+    if isinstance(gpu, GPU):
+        return gpu
+    if gpu:
+        return resolve_gpu(gpu)
+    if required:
+        raise InputError(_NO_GPU)
+    return None
+
+
+def _find(name: str) -> GPU | None:
+    return _default_index().get(normalize_gpu_name(str(name)))
 
 
 def list_gpus(catalogue: tuple[GPU, ...] | None = None) -> tuple[GPU, ...]:

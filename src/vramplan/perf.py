@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from vramplan.errors import InputError
-from vramplan.hardware import GPU, resolve_gpu
+from vramplan.hardware import GPU, gpu_from
 from vramplan.model.load import LoadedModel, spec_of
 from vramplan.model.spec import ModelSpec
 
@@ -431,7 +431,7 @@ def build_setup(
     fp4 = quantization is not None and quantization.strip().lower() in ("fp4", "nvfp4")
     if fp4:
         quantization = "w4a16"
-    hw = gpu if isinstance(gpu, GPU) else resolve_gpu(gpu)
+    hw = gpu_from(gpu, required=True)
     spec = _spec(model)
     tp, pp = tensor_parallel_size, pipeline_parallel_size
     if tp < 1 or pp < 1:
@@ -553,7 +553,7 @@ def build_setup(
         pipeline_parallel_size=pp,
         layers=spec.num_layers,
         hidden_size=spec.hidden_size,
-        attn_width=attn_width,
+        attn_width=attn_width,  # type: ignore[arg-type]  # a mean of q and v widths, may be fractional
         dense_weight_bytes=dense,
         expert_weight_bytes=experts,
         num_experts=spec.moe.num_experts if spec.moe else 0,

@@ -16,8 +16,10 @@ from typing import Any
 
 import numpy as np
 
-from vramplan.errors import DoesNotFitError, InputError, UnknownGPUError
-from vramplan.hardware import GPU, resolve_gpu
+from vramplan.capabilities import refusals
+from vramplan.errors import DoesNotFitError, InputError
+from vramplan.estimator import resolve
+from vramplan.hardware import GPU, gpu_from, resolve_gpu
 from vramplan.model.load import LoadedModel, spec_of
 from vramplan.model.spec import ModelSpec
 from vramplan.perf import (
@@ -203,7 +205,7 @@ def _stack(setups: Sequence[PerfSetup]) -> PerfSetup:
         v = getattr(base, f.name)
         if isinstance(v, (int, float)) and not isinstance(v, bool):
             numeric[f.name] = np.array([getattr(s, f.name) for s in setups], dtype=float)[:, None]
-    return replace(base, **numeric)
+    return replace(base, **numeric)  # type: ignore[arg-type]  # numpy columns stand in for scalars
 
 
 def plan(
@@ -236,7 +238,7 @@ def plan(
     spec = _spec(model)
     model_ref = model if isinstance(model, str) else (spec.source or spec.name)
     prof = engine_profile(engine)
-    hw = [_gpu(g) for g in (gpus or DEFAULT_GPUS)]
+    hw = [gpu_from(g, required=True) for g in (gpus or DEFAULT_GPUS)]
     out_len = output_len or min(assumptions.output_len, max(context // 2, 1))
     in_len = max(context - out_len, 1)
     rejected: list[dict[str, str]] = []
@@ -277,6 +279,15 @@ def plan(
                 continue
             seen_labels.add(key)
             label = f"{name} {s.weights_label}"
+            cannot = refusals(
+                g,
+                resolve(spec, dt, q, kv_cache_dtype).precision,
+                engine,
+                bf16_requested=dt == "bfloat16",
+            )
+            if cannot:
+                rejected.append({"option": label, "reason": cannot[0].reason})
+                continue
             if pp > 1 and tp < 8 and tp * pp <= LINKS.gpus_per_node:
                 rejected.append(
                     {
@@ -387,7 +398,7 @@ def plan(
             f"no plan meets the targets at its own load for {spec.name}",
             [r["reason"] for r in rejected[-3:]] + ["relax the targets", "add faster GPUs"],
         )
-    rank = {
+    rank: Callable[[Plan], tuple[float, ...]] = {
         "cost": lambda p: (p.cost_per_hour if p.cost_per_hour is not None else math.inf, p.tpot_ms),
         "latency": lambda p: (p.tpot_ms + p.ttft_ms / max(out_len, 1), p.cost_per_hour or 0),
         "gpus": lambda p: (p.total_gpus, p.cost_per_hour or 0),
@@ -750,17 +761,6 @@ def _launch(
     if spec.moe is not None and o.tp > 1 and model.name == "vllm":
         argv.append("--enable-expert-parallel")
     return {engine: shlex.join(argv)}, pool.kv_cache_tokens
-
-
-def _gpu(name: str | GPU) -> GPU:
-    if isinstance(name, GPU):
-        return name
-    try:
-        return resolve_gpu(name)
-    except UnknownGPUError:
-        raise
-    except InputError as exc:  # pragma: no cover - resolve_gpu raises UnknownGPUError
-        raise UnknownGPUError(str(exc)) from exc
 
 
 def _check_inputs(

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from typing import Any
 
+from vramplan import ggml
 from vramplan.errors import UnknownDtypeError
 
 # ---------------------------------------------------------------------------------------------- dtypes
@@ -47,54 +48,6 @@ DTYPE_ALIASES = {
     "e5m2": "float8_e5m2",
     "int8": "int8",
     "int4": "int4",
-}
-
-# GGML block layouts: (bytes per block, values per block), from ggml-common.h.
-GGML_BLOCKS: dict[str, tuple[int, int]] = {
-    "F32": (4, 1),
-    "F16": (2, 1),
-    "BF16": (2, 1),
-    "Q8_0": (34, 32),
-    "Q4_0": (18, 32),
-    "Q4_1": (20, 32),
-    "Q5_0": (22, 32),
-    "Q5_1": (24, 32),
-    "Q2_K": (84, 256),
-    "Q3_K": (110, 256),
-    "Q4_K": (144, 256),
-    "Q5_K": (176, 256),
-    "Q6_K": (210, 256),
-    "Q8_K": (292, 256),
-    "IQ1_S": (50, 256),
-    "IQ1_M": (56, 256),
-    "IQ2_XXS": (66, 256),
-    "IQ2_XS": (74, 256),
-    "IQ2_S": (82, 256),
-    "IQ3_XXS": (98, 256),
-    "IQ3_S": (110, 256),
-    "IQ4_NL": (18, 32),
-    "IQ4_XS": (136, 256),
-    "TQ1_0": (54, 256),
-    "TQ2_0": (66, 256),
-    "MXFP4": (17, 32),
-}
-# llama.cpp file types are mixtures; effective bits/weight implied by `llama-quantize --help` sizes for
-# Llama-3-8B (engine-memory.md 4.4). An average, not exact: read the GGUF file for exact bytes.
-GGUF_MIX_BITS: dict[str, float] = {
-    "Q2_K": 3.17,
-    "Q3_K_S": 3.65,
-    "Q3_K_M": 4.00,
-    "Q3_K_L": 4.31,
-    "Q4_0": 4.64,
-    "Q4_1": 5.11,
-    "Q4_K_S": 4.68,
-    "Q4_K_M": 4.90,
-    "Q5_0": 5.57,
-    "Q5_1": 6.04,
-    "Q5_K_S": 5.57,
-    "Q5_K_M": 5.70,
-    "Q6_K": 6.57,
-    "Q8_0": 8.52,
 }
 
 # KV-cache element sizes (bytes per element; llama.cpp's quantized caches by block layout).
@@ -241,44 +194,9 @@ def nvfp4_bytes(group: int = NVFP4_GROUP) -> LinearBytes:
     return lambda n, k: n * _ceil(k, 2) + n * _ceil(k, group) + 4 + 4
 
 
-# llama.cpp's quantizer cannot use a 256-value K/IQ block on rows that are not a multiple of 256; it
-# falls back per tensor (llama-quant.cpp, "tensor cols ... are not divisible by 256, required for ..."):
-_GGML_FALLBACK = {
-    "Q2_K": "Q4_0",
-    "Q3_K": "Q4_0",
-    "IQ1_S": "Q4_0",
-    "IQ1_M": "Q4_0",
-    "IQ2_XXS": "Q4_0",
-    "IQ2_XS": "Q4_0",
-    "IQ2_S": "Q4_0",
-    "IQ3_XXS": "Q4_0",
-    "IQ3_S": "Q4_0",
-    "IQ4_XS": "IQ4_NL",
-    "TQ1_0": "Q4_0",
-    "TQ2_0": "Q4_0",
-    "Q4_K": "Q5_0",
-    "Q5_K": "Q5_1",
-    "Q6_K": "Q8_0",
-}
-
-
-def ggml_type_for_row(type_name: str, k: int) -> str:
-    """The ggml type llama.cpp actually stores a row of ``k`` values in (fallbacks for odd widths)."""
-    block_values = GGML_BLOCKS[type_name][1]
-    if k % block_values == 0:
-        return type_name
-    fallback = _GGML_FALLBACK.get(type_name)
-    if fallback and k % GGML_BLOCKS[fallback][1] == 0:
-        return fallback
-    return "F16"
-
-
 def ggml_bytes(type_name: str) -> LinearBytes:
-    def f(n: int, k: int) -> int:
-        block_bytes, block_values = GGML_BLOCKS[ggml_type_for_row(type_name, k)]
-        return n * _ceil(k, block_values) * block_bytes
-
-    return f
+    """One ggml type for every quantized linear (``-q Q8_0`` style; mixes use a GGMLLayout)."""
+    return lambda n, k: n * ggml.row_bytes(type_name, k)
 
 
 def plain_bits(bits: float) -> LinearBytes:
@@ -426,21 +344,18 @@ def _named(name: str) -> QuantScheme:
     if key in table:
         return table[key]
     upper = name.strip().upper()
-    if upper in GGML_BLOCKS:
-        b, v = GGML_BLOCKS[upper]
+    if upper in ggml.FILE_TYPE_BASE:
+        raise UnknownDtypeError(
+            f"{upper} is a llama.cpp file type, a recipe over the model's tensors: it needs the model "
+            "(vramplan.estimate(model, quantization=...) or memory.weights.gguf_recipe)"
+        )
+    if upper in ggml.GGML_BLOCKS and upper not in ggml.NON_WEIGHT_TYPES:
+        b, v = ggml.GGML_BLOCKS[upper]
         return QuantScheme(
             f"gguf:{upper}",
             ggml_bytes(upper),
             8 * b / v,
-            description=f"GGUF {upper} blocks ({b} B per {v} weights)",
-        )
-    if upper in GGUF_MIX_BITS:
-        bits = GGUF_MIX_BITS[upper]
-        return QuantScheme(
-            f"gguf:{upper}",
-            plain_bits(bits),
-            bits,
-            description=f"GGUF {upper} mixture, average {bits} bits/weight (read the .gguf for exact bytes)",
+            description=f"GGUF {upper} blocks ({b} B per {v} weights) on every linear layer",
         )
     raise UnknownDtypeError(
         f"unknown quantization {name!r}: use fp8, w8a8, w4a16, awq, gptq, nf4, bnb-4bit, bnb-8bit, mxfp4, nvfp4, autoround, "
@@ -743,10 +658,22 @@ class Precision:
     compute_dtype: str
     scheme: QuantScheme | None = None
     notes: tuple[str, ...] = ()
+    #: Per-tensor ggml types (a llama.cpp recipe or a .gguf file's own); replaces ``scheme``.
+    layout: ggml.GGMLLayout | None = None
 
     @property
     def label(self) -> str:
+        if self.layout is not None:
+            return self.layout.label
         return self.scheme.name if self.scheme else self.compute_dtype
+
+    def group_bytes(
+        self, role: str, name: str, shape: tuple[int, ...], count: int, n_layer: int, layered: bool
+    ) -> int:
+        """Bytes of ``count`` tensors of ``shape`` (``layered``: spread evenly over ``n_layer`` layers)."""
+        if self.layout is not None:
+            return self.layout.group_bytes(name, role, shape, count, n_layer, layered)
+        return self.tensor_bytes(role, name, shape) * count
 
     def tensor_bytes(self, role: str, name: str, shape: tuple[int, ...]) -> int:
         """Bytes one tensor of ``shape`` occupies under this precision."""

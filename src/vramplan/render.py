@@ -66,18 +66,6 @@ def console() -> Console:
 # ---------------------------------------------------------------- numbers, units, words
 
 
-def display_unit(unit: str) -> str:
-    """'gib'/'GiB' -> 'GiB', 'gb' -> 'GB'; anything else is an input error."""
-    key = unit.strip().upper()
-    if key not in UNITS:
-        from vramplan.errors import InputError
-
-        raise InputError(
-            f"unknown --unit {unit!r}: use GiB (2^30 bytes, default) or GB (10^9 bytes)"
-        )
-    return UNITS[key][0]
-
-
 def size(n_bytes: int | float | None, unit: str = "GiB", digits: int = 2) -> str:
     """Bytes as '15.26 GiB' (or GB); '-' when unknown."""
     if n_bytes is None or (isinstance(n_bytes, float) and not math.isfinite(n_bytes)):

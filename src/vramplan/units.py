@@ -95,6 +95,11 @@ def parse_size(text: str | int | float) -> int:
         raise InputError(
             f"unknown unit {unit!r} in {text!r}: use B, KiB, MiB, GiB, TiB, KB, MB, GB or TB"
         )
+    if not unit and isinstance(text, str):
+        raise InputError(
+            f"memory size {text!r} has no unit: write {text.strip()}GiB (2^30 bytes) or {text.strip()}GB "
+            "(10^9 bytes), or B for bytes"
+        )
     if not math.isfinite(value) or value <= 0:
         raise InputError(f"memory size must be a positive finite number, got {text!r}")
     size = int(round(value * _UNITS[unit]))
@@ -103,6 +108,20 @@ def parse_size(text: str | int | float) -> int:
     if size > 1 << 60:
         raise InputError(f"memory size {text!r} is absurdly large (over 1 EiB)")
     return size
+
+
+#: Units a table of results can be shown in (``--unit``).
+DISPLAY_UNITS = ("GiB", "GB")
+
+
+def display_unit(text: str) -> str:
+    """``--unit``: GiB or GB (any case); anything else is refused rather than silently shown in GiB."""
+    for unit in DISPLAY_UNITS:
+        if str(text).strip().lower() == unit.lower():
+            return unit
+    raise InputError(
+        f"unknown --unit {text!r}: use GiB (2^30 bytes, the default) or GB (10^9 bytes)"
+    )
 
 
 def gib(n_bytes: int | float) -> float:

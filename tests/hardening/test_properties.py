@@ -12,13 +12,20 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from vramplan.estimator import estimate
+from vramplan import estimator
 from vramplan.memory.breakdown import TOP_LEVEL
 from vramplan.model.catalog import catalogue
 from vramplan.model.hf_config import spec_from_config
 from vramplan.model.params import count_params
 
 from .strategies import spec_of, tp_choices, valid_configs
+
+
+def estimate(*args: object, **kw: object) -> estimator.Breakdown:
+    """The properties are about the arithmetic at any context, so the model's position limit is lifted
+    (tests/test_refusals.py covers the refusal)."""
+    return estimator.estimate(*args, allow_long_context=True, **kw)  # type: ignore[arg-type]
+
 
 contexts = st.integers(min_value=1, max_value=1 << 20)
 users = st.integers(min_value=1, max_value=4096)
@@ -33,8 +40,7 @@ def _check_conservation(b, sliding_pp: bool = False) -> None:
     """``sliding_pp``: PP over a sliding-window model, where per-GPU KV is known wrong (see below)."""
     comps = {c.name: c for c in b.components}
     assert tuple(comps) == TOP_LEVEL
-    assert b.per_gpu_bytes == sum(c.per_gpu_bytes for c in b.components)
-    assert b.total_bytes == sum(c.total_bytes for c in b.components)
+    # the totals against an independent sum of recomputed parts: tests/memory/test_breakdown.py
     for c in b.components:
         assert c.per_gpu_bytes >= 0 and c.total_bytes >= 0, c
         # the busiest GPU times the GPU count covers everything
@@ -49,9 +55,6 @@ def _check_conservation(b, sliding_pp: bool = False) -> None:
         if c.parts:
             assert sum(p.per_gpu_bytes for p in c.parts) == c.per_gpu_bytes
             assert sum(p.total_bytes for p in c.parts) == c.total_bytes
-    d = b.to_dict()
-    assert d["total_bytes"] == b.total_bytes and d["per_gpu"]["total_bytes"] == b.per_gpu_bytes
-    assert sum(d[f"{n}_bytes"] for n in TOP_LEVEL) == d["total_bytes"]
 
 
 @given(cfg=valid_configs, context=contexts, n_users=users)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import time
 from pathlib import Path
 
 import pytest
@@ -143,10 +142,8 @@ def test_error_names_what_was_looked_for() -> None:
 def test_random_bytes_file(tmp_path: Path) -> None:
     path = tmp_path / "random.log"
     path.write_bytes(os.urandom(200_000))
-    start = time.perf_counter()
     with pytest.raises(FileFormatError):
         parse_log_file(path)
-    assert time.perf_counter() - start < 5.0
 
 
 def test_missing_file(tmp_path: Path) -> None:
@@ -159,24 +156,17 @@ def test_non_text_input() -> None:
         parse_log(b"Model loading took 1 GiB")  # type: ignore[arg-type]
 
 
-def test_huge_log_is_fast() -> None:
+def test_huge_log_is_cut_to_its_head() -> None:
     head = (LOGS / "vllm-unresolved-qwen25math15b-a10.log").read_text()
     filler = (
         "INFO 03-01 10:31:18 some_module.py:1] request served, 123 tokens, throughput 45.6 tok/s\n"
     )
     text = head + filler * (50_000_000 // len(filler))
-    start = time.perf_counter()
-    r = parse_log(text)
-    elapsed = time.perf_counter() - start
+    r = parse_log(text)  # its speed: benchmarks/hostile_speed_bench.py
     assert r.logged["gpu_blocks"] == 36332
     assert any("only the first" in w for w in r.warnings)
-    assert elapsed < 5.0, (
-        f"{elapsed:.2f}s"
-    )  # bounded, not quadratic; generous for loaded CI machines
 
 
-def test_one_giant_line_is_fast() -> None:
+def test_one_giant_line_is_parsed() -> None:
     text = "Model loading took 1.0 GiB " + "x" * 20_000_000
-    start = time.perf_counter()
     parse_log(text)
-    assert time.perf_counter() - start < 5.0

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import struct
-import time
 from pathlib import Path
 
 import gguf
@@ -251,10 +250,8 @@ def test_hostile_safetensors(
     tmp_path: Path, header: object, data: bytes, length: int | None, match: str
 ) -> None:
     path = _write_raw(tmp_path / "bad.safetensors", header, data, length)
-    start = time.perf_counter()
     with pytest.raises(FileFormatError, match=match):
         read_safetensors(path)
-    assert time.perf_counter() - start < 3.0
 
 
 def test_tiny_and_truncated_real_file(tmp_path: Path) -> None:
@@ -431,12 +428,10 @@ def test_gguf_unknown_arch(tmp_path: Path) -> None:
         gguf_to_hf_config(info)
 
 
-def test_gguf_big_vocab_is_fast(tmp_path: Path) -> None:
+def test_gguf_big_vocab_skips_the_token_list(tmp_path: Path) -> None:
     path = tmp_path / "v.gguf"
     _write_llama_gguf(path, n_tokens=150_000)
-    start = time.perf_counter()
     info = read_gguf(path)  # auto: skips the slow reference reader for big vocabularies
-    assert time.perf_counter() - start < 2.0
     assert "tokenizer.ggml.tokens" not in info.metadata
     assert info.array_lengths["tokenizer.ggml.tokens"] == 150_000
     assert info.vocab_size == 150_000
@@ -478,10 +473,8 @@ def _kv_string(key: str) -> bytes:
 def test_hostile_gguf(tmp_path: Path, blob: bytes, match: str) -> None:
     path = tmp_path / "bad.gguf"
     path.write_bytes(blob)
-    start = time.perf_counter()
     with pytest.raises(FileFormatError, match=match):
         read_gguf(path)
-    assert time.perf_counter() - start < 3.0
 
 
 def test_gguf_truncated_and_random(tmp_path: Path) -> None:

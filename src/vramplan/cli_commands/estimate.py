@@ -17,6 +17,7 @@ def register(app: typer.Typer) -> None:
 
 
 def estimate_command(
+    ctx: typer.Context,
     model: Annotated[
         str | None,
         typer.Argument(
@@ -33,7 +34,7 @@ def estimate_command(
     dtype: str | None = option("dtype"),
     quantization: str | None = option("quantization"),
     kv_cache_dtype: str | None = option("kv_cache_dtype"),
-    context: int = option("context"),
+    context: int | None = option("context"),
     users: int = option("users"),
     batch_tokens: int | None = option("batch_tokens"),
     gpu: str | None = option("gpu"),
@@ -54,11 +55,18 @@ def estimate_command(
         str | None,
         typer.Option("--plot", help="Also write the breakdown chart to this .png or .svg file."),
     ] = None,
+    allow_long_context: Annotated[
+        bool,
+        typer.Option(
+            "--allow-long-context",
+            help="Size a context beyond the model's maximum (like VLLM_ALLOW_LONG_MAX_MODEL_LEN=1).",
+        ),
+    ] = False,
 ) -> None:
     """Estimate GPU memory for serving MODEL: weights, KV cache, activations, overheads, GPU count."""
     from vramplan.estimator import estimate
-    from vramplan.render import check_exit, check_needs_gpu, display_unit
-    from vramplan.units import parse_count
+    from vramplan.render import check_exit, check_needs_gpu
+    from vramplan.units import display_unit, parse_count
 
     unit = display_unit(unit)
     check_needs_gpu(check, gpu, gpu_memory)
@@ -70,6 +78,10 @@ def estimate_command(
     n_params = parse_count(params, "--params") if params is not None else None
     if model is None and n_params is not None and method == "detailed":
         method = "rule-of-thumb"
+    from click.core import ParameterSource
+
+    if ctx.get_parameter_source("context") == ParameterSource.DEFAULT:
+        context = None  # the table's default, shortened by the estimator to the model's maximum
     result = estimate(
         model,
         params=n_params,
@@ -84,8 +96,9 @@ def estimate_command(
         gpu_memory=gpu_memory,
         tensor_parallel_size=tensor_parallel_size,
         pipeline_parallel_size=pipeline_parallel_size,
-        method=method,
-        block_size=block_size,  # type: ignore[arg-type]
+        method=method,  # type: ignore[arg-type]
+        block_size=block_size,
+        allow_long_context=allow_long_context,
     )
     data = result.to_dict()
     if plot:
@@ -127,12 +140,17 @@ def breakdown_view(d: dict, unit: str) -> View:
     ]
     if d.get("gpu"):
         verdict = "fits" if d["fits"] else "does not fit"
-        max_users = "-" if d["max_users"] is None else plural(d["max_users"], "user")
-        max_context = "-" if d["max_context"] is None else plural(d["max_context"], "token")
+        if d["max_context"] is None:  # rule of thumb: no KV cache, so no user or context limit
+            limits = f"{plural(gpus, 'GPU')} by the rule of thumb (no KV cache, so no user or context limit)"
+        else:
+            max_users = "-" if d["max_users"] is None else plural(d["max_users"], "user")
+            limits = (
+                f"max at {plural(d['context'], 'token')}: {max_users}; "
+                f"max context at {plural(d['users'], 'user')}: {plural(d['max_context'], 'token')}"
+            )
         notes.append(
             f"GPU: {d['gpu']} ({size(d['gpu_memory_bytes'], unit)} usable as CUDA reports it): "
-            f"{verdict}; max at {plural(d['context'], 'token')}: {max_users}; "
-            f"max context at {plural(d['users'], 'user')}: {max_context}"
+            f"{verdict}; {limits}"
         )
     notes += [f"  fix: {fix}" for fix in d.get("fixes", [])]
     if d.get("rule_of_thumb_bytes") and d["method"] == "detailed":

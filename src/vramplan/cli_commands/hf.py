@@ -54,7 +54,7 @@ def hf_command(
         batch_size=batch_size,
         max_new_tokens=max_new_tokens,
         prompt_len=prompt_len,
-        cache=cache,
+        cache=cache,  # type: ignore[arg-type]  # predict_hf refuses other values in one line
         num_beams=num_beams,
         attn_implementation=attn_implementation,  # type: ignore[arg-type]
         dtype=dtype,

@@ -106,9 +106,9 @@ def train_command(
     check: Annotated[bool, typer.Option("--check", help=CHECK_HELP)] = False,
 ) -> None:
     """Estimate per-GPU memory to train or fine-tune MODEL (full, LoRA, QLoRA) and what would make it fit."""
-    from vramplan.render import check_exit, check_needs_gpu, display_unit
+    from vramplan.render import check_exit, check_needs_gpu
     from vramplan.training import estimate_training
-    from vramplan.units import parse_count
+    from vramplan.units import display_unit, parse_count
 
     unit = display_unit(unit)
     check_needs_gpu(check, gpu, gpu_memory)

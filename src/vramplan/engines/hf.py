@@ -28,14 +28,15 @@ from vramplan.engines.base import GIB, EnginePrediction, KVPool, VersionTable
 from vramplan.engines.sglang import pick_gpu
 from vramplan.errors import InputError
 from vramplan.hardware import GPU
+from vramplan.memory.overhead import CUDA_CONTEXT_BYTES
 from vramplan.model.spec import ModelSpec
 from vramplan.wording import plural
 
 CacheKind = Literal["dynamic", "static"]
 AttnImpl = Literal["eager", "sdpa", "flash_attention_2"]
 
-#: CUDA context + torch allocator state per process (typical 0.3-0.5 GiB; calibrate per device).
-CUDA_CONTEXT_GIB = 0.4
+#: CUDA context + torch allocator state per process (memory.overhead.CUDA_CONTEXT_BYTES).
+CUDA_CONTEXT_GIB = CUDA_CONTEXT_BYTES["hf"] / GIB
 #: Eager attention holds the scores in the compute dtype, an fp32 softmax, and its cast back.
 EAGER_FP32_SOFTMAX_BYTES = 4
 #: Hidden-size buffers alive beside the MLP temporaries (residual, normed input, output).

@@ -20,18 +20,20 @@ from math import ceil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from vramplan import ggml
 from vramplan.engines.base import GIB, EnginePrediction, KVPool, VersionTable, parse_version
 from vramplan.engines.sglang import pick_gpu
 from vramplan.errors import InputError, UnknownDtypeError
 from vramplan.hardware import GPU
+from vramplan.memory.overhead import CUDA_CONTEXT_BYTES
 from vramplan.model.params import inventory
 from vramplan.model.spec import ModelSpec
-from vramplan.precision import GGML_BLOCKS, KV_DTYPE_BYTES
+from vramplan.precision import KV_DTYPE_BYTES
 from vramplan.units import check_number_text
 
 MIB = 1024**2
-#: CUDA context + cuBLAS handles per device (not logged by llama.cpp; typical 300-500 MiB).
-CUDA_CONTEXT_MIB = 400
+#: CUDA context + cuBLAS handles per device (memory.overhead.CUDA_CONTEXT_BYTES).
+CUDA_CONTEXT_MIB = CUDA_CONTEXT_BYTES["llamacpp"] // MIB
 #: KV cell padding: 256 with flash attention, 32 without (llama_kv_cache::get_padding, mid-2025).
 PAD_FA = 256
 PAD_NO_FA = 32
@@ -94,38 +96,8 @@ def build_number(version: str | None) -> str | None:
 # ------------------------------------------------------------------------------------ tensor types
 def ggml_row_bytes(type_name: str, n: int) -> int:
     """Bytes of ``n`` values of a ggml type (whole blocks)."""
-    try:
-        nbytes, values = GGML_BLOCKS[type_name.upper()]
-    except KeyError:
-        raise UnknownDtypeError(
-            f"unknown ggml type {type_name!r}: use one of {', '.join(GGML_BLOCKS)}"
-        ) from None
+    nbytes, values = ggml.block(type_name)
     return ceil(n / values) * nbytes
-
-
-def use_more_bits(i: int, n: int) -> bool:
-    """llama-quant.cpp: layers that get the higher type in *_M mixes."""
-    return i < n // 8 or i >= 7 * n // 8 or (i - n // 8) % 3 == 2
-
-
-#: File type -> (base type, promoted type for attn_v/ffn_down on use_more_bits layers, output type).
-MIXES: dict[str, tuple[str, str | None, str]] = {
-    "Q4_K_M": ("Q4_K", "Q6_K", "Q6_K"),
-    "Q5_K_M": ("Q5_K", "Q6_K", "Q6_K"),
-    "Q4_K_S": ("Q4_K", None, "Q6_K"),
-    "Q5_K_S": ("Q5_K", None, "Q6_K"),
-    "Q6_K": ("Q6_K", None, "Q6_K"),
-    "Q8_0": ("Q8_0", None, "Q8_0"),
-    "Q4_0": ("Q4_0", None, "Q6_K"),
-    "Q4_1": ("Q4_1", None, "Q6_K"),
-    "Q5_0": ("Q5_0", None, "Q6_K"),
-    "Q5_1": ("Q5_1", None, "Q6_K"),
-    "F16": ("F16", None, "F16"),
-    "BF16": ("BF16", None, "BF16"),
-    "F32": ("F32", None, "F32"),
-    "Q3_K_M": ("Q3_K", "Q4_K", "Q6_K"),
-    "Q2_K": ("Q2_K", "Q3_K", "Q6_K"),
-}
 
 
 @dataclass(frozen=True)
@@ -143,38 +115,32 @@ class ModelBytes:
 
 
 def model_bytes_from_spec(spec: ModelSpec, file_type: str) -> ModelBytes:
-    """Per-slot bytes from the spec and the file type's tensor mix (norms F32, embedding base type)."""
-    ft = file_type.upper()
-    if ft not in MIXES:
-        raise InputError(
-            f"no tensor-type mix known for {file_type!r}: pass the .gguf file, or use one of {', '.join(MIXES)}"
-        )
-    base, more, out_type = MIXES[ft]
+    """Per-slot bytes from the spec and llama.cpp's recipe for the file type (memory.weights.gguf_recipe)."""
+    from vramplan.memory.weights import gguf_recipe
+
+    layout = gguf_recipe(spec, file_type.upper()).layout
+    assert layout is not None
     n = spec.num_layers
     blocks = [0] * n
     embd = output = 0
     for g in inventory(spec):
-        rows = 1 if len(g.shape) == 1 else int(g.shape[0])
-        cols = int(g.shape[-1])
-        if g.role == "embedding":
-            embd += rows * ggml_row_bytes(base if base not in ("F32",) else "F32", cols) * g.count
-            continue
         if g.stage != "layer":
-            ttype = "F32" if g.role == "norm" else out_type
-            output += rows * ggml_row_bytes(ttype, cols) * g.count
-            continue
-        for i in range(n):
-            if g.role in ("norm",) or len(g.shape) == 1:
-                ttype = "F32"
-            elif more and ("v_proj" in g.name or "down_proj" in g.name) and use_more_bits(i, n):
-                ttype = more
+            nbytes = layout.group_bytes(g.name, g.role, g.shape, g.count, n, False)
+            if g.role == "embedding":
+                embd += nbytes
             else:
-                ttype = base
-            blocks[i] += rows * ggml_row_bytes(ttype, cols) * g.count // n
+                output += nbytes
+            continue
+        per_layer, extra = divmod(g.count, n)
+        kind = ggml.category(g.name, g.role, spec.model_type)
+        for i in range(n):
+            if kind is None or len(g.shape) < 2 or extra:
+                blocks[i] += layout.group_bytes(g.name, g.role, g.shape, g.count, n, True) // n
+            else:
+                blocks[i] += per_layer * ggml.tensor_bytes(layout.type_of(kind, i), g.shape)
     if spec.tie_word_embeddings:
-        output += spec.vocab_size * ggml_row_bytes(
-            out_type, spec.hidden_size
-        )  # duplicated for the GPU
+        # llama.cpp duplicates the tied token embedding as the output matrix for the GPU (output rule)
+        output += spec.vocab_size * ggml_row_bytes(layout.type_of("output", 0), spec.hidden_size)
     return ModelBytes(embd, tuple(blocks), output, False)
 
 

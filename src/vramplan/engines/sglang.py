@@ -13,13 +13,13 @@ the log's names with GiB values.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from fractions import Fraction
 from math import floor
 from typing import TYPE_CHECKING, Any
 
+from vramplan.capabilities import refusals
 from vramplan.engines.base import (
     GIB,
     EnginePrediction,
@@ -28,11 +28,12 @@ from vramplan.engines.base import (
     settings_for_engine,
 )
 from vramplan.errors import InputError
-from vramplan.hardware import GPU, custom_gpu, resolve_gpu
+from vramplan.hardware import GPU, gpu_from
 from vramplan.memory.activations import ActivationAssumptions, forward_peak_bytes, logits_bytes
 from vramplan.memory.kv_cache import kv_layer_groups
+from vramplan.memory.overhead import CUDA_CONTEXT_BYTES
 from vramplan.memory.weights import weight_bytes
-from vramplan.model.load import LoadedModel, load_model
+from vramplan.model.load import LoadedModel
 from vramplan.model.spec import ModelSpec
 from vramplan.units import check_number_text
 
@@ -41,9 +42,8 @@ if TYPE_CHECKING:
 
 MIB = 1024**2
 
-#: CUDA context + allocator state before weights load, per GPU (observed: 80 GB GPUs log 78.81 GiB free
-#: of 79.15-79.18 GiB total in the SGLang docs notebook, i.e. ~0.35 GiB).
-CUDA_CONTEXT_GIB = 0.35
+#: CUDA context + allocator state before weights load, per GPU (memory.overhead.CUDA_CONTEXT_BYTES).
+CUDA_CONTEXT_GIB = CUDA_CONTEXT_BYTES["sglang"] / GIB
 #: NCCL communicator buffers allocated at distributed init when TP/PP > 1 (calibrate per NCCL version).
 NCCL_INIT_GIB = 0.3
 #: Memory allocated during weight loading beyond the weights themselves (docs log: 15.09 GiB used for
@@ -280,46 +280,21 @@ def _convert(
 
 
 # ---------------------------------------------------------------------------------------- model names
-_QUANT_SUFFIX = re.compile(r"[-_](fp8|awq|gptq(?:-int4|-int8)?|int4|w4a16|w8a8)$", re.IGNORECASE)
-
-
 def resolve_model(ref: str) -> tuple[LoadedModel, str | None, list[str]]:
     """Load a model, mapping ``-FP8``/``-AWQ`` variants to the base config plus a quantization.
 
     Why: real deployments name quantized repos (``Qwen3-235B-A22B-FP8``) that the catalogue holds only in
-    their base form; the layer shapes are identical, only the weight format differs.
+    their base form; the layer shapes are identical, only the weight format differs (model.names).
     """
-    notes: list[str] = []
-    try:
-        return load_model(ref, allow_hub=False), None, notes
-    except InputError as first:
-        base = ref.rstrip("/").split("/")[-1]
-        m = _QUANT_SUFFIX.search(base)
-        if not m:
-            raise first
-        quant = m.group(1).lower()
-        quant = {
-            "fp8": "fp8_block",
-            "int4": "awq",
-            "gptq-int4": "gptq",
-            "gptq-int8": "gptq_int8",
-        }.get(quant, quant)
-        loaded = load_model(base[: m.start()], allow_hub=False)
-        notes.append(f"{ref} mapped to {loaded.spec.name} with {quant} weights")
-        return loaded, quant, notes
+    from vramplan.model.names import resolve_served_name
+
+    served = resolve_served_name(ref)
+    return served.loaded, served.quantization, [served.note] if served.note else []
 
 
 def pick_gpu(gpu: str | GPU | None, gpu_memory: str | int | None) -> GPU:
     """GPU from a name or a memory size; one is required."""
-    if isinstance(gpu, GPU):
-        return gpu
-    if gpu_memory is not None:
-        return custom_gpu(gpu_memory, name=gpu or "custom")
-    if gpu:
-        return resolve_gpu(gpu)
-    raise InputError(
-        "no GPU given: pass --gpu NAME (see `vramplan gpus`) or --gpu-memory SIZE (e.g. 80GiB)"
-    )
+    return gpu_from(gpu, gpu_memory, required=True)
 
 
 def gib(n: float) -> float:
@@ -421,7 +396,13 @@ def predict_sglang(
             )
         )
     tokens = max_total_tokens(rest_gib * GIB, cell, page, int(cap) if cap else None)
-    errors: list[str] = []
+    refused = [
+        x.engine_error
+        for x in refusals(
+            hw, r.precision, "sglang", bf16_requested=str(dtype) in ("bfloat16", "bf16")
+        )
+    ]
+    errors: list[str] = list(refused)
     fixes: list[str] = []
     extra: dict[str, Any] = {
         "mem_fraction_static": mfs,
@@ -551,6 +532,7 @@ def _result(
     disable_graph: bool = False,
     attn_tp: int = 1,
 ) -> EnginePrediction:
+    refused = bool(errors)  # errors on entry stop the start (capabilities); later ones are warnings
     resolved = {
         "model_path": settings.get("model_path"),
         "tp_size": tp,
@@ -657,7 +639,7 @@ def _result(
         kv_cache_tokens=full_tokens,
         max_concurrency=full_tokens / context_len,
         gpu_blocks=full_tokens // page,
-        starts=True,
+        starts=not refused,
         errors=tuple(errors),
         fixes=tuple(fixes),
         assumptions=tuple(assumptions),

@@ -16,18 +16,20 @@ from dataclasses import dataclass
 from math import ceil, floor
 from typing import TYPE_CHECKING, Any
 
+from vramplan.capabilities import refusals
 from vramplan.engines.base import GIB, EnginePrediction, KVPool, VersionTable, settings_for_engine
 from vramplan.engines.sglang import gib, parse_argv, pick_gpu, resolve_model
 from vramplan.errors import InputError
 from vramplan.hardware import GPU
 from vramplan.memory.activations import forward_peak_bytes
 from vramplan.memory.kv_cache import kv_bytes_per_token
+from vramplan.memory.overhead import CUDA_CONTEXT_BYTES
 from vramplan.memory.weights import weight_bytes
 
 #: ``TGI_WIGGLE_ROOM`` default: the fraction of the memory budget TGI lets the KV cache take.
 TGI_WIGGLE_ROOM = 0.90
-#: CUDA context + torch/NCCL state per shard before the warm-up (calibrate per device; vLLM-like value).
-CUDA_CONTEXT_GIB = 0.5
+#: CUDA context + torch/NCCL state per shard before the warm-up (memory.overhead.CUDA_CONTEXT_BYTES).
+CUDA_CONTEXT_GIB = CUDA_CONTEXT_BYTES["tgi"] / GIB
 #: Extra NCCL buffers per shard when --num-shard > 1.
 NCCL_GIB = 0.3
 #: Block size per attention backend (``globals.py``).
@@ -183,7 +185,7 @@ def predict_tgi(
     model_max = spec.max_position_embeddings
     max_total = int(settings.get("max_total_tokens") or min(max(tokens, 1), model_max))
     max_input = int(settings.get("max_input_tokens") or max_total - 1)
-    errors: list[str] = []
+    errors: list[str] = [x.engine_error for x in refusals(hw, r.precision, "tgi")]
     fixes: list[str] = []
     if free_now <= 0 or w > total * fraction:
         errors.append(

@@ -33,7 +33,7 @@ from vramplan.engines.base import (
     pool_from_prediction,
 )
 from vramplan.errors import InputError
-from vramplan.hardware import GPU, custom_gpu, resolve_gpu
+from vramplan.hardware import GPU, gpu_from
 from vramplan.memory.activations import (
     ActivationAssumptions,
     forward_peak_bytes,
@@ -301,6 +301,19 @@ def v0_auto_chunked_prefill(
     )
 
 
+def _gpu_cannot_run(
+    gpu: GPU, precision: Any, dtype: Any, version: str, notes: list[str]
+) -> list[str]:
+    """vLLM's own errors for formats and versions this GPU cannot run (capabilities.py)."""
+    from vramplan.capabilities import fallback_notes, refusals, vllm_version_error
+
+    notes.extend(fallback_notes(gpu, precision, "vllm"))
+    bf16 = str(dtype).lower() in ("bf16", "bfloat16")
+    errors = [x.engine_error for x in refusals(gpu, precision, "vllm", bf16_requested=bf16)]
+    v1 = vllm_version_error(gpu, parse_version(version))
+    return errors + ([v1] if v1 else [])
+
+
 def _v0_large_device(gpu: GPU) -> bool:
     return gpu.memory_bytes >= 70 * GIB and "A100" not in gpu.name.upper()
 
@@ -325,21 +338,10 @@ def gpu_for(
     total_gib: float | None = None,
 ) -> GPU:
     """A GPU from a catalogue name, an explicit size, or the total a log printed."""
-    if isinstance(gpu, GPU):
-        return gpu
-    if gpu_memory is not None:
-        base = custom_gpu(gpu_memory, name=gpu or "custom")
-        return base
-    if gpu:
-        g = resolve_gpu(gpu)
-        if total_gib:
-            return replace(g, memory_bytes=int(total_gib * GIB))
-        return g
-    if total_gib:
-        return custom_gpu(int(total_gib * GIB), name=f"{total_gib:.2f} GiB GPU")
-    raise InputError(
-        "no GPU given: pass --gpu NAME (e.g. H100-80GB, A100-40GB, L4) or --gpu-memory 24GiB"
-    )
+    if gpu_memory is None and total_gib and not isinstance(gpu, GPU):
+        gpu_memory = int(total_gib * GIB)
+    label = f"{total_gib:.2f} GiB GPU" if total_gib else None
+    return gpu_from(gpu, gpu_memory, required=True, label=label)
 
 
 def predict_vllm(
@@ -568,7 +570,7 @@ def _predict(
             "--kv-cache-memory-bytes sets the KV pool directly; gpu_memory_utilization is ignored"
         )
 
-    errors: list[str] = []
+    errors: list[str] = _gpu_cannot_run(gpu, r.precision, dtype, version or match.version, notes)
     per_request = worst["blocks_per_request"]
     concurrency = num_blocks / per_request if per_request else 0.0
     if generation == "v0" or prof.token_line == "blocks":
@@ -928,62 +930,13 @@ def suggest_fixes(
 
 # ------------------------------------------------------------------------------------------ models
 
-_QUANT_SUFFIXES = (
-    ("-fp8-dynamic", "w8a8"),
-    ("-fp8-dyn", "w8a8"),
-    ("-quantized.w4a16", "w4a16"),
-    ("-w4a16", "w4a16"),
-    ("-quantized.w8a8", "w8a8"),
-    ("-fp8", "fp8_block"),
-    ("-awq", "awq"),
-    ("-gptq-int4", "gptq"),
-    ("-gptq", "gptq"),
-)
-
 
 def resolve_model_name(name: str) -> tuple[ModelSpec, str | None, str | None]:
-    """Map a served model name to a catalogue spec, plus the quantization its name implies.
+    """A served model name's catalogue spec and implied quantization (model.names, shared by all engines)."""
+    from vramplan.model.names import resolve_served_name
 
-    Quantized derivatives (RedHatAI ``-FP8-dynamic`` = compressed-tensors channel-wise fp8, ``w4a16`` =
-    group 128, Qwen ``-FP8`` = 128x128 block fp8, ``-AWQ``/``-GPTQ``) map to the base config plus that
-    scheme; local paths and ``(local dir ...)`` annotations are stripped. Raises UnknownModelError.
-    """
-    from vramplan.errors import UnknownModelError
-    from vramplan.model import catalog
-    from vramplan.model.load import load_model
-
-    raw = name.split(" (")[0].strip()
-    candidates = [raw]
-    if "/" in raw:
-        candidates.append(raw.rstrip("/").split("/")[-1])
-    quant: str | None = None
-    for cand in list(candidates):
-        low = cand.lower()
-        for suffix, scheme in _QUANT_SUFFIXES:
-            if low.endswith(suffix):
-                base = cand[: -len(suffix)]
-                candidates.append(base)
-                if "/" in base:
-                    candidates.append(base.split("/")[-1])
-                quant = quant or scheme
-                break
-    for cand in list(candidates):
-        for dated in ("-2507", "-2506", "-2503", "-2501"):
-            if dated in cand:
-                candidates.append(cand.replace("-Instruct" + dated, "").replace(dated, ""))
-    for cand in candidates:
-        if catalog.find(cand) is not None or cand.startswith(("/", ".")):
-            try:
-                loaded = load_model(cand, allow_hub=False)
-            except UnknownModelError:
-                continue
-            note = None
-            if cand != raw:
-                note = f"model {raw} read as catalogue {loaded.spec.name}" + (
-                    f" with {quant} weights" if quant else ""
-                )
-            return loaded.spec, quant, note
-    return load_model(raw, allow_hub=False).spec, None, None
+    served = resolve_served_name(name)
+    return served.loaded.spec, served.quantization, served.note
 
 
 # ------------------------------------------------------------------------------------------ engine

@@ -63,6 +63,8 @@ class Breakdown:
     extras: dict[str, Any] = field(default_factory=dict)
     #: Recurrent state one running sequence holds over all layers at TP 1 (0 without recurrent layers).
     state_bytes_per_sequence: int = 0
+    #: Why the GPU cannot run this at all, whatever the memory (capabilities.py); non-empty -> fits False.
+    cannot_run: tuple[str, ...] = ()
 
     @property
     def gpus(self) -> int:
@@ -86,7 +88,7 @@ class Breakdown:
     def fits(self) -> bool | None:
         if self.gpu_memory_bytes is None:
             return None
-        return self.per_gpu_bytes <= self.gpu_memory_bytes
+        return not self.cannot_run and self.per_gpu_bytes <= self.gpu_memory_bytes
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON contract of `vramplan estimate --json`."""
@@ -113,6 +115,7 @@ class Breakdown:
             "gpu": self.gpu_name,
             "gpu_memory_bytes": self.gpu_memory_bytes,
             "fits": self.fits,
+            "cannot_run": list(self.cannot_run),
             "max_users": self.max_users,
             "max_context": self.max_context,
             "fixes": list(self.fixes),

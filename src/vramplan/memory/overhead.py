@@ -6,9 +6,27 @@ Each is a named field with the measurement behind it, and every figure can be ov
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
-from vramplan.units import MiB
+from vramplan.units import GiB, MiB
+
+#: CUDA context (plus what each runtime holds before it measures free memory), bytes per GPU, by runtime.
+#: One table; each engine model keeps its own calibrated value because the runtimes differ by design
+#: (torch-only process vs NCCL-initialised servers, llama.cpp's cuBLAS handles without torch).
+CUDA_CONTEXT_BYTES: Mapping[str, int] = {
+    # torch 2.11 / CUDA 13.0 / driver 580.159 on an H100, measured (benchmarks/gpu/
+    # measurements_context_h100.json); vLLM 0.19 logs agree (78.68 of 79.19 GiB free when idle).
+    "torch": 552_402_944,
+    # SGLang docs notebook: 80 GB GPUs log 78.81 GiB free of 79.15-79.18 GiB total -> 0.35 GiB.
+    "sglang": round(0.35 * GiB),
+    # TGI: context + torch/NCCL state per shard before the warm-up; vLLM-like value (calibrate per device).
+    "tgi": GiB // 2,
+    # transformers generate(): context + allocator state per process, typical 0.3-0.5 GiB.
+    "hf": round(0.4 * GiB),
+    # llama.cpp: context + cuBLAS handles per device, not logged; typical 300-500 MiB.
+    "llamacpp": 400 * MiB,
+}
 
 
 @dataclass(frozen=True)
@@ -18,7 +36,7 @@ class OverheadAssumptions:
     #: CUDA context + kernel images loaded by PyTorch: 552,402,944 B measured on an H100 (driver 580.159,
     #: torch 2.11, CUDA 13.0; benchmarks/gpu/measurements_context_h100.json). vLLM 0.19 logs agree:
     #: 78.68 GiB free of 79.19 GiB on an idle H100 after the context exists.
-    cuda_context_bytes: int = 552_402_944
+    cuda_context_bytes: int = CUDA_CONTEXT_BYTES["torch"]
     #: Non-torch memory growth during the first forward at TP=1 (cuBLAS/attention workspaces): 0.24-0.26
     #: GiB in vLLM 0.19 profiling logs (dev set); plain PyTorch's first bf16 matmul + SDPA call adds
     #: 174 MB on an H100 (measurements_context_h100.json), vLLM's custom ops the rest.

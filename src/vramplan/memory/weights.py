@@ -75,15 +75,17 @@ def weight_bytes(
     vocab_padding: int = VOCAB_PADDING,
 ) -> WeightBytes:
     """Exact bytes of every weight tensor on each GPU."""
+    n = spec.num_layers
     unsharded = sum(
-        precision.tensor_bytes(g.role, g.name, g.shape) * g.count for g in inventory(spec)
+        precision.group_bytes(g.role, g.name, g.shape, g.count, n, g.stage == "layer")
+        for g in inventory(spec)
     )
     first = last = layer_total = 0
     layer_components: dict[str, int] = {}
     edge_components: dict[str, int] = {}
     for g in inventory(spec):
         shape = rank_shape(g, spec, tp, vocab_padding)
-        nbytes = precision.tensor_bytes(g.role, g.name, shape) * g.count
+        nbytes = precision.group_bytes(g.role, g.name, shape, g.count, n, g.stage == "layer")
         if g.stage == "layer":
             layer_total += nbytes
             layer_components[g.component] = layer_components.get(g.component, 0) + nbytes
@@ -110,4 +112,38 @@ def weight_bytes(
             by_component[k] = by_component.get(k, 0) + v
     return WeightBytes(
         unsharded=unsharded, per_stage=tuple(per_stage), by_component_per_gpu=by_component
+    )
+
+
+#: llama.cpp's model-size classes that change its recipe (llama-model.cpp: 80 layers -> LLM_TYPE_70B).
+_SEVENTY_B_LAYERS = {"llama": 80, "qwen2": 80}
+
+
+@lru_cache(maxsize=256)
+def gguf_recipe(spec: ModelSpec, file_type: str) -> Precision:
+    """``-q Q4_K_M``: the per-tensor types llama.cpp's quantizer gives this model (ggml.recipe_type)."""
+    from vramplan.ggml import ModelFacts, category, recipe_layout
+
+    rows: dict[str, int] = {}
+    for g in inventory(spec):
+        kind = category(g.name, g.role, spec.model_type)
+        if kind is not None and len(g.shape) >= 2:
+            rows.setdefault(kind, int(g.shape[-1]))
+    facts = ModelFacts(
+        arch=spec.model_type,
+        n_layer=spec.num_layers,
+        n_gqa=spec.num_heads // max(spec.num_kv_heads, 1),
+        n_expert=spec.moe.num_experts if spec.moe else 0,
+        is_70b=_SEVENTY_B_LAYERS.get(spec.model_type) == spec.num_layers,
+        tied=spec.tie_word_embeddings,
+    )
+    layout = recipe_layout(file_type, facts, rows)
+    return Precision(
+        "float16",
+        None,
+        (
+            f"{layout.label}: per-tensor types of llama.cpp's quantization recipe "
+            "(llama_tensor_get_type: attn_v/ffn_down promoted on some layers, output Q6_K, norms F32)",
+        ),
+        layout,
     )

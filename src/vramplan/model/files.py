@@ -21,9 +21,10 @@ import struct
 from dataclasses import dataclass, field, replace
 from itertools import pairwise
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, TypeGuard
 
 from vramplan.errors import FileFormatError, UnsupportedModelError
+from vramplan.ggml import GGML_BLOCKS
 from vramplan.units import MAX_INT_DIGITS, shorten
 
 # --------------------------------------------------------------------------------------------
@@ -242,7 +243,7 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def _is_int(x: Any) -> bool:
+def _is_int(x: Any) -> TypeGuard[int]:
     return isinstance(x, int) and not isinstance(x, bool)
 
 
@@ -481,45 +482,8 @@ def checkpoint_from_header_dicts(
 # GGUF
 # --------------------------------------------------------------------------------------------
 
-QK_K = 256
-#: Bytes per block and values per block of every ggml tensor type, from the block layouts in
-#: ggml-common.h (written out here so a test can check them against ``gguf.GGML_QUANT_SIZES``).
-GGML_TYPE_BYTES: dict[str, tuple[int, int]] = {
-    "F32": (4, 1),
-    "F16": (2, 1),
-    "BF16": (2, 1),
-    "F64": (8, 1),
-    "I8": (1, 1),
-    "I16": (2, 1),
-    "I32": (4, 1),
-    "I64": (8, 1),
-    "Q4_0": (2 + 16, 32),  # fp16 scale + 32 nibbles
-    "Q4_1": (2 + 2 + 16, 32),  # fp16 scale, fp16 min
-    "Q5_0": (2 + 4 + 16, 32),  # + 32 high bits
-    "Q5_1": (2 + 2 + 4 + 16, 32),
-    "Q8_0": (2 + 32, 32),
-    "Q8_1": (4 + 4 + 32, 32),  # fp32 scale and sum
-    "Q2_K": (2 + 2 + QK_K // 16 + QK_K // 4, QK_K),  # 84
-    "Q3_K": (2 + QK_K // 4 + QK_K // 8 + 12, QK_K),  # 110
-    "Q4_K": (2 + 2 + 12 + QK_K // 2, QK_K),  # 144
-    "Q5_K": (2 + 2 + 12 + QK_K // 8 + QK_K // 2, QK_K),  # 176
-    "Q6_K": (2 + QK_K // 2 + QK_K // 4 + QK_K // 16, QK_K),  # 210
-    "Q8_K": (4 + QK_K + 2 * QK_K // 16, QK_K),  # 292
-    "IQ2_XXS": (2 + QK_K // 4, QK_K),  # 66
-    "IQ2_XS": (2 + QK_K // 4 + QK_K // 32, QK_K),  # 74
-    "IQ2_S": (2 + QK_K // 4 + QK_K // 16, QK_K),  # 82
-    "IQ3_XXS": (2 + QK_K // 4 + QK_K // 8, QK_K),  # 98
-    "IQ3_S": (2 + QK_K // 4 + QK_K // 8 + QK_K // 32 + 4, QK_K),  # 110
-    "IQ1_S": (2 + QK_K // 8 + QK_K // 16, QK_K),  # 50
-    "IQ1_M": (QK_K // 8 + QK_K // 16 + QK_K // 32, QK_K),  # 56
-    "IQ4_NL": (2 + 16, 32),
-    "IQ4_XS": (2 + 2 + QK_K // 2 + QK_K // 64, QK_K),  # 136
-    "TQ1_0": (2 + 4 * 13, QK_K),  # 54
-    "TQ2_0": (2 + QK_K // 4, QK_K),  # 66
-    "MXFP4": (1 + 16, 32),  # e8m0 scale + 32 fp4
-    "NVFP4": (4 + 32, 64),  # four fp8 sub-block scales + 64 fp4
-    "Q1_0": (2 + 16, 128),
-}
+#: The one table of ggml block layouts lives in vramplan.ggml (shared with precision and llama.cpp).
+GGML_TYPE_BYTES = GGML_BLOCKS
 
 
 def ggml_bits_per_weight(type_name: str) -> float:

@@ -172,8 +172,10 @@ def _layer_types(
         ]
         return tuple(kinds), window
     if family.uniform_sliding and window and cfg.get("use_sliding_window", True):
-        return ("sliding_attention",) * n_layers, window
-    return ("full_attention",) * n_layers, None
+        sliding: AttentionKind = "sliding_attention"
+        return (sliding,) * n_layers, window
+    full: AttentionKind = "full_attention"
+    return (full,) * n_layers, None
 
 
 def _common(cfg: Config, family: Family, model_type: str, name: str) -> dict[str, Any]:
@@ -218,6 +220,7 @@ def _common(cfg: Config, family: Family, model_type: str, name: str) -> dict[str
         sliding_window=window,
         torch_dtype=_dtype(cfg, family.default_dtype),
         quantization_config=cfg.get("quantization_config") or cfg.get("compression_config"),
+        rope_scaling=cfg.get("rope_scaling") or cfg.get("rope_parameters"),
     )
 
 

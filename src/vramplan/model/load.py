@@ -16,6 +16,7 @@ from vramplan.errors import FileFormatError, UnknownModelError, VramplanError
 from vramplan.model import catalog
 from vramplan.model.hf_config import load_config_file, spec_from_config
 from vramplan.model.spec import ModelSpec
+from vramplan.precision import Precision
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,9 @@ class LoadedModel:
     checkpoint_bytes: int | None = None
     checkpoint_format: str | None = None
     gguf_embedding_bytes: int | None = None
+    #: How the checkpoint itself stores its weights when that is not a config fact (a .gguf's own
+    #: per-tensor types); estimate uses it unless a dtype or quantization is asked for.
+    stored_precision: Precision | None = None
 
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}/[A-Za-z0-9][A-Za-z0-9._-]{0,95}$")
@@ -132,18 +136,35 @@ def _from_path(path: Path) -> LoadedModel:
             info.total_bytes,
             f"gguf {info.file_type or ''}".strip(),
             info.token_embd_bytes,
+            _gguf_precision(info, spec, str(path)),
         )
     if path.suffix == ".safetensors" or (path.is_dir() and any(path.glob("*.safetensors"))):
         from vramplan.model.files import read_safetensors
 
         folder = path if path.is_dir() else path.parent
         cfg = load_config_file(folder)
-        info = read_safetensors(path)
+        checkpoint = read_safetensors(path)
         spec = spec_from_config(cfg, name=folder.name, source=f"path:{folder}")
-        return LoadedModel(spec, f"path:{folder}", info.total_bytes, "safetensors")
+        return LoadedModel(spec, f"path:{folder}", checkpoint.total_bytes, "safetensors")
     cfg = load_config_file(path)
     label = path.name if path.is_dir() else path.parent.name or path.name
     return LoadedModel(spec_from_config(cfg, name=label, source=f"path:{path}"), f"path:{path}")
+
+
+def _gguf_precision(info: Any, spec: ModelSpec, path: str) -> Precision:
+    """The file's own per-tensor types as a Precision (KV cache f16, llama.cpp's default)."""
+    from vramplan.ggml import file_layout
+
+    ftype = (info.file_type or "").removeprefix("MOSTLY_")
+    label = f"gguf:{ftype}" if ftype else "gguf"
+    layout = file_layout(
+        ((t.name, t.type_name) for t in info.tensors.values()),
+        spec.num_layers,
+        spec.model_type,
+        label,
+        path,
+    )
+    return Precision("float16", None, (f"{label}: tensor types read from the .gguf file",), layout)
 
 
 def spec_of(model: str | ModelSpec | LoadedModel) -> ModelSpec:

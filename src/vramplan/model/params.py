@@ -108,13 +108,13 @@ def _extras(add: Callable[..., None], spec: ModelSpec) -> None:
 
 def _norm(
     add, name: str, width: int, count: int, spec: ModelSpec, stage: Stage, component: str
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     add(f"{name}.weight", (width,), count, "norm", "replicated", stage, component)
     if spec.norm_kind == "layer":
         add(f"{name}.bias", (width,), count, "norm", "replicated", stage, component)
 
 
-def _attention(add, spec: ModelSpec, n: int) -> None:  # type: ignore[no-untyped-def]
+def _attention(add, spec: ModelSpec, n: int) -> None:
     h, heads = spec.hidden_size, spec.num_heads
     if spec.mla is not None:
         m = spec.mla
@@ -247,7 +247,7 @@ def _mlp(
     role: Role,
     component: str,
     bias: bool,
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     h = spec.hidden_size
     if spec.mlp_kind == "gated":
         add(f"{prefix}.gate_proj.weight", (width, h), count, role, "column", "layer", component)
@@ -271,11 +271,11 @@ def _mlp(
         add(f"{prefix}.down_proj.bias", (h,), count, "bias", "replicated", "layer", component)
 
 
-def _dense_mlp(add, spec: ModelSpec, n_dense: int) -> None:  # type: ignore[no-untyped-def]
+def _dense_mlp(add, spec: ModelSpec, n_dense: int) -> None:
     _mlp(add, "layers.mlp", spec, spec.intermediate_size, n_dense, "linear", "mlp", spec.mlp_bias)
 
 
-def _moe(add, spec: ModelSpec, n_moe: int) -> None:  # type: ignore[no-untyped-def]
+def _moe(add, spec: ModelSpec, n_moe: int) -> None:
     moe = spec.moe
     assert moe is not None
     h = spec.hidden_size

@@ -122,6 +122,8 @@ class ModelSpec:
     torch_dtype: str = "bfloat16"
     #: The checkpoint's own ``quantization_config`` (GPTQ, AWQ, FP8, MXFP4, bitsandbytes, compressed-tensors).
     quantization_config: dict[str, Any] | None = field(default=None, compare=False, hash=False)
+    #: The config's ``rope_scaling`` (or ``rope_parameters``): it sets the longest context engines accept.
+    rope_scaling: dict[str, Any] | None = field(default=None, compare=False, hash=False)
     #: Parameters outside the text decoder (vision tower, projector) as (name, count) pairs.
     extra_params: tuple[tuple[str, int], ...] = ()
     #: Where the facts came from (catalogue file, path, Hub id, GGUF), for provenance.

@@ -91,7 +91,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (estimate, simulate, plans, health, page):
         app.include_router(module.router)
     for name in OPTIONAL_ROUTES:
-        optional = _optional_route(name)
+        optional: Any = _optional_route(name)
         if optional is not None:
             app.include_router(optional.router)
     _add_docs(app)

@@ -72,7 +72,12 @@ class ErrorResponse(BaseModel):
 
 # ---- estimate -------------------------------------------------------------------------------------
 
-_ESTIMATE_EXAMPLE = {"model": "llama-3.1-8b", "context": 8192, "users": 16, "gpu": "H100-80GB"}
+_ESTIMATE_EXAMPLE: dict[str, Any] = {
+    "model": "llama-3.1-8b",
+    "context": 8192,
+    "users": 16,
+    "gpu": "H100-80GB",
+}
 
 
 class ModelSource(BaseModel):

@@ -138,7 +138,7 @@ def kv_budget(
     already resolved by the caller (the service passes one, so no request string is read as a path).
     """
     from vramplan.estimator import estimate, resolve
-    from vramplan.hardware import resolve_gpu
+    from vramplan.hardware import gpu_from
     from vramplan.memory.kv_cache import kv_bytes_per_token
     from vramplan.model.load import LoadedModel, load_model
     from vramplan.model.params import count_params
@@ -152,7 +152,7 @@ def kv_budget(
     check("max_model_len", max_model_len)
     tp = tensor_parallel_size or 1
     max_len = max_model_len or SIMULATE_MAX_MODEL_LEN
-    hw_gpu = resolve_gpu(gpu)
+    hw_gpu = gpu_from(gpu, required=True)
     loaded: LoadedModel | ModelSpec
     if isinstance(model, ModelSpec):
         loaded = spec = model

@@ -256,7 +256,7 @@ class ContiguousAllocator(Allocator):
         self._slack += (1 << got[1]) - size
         return True
 
-    def admit(self, key, length, final_len, prompt_len, prefix=None, content=None):  # type: ignore[override]
+    def admit(self, key, length, final_len, prompt_len, prefix=None, content=None):
         size = max(length, self.reservation(prompt_len, final_len))
         return self._take(key, size, final_len)
 
@@ -430,7 +430,7 @@ class PagedAllocator(Allocator):
             return (m[0], i)
         return (m[3][0] if end <= m[2] else m[3][1], i)
 
-    def admit(self, key, length, final_len, prompt_len, prefix=None, content=None):  # type: ignore[override]
+    def admit(self, key, length, final_len, prompt_len, prefix=None, content=None):
         B = self.B
         need = -(-max(length, self._reserve(prompt_len, final_len)) // B)
         hits: list[int] = []
@@ -461,7 +461,7 @@ class PagedAllocator(Allocator):
             b = self._new_block()
             table.append(b)
             if i < nkeyed:
-                h = self._block_key(i, m)  # type: ignore[arg-type]
+                h = self._block_key(i, m)
                 if h not in self.block_of:
                     self.block_of[h] = b
                     self.hash_of[b] = h

@@ -399,7 +399,7 @@ class Simulator:
             length = self._length(g)
             for j in np.nonzero(draws < q)[0]:
                 src = int(self.rng.integers(k - 1))
-                src += src >= j
+                src += int(src >= j)
                 self.alloc.refork(g.keys[j], g.keys[src], length)
 
     def _finish(self, g: _Group) -> None:

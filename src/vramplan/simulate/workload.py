@@ -196,7 +196,8 @@ def _arrivals(cfg: WorkloadConfig, rng: np.random.Generator) -> np.ndarray:
         times -= times[0]  # first request at t = 0
         if cfg.num_requests is not None:
             return times
-        if times[-1] >= cfg.duration_s:  # type: ignore[operator]
+        assert cfg.duration_s is not None  # WorkloadConfig requires one of num_requests, duration_s
+        if times[-1] >= cfg.duration_s:
             return times[times < cfg.duration_s]
         count *= 2
 

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from vramplan.errors import InputError
-from vramplan.hardware import GPU, custom_gpu, resolve_gpu
+from vramplan.hardware import GPU, gpu_from
 from vramplan.memory.overhead import OverheadAssumptions
 from vramplan.memory.weights import pp_layer_split, rank_shape
 from vramplan.model.load import LoadedModel, load_model
@@ -236,7 +236,7 @@ def _stage_bytes(
     recipe = _trainable_recipe(cfg)
     sp = state_precision(recipe)
 
-    def count_here(g) -> int:  # type: ignore[no-untyped-def]
+    def count_here(g) -> int:
         if g.stage == "layer":
             return g.count * layers_here // L
         if g.stage == "first":
@@ -406,7 +406,7 @@ def _fits(sb: StageBytes, gpu: GPU) -> bool:
     return sb.total - sb.pageable <= gpu.memory_bytes
 
 
-def _search(pred, hi: int) -> int:  # type: ignore[no-untyped-def]
+def _search(pred, hi: int) -> int:
     """Largest x in [1, hi] with pred(x) true, assuming monotone; 0 when pred(1) is false."""
     if not pred(1):
         return 0
@@ -678,7 +678,7 @@ def estimate_training(
             f"unknown training option(s) {', '.join(sorted(unknown))}: "
             f"use {', '.join(TrainingConfig.__dataclass_fields__)}"
         )
-    hw = _gpu(gpu, gpu_memory)
+    hw = gpu_from(gpu, gpu_memory)
     if model is None:
         if params is None:
             raise InputError("give a model (name, path or Hub id) or --params N")
@@ -778,15 +778,3 @@ def _count_fixes(
             )
             break
     return out
-
-
-def _gpu(gpu: str | GPU | None, gpu_memory: str | int | None) -> GPU | None:
-    if gpu_memory is not None:
-        base = custom_gpu(gpu_memory)
-        if gpu is not None:
-            name = gpu.name if isinstance(gpu, GPU) else resolve_gpu(gpu).name
-            return replace(base, name=name)
-        return base
-    if gpu is None or isinstance(gpu, GPU):
-        return gpu
-    return resolve_gpu(gpu)

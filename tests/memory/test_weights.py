@@ -95,7 +95,8 @@ def test_quantized_schemes_exact_layouts() -> None:
 
 def test_gguf_k_quants_fall_back_on_rows_not_divisible_by_256() -> None:
     """llama.cpp stores a 2,880-wide row (gpt-oss) of a Q4_K file as Q5_0, and a 64-wide Q6_K row as Q8_0."""
-    from vramplan.precision import ggml_bytes, ggml_type_for_row
+    from vramplan.ggml import type_for_row as ggml_type_for_row
+    from vramplan.precision import ggml_bytes
 
     assert ggml_type_for_row("Q4_K", 2880) == "Q5_0"
     assert ggml_type_for_row("Q4_K", 4096) == "Q4_K"
