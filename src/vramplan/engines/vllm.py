@@ -32,6 +32,7 @@ from vramplan.engines.base import (
     parse_version,
     pool_from_prediction,
 )
+from vramplan.engines.vllm_features import feature_memory
 from vramplan.errors import InputError
 from vramplan.hardware import GPU, gpu_from
 from vramplan.memory.activations import (
@@ -507,13 +508,20 @@ def _predict(
     pad = mxfp4_moe_padding_bytes(spec, r.precision, tp, prof.mxfp4_intermediate_multiple)
     rope = rotary_cache_bytes(spec, 4 if r.precision.compute_dtype == "float32" else 2)
     firsts = [sum(splits[:i]) for i in range(len(splits))]
+    # LoRA slots, expert placement and speculative layers (engines/vllm_features.py); the draft/MTP
+    # layers run after the last layer, so PP puts them on the last stage.
+    features = feature_memory(spec, r.precision, r.kv_element, settings, tp)
+    notes.extend(features.notes)
+    last = len(splits) - 1
     stages = [
         _Stage(
-            max(0, w + pad * n // spec.num_layers + rope - offload),
+            max(0, w + pad * n // spec.num_layers + rope - offload)
+            + features.weight_bytes * n // spec.num_layers,
             n,
-            kv_layer_groups(spec, r.kv_element, tp, n if pp > 1 else None, first if pp > 1 else 0),
+            kv_layer_groups(spec, r.kv_element, tp, n if pp > 1 else None, first if pp > 1 else 0)
+            + (features.kv_groups if i == last else ()),
         )
-        for w, n, first in zip(wb.per_stage, splits, firsts)
+        for i, (w, n, first) in enumerate(zip(wb.per_stage, splits, firsts))
     ]
 
     # Activation peak of the profile run.

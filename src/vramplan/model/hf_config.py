@@ -973,7 +973,23 @@ def spec_from_config(cfg: Any, name: str = "", source: str = "") -> ModelSpec:
             f"config.json for {label} has a malformed field ({type(exc).__name__}: {exc}); "
             "compare it with the model's published config.json"
         ) from None
+    mtp = _mtp_layers(cfg)
+    if mtp and not spec.mtp_layers:
+        from dataclasses import replace
+
+        spec = replace(spec, mtp_layers=mtp)
     return spec if not source else _with_source(spec, source)
+
+
+def _mtp_layers(cfg: Config) -> int:
+    """MTP layers named by the config (top level or its text_config); 0 when none."""
+    text = cfg.get("text_config") if isinstance(cfg.get("text_config"), Mapping) else {}
+    for where in (cfg, text):
+        for key in ("num_nextn_predict_layers", "mtp_num_hidden_layers", "num_mtp_layers"):
+            value = where.get(key)
+            if isinstance(value, int) and not isinstance(value, bool) and 0 < value <= 64:
+                return value
+    return 0
 
 
 def _with_source(spec: ModelSpec, source: str) -> ModelSpec:

@@ -137,6 +137,9 @@ class ModelSpec:
     kv_layout: tuple[tuple[CacheLayer, ...], ...] = ()
     #: What the builder assumed (resolved by architecture, generic meta-device count), shown to the user.
     notes: tuple[str, ...] = field(default=(), compare=False, hash=False)
+    #: Multi-token-prediction layers the checkpoint ships beside the model (``num_nextn_predict_layers``,
+    #: ``mtp_num_hidden_layers``): loaded only when speculative decoding uses them (``method: mtp``).
+    mtp_layers: int = 0
 
     def __post_init__(self) -> None:
         if not self.v_head_dim:
