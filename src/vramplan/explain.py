@@ -138,10 +138,10 @@ def _names_only_settings(parsed: Any, override: str | None) -> tuple[dict[str, A
         settings[_MODEL_KEY[engine]] = chosen
         return settings, None
     if not raw:
-        return settings, (
-            "the log does not name the model; pass model=NAME (a catalogue name, see `vramplan models`) "
-            "to predict; reporting the logged figures only"
-        )
+        return (
+            settings,
+            None,
+        )  # nothing to read: the prediction says the model is missing, as the CLI does
     shown = ", ".join(repr(str(v)[:100]) for v in raw[:3])
     return settings, (
         f"model {shown} could not be identified: paths in a pasted log are not read here, and no "

@@ -205,7 +205,7 @@ def _stack(setups: Sequence[PerfSetup]) -> PerfSetup:
         v = getattr(base, f.name)
         if isinstance(v, (int, float)) and not isinstance(v, bool):
             numeric[f.name] = np.array([getattr(s, f.name) for s in setups], dtype=float)[:, None]
-    return replace(base, **numeric)  # type: ignore[arg-type]  # numpy columns stand in for scalars
+    return replace(base, **numeric)  # numpy columns stand in for scalars
 
 
 def plan(

@@ -70,6 +70,7 @@ def _estimate(v: dict[str, Any]) -> dict[str, Any]:
         "tensor_parallel_size",
         "pipeline_parallel_size",
         "block_size",
+        "allow_long_context",
     )
     return estimate(v.get("model"), method=method, **{k: v[k] for k in keys if k in v}).to_dict()
 

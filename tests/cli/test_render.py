@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from vramplan import render
+from vramplan import render, units
 from vramplan.wording import plural
 
 
@@ -40,9 +40,9 @@ def test_sizes_carry_their_unit_and_two_decimals() -> None:
 
 
 def test_display_unit() -> None:
-    assert render.display_unit("gib") == "GiB" and render.display_unit("GB") == "GB"
+    assert units.display_unit("gib") == "GiB" and units.display_unit("GB") == "GB"
     with pytest.raises(Exception, match="GiB"):
-        render.display_unit("MB")
+        units.display_unit("MB")
 
 
 def test_engine_view_has_labels_units_and_no_none() -> None:

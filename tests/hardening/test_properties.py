@@ -130,6 +130,7 @@ def test_quantizing_never_grows_weights(spec, scheme) -> None:
     from vramplan.model.params import inventory
 
     spec = replace(spec, quantization_config=None)  # compare against the unquantized checkpoint
+    assume(scheme != "mxfp4" or spec.moe is not None)  # MXFP4 applies to MoE experts only (refused)
     # Real layouts carry per-tensor constants (bitsandbytes NF4 keeps a 1 KiB fp32 code table per weight),
     # which outweigh a toy matrix of a few hundred elements: the invariant is about real-sized linears.
     linears = [g for g in inventory(spec) if g.role in ("linear", "expert") and len(g.shape) == 2]
@@ -148,7 +149,9 @@ def test_fp8_kv_never_more_than_bf16_kv(spec, context, n_users) -> None:
     fp8 = estimate(spec, context=context, users=n_users, kv_cache_dtype="fp8").component("kv_cache")
     assert fp8.per_gpu_bytes <= bf16.per_gpu_bytes
     assert fp8.total_bytes <= bf16.total_bytes
-    assert 2 * fp8.per_gpu_bytes <= bf16.per_gpu_bytes + 1
+    # Explicit layouts keep fp8 scales and an fp8 indexer (DeepSeek-V3.2: 788 vs 1,284 B per layer).
+    if not spec.kv_layout:
+        assert 2 * fp8.per_gpu_bytes <= bf16.per_gpu_bytes + 1
 
 
 @given(cfg=valid_configs, extra=st.integers(1, 32), context=contexts)

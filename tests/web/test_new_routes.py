@@ -17,7 +17,12 @@ from vramplan.service.settings import Settings
 @pytest.fixture(scope="module")
 def client(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
     db = tmp_path_factory.mktemp("db") / "plans.db"
-    settings = Settings(database_url=f"sqlite:///{db}", allow_hub=False, rate_limit_per_s=0)
+    settings = Settings(
+        database_url=f"sqlite:///{db}",
+        allow_hub=False,
+        rate_limit_per_s=0,
+        allowed_hosts=["testserver"],
+    )
     with TestClient(create_app(settings)) as c:
         yield c
 
@@ -50,7 +55,7 @@ def test_perf_refuses_two_load_patterns(client: TestClient) -> None:
     body = {"model": "llama-3.1-8b", "gpu": "H100-80GB", "input_len": 8, "output_len": 8}
     r = client.post("/api/perf", json={**body, "batch_size": 2, "request_rate": 1.0})
     assert r.status_code == 400
-    assert "one load pattern" in r.json()["error"]["message"]
+    assert "give exactly one of" in r.json()["error"]["message"]
 
 
 def test_perf_unknown_model_is_404_with_suggestion(client: TestClient) -> None:

@@ -50,7 +50,7 @@ def save_command(
         str,
         typer.Option(
             "--kind",
-            help="estimate or simulate (computed here), or vllm/plan/train/explain with --result.",
+            help="estimate, vllm, perf, simulate, plan or train (computed here), or explain/sglang with --result.",
         ),
     ] = "estimate",
     result_file: Annotated[
@@ -61,8 +61,8 @@ def save_command(
     json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Save SCENARIO_FILE and its result; prints the plan id (open it at /?plan=<id>)."""
-    from vramplan.errors import FileFormatError
-    from vramplan.service.schemas import PlanCreate
+    from vramplan.errors import FileFormatError, InputError
+    from vramplan.run import KINDS, run
 
     repository = _repository()
 
@@ -79,26 +79,24 @@ def save_command(
                 f"{path} is not JSON ({exc}): pass the request body of the matching API route"
             ) from None
 
-    body = PlanCreate.model_validate(
-        {
-            "name": name,
-            "kind": kind,
-            "scenario": read(scenario_file),
-            "result": read(result_file) if result_file else None,
-        }
-    )
-    from vramplan.service.compute import compute_result
-    from vramplan.service.settings import Settings
-
-    result = (
-        body.result
-        if body.result is not None
-        else compute_result(body.kind, body.scenario, Settings(database_url=database_url))
-    )
+    if len(name) > 200:
+        raise InputError(f"--name is {len(name)} characters long: give at most 200")
+    if kind not in (*KINDS, "explain", "sglang") or (kind not in KINDS and result_file is None):
+        raise InputError(
+            f"unknown --kind {kind!r}: use {', '.join(KINDS)} (computed here), or explain/sglang "
+            "with --result"
+        )
+    scenario = read(scenario_file)
+    if not isinstance(scenario, dict):
+        raise FileFormatError(f"{scenario_file} must hold a JSON object (an API request body)")
+    # The library computes it, as the API would (vramplan.run): the CLI never imports the web layer.
+    result = read(result_file) if result_file else run(kind, scenario)
+    if not isinstance(result, dict):
+        raise FileFormatError("the result must be a JSON object")
     store = _store(database_url)
     with store.session() as session:
         record = repository.save_plan(
-            session, kind=body.kind, name=body.name, scenario=body.scenario, result=result
+            session, kind=kind, name=name, scenario=scenario, result=result
         )
     if json_out:
         typer.echo(to_json(_as_dict(record)))

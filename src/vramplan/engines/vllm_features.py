@@ -107,10 +107,14 @@ def _speculative(
             )
         mem = mtp_memory(spec, precision, kv_element, spec.mtp_layers, tp, method="mtp")
         per_layer = Fraction(mem.kv_bytes_per_token, spec.mtp_layers)
-        kind_name = "mla" if spec.mla is not None else "full"
+        group = (
+            KVLayerGroup("mla", spec.mtp_layers, per_layer)
+            if spec.mla is not None
+            else KVLayerGroup("full", spec.mtp_layers, per_layer)
+        )
         return FeatureMemory(
             mem.weight_bytes,
-            (KVLayerGroup(kind_name, spec.mtp_layers, per_layer),),
+            (group,),
             (
                 f"speculative {method}: {spec.mtp_layers} MTP layer(s) of the checkpoint, "
                 f"{mem.weight_bytes / 2**30:.2f} GiB of weights and {mem.kv_bytes_per_token:,} B of KV "

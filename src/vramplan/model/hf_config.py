@@ -983,7 +983,8 @@ def spec_from_config(cfg: Any, name: str = "", source: str = "") -> ModelSpec:
 
 def _mtp_layers(cfg: Config) -> int:
     """MTP layers named by the config (top level or its text_config); 0 when none."""
-    text = cfg.get("text_config") if isinstance(cfg.get("text_config"), Mapping) else {}
+    text_config = cfg.get("text_config")
+    text: Config = text_config if isinstance(text_config, Mapping) else {}
     for where in (cfg, text):
         for key in ("num_nextn_predict_layers", "mtp_num_hidden_layers", "num_mtp_layers"):
             value = where.get(key)

@@ -113,6 +113,10 @@ def estimate_dict(req: EstimateRequest, settings: Settings) -> dict[str, Any]:
 
     spec = resolve_model(req.model, req.config, req.name, settings)
     values = req.model_dump(exclude={"model", "config", "name"})
+    if "context" not in req.model_fields_set:
+        values["context"] = (
+            None  # the table's default, shortened to the model's maximum (as the CLI)
+        )
     return run("estimate", values, model=spec)
 
 
@@ -120,7 +124,10 @@ def estimate_key(req: EstimateRequest) -> str:
     """A fixed-size key (SHA-256 of the normalised request), whatever config.json it carries."""
     from vramplan.service.shared import cache_key
 
-    return cache_key("estimate", req.model_dump_json())
+    # An unset context means "the default, shortened to the model's maximum": not the same request
+    # as an explicit 4096 for a model of 2,048 positions.
+    unset = "" if "context" in req.model_fields_set else "|context=default"
+    return cache_key("estimate", req.model_dump_json() + unset)
 
 
 def render(data: Any) -> bytes:
