@@ -105,155 +105,75 @@ EXTENSIBLE_MARGIN_FLOOR_BYTES = {"nvidia": 1 << 30, "amd": 3 << 30}
 EXTENSIBLE_MARGIN_FRACTION = 0.75
 
 
+def _profiles() -> dict[str, VllmProfile]:
+    """Known vLLM release lines, each written as its predecessor plus what that release changed.
+
+    A profile applies from its version until the next one.
+    """
+    rows: dict[str, VllmProfile] = {}
+    # Early V0 charged the whole device (CUDA context, cuBLAS) against util*T: ~1 GiB non-torch.
+    rows["0.2"] = VllmProfile(
+        generation="v0",
+        util_default=0.9,
+        batch_defaults="v0",
+        sampler_copies=9.55,
+        non_torch_tp1_gib=1.0,
+        non_torch_tp_gib=1.5,
+    )
+    # V0 with the snapshot accounting ("Memory profiling results" line, 0.6.4): 0.26-0.35 GiB non-torch;
+    # chunked prefill switched on past 32K context with 512 batched tokens (0.6.3 config.py).
+    rows["0.6"] = replace(
+        rows["0.2"], non_torch_tp1_gib=0.3, non_torch_tp_gib=0.6, v0_chunk_tokens=512
+    )
+    # 0.7.x V0 logs show 0.05-0.08 GiB non-torch at TP=1; the long-context chunk is 2048 (0.7.3).
+    rows["0.7"] = replace(
+        rows["0.6"], non_torch_tp1_gib=0.06, non_torch_tp_gib=0.5, v0_chunk_tokens=2048
+    )
+    # V1 default from 0.8 (V0 still used on compute capability < 8.0).
+    rows["0.8"] = replace(
+        rows["0.7"],
+        generation="v1",
+        batch_defaults="v1-early",
+        non_torch_tp_gib=0.55,
+        v0_chunk_tokens=None,
+    )
+    # get_batch_defaults keyed on device class (H100-class: 1024 seqs) from 0.10; the 0.10.1 A100 logs
+    # fit the 0.19 sampler (activation + non-torch ~0.6 GiB at 256 seqs).
+    rows["0.10"] = replace(
+        rows["0.8"], batch_defaults="v1-device", sampler_copies=3.67, non_torch_tp1_gib=0.14
+    )
+    # 0.11 (llm-d H100 runs): 9.55 sampler copies at 1024 seqs (9.51-9.58 over four models), 0.13-0.14 GiB
+    # non-torch, 0.55 at TP=2.
+    rows["0.11"] = replace(rows["0.10"], sampler_copies=9.55)
+    # 0.19 dev set: sampler peak 3.67 logits copies (3.64-3.71 over eight models); TP>1 non-torch
+    # ~2.1 GiB (NCCL symmetric memory); persistent fused-MoE workspaces.
+    rows["0.19"] = replace(
+        rows["0.11"],
+        sampler_copies=3.67,
+        non_torch_tp1_gib=0.25,
+        non_torch_tp_gib=2.1,
+        mxfp4_intermediate_multiple=128,
+        moe_workspace_persists=True,
+    )
+    # v0.21: "CUDA graph memory profiling is enabled (default since v0.21.0)".
+    rows["0.21"] = replace(rows["0.19"], graphs_in_budget=True)
+    # 0.92 default seen in CacheConfig at v0.25.0; request-equivalent token line of 2026 kv_cache_utils.
+    # 0.26-0.27: the same (CacheConfig 0.92, get_batch_defaults unchanged,
+    # VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS=1); checked in the 0.26.0 and 0.27.0 wheels.
+    rows["0.25"] = replace(rows["0.21"], util_default=0.92, token_line="requests")
+    # v0.28: get_batch_defaults gains a >= 160 GiB tier (arg_utils.py, "B200/B300 with >= 160GB");
+    # KV size and concurrency print on one line (kv_cache_utils.update_kv_cache_capacity).
+    rows["0.28"] = replace(rows["0.25"], largest_tier_gib=160)
+    # v0.33: GB10 (cc 12.1) stays on the small batch tier (arg_utils.get_batch_defaults).
+    rows["0.33"] = replace(rows["0.28"], gb10_small_tier=True)
+    # v0.34: extensible KV cache on by default on CUDA/ROCm (config/cache.py enable_extensible_kv_cache,
+    # resolved_gpu_memory_utilization: 1.0 when extensible, else 0.92).
+    rows["0.34"] = replace(rows["0.33"], kv_sizing="extensible")
+    return rows
+
+
 #: Known vLLM release lines. A profile applies from its version until the next one.
-PROFILES: VersionTable[VllmProfile] = VersionTable(
-    ENGINE,
-    {
-        # Early V0 charged the whole device (CUDA context, cuBLAS) against util*T: ~1 GiB non-torch.
-        "0.2": VllmProfile(
-            generation="v0",
-            util_default=0.9,
-            batch_defaults="v0",
-            sampler_copies=9.55,
-            non_torch_tp1_gib=1.0,
-            non_torch_tp_gib=1.5,
-        ),
-        # V0 with the snapshot accounting ("Memory profiling results" line, 0.6.4): 0.26-0.35 GiB non-torch.
-        "0.6": VllmProfile(
-            generation="v0",
-            util_default=0.9,
-            batch_defaults="v0",
-            sampler_copies=9.55,
-            non_torch_tp1_gib=0.3,
-            non_torch_tp_gib=0.6,
-            v0_chunk_tokens=512,
-        ),
-        # 0.7.x V0 logs show 0.05-0.08 GiB non-torch at TP=1.
-        "0.7": VllmProfile(
-            generation="v0",
-            util_default=0.9,
-            batch_defaults="v0",
-            sampler_copies=9.55,
-            non_torch_tp1_gib=0.06,
-            non_torch_tp_gib=0.5,
-            v0_chunk_tokens=2048,
-        ),
-        # V1 default from 0.8 (V0 still used on compute capability < 8.0).
-        "0.8": VllmProfile(
-            generation="v1",
-            util_default=0.9,
-            batch_defaults="v1-early",
-            sampler_copies=9.55,
-            non_torch_tp1_gib=0.06,
-            non_torch_tp_gib=0.55,
-        ),
-        # get_batch_defaults keyed on device class (H100-class: 1024 seqs) from 0.10; the 0.10.1 A100 logs
-        # fit the 0.19 sampler (activation + non-torch ~0.6 GiB at 256 seqs).
-        "0.10": VllmProfile(
-            generation="v1",
-            util_default=0.9,
-            batch_defaults="v1-device",
-            sampler_copies=3.67,
-            non_torch_tp1_gib=0.14,
-            non_torch_tp_gib=0.55,
-        ),
-        # 0.11 (llm-d H100 runs): 9.55 sampler copies at 1024 seqs (9.51-9.58 over four models), 0.13-0.14 GiB non-torch, 0.55 at TP=2.
-        "0.11": VllmProfile(
-            generation="v1",
-            util_default=0.9,
-            batch_defaults="v1-device",
-            sampler_copies=9.55,
-            non_torch_tp1_gib=0.14,
-            non_torch_tp_gib=0.55,
-        ),
-        # 0.19 dev set: sampler peak 3.67 logits copies (3.64-3.71 over eight models); TP>1 non-torch
-        # ~2.1 GiB (NCCL symmetric memory); persistent fused-MoE workspaces.
-        "0.19": VllmProfile(
-            generation="v1",
-            util_default=0.9,
-            batch_defaults="v1-device",
-            sampler_copies=3.67,
-            non_torch_tp1_gib=0.25,
-            non_torch_tp_gib=2.1,
-            mxfp4_intermediate_multiple=128,
-            moe_workspace_persists=True,
-        ),
-        # v0.21: "CUDA graph memory profiling is enabled (default since v0.21.0)".
-        "0.21": VllmProfile(
-            generation="v1",
-            util_default=0.9,
-            batch_defaults="v1-device",
-            sampler_copies=3.67,
-            non_torch_tp1_gib=0.25,
-            non_torch_tp_gib=2.1,
-            graphs_in_budget=True,
-            mxfp4_intermediate_multiple=128,
-            moe_workspace_persists=True,
-        ),
-        # 0.92 default seen in CacheConfig at v0.25.0; request-equivalent token line of 2026 kv_cache_utils.
-        "0.25": VllmProfile(
-            generation="v1",
-            util_default=0.92,
-            batch_defaults="v1-device",
-            sampler_copies=3.67,
-            non_torch_tp1_gib=0.25,
-            non_torch_tp_gib=2.1,
-            graphs_in_budget=True,
-            token_line="requests",
-            mxfp4_intermediate_multiple=128,
-            moe_workspace_persists=True,
-        ),
-        # 0.26-0.27: same defaults and accounting as 0.25 (CacheConfig 0.92, get_batch_defaults unchanged,
-        # VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS=1); checked in the 0.26.0 and 0.27.0 wheels.
-        # v0.28: get_batch_defaults gains a >= 160 GiB tier (arg_utils.py, "B200/B300 with >= 160GB");
-        # KV size and concurrency print on one line (kv_cache_utils.update_kv_cache_capacity).
-        "0.28": VllmProfile(
-            generation="v1",
-            util_default=0.92,
-            batch_defaults="v1-device",
-            sampler_copies=3.67,
-            non_torch_tp1_gib=0.25,
-            non_torch_tp_gib=2.1,
-            graphs_in_budget=True,
-            token_line="requests",
-            mxfp4_intermediate_multiple=128,
-            moe_workspace_persists=True,
-            largest_tier_gib=160,
-        ),
-        # v0.33: GB10 (cc 12.1) stays on the small batch tier (arg_utils.get_batch_defaults).
-        "0.33": VllmProfile(
-            generation="v1",
-            util_default=0.92,
-            batch_defaults="v1-device",
-            sampler_copies=3.67,
-            non_torch_tp1_gib=0.25,
-            non_torch_tp_gib=2.1,
-            graphs_in_budget=True,
-            token_line="requests",
-            mxfp4_intermediate_multiple=128,
-            moe_workspace_persists=True,
-            largest_tier_gib=160,
-            gb10_small_tier=True,
-        ),
-        # v0.34: extensible KV cache on by default on CUDA/ROCm (config/cache.py enable_extensible_kv_cache,
-        # resolved_gpu_memory_utilization: 1.0 when extensible, else 0.92).
-        "0.34": VllmProfile(
-            generation="v1",
-            util_default=0.92,
-            batch_defaults="v1-device",
-            sampler_copies=3.67,
-            non_torch_tp1_gib=0.25,
-            non_torch_tp_gib=2.1,
-            graphs_in_budget=True,
-            token_line="requests",
-            mxfp4_intermediate_multiple=128,
-            moe_workspace_persists=True,
-            largest_tier_gib=160,
-            gb10_small_tier=True,
-            kv_sizing="extensible",
-        ),
-    },
-)
+PROFILES: VersionTable[VllmProfile] = VersionTable(ENGINE, _profiles())
 
 #: Assumptions always attached (the rest are version- or input-specific).
 _BASE_ASSUMPTIONS = (
