@@ -415,15 +415,13 @@ def predict_sglang(
         "avail_mem_after_load_gb": round(f1, 2),
         "profiled_max_total_tokens": floor(rest_gib * GIB / cell),
     }
-    if f1 <= 0:
-        errors.append(
-            f"CUDA out of memory while loading weights: {gib(w):.2f} GiB per GPU > {f0:.2f} GiB free"
-        )
-        fixes += [f"more GPUs: --tp-size {tp * 2}", "quantized weights: --quantization fp8"]
+
+    def finish(rest: float | None, **loaded: Any) -> EnginePrediction:
+        """The prediction from this point; ``errors``, ``fixes`` and ``extra`` are read as they stand then."""
         return _result(
             match.version,
             w_gib,
-            None,
+            rest,
             tokens,
             errors,
             fixes,
@@ -441,7 +439,15 @@ def predict_sglang(
             page,
             context_len,
             cap,
+            **loaded,
         )
+
+    if f1 <= 0:
+        errors.append(
+            f"CUDA out of memory while loading weights: {gib(w):.2f} GiB per GPU > {f0:.2f} GiB free"
+        )
+        fixes += [f"more GPUs: --tp-size {tp * 2}", "quantized weights: --quantization fp8"]
+        return finish(None)
     if tokens <= 0:
         errors.append(
             f"max_total_tokens profiled value {floor(rest_gib * GIB / cell)} <= 0: "
@@ -453,49 +459,9 @@ def predict_sglang(
                 f"--mem-fraction-static {min(0.95, round(need + 0.03, 2))} (weights take {w_gib:.2f} of {f0:.2f} GiB)"
             )
         fixes.append(f"more GPUs: --tp-size {tp * 2}")
-        return _result(
-            match.version,
-            w_gib,
-            rest_gib,
-            tokens,
-            errors,
-            fixes,
-            assumptions,
-            settings,
-            extra,
-            r,
-            spec,
-            tp,
-            pp,
-            dp,
-            mfs,
-            chunk,
-            graph_bs,
-            page,
-            context_len,
-            cap,
-        )
-    return _result(
-        match.version,
-        w_gib,
+        return finish(rest_gib)
+    return finish(
         rest_gib,
-        tokens,
-        errors,
-        fixes,
-        assumptions,
-        settings,
-        extra,
-        r,
-        spec,
-        tp,
-        pp,
-        dp,
-        mfs,
-        chunk,
-        graph_bs,
-        page,
-        context_len,
-        cap,
         f0=f0,
         f1=f1,
         profile=profile,
