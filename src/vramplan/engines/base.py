@@ -49,6 +49,10 @@ class EnginePrediction:
     kv_cache_tokens: int | None = None
     max_concurrency: float | None = None
     gpu_blocks: int | None = None
+    #: KV bytes one token takes on one GPU/rank, all its layers (indexer and MLA layouts included).
+    kv_bytes_per_token: int | None = None
+    #: Fixed per-request state (conv + recurrent) on one GPU/rank; 0 for pure-attention models.
+    state_bytes_per_sequence: int | None = None
     starts: bool = True
     errors: tuple[str, ...] = ()
     #: Changes that make it start: ``Fix`` data (rendered by each edge) or, for older engines, text.
@@ -205,6 +209,9 @@ class KVPool:
     starts: bool
     errors: tuple[str, ...] = ()
     assumptions: tuple[str, ...] = ()
+    #: Per GPU/rank: KV bytes per token (all layers) and fixed state bytes per running request.
+    kv_bytes_per_token: int = 0
+    state_bytes_per_sequence: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -256,6 +263,8 @@ def pool_from_prediction(
         starts=pred.starts,
         errors=pred.errors,
         assumptions=pred.assumptions,
+        kv_bytes_per_token=int(pred.kv_bytes_per_token or 0),
+        state_bytes_per_sequence=int(pred.state_bytes_per_sequence or 0),
     )
 
 
