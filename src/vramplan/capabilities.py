@@ -30,6 +30,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 
 from vramplan.hardware import GPU
 from vramplan.precision import Precision
@@ -163,6 +164,7 @@ def _cc_text(cc: CC) -> str:
     return f"{cc[0]}.{cc[1]}"
 
 
+@lru_cache(maxsize=1024)
 def refusals(
     gpu: GPU | None, precision: Precision, engine: str = "estimate", *, bf16_requested: bool = False
 ) -> tuple[Refusal, ...]:
@@ -196,6 +198,7 @@ def refusals(
     return tuple(out)
 
 
+@lru_cache(maxsize=1024)
 def fallback_notes(
     gpu: GPU | None, precision: Precision, engine: str = "estimate"
 ) -> tuple[str, ...]:

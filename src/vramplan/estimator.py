@@ -9,8 +9,9 @@ from dataclasses import dataclass, replace
 from fractions import Fraction
 from functools import lru_cache
 from math import ceil
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from vramplan.cached_hash import cached_hash, state_without_hash
 from vramplan.errors import InputError
 from vramplan.ggml import FILE_TYPE_BASE
 from vramplan.hardware import GPU, gpu_from
@@ -37,6 +38,9 @@ from vramplan.scenario_fields import default as field_default
 from vramplan.units import format_bytes
 from vramplan.wording import plural
 
+if TYPE_CHECKING:
+    from vramplan.capabilities import Refusal
+
 #: The table's defaults (``scenario_fields``), not second copies.
 DEFAULT_CONTEXT: int = field_default("context")
 DEFAULT_USERS: int = field_default("users")
@@ -53,6 +57,9 @@ class Resolved:
     precision: Precision
     kv_dtype: str
     kv_element: Fraction
+
+    __hash__ = cached_hash
+    __getstate__ = state_without_hash
 
 
 @lru_cache(maxsize=1024)
@@ -128,7 +135,7 @@ def breakdown_for(
     # the per-GPU sum never understates the busiest GPU.
     kv_per_gpu = max(kv_stages)
     kv_total = sum(kv_stages) * tp
-    state_seq = _state_per_sequence(r, tp, tuple(stages))
+    state_seq = _state_per_sequence(r, tp, stages)
     state_stages = [s * workload.users for s in state_seq]
     state_per_gpu = max(state_stages)
     tokens = workload.forward_tokens
@@ -155,9 +162,7 @@ def breakdown_for(
             "layers_per_gpu": max(n for _, n in stages),
         },
     )
-    state = _state_component(
-        r, workload.users, tp, tuple(stages), state_per_gpu, sum(state_stages) * tp
-    )
+    state = _state_component(r, workload.users, tp, stages, state_per_gpu, sum(state_stages) * tp)
     components = (fixed.weights, kv, state, fixed.activations, fixed.overhead)
     per_gpu_total = fixed.per_gpu_bytes + kv_per_gpu + state_per_gpu
     max_users = max_context = None
@@ -378,7 +383,7 @@ def _capacity(
     w = weight_bytes(r.spec, r.precision, tp, pp)
     max_users = max_context = None
     stages = _stages(r.spec, pp)
-    state_seq = _state_per_sequence(r, tp, tuple(stages))
+    state_seq = _state_per_sequence(r, tp, stages)
     for i, (first, n) in enumerate(stages):  # every stage must fit: take the tightest
         free = free_for_weights_and_kv - w.per_stage[i]
         # each sequence holds its KV (grows with context) and its recurrent state (fixed)
@@ -434,13 +439,14 @@ def _fixes(
     return tuple(fixes)
 
 
-def _stages(spec: ModelSpec, pp: int) -> list[tuple[int, int]]:
+@lru_cache(maxsize=1024)
+def _stages(spec: ModelSpec, pp: int) -> tuple[tuple[int, int], ...]:
     """(first layer, layer count) of each pipeline stage."""
     out, first = [], 0
     for n in pp_layer_split(spec.num_layers, pp):
         out.append((first, n))
         first += n
-    return out
+    return tuple(out)
 
 
 def smallest_layout(r: Resolved, workload: Workload, gpu: GPU, **kw: object) -> Breakdown:
@@ -558,17 +564,8 @@ def _with_gpu_limits(
     b: Breakdown, r: Resolved, gpu: GPU | None, dtype: str | None, long_context_note: str | None
 ) -> Breakdown:
     """Add what the GPU cannot run (fits: false) and the assumptions the limits imply."""
-    from vramplan.capabilities import fallback_notes, refusals
-
     bf16_asked = dtype is not None and dtype.strip().lower() in ("bf16", "bfloat16")
-    refused = refusals(gpu, r.precision, "estimate", bf16_requested=bf16_asked)
-    notes = fallback_notes(gpu, r.precision, "estimate")
-    if (
-        not bf16_asked
-        and r.precision.compute_dtype == "bfloat16"
-        and refusals(gpu, r.precision, "estimate", bf16_requested=True)
-    ):
-        notes += (f"{b.gpu_name} has no bfloat16: engines run the model in float16 (same bytes)",)
+    refused, notes = _gpu_limits(gpu, r.precision, bf16_asked)
     if long_context_note:
         notes += (long_context_note,)
     if not refused and not notes:
@@ -579,6 +576,25 @@ def _with_gpu_limits(
         assumptions=b.assumptions + notes,
         fixes=tuple(x.reason for x in refused) + b.fixes,
     )
+
+
+@lru_cache(maxsize=1024)
+def _gpu_limits(
+    gpu: GPU | None, precision: Precision, bf16_asked: bool
+) -> tuple[tuple[Refusal, ...], tuple[str, ...]]:
+    """What ``gpu`` cannot run of ``precision`` and the notes its fallbacks imply (capabilities.py)."""
+    from vramplan.capabilities import fallback_notes, refusals
+
+    refused = refusals(gpu, precision, "estimate", bf16_requested=bf16_asked)
+    notes = fallback_notes(gpu, precision, "estimate")
+    if (
+        gpu is not None
+        and not bf16_asked
+        and precision.compute_dtype == "bfloat16"
+        and refusals(gpu, precision, "estimate", bf16_requested=True)
+    ):
+        notes += (f"{gpu.name} has no bfloat16: engines run the model in float16 (same bytes)",)
+    return refused, notes
 
 
 @lru_cache(maxsize=1024)

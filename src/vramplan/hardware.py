@@ -19,6 +19,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Literal, overload
 
+from vramplan.cached_hash import cached_hash, state_without_hash
 from vramplan.errors import InputError, UnknownGPUError
 from vramplan.units import parse_size
 
@@ -100,6 +101,9 @@ class GPU:
     unified_memory: bool = False
     sources: Mapping[str, str] = field(default_factory=dict, compare=False, hash=False, repr=False)
     notes: str = field(default="", compare=False, repr=False)
+
+    __hash__ = cached_hash
+    __getstate__ = state_without_hash
 
     @property
     def memory_gib(self) -> float:
@@ -217,6 +221,7 @@ def load_catalogue(extra_path: str | Path | None = None) -> tuple[GPU, ...]:
 _STRIP = re.compile(r"[\s\-_]+")
 
 
+@functools.lru_cache(maxsize=512)
 def normalize_gpu_name(name: str) -> str:
     """Lower-case and drop spaces, dashes and underscores: 'H100_80GB' and 'h100 80gb' are the same key."""
     return _STRIP.sub("", name).lower()

@@ -15,6 +15,7 @@ from fractions import Fraction
 from typing import Any
 
 from vramplan import ggml
+from vramplan.cached_hash import cached_hash, state_without_hash
 from vramplan.errors import UnknownDtypeError
 
 # ---------------------------------------------------------------------------------------------- dtypes
@@ -660,6 +661,9 @@ class Precision:
     notes: tuple[str, ...] = ()
     #: Per-tensor ggml types (a llama.cpp recipe or a .gguf file's own); replaces ``scheme``.
     layout: ggml.GGMLLayout | None = None
+
+    __hash__ = cached_hash
+    __getstate__ = state_without_hash
 
     @property
     def label(self) -> str:

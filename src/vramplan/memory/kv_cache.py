@@ -107,6 +107,19 @@ def _kv_bytes_per_token(spec: ModelSpec, numerator: int, denominator: int, tp: i
     return ceil(total)
 
 
+@lru_cache(maxsize=1024)
+def _linear_rate(
+    spec: ModelSpec, numerator: int, denominator: int, tp: int, layers: int | None, first_layer: int
+) -> tuple[int, int] | None:
+    """Bytes per token per sequence as an exact (numerator, denominator) pair when KV grows linearly with
+    context (no window, no compression); ``(0, 1)`` for a slice without attention; None otherwise."""
+    groups = _kv_layer_groups(spec, numerator, denominator, tp, layers, first_layer)
+    if any(g.kind == "sliding" or g.compress_ratio != 1 for g in groups):
+        return None
+    total = sum((g.layers * g.bytes_per_token_per_layer for g in groups), Fraction(0))
+    return total.numerator, total.denominator
+
+
 def kv_cache_bytes(
     spec: ModelSpec,
     element_bytes: Fraction,
@@ -122,6 +135,12 @@ def kv_cache_bytes(
     Paging (``block_size``) rounds each sequence up to whole blocks: 4 tokens with B=16 still take one
     16-token block. A sliding window of W tokens can straddle ceil((W-1)/B)+1 blocks.
     """
+    rate = _linear_rate(
+        spec, element_bytes.numerator, element_bytes.denominator, tp, layers, first_layer
+    )
+    if rate is not None:  # every layer holds the whole context: one multiplication
+        held = -(-context // block_size) * block_size if block_size else context
+        return -(-(rate[0] * held * sequences) // rate[1])
     numerator, denominator = 0, 1
     for group in kv_layer_groups(spec, element_bytes, tp, layers, first_layer):
         held = group.tokens_held(context)
@@ -153,14 +172,16 @@ def largest_context(
 ) -> int:
     """The longest context whose KV for ``users`` sequences fits in ``budget`` bytes (0 if none)."""
     upper = upper or spec.max_position_embeddings
-    groups = kv_layer_groups(spec, element_bytes, tp, layers, first_layer)
-    if budget > 0 and not groups:
+    rate = _linear_rate(
+        spec, element_bytes.numerator, element_bytes.denominator, tp, layers, first_layer
+    )
+    if budget > 0 and rate == (0, 1):
         return upper  # no attention layer in this slice: context costs no KV at all
-    if budget > 0 and all(g.kind != "sliding" and g.compress_ratio == 1 for g in groups):
-        # linear in context: solve directly (whole blocks when paged)
-        per_token = sum(g.layers * g.bytes_per_token_per_layer for g in groups) * users
+    if budget > 0 and rate is not None:
+        # linear in context: solve directly, in integers (whole blocks when paged)
         step = block_size or 1
-        return min(upper, int(budget // (per_token * step)) * step)
+        numerator, denominator = rate
+        return min(upper, (budget * denominator) // (numerator * users * step) * step)
     if (
         budget <= 0
         or kv_cache_bytes(spec, element_bytes, 1, users, tp, layers, block_size, first_layer)

@@ -27,7 +27,21 @@ class ContextLimit:
 
 
 def max_context(spec: ModelSpec) -> ContextLimit:
-    """max_position_embeddings, scaled by the config's rope scaling where vLLM scales it."""
+    """max_position_embeddings, scaled by the config's rope scaling where vLLM scales it.
+
+    Memoised on the spec instance itself: ``rope_scaling`` takes no part in a spec's hash or
+    equality, so a cache keyed by the spec could hand one model's limit to another.
+    """
+    memo = spec.__dict__.get(_MEMO)
+    if memo is None:
+        memo = spec.__dict__[_MEMO] = _derive_max_context(spec)
+    return memo
+
+
+_MEMO = "_max_context"
+
+
+def _derive_max_context(spec: ModelSpec) -> ContextLimit:
     base = spec.max_position_embeddings
     scaling = spec.rope_scaling if isinstance(spec.rope_scaling, dict) else {}
     kind = str(scaling.get("rope_type") or scaling.get("type") or "default")

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from vramplan.cached_hash import cached_hash, state_without_hash
 from vramplan.model.layout import CacheLayer, TensorGroup
 
 #: "no_attention" marks a layer without KV (a Mamba / DeltaNet / short-conv / MLP-only block of a hybrid).
@@ -147,19 +148,9 @@ class ModelSpec:
         if not self.layer_types:
             object.__setattr__(self, "layer_types", ("full_attention",) * self.num_layers)
 
-    def __hash__(self) -> int:
-        # Specs key every lru_cache on the hot path; hashing 20 fields each time costs more than the math.
-        cached = self.__dict__.get("_hash")
-        if cached is None:
-            cached = hash(
-                tuple(
-                    getattr(self, f)
-                    for f in self.__dataclass_fields__
-                    if self.__dataclass_fields__[f].compare
-                )
-            )
-            object.__setattr__(self, "_hash", cached)
-        return cached
+    # Specs key every lru_cache on the hot path: hash the 20-odd fields once, not on every lookup.
+    __hash__ = cached_hash
+    __getstate__ = state_without_hash
 
     @property
     def is_moe(self) -> bool:
