@@ -32,7 +32,7 @@ from vramplan.model.positions import check_context, max_context
 from vramplan.model.spec import ModelSpec
 from vramplan.precision import Precision, kv_element_bytes, resolve_precision
 from vramplan.rule_of_thumb import naive_kv_bytes_per_token, rule_of_thumb
-from vramplan.scenario import Method, Parallelism, Workload
+from vramplan.scenario import Fix, Method, Parallelism, Workload
 from vramplan.scenario_fields import check as check_field
 from vramplan.scenario_fields import default as field_default
 from vramplan.units import format_bytes
@@ -165,8 +165,8 @@ def breakdown_for(
     state = _state_component(r, workload.users, tp, stages, state_per_gpu, sum(state_stages) * tp)
     components = (fixed.weights, kv, state, fixed.activations, fixed.overhead)
     per_gpu_total = fixed.per_gpu_bytes + kv_per_gpu + state_per_gpu
-    max_users = max_context = None
-    fixes: tuple[str, ...] = ()
+    max_users = max_context = shortfall = None
+    fixes: tuple[Fix, ...] = ()
     if gpu is not None:
         max_users, max_context = _capacity(
             r,
@@ -177,7 +177,8 @@ def breakdown_for(
             gpu.memory_bytes - fixed.per_gpu_bytes + fixed.weights.per_gpu_bytes,
         )
         if per_gpu_total > gpu.memory_bytes:
-            fixes = _fixes(r, workload, per_gpu_total, gpu.memory_bytes, max_users, max_context)
+            shortfall = per_gpu_total - gpu.memory_bytes
+            fixes = _fixes(r, workload, tp, max_users, max_context)
     return Breakdown(
         model=spec.name,
         method="detailed",
@@ -198,6 +199,7 @@ def breakdown_for(
         max_users=max_users,
         max_context=max_context,
         extras=dict(extras) if extras else {},
+        shortfall_bytes=shortfall,
     )
 
 
@@ -415,26 +417,27 @@ def _capacity(
 
 
 def _fixes(
-    r: Resolved, workload: Workload, per_gpu: int, available: int, max_users: int, max_context: int
-) -> tuple[str, ...]:
-    """What would make a configuration that does not fit, fit."""
-    fixes = [
-        f"needs {format_bytes(per_gpu - available)} more per GPU than the {format_bytes(available)} available"
-    ]
+    r: Resolved, workload: Workload, tp: int, max_users: int, max_context: int
+) -> tuple[Fix, ...]:
+    """What would make a configuration that does not fit, fit (data; the edges render flags or fields)."""
+    fixes = []
     if max_context and max_context < workload.context:
-        fixes.append(
-            f"shorter context: --context {max_context} fits {plural(workload.users, 'user')}"
-        )
+        fixes.append(Fix("context", max_context, f"fits {plural(workload.users, 'user')}"))
     if max_users and max_users < workload.users:
-        fixes.append(
-            f"fewer concurrent users: --users {max_users} fits at context {workload.context}"
-        )
+        fixes.append(Fix("users", max_users, f"fits at context {workload.context:,}"))
     if r.kv_element > 1:
-        fixes.append("fp8 KV cache (--kv-cache-dtype fp8) halves the KV cache")
-    fixes.append("more GPUs: a larger --tensor-parallel-size splits weights and KV across GPUs")
+        fixes.append(Fix("kv_cache_dtype", "fp8", "halves the KV cache"))
+    wider = next(
+        (t for t in TP_CHOICES if t > tp and r.spec.num_heads % t == 0),
+        None,
+    )
+    if wider is not None:
+        fixes.append(
+            Fix("tensor_parallel_size", wider, "splits weights and KV across more GPUs")
+        )
     if r.precision.scheme is None and r.precision.layout is None:
         fixes.append(
-            "quantized weights: --quantization fp8 (about half) or awq/gptq int4 (about a quarter)"
+            Fix("quantization", "fp8", "about half the weight bytes; awq or gptq int4 about a quarter")
         )
     return tuple(fixes)
 
@@ -574,7 +577,6 @@ def _with_gpu_limits(
         b,
         cannot_run=tuple(x.reason for x in refused),
         assumptions=b.assumptions + notes,
-        fixes=tuple(x.reason for x in refused) + b.fixes,
     )
 
 

@@ -488,7 +488,7 @@ def engine_view(d: Mapping[str, Any], unit: str = "GiB") -> View:
         rows.append((label, figure(value, kind, unit)))
     notes = ["starts: yes" if d.get("starts") else "starts: NO"]
     notes += [f"  error: {e}" for e in d.get("errors", [])]
-    notes += [f"  fix: {f}" for f in d.get("fixes", [])]
+    notes += [f"  fix: {render_fix(f)}" for f in d.get("fixes", [])]
     flags = settings_flags(s)
     if flags:
         notes.append(f"settings: {flags}")
@@ -593,3 +593,12 @@ def view_text(view: View) -> str:
     out.print(layout(view, out.width))
     print_lines(out, view.notes)
     return out.file.getvalue()  # type: ignore[attr-defined]
+
+
+def render_fix(fix: Any) -> str:
+    """A fix from the JSON (field, value, why) as the command-line change it stands for."""
+    if isinstance(fix, str):
+        return fix
+    flag = "--" + str(fix["field"]).replace("_", "-")
+    value = "" if fix["value"] is True else f" {fix['value']}"
+    return f"{flag}{value} ({fix['why']})"

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from vramplan.cli_options import option
-from vramplan.render import CHECK_HELP, CSV_HELP, View, emit
+from vramplan.render import CHECK_HELP, CSV_HELP, View, emit, render_fix
 
 
 def register(app: typer.Typer) -> None:
@@ -152,7 +152,13 @@ def breakdown_view(d: dict, unit: str) -> View:
             f"GPU: {d['gpu']} ({size(d['gpu_memory_bytes'], unit)} usable as CUDA reports it): "
             f"{verdict}; {limits}"
         )
-    notes += [f"  fix: {fix}" for fix in d.get("fixes", [])]
+    notes += [f"  cannot run: {reason}" for reason in d.get("cannot_run", [])]
+    if d.get("shortfall_bytes"):
+        notes.append(
+            f"  needs {size(d['shortfall_bytes'], unit)} more per GPU than the "
+            f"{size(d['gpu_memory_bytes'], unit)} available"
+        )
+    notes += [f"  fix: {render_fix(fix)}" for fix in d.get("fixes", [])]
     if d.get("rule_of_thumb_bytes") and d["method"] == "detailed":
         notes.append(
             f"rule of thumb (P x 4 / (32/Q) x 1.2): {size(d['rule_of_thumb_bytes'], 'GB', 1)} "

@@ -63,7 +63,7 @@ def vllm_command(ctx: typer.Context) -> None:
 
 
 def render(d: dict[str, Any]) -> str:
-    from vramplan.render import gib, ratio
+    from vramplan.render import gib, ratio, render_fix
 
     s = d["settings"]
     lines = [
@@ -99,12 +99,3 @@ def render(d: dict[str, Any]) -> str:
     for a in d["assumptions"]:
         lines.append(f"assumption: {a}")
     return "\n".join(lines)
-
-
-def render_fix(fix: Any) -> str:
-    """A fix from the JSON (field, value, why) as the command-line change it stands for."""
-    if isinstance(fix, str):
-        return fix
-    flag = "--" + str(fix["field"]).replace("_", "-")
-    value = "" if fix["value"] is True else f" {fix['value']}"
-    return f"{flag}{value} ({fix['why']})"

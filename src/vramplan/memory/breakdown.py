@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vramplan.units import GiB
+
+if TYPE_CHECKING:
+    from vramplan.scenario import Fix
 
 
 @dataclass(frozen=True)
@@ -57,7 +60,8 @@ class Breakdown:
     gpu_name: str | None = None
     gpu_memory_bytes: int | None = None
     assumptions: tuple[str, ...] = ()
-    fixes: tuple[str, ...] = ()
+    #: Changes that make it fit (``Fix`` data; each edge renders them as its own flags or fields).
+    fixes: tuple[Fix, ...] = ()
     max_users: int | None = None
     max_context: int | None = None
     extras: dict[str, Any] = field(default_factory=dict)
@@ -65,6 +69,8 @@ class Breakdown:
     state_bytes_per_sequence: int = 0
     #: Why the GPU cannot run this at all, whatever the memory (capabilities.py); non-empty -> fits False.
     cannot_run: tuple[str, ...] = ()
+    #: Bytes per GPU beyond the GPU's memory (None when no GPU was given or it fits).
+    shortfall_bytes: int | None = None
 
     @property
     def gpus(self) -> int:
@@ -118,7 +124,8 @@ class Breakdown:
             "cannot_run": list(self.cannot_run),
             "max_users": self.max_users,
             "max_context": self.max_context,
-            "fixes": list(self.fixes),
+            "shortfall_bytes": self.shortfall_bytes,
+            "fixes": [f.to_dict() for f in self.fixes],
             "assumptions": list(self.assumptions),
             "components": [c.to_dict() for c in self.components],
         }

@@ -136,6 +136,14 @@ class EstimateRequest(ModelSource):
         return self
 
 
+class FixOut(BaseModel):
+    """One change that makes a deployment fit or start: set ``field`` to ``value`` (``why``: what it buys)."""
+
+    field: str
+    value: Any
+    why: str
+
+
 class ComponentOut(BaseModel):
     """One named part of the memory and the formula behind it (the page shows it as the 'why')."""
 
@@ -185,7 +193,8 @@ class EstimateResponse(BaseModel):
     fits: bool | None
     max_users: int | None
     max_context: int | None
-    fixes: list[str]
+    shortfall_bytes: int | None = None
+    fixes: list[FixOut]
     assumptions: list[str]
     components: list[ComponentOut]
 
@@ -476,7 +485,7 @@ class VllmResponse(BaseModel):
     starts: bool
     settings: dict[str, Any]
     errors: list[str]
-    fixes: list[str | dict[str, Any]]
+    fixes: list[FixOut | str]
     assumptions: list[str]
     ignored_flags: list[str]
 
