@@ -432,12 +432,14 @@ def _fixes(
         None,
     )
     if wider is not None:
-        fixes.append(
-            Fix("tensor_parallel_size", wider, "splits weights and KV across more GPUs")
-        )
+        fixes.append(Fix("tensor_parallel_size", wider, "splits weights and KV across more GPUs"))
     if r.precision.scheme is None and r.precision.layout is None:
         fixes.append(
-            Fix("quantization", "fp8", "about half the weight bytes; awq or gptq int4 about a quarter")
+            Fix(
+                "quantization",
+                "fp8",
+                "about half the weight bytes; awq or gptq int4 about a quarter",
+            )
         )
     return tuple(fixes)
 
