@@ -20,6 +20,12 @@ traceback for these classes.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from vramplan.scenario import Fix
+
 
 class VramplanError(Exception):
     """Base of every error vramplan raises on purpose."""
@@ -66,11 +72,18 @@ class StoreUnavailableError(VramplanError):
 
 
 class DoesNotFitError(VramplanError):
-    """A configuration that cannot run; ``fixes`` lists changes that would make it run."""
+    """A configuration that cannot run.
 
-    def __init__(self, message: str, fixes: list[str] | None = None) -> None:
+    ``fixes`` are changes that would make it run (``scenario.Fix`` data: a field, a value, why; each
+    edge renders them as its own flags or JSON); ``reasons`` say why each option tried was rejected.
+    """
+
+    def __init__(
+        self, message: str, fixes: Sequence[Fix] = (), reasons: Sequence[str] = ()
+    ) -> None:
         super().__init__(message)
-        self.fixes = fixes or []
+        self.fixes = list(fixes)
+        self.reasons = list(reasons)
 
 
 class MissingExtraError(VramplanError):

@@ -30,6 +30,7 @@ from vramplan.perf import (
     engine_profile,
     step_time,
 )
+from vramplan.scenario import Fix
 from vramplan.scenario_fields import to_argv
 from vramplan.units import GiB
 from vramplan.wording import plural
@@ -330,10 +331,11 @@ def plan(
         raise DoesNotFitError(
             f"no layout of {spec.name} fits {context:,} tokens on {', '.join(g.name for g in hw)} "
             f"with TP up to 8 and PP up to 4",
-            [f"{r['option']}: {r['reason']}" for r in rejected[:5]]
-            + [
-                "try larger GPUs (--gpus H200,B200,MI300X), --quantization awq, or a shorter --context"
+            fixes=[
+                Fix("gpus", "H200,B200,MI300X", "larger GPUs"),
+                Fix("quantization", "awq", "4-bit weights: about a quarter of the 16-bit bytes"),
             ],
+            reasons=[f"{r['option']}: {r['reason']}" for r in rejected[:5]],
         )
     evaluated = _evaluate(options, in_len, out_len, context, ttft_ms, tpot_ms)
     plans, closest, closest_why = [], None, ""
@@ -363,10 +365,19 @@ def plan(
         raise DoesNotFitError(
             f"no plan meets {targets}; the closest is {o.tp * o.pp}x {o.gpu.name} (TP {o.tp}) {o.label} "
             f"at TTFT {e['ttft1'] * 1e3:.0f} ms, TPOT {e['tpot1'] * 1e3:.1f} ms ({closest_why})",
-            [
-                "relax the targets",
-                "add faster GPUs to --gpus (H100, H200, B200)",
-                "quantize (--quantization fp8)",
+            fixes=[
+                *(
+                    [Fix("ttft_ms", math.ceil(e["ttft1"] * 1e3), "the closest plan's TTFT")]
+                    if ttft_ms and e["ttft1"] * 1e3 > ttft_ms
+                    else []
+                ),
+                *(
+                    [Fix("tpot_ms", math.ceil(e["tpot1"] * 1e4) / 10, "the closest plan's TPOT")]
+                    if tpot_ms and e["tpot1"] * 1e3 > tpot_ms
+                    else []
+                ),
+                Fix("gpus", "H100,H200,B200", "faster GPUs"),
+                Fix("quantization", "fp8", "fewer weight bytes to read per token"),
             ],
         )
     built: list[Plan] = []
@@ -396,7 +407,8 @@ def plan(
     if not built:
         raise DoesNotFitError(
             f"no plan meets the targets at its own load for {spec.name}",
-            [r["reason"] for r in rejected[-3:]] + ["relax the targets", "add faster GPUs"],
+            fixes=[Fix("gpus", "H100,H200,B200", "faster GPUs")],
+            reasons=[r["reason"] for r in rejected[-3:]],
         )
     rank: Callable[[Plan], tuple[float, ...]] = {
         "cost": lambda p: (p.cost_per_hour if p.cost_per_hour is not None else math.inf, p.tpot_ms),

@@ -72,8 +72,15 @@ def test_targets_rates_and_availability() -> None:
 
 
 def test_targets_nothing_meets() -> None:
-    with pytest.raises(DoesNotFitError, match=r"no plan meets TPOT <= 0.5 ms; the closest is"):
+    with pytest.raises(DoesNotFitError, match=r"no plan meets TPOT <= 0.5 ms; the closest is") as e:
         plan("meta-llama/Llama-3.1-8B", context=2048, users=1, tpot_ms=0.5, gpus=["H100-80GB"])
+    # the fix is data: the closest plan's own TPOT, and asking for that target finds a plan
+    relaxed = next(f for f in e.value.fixes if f.flag == "tpot_ms")
+    assert relaxed.value > 0.5
+    found = plan(
+        "meta-llama/Llama-3.1-8B", context=2048, users=1, tpot_ms=relaxed.value, gpus=["H100-80GB"]
+    )
+    assert found.plans and all(p.tpot_ms <= relaxed.value for p in found.plans)
 
 
 @pytest.mark.parametrize(
@@ -93,8 +100,10 @@ def test_bad_input(kw, exc) -> None:
 
 
 def test_nothing_fits() -> None:
-    with pytest.raises(DoesNotFitError, match="no layout"):
+    with pytest.raises(DoesNotFitError, match="no layout") as e:
         plan("meta-llama/Llama-3.1-405B", context=4096, users=1, gpus=["L4"], dtype="bfloat16")
+    assert {f.flag for f in e.value.fixes} == {"gpus", "quantization"}
+    assert e.value.reasons and all("L4" in r for r in e.value.reasons)
 
 
 def test_moe_strategy_mentions_expert_parallel() -> None:

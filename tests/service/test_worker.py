@@ -9,6 +9,7 @@ import os
 import pytest
 
 from vramplan.errors import DoesNotFitError, UnknownModelError
+from vramplan.scenario import Fix
 from vramplan.service.worker import ComputeMemoryError, ComputeTimeoutError, WorkerPool
 
 
@@ -27,7 +28,7 @@ def _raise_not_found() -> None:
 
 
 def _raise_does_not_fit() -> None:
-    raise DoesNotFitError("too big", fixes=["use two GPUs"])
+    raise DoesNotFitError("too big", fixes=[Fix("tensor_parallel_size", 2, "two GPUs")])
 
 
 def _cwd_and_token() -> tuple[str, str | None]:
@@ -73,7 +74,7 @@ def test_errors_come_back_as_the_library_classes(run) -> None:
         run(_raise_not_found)
     with pytest.raises(DoesNotFitError) as info:
         run(_raise_does_not_fit)
-    assert info.value.fixes == ["use two GPUs"]
+    assert info.value.fixes == [Fix("tensor_parallel_size", 2, "two GPUs")]
 
 
 def test_overflow_is_input_error(run) -> None:

@@ -334,3 +334,20 @@ def test_saved_plans_list_open_delete(server: Server, page: Any) -> None:
     page.click(f"{row} button[data-delete]")
     page.wait_for_selector(row, state="detached")
     assert httpx.get(f"{server.url}/api/plans/{plan_id}").status_code == 404
+
+
+def test_plan_view_shows_fixes_as_changes(server: Server, page: Any) -> None:
+    """A target nothing meets: the page lists the API's fixes (field, value, why) as plain text."""
+    page.watch.http_errors_expected = True
+    goto(page, server.url, "plan")
+    page.fill("#plan-tpot", "1")
+    body = sent(
+        page, "/api/plan", lambda: page.click("#view-plan form.view-form button[type=submit]")
+    )
+    page.wait_for_selector("#view-plan[data-state=error]")
+    err = httpx.post(f"{server.url}/api/plan", json=body).json()["error"]
+    tpot = next(f for f in err["fixes"] if f["field"] == "tpot_ms")
+    assert tpot["value"] > 1
+    shown = cell(page, "#plan-error")
+    assert "Changes that would make it fit:" in shown
+    assert f"tpot ms: {tpot['value']:g} (the closest plan's TPOT)" in shown

@@ -90,10 +90,13 @@ def _body(kind: str, message: str, **extra: Any) -> dict[str, Any]:
 
 async def _vramplan_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, VramplanError)
-    fixes = exc.fixes if isinstance(exc, DoesNotFitError) else None
+    fixes = reasons = None
+    if isinstance(exc, DoesNotFitError):
+        fixes = [f.to_dict() for f in exc.fixes]
+        reasons = exc.reasons or None
     headers = {"Retry-After": "5"} if status_for(exc) == 503 else None
     return JSONResponse(
-        _body(type(exc).__name__, str(exc), fixes=fixes),
+        _body(type(exc).__name__, str(exc), fixes=fixes, reasons=reasons),
         status_code=status_for(exc),
         headers=headers,
     )

@@ -43,13 +43,24 @@ def _f(name: str, *, required: bool = False, **extra: Any) -> Any:
 # ---- errors ---------------------------------------------------------------------------------------
 
 
+class FixOut(BaseModel):
+    """One change that makes a deployment fit or start: set ``field`` to ``value`` (``why``: what it buys)."""
+
+    field: str
+    value: Any
+    why: str
+
+
 class ErrorDetail(BaseModel):
     type: str = Field(
         description="Error class, e.g. UnknownModelError, ValidationError, RateLimited."
     )
     message: str = Field(description="What was wrong and how to fix it.")
-    fixes: list[str] | None = Field(
+    fixes: list[FixOut] | None = Field(
         default=None, description="Changes that would make the configuration run (DoesNotFitError)."
+    )
+    reasons: list[str] | None = Field(
+        default=None, description="Why each option tried was rejected (DoesNotFitError)."
     )
     errors: list[dict[str, Any]] | None = Field(
         default=None, description="Field-level problems (422 only)."
@@ -134,14 +145,6 @@ class EstimateRequest(ModelSource):
                 "give either model (a name) or config (an uploaded config.json), not both"
             )
         return self
-
-
-class FixOut(BaseModel):
-    """One change that makes a deployment fit or start: set ``field`` to ``value`` (``why``: what it buys)."""
-
-    field: str
-    value: Any
-    why: str
 
 
 class ComponentOut(BaseModel):

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from vramplan.errors import DoesNotFitError, InputError
 from vramplan.model.spec import ModelSpec
+from vramplan.scenario import Fix
 from vramplan.simulate.steptime import HardwareSpec
 from vramplan.units import format_bytes, parse_size
 
@@ -234,9 +235,8 @@ def kv_budget(
                 f"{format_bytes(act)} - overheads {format_bytes(max(ovh, 0))}): raise --tensor-parallel-size, "
                 "quantize the weights (--dtype/--quantization), or set the pool with --kv-memory.",
                 fixes=[
-                    "larger --tensor-parallel-size",
-                    "--quantization fp8 or awq",
-                    "--kv-memory SIZE",
+                    Fix("tensor_parallel_size", tp * 2, "splits weights across more GPUs"),
+                    Fix("quantization", "fp8", "about half the weight bytes"),
                 ],
             )
     bandwidth = hw_gpu.memory_bandwidth_bytes_per_s

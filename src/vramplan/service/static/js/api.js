@@ -2,10 +2,11 @@
 "use strict";
 
 export class ApiError extends Error {
-  constructor(message, status, fixes) {
+  constructor(message, status, fixes, reasons) {
     super(message);
     this.status = status;
     this.fixes = fixes || [];
+    this.reasons = reasons || [];
   }
 }
 
@@ -34,7 +35,7 @@ export async function api(path, body, method) {
   if (res.status === 401) onUnauthorized.handler();
   if (!res.ok) {
     const err = data && data.error;
-    throw new ApiError((err && err.message) || `the server answered HTTP ${res.status}`, res.status, err && err.fixes);
+    throw new ApiError((err && err.message) || `the server answered HTTP ${res.status}`, res.status, err && err.fixes, err && err.reasons);
   }
   if (data == null) throw new ApiError(`the server answered HTTP ${res.status} without JSON`, res.status);
   return data;

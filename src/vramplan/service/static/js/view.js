@@ -17,13 +17,17 @@ export function reset(name, message) {
   $(`view-${name}`).dataset.state = message ? "stale" : "";
 }
 
+/** A fix ({field, value, why}) as the form change it stands for; text is shown as is (never as HTML). */
+export const fixText = (fix) => (typeof fix === "string" ? fix : `${fix.field.replace(/_/g, " ")}: ${fix.value} (${fix.why})`);
+
 export function showError(name, err) {
   const box = $(`${name}-error`);
   box.replaceChildren();
   box.hidden = !err;
   if (!err) return;
   add(box, String(err.message || err));
-  if (err.fixes && err.fixes.length) add(box, [el("p", null, "Changes that would make it fit:"), list(err.fixes)]);
+  if (err.reasons && err.reasons.length) add(box, [el("p", null, "Options tried:"), list(err.reasons)]);
+  if (err.fixes && err.fixes.length) add(box, [el("p", null, "Changes that would make it fit:"), list(err.fixes.map(fixText))]);
 }
 
 /** Run ``task(box)``: "computing" while it runs, then the result, or the error alone. A run started
