@@ -19,14 +19,14 @@ import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
-
-from rich.console import Console, Group, RenderableType
-from rich.table import Table
-from rich.text import Text
+from typing import TYPE_CHECKING, Any
 
 from vramplan.units import GB, GiB, KiB, MiB
 from vramplan.wording import plural
+
+if TYPE_CHECKING:  # rich is imported where text is drawn: --json and --csv never load it (~0.1 s)
+    from rich.console import Console, RenderableType
+    from rich.table import Table
 
 #: Exit status of a command run with ``--check`` whose scenario does not fit / does not start.
 CHECK_FAILED_EXIT = 3
@@ -59,6 +59,8 @@ def to_json(data: Any) -> str:
 
 def console() -> Console:
     """A console as wide as the terminal (rich reads COLUMNS), never wider than 200 columns."""
+    from rich.console import Console
+
     probe = Console()
     return Console(width=min(probe.width, 200), soft_wrap=False)
 
@@ -206,6 +208,8 @@ def table(
 
     With ``width`` the column widths are set so that no word is broken (see ``fits_width``).
     """
+    from rich.table import Table
+
     cells = _cells(rows)
     numeric = _numeric_columns(columns, cells)
     widths = None
@@ -231,6 +235,9 @@ def vertical(
 ) -> RenderableType:
     """The narrow layout: one block per row, its first cell as heading, then 'column: value' items
     packed into lines of the width (joined by ' · '), so nothing is cut and little space is lost."""
+    from rich.console import Group
+    from rich.text import Text
+
     parts: list[RenderableType] = [Text(title, style="bold")] if title else []
     for row in rows:
         cells = [number(v) if not isinstance(v, str) else v for v in row]
@@ -251,6 +258,9 @@ def vertical(
 
 def layout(view: View, width: int) -> RenderableType:
     """A table when every word fits the width, else the vertical list; the title is its own line."""
+    from rich.console import Group
+    from rich.text import Text
+
     if fits_width(view.columns, view.rows, width):
         body = table("", view.columns, view.rows, width)
         return Group(Text(view.title), body) if view.title else body
@@ -275,6 +285,8 @@ def wrap(line: str, width: int) -> str:
 
 def print_lines(out: Console, lines: Iterable[str]) -> None:
     """Notes, fixes and assumptions under a table, wrapped to the console with hanging indents."""
+    from rich.text import Text
+
     for line in lines:
         for part in line.split("\n"):
             out.print(Text(wrap(part, out.width)), soft_wrap=True)
@@ -589,6 +601,8 @@ def explain_view(result: Mapping[str, Any]) -> View:
 
 def view_text(view: View) -> str:
     """A view rendered to plain text at the terminal's width (for callers that want a string)."""
+    from rich.console import Console
+
     out = Console(file=io.StringIO(), width=console().width, soft_wrap=False)
     out.print(layout(view, out.width))
     print_lines(out, view.notes)

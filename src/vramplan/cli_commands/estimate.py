@@ -78,9 +78,9 @@ def estimate_command(
     n_params = parse_count(params, "--params") if params is not None else None
     if model is None and n_params is not None and method == "detailed":
         method = "rule-of-thumb"
-    from click.core import ParameterSource
-
-    if ctx.get_parameter_source("context") == ParameterSource.DEFAULT:
+    # by name: typer vendors its own click, and importing the real one costs ~40 ms per call
+    source = ctx.get_parameter_source("context")
+    if source is not None and source.name == "DEFAULT":
         context = None  # the table's default, shortened by the estimator to the model's maximum
     result = estimate(
         model,
