@@ -291,7 +291,7 @@ def test_nixl_disaggregated_roles(role: str) -> None:
     "args, message",
     [
         (["--kv-transfer-config", "{oops"], "not JSON"),
-        (["--kv-transfer-config", '{"kv_connector": "P2pNcclConnector"}'], "no longer has it"),
+        (["--kv-transfer-config", '{"kv_connector": "P2pNcclConnector"}'], "0.10-0.24 only"),
         (["--kv-transfer-config", '{"kv_connector": "Mystery"}'], "not modelled"),
         (["--kv-transfer-config", '{"kv_connector": "NixlConnector", "kv_role": "x"}'], "kv_role"),
         (["--kv-offloading-size", "8", "--kv-offloading-backend", "disk"], "native or lmcache"),
@@ -301,3 +301,31 @@ def test_nixl_disaggregated_roles(role: str) -> None:
 def test_bad_kv_transfer_settings_are_refused_in_one_line(args: list[str], message: str) -> None:
     with pytest.raises(InputError, match=message):
         predict_vllm([*LLAMA, *args], gpu="H100")
+
+
+def test_p2p_nccl_pool_is_pinned_host_memory_in_each_role() -> None:
+    args, old = LLAMA, "0.11.0"
+    base = predict_vllm(args, gpu="H100", engine_version=old, fixes=False)
+    for role in ("kv_producer", "kv_consumer"):
+        cfg = {"kv_connector": "P2pNcclConnector", "kv_role": role}
+        p = predict_vllm(
+            [*args, "--kv-transfer-config", json.dumps(cfg)],
+            gpu="H100",
+            engine_version=old,
+            fixes=False,
+        )
+        # p2p_nccl_engine.py:27,120-124 (0.11.0): 32 GB pinned pool, already a power of two.
+        assert p.extra["host_bytes"] == {"p2p_nccl_pool": 32 << 30}
+        assert p.kv_cache_tokens == base.kv_cache_tokens  # kv_buffer_size is not reserved before KV
+    cfg = {
+        "kv_connector": "P2pNcclConnector",
+        "kv_role": "kv_consumer",
+        "kv_connector_extra_config": {"mem_pool_size_gb": 20},
+    }
+    p = predict_vllm(
+        [*args, "--kv-transfer-config", json.dumps(cfg)],
+        gpu="H100",
+        engine_version=old,
+        fixes=False,
+    )
+    assert p.extra["host_bytes"] == {"p2p_nccl_pool": 32 << 30}  # 20 GiB rounds up to 2**35

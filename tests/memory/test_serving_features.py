@@ -33,6 +33,7 @@ from vramplan.memory.serving_features import (
     lora_gpu_bytes,
     mtp_memory,
     ngram_memory,
+    p2p_nccl_host_pool_bytes,
     uva_offloaded_bytes,
 )
 from vramplan.model.hf_config import spec_from_config
@@ -460,3 +461,12 @@ def test_lmcache_buffers() -> None:
     assert lmcache_host_bytes(0.5) == 1 << 29
     with pytest.raises(InputError, match="LMCACHE_MAX_LOCAL_CPU_SIZE"):
         lmcache_host_bytes(-1)
+
+
+def test_p2p_nccl_pool_rounds_up_to_a_power_of_two() -> None:
+    # tensor_memory_pool.py:73,84-85 (vLLM 0.11.0): max_block_size = 1 << (size - 1).bit_length().
+    assert p2p_nccl_host_pool_bytes() == 32 << 30
+    assert p2p_nccl_host_pool_bytes(1.5) == 2 << 30
+    assert p2p_nccl_host_pool_bytes(1) == 1 << 30
+    with pytest.raises(InputError, match="512-byte"):
+        p2p_nccl_host_pool_bytes(1e-9)

@@ -430,7 +430,9 @@ def _predict(
     firsts = [sum(splits[:i]) for i in range(len(splits))]
     # LoRA slots, expert placement and speculative layers (engines/vllm_features.py); the draft/MTP
     # layers run after the last layer, so PP puts them on the last stage.
-    features = feature_memory(spec, r.precision, r.kv_element, settings, tp)
+    features = feature_memory(
+        spec, r.precision, r.kv_element, settings, tp, parse_version(match.version)
+    )
     notes.extend(features.notes)
     if features.batched_tokens_default and not settings.get("max_num_batched_tokens"):
         tokens = features.batched_tokens_default  # batched DP MoE (DeepEP low-latency) default

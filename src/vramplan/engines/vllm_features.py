@@ -22,6 +22,8 @@ from vramplan.memory.serving_features import (
     EAGLE3_DEFAULT_AUX_HIDDEN_STATES,
     LMCACHE_CHUNK_TOKENS,
     LMCACHE_LOCAL_CPU_GIB,
+    P2P_NCCL_KV_BUFFER_BYTES,
+    P2P_NCCL_POOL_GIB,
     all2all_buffer_bytes,
     draft_model_memory,
     eagle_head_memory,
@@ -32,6 +34,7 @@ from vramplan.memory.serving_features import (
     lmcache_host_bytes,
     lora_gpu_bytes,
     mtp_memory,
+    p2p_nccl_host_pool_bytes,
     speculative_kind,
 )
 from vramplan.model.spec import ModelSpec
@@ -403,7 +406,11 @@ def _lmcache_settings(
 
 
 def _kv_transfer(
-    spec: ModelSpec, kv_element: Fraction, settings: Mapping[str, Any], tp: int
+    spec: ModelSpec,
+    kv_element: Fraction,
+    settings: Mapping[str, Any],
+    tp: int,
+    version: tuple[int, ...] | None = None,
 ) -> FeatureMemory:
     """KV offload tiers and disaggregated prefill/decode connectors: host bytes, and the GPU staging they add."""
     host: list[tuple[str, int]] = []
@@ -483,9 +490,21 @@ def _kv_transfer(
                 "each role sizes its own pool from its own GPUs"
             )
     elif connector == "P2pNcclConnector":
-        raise InputError(
-            "P2pNcclConnector (vLLM 0.10-0.24) is not modelled, and vLLM 0.25+ no longer has it: "
-            "use NixlConnector"
+        if version is not None and not (0, 10) <= version < (0, 25):
+            raise InputError(
+                "P2pNcclConnector exists in vLLM 0.10-0.24 only (0.25+ removed it): use NixlConnector "
+                "or --engine-version 0.24 or older"
+            )
+        try:
+            pool_gib = float(extra.get("mem_pool_size_gb", P2P_NCCL_POOL_GIB))
+            buffer = int(float(config.get("kv_buffer_size", P2P_NCCL_KV_BUFFER_BYTES)))
+        except (TypeError, ValueError):
+            raise InputError("mem_pool_size_gb and kv_buffer_size must be numbers") from None
+        host.append(("p2p_nccl_pool", p2p_nccl_host_pool_bytes(pool_gib)))
+        notes.append(
+            f"P2pNccl ({role}): a pinned host pool of {host[-1][1] / 2**30:.0f} GiB per GPU at start; received "
+            f"KV is held on the GPU outside the pool up to kv_buffer_size ({buffer / 2**30:.2f} GiB) after the "
+            "pool is sized (not reserved: leave that headroom), the overflow in the host pool"
         )
     else:
         raise InputError(
@@ -504,14 +523,16 @@ def feature_memory(
     kv_element: Fraction,
     settings: Mapping[str, Any],
     tp: int,
+    version: tuple[int, ...] | None = None,
 ) -> FeatureMemory:
-    """Everything the LoRA, speculative-decoding, parallelism and KV-transfer flags add on one GPU."""
+    """Everything the LoRA, speculative-decoding, parallelism and KV-transfer flags add on one GPU
+    (``version``: the vLLM profile used, for connectors that exist in some releases only)."""
     lora, lora_note = _lora_bytes(spec, precision, settings, tp)
     ep, ep_note = _expert_parallel(spec, precision, settings, tp)
     a2a, a2a_note, tokens_default = _all2all(spec, settings, tp)
     dp_note = _data_parallel(spec, settings, tp)
     spec_mem = _speculative(spec, precision, kv_element, settings, tp)
-    kv = _kv_transfer(spec, kv_element, settings, tp)
+    kv = _kv_transfer(spec, kv_element, settings, tp, version)
     notes = (
         tuple(n for n in (lora_note, ep_note, a2a_note, dp_note) if n) + spec_mem.notes + kv.notes
     )

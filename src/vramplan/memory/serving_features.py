@@ -642,6 +642,22 @@ def lmcache_host_bytes(max_local_cpu_gib: float = LMCACHE_LOCAL_CPU_GIB) -> int:
     return gib_to_bytes(max_local_cpu_gib, "LMCACHE_MAX_LOCAL_CPU_SIZE")
 
 
+#: P2pNcclConnector (vLLM 0.10-0.24; read in 0.11.0): ``kv_buffer_size`` default 1e9 bytes
+#: (config/kv_transfer.py:34) and ``mem_pool_size_gb`` default 32 (kv_connector/v1/p2p/p2p_nccl_engine.py:27).
+P2P_NCCL_KV_BUFFER_BYTES = 10**9
+P2P_NCCL_POOL_GIB = 32
+
+
+def p2p_nccl_host_pool_bytes(mem_pool_size_gib: float = P2P_NCCL_POOL_GIB) -> int:
+    """Pinned host pool every P2pNccl engine allocates at start (producer and consumer alike):
+    ``TensorMemoryPool(max_block_size=int(gb * 1024**3))`` rounded up to a power of two
+    (p2p/tensor_memory_pool.py:66-95, p2p_nccl_engine.py:120-124, vLLM 0.11.0)."""
+    size = gib_to_bytes(mem_pool_size_gib, "mem_pool_size_gb")
+    if size < 512:
+        raise InputError(f"mem_pool_size_gb {mem_pool_size_gib} is below the pool's 512-byte block")
+    return 1 << (size - 1).bit_length()
+
+
 # ------------------------------------------------------------------------------ --speculative-config methods
 #: config/speculative.py:53-99. The MTP family reuses the target's decoder layer (``mtp_memory``).
 NGRAM_METHODS = frozenset({"ngram", "ngram_gpu", "suffix"})
