@@ -222,6 +222,24 @@ def test_deepep_low_latency_sizes_its_rdma_buffer_for_256_tokens_by_default() ->
     ) + deepep_low_latency_rdma_bytes(512, 2048, 4, 128)
 
 
+def test_before_0_25_low_latency_buffers_use_the_moe_dp_chunk() -> None:
+    # 0.11.0: FusedMoEConfig.max_num_tokens = VLLM_MOE_DP_CHUNK_SIZE (256) whatever the batch size, and the
+    # batch default is not changed; pplx still exists there and is refused as not modelled.
+    args = [*QWEN_MOE, "--max-num-batched-tokens", "4096"]
+    base = predict_vllm(args, gpu="H100", engine_version="0.11.0", fixes=False)
+    ll = predict_vllm(
+        [*args, "--all2all-backend", "deepep_low_latency"],
+        gpu="H100",
+        engine_version="0.11.0",
+        fixes=False,
+    )
+    assert _delta_bytes(base.non_torch_gib, ll.non_torch_gib) == (
+        1056 << 20
+    ) + deepep_low_latency_rdma_bytes(256, 2048, 4, 128)
+    with pytest.raises(InputError, match="pplx"):
+        predict_vllm([*args, "--all2all-backend", "pplx"], gpu="H100", engine_version="0.11.0")
+
+
 def test_removed_and_default_backends_hold_no_buffer() -> None:
     base = predict_vllm(QWEN_MOE, gpu="H100", fixes=False)
     for backend in ("naive", "pplx", "allgather_reducescatter"):

@@ -280,17 +280,33 @@ def _json_setting(
     return value
 
 
-def all2all_backend(settings: Mapping[str, Any]) -> str:
-    """``--all2all-backend`` as vLLM resolves it (0.34 config/parallel.py:229, 575-581)."""
+#: From 0.25 the MoE layers size their all-to-all for max_num_batched_tokens (fused_moe/layer.py:345) and
+#: "naive" / "pplx" fall back; 0.11 used VLLM_MOE_DP_CHUNK_SIZE (256, envs.py:136) and still had both.
+ALL2ALL_BATCHED_TOKENS_FROM = (0, 25)
+MOE_DP_CHUNK_TOKENS = 256
+
+
+def all2all_backend(settings: Mapping[str, Any], version: tuple[int, ...] | None = None) -> str:
+    """``--all2all-backend`` (``VLLM_ALL2ALL_BACKEND`` before 0.25) as vLLM resolves it
+    (0.34 config/parallel.py:229, 575-581)."""
     backend = str(settings.get("all2all_backend") or ALL2ALL_FALLBACK).strip().lower()
+    old = version is not None and version < ALL2ALL_BATCHED_TOKENS_FROM
+    if backend == "pplx" and old:
+        raise InputError(
+            "the pplx all-to-all's NVSHMEM buffers are not modelled: use deepep_high_throughput, "
+            "deepep_low_latency or allgather_reducescatter"
+        )
     return ALL2ALL_FALLBACK if backend in ("naive", "pplx") else backend
 
 
-def uses_batched_dp_moe(spec: ModelSpec, settings: Mapping[str, Any]) -> bool:
+def uses_batched_dp_moe(
+    spec: ModelSpec, settings: Mapping[str, Any], version: tuple[int, ...] | None = None
+) -> bool:
     """``ParallelConfig.use_batched_dp_moe`` (0.34 config/parallel.py:887-897): DeepEP low-latency with EP
-    and DP > 1 on a MoE model; vLLM then defaults max_num_batched_tokens to 256."""
+    and DP > 1 on a MoE model; vLLM then defaults max_num_batched_tokens to 256 (0.25 on)."""
     return (
-        spec.moe is not None
+        (version is None or version >= ALL2ALL_BATCHED_TOKENS_FROM)
+        and spec.moe is not None
         and bool(settings.get("enable_expert_parallel"))
         and int(settings.get("data_parallel_size") or 1) > 1
         and all2all_backend(settings) == "deepep_low_latency"
@@ -298,11 +314,11 @@ def uses_batched_dp_moe(spec: ModelSpec, settings: Mapping[str, Any]) -> bool:
 
 
 def _all2all(
-    spec: ModelSpec, settings: Mapping[str, Any], tp: int
+    spec: ModelSpec, settings: Mapping[str, Any], tp: int, version: tuple[int, ...] | None = None
 ) -> tuple[int, str | None, int | None]:
     """GPU bytes of the EP all-to-all buffers on one rank, a note, and the batched-tokens default they imply."""
     dp = int(settings.get("data_parallel_size") or 1)
-    backend = all2all_backend(settings)
+    backend = all2all_backend(settings, version)
     given = settings.get("all2all_backend")
     if spec.moe is None or not settings.get("enable_expert_parallel"):
         if given:
@@ -320,8 +336,13 @@ def _all2all(
             f"expert parallelism without data parallelism: no all-to-all ({backend} unused)",
             None,
         )
-    default_tokens = BATCHED_DP_MOE_TOKENS if uses_batched_dp_moe(spec, settings) else None
-    tokens = int(settings.get("max_num_batched_tokens") or default_tokens or 0)
+    default_tokens = BATCHED_DP_MOE_TOKENS if uses_batched_dp_moe(spec, settings, version) else None
+    if version is not None and version < ALL2ALL_BATCHED_TOKENS_FROM:
+        tokens = (
+            MOE_DP_CHUNK_TOKENS  # FusedMoEConfig.max_num_tokens = VLLM_MOE_DP_CHUNK_SIZE (0.11)
+        )
+    else:
+        tokens = int(settings.get("max_num_batched_tokens") or default_tokens or 0)
     internode = ep > GPUS_PER_NODE
     n = all2all_buffer_bytes(
         backend,
@@ -529,7 +550,7 @@ def feature_memory(
     (``version``: the vLLM profile used, for connectors that exist in some releases only)."""
     lora, lora_note = _lora_bytes(spec, precision, settings, tp)
     ep, ep_note = _expert_parallel(spec, precision, settings, tp)
-    a2a, a2a_note, tokens_default = _all2all(spec, settings, tp)
+    a2a, a2a_note, tokens_default = _all2all(spec, settings, tp, version)
     dp_note = _data_parallel(spec, settings, tp)
     spec_mem = _speculative(spec, precision, kv_element, settings, tp)
     kv = _kv_transfer(spec, kv_element, settings, tp, version)
