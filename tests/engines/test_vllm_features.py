@@ -210,6 +210,7 @@ def test_deepep_low_latency_sizes_its_rdma_buffer_for_256_tokens_by_default() ->
     )
     # arg_utils.py:3200-3206: batched DP MoE defaults max_num_batched_tokens to 256 (scheduler.py:41).
     assert ll.settings["max_num_batched_tokens"] == 256
+    assert ll.settings["max_num_seqs"] == 256  # arg_utils.py:3269-3271: min(default seqs, tokens)
     want = (1024 + 32 << 20) + deepep_low_latency_rdma_bytes(256, 2048, 4, 128)
     assert _delta_bytes(base.non_torch_gib, ll.non_torch_gib) == want
     set_tokens = predict_vllm(

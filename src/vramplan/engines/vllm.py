@@ -435,7 +435,9 @@ def _predict(
     )
     notes.extend(features.notes)
     if features.batched_tokens_default and not settings.get("max_num_batched_tokens"):
-        tokens = features.batched_tokens_default  # batched DP MoE (DeepEP low-latency) default
+        # batched DP MoE (DeepEP low-latency) default; arg_utils.py:3269-3271 then caps default seqs.
+        tokens = features.batched_tokens_default
+        seqs = seqs if settings.get("max_num_seqs") else min(seqs, tokens)
     last = len(splits) - 1
     stages = [
         _Stage(
