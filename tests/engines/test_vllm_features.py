@@ -281,12 +281,20 @@ def test_lmcache_connector_host_tier_and_gpu_staging() -> None:
     # 256-token staging buffer [2, 32 layers, 256, 8 x 128] bf16 on the GPU, before KV sizing.
     assert _delta_bytes(base.non_torch_gib, lm.non_torch_gib) == 2 * 32 * 256 * 1024 * 2
     sized: dict[str, object] = dict(cfg)
-    sized["kv_connector_extra_config"] = {"max_local_cpu_size": 20, "enable_pd": True}
+    sized["kv_connector_extra_config"] = {
+        "lmcache.max_local_cpu_size": 20,
+        "lmcache.enable_pd": True,
+    }
     lm20 = predict_vllm(
         [*LLAMA, "--kv-transfer-config", json.dumps(sized)], gpu="H100", fixes=False
     )
     assert lm20.extra["host_bytes"] == {"lmcache_local_cpu": 20 << 30}
     assert lm20.non_torch_gib == base.non_torch_gib  # PD mode: no staging buffer
+    env = {**sized, "kv_connector_extra_config": {"LMCACHE_MAX_LOCAL_CPU_SIZE": "2.5"}}
+    lm_env = predict_vllm(
+        [*LLAMA, "--kv-transfer-config", json.dumps(env)], gpu="H100", fixes=False
+    )
+    assert lm_env.extra["host_bytes"] == {"lmcache_local_cpu": 5 << 29}
 
 
 @pytest.mark.parametrize("role", ["kv_producer", "kv_consumer"])

@@ -406,13 +406,15 @@ KV_CONNECTORS = (
 def _lmcache_settings(
     extra: Mapping[str, Any], settings: Mapping[str, Any]
 ) -> tuple[float, int, bool]:
-    """LMCache's local CPU size (GiB), chunk tokens and PD mode: LMCACHE_* settings, then defaults."""
+    """LMCache's local CPU size (GiB), chunk tokens and PD mode, as LMCache reads them: ``lmcache.<key>`` in
+    kv_connector_extra_config (lmcache/integration/vllm/vllm_v1_adapter.py:494-508) over its LMCACHE_<KEY>
+    environment variables (given here as settings or extra-config keys), then LMCache's defaults."""
 
     def pick(key: str, default: Any) -> Any:
-        for source in (settings, extra):
-            for name in (f"lmcache_{key}", key, f"LMCACHE_{key.upper()}"):
-                if source.get(name) not in (None, ""):
-                    return source[name]
+        env = f"LMCACHE_{key.upper()}"
+        for value in (extra.get(f"lmcache.{key}"), extra.get(env), settings.get(env)):
+            if value not in (None, ""):
+                return value
         return default
 
     try:
@@ -420,7 +422,7 @@ def _lmcache_settings(
         chunk = int(pick("chunk_size", LMCACHE_CHUNK_TOKENS))
     except (TypeError, ValueError):
         raise InputError(
-            "LMCACHE_MAX_LOCAL_CPU_SIZE must be a number of GiB and LMCACHE_CHUNK_SIZE a token count"
+            "LMCache max_local_cpu_size must be a number of GiB and chunk_size a token count"
         ) from None
     pd = str(pick("enable_pd", "false")).lower() in ("1", "true", "yes")
     return size, chunk, pd
