@@ -323,6 +323,23 @@ def test_nixl_disaggregated_roles(role: str) -> None:
         (["--kv-transfer-config", '{"kv_connector": "NixlConnector", "kv_role": "x"}'], "kv_role"),
         (["--kv-offloading-size", "8", "--kv-offloading-backend", "disk"], "native or lmcache"),
         (["--kv-offloading-size", "-1"], ">= 0 GiB"),
+        (["--kv-offloading-size", "nan"], "finite"),
+        (
+            [
+                "--kv-transfer-config",
+                '{"kv_connector": "LMCacheConnectorV1", '
+                '"kv_connector_extra_config": {"lmcache.max_local_cpu_size": "inf"}}',
+            ],
+            "finite",
+        ),
+        (
+            [
+                "--kv-transfer-config",
+                '{"kv_connector": "OffloadingConnector", '
+                '"kv_connector_extra_config": {"cpu_bytes_to_use": "lots"}}',
+            ],
+            "number of bytes",
+        ),
     ],
 )
 def test_bad_kv_transfer_settings_are_refused_in_one_line(args: list[str], message: str) -> None:

@@ -428,8 +428,9 @@ def _predict(
     pad = mxfp4_moe_padding_bytes(spec, r.precision, tp, prof.mxfp4_intermediate_multiple)
     rope = rotary_cache_bytes(spec, 4 if r.precision.compute_dtype == "float32" else 2)
     firsts = [sum(splits[:i]) for i in range(len(splits))]
-    # LoRA slots, expert placement and speculative layers (engines/vllm_features.py); the draft/MTP
-    # layers run after the last layer, so PP puts them on the last stage.
+    # LoRA slots, expert placement, speculative layers, all-to-all and connector buffers
+    # (engines/vllm_features.py); the draft/MTP layers run after the last layer, so PP puts them on
+    # the last stage.
     features = feature_memory(
         spec, r.precision, r.kv_element, settings, tp, parse_version(match.version)
     )

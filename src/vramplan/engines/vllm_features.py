@@ -494,7 +494,10 @@ def _kv_transfer(
             raise InputError(
                 "OffloadingConnector needs kv_connector_extra_config.cpu_bytes_to_use (or use --kv-offloading-size)"
             )
-        total = int(float(raw))
+        try:
+            total = gib_to_bytes(float(raw) / 2**30, "cpu_bytes_to_use")
+        except (TypeError, ValueError):
+            raise InputError("cpu_bytes_to_use must be a number of bytes") from None
         host.append(("kv_offload", total // max(tp, 1)))
         notes.append(
             f"CPU offloading: {total / 2**30:.2f} GiB of host memory in all; GPU pool unchanged"
@@ -520,7 +523,10 @@ def _kv_transfer(
             )
         try:
             pool_gib = float(extra.get("mem_pool_size_gb", P2P_NCCL_POOL_GIB))
-            buffer = int(float(config.get("kv_buffer_size", P2P_NCCL_KV_BUFFER_BYTES)))
+            buffer = gib_to_bytes(
+                float(config.get("kv_buffer_size", P2P_NCCL_KV_BUFFER_BYTES)) / 2**30,
+                "kv_buffer_size",
+            )
         except (TypeError, ValueError):
             raise InputError("mem_pool_size_gb and kv_buffer_size must be numbers") from None
         host.append(("p2p_nccl_pool", p2p_nccl_host_pool_bytes(pool_gib)))

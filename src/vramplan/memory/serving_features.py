@@ -477,8 +477,8 @@ def expert_weight_bytes_per_gpu(
 # ------------------------------------------------------------------------------------------------ offload
 def gib_to_bytes(gib: float, flag: str) -> int:
     """A GiB flag as vLLM turns it into bytes: ``int(x * 1024**3)`` (model_executor/offloader/base.py:174)."""
-    if gib < 0:
-        raise InputError(f"{flag} must be >= 0 GiB (got {gib})")
+    if not 0 <= gib < 1 << 30:  # also refuses NaN and infinity
+        raise InputError(f"{flag} must be >= 0 GiB and finite (got {gib})")
     return int(gib * GIB_BYTES)
 
 
