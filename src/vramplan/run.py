@@ -98,6 +98,8 @@ def _vllm(v: dict[str, Any]) -> dict[str, Any]:
     data = pred.to_dict()
     extra = data.pop("extra", {})
     data["ignored_flags"] = extra.get("ignored_flags", [])
+    if extra.get("host_bytes"):  # KV offload tiers / connector host buffers, per GPU
+        data["host_bytes"] = extra["host_bytes"]
     return data
 
 

@@ -18,17 +18,22 @@ from hypothesis import strategies as st
 
 from vramplan.errors import InputError
 from vramplan.memory.serving_features import (
+    all2all_buffer_bytes,
+    deepep_low_latency_rdma_bytes,
     draft_model_memory,
     eagle_head_memory,
     expert_weight_bytes_per_gpu,
     experts_on_rank,
     gpu_weight_bytes_after_cpu_offload,
     kv_offload_host_bytes,
+    lmcache_gpu_buffer_bytes,
+    lmcache_host_bytes,
     lora_adapter_bytes,
     lora_cpu_cache_bytes,
     lora_gpu_bytes,
     mtp_memory,
     ngram_memory,
+    p2p_nccl_host_pool_bytes,
     uva_offloaded_bytes,
 )
 from vramplan.model.hf_config import spec_from_config
@@ -401,3 +406,67 @@ def test_draft_tp_is_one_or_the_targets() -> None:
     assert whole.weight_bytes == 1_235_814_400 * 2
     with pytest.raises(InputError, match="draft_tensor_parallel_size"):
         draft_model_memory(LLAMA_32_1B, BF16, Fraction(2), tp=4, draft_tp=2)
+
+
+# ------------------------------------------------------------------ all-to-all buffers, KV connectors
+def test_deepep_low_latency_rdma_hint_follows_the_layout() -> None:
+    # DeepSeek-V3 (hidden 7168 = 56 x 128, 256 experts), written out message by message.
+    def hint(tokens: int) -> int:
+        dispatch_msg = 16 + max(
+            7168 * 2, 7168 + 56 * 4
+        )  # int4 header + BF16 payload (FP8 + scales is smaller)
+        combine_msg = 56 * 4 + 7168 * 2  # per-128-channel bf16x2 min/max + BF16 payload
+        send = max(tokens * dispatch_msg, 256 * tokens * combine_msg)
+        recv = 256 * tokens * max(dispatch_msg, combine_msg)
+        signal = 1024  # 256 ints, already 128-aligned
+        total = 2 * (send + recv + signal)
+        return (total + 128) // 128 * 128
+
+    assert deepep_low_latency_rdma_bytes(128, 7168, 16, 256) == hint(128) == 1_908_410_496
+    assert deepep_low_latency_rdma_bytes(256, 7168, 64, 256) == hint(256)  # ranks do not enter
+    with pytest.raises(InputError, match="tokens, hidden size"):
+        deepep_low_latency_rdma_bytes(0, 7168, 16, 256)
+
+
+def test_all2all_buffers_per_backend() -> None:
+    kw = {"hidden_size": 7168, "num_experts": 256, "ep_size": 16, "max_tokens_per_dp_rank": 128}
+    mib = 1 << 20
+    # all2all.py:262-287 (VLLM_DEEPEP_BUFFER_SIZE_MB = 1024, envs.py:303) + DeepEP's 32 MiB workspace.
+    assert all2all_buffer_bytes("deepep_high_throughput", **kw) == 1024 * mib + 32 * mib
+    assert (
+        all2all_buffer_bytes("deepep_high_throughput", internode=True, **kw)
+        == 2048 * mib + 32 * mib
+    )
+    assert all2all_buffer_bytes("deepep_high_throughput", buffer_mb=512, **kw) == 544 * mib
+    # all2all.py:330-364: NVLink buffer + the low-latency RDMA hint + workspace.
+    assert all2all_buffer_bytes("deepep_low_latency", **kw) == (
+        1056 * mib + deepep_low_latency_rdma_bytes(128, 7168, 16, 256)
+    )
+    for backend in (
+        "allgather_reducescatter",
+        "naive",
+        "pplx",
+    ):  # config/parallel.py:575-581 fallback
+        assert all2all_buffer_bytes(backend, **kw) == 0
+    with pytest.raises(InputError, match="not modelled"):
+        all2all_buffer_bytes("mori", **kw)
+
+
+def test_lmcache_buffers() -> None:
+    # lmcache/v1/gpu_connector/gpu_connectors.py:191-202,427-429: [2, layers, chunk, kv_heads*head_dim].
+    llama_8b_per_token = 2 * 32 * 8 * 128 * 2
+    assert lmcache_gpu_buffer_bytes(llama_8b_per_token) == 2 * 32 * 256 * 1024 * 2 == 32 << 20
+    assert lmcache_gpu_buffer_bytes(llama_8b_per_token, enable_pd=True) == 0
+    assert lmcache_host_bytes() == 5 << 30  # max_local_cpu_size 5.0 -> int(5.0 * 1024**3)
+    assert lmcache_host_bytes(0.5) == 1 << 29
+    with pytest.raises(InputError, match="LMCACHE_MAX_LOCAL_CPU_SIZE"):
+        lmcache_host_bytes(-1)
+
+
+def test_p2p_nccl_pool_rounds_up_to_a_power_of_two() -> None:
+    # tensor_memory_pool.py:73,84-85 (vLLM 0.11.0): max_block_size = 1 << (size - 1).bit_length().
+    assert p2p_nccl_host_pool_bytes() == 32 << 30
+    assert p2p_nccl_host_pool_bytes(1.5) == 2 << 30
+    assert p2p_nccl_host_pool_bytes(1) == 1 << 30
+    with pytest.raises(InputError, match="512-byte"):
+        p2p_nccl_host_pool_bytes(1e-9)

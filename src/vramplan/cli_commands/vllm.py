@@ -89,6 +89,8 @@ def render(d: dict[str, Any]) -> str:
     lines.append(
         f"  {'Maximum concurrency':<28}{d['max_concurrency']:>10.2f}x for {s['max_model_len']:,} tokens per request"
     )
+    for purpose, n in (d.get("host_bytes") or {}).items():
+        lines.append(f"  {'host: ' + purpose.replace('_', ' '):<28}{n / 2**30:>10.2f} GiB")
     lines.append("starts: yes" if d["starts"] else "starts: NO")
     for e in d["errors"]:
         lines.append(f"  error: {e}")

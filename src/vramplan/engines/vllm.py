@@ -428,10 +428,17 @@ def _predict(
     pad = mxfp4_moe_padding_bytes(spec, r.precision, tp, prof.mxfp4_intermediate_multiple)
     rope = rotary_cache_bytes(spec, 4 if r.precision.compute_dtype == "float32" else 2)
     firsts = [sum(splits[:i]) for i in range(len(splits))]
-    # LoRA slots, expert placement and speculative layers (engines/vllm_features.py); the draft/MTP
-    # layers run after the last layer, so PP puts them on the last stage.
-    features = feature_memory(spec, r.precision, r.kv_element, settings, tp)
+    # LoRA slots, expert placement, speculative layers, all-to-all and connector buffers
+    # (engines/vllm_features.py); the draft/MTP layers run after the last layer, so PP puts them on
+    # the last stage.
+    features = feature_memory(
+        spec, r.precision, r.kv_element, settings, tp, parse_version(match.version)
+    )
     notes.extend(features.notes)
+    if features.batched_tokens_default and not settings.get("max_num_batched_tokens"):
+        # batched DP MoE (DeepEP low-latency) default; arg_utils.py:3269-3271 then caps default seqs.
+        tokens = features.batched_tokens_default
+        seqs = seqs if settings.get("max_num_seqs") else min(seqs, tokens)
     last = len(splits) - 1
     stages = [
         _Stage(
@@ -462,6 +469,7 @@ def _predict(
     )
     forward, sampler, act = peak["forward"], peak["sampler"], peak["peak"]
     non_torch = int((prof.non_torch_tp1_gib if tp == 1 else prof.non_torch_tp_gib) * GIB)
+    non_torch += features.reserved_bytes  # all-to-all / connector buffers outside PyTorch
     eager = bool(settings.get("enforce_eager"))
     sizes = _capture_sizes(seqs, tokens) if not eager else 0
     graph_stage = [
@@ -555,6 +563,9 @@ def _predict(
     }
     if settings.get("served_model_name"):
         resolved["served_model_name"] = settings["served_model_name"]
+    host_bytes = dict(features.host_bytes)
+    if features.host_mirrors_kv:
+        host_bytes[features.host_mirrors_kv] = int(max(0, worst["available"]))
     return EnginePrediction(
         engine=ENGINE,
         engine_version=match.version,
@@ -579,6 +590,7 @@ def _predict(
             "kv_groups": worst["num_groups"],
             "kv_cache_bytes": int(max(0, worst["available"])),
             "gpu_memory_bytes": total,
+            **({"host_bytes": host_bytes} if host_bytes else {}),
         },
     )
 

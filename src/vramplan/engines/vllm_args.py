@@ -95,6 +95,10 @@ FLAGS: tuple[Flag, ...] = (
     Flag(("--speculative-config",), "speculative_config", _str),
     Flag(("--enable-expert-parallel", "-ep"), "enable_expert_parallel"),
     Flag(("--data-parallel-size", "-dp"), "data_parallel_size", _int),
+    Flag(("--all2all-backend",), "all2all_backend", _str),
+    Flag(("--kv-transfer-config",), "kv_transfer_config", _str),
+    Flag(("--kv-offloading-size",), "kv_offloading_size", _float),
+    Flag(("--kv-offloading-backend",), "kv_offloading_backend", _str),
     Flag(("--enable-chunked-prefill",), "enable_chunked_prefill"),
     Flag(("--no-enable-chunked-prefill",), "enable_chunked_prefill", value_when_set=False),
 )

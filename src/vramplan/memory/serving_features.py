@@ -477,8 +477,8 @@ def expert_weight_bytes_per_gpu(
 # ------------------------------------------------------------------------------------------------ offload
 def gib_to_bytes(gib: float, flag: str) -> int:
     """A GiB flag as vLLM turns it into bytes: ``int(x * 1024**3)`` (model_executor/offloader/base.py:174)."""
-    if gib < 0:
-        raise InputError(f"{flag} must be >= 0 GiB (got {gib})")
+    if not 0 <= gib < 1 << 30:  # also refuses NaN and infinity
+        raise InputError(f"{flag} must be >= 0 GiB and finite (got {gib})")
     return int(gib * GIB_BYTES)
 
 
@@ -525,6 +525,137 @@ def kv_offload_host_bytes(
             "give its local CPU size in GiB"
         )
     return gib_to_bytes(lmcache_local_cpu_gib, "LMCache local CPU size")
+
+
+# --------------------------------------------------------------------------- expert-parallel all-to-all
+#: ``VLLM_DEEPEP_BUFFER_SIZE_MB`` default (envs.py:303, 2145-2147): DeepEP's NVLink buffer, and the RDMA one
+#: of the high-throughput kernels across nodes.
+DEEPEP_BUFFER_SIZE_MB = 1024
+#: DeepEP ``Buffer`` also cudaMallocs a 32 MiB workspace (deep_ep csrc/deep_ep.cpp:58-60, "Create 32 MiB
+#: workspace"); the task FIFO and peer-pointer tables next to the NVLink buffer are under 1 KiB and not counted.
+DEEPEP_WORKSPACE_BYTES = 32 << 20
+#: NUM_BUFFER_ALIGNMENT_BYTES of DeepEP (deep_ep.cpp:27-28 asserts both buffers are multiples of it).
+DEEPEP_ALIGNMENT_BYTES = 128
+#: 0.34 config/parallel.py:575-581: "naive" and "pplx" were removed and fall back to this one.
+ALL2ALL_FALLBACK = "allgather_reducescatter"
+ALL2ALL_BACKENDS = frozenset(
+    {"naive", "pplx", "allgather_reducescatter", "deepep_high_throughput", "deepep_low_latency"}
+)
+#: config/scheduler.py:41: max_num_batched_tokens when DeepEP low-latency runs batched DP MoE and the user
+#: gave none (engine/arg_utils.py:3200-3206).
+BATCHED_DP_MOE_TOKENS = 256
+
+
+def deepep_low_latency_rdma_bytes(
+    max_tokens_per_rank: int, hidden_size: int, num_ranks: int, num_experts: int
+) -> int:
+    """``deep_ep.Buffer.get_low_latency_rdma_size_hint`` (DeepEP csrc/config.hpp ``LowLatencyLayout``).
+
+    Two (odd/even) send, receive and signalling buffers, BF16 messages with per-128-channel scales::
+
+        dispatch_msg = 16 + max(2h, h + 4 * h/128)       combine_msg = 4 * h/128 + 2h
+        send   = max(T * dispatch_msg, E * T * combine_msg)
+        recv   = E * T * max(dispatch_msg, combine_msg)
+        signal = align128(4 * E)
+        total  = 2 * (send + recv + signal), rounded up past the next 128-byte boundary
+
+    The PyPI sdist of DeepEP (1.0.0) ships deep_ep.cpp but not config.hpp; the layout above is DeepEP's
+    current one (a stated source, not read from a wheel). ``num_ranks`` does not enter the size.
+    E.g. DeepSeek-V3 (h 7168, 256 experts) at 256 tokens: 3,816,818,816 B (3.55 GiB) per GPU.
+    """
+    if min(max_tokens_per_rank, hidden_size, num_ranks, num_experts) < 1:
+        raise InputError("DeepEP buffer sizes need tokens, hidden size, ranks and experts >= 1")
+    scales = hidden_size // 128
+    dispatch_msg = 16 + max(hidden_size * 2, hidden_size + scales * 4)
+    combine_msg = scales * 4 + hidden_size * 2
+    t, e = max_tokens_per_rank, num_experts
+    send = max(t * dispatch_msg, e * t * combine_msg)
+    recv = max(e * t * dispatch_msg, e * t * combine_msg)
+    signal = -(-(e * 4) // 128) * 128
+    total = 2 * (send + recv + signal)
+    return (total + DEEPEP_ALIGNMENT_BYTES) // DEEPEP_ALIGNMENT_BYTES * DEEPEP_ALIGNMENT_BYTES
+
+
+def all2all_buffer_bytes(
+    backend: str,
+    *,
+    hidden_size: int,
+    num_experts: int,
+    ep_size: int,
+    max_tokens_per_dp_rank: int,
+    internode: bool = False,
+    buffer_mb: int = DEEPEP_BUFFER_SIZE_MB,
+) -> int:
+    """GPU bytes one rank's expert-parallel all-to-all backend holds for the whole run (one buffer per rank,
+    shared by all MoE layers through ``handle_cache``, distributed/device_communicators/all2all.py).
+
+    They are allocated when the MoE layers build their prepare/finalize objects after weight loading
+    (model_executor/layers/fused_moe/all2all_utils.py:236-275), by cudaMalloc / NVSHMEM outside PyTorch's
+    allocator, so vLLM's profile sees them as non-torch memory before the KV cache is sized.
+
+    - ``allgather_reducescatter`` (default; ``naive`` and ``pplx`` fall back to it): no persistent buffer;
+      the gathered tokens are activations of the forward.
+    - ``deepep_high_throughput`` (all2all.py:262-287): ``buffer_mb`` MiB NVLink buffer, the same again as
+      RDMA buffer across nodes (0 within one node), plus DeepEP's 32 MiB workspace.
+    - ``deepep_low_latency`` (all2all.py:330-364): ``buffer_mb`` MiB NVLink buffer plus the RDMA buffer of
+      :func:`deepep_low_latency_rdma_bytes` for ``max_tokens_per_dp_rank`` tokens, plus the workspace.
+    """
+    key = backend.strip().lower()
+    if key not in ALL2ALL_BACKENDS:
+        raise InputError(
+            f"--all2all-backend {backend!r} is not modelled; use one of {', '.join(sorted(ALL2ALL_BACKENDS))}"
+        )
+    if buffer_mb < 0:
+        raise InputError(f"VLLM_DEEPEP_BUFFER_SIZE_MB must be >= 0 (got {buffer_mb})")
+    nvl = buffer_mb * (1 << 20)
+    if key == "deepep_high_throughput":
+        return nvl + (nvl if internode else 0) + DEEPEP_WORKSPACE_BYTES
+    if key == "deepep_low_latency":
+        rdma = deepep_low_latency_rdma_bytes(
+            max_tokens_per_dp_rank, hidden_size, ep_size, num_experts
+        )
+        return nvl + rdma + DEEPEP_WORKSPACE_BYTES
+    return 0
+
+
+# ------------------------------------------------------------------------------------ KV connectors
+#: LMCache's defaults (lmcache/v1/config.py:90-96, LMCache 0.5.6): ``chunk_size`` 256 tokens,
+#: ``max_local_cpu_size`` 5.0 GB (GiB: ``int(size * 1024**3)``, lmcache/v1/cache_engine.py:2106-2109).
+LMCACHE_CHUNK_TOKENS = 256
+LMCACHE_LOCAL_CPU_GIB = 5.0
+
+
+def lmcache_gpu_buffer_bytes(
+    kv_bytes_per_token: int, chunk_tokens: int = LMCACHE_CHUNK_TOKENS, enable_pd: bool = False
+) -> int:
+    """LMCache's GPU staging buffer on one rank: ``[2 (1 for MLA), layers, chunk_size, kv_heads x head_dim]``
+    in the KV dtype (lmcache/v1/gpu_connector/gpu_connectors.py:191-202, 427-429), i.e. ``chunk_size`` tokens
+    of this rank's KV; none when LMCache runs disaggregated (``enable_pd``, gpu_connector/utils.py:60-68)."""
+    if chunk_tokens < 1:
+        raise InputError(f"LMCache chunk_size must be >= 1 token (got {chunk_tokens})")
+    return 0 if enable_pd else chunk_tokens * kv_bytes_per_token
+
+
+def lmcache_host_bytes(max_local_cpu_gib: float = LMCACHE_LOCAL_CPU_GIB) -> int:
+    """Pinned host bytes of LMCache's local CPU tier for ONE worker (every TP rank runs its own engine):
+    ``int(max_local_cpu_size * 1024**3)`` (lmcache/v1/cache_engine.py:2106-2109)."""
+    return gib_to_bytes(max_local_cpu_gib, "LMCACHE_MAX_LOCAL_CPU_SIZE")
+
+
+#: P2pNcclConnector (vLLM 0.10-0.24; read in 0.11.0): ``kv_buffer_size`` default 1e9 bytes
+#: (config/kv_transfer.py:34) and ``mem_pool_size_gb`` default 32 (kv_connector/v1/p2p/p2p_nccl_engine.py:27).
+P2P_NCCL_KV_BUFFER_BYTES = 10**9
+P2P_NCCL_POOL_GIB = 32
+
+
+def p2p_nccl_host_pool_bytes(mem_pool_size_gib: float = P2P_NCCL_POOL_GIB) -> int:
+    """Pinned host pool every P2pNccl engine allocates at start (producer and consumer alike):
+    ``TensorMemoryPool(max_block_size=int(gb * 1024**3))`` rounded up to a power of two
+    (p2p/tensor_memory_pool.py:66-95, p2p_nccl_engine.py:120-124, vLLM 0.11.0)."""
+    size = gib_to_bytes(mem_pool_size_gib, "mem_pool_size_gb")
+    if size < 512:
+        raise InputError(f"mem_pool_size_gb {mem_pool_size_gib} is below the pool's 512-byte block")
+    return 1 << (size - 1).bit_length()
 
 
 # ------------------------------------------------------------------------------ --speculative-config methods
