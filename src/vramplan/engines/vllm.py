@@ -44,6 +44,8 @@ from vramplan.memory.activations import (
 )
 from vramplan.memory.kv_cache import KVLayerGroup, kv_layer_groups
 from vramplan.memory.state_cache import state_dtypes, state_layers
+from vramplan.memory.vllm_dsv4_pages import DEFAULT_BLOCK_TOKENS as DSV4_BLOCK_TOKENS
+from vramplan.memory.vllm_dsv4_pages import Dsv4Plan, plan_dsv4_pages
 from vramplan.memory.vllm_hybrid_pages import (
     DEFAULT_BLOCK_SIZE_TOKENS,
     HybridPagePlan,
@@ -522,6 +524,11 @@ def _predict(
         if hybrid and generation == "v1"
         else None
     )
+    dsv4 = (
+        _dsv4_plans(spec, settings, r.kv_dtype, splits, notes)
+        if spec.model_type == "deepseek_v4" and generation == "v1"
+        else None
+    )
     per_stage: list[dict[str, Any]] = []
     for i, (s, g) in enumerate(zip(stages, graph_stage)):
         if override:
@@ -532,11 +539,12 @@ def _predict(
             )
         else:
             avail = requested - s.weights - act - non_torch - (g if prof.graphs_in_budget else 0)
-        per_stage.append(
-            _hybrid_blocks(plans[i], s, avail, max_len)
-            if plans
-            else _blocks(s, avail, block, max_len, tokens, generation)
-        )
+        if plans:
+            per_stage.append(_hybrid_blocks(plans[i], s, avail, max_len))
+        elif dsv4:
+            per_stage.append(_dsv4_blocks(dsv4[i], s, avail, max_len, tokens))
+        else:
+            per_stage.append(_blocks(s, avail, block, max_len, tokens, generation))
     worst_i = min(range(len(per_stage)), key=lambda i: per_stage[i]["num_blocks"])
     worst = per_stage[worst_i]
     num_blocks = min(p["num_blocks"] for p in per_stage)
@@ -555,8 +563,11 @@ def _predict(
 
     errors: list[str] = _gpu_cannot_run(gpu, r.precision, dtype, version or match.version, notes)
     plan: HybridPagePlan | None = worst.get("plan")
+    v4: Dsv4Plan | None = worst.get("dsv4")
     if plan is not None:
         block = plan.block_size
+    elif v4 is not None:
+        block = v4.groups[0].block_tokens
     per_request = worst["blocks_per_request"]
     concurrency = num_blocks / per_request if per_request else 0.0
     if generation == "v0" or prof.token_line == "blocks":
@@ -579,6 +590,8 @@ def _predict(
                 f"that can be stored in KV cache ({kv_tokens}). Try increasing "
                 "`gpu_memory_utilization` or decreasing `max_model_len` when initializing the engine."
             )
+    elif v4 is not None:
+        errors.extend(_dsv4_errors(v4, worst["available"], max_len, tokens))
     elif plan is not None:
         errors.extend(
             _hybrid_errors(plan, prof, worst["available"], max_len, seqs, num_blocks, eager)
@@ -808,9 +821,30 @@ def _request_blocks(g: KVLayerGroup, max_len: int, block: int, tokens: int) -> i
     return ceil(max_len / block)
 
 
+def _uniform_type(groups: Sequence[KVLayerGroup]) -> bool:
+    """Several layer layouts that all hold every token (no window, no compression)."""
+    return len(groups) > 1 and all(
+        g.kind in ("full", "mla", "indexer") and g.window is None and g.compress_ratio == 1
+        for g in groups
+    )
+
+
 def _blocks(
     stage: _Stage, available: int, block: int, max_len: int, tokens: int, generation: str
 ) -> dict[str, Any]:
+    if generation != "v0" and _uniform_type(stage.groups):
+        # UniformTypeKVCacheSpecs: every layer needs the same token slots (full attention, MLA, DSA indexer)
+        # but pages differ (DeepSeek-V3.2: 656 B latent + 132 B indexer keys): one group, one block = one
+        # page of every layer, no padding to the largest page (kv_cache_utils.get_kv_cache_groups).
+        block_bytes = sum(g.layers * int(g.bytes_per_token_per_layer * block) for g in stage.groups)
+        return {
+            "num_blocks": max(0, available // block_bytes) if available > 0 else 0,
+            "available": available,
+            "block_bytes": block_bytes,
+            "num_groups": 1,
+            "blocks_per_request": ceil(max_len / block),
+            "stage": stage,
+        }
     size, groups = _groups(stage, generation)
     page = {id(g): int(g.bytes_per_token_per_layer * block) for g, _ in groups}
     page_bytes = max(page.values())
@@ -938,17 +972,10 @@ def _hybrid_errors(
     summed per layer), or more sequences than pool blocks under full CUDA graphs (``CompilationConfig``)."""
     need = plan.needed_bytes(max_len)
     if need > available:
-        fit = plan.estimated_max_model_len(available, max_len)
-        estimate = (
-            f"Based on the available memory, the estimated maximum model length is {fit}. "
-            if fit > 0
-            else ""
-        )
         return [
-            f"To serve at least one request with the model's max seq len ({max_len}), ({need / GIB:.2f} GiB KV "
-            f"cache is needed, which is larger than the available KV cache memory ({available / GIB:.2f} GiB). "
-            f"{estimate}Try increasing `gpu_memory_utilization` or decreasing `max_model_len` when "
-            "initializing the engine."
+            _too_long_error(
+                max_len, need, available, plan.estimated_max_model_len(available, max_len)
+            )
         ]
     if prof.mamba_seqs_check and not eager and seqs > num_blocks:
         return [
@@ -980,6 +1007,68 @@ def _hybrid_extra(plan: HybridPagePlan) -> dict[str, Any]:
         "state_pages_per_request": plan.state_blocks_per_request,
         "mamba_padding_percent": round(float(plan.padding_fraction) * 100, 2),
     }
+
+
+def _dsv4_plans(
+    spec: ModelSpec,
+    settings: Mapping[str, Any],
+    kv_dtype: str,
+    splits: Sequence[int],
+    notes: list[str],
+) -> list[Dsv4Plan]:
+    """DeepSeek-V4's grouped pool per pipeline stage (memory/vllm_dsv4_pages.py)."""
+    block = int(settings.get("block_size") or DSV4_BLOCK_TOKENS)
+    firsts = [sum(splits[:i]) for i in range(len(splits))]
+    plans = [plan_dsv4_pages(spec, block, n, first) for n, first in zip(splits, firsts)]
+    if "8" not in kv_dtype:
+        notes.append(
+            f"DeepSeek-V4 KV counted in vLLM's fp8_ds_mla layout (584 B per entry), not {kv_dtype}: the "
+            "sliding-window cache only takes it"
+        )
+    notes.append(
+        "DeepSeek-V4 pool as vLLM 0.22 groups it: sliding-window, compressed, indexer and compressor-state "
+        f"caches in {len(plans[-1].groups)} groups of {plans[-1].num_layer_tuples} layer tuples "
+        f"({plans[-1].tuple_bytes:,} B each); the sliding groups charge window + max_num_batched_tokens"
+    )
+    return plans
+
+
+def _dsv4_blocks(
+    plan: Dsv4Plan, stage: _Stage, available: int, max_len: int, batched: int
+) -> dict[str, Any]:
+    """``_blocks`` for DeepSeek-V4: ``available // (tuple bytes x tuples)`` blocks."""
+    return {
+        "num_blocks": max(0, available) // plan.block_bytes,
+        "available": available,
+        "block_bytes": plan.block_bytes,
+        "num_groups": len(plan.groups),
+        "blocks_per_request": plan.blocks_per_request(max_len, batched),
+        "stage": stage,
+        "dsv4": plan,
+    }
+
+
+def _dsv4_errors(plan: Dsv4Plan, available: int, max_len: int, batched: int) -> list[str]:
+    need = plan.needed_bytes(max_len, batched)
+    if need <= available:
+        return []
+    fit = plan.estimated_max_model_len(available, batched, max_len)
+    return [_too_long_error(max_len, need, available, fit)]
+
+
+def _too_long_error(max_len: int, need: int, available: int, fit: int) -> str:
+    """vLLM's ``_check_enough_kv_cache_memory`` text (2026 wording)."""
+    estimate = (
+        f"Based on the available memory, the estimated maximum model length is {fit}. "
+        if fit > 0
+        else ""
+    )
+    return (
+        f"To serve at least one request with the model's max seq len ({max_len}), ({need / GIB:.2f} GiB KV "
+        f"cache is needed, which is larger than the available KV cache memory ({available / GIB:.2f} GiB). "
+        f"{estimate}Try increasing `gpu_memory_utilization` or decreasing `max_model_len` when "
+        "initializing the engine."
+    )
 
 
 def largest_fitting_len(
