@@ -1129,6 +1129,15 @@ def suggest_fixes(
             out.append(
                 Fix("max_model_len", lo, "the longest context whose request fits the KV cache")
             )
+    blocks, seqs = failed.gpu_blocks or 0, failed.settings["max_num_seqs"]
+    if 0 < blocks < seqs and starts(max_num_seqs=blocks):
+        out.append(
+            Fix(
+                "max_num_seqs",
+                blocks,
+                "each running sequence of a hybrid model needs its own block",
+            )
+        )
     util = failed.settings["gpu_memory_utilization"]
     for step in range(int(round(util * 100)) + 1, 100):
         if starts(gpu_memory_utilization=step / 100):
