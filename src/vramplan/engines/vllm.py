@@ -655,6 +655,7 @@ def _predict(
             "blocks_per_request": per_request,
             "kv_groups": worst["num_groups"],
             "kv_cache_bytes": int(max(0, worst["available"])),
+            "block_bytes": worst["block_bytes"],
             **(_hybrid_extra(plan) if plan else {}),
             "gpu_memory_bytes": total,
         },
