@@ -325,3 +325,18 @@ def test_a_config_file_is_named_by_its_stem_or_hub_id(tmp_path: Path, hub_id: st
         [str(path), "-tp", "2", "--max-model-len", "8192"], gpu="H100", engine_version="0.26"
     )
     assert pred.settings["model"] == (hub_id or "Qwen__Qwen3.5-27B")
+
+
+@pytest.mark.parametrize("gpu, block, pages", [("H100", 1600, 3), ("A100-80GB", 1568, 2)])
+def test_034_gdn_prefill_checkpoint_page_on_hopper(gpu: str, block: int, pages: int) -> None:
+    """vLLM 0.33+: FlashInfer's GDN prefill (Hopper) exports a checkpoint: blocks a multiple of 64
+    (64 x cdiv(1,603,584, 64 x 1024) = 1600) and one more state page per request in align mode."""
+    s = {
+        "model": "Qwen/Qwen3.5-27B",
+        "tensor_parallel_size": 2,
+        "kv_cache_dtype": "fp8",
+        "max_model_len": 131072,
+        "kv_cache_memory_bytes": 5 * GIB,
+    }
+    pred = predict_vllm(s, gpu=gpu, engine_version="0.34")
+    assert (pred.settings["block_size"], pred.extra["state_pages_per_request"]) == (block, pages)

@@ -118,7 +118,14 @@ class VllmProfile:
     #: Startup fails when max_num_seqs exceeds the pool's blocks for a model with Mamba layers and full
     #: CUDA graphs (``CompilationConfig`` "exceeds available Mamba cache blocks"; 0.22+, not in 0.11).
     mamba_seqs_check: bool = False
+    #: 0.33+: in align mode Mamba2 layers, and gated-DeltaNet layers on FlashInfer's GDN prefill (Hopper),
+    #: export prefill checkpoints: one more state page per request (``num_prefill_checkpoint_blocks``),
+    #: GDN blocks a multiple of 64 tokens (``FLASHINFER_GDN_CHECKPOINT_ALIGNMENT``).
+    mamba_checkpoint_pages: bool = False
 
+
+#: vLLM 0.33+ ``FLASHINFER_GDN_CHECKPOINT_ALIGNMENT`` (v1/attention/backends/gdn_attn.py).
+FLASHINFER_GDN_CHECKPOINT_TOKENS = 64
 
 #: v0.34 extensible KV cache: margin kept free = max(floor, fraction x transient peak)
 #: (vllm/v1/worker/extensible_kv_cache.py:64-65, ``KV_CACHE_MARGIN_FLOOR_BYTES`` is 3 GiB on ROCm).
@@ -197,8 +204,9 @@ def _profiles() -> dict[str, VllmProfile]:
     # v0.28: get_batch_defaults gains a >= 160 GiB tier (arg_utils.py, "B200/B300 with >= 160GB");
     # KV size and concurrency print on one line (kv_cache_utils.update_kv_cache_capacity).
     rows["0.28"] = replace(rows["0.26"], largest_tier_gib=160)
-    # v0.33: GB10 (cc 12.1) stays on the small batch tier (arg_utils.get_batch_defaults).
-    rows["0.33"] = replace(rows["0.28"], gb10_small_tier=True)
+    # v0.33: GB10 (cc 12.1) stays on the small batch tier (arg_utils.get_batch_defaults); Mamba2 and
+    # FlashInfer-GDN layers hold a prefill-checkpoint page in align mode (mamba_mixer2.py, qwen_gdn_linear_attn.py).
+    rows["0.33"] = replace(rows["0.28"], gb10_small_tier=True, mamba_checkpoint_pages=True)
     # v0.34: extensible KV cache on by default on CUDA/ROCm (config/cache.py enable_extensible_kv_cache,
     # resolved_gpu_memory_utilization: 1.0 when extensible, else 0.92).
     rows["0.34"] = replace(rows["0.33"], kv_sizing="extensible")
@@ -519,6 +527,7 @@ def _predict(
             stages,
             features.kv_groups,
             bool(prefix_caching),
+            cc,
             notes,
         )
         if hybrid and generation == "v1"
@@ -875,6 +884,7 @@ def _hybrid_plans(
     stages: Sequence[_Stage],
     draft_groups: Sequence[KVLayerGroup],
     prefix_caching: bool,
+    cc: float | None,
     notes: list[str],
 ) -> list[HybridPagePlan] | None:
     """vLLM's unified pages for each pipeline stage of an attention + state hybrid (None for other models).
@@ -896,6 +906,7 @@ def _hybrid_plans(
     if spec_cfg is not None and prof.hybrid_state_blocks == "align":
         spec_tokens = int(spec_cfg.get("num_speculative_tokens") or spec.mtp_layers or 1)
     align = prefix_caching and prof.hybrid_state_blocks == "align"
+    checkpoint_blocks, checkpoint_alignment = _checkpoint_pages(spec, prof, cc, align, notes)
     attn_1 = attention_bytes_per_token(spec, kv_element, tp)
     extra = sum(g.layers for g in draft_groups if g.bytes_per_token_per_layer == attn_1)
     plans: list[HybridPagePlan] = []
@@ -913,8 +924,10 @@ def _hybrid_plans(
                     block_size=int(settings.get("block_size") or DEFAULT_BLOCK_SIZE_TOKENS),
                     prefix_caching=align,
                     num_speculative_tokens=spec_tokens,
+                    checkpoint_blocks=checkpoint_blocks,
                     extra_attention_layers=extra if i == len(stages) - 1 else 0,
                     layer_counts=(stage.layers - n_state, n_state),
+                    checkpoint_alignment=checkpoint_alignment,
                 )
             )
             first += stage.layers
@@ -942,6 +955,25 @@ def _hybrid_plans(
         + "; GPU KV cache size = int(concurrency x max_model_len), not pool / bytes per token"
     )
     return plans
+
+
+def _checkpoint_pages(
+    spec: ModelSpec, prof: VllmProfile, cc: float | None, align: bool, notes: list[str]
+) -> tuple[int, int]:
+    """(prefill-checkpoint pages per request, block alignment) of vLLM 0.33+ in align mode."""
+    if not (align and prof.mamba_checkpoint_pages and spec.state is not None):
+        return 0, 1
+    if spec.state.kind == "mamba2":
+        return 1, 1
+    if spec.state.kind == "gated_deltanet":
+        if cc == 9.0:
+            return 1, FLASHINFER_GDN_CHECKPOINT_TOKENS
+        if cc is not None and cc >= 10.0:
+            notes.append(
+                "FlashInfer's GDN prefill (one more state page per request) needs CUDA 13 on Blackwell: "
+                "counted as not in use"
+            )
+    return 0, 1
 
 
 def _hybrid_blocks(

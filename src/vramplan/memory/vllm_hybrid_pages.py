@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from fractions import Fraction
+from math import lcm
 
 from vramplan.memory.kv_cache import kv_heads_per_rank
 from vramplan.memory.state_cache import state_shapes
@@ -167,6 +168,7 @@ def plan_hybrid_pages(
     checkpoint_blocks: int = 0,
     extra_attention_layers: int = 0,
     layer_counts: tuple[int, int] | None = None,
+    checkpoint_alignment: int = 1,
 ) -> HybridPagePlan:
     """vLLM's page unification for ``spec`` on one of ``tp`` ranks (pp = 1).
 
@@ -175,6 +177,8 @@ def plan_hybrid_pages(
     supported): two state pages per request instead of one, and the alignment also covers the checkpoint size.
     ``extra_attention_layers``: MTP / draft attention layers with the same page that join the attention groups.
     ``layer_counts``: (attention, state) layers of this pipeline stage when not the whole model.
+    ``checkpoint_alignment``: in align mode the block is also a multiple of the state layers' prefill
+    checkpoint alignment (0.33+: 64 tokens for FlashInfer's GDN prefill, ``interface.py`` 1102-1106).
     """
     if spec.state is None or not spec.attention_layers:
         raise ValueError(f"{spec.name} is not a hybrid of attention and recurrent layers")
@@ -186,6 +190,8 @@ def plan_hybrid_pages(
         MLA_KERNEL_BLOCK_TOKENS if spec.mla is not None else DEFAULT_KERNEL_BLOCK_TOKENS
     )
     align = max(kernel, block_size)
+    if prefix_caching:
+        align = lcm(align, checkpoint_alignment)
     attn = attention_bytes_per_token(spec, kv_element, tp)
     state = state_page_bytes(spec, conv_bytes, recurrent_bytes, tp, num_speculative_tokens)
     raised = align * _cdiv(state, align * attn)
