@@ -340,3 +340,24 @@ def test_034_gdn_prefill_checkpoint_page_on_hopper(gpu: str, block: int, pages: 
     }
     pred = predict_vllm(s, gpu=gpu, engine_version="0.34")
     assert (pred.settings["block_size"], pred.extra["state_pages_per_request"]) == (block, pages)
+
+
+@pytest.mark.parametrize("version, pages", [("0.26", 2), ("0.34", 3)])
+def test_mamba2_hybrid_with_mlp_only_layers_is_paged(version: str, pages: int) -> None:
+    """Nemotron-3-Nano: Mamba2, attention and MLP-only layers; the MLP-only layers hold neither KV nor state.
+    0.33+ adds a prefill-checkpoint page for Mamba2 layers in align mode."""
+    from vramplan.engines.vllm import resolve_model_name
+    from vramplan.memory.vllm_hybrid_pages import group_size
+
+    name = "nvidia/NVIDIA-Nemotron-3-Nano-30B-A3B-BF16"
+    spec = resolve_model_name(name)[0]
+    assert spec.state is not None
+    n_attn = sum(1 for t in spec.layer_types if t != "no_attention")
+    n_state = spec.state.num_layers
+    assert n_attn + n_state < spec.num_layers
+    s = {"model": name, "max_model_len": 8192, "kv_cache_memory_bytes": 8 * GIB, "max_num_seqs": 8}
+    pred = predict_vllm(s, gpu="H200", engine_version=version)
+    assert pred.extra["hybrid_group_size"] == group_size([n_attn, n_state])
+    assert pred.kv_bytes_per_token == n_attn * spec.num_kv_heads * spec.head_dim * 2 * 2
+    assert pred.extra["state_pages_per_request"] == pages
+    assert pred.state_bytes_per_sequence == n_state * pages * pred.extra["hybrid_page_bytes"]

@@ -914,6 +914,10 @@ def _hybrid_plans(
     try:
         for i, stage in enumerate(stages):
             n_state = state_layers(spec, stage.layers, first)
+            kinds = spec.layer_types[first : first + stage.layers]
+            n_attention = sum(
+                1 for t in kinds if t != "no_attention"
+            )  # MLP-only layers hold neither
             plans.append(
                 plan_hybrid_pages(
                     spec,
@@ -926,7 +930,7 @@ def _hybrid_plans(
                     num_speculative_tokens=spec_tokens,
                     checkpoint_blocks=checkpoint_blocks,
                     extra_attention_layers=extra if i == len(stages) - 1 else 0,
-                    layer_counts=(stage.layers - n_state, n_state),
+                    layer_counts=(n_attention, n_state),
                     checkpoint_alignment=checkpoint_alignment,
                 )
             )

@@ -182,7 +182,8 @@ def plan_hybrid_pages(
     """
     if spec.state is None or not spec.attention_layers:
         raise ValueError(f"{spec.name} is not a hybrid of attention and recurrent layers")
-    if spec.state.num_layers != sum(1 for t in spec.layer_types if t == "no_attention"):
+    attention = {i for i, t in enumerate(spec.layer_types) if t != "no_attention"}
+    if attention & set(spec.state.layers):
         # Falcon-H1 keeps both in every layer: vLLM then pages each layer's attention and state separately
         # (two specs per layer); the group arithmetic below assumes one kind per layer.
         raise ValueError(f"{spec.name} has layers with both attention and state; not modelled")
