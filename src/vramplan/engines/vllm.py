@@ -15,6 +15,10 @@ buffers under TP, cuBLAS workspaces), calibrated per version on the dev set and 
 Blocks (§1.6, §1.7): V1 groups layers by attention type; ``num_blocks = floor(available /
 (page * group_size))``; V0 uses one block spanning all layers. The engine takes the minimum over
 pipeline stages. Log lines (§1.9) and the two startup errors (§1.2) follow each version's formula.
+Attention + state hybrids use vLLM's unified pages (memory/vllm_hybrid_pages.py: raised block, padded
+state pages, align mode, "GPU KV cache size" = int(concurrency x max_model_len)); DeepSeek-V4 its grouped
+sliding / compressed / indexer / compressor-state pool (memory/vllm_dsv4_pages.py); layouts that all hold
+every token (DeepSeek-V3.2's MLA latent + DSA indexer keys) share one block without padding.
 """
 
 from __future__ import annotations
