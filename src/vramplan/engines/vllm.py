@@ -15,12 +15,17 @@ buffers under TP, cuBLAS workspaces), calibrated per version on the dev set and 
 Blocks (§1.6, §1.7): V1 groups layers by attention type; ``num_blocks = floor(available /
 (page * group_size))``; V0 uses one block spanning all layers. The engine takes the minimum over
 pipeline stages. Log lines (§1.9) and the two startup errors (§1.2) follow each version's formula.
+Attention + state hybrids use vLLM's unified pages (memory/vllm_hybrid_pages.py: raised block, padded
+state pages, align mode, "GPU KV cache size" = int(concurrency x max_model_len)); DeepSeek-V4 its grouped
+sliding / compressed / indexer / compressor-state pool (memory/vllm_dsv4_pages.py); layouts that all hold
+every token (DeepSeek-V3.2's MLA latent + DSA indexer keys) share one block without padding.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
+from fractions import Fraction
 from math import ceil, floor
 from typing import TYPE_CHECKING, Any
 
@@ -32,7 +37,7 @@ from vramplan.engines.base import (
     parse_version,
     pool_from_prediction,
 )
-from vramplan.engines.vllm_features import feature_memory
+from vramplan.engines.vllm_features import feature_memory, speculative_config
 from vramplan.errors import InputError
 from vramplan.hardware import GPU, gpu_from
 from vramplan.memory.activations import (
@@ -42,6 +47,16 @@ from vramplan.memory.activations import (
     logits_bytes,
 )
 from vramplan.memory.kv_cache import KVLayerGroup, kv_layer_groups
+from vramplan.memory.state_cache import state_dtypes, state_layers
+from vramplan.memory.vllm_dsv4_pages import DEFAULT_BLOCK_TOKENS as DSV4_BLOCK_TOKENS
+from vramplan.memory.vllm_dsv4_pages import Dsv4Plan, plan_dsv4_pages
+from vramplan.memory.vllm_hybrid_pages import (
+    DEFAULT_BLOCK_SIZE_TOKENS,
+    HybridPagePlan,
+    attention_bytes_per_token,
+    hybrid_capacity,
+    plan_hybrid_pages,
+)
 from vramplan.memory.weights import pp_layer_split, weight_bytes
 from vramplan.model.spec import ModelSpec
 from vramplan.scenario import Fix
@@ -97,7 +112,24 @@ class VllmProfile:
     #: multimodal, no LoRA/spec decode; ``EngineArgs.create_engine_config``), and SchedulerConfig then
     #: defaults max_num_batched_tokens to this chunk: 512 in 0.6.x (config.py), 2048 in 0.7.x.
     v0_chunk_tokens: int | None = None
+    #: Hybrid (attention + Mamba/GDN/KDA/short-conv) state pages one running request holds per state group:
+    #: "one" (0.11: one page whatever the settings) or "align" (0.22+: 1 + speculative pages, 2 + speculative
+    #: with prefix caching, vLLM's mamba_cache_mode "align"; ``MambaSpec.max_memory_usage_bytes``).
+    hybrid_state_blocks: str = "one"
+    #: Prefix caching on by default for hybrid models (``ModelConfig.is_prefix_caching_supported``: off for
+    #: "hybrid" up to 0.25, on from 0.26).
+    hybrid_prefix_caching: bool = False
+    #: Startup fails when max_num_seqs exceeds the pool's blocks for a model with Mamba layers and full
+    #: CUDA graphs (``CompilationConfig`` "exceeds available Mamba cache blocks"; 0.22+, not in 0.11).
+    mamba_seqs_check: bool = False
+    #: 0.33+: in align mode Mamba2 layers, and gated-DeltaNet layers on FlashInfer's GDN prefill (Hopper),
+    #: export prefill checkpoints: one more state page per request (``num_prefill_checkpoint_blocks``),
+    #: GDN blocks a multiple of 64 tokens (``FLASHINFER_GDN_CHECKPOINT_ALIGNMENT``).
+    mamba_checkpoint_pages: bool = False
 
+
+#: vLLM 0.33+ ``FLASHINFER_GDN_CHECKPOINT_ALIGNMENT`` (v1/attention/backends/gdn_attn.py).
+FLASHINFER_GDN_CHECKPOINT_TOKENS = 64
 
 #: v0.34 extensible KV cache: margin kept free = max(floor, fraction x transient peak)
 #: (vllm/v1/worker/extensible_kv_cache.py:64-65, ``KV_CACHE_MARGIN_FLOOR_BYTES`` is 3 GiB on ROCm).
@@ -157,15 +189,28 @@ def _profiles() -> dict[str, VllmProfile]:
     )
     # v0.21: "CUDA graph memory profiling is enabled (default since v0.21.0)".
     rows["0.21"] = replace(rows["0.19"], graphs_in_budget=True)
-    # 0.92 default seen in CacheConfig at v0.25.0; request-equivalent token line of 2026 kv_cache_utils.
-    # 0.26-0.27: the same (CacheConfig 0.92, get_batch_defaults unchanged,
+    # 0.22: CacheConfig 0.92; "GPU KV cache size" = int(concurrency x max_model_len) (kv_cache_utils.py);
+    # hybrid state pages in "align" mode with prefix caching, + speculative pages (MambaSpec). Checked in
+    # the 0.22.0 and 0.24.0 wheels.
+    rows["0.22"] = replace(
+        rows["0.21"],
+        util_default=0.92,
+        token_line="requests",
+        hybrid_state_blocks="align",
+        mamba_seqs_check=True,
+    )
+    # 0.25: the same fields (the line the 2025 dev set was read at, kept so answers name it).
+    rows["0.25"] = replace(rows["0.22"])
+    # 0.26: prefix caching on by default for hybrid models (config/model.py is_prefix_caching_supported);
+    # 0.26-0.27 otherwise as 0.25 (CacheConfig 0.92, get_batch_defaults unchanged,
     # VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS=1); checked in the 0.26.0 and 0.27.0 wheels.
-    rows["0.25"] = replace(rows["0.21"], util_default=0.92, token_line="requests")
+    rows["0.26"] = replace(rows["0.25"], hybrid_prefix_caching=True)
     # v0.28: get_batch_defaults gains a >= 160 GiB tier (arg_utils.py, "B200/B300 with >= 160GB");
     # KV size and concurrency print on one line (kv_cache_utils.update_kv_cache_capacity).
-    rows["0.28"] = replace(rows["0.25"], largest_tier_gib=160)
-    # v0.33: GB10 (cc 12.1) stays on the small batch tier (arg_utils.get_batch_defaults).
-    rows["0.33"] = replace(rows["0.28"], gb10_small_tier=True)
+    rows["0.28"] = replace(rows["0.26"], largest_tier_gib=160)
+    # v0.33: GB10 (cc 12.1) stays on the small batch tier (arg_utils.get_batch_defaults); Mamba2 and
+    # FlashInfer-GDN layers hold a prefill-checkpoint page in align mode (mamba_mixer2.py, qwen_gdn_linear_attn.py).
+    rows["0.33"] = replace(rows["0.28"], gb10_small_tier=True, mamba_checkpoint_pages=True)
     # v0.34: extensible KV cache on by default on CUDA/ROCm (config/cache.py enable_extensible_kv_cache,
     # resolved_gpu_memory_utilization: 1.0 when extensible, else 0.92).
     rows["0.34"] = replace(rows["0.33"], kv_sizing="extensible")
@@ -479,8 +524,34 @@ def _predict(
     requested = ceil(util * total)  # request_memory: math.ceil(total * utilization)
     override = settings.get("kv_cache_memory_bytes")
 
+    hybrid = spec.state is not None and spec.attention_layers > 0
+    prefix_caching = settings.get("enable_prefix_caching")
+    if prefix_caching is None:
+        prefix_caching = generation == "v1" and (prof.hybrid_prefix_caching or not hybrid)
+    plans = (
+        _hybrid_plans(
+            spec,
+            settings,
+            prof,
+            r.kv_element,
+            r.precision.compute_dtype,
+            tp,
+            stages,
+            features.kv_groups,
+            bool(prefix_caching),
+            cc,
+            notes,
+        )
+        if hybrid and generation == "v1"
+        else None
+    )
+    dsv4 = (
+        _dsv4_plans(spec, settings, r.kv_dtype, splits, notes)
+        if spec.model_type == "deepseek_v4" and generation == "v1"
+        else None
+    )
     per_stage: list[dict[str, Any]] = []
-    for s, g in zip(stages, graph_stage):
+    for i, (s, g) in enumerate(zip(stages, graph_stage)):
         if override:
             avail = int(override)
         elif extensible:
@@ -489,7 +560,12 @@ def _predict(
             )
         else:
             avail = requested - s.weights - act - non_torch - (g if prof.graphs_in_budget else 0)
-        per_stage.append(_blocks(s, avail, block, max_len, tokens, generation))
+        if plans:
+            per_stage.append(_hybrid_blocks(plans[i], s, avail, max_len))
+        elif dsv4:
+            per_stage.append(_dsv4_blocks(dsv4[i], s, avail, max_len, tokens))
+        else:
+            per_stage.append(_blocks(s, avail, block, max_len, tokens, generation))
     worst_i = min(range(len(per_stage)), key=lambda i: per_stage[i]["num_blocks"])
     worst = per_stage[worst_i]
     num_blocks = min(p["num_blocks"] for p in per_stage)
@@ -507,6 +583,12 @@ def _predict(
         )
 
     errors: list[str] = _gpu_cannot_run(gpu, r.precision, dtype, version or match.version, notes)
+    plan: HybridPagePlan | None = worst.get("plan")
+    v4: Dsv4Plan | None = worst.get("dsv4")
+    if plan is not None:
+        block = plan.block_size
+    elif v4 is not None:
+        block = v4.groups[0].block_tokens
     per_request = worst["blocks_per_request"]
     concurrency = num_blocks / per_request if per_request else 0.0
     if generation == "v0" or prof.token_line == "blocks":
@@ -529,6 +611,12 @@ def _predict(
                 f"that can be stored in KV cache ({kv_tokens}). Try increasing "
                 "`gpu_memory_utilization` or decreasing `max_model_len` when initializing the engine."
             )
+    elif v4 is not None:
+        errors.extend(_dsv4_errors(v4, worst["available"], max_len, tokens))
+    elif plan is not None:
+        errors.extend(
+            _hybrid_errors(plan, prof, worst["available"], max_len, seqs, num_blocks, eager)
+        )
     elif num_blocks < per_request:
         fit = largest_fitting_len(
             worst["stage"], worst["available"], block, tokens, generation, max_len
@@ -553,7 +641,7 @@ def _predict(
         "max_num_seqs": seqs,
         "max_num_batched_tokens": tokens,
         "enforce_eager": eager,
-        "enable_prefix_caching": settings.get("enable_prefix_caching", generation == "v1"),
+        "enable_prefix_caching": bool(prefix_caching),
         "kv_cache_memory_bytes": override,
         "cpu_offload_gb": settings.get("cpu_offload_gb") or 0,
         "vllm_generation": generation,
@@ -577,6 +665,8 @@ def _predict(
         kv_cache_tokens=max(0, kv_tokens),
         max_concurrency=max(0.0, concurrency),
         gpu_blocks=max(0, num_blocks),
+        kv_bytes_per_token=_kv_bytes_per_token(worst["stage"], plan),
+        state_bytes_per_sequence=plan.state_bytes_per_request if plan else 0,
         starts=not errors,
         errors=tuple(errors),
         assumptions=tuple(dict.fromkeys(notes)),
@@ -589,6 +679,8 @@ def _predict(
             "blocks_per_request": per_request,
             "kv_groups": worst["num_groups"],
             "kv_cache_bytes": int(max(0, worst["available"])),
+            "block_bytes": worst["block_bytes"],
+            **(_hybrid_extra(plan) if plan else {}),
             "gpu_memory_bytes": total,
             **({"host_bytes": host_bytes} if host_bytes else {}),
         },
@@ -755,9 +847,30 @@ def _request_blocks(g: KVLayerGroup, max_len: int, block: int, tokens: int) -> i
     return ceil(max_len / block)
 
 
+def _uniform_type(groups: Sequence[KVLayerGroup]) -> bool:
+    """Several layer layouts that all hold every token (no window, no compression)."""
+    return len(groups) > 1 and all(
+        g.kind in ("full", "mla", "indexer") and g.window is None and g.compress_ratio == 1
+        for g in groups
+    )
+
+
 def _blocks(
     stage: _Stage, available: int, block: int, max_len: int, tokens: int, generation: str
 ) -> dict[str, Any]:
+    if generation != "v0" and _uniform_type(stage.groups):
+        # UniformTypeKVCacheSpecs: every layer needs the same token slots (full attention, MLA, DSA indexer)
+        # but pages differ (DeepSeek-V3.2: 656 B latent + 132 B indexer keys): one group, one block = one
+        # page of every layer, no padding to the largest page (kv_cache_utils.get_kv_cache_groups).
+        block_bytes = sum(g.layers * int(g.bytes_per_token_per_layer * block) for g in stage.groups)
+        return {
+            "num_blocks": max(0, available // block_bytes) if available > 0 else 0,
+            "available": available,
+            "block_bytes": block_bytes,
+            "num_groups": 1,
+            "blocks_per_request": ceil(max_len / block),
+            "stage": stage,
+        }
     size, groups = _groups(stage, generation)
     page = {id(g): int(g.bytes_per_token_per_layer * block) for g, _ in groups}
     page_bytes = max(page.values())
@@ -775,6 +888,240 @@ def _blocks(
         "blocks_per_request": per_request,
         "stage": stage,
     }
+
+
+def _hybrid_plans(
+    spec: ModelSpec,
+    settings: Mapping[str, Any],
+    prof: VllmProfile,
+    kv_element: Fraction,
+    compute_dtype: str,
+    tp: int,
+    stages: Sequence[_Stage],
+    draft_groups: Sequence[KVLayerGroup],
+    prefix_caching: bool,
+    cc: float | None,
+    notes: list[str],
+) -> list[HybridPagePlan] | None:
+    """vLLM's unified pages for each pipeline stage of an attention + state hybrid (None for other models).
+
+    The state dtypes follow ``--mamba-cache-dtype`` / ``--mamba-ssm-cache-dtype`` and the checkpoint's own
+    (``state_dtypes``); MTP / draft attention layers with the same page join the attention groups; in
+    "align" mode (prefix caching, 0.22+) each request holds two state pages plus one per speculative token.
+    """
+    if spec.state is None or not spec.attention_layers:
+        return None
+    dt = state_dtypes(
+        spec,
+        compute_dtype,
+        settings.get("mamba_cache_dtype"),
+        settings.get("mamba_ssm_cache_dtype"),
+    )
+    spec_cfg = speculative_config(settings)
+    spec_tokens = 0
+    if spec_cfg is not None and prof.hybrid_state_blocks == "align":
+        spec_tokens = int(spec_cfg.get("num_speculative_tokens") or spec.mtp_layers or 1)
+    align = prefix_caching and prof.hybrid_state_blocks == "align"
+    checkpoint_blocks, checkpoint_alignment = _checkpoint_pages(spec, prof, cc, align, notes)
+    attn_1 = attention_bytes_per_token(spec, kv_element, tp)
+    extra = sum(g.layers for g in draft_groups if g.bytes_per_token_per_layer == attn_1)
+    plans: list[HybridPagePlan] = []
+    first = 0
+    try:
+        for i, stage in enumerate(stages):
+            n_state = state_layers(spec, stage.layers, first)
+            kinds = spec.layer_types[first : first + stage.layers]
+            n_attention = sum(
+                1 for t in kinds if t != "no_attention"
+            )  # MLP-only layers hold neither
+            plans.append(
+                plan_hybrid_pages(
+                    spec,
+                    kv_element,
+                    dt.conv_bytes,
+                    dt.recurrent_bytes,
+                    tp,
+                    block_size=int(settings.get("block_size") or DEFAULT_BLOCK_SIZE_TOKENS),
+                    prefix_caching=align,
+                    num_speculative_tokens=spec_tokens,
+                    checkpoint_blocks=checkpoint_blocks,
+                    extra_attention_layers=extra if i == len(stages) - 1 else 0,
+                    layer_counts=(n_attention, n_state),
+                    checkpoint_alignment=checkpoint_alignment,
+                )
+            )
+            first += stage.layers
+    except ValueError as exc:  # e.g. Falcon-H1: attention and state in the same layer
+        notes.append(f"hybrid paging not modelled ({exc}); KV counted as for attention-only models")
+        return None
+    plan = plans[-1]
+    notes.append(f"state cache: {dt.note}")
+    if plan.block_size > int(settings.get("block_size") or DEFAULT_BLOCK_SIZE_TOKENS):
+        notes.append(
+            f"Setting attention block size to {plan.block_size} tokens to ensure that attention page "
+            "size is >= mamba page size (vLLM's own line)"
+        )
+    if plan.page_bytes != plan.state_page_bytes:
+        notes.append(
+            f"Padding mamba page size by {float(plan.padding_fraction) * 100:.2f}% to ensure that mamba "
+            "page size and attention page size are exactly equal (vLLM's own line)"
+        )
+    mode = "align (prefix caching)" if align else "none"
+    notes.append(
+        f"hybrid KV cache: {plan.attention_groups} attention + {plan.state_groups} state group(s) of "
+        f"{plan.group_size} layers sharing one pool; mamba cache mode {mode}: "
+        f"{plan.state_blocks_per_request} state page(s) per request per state group"
+        + (f" ({spec_tokens} for speculative tokens)" if spec_tokens else "")
+        + "; GPU KV cache size = int(concurrency x max_model_len), not pool / bytes per token"
+    )
+    return plans
+
+
+def _checkpoint_pages(
+    spec: ModelSpec, prof: VllmProfile, cc: float | None, align: bool, notes: list[str]
+) -> tuple[int, int]:
+    """(prefill-checkpoint pages per request, block alignment) of vLLM 0.33+ in align mode."""
+    if not (align and prof.mamba_checkpoint_pages and spec.state is not None):
+        return 0, 1
+    if spec.state.kind == "mamba2":
+        return 1, 1
+    if spec.state.kind == "gated_deltanet":
+        if cc == 9.0:
+            return 1, FLASHINFER_GDN_CHECKPOINT_TOKENS
+        if cc is not None and cc >= 10.0:
+            notes.append(
+                "FlashInfer's GDN prefill (one more state page per request) needs CUDA 13 on Blackwell: "
+                "counted as not in use"
+            )
+    return 0, 1
+
+
+def _hybrid_blocks(
+    plan: HybridPagePlan, stage: _Stage, available: int, max_len: int
+) -> dict[str, Any]:
+    """``_blocks`` for a hybrid stage: one pool of pages shared by attention and state groups."""
+    cap = hybrid_capacity(plan, available, max_len)
+    return {
+        "num_blocks": cap.num_blocks if available > 0 else 0,
+        "available": available,
+        "block_bytes": plan.block_bytes,
+        "num_groups": plan.attention_groups + plan.state_groups,
+        "blocks_per_request": cap.blocks_per_request,
+        "stage": stage,
+        "plan": plan,
+    }
+
+
+def _hybrid_errors(
+    plan: HybridPagePlan,
+    prof: VllmProfile,
+    available: int,
+    max_len: int,
+    seqs: int,
+    num_blocks: int,
+    eager: bool,
+) -> list[str]:
+    """vLLM's two startup failures for hybrids: one request does not fit (``check_enough_kv_cache_memory``,
+    summed per layer), or more sequences than pool blocks under full CUDA graphs (``CompilationConfig``)."""
+    need = plan.needed_bytes(max_len)
+    if need > available:
+        return [
+            _too_long_error(
+                max_len, need, available, plan.estimated_max_model_len(available, max_len)
+            )
+        ]
+    if prof.mamba_seqs_check and not eager and seqs > num_blocks:
+        return [
+            f"max_num_seqs ({seqs}) exceeds available Mamba cache blocks ({num_blocks}). Each decode "
+            "sequence requires one Mamba cache block, so CUDA graph capture cannot proceed. Please lower "
+            f"max_num_seqs to at most {num_blocks} or increase gpu_memory_utilization."
+        ]
+    return []
+
+
+def _kv_bytes_per_token(stage: _Stage, plan: HybridPagePlan | None) -> int:
+    """KV bytes one token adds on one rank over all its layers (indexer, compressed and draft layers
+    included; a compressed cache adds 1/ratio of an entry per token)."""
+    if plan is not None:
+        return plan.attn_bytes_per_token * plan.attention_layers
+    total = sum(
+        (g.layers * g.bytes_per_token_per_layer / g.compress_ratio for g in stage.groups),
+        Fraction(0),
+    )
+    return ceil(total)
+
+
+def _hybrid_extra(plan: HybridPagePlan) -> dict[str, Any]:
+    return {
+        "hybrid_block_size": plan.block_size,
+        "hybrid_page_bytes": plan.page_bytes,
+        "hybrid_group_size": plan.group_size,
+        "state_page_bytes_unpadded": plan.state_page_bytes,
+        "state_pages_per_request": plan.state_blocks_per_request,
+        "mamba_padding_percent": round(float(plan.padding_fraction) * 100, 2),
+    }
+
+
+def _dsv4_plans(
+    spec: ModelSpec,
+    settings: Mapping[str, Any],
+    kv_dtype: str,
+    splits: Sequence[int],
+    notes: list[str],
+) -> list[Dsv4Plan]:
+    """DeepSeek-V4's grouped pool per pipeline stage (memory/vllm_dsv4_pages.py)."""
+    block = int(settings.get("block_size") or DSV4_BLOCK_TOKENS)
+    firsts = [sum(splits[:i]) for i in range(len(splits))]
+    plans = [plan_dsv4_pages(spec, block, n, first) for n, first in zip(splits, firsts)]
+    if "8" not in kv_dtype:
+        notes.append(
+            f"DeepSeek-V4 KV counted in vLLM's fp8_ds_mla layout (584 B per entry), not {kv_dtype}: the "
+            "sliding-window cache only takes it"
+        )
+    notes.append(
+        "DeepSeek-V4 pool as vLLM 0.22 groups it: sliding-window, compressed, indexer and compressor-state "
+        f"caches in {len(plans[-1].groups)} groups of {plans[-1].num_layer_tuples} layer tuples "
+        f"({plans[-1].tuple_bytes:,} B each); the sliding groups charge window + max_num_batched_tokens"
+    )
+    return plans
+
+
+def _dsv4_blocks(
+    plan: Dsv4Plan, stage: _Stage, available: int, max_len: int, batched: int
+) -> dict[str, Any]:
+    """``_blocks`` for DeepSeek-V4: ``available // (tuple bytes x tuples)`` blocks."""
+    return {
+        "num_blocks": max(0, available) // plan.block_bytes,
+        "available": available,
+        "block_bytes": plan.block_bytes,
+        "num_groups": len(plan.groups),
+        "blocks_per_request": plan.blocks_per_request(max_len, batched),
+        "stage": stage,
+        "dsv4": plan,
+    }
+
+
+def _dsv4_errors(plan: Dsv4Plan, available: int, max_len: int, batched: int) -> list[str]:
+    need = plan.needed_bytes(max_len, batched)
+    if need <= available:
+        return []
+    fit = plan.estimated_max_model_len(available, batched, max_len)
+    return [_too_long_error(max_len, need, available, fit)]
+
+
+def _too_long_error(max_len: int, need: int, available: int, fit: int) -> str:
+    """vLLM's ``_check_enough_kv_cache_memory`` text (2026 wording)."""
+    estimate = (
+        f"Based on the available memory, the estimated maximum model length is {fit}. "
+        if fit > 0
+        else ""
+    )
+    return (
+        f"To serve at least one request with the model's max seq len ({max_len}), ({need / GIB:.2f} GiB KV "
+        f"cache is needed, which is larger than the available KV cache memory ({available / GIB:.2f} GiB). "
+        f"{estimate}Try increasing `gpu_memory_utilization` or decreasing `max_model_len` when "
+        "initializing the engine."
+    )
 
 
 def largest_fitting_len(
@@ -835,6 +1182,15 @@ def suggest_fixes(
             out.append(
                 Fix("max_model_len", lo, "the longest context whose request fits the KV cache")
             )
+    blocks, seqs = failed.gpu_blocks or 0, failed.settings["max_num_seqs"]
+    if 0 < blocks < seqs and starts(max_num_seqs=blocks):
+        out.append(
+            Fix(
+                "max_num_seqs",
+                blocks,
+                "each running sequence of a hybrid model needs its own block",
+            )
+        )
     util = failed.settings["gpu_memory_utilization"]
     for step in range(int(round(util * 100)) + 1, 100):
         if starts(gpu_memory_utilization=step / 100):

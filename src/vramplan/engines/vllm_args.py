@@ -76,6 +76,8 @@ FLAGS: tuple[Flag, ...] = (
     Flag(("--dtype",), "dtype", _str),
     Flag(("--quantization", "-q"), "quantization", _str),
     Flag(("--kv-cache-dtype",), "kv_cache_dtype", _str),
+    Flag(("--mamba-cache-dtype",), "mamba_cache_dtype", _str),
+    Flag(("--mamba-ssm-cache-dtype",), "mamba_ssm_cache_dtype", _str),
     Flag(("--max-model-len",), "max_model_len", parse_len),
     Flag(("--gpu-memory-utilization",), "gpu_memory_utilization", _float),
     Flag(("--block-size",), "block_size", _int),

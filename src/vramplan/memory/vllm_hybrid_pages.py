@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from fractions import Fraction
+from math import lcm
 
 from vramplan.memory.kv_cache import kv_heads_per_rank
 from vramplan.memory.state_cache import state_shapes
@@ -70,12 +71,42 @@ class HybridPagePlan:
         """What vLLM logs as "Padding mamba page size by X%": padded / unpadded - 1."""
         return Fraction(self.page_bytes - self.state_page_bytes, self.state_page_bytes)
 
+    #: Layers of each kind on this rank (attention includes MTP / draft layers that share the pool).
+    attention_layers: int = 0
+    state_layers: int = 0
+
+    @property
+    def state_bytes_per_request(self) -> int:
+        """What one running request holds in state pages on this rank (padded pages, all state layers)."""
+        return self.state_layers * self.state_blocks_per_request * self.page_bytes
+
     def blocks_per_request(self, max_model_len: int) -> int:
         """Blocks one request of ``max_model_len`` tokens needs over all groups."""
         return (
             self.attention_groups * _cdiv(max_model_len, self.block_size)
             + self.state_groups * self.state_blocks_per_request
         )
+
+    def needed_bytes(self, max_model_len: int) -> int:
+        """vLLM's ``max_memory_usage_bytes`` over every layer (``check_enough_kv_cache_memory``): the
+        per-layer sum, without the phantom layers of incomplete groups."""
+        return (
+            self.attention_layers * _cdiv(max_model_len, self.block_size) * self.page_bytes
+            + self.state_bytes_per_request
+        )
+
+    def estimated_max_model_len(self, available_bytes: int, upper: int) -> int:
+        """vLLM's ``estimate_max_model_len``: the largest length whose need fits, by bisection (0 if none)."""
+        if self.needed_bytes(1) > available_bytes:
+            return 0
+        lo, hi = 1, upper
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            if self.needed_bytes(mid) <= available_bytes:
+                lo = mid
+            else:
+                hi = mid - 1
+        return lo
 
 
 @dataclass(frozen=True)
@@ -84,7 +115,8 @@ class HybridCapacity:
 
     num_blocks: int
     blocks_per_request: int
-    concurrency: Fraction
+    #: ``num_blocks / blocks_per_request`` as vLLM computes it (a float), and its token figure.
+    concurrency: float
     kv_cache_tokens: int
 
 
@@ -134,16 +166,24 @@ def plan_hybrid_pages(
     prefix_caching: bool = False,
     num_speculative_tokens: int = 0,
     checkpoint_blocks: int = 0,
+    extra_attention_layers: int = 0,
+    layer_counts: tuple[int, int] | None = None,
+    checkpoint_alignment: int = 1,
 ) -> HybridPagePlan:
     """vLLM's page unification for ``spec`` on one of ``tp`` ranks (pp = 1).
 
     ``kernel_block``: the backend's smallest kernel block (default 16, 128 for MLA hybrids).
     ``prefix_caching``: vLLM's "align" mode for mamba prefix caching (on by default in vLLM 0.24+ where
     supported): two state pages per request instead of one, and the alignment also covers the checkpoint size.
+    ``extra_attention_layers``: MTP / draft attention layers with the same page that join the attention groups.
+    ``layer_counts``: (attention, state) layers of this pipeline stage when not the whole model.
+    ``checkpoint_alignment``: in align mode the block is also a multiple of the state layers' prefill
+    checkpoint alignment (0.33+: 64 tokens for FlashInfer's GDN prefill, ``interface.py`` 1102-1106).
     """
     if spec.state is None or not spec.attention_layers:
         raise ValueError(f"{spec.name} is not a hybrid of attention and recurrent layers")
-    if spec.state.num_layers != sum(1 for t in spec.layer_types if t == "no_attention"):
+    attention = {i for i, t in enumerate(spec.layer_types) if t != "no_attention"}
+    if attention & set(spec.state.layers):
         # Falcon-H1 keeps both in every layer: vLLM then pages each layer's attention and state separately
         # (two specs per layer); the group arithmetic below assumes one kind per layer.
         raise ValueError(f"{spec.name} has layers with both attention and state; not modelled")
@@ -151,23 +191,28 @@ def plan_hybrid_pages(
         MLA_KERNEL_BLOCK_TOKENS if spec.mla is not None else DEFAULT_KERNEL_BLOCK_TOKENS
     )
     align = max(kernel, block_size)
+    if prefix_caching:
+        align = lcm(align, checkpoint_alignment)
     attn = attention_bytes_per_token(spec, kv_element, tp)
     state = state_page_bytes(spec, conv_bytes, recurrent_bytes, tp, num_speculative_tokens)
     raised = align * _cdiv(state, align * attn)
     tokens = max(block_size, raised)
-    counts = [spec.attention_layers, spec.state.num_layers]
-    size = group_size(counts)
+    attn_layers, state_layers = layer_counts or (spec.attention_layers, spec.state.num_layers)
+    attn_layers += extra_attention_layers
+    size = group_size([attn_layers, state_layers])
     return HybridPagePlan(
         attn_bytes_per_token=attn,
         state_page_bytes=state,
         block_size=tokens,
         page_bytes=tokens * attn,
         group_size=size,
-        attention_groups=_cdiv(spec.attention_layers, size),
-        state_groups=_cdiv(spec.state.num_layers, size),
+        attention_groups=_cdiv(attn_layers, size),
+        state_groups=_cdiv(state_layers, size),
         state_blocks_per_request=(2 if prefix_caching else 1)
         + num_speculative_tokens
         + (checkpoint_blocks if prefix_caching else 0),
+        attention_layers=attn_layers,
+        state_layers=state_layers,
     )
 
 
@@ -177,5 +222,5 @@ def hybrid_capacity(
     """Blocks the pool holds, requests of ``max_model_len`` that fit, and vLLM's "KV cache size" in tokens."""
     blocks = max(0, available_bytes) // plan.block_bytes
     per_request = plan.blocks_per_request(max_model_len)
-    concurrency = Fraction(blocks, per_request)
+    concurrency = blocks / per_request  # float division, then int(): as kv_cache_utils does
     return HybridCapacity(blocks, per_request, concurrency, int(concurrency * max_model_len))

@@ -147,8 +147,19 @@ def _from_path(path: Path) -> LoadedModel:
         spec = spec_from_config(cfg, name=folder.name, source=f"path:{folder}")
         return LoadedModel(spec, f"path:{folder}", checkpoint.total_bytes, "safetensors")
     cfg = load_config_file(path)
-    label = path.name if path.is_dir() else path.parent.name or path.name
+    label = path.name if path.is_dir() else _file_label(path, cfg)
     return LoadedModel(spec_from_config(cfg, name=label, source=f"path:{path}"), f"path:{path}")
+
+
+def _file_label(path: Path, cfg: dict[str, Any]) -> str:
+    """A config file's model name: its Hub id (top-level ``_name_or_path``), the folder of a config.json,
+    or the file's stem (``Qwen__Qwen3.5-27B.json`` -> ``Qwen__Qwen3.5-27B``)."""
+    hub = cfg.get("_name_or_path")
+    if isinstance(hub, str) and hub.count("/") == 1 and not hub.startswith((".", "/", "~")):
+        return hub
+    if path.name == "config.json":
+        return path.parent.name or path.stem
+    return path.stem
 
 
 def _gguf_precision(info: Any, spec: ModelSpec, path: str) -> Precision:
