@@ -272,7 +272,14 @@ LLAMA_DEFAULTS = dict(
 )
 
 
-def _base(cfg: Config, model_type: str, name: str, family: Family) -> dict[str, Any]:
+#: The family defaults of the 2025-2026 builders: everything from the config, bfloat16 when it names no dtype.
+BF16_FAMILY = Family(default_dtype="bfloat16")
+
+
+def base_fields(
+    cfg: Config, model_type: str, name: str, family: Family = BF16_FAMILY
+) -> dict[str, Any]:
+    """The ModelSpec fields every builder shares (``hf_config._common``), the dtype defaulting to bfloat16."""
     fields = _common(cfg, family, model_type, name)
     fields["torch_dtype"] = str(_get(cfg, "torch_dtype", "dtype", default="bfloat16")).replace(
         "torch.", ""
@@ -280,7 +287,23 @@ def _base(cfg: Config, model_type: str, name: str, family: Family) -> dict[str, 
     return fields
 
 
+def attention_dims(fields: Mapping[str, Any]) -> tuple[int, int, int, int]:
+    """(hidden size, attention heads, KV heads, head_dim) of the shared fields."""
+    return fields["hidden_size"], fields["num_heads"], fields["num_kv_heads"], fields["head_dim"]
+
+
 # ------------------------------------------------------------------------------------ dense families
+#: CohereConfig defaults (Cohere2Config repeats them).
+_COHERE = dict(
+    vocab_size=256_000,
+    hidden_size=8192,
+    intermediate_size=22_528,
+    num_hidden_layers=40,
+    num_attention_heads=64,
+    max_position_embeddings=8192,
+    tie_word_embeddings=True,
+    attention_bias=False,
+)
 #: Per model_type: configuration-class defaults and the layer shape switches (transformers 5 modeling files).
 DENSE: dict[str, dict[str, Any]] = {
     # GraniteConfig: llama layout; multipliers change no shape.
@@ -383,37 +406,10 @@ DENSE: dict[str, dict[str, Any]] = {
         qkv_bias_only=True,
     ),
     # CohereConfig: one LayerNorm (weight only) per layer (parallel block), optional per-head q/k LayerNorms.
-    "cohere": dict(
-        defaults=dict(
-            vocab_size=256_000,
-            hidden_size=8192,
-            intermediate_size=22_528,
-            num_hidden_layers=40,
-            num_attention_heads=64,
-            max_position_embeddings=8192,
-            tie_word_embeddings=True,
-            attention_bias=False,
-        ),
-        norms=1,
-        cohere=True,
-        all_bias=True,
-    ),
+    "cohere": dict(defaults=_COHERE, norms=1, cohere=True, all_bias=True),
+    # Cohere2Config: Cohere's defaults plus head_dim 128 and a 3:1 sliding pattern (window 4096).
     "cohere2": dict(
-        defaults=dict(
-            vocab_size=256_000,
-            hidden_size=8192,
-            intermediate_size=22_528,
-            num_hidden_layers=40,
-            num_attention_heads=64,
-            head_dim=128,
-            max_position_embeddings=8192,
-            tie_word_embeddings=True,
-            attention_bias=False,
-            sliding_window=4096,
-        ),
-        norms=1,
-        pattern=4,
-        all_bias=True,
+        defaults=dict(_COHERE, head_dim=128, sliding_window=4096), norms=1, pattern=4, all_bias=True
     ),
     # Starcoder2Config: LayerNorms with bias, plain c_fc/c_proj MLP, use_bias on every linear, tied.
     "starcoder2": dict(
@@ -455,13 +451,8 @@ def _dense(cfg: Config, model_type: str, name: str) -> ModelSpec:
         cfg["layer_types"] = ["sliding_attention"] * n
     if not cfg.get("sliding_window"):
         cfg.pop("layer_types", None)
-    fields = _base(cfg, model_type, name, Family(default_dtype="bfloat16"))
-    h, heads, kv, d = (
-        fields["hidden_size"],
-        fields["num_heads"],
-        fields["num_kv_heads"],
-        fields["head_dim"],
-    )
+    fields = base_fields(cfg, model_type, name)
+    h, heads, kv, d = attention_dims(fields)
     inter = _require(cfg, "intermediate_size")
     bias_key = row.get("bias_key")
     if bias_key:
@@ -554,7 +545,7 @@ def _granitemoe(cfg: Config, model_type: str, name: str) -> ModelSpec:
         dict(LLAMA_DEFAULTS, tie_word_embeddings=False, num_local_experts=8, num_experts_per_tok=2),
     )
     cfg.pop("layer_types", None)
-    fields = _base(cfg, model_type, name, Family(default_dtype="bfloat16"))
+    fields = base_fields(cfg, model_type, name)
     n, h = fields["num_layers"], fields["hidden_size"]
     e, k, width = (
         _require(cfg, "num_local_experts"),
@@ -612,7 +603,7 @@ def _phimoe(cfg: Config, model_type: str, name: str) -> ModelSpec:
         cfg["layer_types"] = ["sliding_attention"] * n
     else:
         cfg.pop("layer_types", None)
-    fields = _base(cfg, model_type, name, Family(norm_kind="layer", default_dtype="bfloat16"))
+    fields = base_fields(cfg, model_type, name, Family(norm_kind="layer", default_dtype="bfloat16"))
     h = fields["hidden_size"]
     e, k, width = (
         _require(cfg, "num_local_experts"),
@@ -674,14 +665,8 @@ def _minimax_m2(cfg: Config, model_type: str, name: str) -> ModelSpec:
         raise ConfigError(
             "minimax_m2 with lightning-attention layers (attn_type_list 0) is not supported"
         )
-    fields = _base(cfg, model_type, name, Family(default_dtype="bfloat16"))
-    n, h, heads, kv, d = (
-        fields["num_layers"],
-        fields["hidden_size"],
-        fields["num_heads"],
-        fields["num_kv_heads"],
-        fields["head_dim"],
-    )
+    fields = base_fields(cfg, model_type, name)
+    n, (h, heads, kv, d) = fields["num_layers"], attention_dims(fields)
     e, k, width = (
         _require(cfg, "num_local_experts"),
         _require(cfg, "num_experts_per_tok"),
@@ -715,7 +700,7 @@ def _hunyuan_moe(cfg: Config, model_type: str, name: str) -> ModelSpec:
         ),
     )
     cfg.pop("layer_types", None)
-    fields = _base(cfg, model_type, name, Family(default_dtype="bfloat16"))
+    fields = base_fields(cfg, model_type, name)
     n, h = fields["num_layers"], fields["hidden_size"]
     width = _require(cfg, "intermediate_size")
     experts = cfg["num_experts"]
@@ -776,7 +761,7 @@ def _ernie_moe(cfg: Config, model_type: str, name: str) -> ModelSpec:
         ),
     )
     cfg.pop("layer_types", None)
-    fields = _base(cfg, model_type, name, Family(default_dtype="bfloat16"))
+    fields = base_fields(cfg, model_type, name)
     n, h = fields["num_layers"], fields["hidden_size"]
     end = int(cfg["moe_layer_end_index"])
     end = n - 1 if end == -1 else end
@@ -848,14 +833,8 @@ def _glm4_moe(cfg: Config, model_type: str, name: str) -> ModelSpec:
         ),
     )
     cfg.pop("layer_types", None)
-    fields = _base(cfg, model_type, name, Family(default_dtype="bfloat16"))
-    n, h, heads, kv, d = (
-        fields["num_layers"],
-        fields["hidden_size"],
-        fields["num_heads"],
-        fields["num_kv_heads"],
-        fields["head_dim"],
-    )
+    fields = base_fields(cfg, model_type, name)
+    n, (h, heads, kv, d) = fields["num_layers"], attention_dims(fields)
     first_dense = min(n, int(cfg.get("first_k_dense_replace") or 0))
     e, k, width = (
         _require(cfg, "n_routed_experts"),
@@ -917,13 +896,8 @@ def _mimo_v2_flash(cfg: Config, model_type: str, name: str) -> ModelSpec:
         raise ConfigError(
             f"mlp_layer_types has {len(mlp_types)} entries but num_hidden_layers is {n}"
         )
-    fields = _base(cfg, model_type, name, Family(default_dtype="bfloat16"))
-    h, heads, kv, d = (
-        fields["hidden_size"],
-        fields["num_heads"],
-        fields["num_kv_heads"],
-        fields["head_dim"],
-    )
+    fields = base_fields(cfg, model_type, name)
+    h, heads, kv, d = attention_dims(fields)
     dv = _require(cfg, "v_head_dim")
     window = fields["sliding_window"]
     bias = bool(cfg.get("attention_bias"))

@@ -32,6 +32,8 @@ from vramplan.errors import ConfigError, UnsupportedModelError
 from vramplan.model.families_2026 import (
     Config,
     Inventory,
+    attention_dims,
+    base_fields,
     dense_mlp,
     embeddings,
     final_norm,
@@ -39,7 +41,7 @@ from vramplan.model.families_2026 import (
     with_defaults,
 )
 from vramplan.model.families_gemma4 import _kv_sharing
-from vramplan.model.hf_config import MAX_LAYERS, MAX_WIDTH, Family, _common, _dims, _get, _require
+from vramplan.model.hf_config import MAX_LAYERS, MAX_WIDTH, _dims, _require
 from vramplan.model.layout import CacheLayer
 from vramplan.model.spec import ModelSpec
 
@@ -120,16 +122,8 @@ def _text(inv: Inventory, text: dict[str, Any], name: str, model_type: str) -> d
         )
     widths = _widths(text, n)
     base = {k: v for k, v in text.items() if k not in ("layer_types", "intermediate_size")}
-    fields = _common(base, Family(default_dtype="bfloat16"), model_type, name)
-    fields["torch_dtype"] = str(_get(text, "torch_dtype", "dtype", default="bfloat16")).replace(
-        "torch.", ""
-    )
-    h, heads, kv, d = (
-        fields["hidden_size"],
-        fields["num_heads"],
-        fields["num_kv_heads"],
-        fields["head_dim"],
-    )
+    fields = base_fields(base, model_type, name)
+    h, heads, kv, d = attention_dims(fields)
     window = _require(text, "sliding_window")
     bias = bool(text.get("attention_bias"))
     p = "layers.self_attn"

@@ -21,12 +21,14 @@ from vramplan.errors import ConfigError, UnsupportedModelError
 from vramplan.model.families_2026 import (
     Config,
     Inventory,
+    attention_dims,
+    base_fields,
     dense_mlp,
     embeddings,
     final_norm,
     with_defaults,
 )
-from vramplan.model.hf_config import MAX_LAYERS, Family, _common, _dims, _get, _require
+from vramplan.model.hf_config import MAX_LAYERS, _dims, _require
 from vramplan.model.layout import CacheLayer
 from vramplan.model.spec import ModelSpec, MoESpec
 
@@ -82,16 +84,8 @@ def _text(inv: Inventory, text: dict[str, Any], name: str, model_type: str) -> d
     if text.get("use_bidirectional_attention") == "all":
         window = window // 2 + 1
     base = {k: v for k, v in text.items() if k != "layer_types"}
-    fields = _common(base, Family(default_dtype="bfloat16"), model_type, name)
-    fields["torch_dtype"] = str(_get(text, "torch_dtype", "dtype", default="bfloat16")).replace(
-        "torch.", ""
-    )
-    h, heads, kv, d = (
-        fields["hidden_size"],
-        fields["num_heads"],
-        fields["num_kv_heads"],
-        fields["head_dim"],
-    )
+    fields = base_fields(base, model_type, name)
+    h, heads, kv, d = attention_dims(fields)
     gd = _require(text, "global_head_dim")
     k_eq_v = bool(text.get("attention_k_eq_v"))
     gkv = (text.get("num_global_key_value_heads") if k_eq_v else None) or kv

@@ -379,60 +379,50 @@ def _gdn_layers(text: Config, n_layers: int) -> list[bool]:
     return [(i + 1) % interval == 0 for i in range(n_layers)]
 
 
-#: Qwen3_5TextConfig / Qwen3_5MoeTextConfig / Qwen3NextConfig defaults for keys a config leaves out.
+#: What Qwen3_5TextConfig, Qwen3_5MoeTextConfig and Qwen3NextConfig agree on: the attention and DeltaNet shapes.
+_QWEN_GDN_SHARED = dict(
+    num_attention_heads=16,
+    num_key_value_heads=2,
+    head_dim=256,
+    linear_conv_kernel_dim=4,
+    linear_key_head_dim=128,
+    linear_value_head_dim=128,
+    linear_num_key_heads=16,
+    linear_num_value_heads=32,
+    max_position_embeddings=32_768,
+)
+#: ... and what the two MoE configs add (their shared expert is as wide as a routed one).
+_QWEN_GDN_MOE = dict(
+    _QWEN_GDN_SHARED,
+    hidden_size=2048,
+    moe_intermediate_size=512,
+    shared_expert_intermediate_size=512,
+)
+#: Per model_type, the defaults for keys a config leaves out.
 _QWEN_GDN_DEFAULTS: dict[str, dict[str, Any]] = {
     "qwen3_5_text": dict(
+        _QWEN_GDN_SHARED,
         vocab_size=248_320,
         hidden_size=4096,
         intermediate_size=12_288,
         num_hidden_layers=32,
-        num_attention_heads=16,
         num_key_value_heads=4,
-        head_dim=256,
-        linear_conv_kernel_dim=4,
-        linear_key_head_dim=128,
-        linear_value_head_dim=128,
-        linear_num_key_heads=16,
-        linear_num_value_heads=32,
-        max_position_embeddings=32_768,
     ),
     "qwen3_5_moe_text": dict(
+        _QWEN_GDN_MOE,
         vocab_size=248_320,
-        hidden_size=2048,
         num_hidden_layers=40,
-        num_attention_heads=16,
-        num_key_value_heads=2,
-        head_dim=256,
-        linear_conv_kernel_dim=4,
-        linear_key_head_dim=128,
-        linear_value_head_dim=128,
-        linear_num_key_heads=16,
-        linear_num_value_heads=32,
-        moe_intermediate_size=512,
-        shared_expert_intermediate_size=512,
         num_experts_per_tok=8,
         num_experts=256,
-        max_position_embeddings=32_768,
     ),
     "qwen3_next": dict(
+        _QWEN_GDN_MOE,
         vocab_size=151_936,
-        hidden_size=2048,
         intermediate_size=5632,
         num_hidden_layers=48,
-        num_attention_heads=16,
-        num_key_value_heads=2,
-        head_dim=256,
-        linear_conv_kernel_dim=4,
-        linear_key_head_dim=128,
-        linear_value_head_dim=128,
-        linear_num_key_heads=16,
-        linear_num_value_heads=32,
         decoder_sparse_step=1,
-        moe_intermediate_size=512,
-        shared_expert_intermediate_size=512,
         num_experts_per_tok=10,
         num_experts=512,
-        max_position_embeddings=32_768,
     ),
 }
 
