@@ -547,7 +547,10 @@ def _qwen_gdn(cfg: Config, model_type: str, name: str) -> ModelSpec:
 
     extra: tuple[tuple[str, int], ...] = ()
     if multimodal and cfg.get("vision_config") is not None:
-        extra = _qwen3_5_vision_params(cfg["vision_config"])
+        # families_vl imports hf_config, which imports this module: import it when first needed
+        from vramplan.model.families_vl import qwen3_5_vision_params
+
+        extra = qwen3_5_vision_params(cfg["vision_config"])
     ssm = text.get("mamba_ssm_dtype")
     return _spec(
         name=name,
@@ -574,56 +577,6 @@ def _qwen_gdn(cfg: Config, model_type: str, name: str) -> ModelSpec:
         cfg=cfg if cfg.get("quantization_config") else text,
         moe=moe,
         extra=extra,
-    )
-
-
-#: Qwen3_5VisionConfig defaults.
-_QWEN3_5_VISION = dict(
-    depth=27,
-    hidden_size=1152,
-    intermediate_size=4304,
-    in_channels=3,
-    patch_size=16,
-    spatial_merge_size=2,
-    temporal_patch_size=2,
-    out_hidden_size=3584,
-    num_position_embeddings=2304,
-)
-
-
-def _qwen3_5_vision_params(vision: Any) -> tuple[tuple[str, int], ...]:
-    """Qwen3.5 vision tower as transformers builds it: Conv3d patch embedding (bias), learned positions,
-    ``depth`` pre-LayerNorm blocks (fused qkv + proj, fc1/fc2, all with biases) and the patch merger
-    (LayerNorm, Linear(h x m^2, h x m^2), Linear(h x m^2, out))."""
-    if not isinstance(vision, Mapping):
-        raise ConfigError("config.json vision_config must be an object")
-    v = dict(_QWEN3_5_VISION)
-    v.update({k: val for k, val in vision.items() if val is not None})
-    h, inter, depth, ch, patch, merge, temporal, out, positions = (
-        _int(v, k)
-        for k in (
-            "hidden_size",
-            "intermediate_size",
-            "depth",
-            "in_channels",
-            "patch_size",
-            "spatial_merge_size",
-            "temporal_patch_size",
-            "out_hidden_size",
-            "num_position_embeddings",
-        )
-    )
-    merged = h * merge * merge
-    block = 2 * 2 * h + (3 * h * h + 3 * h) + (h * h + h) + (inter * h + inter) + (h * inter + h)
-    if v.get("deepstack_visual_indexes"):
-        raise UnsupportedModelError(
-            "qwen3_5 vision towers with deepstack_visual_indexes are not supported yet (the published ones have none)"
-        )
-    return (
-        ("visual.patch_embed", h * ch * temporal * patch * patch + h),
-        ("visual.pos_embed", positions * h),
-        ("visual.blocks", depth * block),
-        ("visual.merger", 2 * h + merged * merged + merged + out * merged + out),
     )
 
 
