@@ -40,8 +40,8 @@ from vramplan.model.families_2026 import (
     pattern_layer_types,
     with_defaults,
 )
-from vramplan.model.families_gemma4 import _kv_sharing
-from vramplan.model.hf_config import MAX_LAYERS, MAX_WIDTH, _dims, _require
+from vramplan.model.families_gemma4 import kv_sharing_modes, per_layer_embeddings
+from vramplan.model.hf_config import MAX_LAYERS, _dims, _require
 from vramplan.model.layout import CacheLayer
 from vramplan.model.spec import ModelSpec
 
@@ -114,7 +114,7 @@ def _text(inv: Inventory, text: dict[str, Any], name: str, model_type: str) -> d
         raise ConfigError(
             f"num_kv_shared_layers = {shared} must leave at least one of the {n} layers computing its own KV"
         )
-    modes = _kv_sharing(types, shared)
+    modes = kv_sharing_modes(types, shared)
     sparsity = text.get("activation_sparsity_pattern")
     if isinstance(sparsity, (list, tuple)) and len(sparsity) != n:
         raise ConfigError(
@@ -147,7 +147,7 @@ def _text(inv: Inventory, text: dict[str, Any], name: str, model_type: str) -> d
         dense_mlp(inv, 1, h, width)
     inv.norm("layers.layernorm", h, 4 * n)
     _altup_laurel(inv, text, h, n)
-    _per_layer_embeddings(inv, text, h, n)
+    per_layer_embeddings(inv, text, h, n)
     final_norm(inv, h)
     fields.update(
         layer_types=tuple(types),
@@ -176,41 +176,6 @@ def _altup_laurel(inv: Inventory, text: dict[str, Any], h: int, n: int) -> None:
     inv.linear("layers.laurel.linear_left", rank, h, n, "replicated", "laurel")
     inv.linear("layers.laurel.linear_right", h, rank, n, "replicated", "laurel")
     inv.norm("layers.laurel.post_laurel_norm", h, n)
-
-
-def _per_layer_embeddings(inv: Inventory, text: dict[str, Any], h: int, n: int) -> None:
-    """PLE: the vocab x (layers * ple) table, its projection from the hidden state, and each layer's gate."""
-    ple = _require(text, "hidden_size_per_layer_input")
-    vocab = _require(text, "vocab_size_per_layer_input")
-    if n * ple > MAX_WIDTH:
-        raise ConfigError(
-            f"num_hidden_layers x hidden_size_per_layer_input = {n * ple:,} is beyond any real model"
-        )
-    component = "per_layer_embeddings"
-    inv.linear("layers.per_layer_input_gate", ple, h, n, "replicated", component)
-    inv.linear("layers.per_layer_projection", h, ple, n, "replicated", component)
-    inv.add("layers.post_per_layer_input_norm.weight", (h,), n, "norm", component=component)
-    inv.add(
-        "embed_tokens_per_layer.weight",
-        (vocab, n * ple),
-        1,
-        "embedding",
-        "vocab",
-        "first",
-        component,
-    )
-    inv.add(
-        "per_layer_model_projection.weight",
-        (n * ple, h),
-        1,
-        "linear",
-        "replicated",
-        "first",
-        component,
-    )
-    inv.add(
-        "per_layer_projection_norm.weight", (ple,), 1, "norm", stage="first", component=component
-    )
 
 
 def _pairs(value: Any, field: str) -> list[tuple[int, int]]:

@@ -28,7 +28,7 @@ from vramplan.model.families_2026 import (
     final_norm,
     with_defaults,
 )
-from vramplan.model.hf_config import MAX_LAYERS, _dims, _require
+from vramplan.model.hf_config import MAX_LAYERS, MAX_WIDTH, _dims, _require
 from vramplan.model.layout import CacheLayer
 from vramplan.model.spec import ModelSpec, MoESpec
 
@@ -61,7 +61,7 @@ def _layer_types(text: dict[str, Any], n: int) -> list[str]:
     return types
 
 
-def _kv_sharing(types: list[str], shared: int) -> list[str]:
+def kv_sharing_modes(types: list[str], shared: int) -> list[str]:
     """Gemma4TextConfig.kv_sharing_modes: the last ``shared`` layers reuse ("reuse"); the last unshared
     layer of each type produces their cache ("store")."""
     n = len(types)
@@ -76,10 +76,48 @@ def _kv_sharing(types: list[str], shared: int) -> list[str]:
     return modes
 
 
+def per_layer_embeddings(inv: Inventory, text: dict[str, Any], h: int, n: int) -> None:
+    """Per-layer embeddings (Gemma 3n and Gemma 4): the vocab x (layers * ple) table, its projection from the
+    hidden state and norm, and each layer's gate, projection and norm; all in the ``per_layer_embeddings``
+    component (a token lookup that llama.cpp keeps in host memory). The table is vocab-split under TP like the
+    token embeddings."""
+    ple = _require(text, "hidden_size_per_layer_input")
+    vocab = _require(text, "vocab_size_per_layer_input")
+    if n * ple > MAX_WIDTH:
+        raise ConfigError(
+            f"num_hidden_layers x hidden_size_per_layer_input = {n * ple:,} is beyond any real model"
+        )
+    component = "per_layer_embeddings"
+    inv.linear("layers.per_layer_input_gate", ple, h, n, "replicated", component)
+    inv.linear("layers.per_layer_projection", h, ple, n, "replicated", component)
+    inv.add("layers.post_per_layer_input_norm.weight", (h,), n, "norm", component=component)
+    inv.add(
+        "embed_tokens_per_layer.weight",
+        (vocab, n * ple),
+        1,
+        "embedding",
+        "vocab",
+        "first",
+        component,
+    )
+    inv.add(
+        "per_layer_model_projection.weight",
+        (n * ple, h),
+        1,
+        "linear",
+        "replicated",
+        "first",
+        component,
+    )
+    inv.add(
+        "per_layer_projection_norm.weight", (ple,), 1, "norm", stage="first", component=component
+    )
+
+
 def _text(inv: Inventory, text: dict[str, Any], name: str, model_type: str) -> dict[str, Any]:
     n = _require(text, "num_hidden_layers", upper=MAX_LAYERS)
     types = _layer_types(text, n)
-    modes = _kv_sharing(types, int(text.get("num_kv_shared_layers") or 0))
+    modes = kv_sharing_modes(types, int(text.get("num_kv_shared_layers") or 0))
     window = _require(text, "sliding_window")
     if text.get("use_bidirectional_attention") == "all":
         window = window // 2 + 1
@@ -119,31 +157,8 @@ def _text(inv: Inventory, text: dict[str, Any], name: str, model_type: str) -> d
         wide = 2 if (mode == "reuse" and text.get("use_double_wide_mlp")) else 1
         dense_mlp(inv, 1, h, inter * wide)
     inv.norm("layers.layernorm", h, 4 * n)
-    ple = int(text.get("hidden_size_per_layer_input") or 0)
-    if ple:
-        inv.linear("layers.per_layer_input_gate", ple, h, n, "replicated", "per_layer_embeddings")
-        inv.linear("layers.per_layer_projection", h, ple, n, "replicated", "per_layer_embeddings")
-        inv.norm("layers.post_per_layer_input_norm", h, n)
-        vocab_ple = _require(text, "vocab_size_per_layer_input")
-        inv.add(
-            "embed_tokens_per_layer.weight",
-            (vocab_ple, n * ple),
-            1,
-            "embedding",
-            "replicated",
-            "first",
-            "embeddings",
-        )
-        inv.add(
-            "per_layer_model_projection.weight",
-            (n * ple, h),
-            1,
-            "linear",
-            "replicated",
-            "first",
-            "embeddings",
-        )
-        inv.norm("per_layer_projection_norm", ple, 1, stage="first")
+    if text.get("hidden_size_per_layer_input"):
+        per_layer_embeddings(inv, text, h, n)
     moe = None
     if text.get("enable_moe_block"):
         e, k, width = (
