@@ -22,6 +22,12 @@ allocate it that way.
 
 The multimodal class adds the USM conformer audio encoder (counted from ``audio_config``), the two multimodal
 embedders, and a timm MobileNetV5 vision tower, whose size is fixed by its timm architecture name (below).
+
+TP splits follow vLLM 0.24 ``gemma3n.py``: PLE table vocab-parallel, its projection and the AltUp in/out
+projections column-parallel (gathered), LAuReL left/right column/row, AltUp coefficients and the per-layer gates
+replicated, the towers replicated. vLLM builds ``qkv_proj`` in every layer, so it also loads the k/v weights the
+checkpoint keeps for the KV-shared layers (which transformers drops): E2B 21.0 M, E4B 31.5 M parameters more
+than counted here.
 """
 
 from __future__ import annotations
@@ -168,13 +174,11 @@ def _altup_laurel(inv: Inventory, text: dict[str, Any], h: int, n: int) -> None:
     inv.linear("layers.altup.prediction_coefs", k * k, k, n, "replicated", "altup")
     inv.linear("layers.altup.modality_router", k, h, n, "replicated", "altup")
     inv.norm("layers.altup.router_norm", h, n)
-    inv.add("altup_projections.weight", (h, h), k - 1, "linear", "replicated", "first", "altup")
-    inv.add(
-        "altup_unembed_projections.weight", (h, h), k - 1, "linear", "replicated", "last", "altup"
-    )
+    inv.add("altup_projections.weight", (h, h), k - 1, "linear", "column", "first", "altup")
+    inv.add("altup_unembed_projections.weight", (h, h), k - 1, "linear", "column", "last", "altup")
     rank = _require(text, "laurel_rank")
-    inv.linear("layers.laurel.linear_left", rank, h, n, "replicated", "laurel")
-    inv.linear("layers.laurel.linear_right", h, rank, n, "replicated", "laurel")
+    inv.linear("layers.laurel.linear_left", rank, h, n, "column", "laurel")
+    inv.linear("layers.laurel.linear_right", h, rank, n, "row", "laurel")
     inv.norm("layers.laurel.post_laurel_norm", h, n)
 
 

@@ -105,7 +105,7 @@ def per_layer_embeddings(inv: Inventory, text: dict[str, Any], h: int, n: int) -
         (n * ple, h),
         1,
         "linear",
-        "replicated",
+        "column",
         "first",
         component,
     )
