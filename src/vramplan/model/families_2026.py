@@ -13,96 +13,15 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from vramplan.errors import ConfigError
+from vramplan.model.families_inventory import Inventory, embeddings, final_norm
 from vramplan.model.hf_config import MAX_LAYERS, Family, _common, _get, _require
-from vramplan.model.layout import CacheLayer, Role, Split, Stage, TensorGroup
+from vramplan.model.layout import CacheLayer, Role
 from vramplan.model.spec import ModelSpec, MoESpec
 
 Config = Mapping[str, Any]
 
 
-class Inventory:
-    """Collects tensors; identical tensors (same name, shape and placement) are merged into one group."""
-
-    def __init__(self) -> None:
-        self._counts: dict[tuple[Any, ...], int] = {}
-
-    def add(
-        self,
-        name: str,
-        shape: tuple[int, ...],
-        count: int,
-        role: Role,
-        split: Split = "replicated",
-        stage: Stage = "layer",
-        component: str = "norms",
-        kv_heads: int = 0,
-    ) -> None:
-        if count <= 0 or any(d <= 0 for d in shape):
-            return
-        key = (name, tuple(shape), role, split, stage, component, kv_heads)
-        self._counts[key] = self._counts.get(key, 0) + count
-
-    def linear(
-        self,
-        name: str,
-        out: int,
-        inp: int,
-        count: int,
-        split: Split,
-        component: str,
-        bias: bool = False,
-        role: Role = "linear",
-        kv_heads: int = 0,
-    ) -> None:
-        self.add(f"{name}.weight", (out, inp), count, role, split, "layer", component, kv_heads)
-        if bias:
-            bias_split: Split = "replicated" if split == "row" else split
-            self.add(
-                f"{name}.bias", (out,), count, "bias", bias_split, "layer", component, kv_heads
-            )
-
-    def norm(
-        self, name: str, width: int, count: int, bias: bool = False, stage: Stage = "layer"
-    ) -> None:
-        component = "attention" if ".self_attn." in name else "norms"
-        self.add(f"{name}.weight", (width,), count, "norm", "replicated", stage, component)
-        if bias:
-            self.add(f"{name}.bias", (width,), count, "norm", "replicated", stage, component)
-
-    def vector(
-        self, name: str, width: int, count: int, component: str, stage: Stage = "layer"
-    ) -> None:
-        self.add(name, (width,), count, "bias", "replicated", stage, component)
-
-    def extra(self, name: str, numel: int, component: str = "vision") -> None:
-        self.add(name, (numel,), 1, "extra", "replicated", "first", component)
-
-    def groups(self) -> tuple[TensorGroup, ...]:
-        return tuple(
-            TensorGroup(name, shape, count, role, split, stage, component, kv_heads)
-            for (
-                name,
-                shape,
-                role,
-                split,
-                stage,
-                component,
-                kv_heads,
-            ), count in self._counts.items()
-        )
-
-
 # ------------------------------------------------------------------------------------------- pieces
-def embeddings(
-    inv: Inventory, vocab: int, hidden: int, tied: bool, lm_head_bias: bool = False
-) -> None:
-    inv.add("embed_tokens.weight", (vocab, hidden), 1, "embedding", "vocab", "first", "embeddings")
-    if not tied:
-        inv.add("lm_head.weight", (vocab, hidden), 1, "lm_head", "vocab", "last", "lm_head")
-    if lm_head_bias:
-        inv.add("lm_head.bias", (vocab,), 1, "bias", "vocab", "last", "lm_head")
-
-
 def attention(
     inv: Inventory,
     count: int,
@@ -235,10 +154,6 @@ def moe_mlp(
         )
 
 
-def final_norm(inv: Inventory, hidden: int, bias: bool = False) -> None:
-    inv.norm("norm", hidden, 1, bias, stage="last")
-
-
 # ---------------------------------------------------------------------------------- config helpers
 def with_defaults(cfg: Config, defaults: Mapping[str, Any]) -> dict[str, Any]:
     """The config with its configuration class's defaults for absent or null keys."""
@@ -272,7 +187,14 @@ LLAMA_DEFAULTS = dict(
 )
 
 
-def _base(cfg: Config, model_type: str, name: str, family: Family) -> dict[str, Any]:
+#: The family defaults of the 2025-2026 builders: everything from the config, bfloat16 when it names no dtype.
+BF16_FAMILY = Family(default_dtype="bfloat16")
+
+
+def base_fields(
+    cfg: Config, model_type: str, name: str, family: Family = BF16_FAMILY
+) -> dict[str, Any]:
+    """The ModelSpec fields every builder shares (``hf_config._common``), the dtype defaulting to bfloat16."""
     fields = _common(cfg, family, model_type, name)
     fields["torch_dtype"] = str(_get(cfg, "torch_dtype", "dtype", default="bfloat16")).replace(
         "torch.", ""
@@ -280,7 +202,23 @@ def _base(cfg: Config, model_type: str, name: str, family: Family) -> dict[str, 
     return fields
 
 
+def attention_dims(fields: Mapping[str, Any]) -> tuple[int, int, int, int]:
+    """(hidden size, attention heads, KV heads, head_dim) of the shared fields."""
+    return fields["hidden_size"], fields["num_heads"], fields["num_kv_heads"], fields["head_dim"]
+
+
 # ------------------------------------------------------------------------------------ dense families
+#: CohereConfig defaults (Cohere2Config repeats them).
+_COHERE = dict(
+    vocab_size=256_000,
+    hidden_size=8192,
+    intermediate_size=22_528,
+    num_hidden_layers=40,
+    num_attention_heads=64,
+    max_position_embeddings=8192,
+    tie_word_embeddings=True,
+    attention_bias=False,
+)
 #: Per model_type: configuration-class defaults and the layer shape switches (transformers 5 modeling files).
 DENSE: dict[str, dict[str, Any]] = {
     # GraniteConfig: llama layout; multipliers change no shape.
@@ -383,37 +321,10 @@ DENSE: dict[str, dict[str, Any]] = {
         qkv_bias_only=True,
     ),
     # CohereConfig: one LayerNorm (weight only) per layer (parallel block), optional per-head q/k LayerNorms.
-    "cohere": dict(
-        defaults=dict(
-            vocab_size=256_000,
-            hidden_size=8192,
-            intermediate_size=22_528,
-            num_hidden_layers=40,
-            num_attention_heads=64,
-            max_position_embeddings=8192,
-            tie_word_embeddings=True,
-            attention_bias=False,
-        ),
-        norms=1,
-        cohere=True,
-        all_bias=True,
-    ),
+    "cohere": dict(defaults=_COHERE, norms=1, cohere=True, all_bias=True),
+    # Cohere2Config: Cohere's defaults plus head_dim 128 and a 3:1 sliding pattern (window 4096).
     "cohere2": dict(
-        defaults=dict(
-            vocab_size=256_000,
-            hidden_size=8192,
-            intermediate_size=22_528,
-            num_hidden_layers=40,
-            num_attention_heads=64,
-            head_dim=128,
-            max_position_embeddings=8192,
-            tie_word_embeddings=True,
-            attention_bias=False,
-            sliding_window=4096,
-        ),
-        norms=1,
-        pattern=4,
-        all_bias=True,
+        defaults=dict(_COHERE, head_dim=128, sliding_window=4096), norms=1, pattern=4, all_bias=True
     ),
     # Starcoder2Config: LayerNorms with bias, plain c_fc/c_proj MLP, use_bias on every linear, tied.
     "starcoder2": dict(
@@ -455,13 +366,8 @@ def _dense(cfg: Config, model_type: str, name: str) -> ModelSpec:
         cfg["layer_types"] = ["sliding_attention"] * n
     if not cfg.get("sliding_window"):
         cfg.pop("layer_types", None)
-    fields = _base(cfg, model_type, name, Family(default_dtype="bfloat16"))
-    h, heads, kv, d = (
-        fields["hidden_size"],
-        fields["num_heads"],
-        fields["num_kv_heads"],
-        fields["head_dim"],
-    )
+    fields = base_fields(cfg, model_type, name)
+    h, heads, kv, d = attention_dims(fields)
     inter = _require(cfg, "intermediate_size")
     bias_key = row.get("bias_key")
     if bias_key:
@@ -554,7 +460,7 @@ def _granitemoe(cfg: Config, model_type: str, name: str) -> ModelSpec:
         dict(LLAMA_DEFAULTS, tie_word_embeddings=False, num_local_experts=8, num_experts_per_tok=2),
     )
     cfg.pop("layer_types", None)
-    fields = _base(cfg, model_type, name, Family(default_dtype="bfloat16"))
+    fields = base_fields(cfg, model_type, name)
     n, h = fields["num_layers"], fields["hidden_size"]
     e, k, width = (
         _require(cfg, "num_local_experts"),
@@ -612,7 +518,7 @@ def _phimoe(cfg: Config, model_type: str, name: str) -> ModelSpec:
         cfg["layer_types"] = ["sliding_attention"] * n
     else:
         cfg.pop("layer_types", None)
-    fields = _base(cfg, model_type, name, Family(norm_kind="layer", default_dtype="bfloat16"))
+    fields = base_fields(cfg, model_type, name, Family(norm_kind="layer", default_dtype="bfloat16"))
     h = fields["hidden_size"]
     e, k, width = (
         _require(cfg, "num_local_experts"),
@@ -674,14 +580,8 @@ def _minimax_m2(cfg: Config, model_type: str, name: str) -> ModelSpec:
         raise ConfigError(
             "minimax_m2 with lightning-attention layers (attn_type_list 0) is not supported"
         )
-    fields = _base(cfg, model_type, name, Family(default_dtype="bfloat16"))
-    n, h, heads, kv, d = (
-        fields["num_layers"],
-        fields["hidden_size"],
-        fields["num_heads"],
-        fields["num_kv_heads"],
-        fields["head_dim"],
-    )
+    fields = base_fields(cfg, model_type, name)
+    n, (h, heads, kv, d) = fields["num_layers"], attention_dims(fields)
     e, k, width = (
         _require(cfg, "num_local_experts"),
         _require(cfg, "num_experts_per_tok"),
@@ -715,7 +615,7 @@ def _hunyuan_moe(cfg: Config, model_type: str, name: str) -> ModelSpec:
         ),
     )
     cfg.pop("layer_types", None)
-    fields = _base(cfg, model_type, name, Family(default_dtype="bfloat16"))
+    fields = base_fields(cfg, model_type, name)
     n, h = fields["num_layers"], fields["hidden_size"]
     width = _require(cfg, "intermediate_size")
     experts = cfg["num_experts"]
@@ -776,7 +676,7 @@ def _ernie_moe(cfg: Config, model_type: str, name: str) -> ModelSpec:
         ),
     )
     cfg.pop("layer_types", None)
-    fields = _base(cfg, model_type, name, Family(default_dtype="bfloat16"))
+    fields = base_fields(cfg, model_type, name)
     n, h = fields["num_layers"], fields["hidden_size"]
     end = int(cfg["moe_layer_end_index"])
     end = n - 1 if end == -1 else end
@@ -848,14 +748,8 @@ def _glm4_moe(cfg: Config, model_type: str, name: str) -> ModelSpec:
         ),
     )
     cfg.pop("layer_types", None)
-    fields = _base(cfg, model_type, name, Family(default_dtype="bfloat16"))
-    n, h, heads, kv, d = (
-        fields["num_layers"],
-        fields["hidden_size"],
-        fields["num_heads"],
-        fields["num_kv_heads"],
-        fields["head_dim"],
-    )
+    fields = base_fields(cfg, model_type, name)
+    n, (h, heads, kv, d) = fields["num_layers"], attention_dims(fields)
     first_dense = min(n, int(cfg.get("first_k_dense_replace") or 0))
     e, k, width = (
         _require(cfg, "n_routed_experts"),
@@ -917,13 +811,8 @@ def _mimo_v2_flash(cfg: Config, model_type: str, name: str) -> ModelSpec:
         raise ConfigError(
             f"mlp_layer_types has {len(mlp_types)} entries but num_hidden_layers is {n}"
         )
-    fields = _base(cfg, model_type, name, Family(default_dtype="bfloat16"))
-    h, heads, kv, d = (
-        fields["hidden_size"],
-        fields["num_heads"],
-        fields["num_kv_heads"],
-        fields["head_dim"],
-    )
+    fields = base_fields(cfg, model_type, name)
+    h, heads, kv, d = attention_dims(fields)
     dv = _require(cfg, "v_head_dim")
     window = fields["sliding_window"]
     bias = bool(cfg.get("attention_bias"))

@@ -21,12 +21,14 @@ from vramplan.errors import ConfigError, UnsupportedModelError
 from vramplan.model.families_2026 import (
     Config,
     Inventory,
+    attention_dims,
+    base_fields,
     dense_mlp,
     embeddings,
     final_norm,
     with_defaults,
 )
-from vramplan.model.hf_config import MAX_LAYERS, Family, _common, _dims, _get, _require
+from vramplan.model.hf_config import MAX_LAYERS, MAX_WIDTH, _dims, _require
 from vramplan.model.layout import CacheLayer
 from vramplan.model.spec import ModelSpec, MoESpec
 
@@ -59,7 +61,7 @@ def _layer_types(text: dict[str, Any], n: int) -> list[str]:
     return types
 
 
-def _kv_sharing(types: list[str], shared: int) -> list[str]:
+def kv_sharing_modes(types: list[str], shared: int) -> list[str]:
     """Gemma4TextConfig.kv_sharing_modes: the last ``shared`` layers reuse ("reuse"); the last unshared
     layer of each type produces their cache ("store")."""
     n = len(types)
@@ -74,24 +76,54 @@ def _kv_sharing(types: list[str], shared: int) -> list[str]:
     return modes
 
 
+def per_layer_embeddings(inv: Inventory, text: dict[str, Any], h: int, n: int) -> None:
+    """Per-layer embeddings (Gemma 3n and Gemma 4): the vocab x (layers * ple) table, its projection from the
+    hidden state and norm, and each layer's gate, projection and norm; all in the ``per_layer_embeddings``
+    component (a token lookup that llama.cpp keeps in host memory). The table is vocab-split under TP like the
+    token embeddings."""
+    ple = _require(text, "hidden_size_per_layer_input")
+    vocab = _require(text, "vocab_size_per_layer_input")
+    if n * ple > MAX_WIDTH:
+        raise ConfigError(
+            f"num_hidden_layers x hidden_size_per_layer_input = {n * ple:,} is beyond any real model"
+        )
+    component = "per_layer_embeddings"
+    inv.linear("layers.per_layer_input_gate", ple, h, n, "replicated", component)
+    inv.linear("layers.per_layer_projection", h, ple, n, "replicated", component)
+    inv.add("layers.post_per_layer_input_norm.weight", (h,), n, "norm", component=component)
+    inv.add(
+        "embed_tokens_per_layer.weight",
+        (vocab, n * ple),
+        1,
+        "embedding",
+        "vocab",
+        "first",
+        component,
+    )
+    inv.add(
+        "per_layer_model_projection.weight",
+        (n * ple, h),
+        1,
+        "linear",
+        "column",
+        "first",
+        component,
+    )
+    inv.add(
+        "per_layer_projection_norm.weight", (ple,), 1, "norm", stage="first", component=component
+    )
+
+
 def _text(inv: Inventory, text: dict[str, Any], name: str, model_type: str) -> dict[str, Any]:
     n = _require(text, "num_hidden_layers", upper=MAX_LAYERS)
     types = _layer_types(text, n)
-    modes = _kv_sharing(types, int(text.get("num_kv_shared_layers") or 0))
+    modes = kv_sharing_modes(types, int(text.get("num_kv_shared_layers") or 0))
     window = _require(text, "sliding_window")
     if text.get("use_bidirectional_attention") == "all":
         window = window // 2 + 1
     base = {k: v for k, v in text.items() if k != "layer_types"}
-    fields = _common(base, Family(default_dtype="bfloat16"), model_type, name)
-    fields["torch_dtype"] = str(_get(text, "torch_dtype", "dtype", default="bfloat16")).replace(
-        "torch.", ""
-    )
-    h, heads, kv, d = (
-        fields["hidden_size"],
-        fields["num_heads"],
-        fields["num_kv_heads"],
-        fields["head_dim"],
-    )
+    fields = base_fields(base, model_type, name)
+    h, heads, kv, d = attention_dims(fields)
     gd = _require(text, "global_head_dim")
     k_eq_v = bool(text.get("attention_k_eq_v"))
     gkv = (text.get("num_global_key_value_heads") if k_eq_v else None) or kv
@@ -125,31 +157,8 @@ def _text(inv: Inventory, text: dict[str, Any], name: str, model_type: str) -> d
         wide = 2 if (mode == "reuse" and text.get("use_double_wide_mlp")) else 1
         dense_mlp(inv, 1, h, inter * wide)
     inv.norm("layers.layernorm", h, 4 * n)
-    ple = int(text.get("hidden_size_per_layer_input") or 0)
-    if ple:
-        inv.linear("layers.per_layer_input_gate", ple, h, n, "replicated", "per_layer_embeddings")
-        inv.linear("layers.per_layer_projection", h, ple, n, "replicated", "per_layer_embeddings")
-        inv.norm("layers.post_per_layer_input_norm", h, n)
-        vocab_ple = _require(text, "vocab_size_per_layer_input")
-        inv.add(
-            "embed_tokens_per_layer.weight",
-            (vocab_ple, n * ple),
-            1,
-            "embedding",
-            "replicated",
-            "first",
-            "embeddings",
-        )
-        inv.add(
-            "per_layer_model_projection.weight",
-            (n * ple, h),
-            1,
-            "linear",
-            "replicated",
-            "first",
-            "embeddings",
-        )
-        inv.norm("per_layer_projection_norm", ple, 1, stage="first")
+    if text.get("hidden_size_per_layer_input"):
+        per_layer_embeddings(inv, text, h, n)
     moe = None
     if text.get("enable_moe_block"):
         e, k, width = (

@@ -16,7 +16,8 @@ from math import ceil
 from typing import Any
 
 from vramplan.errors import ConfigError, UnsupportedModelError
-from vramplan.model.params import Role, Split, Stage, TensorGroup
+from vramplan.model.families_inventory import Inventory, embeddings, final_norm
+from vramplan.model.params import Role
 from vramplan.model.spec import AttentionKind, MLASpec, ModelSpec, MoESpec, StateKind, StateSpec
 
 Config = Mapping[str, Any]
@@ -54,61 +55,18 @@ def _dtype(cfg: Config, *fallbacks: Config, default: str = "bfloat16") -> str:
     return default
 
 
-class _Inventory:
-    """Collects tensor groups; one ``add`` per tensor kind, ``count`` = how many layers (or experts) hold it."""
+class _Inventory(Inventory):
+    """The shared inventory plus the hybrid families' building blocks; ``h`` is the hidden size."""
 
     def __init__(self, hidden: int) -> None:
+        super().__init__()
         self.h = hidden
-        self.groups: list[TensorGroup] = []
-
-    def add(
-        self,
-        name: str,
-        shape: tuple[int, ...],
-        count: int,
-        role: Role,
-        split: Split,
-        component: str,
-        stage: Stage = "layer",
-    ) -> None:
-        if count > 0 and all(d > 0 for d in shape):
-            self.groups.append(TensorGroup(name, shape, count, role, split, stage, component))
-
-    def linear(
-        self,
-        name: str,
-        out: int,
-        inp: int,
-        n: int,
-        split: Split,
-        component: str,
-        bias: bool = False,
-    ) -> None:
-        self.add(f"{name}.weight", (out, inp), n, "linear", split, component)
-        if bias:
-            self.add(
-                f"{name}.bias",
-                (out,),
-                n,
-                "bias",
-                "replicated" if split == "row" else split,
-                component,
-            )
-
-    def norm(
-        self, name: str, width: int, n: int, component: str, split: Split = "replicated"
-    ) -> None:
-        self.add(f"{name}.weight", (width,), n, "norm", split, component)
 
     def embeddings(self, vocab: int, tie: bool) -> None:
-        self.add(
-            "embed_tokens.weight", (vocab, self.h), 1, "embedding", "vocab", "embeddings", "first"
-        )
-        if not tie:
-            self.add("lm_head.weight", (vocab, self.h), 1, "lm_head", "vocab", "lm_head", "last")
+        embeddings(self, vocab, self.h, tie)
 
     def final_norm(self) -> None:
-        self.add("norm.weight", (self.h,), 1, "norm", "replicated", "norms", "last")
+        final_norm(self, self.h)
 
     # --- shared building blocks -------------------------------------------------------------------------
 
@@ -144,7 +102,7 @@ class _Inventory:
                 n,
                 "linear",
                 "kv_column",
-                "attention",
+                component="attention",
             )
             if bias:
                 self.add(
@@ -153,12 +111,12 @@ class _Inventory:
                     n,
                     "bias",
                     "kv_column",
-                    "attention",
+                    component="attention",
                 )
         self.linear(f"layers.attn.{o_name}", h, heads * head_dim, n, "row", "attention", o_bias)
         if qk_norm:
             for norm in norm_names:
-                self.norm(f"layers.attn.{norm}", head_dim, n, "attention")
+                self.norm(f"layers.attn.{norm}", head_dim, n, component="attention")
 
     def mla(self, n: int, heads: int, m: MLASpec, *, bias: bool = False) -> None:
         """DeepSeek-style multi-head latent attention (Kimi-Linear's full-attention layers)."""
@@ -168,7 +126,7 @@ class _Inventory:
             self.linear(
                 "layers.attn.q_a_proj", m.q_lora_rank, h, n, "replicated", "attention", bias
             )
-            self.norm("layers.attn.q_a_layernorm", m.q_lora_rank, n, "attention")
+            self.norm("layers.attn.q_a_layernorm", m.q_lora_rank, n, component="attention")
             self.linear("layers.attn.q_b_proj", heads * qk, m.q_lora_rank, n, "column", "attention")
         else:
             self.linear("layers.attn.q_proj", heads * qk, h, n, "column", "attention")
@@ -181,7 +139,7 @@ class _Inventory:
             "attention",
             bias,
         )
-        self.norm("layers.attn.kv_a_layernorm", m.kv_lora_rank, n, "attention")
+        self.norm("layers.attn.kv_a_layernorm", m.kv_lora_rank, n, component="attention")
         self.linear(
             "layers.attn.kv_b_proj",
             heads * (m.qk_nope_head_dim + m.v_head_dim),
@@ -207,17 +165,28 @@ class _Inventory:
         h = self.h
         projections = ("gate_proj", "up_proj") if gated else ("up_proj",)
         for proj in projections:
-            self.add(f"{prefix}.{proj}.weight", (width, h), n, role, "column", component)
+            self.add(f"{prefix}.{proj}.weight", (width, h), n, role, "column", component=component)
             if bias:
-                self.add(f"{prefix}.{proj}.bias", (width,), n, "bias", "column", component)
-        self.add(f"{prefix}.down_proj.weight", (h, width), n, role, "row", component)
+                self.add(
+                    f"{prefix}.{proj}.bias", (width,), n, "bias", "column", component=component
+                )
+        self.add(f"{prefix}.down_proj.weight", (h, width), n, role, "row", component=component)
         if bias:
-            self.add(f"{prefix}.down_proj.bias", (h,), n, "bias", "replicated", component)
+            self.add(f"{prefix}.down_proj.bias", (h,), n, "bias", "replicated", component=component)
 
     def router(self, experts: int, n: int, *, bias: bool = False) -> None:
-        self.add("layers.mlp.router.weight", (experts, self.h), n, "router", "replicated", "router")
+        self.add(
+            "layers.mlp.router.weight",
+            (experts, self.h),
+            n,
+            "router",
+            "replicated",
+            component="router",
+        )
         if bias:
-            self.add("layers.mlp.router.bias", (experts,), n, "router", "replicated", "router")
+            self.add(
+                "layers.mlp.router.bias", (experts,), n, "router", "replicated", component="router"
+            )
 
     def correction_bias(self, experts: int, n: int) -> None:
         """DeepSeek-style fp32 ``e_score_correction_bias``: a buffer, stored in the checkpoint, not a parameter."""
@@ -227,16 +196,23 @@ class _Inventory:
             n,
             "buffer",
             "replicated",
-            "router",
+            component="router",
         )
 
     def conv(
         self, prefix: str, channels: int, kernel: int, n: int, bias: bool, component: str
     ) -> None:
         """Depthwise causal Conv1d(channels, channels, kernel, groups=channels): weight (C, 1, K)."""
-        self.add(f"{prefix}.conv1d.weight", (channels, 1, kernel), n, "linear", "column", component)
+        self.add(
+            f"{prefix}.conv1d.weight",
+            (channels, 1, kernel),
+            n,
+            "linear",
+            "column",
+            component=component,
+        )
         if bias:
-            self.add(f"{prefix}.conv1d.bias", (channels,), n, "bias", "column", component)
+            self.add(f"{prefix}.conv1d.bias", (channels,), n, "bias", "column", component=component)
 
     def mamba2(
         self,
@@ -262,9 +238,9 @@ class _Inventory:
         )
         self.conv("layers.mamba", conv_dim, d_conv, n, conv_bias, c)
         for p in ("dt_bias", "A_log", "D"):
-            self.add(f"layers.mamba.{p}", (heads,), n, "norm", "column", c)
+            self.add(f"layers.mamba.{p}", (heads,), n, "norm", "column", component=c)
         if gated_norm:
-            self.norm("layers.mamba.norm", inner, n, c, "column")
+            self.norm("layers.mamba.norm", inner, n, component=c, split="column")
         self.linear(
             "layers.mamba.out_proj",
             self.h,
@@ -334,7 +310,7 @@ def _spec(
         quantization_config=cfg.get("quantization_config") or cfg.get("compression_config"),
         extra_params=extra,
         state=state,
-        tensors=tuple(inv.groups),
+        tensors=inv.groups(),
     )
 
 
@@ -379,60 +355,50 @@ def _gdn_layers(text: Config, n_layers: int) -> list[bool]:
     return [(i + 1) % interval == 0 for i in range(n_layers)]
 
 
-#: Qwen3_5TextConfig / Qwen3_5MoeTextConfig / Qwen3NextConfig defaults for keys a config leaves out.
+#: What Qwen3_5TextConfig, Qwen3_5MoeTextConfig and Qwen3NextConfig agree on: the attention and DeltaNet shapes.
+_QWEN_GDN_SHARED = dict(
+    num_attention_heads=16,
+    num_key_value_heads=2,
+    head_dim=256,
+    linear_conv_kernel_dim=4,
+    linear_key_head_dim=128,
+    linear_value_head_dim=128,
+    linear_num_key_heads=16,
+    linear_num_value_heads=32,
+    max_position_embeddings=32_768,
+)
+#: ... and what the two MoE configs add (their shared expert is as wide as a routed one).
+_QWEN_GDN_MOE = dict(
+    _QWEN_GDN_SHARED,
+    hidden_size=2048,
+    moe_intermediate_size=512,
+    shared_expert_intermediate_size=512,
+)
+#: Per model_type, the defaults for keys a config leaves out.
 _QWEN_GDN_DEFAULTS: dict[str, dict[str, Any]] = {
     "qwen3_5_text": dict(
+        _QWEN_GDN_SHARED,
         vocab_size=248_320,
         hidden_size=4096,
         intermediate_size=12_288,
         num_hidden_layers=32,
-        num_attention_heads=16,
         num_key_value_heads=4,
-        head_dim=256,
-        linear_conv_kernel_dim=4,
-        linear_key_head_dim=128,
-        linear_value_head_dim=128,
-        linear_num_key_heads=16,
-        linear_num_value_heads=32,
-        max_position_embeddings=32_768,
     ),
     "qwen3_5_moe_text": dict(
+        _QWEN_GDN_MOE,
         vocab_size=248_320,
-        hidden_size=2048,
         num_hidden_layers=40,
-        num_attention_heads=16,
-        num_key_value_heads=2,
-        head_dim=256,
-        linear_conv_kernel_dim=4,
-        linear_key_head_dim=128,
-        linear_value_head_dim=128,
-        linear_num_key_heads=16,
-        linear_num_value_heads=32,
-        moe_intermediate_size=512,
-        shared_expert_intermediate_size=512,
         num_experts_per_tok=8,
         num_experts=256,
-        max_position_embeddings=32_768,
     ),
     "qwen3_next": dict(
+        _QWEN_GDN_MOE,
         vocab_size=151_936,
-        hidden_size=2048,
         intermediate_size=5632,
         num_hidden_layers=48,
-        num_attention_heads=16,
-        num_key_value_heads=2,
-        head_dim=256,
-        linear_conv_kernel_dim=4,
-        linear_key_head_dim=128,
-        linear_value_head_dim=128,
-        linear_num_key_heads=16,
-        linear_num_value_heads=32,
         decoder_sparse_step=1,
-        moe_intermediate_size=512,
-        shared_expert_intermediate_size=512,
         num_experts_per_tok=10,
         num_experts=512,
-        max_position_embeddings=32_768,
     ),
 }
 
@@ -503,8 +469,8 @@ def _qwen_gdn(cfg: Config, model_type: str, name: str) -> ModelSpec:
         inv.linear("layers.linear_attn.in_proj_a", nv, h, n_gdn, "column", c)
     inv.conv("layers.linear_attn", conv_dim, kernel, n_gdn, False, c)
     for p in ("dt_bias", "A_log"):
-        inv.add(f"layers.linear_attn.{p}", (nv,), n_gdn, "norm", "column", c)
-    inv.norm("layers.linear_attn.norm", dv, n_gdn, c)
+        inv.add(f"layers.linear_attn.{p}", (nv,), n_gdn, "norm", "column", component=c)
+    inv.norm("layers.linear_attn.norm", dv, n_gdn, component=c)
     inv.linear("layers.linear_attn.out_proj", h, value_dim, n_gdn, "row", c)
 
     moe: MoESpec | None = None
@@ -541,7 +507,7 @@ def _qwen_gdn(cfg: Config, model_type: str, name: str) -> ModelSpec:
                 n_moe,
                 "router",
                 "replicated",
-                "router",
+                component="router",
             )
             moe = MoESpec(
                 num_experts=experts,
@@ -552,12 +518,15 @@ def _qwen_gdn(cfg: Config, model_type: str, name: str) -> ModelSpec:
                 dense_layers=dense,
             )
             intermediate = intermediate or width
-    inv.norm("layers.norm", h, 2 * n, "norms")
+    inv.norm("layers.norm", h, 2 * n, component="norms")
     inv.final_norm()
 
     extra: tuple[tuple[str, int], ...] = ()
     if multimodal and cfg.get("vision_config") is not None:
-        extra = _qwen3_5_vision_params(cfg["vision_config"])
+        # families_vl imports hf_config, which imports this module: import it when first needed
+        from vramplan.model.families_vl import qwen3_5_vision_params
+
+        extra = qwen3_5_vision_params(cfg["vision_config"])
     ssm = text.get("mamba_ssm_dtype")
     return _spec(
         name=name,
@@ -584,56 +553,6 @@ def _qwen_gdn(cfg: Config, model_type: str, name: str) -> ModelSpec:
         cfg=cfg if cfg.get("quantization_config") else text,
         moe=moe,
         extra=extra,
-    )
-
-
-#: Qwen3_5VisionConfig defaults.
-_QWEN3_5_VISION = dict(
-    depth=27,
-    hidden_size=1152,
-    intermediate_size=4304,
-    in_channels=3,
-    patch_size=16,
-    spatial_merge_size=2,
-    temporal_patch_size=2,
-    out_hidden_size=3584,
-    num_position_embeddings=2304,
-)
-
-
-def _qwen3_5_vision_params(vision: Any) -> tuple[tuple[str, int], ...]:
-    """Qwen3.5 vision tower as transformers builds it: Conv3d patch embedding (bias), learned positions,
-    ``depth`` pre-LayerNorm blocks (fused qkv + proj, fc1/fc2, all with biases) and the patch merger
-    (LayerNorm, Linear(h x m^2, h x m^2), Linear(h x m^2, out))."""
-    if not isinstance(vision, Mapping):
-        raise ConfigError("config.json vision_config must be an object")
-    v = dict(_QWEN3_5_VISION)
-    v.update({k: val for k, val in vision.items() if val is not None})
-    h, inter, depth, ch, patch, merge, temporal, out, positions = (
-        _int(v, k)
-        for k in (
-            "hidden_size",
-            "intermediate_size",
-            "depth",
-            "in_channels",
-            "patch_size",
-            "spatial_merge_size",
-            "temporal_patch_size",
-            "out_hidden_size",
-            "num_position_embeddings",
-        )
-    )
-    merged = h * merge * merge
-    block = 2 * 2 * h + (3 * h * h + 3 * h) + (h * h + h) + (inter * h + inter) + (h * inter + h)
-    if v.get("deepstack_visual_indexes"):
-        raise UnsupportedModelError(
-            "qwen3_5 vision towers with deepstack_visual_indexes are not supported yet (the published ones have none)"
-        )
-    return (
-        ("visual.patch_embed", h * ch * temporal * patch * patch + h),
-        ("visual.pos_embed", positions * h),
-        ("visual.blocks", depth * block),
-        ("visual.merger", 2 * h + merged * merged + merged + out * merged + out),
     )
 
 
@@ -718,7 +637,7 @@ def _nemotron_h(cfg: Config, model_type: str, name: str) -> ModelSpec:
             nm * experts,
             "expert",
             "column",
-            "experts",
+            component="experts",
         )
         inv.add(
             "layers.mlp.experts.down_proj.weight",
@@ -726,7 +645,7 @@ def _nemotron_h(cfg: Config, model_type: str, name: str) -> ModelSpec:
             nm * experts,
             "expert",
             "row",
-            "experts",
+            component="experts",
         )
         inv.mlp(
             "layers.mlp.shared_experts",
@@ -744,7 +663,7 @@ def _nemotron_h(cfg: Config, model_type: str, name: str) -> ModelSpec:
             router_correction_bias=True,
             dense_layers=tuple(i for i, k in enumerate(kinds) if k != "moe"),
         )
-    inv.norm("layers.norm", h, n, "norms")
+    inv.norm("layers.norm", h, n, component="norms")
     inv.final_norm()
     ssm = (
         cfg.get("mamba_ssm_cache_dtype") or "float32"
@@ -843,7 +762,7 @@ def _granitemoehybrid(cfg: Config, model_type: str, name: str) -> ModelSpec:
         )
     shared = _int(cfg, "shared_intermediate_size", 1024)
     inv.mlp("layers.shared_mlp", shared, n, component="shared_experts" if experts else "mlp")
-    inv.norm("layers.norm", h, 2 * n, "norms")
+    inv.norm("layers.norm", h, 2 * n, component="norms")
     inv.final_norm()
     return _spec(
         name=name,
@@ -920,7 +839,7 @@ def _falcon_h1(cfg: Config, model_type: str, name: str) -> ModelSpec:
     )
     intermediate = _int(cfg, "intermediate_size", 14_336)
     inv.mlp("layers.mlp", intermediate, n, bias=bool(cfg.get("mlp_bias", False)))
-    inv.norm("layers.norm", h, 2 * n, "norms")
+    inv.norm("layers.norm", h, 2 * n, component="norms")
     inv.final_norm()
     return _spec(
         name=name,
@@ -964,13 +883,13 @@ def _mamba1_mixer(
     inv.conv(prefix, inner, d_conv, n, conv_bias, c)
     inv.linear(f"{prefix}.x_proj", dt_rank + 2 * d_state, inner, n, "row", c)
     inv.linear(f"{prefix}.dt_proj", inner, dt_rank, n, "column", c, True)
-    inv.add(f"{prefix}.A_log", (inner, d_state), n, "norm", "column", c)
-    inv.add(f"{prefix}.D", (inner,), n, "norm", "column", c)
+    inv.add(f"{prefix}.A_log", (inner, d_state), n, "norm", "column", component=c)
+    inv.add(f"{prefix}.D", (inner,), n, "norm", "column", component=c)
     inv.linear(f"{prefix}.out_proj", inv.h, inner, n, "row", c, proj_bias)
     if inner_norms:
-        inv.norm(f"{prefix}.dt_layernorm", dt_rank, n, c)
-        inv.norm(f"{prefix}.b_layernorm", d_state, n, c)
-        inv.norm(f"{prefix}.c_layernorm", d_state, n, c)
+        inv.norm(f"{prefix}.dt_layernorm", dt_rank, n, component=c)
+        inv.norm(f"{prefix}.b_layernorm", d_state, n, component=c)
+        inv.norm(f"{prefix}.c_layernorm", d_state, n, component=c)
 
 
 def _dt_rank(cfg: Config, key: str, h: int) -> int:
@@ -1033,7 +952,7 @@ def _jamba(cfg: Config, model_type: str, name: str) -> ModelSpec:
             expert_intermediate_size=width,
             dense_layers=tuple(i for i in range(n) if not sparse[i]),
         )
-    inv.norm("layers.norm", h, 2 * n, "norms")
+    inv.norm("layers.norm", h, 2 * n, component="norms")
     inv.final_norm()
     return _spec(
         name=name,
@@ -1090,8 +1009,8 @@ def _mamba(cfg: Config, model_type: str, name: str) -> ModelSpec:
         inv.linear("layers.mamba.in_proj", inner + conv_dim + m_heads, h, n, "column", c, proj_bias)
         inv.conv("layers.mamba", conv_dim, d_conv, n, conv_bias, c)
         for p in ("dt_bias", "A_log", "D"):
-            inv.add(f"layers.mamba.{p}", (m_heads,), n, "norm", "column", c)
-        inv.norm("layers.mamba.norm", inner, n, c, "column")
+            inv.add(f"layers.mamba.{p}", (m_heads,), n, "norm", "column", component=c)
+        inv.norm("layers.mamba.norm", inner, n, component=c, split="column")
         inv.linear("layers.mamba.out_proj", h, inner, n, "row", c, proj_bias)
         heads, head_dim = m_heads, m_dim
         state = StateSpec(
@@ -1124,7 +1043,7 @@ def _mamba(cfg: Config, model_type: str, name: str) -> ModelSpec:
             conv_kernel=d_conv,
             recurrent_shape=(inner, d_state),
         )
-    inv.norm("layers.norm", h, n, "norms")
+    inv.norm("layers.norm", h, n, component="norms")
     inv.final_norm()
     return _spec(
         name=name,
@@ -1193,7 +1112,7 @@ def _lfm2(cfg: Config, model_type: str, name: str) -> ModelSpec:
     inv = _Inventory(h)
     inv.embeddings(vocab, tie)
     # Lfm2Model has no final norm of its own: ``embedding_norm`` is applied after the last layer.
-    inv.add("embedding_norm.weight", (h,), 1, "norm", "replicated", "norms", "last")
+    inv.add("embedding_norm.weight", (h,), 1, "norm", "replicated", component="norms", stage="last")
     inv.gqa(
         n_attn,
         heads,
@@ -1205,12 +1124,12 @@ def _lfm2(cfg: Config, model_type: str, name: str) -> ModelSpec:
     )
     c = "short_conv"
     inv.linear("layers.conv.in_proj", 3 * h, h, n - n_attn, "column", c, bias)
-    inv.add("layers.conv.conv.weight", (h, 1, kernel), n - n_attn, "linear", "column", c)
+    inv.add("layers.conv.conv.weight", (h, 1, kernel), n - n_attn, "linear", "column", component=c)
     if bias:
-        inv.add("layers.conv.conv.bias", (h,), n - n_attn, "bias", "column", c)
+        inv.add("layers.conv.conv.bias", (h,), n - n_attn, "bias", "column", component=c)
     inv.linear("layers.conv.out_proj", h, h, n - n_attn, "row", c, bias)
     inv.mlp("layers.feed_forward", width, n)
-    inv.norm("layers.norm", h, 2 * n, "norms")
+    inv.norm("layers.norm", h, 2 * n, component="norms")
     return _spec(
         name=name,
         model_type=model_type,
@@ -1301,12 +1220,12 @@ def _kimi_linear(cfg: Config, model_type: str, name: str) -> ModelSpec:
     inv.conv("layers.kda", 3 * qkv, kernel, n_kda, False, c)
     inv.linear("layers.kda.f_a_proj", l_dim, h, n_kda, "replicated", c)
     inv.linear("layers.kda.f_b_proj", qkv, l_dim, n_kda, "column", c)
-    inv.add("layers.kda.dt_bias", (qkv,), n_kda, "norm", "column", c)
-    inv.add("layers.kda.A_log", (1, 1, l_heads, 1), n_kda, "norm", "replicated", c)
+    inv.add("layers.kda.dt_bias", (qkv,), n_kda, "norm", "column", component=c)
+    inv.add("layers.kda.A_log", (1, 1, l_heads, 1), n_kda, "norm", "replicated", component=c)
     inv.linear("layers.kda.b_proj", l_heads, h, n_kda, "column", c)
     inv.linear("layers.kda.g_a_proj", l_dim, h, n_kda, "replicated", c)
     inv.linear("layers.kda.g_b_proj", qkv, l_dim, n_kda, "column", c)
-    inv.norm("layers.kda.o_norm", l_dim, n_kda, c)
+    inv.norm("layers.kda.o_norm", l_dim, n_kda, component=c)
     inv.linear("layers.kda.o_proj", h, qkv, n_kda, "row", c)
 
     mlp_types = cfg.get("mlp_layer_types")
@@ -1340,7 +1259,7 @@ def _kimi_linear(cfg: Config, model_type: str, name: str) -> ModelSpec:
             router_correction_bias=True,
             dense_layers=dense,
         )
-    inv.norm("layers.norm", h, 2 * n, "norms")
+    inv.norm("layers.norm", h, 2 * n, component="norms")
     inv.final_norm()
     qk = mla.qk_nope_head_dim + mla.qk_rope_head_dim
     return _spec(
@@ -1405,11 +1324,11 @@ def _minimax(cfg: Config, model_type: str, name: str) -> ModelSpec:
     c = "linear_attention"
     inv.linear("layers.linear_attn.qkv_proj", 3 * heads * d, h, n_lin, "column", c)
     inv.linear("layers.linear_attn.output_gate", heads * d, h, n_lin, "column", c)
-    inv.norm("layers.linear_attn.norm", heads * d, n_lin, c, "column")
+    inv.norm("layers.linear_attn.norm", heads * d, n_lin, component=c, split="column")
     inv.linear("layers.linear_attn.out_proj", h, heads * d, n_lin, "row", c)
     inv.router(experts, n)
     inv.mlp("layers.mlp.experts", width, n * experts, role="expert", component="experts")
-    inv.norm("layers.norm", h, 2 * n, "norms")
+    inv.norm("layers.norm", h, 2 * n, component="norms")
     inv.final_norm()
     return _spec(
         name=name,

@@ -21,13 +21,14 @@ from vramplan.memory.kv_layout import fp8_mla_bytes, indexer_key_bytes
 from vramplan.model.families_2026 import (
     Config,
     Inventory,
+    base_fields,
     dense_mlp,
     embeddings,
     final_norm,
     moe_mlp,
     with_defaults,
 )
-from vramplan.model.hf_config import MAX_LAYERS, Family, _common, _get, _require
+from vramplan.model.hf_config import MAX_LAYERS, _require
 from vramplan.model.layout import CacheLayer
 from vramplan.model.spec import MLASpec, ModelSpec, MoESpec
 
@@ -146,10 +147,7 @@ def _dsa(cfg: Config, model_type: str, name: str) -> ModelSpec:
     cfg = with_defaults(cfg, _DSA_DEFAULTS[model_type])
     cfg.pop("layer_types", None)
     n = _require(cfg, "num_hidden_layers", upper=MAX_LAYERS)
-    fields = _common(cfg, Family(default_dtype="bfloat16"), model_type, name)
-    fields["torch_dtype"] = str(_get(cfg, "torch_dtype", "dtype", default="bfloat16")).replace(
-        "torch.", ""
-    )
+    fields = base_fields(cfg, model_type, name)
     h, heads = fields["hidden_size"], fields["num_heads"]
     mla = MLASpec(
         q_lora_rank=int(cfg.get("q_lora_rank") or 0),
@@ -281,10 +279,7 @@ def _deepseek_v4(cfg: Config, model_type: str, name: str) -> ModelSpec:
         mlp_types = ["hash_moe"] * min(n, n_hash) + ["moe"] * max(0, n - n_hash)
     mlp_types = list(mlp_types)[:n]
     base = {k: v for k, v in cfg.items() if k != "layer_types"}
-    fields = _common(base, Family(default_dtype="bfloat16"), model_type, name)
-    fields["torch_dtype"] = str(_get(cfg, "torch_dtype", "dtype", default="bfloat16")).replace(
-        "torch.", ""
-    )
+    fields = base_fields(base, model_type, name)
     h, heads, d = fields["hidden_size"], fields["num_heads"], _require(cfg, "head_dim")
     q_lora, o_lora, groups = (
         _require(cfg, "q_lora_rank"),

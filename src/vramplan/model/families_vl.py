@@ -10,6 +10,7 @@ three), as transformers 5 reads these files.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from typing import Any
 
 from vramplan.model.families_2026 import Config, with_defaults
@@ -52,6 +53,18 @@ _TEXT: dict[str, dict[str, Any]] = {
         decoder_sparse_step=1,
     ),
 }
+#: The Qwen3-VL ViT without DeepStack mergers: Qwen3_5VisionConfig's defaults, Qwen3VLVisionConfig's but for them.
+_QWEN3_VIT = dict(
+    depth=27,
+    hidden_size=1152,
+    intermediate_size=4304,
+    in_channels=3,
+    patch_size=16,
+    temporal_patch_size=2,
+    spatial_merge_size=2,
+    out_hidden_size=3584,
+    num_position_embeddings=2304,
+)
 #: Vision-config defaults (Qwen2_5_VLVisionConfig, Qwen3VLVisionConfig).
 _VISION: dict[str, dict[str, Any]] = {
     "qwen2_5_vl": dict(
@@ -64,18 +77,7 @@ _VISION: dict[str, dict[str, Any]] = {
         spatial_merge_size=2,
         out_hidden_size=3584,
     ),
-    "qwen3_vl": dict(
-        depth=27,
-        hidden_size=1152,
-        intermediate_size=4304,
-        in_channels=3,
-        patch_size=16,
-        temporal_patch_size=2,
-        spatial_merge_size=2,
-        out_hidden_size=3584,
-        num_position_embeddings=2304,
-        deepstack_visual_indexes=[8, 16, 24],
-    ),
+    "qwen3_vl": dict(_QWEN3_VIT, deepstack_visual_indexes=[8, 16, 24]),
 }
 _TEXT_MODEL = {"qwen2_5_vl": "qwen2", "qwen3_vl": "qwen3", "qwen3_vl_moe": "qwen3_moe"}
 
@@ -143,13 +145,30 @@ def _qwen3_vision(vision: Config) -> tuple[tuple[str, int], ...]:
     wide = h * merge * merge
     mlp = wide * wide + wide + out * wide + out
     deepstack = len(vision.get("deepstack_visual_indexes") or [])
-    return (
+    parts = (
         ("visual.patch_embed", channels * temporal * patch * patch * h + h),
         ("visual.pos_embed", positions * h),
         ("visual.blocks", depth * block),
         ("visual.merger", 2 * h + mlp),
-        ("visual.deepstack_merger_list", deepstack * (2 * wide + mlp)),
     )
+    return (
+        (*parts, ("visual.deepstack_merger_list", deepstack * (2 * wide + mlp)))
+        if deepstack
+        else parts
+    )
+
+
+def qwen3_5_vision_params(vision: Any) -> tuple[tuple[str, int], ...]:
+    """Qwen3.5 / 3.6 vision tower (Qwen3_5VisionModel): the Qwen3-VL ViT and merger, no DeepStack mergers."""
+    from vramplan.errors import ConfigError, UnsupportedModelError
+
+    if not isinstance(vision, Mapping):
+        raise ConfigError("config.json vision_config must be an object")
+    if vision.get("deepstack_visual_indexes"):
+        raise UnsupportedModelError(
+            "qwen3_5 vision towers with deepstack_visual_indexes are not supported yet (the published ones have none)"
+        )
+    return _qwen3_vision(with_defaults(vision, _QWEN3_VIT))
 
 
 def _qwen_vl(cfg: Config, model_type: str, name: str) -> ModelSpec:

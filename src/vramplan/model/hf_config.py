@@ -924,12 +924,19 @@ _BUILDERS: dict[str, Callable[[Config, str, str], ModelSpec]] = {
 
 def _register_2026() -> None:
     """The 2025-2026 families live in their own module (imported here, after the helpers it reuses)."""
-    from vramplan.model import families_2026, families_gemma4, families_sparse, families_vl
+    from vramplan.model import (
+        families_2026,
+        families_gemma3n,
+        families_gemma4,
+        families_sparse,
+        families_vl,
+    )
 
     _BUILDERS.update(families_2026.BUILDERS)
     _BUILDERS.update(families_sparse.BUILDERS)
     _BUILDERS.update(families_vl.BUILDERS)
     _BUILDERS.update(families_gemma4.BUILDERS)
+    _BUILDERS.update(families_gemma3n.BUILDERS)
 
 
 _register_2026()
