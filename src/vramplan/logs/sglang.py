@@ -1,4 +1,11 @@
-"""SGLang startup logs. SGLang prints "GB" computed with 2**30, i.e. GiB; field names keep ``_gb``."""
+"""SGLang startup logs. SGLang prints "GB" computed with 2**30, i.e. GiB; field names keep ``_gb``.
+
+The KV pool line has three shapes: ``K size: X GB, V size: Y GB`` (MHA pools), ``KV size: X GB`` (MLA and
+DeepSeek-V3.2 NSA pools, whose figure leaves out the indexer), and from ~0.5.2x a ``dtype: ...`` before
+``#tokens``. Hybrid (Mamba / gated DeltaNet) models add ``Mamba Cache is allocated.`` with the state
+slots (``max_mamba_cache_size``, printed from ~0.5.2x) and the conv / ssm state sizes
+(sglang@0.5.3 and @0.5.23 ``srt/mem_cache/memory_pool.py``).
+"""
 
 from __future__ import annotations
 
@@ -29,6 +36,7 @@ MARKERS = (
     "Memory pool end",
     "sglang.launch_server",
     "is larger than the profiled value",
+    "Mamba Cache is allocated",
 )
 
 FIGURES: list[Figure] = [
@@ -41,12 +49,24 @@ FIGURES: list[Figure] = [
         "avail_mem_after_load_gb",
         "weights_gb",
     ),
+    # (?<!\w ): the main pool only, not a labelled one ("SWA KV Cache", "MiniMax ... index KV Cache")
     figure(
         "KV Cache is allocated",
-        rf"KV Cache is allocated\.(?: #tokens: {NUM},)? K size: {NUM} GB, V size: {NUM} GB",
+        rf"(?<!\w )KV Cache is allocated\.(?: dtype: [\w.]{{1,40}},)?(?: #tokens: {NUM},)? "
+        rf"(?:K size: {NUM} GB, V size: {NUM} GB|KV size: {NUM} GB)",
         "kv_cache_tokens",
         "k_size_gb",
         "v_size_gb",
+        "kv_size_gb",
+    ),
+    figure(
+        "Mamba Cache is allocated",
+        rf"Mamba Cache is allocated\.(?: max_mamba_cache_size: {NUM},)? conv_state size: {NUM}\s?GB, "
+        rf"ssm_state size: {NUM}\s?GB(?:,? intermediate_ssm_state_cache size: {NUM}\s?GB)?",
+        "max_mamba_cache_size",
+        "mamba_conv_state_gb",
+        "mamba_ssm_state_gb",
+        "mamba_intermediate_ssm_state_gb",
     ),
     figure("max_total_num_tokens", rf"max_total_num_tokens={NUM}", "kv_cache_tokens"),
     figure(
