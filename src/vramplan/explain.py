@@ -258,7 +258,7 @@ def _explain(
     for t, logged in parsed.logged.items():
         if t in out["terms"] or not _comparable(t, logged):
             continue
-        predicted = _predicted_figure(t, p, settings)
+        predicted = predicted_figure(t, p, settings)
         if _comparable(t, predicted):
             out["terms"][t] = _term(parsed.engine, t, logged, predicted, p)
     if parsed.errors:
@@ -298,17 +298,23 @@ def _setting_keys(engine: str) -> set[str]:
     return keys | {"served_model_name", "gpu_name"}
 
 
-def _predicted_figure(name: str, p: dict[str, Any], settings: dict[str, Any]) -> Any:
-    """The predicted value of a logged figure that is not one of ``TERMS``.
+def predicted_figure(name: str, p: dict[str, Any], settings: dict[str, Any]) -> Any:
+    """The predicted value of a logged figure (``p`` is ``EnginePrediction.to_dict()``).
 
-    Most are in the prediction's ``extra`` under the log's name; a few are another figure seen from
-    the log's side: vLLM's "exceeds available Mamba cache blocks (N)" quotes the pool's block count,
-    the hybrid block-size raise is the block size the prediction resolved, and llama.cpp's recurrent
-    total is the per-sequence state times the sequences.
+    ``TERMS`` are fields of the prediction; most others are in its ``extra`` under the log's name; a
+    few are another figure seen from the log's side: vLLM's "exceeds available Mamba cache blocks (N)"
+    quotes the pool's block count, the hybrid block-size raise is the block size the prediction
+    resolved, the "estimated maximum model length" of a failed start is the max-model-len fix, and
+    llama.cpp's recurrent total is the per-sequence state times the sequences.
     """
+    if name in TERMS:
+        return p.get(name)
     extra = p.get("extra") or {}
     if name in extra:
         return extra[name]
+    if name == "kv_capacity_tokens_reported":
+        fixes = [f for f in p.get("fixes") or [] if isinstance(f, dict)]
+        return next((f["value"] for f in fixes if f.get("field") == "max_model_len"), None)
     if name == "mamba_cache_blocks":
         return p.get("gpu_blocks")
     if name == "attention_block_size_tokens":
