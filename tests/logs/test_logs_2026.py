@@ -353,3 +353,29 @@ def test_explain_compares_mamba_blocks_with_the_pool() -> None:
     assert term["logged"] == 95
     assert term["predicted"] == result["predicted"]["gpu_blocks"]
     assert "state" in term["likely_cause"]
+
+
+def test_sglang_post_capture_pool_wins() -> None:
+    """sglang@0.5.23 kv_pool_runtime.py:194-199: with post-capture sizing the first line is an upper
+    bound and the pool is logged again after capture; the draft pool's line is not the main one."""
+    parsed = parse_log(
+        "[2026-09-01 10:00:00 TP0] KV Cache VA upper bound. dtype: torch.bfloat16, #tokens: 500000, K size: "
+        "30.00 GB, V size: 30.00 GB\n"
+        "[2026-09-01 10:00:40 TP0] Post-capture KV sizing: KV cache allocated. dtype: torch.bfloat16, "
+        "#tokens: 412345, KV size: 49.12 GB, avail mem=3.21 GB\n"
+        "[2026-09-01 10:00:40 TP0] Post-capture KV sizing: draft KV cache allocated. dtype: torch.bfloat16, "
+        "#tokens: 412345, KV size: 0.77 GB\n"
+    )
+    assert parsed.engine == "sglang"
+    assert parsed.logged["kv_cache_tokens"] == 412_345
+    assert parsed.logged["kv_size_gb"] == 49.12
+    assert parsed.logged["avail_mem_after_post_capture_kv_gb"] == 3.21
+    assert "k_size_gb" not in parsed.logged
+
+
+def test_vllm_xpu_capacity_line_is_v1() -> None:
+    parsed = parse_log(
+        "INFO 11-02 10:00:05 [kv_cache_utils.py:1168] XPU KV cache size: 1,000 tokens, Maximum "
+        "concurrency for 1,000 tokens per request: 1.00x\n"
+    )
+    assert parsed.vllm_generation == "v1"

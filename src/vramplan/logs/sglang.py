@@ -4,7 +4,8 @@ The KV pool line has three shapes: ``K size: X GB, V size: Y GB`` (MHA pools), `
 DeepSeek-V3.2 NSA pools, whose figure leaves out the indexer), and from ~0.5.2x a ``dtype: ...`` before
 ``#tokens``. Hybrid (Mamba / gated DeltaNet) models add ``Mamba Cache is allocated.`` with the state
 slots (``max_mamba_cache_size``, printed from ~0.5.2x) and the conv / ssm state sizes
-(sglang@0.5.3 and @0.5.23 ``srt/mem_cache/memory_pool.py``).
+(sglang@0.5.3 and @0.5.23 ``srt/mem_cache/memory_pool.py``). With post-capture sizing (0.5.2x) the pool
+is logged once more after CUDA-graph capture (``kv_pool_runtime.py:194-199``); that line wins.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ MARKERS = (
     "sglang.launch_server",
     "is larger than the profiled value",
     "Mamba Cache is allocated",
+    "Post-capture KV sizing",
 )
 
 FIGURES: list[Figure] = [
@@ -48,6 +50,16 @@ FIGURES: list[Figure] = [
         rf"Load weight end\.{GAP}avail mem={NUM} GB(?:, mem usage={NUM} GB)?",
         "avail_mem_after_load_gb",
         "weights_gb",
+    ),
+    # 0.5.2x with post-capture sizing: the pool is sized after CUDA-graph capture (the earlier line then
+    # says "VA upper bound", not "is allocated"); first in the list, so its figures win
+    figure(
+        "Post-capture KV sizing: KV cache allocated",
+        rf"Post-capture KV sizing: KV cache allocated\. dtype: [\w.]{{1,40}}, #tokens: {NUM}, "
+        rf"KV size: {NUM} GB, avail mem={NUM} GB",
+        "kv_cache_tokens",
+        "kv_size_gb",
+        "avail_mem_after_post_capture_kv_gb",
     ),
     # (?<!\w ): the main pool only, not a labelled one ("SWA KV Cache", "MiniMax ... index KV Cache")
     figure(

@@ -231,7 +231,7 @@ _VERSION_PATTERNS = [
     ("version ", re.compile(r"\bversion (\d+\.\d+[\w.+\-]*)\s*$")),
 ]
 _V1_MARKERS = (
-    "GPU KV cache size",
+    " KV cache size: ",
     "Available KV cache memory",
     "gpu_model_runner",
     "kv_cache_utils",
