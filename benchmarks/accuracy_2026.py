@@ -119,8 +119,8 @@ EXTRA_SETTINGS: dict[str, tuple[dict[str, Any], str]] = {
         "MTP x3 from the logged non-default args",
     ),
     "vllm-44376-dsv4-flash-2xgh200-failed": (
-        {"enable_expert_parallel": True},
-        "expert parallel from the pasted LLM(...) call",
+        {"enable_expert_parallel": True, "usage_context": "offline"},
+        "expert parallel and the offline LLM class's defaults from the pasted LLM(...) call",
     ),
     "vllm-26646-qwen3next-int4-autoround-tp2": (
         {"enable_expert_parallel": True},
@@ -227,7 +227,10 @@ def _predict(case: dict[str, Any], settings: dict[str, Any], gpu: str | None) ->
     if engine == "vllm":
         from vramplan.engines.vllm import predict_vllm
 
-        return predict_vllm(settings, gpu=gpu, engine_version=version).to_dict()
+        usage = settings.pop("usage_context", None) or "api_server"
+        return predict_vllm(
+            settings, gpu=gpu, engine_version=version, usage_context=usage, fixes=True
+        ).to_dict()
     module = importlib.import_module(f"vramplan.engines.{engine.replace('.', '')}")
     if engine == "sglang":
         settings["mem_fraction_static"] = case.get("mem_fraction_static")

@@ -43,6 +43,7 @@ _SETTING_KEYS = (
     "cpu_offload_gb",
     "gpu_total_gib",
     "served_model_name",
+    "usage_context",
 )
 
 
@@ -444,7 +445,12 @@ def _predict_vllm(
             "the log does not show the GPU's total memory; pass --gpu NAME or --gpu-memory SIZE "
             "to predict"
         )
-    kw: dict[str, Any] = {"gpu": gpu, "gpu_memory": gpu_memory}
+    # "offline" when the log pasted an LLM(...) call: the LLM class has its own batch defaults
+    kw: dict[str, Any] = {
+        "gpu": gpu,
+        "gpu_memory": gpu_memory,
+        "usage_context": s.pop("usage_context", None) or "api_server",
+    }
     try:
         pred = predict_vllm(s, engine_version=parsed.engine_version, spec=spec, **kw)
     except VramplanError as exc:

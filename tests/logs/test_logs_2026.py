@@ -173,6 +173,14 @@ def test_vllm_kv_needed_error_gives_available_memory_and_llm_call_settings() -> 
     assert s["max_model_len"] == 30_000
     assert (s["tensor_parallel_size"], s["block_size"], s["kv_cache_dtype"]) == (2, 256, "fp8")
     assert s["gpu_memory_utilization"] == 0.95
+    assert s["usage_context"] == "offline"  # the LLM class, not `vllm serve`
+
+
+def test_explain_predicts_an_llm_call_with_the_offline_defaults() -> None:
+    text = (LOGS / INDEX["vllm-44376-dsv4-flash-2xgh200-failed"]).read_text()
+    result = explain_log(text, gpu="GH200-96GB", allow_paths=False)
+    assert result["predicted"]["settings"]["usage_context"] == "offline"
+    assert result["terms"]["available_kv_cache_gib"]["logged"] == 5.44
 
 
 def test_vllm_cut_config_value_does_not_replace_the_model() -> None:

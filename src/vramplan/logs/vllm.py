@@ -369,7 +369,10 @@ def _llm_call(lines: Lines) -> dict[str, Any]:
             size += len(pieces[-1]) + 1
         call = " ".join(pieces)[:MAX_COMMAND_CHARS].translate(_SMART_QUOTES)
         end = matching_brace(call)
-        out.update(key_values(call[1:end] if end > 0 else call[1:]))
+        args = key_values(call[1:end] if end > 0 else call[1:])
+        if args:
+            out.update(args)
+            out["usage_context"] = "offline"  # the LLM class has its own batch defaults
     return out
 
 
