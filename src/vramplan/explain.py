@@ -667,6 +667,14 @@ def _cause_sglang(name: str, logged: Any, predicted: Any, p: dict[str, Any]) -> 
         return "KV pool / bytes per token" + (f" ({', '.join(parts)})" if parts else "")
     if name.startswith("avail_mem"):
         return "free GPU memory SGLang measured (torch.cuda.mem_get_info) at this stage"
+    if name == "max_mamba_cache_size" or name.startswith("mamba_"):
+        ratio = s.get("mamba_full_memory_ratio")
+        r = f" {ratio:g}" if _known(ratio) else " (0.9 by default)"
+        return (
+            "the Mamba state pool: --max-mamba-cache-size slots when set, else the memory left after "
+            f"the weights x r/(1+r) with --mamba-full-memory-ratio{r}, over one request's conv + ssm "
+            "state; every running request holds at least one slot"
+        )
     return ""
 
 

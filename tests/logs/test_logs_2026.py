@@ -387,3 +387,14 @@ def test_vllm_xpu_capacity_line_is_v1() -> None:
         "concurrency for 1,000 tokens per request: 1.00x\n"
     )
     assert parsed.vllm_generation == "v1"
+
+
+def test_sglang_mamba_pool_cause_names_its_flags() -> None:
+    from vramplan.explain import _cause_sglang
+
+    text = _cause_sglang("max_mamba_cache_size", 301, 300, {"settings": {}})
+    assert "--max-mamba-cache-size" in text and "--mamba-full-memory-ratio (0.9" in text
+    text = _cause_sglang(
+        "mamba_ssm_state_gb", 10.55, 10.0, {"settings": {"mamba_full_memory_ratio": 0.5}}
+    )
+    assert "--mamba-full-memory-ratio 0.5" in text
