@@ -19,6 +19,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from vramplan.errors import VramplanError  # noqa: E402
 
@@ -254,6 +255,8 @@ def _err(pred: float | None, logged: float | None) -> float | None:
 def run(
     path: Path = ROOT / "tests" / "data" / "real_logs.json",
 ) -> tuple[list[dict[str, Any]], str]:
+    import accuracy_2026
+
     cases = json.loads(path.read_text())
     rows: list[dict[str, Any]] = []
     for case in cases:
@@ -276,7 +279,7 @@ def run(
             row["starts"] = pred.get("starts")
             row["outcome"] = case.get("outcome")
         rows.append(row)
-    return rows, render(rows)
+    return rows, render(rows, accuracy_2026.render(accuracy_2026.rows()))
 
 
 def _fmt(v: Any, digits: int = 2) -> str:
@@ -315,7 +318,7 @@ def summary(rows: list[dict[str, Any]]) -> list[tuple[str, str, int, int, str, s
     return out
 
 
-def render(rows: list[dict[str, Any]]) -> str:
+def render(rows: list[dict[str, Any]], section_2026: list[str] | None = None) -> str:
     lines = [
         "# Accuracy on the development set (tests/data/real_logs.json)",
         "",
@@ -359,6 +362,8 @@ def render(rows: list[dict[str, Any]]) -> str:
     for r in rows:
         if r["reason"] is not None:
             lines.append(f"| {r['id']} | {r['engine']} | {r['model'][:60]} | {r['reason']} |")
+    if section_2026:
+        lines += ["", *section_2026]
     return "\n".join(lines) + "\n"
 
 

@@ -12,6 +12,7 @@ from dataclasses import replace
 from typing import Any
 
 from vramplan.errors import FileFormatError, VramplanError
+from vramplan.units import MiB
 
 #: Figures compared, in the order the engines log them.
 TERMS = (
@@ -42,6 +43,7 @@ _SETTING_KEYS = (
     "cpu_offload_gb",
     "gpu_total_gib",
     "served_model_name",
+    "usage_context",
 )
 
 
@@ -247,16 +249,19 @@ def _explain(
     p = pred.to_dict()
     out["predicted"] = p
     out["assumptions"] = p.get("assumptions", [])
-    extra = p.get("extra") or {}
     for t in TERMS:
         logged, predicted = parsed.logged.get(t), p.get(t)
         if logged is None and predicted is None:
             continue
         out["terms"][t] = _term(parsed.engine, t, logged, predicted, p)
-    # engine-specific figures the log printed and the prediction also has (llama.cpp buffers, SGLang K/V)
+    # engine-specific figures the log printed and the prediction also has (llama.cpp buffers, SGLang K/V,
+    # hybrid state figures)
     for t, logged in parsed.logged.items():
-        if t not in out["terms"] and _comparable(t, logged) and _comparable(t, extra.get(t)):
-            out["terms"][t] = _term(parsed.engine, t, logged, extra[t], p)
+        if t in out["terms"] or not _comparable(t, logged):
+            continue
+        predicted = predicted_figure(t, p, settings)
+        if _comparable(t, predicted):
+            out["terms"][t] = _term(parsed.engine, t, logged, predicted, p)
     if parsed.errors:
         out["notes"].append(
             f"{ENGINE_NAMES.get(parsed.engine, parsed.engine)} did not start: "
@@ -294,11 +299,39 @@ def _setting_keys(engine: str) -> set[str]:
     return keys | {"served_model_name", "gpu_name"}
 
 
+def predicted_figure(name: str, p: dict[str, Any], settings: dict[str, Any]) -> Any:
+    """The predicted value of a logged figure (``p`` is ``EnginePrediction.to_dict()``).
+
+    ``TERMS`` are fields of the prediction; most others are in its ``extra`` under the log's name; a
+    few are another figure seen from the log's side: vLLM's "exceeds available Mamba cache blocks (N)"
+    quotes the pool's block count, the hybrid block-size raise is the block size the prediction
+    resolved, the "estimated maximum model length" of a failed start is the max-model-len fix, and
+    llama.cpp's recurrent total is the per-sequence state times the sequences.
+    """
+    if name in TERMS:
+        return p.get(name)
+    extra = p.get("extra") or {}
+    if name in extra:
+        return extra[name]
+    if name == "kv_capacity_tokens_reported":
+        fixes = [f for f in p.get("fixes") or [] if isinstance(f, dict)]
+        return next((f["value"] for f in fixes if f.get("field") == "max_model_len"), None)
+    if name == "mamba_cache_blocks":
+        return p.get("gpu_blocks")
+    if name == "attention_block_size_tokens":
+        return (p.get("settings") or {}).get("block_size")
+    if name == "rs_total_mib" and p.get("state_bytes_per_sequence") is not None:
+        seqs = (p.get("settings") or {}).get("n_parallel") or settings.get("n_seq_max")
+        if isinstance(seqs, int):
+            return round(p["state_bytes_per_sequence"] * seqs / MiB, 2)
+    return None
+
+
 def _comparable(key: str, value: Any) -> bool:
     """Figures with a unit in their name (or a count term) and a number as value."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return False
-    return key in TERMS or key.endswith(("_gib", "_gb", "_mib", "_tokens"))
+    return key in TERMS or key.endswith(("_gib", "_gb", "_mib", "_tokens", "_blocks"))
 
 
 def _given_settings(
@@ -368,6 +401,16 @@ def _explain_errors(
             f"{logged['kv_capacity_tokens_reported']} tokens; lower --max-model-len to "
             f"{logged['kv_capacity_tokens_reported']} or free memory for the cache"
         )
+    elif logged.get("mamba_cache_blocks") is not None:
+        blocks = logged["mamba_cache_blocks"]
+        seqs = settings.get("max_num_seqs")
+        asked = f"max_num_seqs {seqs}" if seqs is not None else "max_num_seqs"
+        out.append(
+            f"vLLM refused to start: {asked} exceeds the {blocks} KV-cache blocks, and every running "
+            "sequence of a hybrid (Mamba / gated DeltaNet) model holds one block for its state while "
+            f"full CUDA graphs are captured; set --max-num-seqs {blocks} (or less), lower "
+            "--max-model-len or raise --gpu-memory-utilization"
+        )
     elif any("No available memory for the cache blocks" in e for e in errors):
         out.append(
             "vLLM refused to start: weights + activation peak + non-torch memory exceed utilization x total; "
@@ -402,7 +445,12 @@ def _predict_vllm(
             "the log does not show the GPU's total memory; pass --gpu NAME or --gpu-memory SIZE "
             "to predict"
         )
-    kw: dict[str, Any] = {"gpu": gpu, "gpu_memory": gpu_memory}
+    # "offline" when the log pasted an LLM(...) call: the LLM class has its own batch defaults
+    kw: dict[str, Any] = {
+        "gpu": gpu,
+        "gpu_memory": gpu_memory,
+        "usage_context": s.pop("usage_context", None) or "api_server",
+    }
     try:
         pred = predict_vllm(s, engine_version=parsed.engine_version, spec=spec, **kw)
     except VramplanError as exc:
@@ -548,6 +596,16 @@ def _cause_vllm(name: str, logged: Any, predicted: Any, p: dict[str, Any]) -> st
             else "gpu_memory_utilization x total memory"
         )
         return f"{budget} minus weights, activation peak and non-torch memory"
+    if name == "attention_block_size_tokens":
+        return (
+            "hybrid models: vLLM raises the attention block until one attention page holds one "
+            "request's Mamba / DeltaNet state, then pads the state page to it"
+        )
+    if name == "mamba_cache_blocks":
+        return (
+            "the pool's blocks: every running sequence of a hybrid model holds one for its state, so "
+            "--max-num-seqs must not exceed it"
+        )
     if name in ("gpu_blocks", "kv_cache_tokens", "max_concurrency"):
         parts = [
             f"{label} {s[key]:,}" if isinstance(s.get(key), int) else f"{label} {s[key]}"
@@ -609,6 +667,14 @@ def _cause_sglang(name: str, logged: Any, predicted: Any, p: dict[str, Any]) -> 
         return "KV pool / bytes per token" + (f" ({', '.join(parts)})" if parts else "")
     if name.startswith("avail_mem"):
         return "free GPU memory SGLang measured (torch.cuda.mem_get_info) at this stage"
+    if name == "max_mamba_cache_size" or name.startswith("mamba_"):
+        ratio = s.get("mamba_full_memory_ratio")
+        r = f" {ratio:g}" if _known(ratio) else " (0.9 by default)"
+        return (
+            "the Mamba state pool: --max-mamba-cache-size slots when set, else the memory left after "
+            f"the weights x r/(1+r) with --mamba-full-memory-ratio{r}, over one request's conv + ssm "
+            "state; every running request holds at least one slot"
+        )
     return ""
 
 
@@ -671,6 +737,11 @@ def _cause_llamacpp(name: str, logged: Any, predicted: Any, p: dict[str, Any]) -
         return text + "; lower -c or use -ctk q8_0 -ctv q8_0 to shrink it"
     if name in ("kv_cache_tokens", "max_concurrency", "gpu_blocks"):
         return "KV cells = the context size (-c), shared by the -np parallel slots"
+    if name.startswith("rs_"):
+        return (
+            "recurrent state (conv R + SSM S, f32): one cell per parallel sequence (-np), whatever -c is; "
+            "lower -np to shrink it"
+        )
     return ""
 
 

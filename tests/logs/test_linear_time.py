@@ -84,6 +84,17 @@ LINE_ATTACKS: dict[str, Callable[[int], str]] = {
     "worker prefix": lambda n: VLLM + "(" * n + "\n",
     "message prefix": lambda n: VLLM + "ERROR [2024-01-01 " + "A1 " * (n // 3) + "\n",
     "version": lambda n: VLLM + "version 1." + "1" * n + "x\n",
+    "LLM( call": lambda n: VLLM + "LLM(" + "model=(" * (n // 7) + "\n",
+    "KV size device words": lambda n: VLLM + "GPU " * (n // 4) + "KV cache size: 1\n",
+    "block-size digits": lambda n: VLLM + "Setting attention block size to " + "7" * n + "\n",
+    "sglang mamba sizes": lambda n: (
+        SGLANG + "Mamba Cache is allocated. conv_state size: " + "7" * n + "\n"
+    ),
+    "sglang labelled KV": lambda n: SGLANG + "a KV Cache is allocated. " * (n // 25) + "\n",
+    "llama.cpp recurrent size": lambda n: (
+        LLAMA + "llama_memory_recurrent: size = " + "7" * n + "\n"
+    ),
+    "llama.cpp recurrent buffer": lambda n: LLAMA + "llama_memory_recurrent: " * (n // 24) + "\n",
 }
 
 LOG_N = 40_000
@@ -99,6 +110,8 @@ LOG_ATTACKS: dict[str, Callable[[int], str]] = {
         VLLM + ("7" * (MAX_LINE_CHARS - 1) + "\n") * (n // MAX_LINE_CHARS)
     ),
     "sglang lines": lambda n: SGLANG + "Load weight end. avail mem=1 GB\n" * (n // 32),
+    "LLM( calls": lambda n: VLLM + "llm = LLM(\n    model='m',\n" * (n // 24),
+    "recurrent lines": lambda n: "llama_memory_recurrent: layer  1: skipped\n" * (n // 42),
 }
 
 

@@ -202,8 +202,18 @@ def key_values(body: str, joiner: str = "=") -> dict[str, Any]:
         key = key.strip()
         if not sep or not re.fullmatch(r"[A-Za-z_]\w*", key):
             continue
-        out[key] = literal(value)
+        parsed = literal(value)
+        if _cut_string(parsed):
+            continue  # a value cut by the paste (``model='~/.cache/huggin``) is no value
+        out[key] = parsed
     return out
+
+
+def _cut_string(value: Any) -> bool:
+    """A string literal whose closing quote the paste cut off (``literal`` leaves it as raw text)."""
+    if not isinstance(value, str) or not value or value[0] not in "'\"":
+        return False
+    return len(value) == 1 or value[-1] != value[0]
 
 
 def dict_literal(body: str) -> dict[str, Any]:
@@ -212,7 +222,7 @@ def dict_literal(body: str) -> dict[str, Any]:
     if start < 0:
         return {}
     text = body[start:]
-    end = _matching_brace(text)
+    end = matching_brace(text)
     try:
         value = ast.literal_eval(text[: end + 1] if end >= 0 else text)
         if isinstance(value, dict):
@@ -231,7 +241,7 @@ def _pairwise(body: str) -> dict[str, Any]:
     return out
 
 
-def _matching_brace(text: str) -> int:
+def matching_brace(text: str) -> int:
     """Index of the brace closing ``text[0]``, or -1 when the text was cut before it."""
     for i, ch, depth in _scan(text):
         if ch in ")]}" and depth == 0:

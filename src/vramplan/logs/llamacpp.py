@@ -3,6 +3,13 @@
 Field names follow real_logs.json: ``model_buffer_<device>_mib``, ``kv_buffer_<device>_mib``,
 ``output_buffer_<device>_mib`` and ``compute_buffer_<device>_mib`` with the device lower-cased
 (``CUDA0`` -> ``cuda0``); for output/compute buffers ``CUDA_Host`` becomes ``host`` as in the set.
+
+Recurrent state (Mamba, gated DeltaNet, RWKV, LFM2 short conv; the recurrent half of hybrids) is
+printed by ``llama_memory_recurrent``: one ``<dev> RS buffer size = X MiB`` per backend buffer and
+``size = T MiB (N cells, L layers, S seqs[ R rs_seq]), R (f32): X MiB, S (f32): Y MiB[, P (f32): Z MiB]``
+(llama.cpp ``src/llama-memory-recurrent.cpp``; ``rs_seq`` and ``P`` are 2026 additions). Field names
+follow real_logs_2026.json: ``rs_buffer_<device>_mib``, ``rs_total_mib``, ``rs_r_<type>_mib``,
+``rs_s_<type>_mib``, ``rs_cells``, ``rs_seqs``.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ MARKERS = (
     "load_tensors:",
     "llama_context:",
     "ggml_cuda_init",
+    "llama_memory_recurrent",
 )
 _CONTEXT = re.compile(r"^(?:llama_new_context_with_model|llama_context):\s+(\w+)\s*=\s*(\S+)")
 _CONTEXT_KEYS = {
@@ -50,6 +58,12 @@ _KV_SIZE = re.compile(
 )
 # counts read with int(): at most 18 digits (a longer run is no count, and int() of it is slow)
 _CELLS = re.compile(r"\(\s*(\d{1,18}) cells,\s*(\d+) layers,\s*(\d+)/(\d{1,18}) seqs\)")
+_RS_BUF = re.compile(r"\bllama_memory_recurrent:\s+(\S+) RS buffer size =\s*([\d.]+) MiB")
+_RS_SIZE = re.compile(
+    r"\bllama_memory_recurrent: size =\s*([\d.]+) MiB \(\s*(\d{1,18}) cells,\s*(\d{1,18}) layers,"
+    r"\s*(\d{1,18}) seqs(?:\s+(\d{1,18}) rs_seq)?\), R \((\w+)\):\s*([\d.]+) MiB, "
+    r"S \((\w+)\):\s*([\d.]+) MiB(?:, P \((\w+)\):\s*([\d.]+) MiB)?"
+)
 _OFFLOAD = re.compile(r"offloaded (\d{1,18})/(\d{1,18}) layers to GPU")
 _DEVICE = re.compile(r"Device \d+: ([^,]{1,200}), compute capability")
 _VERSION = re.compile(r"build(?: =|:) (\d+) \((\w+)\)")
@@ -103,9 +117,30 @@ def _read_line(text: str, settings: dict[str, Any], logged: dict[str, Any]) -> N
     if m := _CELLS.search(text):
         logged.setdefault("kv_cells", int(m.group(1)))
         settings.setdefault("n_seq_max", int(m.group(4)))
+    if "llama_memory_recurrent" in text:
+        _read_recurrent(text, settings, logged)
     if m := _OFFLOAD.search(text):
         settings.setdefault("n_gpu_layers", int(m.group(1)))
         logged.setdefault("offloaded_layers", int(m.group(1)))
         logged.setdefault("total_layers", int(m.group(2)))
     if m := _DEVICE.search(text):
         settings.setdefault("gpu_name", m.group(1).strip())
+
+
+def _read_recurrent(text: str, settings: dict[str, Any], logged: dict[str, Any]) -> None:
+    """The recurrent-state lines: per-buffer sizes and the summary (cells = state slots = sequences)."""
+    if m := _RS_BUF.search(text):
+        device = re.sub(r"\W", "", m.group(1).lower())  # ``Meta()`` -> ``meta``
+        logged.setdefault(f"rs_buffer_{device}_mib", number(m.group(2)))
+    if m := _RS_SIZE.search(text):
+        logged.setdefault("rs_total_mib", number(m.group(1)))
+        logged.setdefault("rs_cells", int(m.group(2)))
+        logged.setdefault("rs_layers", int(m.group(3)))
+        logged.setdefault("rs_seqs", int(m.group(4)))
+        settings.setdefault("n_seq_max", int(m.group(4)))
+        if m.group(5) is not None:
+            settings.setdefault("n_rs_seq", int(m.group(5)))
+        for part, type_group in (("r", 6), ("s", 8), ("p", 10)):
+            if m.group(type_group) is not None:
+                name = f"rs_{part}_{m.group(type_group).lower()}_mib"
+                logged.setdefault(name, number(m.group(type_group + 1)))

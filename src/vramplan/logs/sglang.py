@@ -1,4 +1,12 @@
-"""SGLang startup logs. SGLang prints "GB" computed with 2**30, i.e. GiB; field names keep ``_gb``."""
+"""SGLang startup logs. SGLang prints "GB" computed with 2**30, i.e. GiB; field names keep ``_gb``.
+
+The KV pool line has three shapes: ``K size: X GB, V size: Y GB`` (MHA pools), ``KV size: X GB`` (MLA and
+DeepSeek-V3.2 NSA pools, whose figure leaves out the indexer), and from ~0.5.2x a ``dtype: ...`` before
+``#tokens``. Hybrid (Mamba / gated DeltaNet) models add ``Mamba Cache is allocated.`` with the state
+slots (``max_mamba_cache_size``, printed from ~0.5.2x) and the conv / ssm state sizes
+(sglang@0.5.3 and @0.5.23 ``srt/mem_cache/memory_pool.py``). With post-capture sizing (0.5.2x) the pool
+is logged once more after CUDA-graph capture (``kv_pool_runtime.py:194-199``); that line wins.
+"""
 
 from __future__ import annotations
 
@@ -29,6 +37,8 @@ MARKERS = (
     "Memory pool end",
     "sglang.launch_server",
     "is larger than the profiled value",
+    "Mamba Cache is allocated",
+    "Post-capture KV sizing",
 )
 
 FIGURES: list[Figure] = [
@@ -41,12 +51,34 @@ FIGURES: list[Figure] = [
         "avail_mem_after_load_gb",
         "weights_gb",
     ),
+    # 0.5.2x with post-capture sizing: the pool is sized after CUDA-graph capture (the earlier line then
+    # says "VA upper bound", not "is allocated"); first in the list, so its figures win
+    figure(
+        "Post-capture KV sizing: KV cache allocated",
+        rf"Post-capture KV sizing: KV cache allocated\. dtype: [\w.]{{1,40}}, #tokens: {NUM}, "
+        rf"KV size: {NUM} GB, avail mem={NUM} GB",
+        "kv_cache_tokens",
+        "kv_size_gb",
+        "avail_mem_after_post_capture_kv_gb",
+    ),
+    # (?<!\w ): the main pool only, not a labelled one ("SWA KV Cache", "MiniMax ... index KV Cache")
     figure(
         "KV Cache is allocated",
-        rf"KV Cache is allocated\.(?: #tokens: {NUM},)? K size: {NUM} GB, V size: {NUM} GB",
+        rf"(?<!\w )KV Cache is allocated\.(?: dtype: [\w.]{{1,40}},)?(?: #tokens: {NUM},)? "
+        rf"(?:K size: {NUM} GB, V size: {NUM} GB|KV size: {NUM} GB)",
         "kv_cache_tokens",
         "k_size_gb",
         "v_size_gb",
+        "kv_size_gb",
+    ),
+    figure(
+        "Mamba Cache is allocated",
+        rf"Mamba Cache is allocated\.(?: max_mamba_cache_size: {NUM},)? conv_state size: {NUM}\s?GB, "
+        rf"ssm_state size: {NUM}\s?GB(?:,? intermediate_ssm_state_cache size: {NUM}\s?GB)?",
+        "max_mamba_cache_size",
+        "mamba_conv_state_gb",
+        "mamba_ssm_state_gb",
+        "mamba_intermediate_ssm_state_gb",
     ),
     figure("max_total_num_tokens", rf"max_total_num_tokens={NUM}", "kv_cache_tokens"),
     figure(

@@ -1,7 +1,13 @@
-"""vLLM startup logs, V0 (0.3-0.8) and V1 (0.7-dev to 0.19): figures, settings, failures.
+"""vLLM startup logs, V0 (0.3-0.8) and V1 (0.7-dev to 0.34): figures, settings, failures.
 
 V0 before ~0.8 prints "GB" that is really GiB (``bytes / 2**30``), so those figures also go to the
-``*_gib`` fields; the raw label is kept as ``weights_gb``.
+``*_gib`` fields; the raw label is kept as ``weights_gb``. V0 names the device in its block line
+(``# GPU blocks`` on CUDA builds, ``# rocm blocks`` on ROCm, ``# xpu blocks`` ...). From 0.28 the KV
+size and the concurrency share one line (``GPU KV cache size: N tokens, Maximum concurrency for L
+tokens per request: Xx``; 0.30+ names the device: ``XPU KV cache size``, ``GPU + host KV cache
+size`` with HiSparse). Hybrid (Mamba / gated DeltaNet) models add the attention block-size raise, the
+mamba page padding and, when the state pages run short, the "exceeds available Mamba cache blocks"
+failure (vllm@0.34.0 ``platforms/interface.py:1119-1150``, ``config/compilation.py:1675``).
 """
 
 from __future__ import annotations
@@ -19,10 +25,12 @@ from vramplan.logs.common import (
     figure,
     joined_commands,
     key_values,
+    matching_brace,
     merge_settings,
     messages_matching,
     number,
 )
+from vramplan.logs.limits import MAX_COMMAND_CHARS, MAX_COMMANDS
 from vramplan.logs.text import Lines
 
 MARKERS = (
@@ -41,7 +49,17 @@ MARKERS = (
     "vllm serve",
     "KV cache is needed",
     "stored in KV cache",
+    "KV cache size:",
+    "# rocm blocks",
+    "Mamba cache blocks",
+    "Setting attention block size",
+    "Padding mamba page size",
 )
+#: Device names vLLM prints in its V0 block line (``current_platform.device_name``; older builds
+#: print ``GPU``/``CUDA``/``TPU``). ``CPU`` is not among them: ``# CPU blocks`` is the swap space.
+_BLOCK_DEVICES = r"(?:GPU|CUDA|cuda|rocm|ROCm|xpu|XPU|hpu|HPU|tpu|TPU|neuron)"
+#: The device label of the V1 capacity line: ``GPU`` (CUDA and ROCm builds), ``XPU``, ``CPU`` ...
+_KV_DEVICE = r"\b(?:GPU|XPU|CPU|TPU|HPU)"
 
 FIGURES: list[Figure] = [
     figure("Model loading took", rf"Model loading took {NUM}\s*GiB", "weights_gib"),
@@ -103,10 +121,15 @@ FIGURES: list[Figure] = [
         "memory_usage_post_profile_gib",
     ),
     figure("kv_cache_size=", rf"kv_cache_size={NUM}\s*GiB", "kv_cache_size_gib"),
-    figure(" blocks:", rf"(?:# )?(?:GPU|CUDA|cuda) blocks: {NUM}", "gpu_blocks"),
+    figure(" blocks:", rf"(?:# )?{_BLOCK_DEVICES} blocks: {NUM}", "gpu_blocks"),
     figure("# CPU blocks", rf"# CPU blocks: {NUM}", "cpu_blocks"),
     figure("num_gpu_blocks is", rf"num_gpu_blocks is: {NUM}", "gpu_blocks"),
-    figure("GPU KV cache size", rf"GPU KV cache size: {NUM} tokens", "kv_cache_tokens"),
+    figure("KV cache size:", rf"{_KV_DEVICE} KV cache size: {NUM} tokens", "kv_cache_tokens"),
+    figure(
+        "+ host KV cache size:",
+        rf"{_KV_DEVICE} \+ host KV cache size: {NUM} tokens",
+        "kv_cache_tokens_with_host",
+    ),
     figure(
         "Maximum concurrency",
         rf"Maximum concurrency for {NUM} tokens per request: {NUM}x",
@@ -160,6 +183,21 @@ FIGURES: list[Figure] = [
         rf"estimated maximum model length is {NUM}",
         "estimated_max_model_len",
     ),
+    figure(
+        "Mamba cache blocks",
+        rf"exceeds available Mamba cache blocks \({NUM}\)",
+        "mamba_cache_blocks",
+    ),
+    figure(
+        "Setting attention block size",
+        rf"Setting attention block size to {NUM} tokens",
+        "attention_block_size_tokens",
+    ),
+    figure(
+        "Padding mamba page size",
+        rf"Padding mamba page size by {NUM}%",
+        "mamba_page_padding_pct",
+    ),
 ]
 
 _SETTING_FIGURES = [
@@ -178,6 +216,12 @@ _SETTING_FIGURES = [
         rf"gpu_memory_utilization(?:=|\s+){NUM}\s*$",
         "gpu_memory_utilization",
     ),
+    figure(
+        "Mamba cache blocks",
+        rf"max_num_seqs \({NUM}\) exceeds available Mamba cache blocks",
+        "max_num_seqs",
+    ),
+    figure("KV cache is needed", rf"max seq len \({NUM}\), \(", "max_model_len"),
 ]
 _CONFIG_RENAMES = {"max_seq_len": "max_model_len"}
 #: (keyword, pattern): the pattern runs only on lines holding the keyword.
@@ -187,7 +231,7 @@ _VERSION_PATTERNS = [
     ("version ", re.compile(r"\bversion (\d+\.\d+[\w.+\-]*)\s*$")),
 ]
 _V1_MARKERS = (
-    "GPU KV cache size",
+    " KV cache size: ",
     "Available KV cache memory",
     "gpu_model_runner",
     "kv_cache_utils",
@@ -205,10 +249,12 @@ _V0_MARKERS = (
     "executor_base.py",
     "Memory profiling results",
 )
+_LLM_CALL = re.compile(r"\bLLM\(")
 _SERVE = re.compile(r"\bvllm serve\b|-m vllm\.entrypoints\.openai\.api_server\b")
 _FAILURE = re.compile(
     r"No available memory for the cache blocks|larger than the maximum number of tokens that can be stored"
-    r"|KV cache is needed, which is larger|CUDA out of memory|OutOfMemoryError|^\w*Error: "
+    r"|KV cache is needed, which is larger|exceeds available Mamba cache blocks|CUDA out of memory"
+    r"|OutOfMemoryError|^\w*Error: "
 )
 _ERROR_WORD = re.compile(r"\bERROR\b")
 #: Lines worth testing with ``_is_error`` (searched over the joined lines: ^ needs MULTILINE).
@@ -255,6 +301,11 @@ def _derive(result: Partial) -> None:
         result.settings.setdefault("gpu_total_gib", gpu_total)
     elif "total_gpu_memory_gib" in logged:
         result.settings.setdefault("gpu_total_gib", logged["total_gpu_memory_gib"])
+    # the figures a failing start quotes are the ones a running one prints
+    if "available_kv_cache_gib" not in logged and "kv_cache_available_at_error_gib" in logged:
+        logged["available_kv_cache_gib"] = logged["kv_cache_available_at_error_gib"]
+    if "kv_capacity_tokens_reported" not in logged and "estimated_max_model_len" in logged:
+        logged["kv_capacity_tokens_reported"] = logged["estimated_max_model_len"]
     block_size = result.settings.get("block_size") or 16
     if "gpu_blocks" in logged and "kv_cache_tokens" not in logged:
         logged["kv_cache_tokens"] = int(logged["gpu_blocks"]) * int(block_size)
@@ -285,11 +336,44 @@ def _settings(lines: Lines) -> dict[str, Any]:
     command: dict[str, Any] = {}
     for cmd in joined_commands(lines, _SERVE):
         command.update(_serve_flags(cmd))
-    merged = merge_settings(inferred, namespace, command, nondefault, config)
+    merged = merge_settings(inferred, namespace, _llm_call(lines), command, nondefault, config)
     model_tag = merged.pop("model_tag", None)
     if "model" not in merged and model_tag is not None:
         merged["model"] = model_tag
     return merged
+
+
+#: Typographic quotes a pasted snippet may carry (``model=”X”``), read as plain ones.
+_SMART_QUOTES = str.maketrans({"\u201c": "'", "\u201d": "'", "\u2018": "'", "\u2019": "'"})
+#: Lines of one pasted ``LLM(...)`` call read (real ones are under 30).
+_MAX_CALL_LINES = 200
+
+
+def _llm_call(lines: Lines) -> dict[str, Any]:
+    """Keyword arguments of a pasted offline ``LLM(model=..., tensor_parallel_size=2, ...)`` call.
+
+    The call may span lines; at most ``_MAX_CALL_LINES`` lines and ``MAX_COMMAND_CHARS`` characters
+    of each of at most ``MAX_COMMANDS`` calls are joined and split once (linear in the log).
+    """
+    out: dict[str, Any] = {}
+    for count, i in enumerate(lines.indices_matching(_LLM_CALL)):
+        if count >= MAX_COMMANDS:
+            break
+        text = lines[i].text
+        pieces = [text[text.find("LLM(") + 3 :]]
+        size = len(pieces[0])
+        for line in lines[i + 1 : i + _MAX_CALL_LINES]:
+            if size >= MAX_COMMAND_CHARS:
+                break
+            pieces.append(line.text.strip())
+            size += len(pieces[-1]) + 1
+        call = " ".join(pieces)[:MAX_COMMAND_CHARS].translate(_SMART_QUOTES)
+        end = matching_brace(call)
+        args = key_values(call[1:end] if end > 0 else call[1:])
+        if args:
+            out.update(args)
+            out["usage_context"] = "offline"  # the LLM class has its own batch defaults
+    return out
 
 
 def _serve_flags(command: str) -> dict[str, Any]:
