@@ -95,102 +95,63 @@ class EngineProfile:
     launch: str = ""
 
 
-ENGINES: dict[str, EngineProfile] = {
+#: Columns of :data:`_ENGINE_ROWS`, in order (the EngineProfile fields every engine sets).
+_ENGINE_COLUMNS = (
+    "step_overhead_s",
+    "per_layer_overhead_s",
+    "per_seq_overhead_s",
+    "bandwidth_efficiency",
+    "quant_bandwidth_efficiency",
+    "mfu_max",
+    "mfu_half_tokens",
+    "attention_efficiency",
+    "kv_bandwidth_efficiency",
+    "chunked_prefill",
+    "launch",
+)
+_EngineRow = tuple[float, float, float, float, float, float, float, float, float, bool, str]
+# fmt: off
+_ENGINE_ROWS: dict[str, _EngineRow] = {
+    #            step s  layer s per seq  bw    qbw   mfu  half  attn  kv bw chunked launch
     # vLLM V1 (0.6-0.10): CUDA graphs for decode, Python scheduler ~2-4 ms/step at moderate batch.
-    "vllm": EngineProfile(
-        "vllm",
-        step_overhead_s=2.5e-3,
-        per_layer_overhead_s=20e-6,
-        per_seq_overhead_s=15e-6,
-        bandwidth_efficiency=0.85,
-        quant_bandwidth_efficiency=0.75,
-        mfu_max=0.62,
-        mfu_half_tokens=96,
-        attention_efficiency=0.5,
-        kv_bandwidth_efficiency=0.7,
-        launch="vllm serve",
-    ),
+    "vllm":     (2.5e-3, 20e-6, 15e-6,  0.85, 0.75, 0.62, 96, 0.5,  0.7,  True,  "vllm serve"),
     # vLLM before 0.6: Python block manager, sampler and detokenizer ran synchronously every step; the
     # v0.6.0 release notes measured the GPU idle ~60 % of the time at high batch. No chunked prefill.
-    "vllm-0.5": EngineProfile(
-        "vllm-0.5",
-        step_overhead_s=3.5e-3,
-        per_layer_overhead_s=20e-6,
-        per_seq_overhead_s=120e-6,
-        bandwidth_efficiency=0.85,
-        quant_bandwidth_efficiency=0.7,
-        mfu_max=0.6,
-        mfu_half_tokens=96,
-        attention_efficiency=0.45,
-        chunked_prefill=False,
-        kv_bandwidth_efficiency=0.6,
-        launch="python -m vllm.entrypoints.openai.api_server",
-    ),
+    "vllm-0.5": (3.5e-3, 20e-6, 120e-6, 0.85, 0.7,  0.6,  96, 0.45, 0.6,  False,
+                 "python -m vllm.entrypoints.openai.api_server"),
     # SGLang: overlapped scheduler hides most CPU time; same kernels family (FlashInfer).
-    "sglang": EngineProfile(
-        "sglang",
-        step_overhead_s=1.5e-3,
-        per_layer_overhead_s=18e-6,
-        per_seq_overhead_s=10e-6,
-        bandwidth_efficiency=0.85,
-        quant_bandwidth_efficiency=0.75,
-        mfu_max=0.65,
-        mfu_half_tokens=96,
-        attention_efficiency=0.55,
-        kv_bandwidth_efficiency=0.75,
-        launch="python -m sglang.launch_server",
-    ),
+    "sglang":   (1.5e-3, 18e-6, 10e-6,  0.85, 0.75, 0.65, 96, 0.55, 0.75, True,
+                 "python -m sglang.launch_server"),
     # TensorRT-LLM: C++ runtime, fused kernels, in-flight batching; best kernels of the five.
-    "trtllm": EngineProfile(
-        "trtllm",
-        step_overhead_s=1.0e-3,
-        per_layer_overhead_s=12e-6,
-        per_seq_overhead_s=5e-6,
-        bandwidth_efficiency=0.88,
-        quant_bandwidth_efficiency=0.8,
-        mfu_max=0.72,
-        mfu_half_tokens=80,
-        attention_efficiency=0.6,
-        max_num_seqs=2048,
-        max_num_batched_tokens=8192,
-        gpu_memory_utilization=0.90,
-        kv_bandwidth_efficiency=0.8,
-        launch="trtllm-serve",
-    ),
+    "trtllm":   (1.0e-3, 12e-6, 5e-6,   0.88, 0.8,  0.72, 80, 0.6,  0.8,  True,  "trtllm-serve"),
     # TGI: Rust router + Python model server; flash-decoding kernels, more per-step overhead.
-    "tgi": EngineProfile(
-        "tgi",
-        step_overhead_s=3.0e-3,
-        per_layer_overhead_s=20e-6,
-        per_seq_overhead_s=20e-6,
-        bandwidth_efficiency=0.82,
-        quant_bandwidth_efficiency=0.72,
-        mfu_max=0.55,
-        mfu_half_tokens=128,
-        attention_efficiency=0.45,
-        chunked_prefill=False,
-        kv_bandwidth_efficiency=0.7,
-        launch="text-generation-launcher",
-    ),
+    "tgi":      (3.0e-3, 20e-6, 20e-6,  0.82, 0.72, 0.55, 128, 0.45, 0.7, False,
+                 "text-generation-launcher"),
     # llama.cpp: hand-written mat-vec kernels; GGUF dequant in-kernel; prefill through cuBLAS / MMQ in
-    # 512-token micro-batches, which reaches a third of peak; consumer cards use fp16 accumulation.
-    "llamacpp": EngineProfile(
-        "llamacpp",
-        step_overhead_s=0.4e-3,
-        per_layer_overhead_s=8e-6,
-        per_seq_overhead_s=0.0,
-        bandwidth_efficiency=0.88,
-        quant_bandwidth_efficiency=0.68,
-        mfu_max=0.35,
-        mfu_half_tokens=8,
-        attention_efficiency=0.3,
-        chunked_prefill=False,
-        bandwidth_cap_bytes_per_s=1.0e12,
-        kv_bandwidth_efficiency=0.5,
-        geforce_fp16_accumulate=True,
-        launch="llama-server",
-    ),
+    # 512-token micro-batches, which reaches a third of peak.
+    "llamacpp": (0.4e-3, 8e-6,  0.0,    0.88, 0.68, 0.35, 8,  0.3,  0.5,  False, "llama-server"),
 }
+# fmt: on
+#: Settings only some engines have (the others keep EngineProfile's defaults).
+_ENGINE_EXTRAS: dict[str, dict[str, Any]] = {
+    # trtllm has no startup model here: its batching defaults are its own (trtllm-serve).
+    "trtllm": {
+        "max_num_seqs": 2048,
+        "max_num_batched_tokens": 8192,
+        "gpu_memory_utilization": 0.90,
+    },
+    # llama.cpp kernels saturate near 1 TB/s on HBM cards; consumer cards use fp16 accumulation.
+    "llamacpp": {"bandwidth_cap_bytes_per_s": 1.0e12, "geforce_fp16_accumulate": True},
+}
+
+
+def _engine(name: str, row: _EngineRow) -> EngineProfile:
+    settings: dict[str, Any] = {**dict(zip(_ENGINE_COLUMNS, row)), **_ENGINE_EXTRAS.get(name, {})}
+    return EngineProfile(name, **settings)
+
+
+ENGINES: dict[str, EngineProfile] = {name: _engine(name, row) for name, row in _ENGINE_ROWS.items()}
+
 ENGINE_ALIASES = {
     "tensorrt-llm": "trtllm",
     "tensorrt_llm": "trtllm",
