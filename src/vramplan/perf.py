@@ -942,7 +942,6 @@ def predict(
     phys = decode_bound_tokens_per_s(s, max(batch, 1.0), resident) * (pp if pp > 1 else 1)
     prefill_ms = _prefill_time(s, i, sl)[0] * 1e3
     itl = tpot
-    per_token = (latency - ttft) / steps if steps else 0.0
     return PerfResult(
         mode=mode,
         engine=s.engine.name,
@@ -968,10 +967,10 @@ def predict(
         dataset=mix.dataset,
         latency_p50_s=None
         if mix.dataset is None
-        else ttft + max(mix.output_p50_tokens - 1, 0) * per_token,
+        else ttft + max(mix.output_p50_tokens - 1, 0) * tpot,
         latency_p99_s=None
         if mix.dataset is None
-        else ttft + max(mix.output_p99_tokens - 1, 0) * per_token,
+        else ttft + max(mix.output_p99_tokens - 1, 0) * tpot,
     )
 
 
