@@ -98,7 +98,7 @@ def perf_command(
             ("input tokens", f"mean {i['mean']:,.0f} · p50 {i['p50']:,.0f} · p99 {i['p99']:,.0f}"),
             ("output tokens", f"mean {o['mean']:,.0f} · p50 {o['p50']:,.0f} · p99 {o['p99']:,.0f}"),
         ]
-        lengths = f"dataset {ds['name']} ({plural(ds['requests'], 'request')})"
+        lengths = f"dataset {ds['name']}"
     else:
         lengths = f"{plural(d['input_len'], 'token')} in / {plural(d['output_len'], 'token')} out"
     gpus = (tensor_parallel_size or 1) * (pipeline_parallel_size or 1)
