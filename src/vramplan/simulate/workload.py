@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from vramplan.errors import InputError
+from vramplan.scenario_fields import MAX_CONTEXT
 
 if TYPE_CHECKING:
     from vramplan.perf import LengthMix
@@ -475,31 +476,31 @@ _FORMAT_HELP = (
 )
 
 
-def _length(value: object, where: str, path: str) -> int:
-    """One length: a whole number of tokens in 1..MAX_CONTEXT (InputError naming the row otherwise)."""
-    from vramplan.scenario_fields import MAX_CONTEXT
+def _length(value: object, label: str, n: int, path: str) -> int:
+    """One length: a whole number of tokens in 1..MAX_CONTEXT (InputError naming the row otherwise).
 
-    if isinstance(value, str):
+    The common cases (an int, or a short ASCII digit string) take two checks: files run to millions.
+    """
+    if type(value) is str and len(value) <= 12 and value.isascii():
         text = value.strip()
-        if not (text.isascii() and text.isdigit() and len(text) <= 9):
-            raise InputError(f"{path}: {where} has length {value[:20]!r}; {_FORMAT_HELP}.")
-        value = int(text)
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise InputError(f"{path}: {where} has length {str(value)[:20]!r}; {_FORMAT_HELP}.")
-    if not 1 <= value <= MAX_CONTEXT:
-        raise InputError(
-            f"{path}: {where} has length {value}, outside 1..{MAX_CONTEXT:,} tokens; fix or drop the row."
-        )
-    return value
+        value = int(text) if text.isdigit() else value
+    if type(value) is not int:
+        raise InputError(f"{path}: {label} {n} has length {str(value)[:20]!r}; {_FORMAT_HELP}.")
+    if 0 < value <= MAX_CONTEXT:
+        return value
+    raise InputError(
+        f"{path}: {label} {n} has length {value}, outside 1..{MAX_CONTEXT:,} tokens; "
+        "fix or drop the row."
+    )
 
 
-def _row_lengths(row: object, where: str, path: str) -> tuple[int, int]:
+def _row_lengths(row: object, label: str, n: int, path: str) -> tuple[int, int]:
     if not isinstance(row, dict):
-        raise InputError(f"{path}: {where} is not an object; {_FORMAT_HELP}.")
-    key = next((k for k in _PROMPT_KEYS if k in row), None)
-    if key is None or "output_len" not in row:
-        raise InputError(f"{path}: {where} lacks prompt_len or output_len; {_FORMAT_HELP}.")
-    return _length(row[key], where, path), _length(row["output_len"], where, path)
+        raise InputError(f"{path}: {label} {n} is not an object; {_FORMAT_HELP}.")
+    key = "prompt_len" if "prompt_len" in row else "input_len"
+    if key not in row or "output_len" not in row:
+        raise InputError(f"{path}: {label} {n} lacks prompt_len or output_len; {_FORMAT_HELP}.")
+    return _length(row[key], label, n, path), _length(row["output_len"], label, n, path)
 
 
 def _conversation_lengths(entry: dict[str, object]) -> tuple[int, int] | None:
@@ -526,14 +527,9 @@ def _read_rows(p: Path, path: str) -> list[tuple[int, int]]:
     """Rows of a lengths file in one linear pass (each line or element read once)."""
     suffix = p.suffix.lower()
     rows: list[tuple[int, int]] = []
-
-    def add(pair: tuple[int, int]) -> None:
-        if len(rows) >= MAX_LENGTH_ROWS:
-            raise InputError(
-                f"{path} has more than {MAX_LENGTH_ROWS:,} rows; sample it down (a benchmark uses ~1,000)."
-            )
-        rows.append(pair)
-
+    too_many = InputError(
+        f"{path} has more than {MAX_LENGTH_ROWS:,} rows; sample it down (a benchmark uses ~1,000)."
+    )
     if suffix == ".json":
         data = json.loads(p.read_text(encoding="utf-8"))
         if not isinstance(data, list):
@@ -541,20 +537,38 @@ def _read_rows(p: Path, path: str) -> list[tuple[int, int]]:
         for n, entry in enumerate(data, 1):
             if isinstance(entry, dict) and "conversations" in entry:
                 pair = _conversation_lengths(entry)
-                if pair is not None:
-                    add(pair)
+                if pair is None:
+                    continue
             else:
-                add(_row_lengths(entry, f"element {n}", path))
+                pair = _row_lengths(entry, "element", n, path)
+            if len(rows) >= MAX_LENGTH_ROWS:
+                raise too_many
+            rows.append(pair)
     elif suffix in (".jsonl", ".ndjson"):
         with p.open(encoding="utf-8") as fh:
             for n, line in enumerate(fh, 1):
                 if line.strip():
-                    add(_row_lengths(json.loads(line), f"line {n}", path))
+                    if len(rows) >= MAX_LENGTH_ROWS:
+                        raise too_many
+                    rows.append(_row_lengths(json.loads(line), "line", n, path))
     else:
         with p.open(newline="", encoding="utf-8") as fh:
-            reader = csv.DictReader(fh)
+            reader = csv.reader(fh)
+            header = [h.strip() for h in next(reader, [])]
+            if not header:
+                return rows  # an empty file
+            key = next((k for k in _PROMPT_KEYS if k in header), None)
+            if key is None or "output_len" not in header:
+                raise InputError(f"{path}: line 1 lacks prompt_len or output_len; {_FORMAT_HELP}.")
+            i, o = header.index(key), header.index("output_len")
             for n, row in enumerate(reader, 2):
-                add(_row_lengths(row, f"line {n}", path))
+                if len(rows) >= MAX_LENGTH_ROWS:
+                    raise too_many
+                if len(row) <= max(i, o):
+                    if not row:
+                        continue  # a blank line
+                    raise InputError(f"{path}: line {n} has too few columns; {_FORMAT_HELP}.")
+                rows.append((_length(row[i], "line", n, path), _length(row[o], "line", n, path)))
     return rows
 
 
@@ -574,6 +588,8 @@ def _read_samples(path: str) -> tuple[np.ndarray, np.ndarray]:
         )
     try:
         rows = _read_rows(p, path)
+    except InputError:
+        raise
     except (ValueError, csv.Error, RecursionError) as exc:  # JSON, UTF-8 and digit-limit errors
         reason = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
         raise InputError(f"cannot read {path} ({reason}); {_FORMAT_HELP}.") from exc
