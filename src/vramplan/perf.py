@@ -470,7 +470,13 @@ def build_setup(
         assumptions.append(
             "GeForce card: fp16-accumulate tensor rate (2x the listed fp32-accumulate figure)"
         )
-    quantized_weight_only = scheme is not None and compute_dtype not in ("fp8", "fp4")
+    # GGUF weights carry a per-tensor layout instead of a scheme; unquantized GGUF types read as 16-bit
+    layout = r.precision.layout
+    gguf_quantized = layout is not None and layout.default not in ("F32", "F16", "BF16")
+    quantized_weight_only = (scheme is not None or gguf_quantized) and compute_dtype not in (
+        "fp8",
+        "fp4",
+    )
     bw_eff = prof.quant_bandwidth_efficiency if quantized_weight_only else prof.bandwidth_efficiency
     bw = float(hw.memory_bandwidth_bytes_per_s)
     if prof.bandwidth_cap_bytes_per_s and bw * bw_eff > prof.bandwidth_cap_bytes_per_s:
