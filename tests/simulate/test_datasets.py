@@ -220,3 +220,19 @@ def test_simulate_reads_the_same_files(tmp_path: Path) -> None:
     t = make_trace(WorkloadConfig(num_requests=5, duration_s=None, samples_path=f))
     assert set(t.prompt_len.tolist()) == {100} and set(t.output_len.tolist()) == {20}
     assert math.isfinite(float(t.arrival_s[-1]))
+
+
+def test_every_edge_names_the_same_presets() -> None:
+    """The field's help (CLI and API schema) and the web page's choices list exactly DATASETS."""
+    import re
+
+    from vramplan.scenario_fields import FIELDS
+
+    help_text = FIELDS["dataset"].help
+    assert all(name in help_text for name in DATASETS)
+    page = (Path(wl.__file__).parents[1] / "service" / "static" / "index.html").read_text(
+        encoding="utf-8"
+    )
+    select = re.search(r'<select id="perf-dataset">(.*?)</select>', page, re.S)
+    assert select is not None
+    assert re.findall(r'<option value="(\w+)">', select.group(1)) == list(DATASETS)
