@@ -95,102 +95,63 @@ class EngineProfile:
     launch: str = ""
 
 
-ENGINES: dict[str, EngineProfile] = {
+#: Columns of :data:`_ENGINE_ROWS`, in order (the EngineProfile fields every engine sets).
+_ENGINE_COLUMNS = (
+    "step_overhead_s",
+    "per_layer_overhead_s",
+    "per_seq_overhead_s",
+    "bandwidth_efficiency",
+    "quant_bandwidth_efficiency",
+    "mfu_max",
+    "mfu_half_tokens",
+    "attention_efficiency",
+    "kv_bandwidth_efficiency",
+    "chunked_prefill",
+    "launch",
+)
+_EngineRow = tuple[float, float, float, float, float, float, float, float, float, bool, str]
+# fmt: off
+_ENGINE_ROWS: dict[str, _EngineRow] = {
+    #            step s  layer s per seq  bw    qbw   mfu  half  attn  kv bw chunked launch
     # vLLM V1 (0.6-0.10): CUDA graphs for decode, Python scheduler ~2-4 ms/step at moderate batch.
-    "vllm": EngineProfile(
-        "vllm",
-        step_overhead_s=2.5e-3,
-        per_layer_overhead_s=20e-6,
-        per_seq_overhead_s=15e-6,
-        bandwidth_efficiency=0.85,
-        quant_bandwidth_efficiency=0.75,
-        mfu_max=0.62,
-        mfu_half_tokens=96,
-        attention_efficiency=0.5,
-        kv_bandwidth_efficiency=0.7,
-        launch="vllm serve",
-    ),
+    "vllm":     (2.5e-3, 20e-6, 15e-6,  0.85, 0.75, 0.62, 96, 0.5,  0.7,  True,  "vllm serve"),
     # vLLM before 0.6: Python block manager, sampler and detokenizer ran synchronously every step; the
     # v0.6.0 release notes measured the GPU idle ~60 % of the time at high batch. No chunked prefill.
-    "vllm-0.5": EngineProfile(
-        "vllm-0.5",
-        step_overhead_s=3.5e-3,
-        per_layer_overhead_s=20e-6,
-        per_seq_overhead_s=120e-6,
-        bandwidth_efficiency=0.85,
-        quant_bandwidth_efficiency=0.7,
-        mfu_max=0.6,
-        mfu_half_tokens=96,
-        attention_efficiency=0.45,
-        chunked_prefill=False,
-        kv_bandwidth_efficiency=0.6,
-        launch="python -m vllm.entrypoints.openai.api_server",
-    ),
+    "vllm-0.5": (3.5e-3, 20e-6, 120e-6, 0.85, 0.7,  0.6,  96, 0.45, 0.6,  False,
+                 "python -m vllm.entrypoints.openai.api_server"),
     # SGLang: overlapped scheduler hides most CPU time; same kernels family (FlashInfer).
-    "sglang": EngineProfile(
-        "sglang",
-        step_overhead_s=1.5e-3,
-        per_layer_overhead_s=18e-6,
-        per_seq_overhead_s=10e-6,
-        bandwidth_efficiency=0.85,
-        quant_bandwidth_efficiency=0.75,
-        mfu_max=0.65,
-        mfu_half_tokens=96,
-        attention_efficiency=0.55,
-        kv_bandwidth_efficiency=0.75,
-        launch="python -m sglang.launch_server",
-    ),
+    "sglang":   (1.5e-3, 18e-6, 10e-6,  0.85, 0.75, 0.65, 96, 0.55, 0.75, True,
+                 "python -m sglang.launch_server"),
     # TensorRT-LLM: C++ runtime, fused kernels, in-flight batching; best kernels of the five.
-    "trtllm": EngineProfile(
-        "trtllm",
-        step_overhead_s=1.0e-3,
-        per_layer_overhead_s=12e-6,
-        per_seq_overhead_s=5e-6,
-        bandwidth_efficiency=0.88,
-        quant_bandwidth_efficiency=0.8,
-        mfu_max=0.72,
-        mfu_half_tokens=80,
-        attention_efficiency=0.6,
-        max_num_seqs=2048,
-        max_num_batched_tokens=8192,
-        gpu_memory_utilization=0.90,
-        kv_bandwidth_efficiency=0.8,
-        launch="trtllm-serve",
-    ),
+    "trtllm":   (1.0e-3, 12e-6, 5e-6,   0.88, 0.8,  0.72, 80, 0.6,  0.8,  True,  "trtllm-serve"),
     # TGI: Rust router + Python model server; flash-decoding kernels, more per-step overhead.
-    "tgi": EngineProfile(
-        "tgi",
-        step_overhead_s=3.0e-3,
-        per_layer_overhead_s=20e-6,
-        per_seq_overhead_s=20e-6,
-        bandwidth_efficiency=0.82,
-        quant_bandwidth_efficiency=0.72,
-        mfu_max=0.55,
-        mfu_half_tokens=128,
-        attention_efficiency=0.45,
-        chunked_prefill=False,
-        kv_bandwidth_efficiency=0.7,
-        launch="text-generation-launcher",
-    ),
+    "tgi":      (3.0e-3, 20e-6, 20e-6,  0.82, 0.72, 0.55, 128, 0.45, 0.7, False,
+                 "text-generation-launcher"),
     # llama.cpp: hand-written mat-vec kernels; GGUF dequant in-kernel; prefill through cuBLAS / MMQ in
-    # 512-token micro-batches, which reaches a third of peak; consumer cards use fp16 accumulation.
-    "llamacpp": EngineProfile(
-        "llamacpp",
-        step_overhead_s=0.4e-3,
-        per_layer_overhead_s=8e-6,
-        per_seq_overhead_s=0.0,
-        bandwidth_efficiency=0.88,
-        quant_bandwidth_efficiency=0.68,
-        mfu_max=0.35,
-        mfu_half_tokens=8,
-        attention_efficiency=0.3,
-        chunked_prefill=False,
-        bandwidth_cap_bytes_per_s=1.0e12,
-        kv_bandwidth_efficiency=0.5,
-        geforce_fp16_accumulate=True,
-        launch="llama-server",
-    ),
+    # 512-token micro-batches, which reaches a third of peak.
+    "llamacpp": (0.4e-3, 8e-6,  0.0,    0.88, 0.68, 0.35, 8,  0.3,  0.5,  False, "llama-server"),
 }
+# fmt: on
+#: Settings only some engines have (the others keep EngineProfile's defaults).
+_ENGINE_EXTRAS: dict[str, dict[str, Any]] = {
+    # trtllm has no startup model here: its batching defaults are its own (trtllm-serve).
+    "trtllm": {
+        "max_num_seqs": 2048,
+        "max_num_batched_tokens": 8192,
+        "gpu_memory_utilization": 0.90,
+    },
+    # llama.cpp kernels saturate near 1 TB/s on HBM cards; consumer cards use fp16 accumulation.
+    "llamacpp": {"bandwidth_cap_bytes_per_s": 1.0e12, "geforce_fp16_accumulate": True},
+}
+
+
+def _engine(name: str, row: _EngineRow) -> EngineProfile:
+    settings: dict[str, Any] = {**dict(zip(_ENGINE_COLUMNS, row)), **_ENGINE_EXTRAS.get(name, {})}
+    return EngineProfile(name, **settings)
+
+
+ENGINES: dict[str, EngineProfile] = {name: _engine(name, row) for name, row in _ENGINE_ROWS.items()}
+
 ENGINE_ALIASES = {
     "tensorrt-llm": "trtllm",
     "tensorrt_llm": "trtllm",
@@ -509,7 +470,13 @@ def build_setup(
         assumptions.append(
             "GeForce card: fp16-accumulate tensor rate (2x the listed fp32-accumulate figure)"
         )
-    quantized_weight_only = scheme is not None and compute_dtype not in ("fp8", "fp4")
+    # GGUF weights carry a per-tensor layout instead of a scheme; unquantized GGUF types read as 16-bit
+    layout = r.precision.layout
+    gguf_quantized = layout is not None and layout.default not in ("F32", "F16", "BF16")
+    quantized_weight_only = (scheme is not None or gguf_quantized) and compute_dtype not in (
+        "fp8",
+        "fp4",
+    )
     bw_eff = prof.quant_bandwidth_efficiency if quantized_weight_only else prof.bandwidth_efficiency
     bw = float(hw.memory_bandwidth_bytes_per_s)
     if prof.bandwidth_cap_bytes_per_s and bw * bw_eff > prof.bandwidth_cap_bytes_per_s:
@@ -676,6 +643,11 @@ class PerfResult:
     stable: bool = True
     assumptions: tuple[str, ...] = ()
     details: dict[str, Any] = field(default_factory=dict)
+    #: With a dataset: its name, source and mean/p50/p99 input and output lengths (None: fixed lengths).
+    dataset: dict[str, Any] | None = None
+    #: With a dataset: end-to-end latency of the median and the 99th-percentile output length.
+    latency_p50_s: float | None = None
+    latency_p99_s: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -714,48 +686,106 @@ def _prefill_time(
     return t * chunks, chunks
 
 
-def _mixed_cycle(
-    s: PerfSetup, batch: float, input_len: int, output_len: int
-) -> tuple[float, float, float]:
+@dataclass(frozen=True)
+class LengthMix:
+    """The request lengths a prediction runs on, as the few moments the batching model needs.
+
+    input_tokens / output_tokens: mean prompt and output lengths.
+    prefill_seq_tokens: E[in^2] / E[in], the prompt length that gives a mix of prompts its summed
+        causal-attention pairs (sum of in^2 / 2); equals the prompt length when all are equal.
+    resident_tokens: mean KV tokens of a running sequence, E[out (in + out / 2)] / E[out]: a request
+        stays for its output's steps, so long outputs are over-represented in the running batch; with
+        fixed lengths it is in + out / 2.
+    output_p50_tokens / output_p99_tokens: output-length percentiles (end-to-end latency percentiles).
+    max_total_tokens: the longest request (prompt + output), the default max_model_len.
+    synchronised: every request has the same lengths, so closed-loop clients finish and re-send
+        together (waves); a length mix spreads them out.
+    dataset: name, source and mean/p50/p99 of the lengths, for the output (None for fixed lengths).
+    """
+
+    input_tokens: float
+    output_tokens: float
+    prefill_seq_tokens: float
+    resident_tokens: float
+    output_p50_tokens: float
+    output_p99_tokens: float
+    max_total_tokens: int
+    synchronised: bool = True
+    dataset: dict[str, Any] | None = None
+
+    @classmethod
+    def fixed(cls, input_len: int, output_len: int) -> LengthMix:
+        return cls(
+            input_len,
+            output_len,
+            input_len,
+            input_len + output_len / 2.0,
+            output_len,
+            output_len,
+            input_len + output_len,
+        )
+
+    @classmethod
+    def from_samples(
+        cls, prompt_len: Any, output_len: Any, dataset: dict[str, Any] | None = None
+    ) -> LengthMix:
+        """Moments of per-request (prompt, output) lengths; equal rows give :meth:`fixed`'s figures."""
+        i = np.asarray(prompt_len, dtype=float)
+        o = np.asarray(output_len, dtype=float)
+        if i.size == 0 or i.shape != o.shape or i.min() < 1 or o.min() < 1:
+            raise InputError(
+                "request lengths need one prompt and one output length >= 1 per request"
+            )
+        if i.min() == i.max() and o.min() == o.max():
+            return replace(cls.fixed(int(i[0]), int(o[0])), dataset=dataset)
+        return cls(
+            float(i.mean()),
+            float(o.mean()),
+            float((i * i).mean() / i.mean()),
+            float((o * (i + o / 2.0)).mean() / o.mean()),
+            float(np.percentile(o, 50)),
+            float(np.percentile(o, 99)),
+            int((i + o).max()),
+            synchronised=False,
+            dataset=dataset,
+        )
+
+
+def _mixed_cycle(s: PerfSetup, batch: float, mix: LengthMix) -> tuple[float, float, float]:
     """Steady continuous batching of ``batch`` sequences: (cycle s, decode step s, extra s per prefill).
 
-    In one cycle every running sequence emits output_len tokens and is replaced once, so the cycle is
-    output_len decode steps plus ``batch`` prompts' worth of prefill work mixed in (its marginal cost).
+    In one cycle every running sequence emits its output tokens and is replaced once, so the cycle is
+    mean-output decode steps plus ``batch`` prompts' worth of prefill work mixed in (its marginal cost).
     """
-    avg_ctx = input_len + output_len / 2.0  # mean context of a running sequence (uniform progress)
-    t_dec = _f(step_time(s, 0, batch, batch * avg_ctx).total)
+    i, sl = mix.input_tokens, mix.prefill_seq_tokens
+    t_dec = _f(step_time(s, 0, batch, batch * mix.resident_tokens).total)
     e = s.engine
     if e.chunked_prefill:
-        chunk = float(min(max(e.max_num_batched_tokens - batch, 64), max(batch * input_len, 1)))
+        chunk = float(min(max(e.max_num_batched_tokens - batch, 64), max(batch * i, 1)))
         t_mix = _f(
             step_time(
-                s,
-                chunk,
-                batch,
-                batch * avg_ctx,
-                min(input_len, chunk) if input_len > chunk else input_len,
+                s, chunk, batch, batch * mix.resident_tokens, min(sl, chunk) if sl > chunk else sl
             ).total
         )
-        extra_per_prompt = (t_mix - t_dec) * input_len / chunk
+        extra_per_prompt = (t_mix - t_dec) * i / chunk
     else:
         # separate prefill steps of as many whole prompts as fit the token budget
-        per = max(1, min(int(e.max_num_batched_tokens // max(input_len, 1)), int(batch)))
-        extra_per_prompt = _f(step_time(s, per * input_len, 0, 0, input_len).total) / per
-    steps = max(output_len - 1, 0)
+        per = max(1, min(int(e.max_num_batched_tokens // max(i, 1)), int(batch)))
+        extra_per_prompt = _f(step_time(s, per * i, 0, 0, sl).total) / per
+    steps = max(mix.output_tokens - 1, 0)
     cycle = steps * t_dec + batch * extra_per_prompt
     return cycle, t_dec, extra_per_prompt
 
 
-def max_batch(
-    s: PerfSetup, input_len: int, output_len: int, max_num_seqs: int | None = None
-) -> float:
+def max_batch(s: PerfSetup, mix: LengthMix, max_num_seqs: int | None = None) -> float:
     """Running sequences the engine sustains: KV pool / mean tokens per sequence, capped at max_num_seqs.
 
-    Engines admit by free blocks and a running sequence holds on average its prompt plus half its
-    output (preemption reclaims blocks at the peak), so the pool divides by input + output / 2.
+    Engines admit by free blocks and a running sequence holds on average its prompt plus what it has
+    generated (preemption reclaims blocks at the peak), so the pool divides by the mix's resident
+    tokens (input + output / 2 for fixed lengths).
     """
     cap = max_num_seqs or s.engine.max_num_seqs
-    per_seq = input_len + output_len / 2.0
+    per_seq = mix.resident_tokens
     by_kv = s.kv_capacity_tokens / per_seq if per_seq else cap
     return float(max(min(cap, math.floor(by_kv)), 0))
 
@@ -771,11 +801,14 @@ def predict(
     request_rate: float | None = None,
     max_throughput: bool = False,
     max_num_seqs: int | None = None,
+    lengths: LengthMix | None = None,
 ) -> PerfResult:
     """Predict TTFT, TPOT, ITL, latency and throughput for one load pattern.
 
     Exactly one of ``batch_size`` (static batch), ``concurrency`` (closed loop of C clients, or a one-shot
     burst of C requests with ``burst``), ``request_rate`` (open loop, Poisson) or ``max_throughput``.
+    ``lengths``: a dataset's length mix (:meth:`LengthMix.from_samples`); without it every request has
+    ``input_len`` prompt and ``output_len`` output tokens. Figures are per mean request.
     """
     s = setup
     chosen = sum(
@@ -785,28 +818,40 @@ def predict(
         raise InputError(
             "give exactly one of --batch-size, --concurrency, --request-rate or --max-throughput"
         )
-    if input_len < 1 or output_len < 1:
-        raise InputError(
-            f"input and output lengths must be >= 1 token, got {input_len} and {output_len}"
-        )
+    if lengths is None:
+        if input_len < 1 or output_len < 1:
+            raise InputError(
+                f"input and output lengths must be >= 1 token, got {input_len} and {output_len}"
+            )
+        lengths = LengthMix.fixed(input_len, output_len)
+    mix = lengths
+    i, o, sl, resident = (
+        mix.input_tokens,
+        mix.output_tokens,
+        mix.prefill_seq_tokens,
+        mix.resident_tokens,
+    )
     for name, v in (("batch size", batch_size), ("concurrency", concurrency)):
         if v is not None and v < 1:
             raise InputError(f"{name} must be >= 1, got {v}")
     if request_rate is not None and not request_rate > 0:
         raise InputError(f"request rate must be > 0 req/s, got {request_rate}")
-    if s.kv_capacity_tokens < input_len + 1:
+    if s.kv_capacity_tokens < i + 1:
         raise InputError(
             f"the KV cache of {s.model} on {s.gpus}x {s.gpu} holds {s.kv_capacity_tokens:,.0f} tokens, "
-            f"less than one {input_len + output_len}-token request: use more GPUs, fp8 KV or shorter inputs"
+            f"less than one {i + o:,.0f}-token request: use more GPUs, fp8 KV or shorter inputs"
         )
     assumptions = list(s.assumptions) + _standard_assumptions(s)
-    b_max = max(max_batch(s, input_len, output_len, max_num_seqs), 1.0)
+    if mix.dataset is not None:
+        assumptions.append(_dataset_assumption(mix))
+    b_max = max(max_batch(s, mix, max_num_seqs), 1.0)
     pp = s.pipeline_parallel_size
     # Pipeline parallelism keeps pp micro-batches in flight; the engine splits the running batch between them.
     pp_gain = pp * PIPELINE_EFFICIENCY if pp > 1 else 1.0
     utilization: float | None = None
     stable = True
     details: dict[str, Any] = {"max_batch": b_max}
+    steps = max(o - 1, 0)
     if batch_size is not None:
         mode = "batch"
         b = float(batch_size)
@@ -814,11 +859,10 @@ def predict(
             assumptions.append(
                 f"static batch {batch_size} above the engine default max_num_seqs {s.engine.max_num_seqs}"
             )
-        prefill, _ = _prefill_time(s, b * input_len, input_len)
+        prefill, _ = _prefill_time(s, b * i, sl)
         ttft = prefill
-        ctx = input_len + output_len / 2.0
-        t_dec = _f(step_time(s, 0, b, b * ctx).total)
-        latency = ttft + max(output_len - 1, 0) * t_dec
+        t_dec = _f(step_time(s, 0, b, b * resident).total)
+        latency = ttft + steps * t_dec
         tpot = t_dec
         rps = b / latency
         batch = b
@@ -830,22 +874,19 @@ def predict(
             mode = "burst" if burst else "concurrency"
             c = float(concurrency)  # type: ignore[arg-type]
         batch = min(c, b_max)
-        steps = max(output_len - 1, 0)
-        cycle, t_dec, extra = _mixed_cycle(s, batch, input_len, output_len)
+        cycle, t_dec, extra = _mixed_cycle(s, batch, mix)
         steady_rps = batch / (cycle / pp_gain)
-        steady_tpot = cycle / max(steps, 1) if output_len > 1 else t_dec
-        one_prefill, _ = _prefill_time(
-            s, input_len, input_len, batch - 1, (batch - 1) * (input_len + output_len / 2)
-        )
+        steady_tpot = cycle / max(steps, 1) if o > 1 else t_dec
+        one_prefill, _ = _prefill_time(s, i, sl, batch - 1, (batch - 1) * resident)
         # One wave: `batch` requests arrive together; the k-th prompt's first token waits for the k-1 prompts
         # before it; every request then decodes while the later prompts are still being prefilled.
-        alone, _ = _prefill_time(s, batch * input_len, input_len)
+        alone, _ = _prefill_time(s, batch * i, sl)
         wave = alone + steps * t_dec
         first_ttft = alone * (batch + 1) / (2 * batch)
-        wave_tpot = (wave - first_ttft) / max(steps, 1) if output_len > 1 else t_dec
+        wave_tpot = (wave - first_ttft) / max(steps, 1) if o > 1 else t_dec
         if mode == "max-throughput":
             ttft, tpot, rps = one_prefill + 0.5 * t_dec, steady_tpot, steady_rps
-        elif c <= b_max:
+        elif c <= b_max and (mode == "burst" or mix.synchronised):
             # a burst, or closed-loop clients with identical lengths: they finish together and re-send
             # together, so they stay synchronised in waves (observed in fixed-length closed-loop runs)
             ttft, tpot = first_ttft, wave_tpot
@@ -859,32 +900,31 @@ def predict(
             tpot = (batch * wave_tpot + rest * steady_tpot) / c
             rps = c / (wave / pp_gain + rest / steady_rps)
         else:
-            # more clients than the engine runs: they desynchronise; waiting ones queue (Little's law)
-            ttft = one_prefill + 0.5 * t_dec + (c - b_max) / steady_rps
+            # clients that desynchronise (more than the engine runs, or lengths that differ): each new
+            # request's prompt joins a running batch; waiting ones queue (Little's law)
+            ttft = one_prefill + 0.5 * t_dec + max(c - b_max, 0.0) / steady_rps
             tpot, rps = steady_tpot, steady_rps
-        latency = ttft + max(output_len - 1, 0) * tpot
+        latency = ttft + steps * tpot
     else:
         mode = "rate"
         r = float(request_rate)  # type: ignore[arg-type]
-        cap_cycle, _, _ = _mixed_cycle(s, b_max, input_len, output_len)
+        cap_cycle, _, _ = _mixed_cycle(s, b_max, mix)
         r_max = b_max / (cap_cycle / pp_gain)
         utilization = r / r_max
         batch = 1.0
-        tpot = t_dec = _f(step_time(s, 0, 1, input_len).total)
+        tpot = t_dec = _f(step_time(s, 0, 1, i).total)
         for _ in range(60):  # fixed point: batch = rate x residence time (Little)
-            cycle, t_dec, extra = _mixed_cycle(s, batch, input_len, output_len)
+            cycle, t_dec, extra = _mixed_cycle(s, batch, mix)
             busy = r * extra  # share of time spent on prefill work
             if busy >= 1:
                 break
             tpot = t_dec / (1 - busy)
-            new = min(max(r * (output_len * tpot) / pp_gain, 1.0), b_max)
+            new = min(max(r * (o * tpot) / pp_gain, 1.0), b_max)
             if abs(new - batch) < 1e-3:
                 batch = new
                 break
             batch = 0.5 * batch + 0.5 * new
-        one_prefill, _ = _prefill_time(
-            s, input_len, input_len, batch, batch * (input_len + output_len / 2)
-        )
+        one_prefill, _ = _prefill_time(s, i, sl, batch, batch * resident)
         if utilization < 1:
             wait = utilization / (2 * (1 - utilization)) * one_prefill  # M/D/1 queue on admission
             stable = True
@@ -899,15 +939,14 @@ def predict(
             )
         # multi-step scheduling: a new request waits for the running window of steps to end
         ttft = one_prefill + 0.5 * t_dec * max(s.engine.num_scheduler_steps, 1) + wait
-        latency = ttft + max(output_len - 1, 0) * tpot
+        latency = ttft + steps * tpot
         details["max_requests_per_s"] = r_max
-    out_tps = rps * output_len
-    total_tps = rps * (input_len + output_len)
-    ctx = input_len + output_len / 2.0
-    dec = step_time(s, 0, batch, batch * ctx)
+    out_tps = rps * o
+    total_tps = rps * (i + o)
+    dec = step_time(s, 0, batch, batch * resident)
     bound = "compute" if _f(dec.compute) > _f(dec.memory) else "memory"
-    phys = decode_bound_tokens_per_s(s, max(batch, 1.0), ctx) * (pp if pp > 1 else 1)
-    prefill_ms = _prefill_time(s, input_len, input_len)[0] * 1e3
+    phys = decode_bound_tokens_per_s(s, max(batch, 1.0), resident) * (pp if pp > 1 else 1)
+    prefill_ms = _prefill_time(s, i, sl)[0] * 1e3
     itl = tpot
     return PerfResult(
         mode=mode,
@@ -920,8 +959,8 @@ def predict(
         output_tokens_per_s=out_tps,
         total_tokens_per_s=total_tps,
         requests_per_s=rps,
-        input_len=input_len,
-        output_len=output_len,
+        input_len=round(i),
+        output_len=round(o),
         decode_step_ms=_f(dec.total) * 1e3,
         prefill_ms=prefill_ms,
         bound=bound,
@@ -931,6 +970,22 @@ def predict(
         stable=stable,
         assumptions=tuple(assumptions),
         details=details,
+        dataset=mix.dataset,
+        latency_p50_s=None
+        if mix.dataset is None
+        else ttft + max(mix.output_p50_tokens - 1, 0) * tpot,
+        latency_p99_s=None
+        if mix.dataset is None
+        else ttft + max(mix.output_p99_tokens - 1, 0) * tpot,
+    )
+
+
+def _dataset_assumption(mix: LengthMix) -> str:
+    d = mix.dataset or {}
+    return (
+        f"dataset {d.get('name')}: mean {mix.input_tokens:.0f} in / {mix.output_tokens:.0f} out; "
+        f"a running sequence holds {mix.resident_tokens:.0f} KV tokens on average (long outputs stay "
+        "longer); figures are per mean request"
     )
 
 
@@ -970,8 +1025,8 @@ def perf(
     model: str | ModelSpec | LoadedModel,
     gpu: str | GPU,
     *,
-    input_len: int,
-    output_len: int,
+    input_len: int | None = None,
+    output_len: int | None = None,
     engine: str = "vllm",
     tensor_parallel_size: int | None = None,
     pipeline_parallel_size: int | None = None,
@@ -989,11 +1044,14 @@ def perf(
     max_model_len: int | None = None,
     engine_version: str | None = None,
     enforce_eager: bool = False,
+    lengths: LengthMix | None = None,
 ) -> PerfResult:
     """One call from names to a :class:`PerfResult` (the API behind ``vramplan perf``).
 
-    Engine settings left None take the engine's defaults for ``engine_version`` on this GPU;
-    ``max_model_len`` defaults to ``input_len + output_len``.
+    Give ``input_len`` and ``output_len``, or ``lengths``: a dataset's mix
+    (``vramplan.simulate.workload.length_mix("sharegpt")``). Engine settings left None take the
+    engine's defaults for ``engine_version`` on this GPU; ``max_model_len`` defaults to the longest
+    request (``input_len + output_len``, or the dataset's longest pair).
     """
     from vramplan.scenario_fields import check
 
@@ -1011,6 +1069,8 @@ def perf(
         ("max_model_len", max_model_len),
     ):
         check(name, value)
+    if lengths is None and (input_len is None or output_len is None):
+        raise InputError("perf needs --input-len and --output-len, or --dataset")
     if batch_size is None and concurrency is None and request_rate is None and not max_throughput:
         batch_size = 1
     overrides = {
@@ -1031,15 +1091,17 @@ def perf(
         dtype=dtype,
         quantization=quantization,
         kv_cache_dtype=kv_cache_dtype,
-        max_model_len=max_model_len or input_len + output_len,
+        max_model_len=max_model_len
+        or (lengths.max_total_tokens if lengths else (input_len or 0) + (output_len or 0)),
         engine_overrides=overrides,
         engine_version=engine_version,
         enforce_eager=enforce_eager,
     )
     return predict(
         s,
-        input_len,
-        output_len,
+        input_len or 0,
+        output_len or 0,
+        lengths=lengths,
         batch_size=batch_size,
         concurrency=concurrency,
         burst=burst,

@@ -40,7 +40,7 @@ def run(
     if kind == "vllm":
         return _vllm(v)
     if kind == "perf":
-        return _perf(v)
+        return _perf(v, allow_files)
     if kind == "simulate":
         return _simulate(v, progress, allow_files)
     if kind == "plan":
@@ -126,16 +126,32 @@ PERF_KEYS = (
 )
 
 
-def _perf(v: dict[str, Any]) -> dict[str, Any]:
+def _perf(v: dict[str, Any], allow_files: bool = True) -> dict[str, Any]:
+    """``allow_files=False`` (the service): a --dataset is a name, never a path read on the server."""
     from vramplan.perf import perf
+    from vramplan.scenario_fields import check
 
     if v.get("dtype") and v.get("quantization"):
         raise InputError("give --dtype or --quantization, not both")
     if not v.get("gpu"):
         raise InputError("perf needs a GPU: --gpu NAME (e.g. H100-80GB)")
-    if v.get("input_len") is None or v.get("output_len") is None:
-        raise InputError("perf needs --input-len and --output-len (tokens per request)")
     kw = {k: v[k] for k in PERF_KEYS if v.get(k) is not None}
+    if v.get("dataset") is not None:
+        from vramplan.simulate.workload import length_mix
+
+        check("dataset", v["dataset"])
+        check("output_len", v.get("output_len"))
+        if v.get("input_len") is not None:
+            raise InputError(
+                "--dataset sets the prompt lengths: drop --input-len (--output-len may fix the outputs)"
+            )
+        kw["lengths"] = length_mix(
+            v["dataset"], allow_files=allow_files, output_len=kw.pop("output_len", None)
+        )
+    elif v.get("input_len") is None or v.get("output_len") is None:
+        raise InputError(
+            "perf needs --input-len and --output-len (tokens per request), or --dataset sharegpt"
+        )
     return perf(v["model"], v["gpu"], **kw).to_dict()
 
 

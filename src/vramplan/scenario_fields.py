@@ -241,6 +241,16 @@ FIELDS: dict[str, FieldSpec] = _fields(
         example=256,
     ),
     FieldSpec(
+        "dataset",
+        str,
+        None,
+        "Request lengths from a benchmark dataset instead of --input-len/--output-len: sharegpt, "
+        "openorca, sonnet, or (CLI only) a .csv/.jsonl/.json lengths file; --output-len then fixes "
+        "every output.",
+        max_length=MAX_NAME,
+        example="sharegpt",
+    ),
+    FieldSpec(
         "batch_size",
         int,
         None,

@@ -188,3 +188,20 @@ def test_cli_json(capsys) -> None:
         "assumptions",
     ):
         assert k in d
+
+
+@pytest.mark.parametrize(("quant", "quantized"), [("Q4_K_M", True), ("Q8_0", True), (None, False)])
+def test_gguf_weights_use_the_quantized_kernel_efficiency(quant, quantized) -> None:
+    """GGUF types come as a per-tensor layout, not a scheme; their mat-vec kernels dequantize too."""
+    from vramplan.perf import ENGINES
+
+    s = build_setup(
+        "meta-llama/Meta-Llama-3-8B",
+        "A40",
+        engine="llamacpp",
+        quantization=quant,
+        max_model_len=1024,
+    )
+    e = ENGINES["llamacpp"]
+    want = e.quant_bandwidth_efficiency if quantized else e.bandwidth_efficiency
+    assert s.bandwidth_efficiency == want

@@ -58,6 +58,20 @@ def test_perf_refuses_two_load_patterns(client: TestClient) -> None:
     assert "give exactly one of" in r.json()["error"]["message"]
 
 
+def test_perf_dataset_by_name_and_never_a_server_path(client: TestClient, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    body = {"model": "llama-3.1-8b", "gpu": "H100-80GB", "request_rate": 2.0}
+    r = client.post("/api/perf", json={**body, "dataset": "openorca"})
+    assert r.status_code == 200, r.text
+    assert r.json()["dataset"]["name"] == "openorca"
+    lengths = tmp_path / "lengths.csv"
+    lengths.write_text("prompt_len,output_len\n10,20\n")
+    r = client.post("/api/perf", json={**body, "dataset": str(lengths)})
+    assert r.status_code == 400
+    assert "unknown --dataset" in r.json()["error"]["message"]
+    r = client.post("/api/perf", json=body)
+    assert r.status_code == 400 and "--dataset" in r.json()["error"]["message"]
+
+
 def test_perf_unknown_model_is_404_with_suggestion(client: TestClient) -> None:
     body = {"model": "llama-9", "gpu": "H100-80GB", "input_len": 8, "output_len": 8}
     r = client.post("/api/perf", json=body)

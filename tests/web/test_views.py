@@ -197,6 +197,22 @@ def test_perf_view(server: Server, page: Any) -> None:
     shot(page, "perf")
 
 
+def test_perf_view_with_a_dataset(server: Server, page: Any) -> None:
+    goto(page, server.url, "perf")
+    page.select_option("#perf-dataset", "sharegpt")
+    page.select_option("#perf-mode", "request_rate")
+    body = sent(page, "/api/perf", lambda: submit(page, "perf"))
+    assert body["dataset"] == "sharegpt" and "input_len" not in body and "output_len" not in body
+    api = server.post("/api/perf", body)
+    out = api["dataset"]["output_tokens"]
+    assert figure(page, "perf", "output tokens") == (
+        f"mean {out['mean']:,.0f} · p50 {out['p50']:,.0f} · p99 {out['p99']:,.0f}"
+    )
+    assert figure(page, "perf", "latency p50 / p99") == (
+        f"{api['latency_p50_s']:,.2f} s / {api['latency_p99_s']:,.2f} s"
+    )
+
+
 def test_plan_view_with_targets_and_gpu_kinds(server: Server, page: Any) -> None:
     goto(page, server.url, "plan")
     h100 = page.input_value("#gpu")

@@ -17,8 +17,9 @@ def register(app: typer.Typer) -> None:
 def perf_command(
     model: Annotated[str, typer.Argument(help="Catalogue name, config path or Hub id.")],
     gpu: str = option("gpu", required=True),
-    input_len: int = option("input_len", required=True),
-    output_len: int = option("output_len", required=True),
+    input_len: int | None = option("input_len"),
+    output_len: int | None = option("output_len"),
+    dataset: str | None = option("dataset"),
     engine: str = option("engine"),
     engine_version: str | None = option("engine_version"),
     tensor_parallel_size: int | None = option("tensor_parallel_size"),
@@ -53,6 +54,7 @@ def perf_command(
             "gpu": gpu,
             "input_len": input_len,
             "output_len": output_len,
+            "dataset": dataset,
             "engine": engine,
             "engine_version": engine_version,
             "tensor_parallel_size": tensor_parallel_size,
@@ -86,10 +88,23 @@ def perf_command(
         ("decode step", f"{d['decode_step_ms']:,.2f} ms ({d['bound']}-bound)"),
         ("physical max output", f"{d['physical_max_output_tokens_per_s']:,.0f} tokens/s"),
     ]
+    ds = d.get("dataset")
+    if ds:
+        i, o = ds["input_tokens"], ds["output_tokens"]
+        rows[4:4] = [
+            ("latency p50 / p99", f"{d['latency_p50_s']:,.2f} s / {d['latency_p99_s']:,.2f} s"),
+        ]
+        rows += [
+            ("input tokens", f"mean {i['mean']:,.0f} · p50 {i['p50']:,.0f} · p99 {i['p99']:,.0f}"),
+            ("output tokens", f"mean {o['mean']:,.0f} · p50 {o['p50']:,.0f} · p99 {o['p99']:,.0f}"),
+        ]
+        lengths = f"dataset {ds['name']}"
+    else:
+        lengths = f"{plural(d['input_len'], 'token')} in / {plural(d['output_len'], 'token')} out"
     gpus = (tensor_parallel_size or 1) * (pipeline_parallel_size or 1)
-    title = (
-        f"{model} on {gpus}x {gpu} · {d['engine']} · {d['mode']} · "
-        f"{plural(input_len, 'token')} in / {plural(output_len, 'token')} out"
-    )
-    view = View(title, ["figure", "value"], rows, [f"  - {a}" for a in d["assumptions"]])
+    title = f"{model} on {gpus}x {gpu} · {d['engine']} · {d['mode']} · {lengths}"
+    notes = [f"  - {a}" for a in d["assumptions"]]
+    if ds:
+        notes.append(f"  - lengths: {ds['source']}")
+    view = View(title, ["figure", "value"], rows, notes)
     emit(view, d, json_out=json_out, csv_out=csv_out)

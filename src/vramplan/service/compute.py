@@ -280,7 +280,9 @@ def perf_dict(req: Any, settings: Settings) -> dict[str, Any]:
         raise InputError(
             "give a model (catalogue name or Hub id) or config (an uploaded config.json)"
         )
-    return run("perf", req.model_dump(exclude={"model", "config", "name"}), model=spec)
+    return run(
+        "perf", req.model_dump(exclude={"model", "config", "name"}), model=spec, allow_files=False
+    )
 
 
 def explain_dict(text: str, gpu: str | None) -> dict[str, Any]:

@@ -322,8 +322,9 @@ class PerfRequest(ModelSource):
     )
 
     gpu: str = _f("gpu", required=True)
-    input_len: int = _f("input_len", required=True)
-    output_len: int = _f("output_len", required=True)
+    input_len: int | None = _f("input_len")
+    output_len: int | None = _f("output_len")
+    dataset: str | None = _f("dataset")
     engine: str = _f("engine")
     engine_version: str | None = _f("engine_version")
     tensor_parallel_size: int | None = _f("tensor_parallel_size")

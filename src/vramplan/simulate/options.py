@@ -114,13 +114,13 @@ def workload_from(ref: str, *, allow_files: bool = True, **kw: Any) -> WorkloadC
     """
     from dataclasses import replace
 
-    from vramplan.simulate.workload import WorkloadConfig, preset_workload
+    from vramplan.simulate.workload import LENGTH_FILE_SUFFIXES, WorkloadConfig, preset_workload
 
     key = ref.strip().lower()
     if key in PRESETS:
         return preset_workload(key, **kw)
     path = Path(ref)
-    if allow_files and path.suffix.lower() in (".csv", ".jsonl", ".ndjson"):
+    if allow_files and path.suffix.lower() in LENGTH_FILE_SUFFIXES:
         if not path.is_file():
             raise InputError(
                 f"--workload file {ref!r} does not exist; give a .csv/.jsonl with prompt_len,output_len."

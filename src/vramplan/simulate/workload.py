@@ -12,12 +12,29 @@ import math
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from vramplan.errors import InputError
+from vramplan.scenario_fields import MAX_CONTEXT
+
+if TYPE_CHECKING:
+    from vramplan.perf import LengthMix
 
 _Z99 = 2.3263478740408408  # standard normal 99th percentile
+
+#: Suffixes of request-length files: CSV, JSON lines, or a JSON array (ShareGPT conversations).
+LENGTH_FILE_SUFFIXES = (".csv", ".jsonl", ".ndjson", ".json")
+#: Largest lengths file read (ShareGPT_V3_unfiltered_cleaned_split.json is about 0.64 GB).
+MAX_LENGTH_FILE_BYTES = 1 << 30
+#: Most rows kept from a lengths file (the simulator's request cap; a benchmark samples far fewer).
+MAX_LENGTH_ROWS = 2_000_000
+#: Approximate tokens of raw text: one token per 4 characters, OpenAI's rule of thumb for English with
+#: BPE tokenizers. Conversation files are counted this way, so their lengths are approximate.
+CHARS_PER_TOKEN = 4
+#: benchmark_serving's ShareGPT filter (vllm/benchmarks/datasets/datasets.py is_valid_sequence).
+SHAREGPT_MIN_TOKENS, SHAREGPT_MAX_PROMPT_TOKENS, SHAREGPT_MAX_TOTAL_TOKENS = 4, 1024, 2048
 
 
 @dataclass(frozen=True)
@@ -25,7 +42,9 @@ class LengthDist:
     """A token-length distribution.
 
     kind: ``fixed`` (value), ``uniform`` (low..high inclusive), ``lognormal`` (mean with p50, or p50 with
-    p99; when ``mean`` is given the location is refitted so the mean *after* the context cap matches it).
+    p99; when ``mean`` is given the location is refitted so the mean *after* the context cap matches it),
+    ``maxent`` (low..high with a mean: the maximum-entropy law on that support, a truncated exponential;
+    the honest choice where a source publishes only a mean and the sampler's bounds).
     """
 
     kind: str = "fixed"
@@ -47,9 +66,16 @@ class LengthDist:
                 )
         elif self.kind == "lognormal":
             self.lognormal_params()
+        elif self.kind == "maxent":
+            if self.mean is None or not 1 <= self.low < self.mean < self.high:
+                raise InputError(
+                    f"{what}: maxent lengths need 1 <= low < mean < high, got "
+                    f"{self.low}..{self.high} with mean {self.mean}."
+                )
         else:
             raise InputError(
-                f"{what}: unknown length distribution {self.kind!r}; use fixed, uniform or lognormal."
+                f"{what}: unknown length distribution {self.kind!r}; use fixed, uniform, lognormal "
+                "or maxent."
             )
 
     def lognormal_params(self) -> tuple[float, float]:
@@ -172,6 +198,169 @@ PRESETS: dict[str, tuple[LengthDist, LengthDist]] = {
 }
 
 
+@dataclass(frozen=True)
+class Dataset:
+    """A serving benchmark's request-length law: prompt and output lengths, the pair filter, the source.
+
+    ``max_total_tokens``: pairs with prompt + output above it are dropped, as the benchmark's sampler does.
+    """
+
+    name: str
+    prompt: LengthDist
+    output: LengthDist
+    max_total_tokens: int
+    source: str
+
+
+#: The datasets published serving benchmarks name (``vramplan perf --dataset``). Each law is sourced;
+#: where only means are published it is the maximum-entropy law for that mean on the sampler's bounds.
+DATASETS: dict[str, Dataset] = {
+    d.name: d
+    for d in (
+        Dataset(
+            "sharegpt",
+            LengthDist(
+                "maxent", low=SHAREGPT_MIN_TOKENS, high=SHAREGPT_MAX_PROMPT_TOKENS, mean=231.0
+            ),
+            LengthDist(
+                "maxent",
+                low=SHAREGPT_MIN_TOKENS,
+                high=SHAREGPT_MAX_TOTAL_TOKENS - SHAREGPT_MIN_TOKENS,
+                mean=195.0,
+            ),
+            SHAREGPT_MAX_TOTAL_TOKENS,
+            "ShareGPT as vLLM's and SGLang's benchmark_serving sample it: first human turn as the prompt, "
+            "first reply's length as the output, pairs kept when both are >= 4 tokens, the prompt <= 1024 "
+            "and both <= 2048 (vllm/benchmarks/datasets/datasets.py is_valid_sequence, vLLM 0.25-0.33). "
+            "Means 231 / 195 tokens: the 1,000-request run on ShareGPT_V3_unfiltered_cleaned_split in "
+            "KubeAI's docs/benchmarks/llama-3.2-11b-vision.md (230,969 and 194,523 tokens, Llama-3 "
+            "tokenizer); SGLang's benchmark/benchmark_vllm_060 README gives 194 output tokens a request "
+            "(4281.51 / 22.03). No percentiles are published: maximum-entropy (truncated exponential) "
+            "lengths on the sampler's bounds.",
+        ),
+        Dataset(
+            "openorca",
+            LengthDist("maxent", low=1, high=1024, mean=295.0),
+            LengthDist("maxent", low=1, high=1024, mean=290.0),
+            2048,
+            "MLPerf Inference Llama-2-70B (v4.0 on): 24,576 OpenOrca GPT-4 samples, prompts and outputs "
+            "at most 1,024 Llama-2 tokens (mlcommons/inference language/llama2-70b/README.md; MLCommons, "
+            "'Llama 2 70B: An MLPerf Inference Benchmark for Large Language Models', 2024). Output mean "
+            "290 tokens from the official v4.1 NVIDIA Offline log (24524.9 tokens/s / 84.4792 "
+            "samples/s); prompt mean 295 tokens as the MLCommons task force reports it. Only means are "
+            "published: maximum-entropy (truncated exponential) lengths on the 1..1024 bounds.",
+        ),
+        Dataset(
+            "sonnet",
+            LengthDist("fixed", value=550),
+            LengthDist("fixed", value=150),
+            700,
+            "vLLM's sonnet benchmark (vllm/benchmarks/datasets/datasets.py SonnetDataset, vLLM "
+            "0.25-0.29): prompts of Shakespeare sonnet lines after a fixed instruction, accepted when "
+            "at most --sonnet-input-len 550 tokens (so within one poem line below it), the first "
+            "--sonnet-prefix-len 200 tokens shared by every prompt; output --sonnet-output-len 150 "
+            "tokens. Taken as 550 in / 150 out; the shared prefix is not credited (no prefix caching).",
+        ),
+    )
+}
+#: Requests drawn from a named dataset (fixed seed): enough that p99 moves by well under 1 %.
+DATASET_DRAWS = 65_536
+
+
+@dataclass(frozen=True)
+class LengthSamples:
+    """Request lengths of a dataset (drawn from a preset, or read from a file); one row per request."""
+
+    name: str
+    prompt_len: np.ndarray
+    output_len: np.ndarray
+    source: str = ""
+
+    def stats(self) -> dict[str, dict[str, float]]:
+        """Mean, p50 and p99 of the prompt and output lengths, tokens."""
+        return {
+            key: {
+                "mean": round(float(a.mean()), 2),
+                "p50": float(np.percentile(a, 50)),
+                "p99": float(np.percentile(a, 99)),
+            }
+            for key, a in (("input_tokens", self.prompt_len), ("output_tokens", self.output_len))
+        }
+
+
+def dataset_names() -> tuple[str, ...]:
+    return tuple(DATASETS)
+
+
+@lru_cache(maxsize=16)
+def _preset_samples(name: str) -> LengthSamples:
+    """Draws of a preset (seed 0) with the benchmark's pair filter applied.
+
+    The published means are of the filtered requests, so a maxent law's mean is refitted until the
+    kept requests have it (as :func:`_fitted_locations` does for the lognormal).
+    """
+    d = DATASETS[name]
+    d.prompt.validate(f"{name} prompt lengths")
+    d.output.validate(f"{name} output lengths")
+    laws = [d.prompt, d.output]
+    for _ in range(20):
+        rng = np.random.default_rng(0)
+        p = _draw(laws[0], 0.0, 0.0, rng, 2 * DATASET_DRAWS)
+        o = _draw(laws[1], 0.0, 0.0, rng, 2 * DATASET_DRAWS)
+        keep = p + o <= d.max_total_tokens
+        p, o = p[keep][:DATASET_DRAWS], o[keep][:DATASET_DRAWS]
+        off = [
+            (i, target.mean / float(arr.mean()))
+            for i, (target, arr) in enumerate(((d.prompt, p), (d.output, o)))
+            if target.kind == "maxent" and target.mean is not None
+        ]
+        off = [(i, r) for i, r in off if abs(r - 1.0) > 1e-3]
+        if not off:
+            break
+        for i, ratio in off:
+            law = laws[i]
+            assert law.mean is not None
+            laws[i] = replace(law, mean=min(max(law.mean * ratio, law.low + 1.0), law.high - 1.0))
+    for a in (p, o):
+        a.setflags(write=False)
+    return LengthSamples(name, p, o, d.source)
+
+
+def dataset_samples(
+    ref: str, *, allow_files: bool = True, output_len: int | None = None
+) -> LengthSamples:
+    """Request lengths of a named dataset or (when ``allow_files``) a lengths file.
+
+    ``output_len`` fixes every output length, as vLLM's --sharegpt-output-len / --sonnet-output-len do.
+    The service passes ``allow_files=False``: a request must never make it read a file on the server.
+    """
+    key = ref.strip().lower()
+    if key in DATASETS:
+        got = _preset_samples(key)
+    elif allow_files and Path(ref).suffix.lower() in LENGTH_FILE_SUFFIXES:
+        prompt, output = _read_samples(ref)
+        got = LengthSamples(Path(ref).name, prompt, output, f"file {ref}")
+    else:
+        files = ", or a .csv/.jsonl/.json lengths file" if allow_files else ""
+        raise InputError(f"unknown --dataset {ref!r}; use {', '.join(DATASETS)}{files}.")
+    if output_len is not None:
+        got = replace(got, output_len=np.full_like(got.prompt_len, output_len))
+    return got
+
+
+def length_mix(ref: str, *, allow_files: bool = True, output_len: int | None = None) -> LengthMix:
+    """The :class:`vramplan.perf.LengthMix` of a dataset (``vramplan perf --dataset``), with its name,
+    source and mean/p50/p99 lengths for the output."""
+    from vramplan.perf import LengthMix
+
+    got = dataset_samples(ref, allow_files=allow_files, output_len=output_len)
+    info = {"name": got.name, "requests": int(got.prompt_len.shape[0]), **got.stats()}
+    if output_len is not None:
+        info["output_len_fixed"] = output_len
+    info["source"] = got.source
+    return LengthMix.from_samples(got.prompt_len, got.output_len, info)
+
+
 def preset_workload(name: str, **overrides: object) -> WorkloadConfig:
     """A WorkloadConfig with the length distributions of a named dataset preset."""
     key = name.lower()
@@ -202,6 +391,46 @@ def _arrivals(cfg: WorkloadConfig, rng: np.random.Generator) -> np.ndarray:
         count *= 2
 
 
+@lru_cache(maxsize=64)
+def maxent_rate(low: float, high: float, mean: float) -> float:
+    """Rate λ of the exponential truncated to [low, high] whose mean is ``mean`` (λ < 0 above mid-range).
+
+    Mean of the truncated exponential: low + 1/λ - w / (e^{λw} - 1) with w = high - low, monotone
+    decreasing in λ; solved by bisection on λw in [-700, 700] (the exponent stays finite).
+    """
+    w = high - low
+    target = (mean - low) / w  # in (0, 1)
+
+    def share(x: float) -> float:  # (mean - low) / w at λw = x
+        return 0.5 if abs(x) < 1e-9 else 1.0 / x - 1.0 / math.expm1(x)
+
+    lo, hi = -700.0, 700.0
+    for _ in range(200):
+        mid = 0.5 * (lo + hi)
+        if share(mid) > target:
+            lo = mid
+        else:
+            hi = mid
+    return 0.5 * (lo + hi) / w
+
+
+def _maxent_draw(dist: LengthDist, rng: np.random.Generator, size: int) -> np.ndarray:
+    """Inverse-CDF draws of the truncated exponential, rounded to whole tokens inside [low, high].
+
+    The continuous law lives on [low - 0.5, high + 0.5] so that rounding keeps the mean.
+    """
+    assert dist.mean is not None  # validate() requires it
+    a, b = dist.low - 0.5, dist.high + 0.5
+    lam = maxent_rate(a, b, float(dist.mean))
+    u = rng.random(size)
+    w = b - a
+    if abs(lam * w) < 1e-9:
+        x = a + u * w
+    else:  # F^-1(u) = a - log(1 - u (1 - e^{-λw})) / λ
+        x = a - np.log1p(u * math.expm1(-lam * w)) / lam
+    return np.clip(np.rint(x), dist.low, dist.high).astype(np.int64)
+
+
 def _draw(
     dist: LengthDist, mu: float, sigma: float, rng: np.random.Generator, size: int
 ) -> np.ndarray:
@@ -209,6 +438,8 @@ def _draw(
         return np.full(size, dist.value, dtype=np.int64)
     if dist.kind == "uniform":
         return rng.integers(dist.low, dist.high + 1, size=size, dtype=np.int64)
+    if dist.kind == "maxent":
+        return _maxent_draw(dist, rng, size)
     return np.maximum(1, np.rint(rng.lognormal(mu, sigma, size=size))).astype(np.int64)
 
 
@@ -238,31 +469,132 @@ def _fitted_locations(prompt: LengthDist, output: LengthDist, cap: int) -> tuple
     return mus[0], mus[1]
 
 
+_PROMPT_KEYS = ("prompt_len", "input_len")
+_FORMAT_HELP = (
+    "each row needs whole-number prompt_len (or input_len) and output_len: a CSV header, JSONL keys, "
+    "or a .json array of such objects or of ShareGPT conversations"
+)
+
+
+def _length(value: object, label: str, n: int, path: str) -> int:
+    """One length: a whole number of tokens in 1..MAX_CONTEXT (InputError naming the row otherwise).
+
+    The common cases (an int, or a short ASCII digit string) take two checks: files run to millions.
+    """
+    if type(value) is str and len(value) <= 12 and value.isascii():
+        text = value.strip()
+        value = int(text) if text.isdigit() else value
+    if type(value) is not int:
+        raise InputError(f"{path}: {label} {n} has length {str(value)[:20]!r}; {_FORMAT_HELP}.")
+    if 0 < value <= MAX_CONTEXT:
+        return value
+    raise InputError(
+        f"{path}: {label} {n} has length {value}, outside 1..{MAX_CONTEXT:,} tokens; "
+        "fix or drop the row."
+    )
+
+
+def _row_lengths(row: object, label: str, n: int, path: str) -> tuple[int, int]:
+    if not isinstance(row, dict):
+        raise InputError(f"{path}: {label} {n} is not an object; {_FORMAT_HELP}.")
+    key = "prompt_len" if "prompt_len" in row else "input_len"
+    if key not in row or "output_len" not in row:
+        raise InputError(f"{path}: {label} {n} lacks prompt_len or output_len; {_FORMAT_HELP}.")
+    return _length(row[key], label, n, path), _length(row["output_len"], label, n, path)
+
+
+def _conversation_lengths(entry: dict[str, object]) -> tuple[int, int] | None:
+    """(prompt, output) tokens of a ShareGPT entry as benchmark_serving takes it, or None if it skips it.
+
+    The first turn is the prompt, the second the output; tokens ~ characters / CHARS_PER_TOKEN.
+    """
+    turns = entry.get("conversations")
+    if not isinstance(turns, list) or len(turns) < 2:
+        return None
+    texts = [t.get("value") if isinstance(t, dict) else None for t in turns[:2]]
+    if not all(isinstance(t, str) for t in texts):
+        return None
+    p, o = (-(-len(t) // CHARS_PER_TOKEN) for t in texts)  # type: ignore[arg-type]
+    ok = (
+        min(p, o) >= SHAREGPT_MIN_TOKENS
+        and p <= SHAREGPT_MAX_PROMPT_TOKENS
+        and p + o <= SHAREGPT_MAX_TOTAL_TOKENS
+    )
+    return (p, o) if ok else None
+
+
+def _read_rows(p: Path, path: str) -> list[tuple[int, int]]:
+    """Rows of a lengths file in one linear pass (each line or element read once)."""
+    suffix = p.suffix.lower()
+    rows: list[tuple[int, int]] = []
+    too_many = InputError(
+        f"{path} has more than {MAX_LENGTH_ROWS:,} rows; sample it down (a benchmark uses ~1,000)."
+    )
+    if suffix == ".json":
+        data = json.loads(p.read_text(encoding="utf-8"))
+        if not isinstance(data, list):
+            raise InputError(f"{path}: a .json lengths file is an array; {_FORMAT_HELP}.")
+        for n, entry in enumerate(data, 1):
+            if isinstance(entry, dict) and "conversations" in entry:
+                pair = _conversation_lengths(entry)
+                if pair is None:
+                    continue
+            else:
+                pair = _row_lengths(entry, "element", n, path)
+            if len(rows) >= MAX_LENGTH_ROWS:
+                raise too_many
+            rows.append(pair)
+    elif suffix in (".jsonl", ".ndjson"):
+        with p.open(encoding="utf-8") as fh:
+            for n, line in enumerate(fh, 1):
+                if line.strip():
+                    if len(rows) >= MAX_LENGTH_ROWS:
+                        raise too_many
+                    rows.append(_row_lengths(json.loads(line), "line", n, path))
+    else:
+        with p.open(newline="", encoding="utf-8") as fh:
+            reader = csv.reader(fh)
+            header = [h.strip() for h in next(reader, [])]
+            if not header:
+                return rows  # an empty file
+            key = next((k for k in _PROMPT_KEYS if k in header), None)
+            if key is None or "output_len" not in header:
+                raise InputError(f"{path}: line 1 lacks prompt_len or output_len; {_FORMAT_HELP}.")
+            i, o = header.index(key), header.index("output_len")
+            for n, row in enumerate(reader, 2):
+                if len(rows) >= MAX_LENGTH_ROWS:
+                    raise too_many
+                if len(row) <= max(i, o):
+                    if not row:
+                        continue  # a blank line
+                    raise InputError(f"{path}: line {n} has too few columns; {_FORMAT_HELP}.")
+                rows.append((_length(row[i], "line", n, path), _length(row[o], "line", n, path)))
+    return rows
+
+
 def _read_samples(path: str) -> tuple[np.ndarray, np.ndarray]:
+    """(prompt, output) lengths from a CSV, JSONL or JSON file, bounded in bytes and rows."""
     p = Path(path)
     if not p.is_file():
-        raise InputError(f"length samples file {path!r} does not exist; give a CSV or JSONL path.")
-    rows: list[tuple[int, int]] = []
-    try:
-        if p.suffix.lower() in (".jsonl", ".ndjson"):
-            for line in p.read_text().splitlines():
-                if line.strip():
-                    obj = json.loads(line)
-                    rows.append((int(obj["prompt_len"]), int(obj["output_len"])))
-        else:
-            with p.open(newline="") as fh:
-                for row in csv.DictReader(fh):
-                    rows.append((int(row["prompt_len"]), int(row["output_len"])))
-    except (KeyError, ValueError, TypeError, json.JSONDecodeError) as exc:
         raise InputError(
-            f"cannot read length samples from {path!r} ({exc}); each row needs integer "
-            "prompt_len and output_len (CSV header or JSONL keys)."
-        ) from exc
-    rows = [r for r in rows if r[0] >= 1 and r[1] >= 1]
-    if not rows:
-        raise InputError(
-            f"length samples file {path!r} has no rows with prompt_len, output_len >= 1."
+            f"lengths file {path!r} does not exist; give a .csv/.jsonl with prompt_len,output_len "
+            "or a ShareGPT .json."
         )
+    size = p.stat().st_size
+    if size > MAX_LENGTH_FILE_BYTES:
+        raise InputError(
+            f"{path} is {size / 2**20:,.0f} MiB; lengths files are read up to "
+            f"{MAX_LENGTH_FILE_BYTES / 2**20:,.0f} MiB: keep only the rows you need."
+        )
+    try:
+        rows = _read_rows(p, path)
+    except InputError:
+        raise
+    except (ValueError, csv.Error, RecursionError) as exc:  # JSON, UTF-8 and digit-limit errors
+        reason = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
+        raise InputError(f"cannot read {path} ({reason}); {_FORMAT_HELP}.") from exc
+    if not rows:
+        raise InputError(f"{path} has no usable rows; {_FORMAT_HELP}.")
     arr = np.asarray(rows, dtype=np.int64)
     return arr[:, 0], arr[:, 1]
 
