@@ -488,7 +488,9 @@ def engine_view(d: Mapping[str, Any], unit: str = "GiB") -> View:
         rows.append((label, figure(value, kind, unit)))
     notes = ["starts: yes" if d.get("starts") else "starts: NO"]
     notes += [f"  error: {e}" for e in d.get("errors", [])]
-    notes += [f"  fix: {f}" for f in d.get("fixes", [])]
+    from vramplan.cli_commands.vllm import render_fix  # Fix data as the flag it stands for
+
+    notes += [f"  fix: {render_fix(f)}" for f in d.get("fixes", [])]
     flags = settings_flags(s)
     if flags:
         notes.append(f"settings: {flags}")
