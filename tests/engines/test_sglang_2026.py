@@ -354,3 +354,15 @@ def test_kv_pool_carries_per_token_and_state_bytes() -> None:
     pool = ENGINE_MODEL.kv_pool(scenario)
     assert pool.kv_bytes_per_token == 16 * 4 * 256 * 2 * 2
     assert pool.state_bytes_per_sequence == QWEN35_STATE
+
+
+def test_hybrids_before_054_run_without_radix_cache() -> None:
+    """0.5.3 (model_runner.py:357-366): radix cache off, --max-running-requests (else 512) state slots."""
+    p = _run("--model-path", QWEN35, gpu="H200", version="0.5.3")
+    assert p.extra["max_mamba_cache_size"] == 512
+    assert p.extra["mamba_pool_gib"] == round(513 * QWEN35_STATE / GIB, 3)
+    capped = _run(
+        "--model-path", QWEN35, "--max-running-requests", "64", gpu="H200", version="0.5.3"
+    )
+    assert capped.extra["max_mamba_cache_size"] == capped.settings["max_running_requests"] == 64
+    assert capped.kv_cache_tokens > p.kv_cache_tokens

@@ -376,8 +376,12 @@ def predict_sglang(
     lora = _lora(settings, spec, r.precision.compute_dtype, tp)
     if lora:
         extra["lora_pool_gib"] = round(gib(lora), 3)
+        targets = (
+            settings.get("lora_target_modules")
+            or "all linear modules (SGLang infers them from --lora-paths)"
+        )
         assumptions.append(
-            f"LoRA pool: {gib(lora):.2f} GiB per GPU preallocated before the KV cache is sized"
+            f"LoRA pool: {gib(lora):.2f} GiB per GPU preallocated before the KV cache is sized; targets {targets}"
         )
     draft_in_budget = spec_mem is not None and profile.draft_kv_in_cell
     draft_w = spec_mem.weight_bytes if spec_mem else 0
@@ -424,7 +428,10 @@ def predict_sglang(
             state,
             ratio=MAMBA_FULL_MEMORY_RATIO if ratio is None else float(ratio),
             max_mamba_cache_size=settings.get("max_mamba_cache_size"),
-            disable_radix_cache=bool(settings.get("disable_radix_cache")),
+            # before 0.5.4 hybrids ran without the radix cache: --max-running-requests or 512 slots
+            # (model_runner.py:357-366 of 0.5.3)
+            disable_radix_cache=bool(settings.get("disable_radix_cache"))
+            or profile.mamba_slots_per_request == 1,
             max_running_requests=int(user_running) if user_running else None,
             attn_dp=dp if dp_attention else 1,
         )
@@ -439,6 +446,11 @@ def predict_sglang(
             f"mamba pool: {pool.slots} slots of {state / MIB:.1f} MiB (conv {conv}, ssm {ssm} from {why}); "
             f"{pool.rule}"
         )
+        if spec_mem is not None and spec_mem.draft_layers:
+            assumptions.append(
+                "speculative decoding on a hybrid: SGLang also keeps per-draft-token intermediate SSM states "
+                "(slots x draft tokens x state); not counted here"
+            )
         if profile.mamba_slots_per_request > 1:
             assumptions.append(
                 f"running requests capped at max_mamba_cache_size // {profile.mamba_slots_per_request} "
