@@ -366,3 +366,17 @@ def test_hybrids_before_054_run_without_radix_cache() -> None:
     )
     assert capped.extra["max_mamba_cache_size"] == capped.settings["max_running_requests"] == 64
     assert capped.kv_cache_tokens > p.kv_cache_tokens
+
+
+def test_explain_a_failed_sglang_start_renders_fix_data(tmp_path: Path) -> None:
+    from vramplan.cli import app
+
+    log = tmp_path / "sglang.log"
+    log.write_text(
+        "python3 -m sglang.launch_server --model-path Llama-3.1-70B --tp 2 --mem-fraction-static 0.7\n"
+        "RuntimeError: Not enough memory. Please try to increase --mem-fraction-static. "
+        "max_total_tokens profiled value is -71167\n"
+    )
+    r = CliRunner().invoke(app, ["explain", str(log), "--gpu", "A100-80GB"])
+    assert r.exit_code == 0, r.output
+    assert "--tp-size 4" in r.output and "Traceback" not in r.output
