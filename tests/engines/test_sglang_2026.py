@@ -380,3 +380,26 @@ def test_explain_a_failed_sglang_start_renders_fix_data(tmp_path: Path) -> None:
     r = CliRunner().invoke(app, ["explain", str(log), "--gpu", "A100-80GB"])
     assert r.exit_code == 0, r.output
     assert "--tp-size 4" in r.output and "Traceback" not in r.output
+
+
+def test_eagle3_head_from_a_config_folder(tmp_path: Path) -> None:
+    """A one-layer EAGLE-3 head (Llama-3.1-8B shapes): its KV, 1 x 8 heads x 256 x 2 B, joins the cell."""
+    head = {
+        "architectures": ["LlamaForCausalLMEagle3"],
+        "model_type": "llama",
+        "hidden_size": 4096,
+        "intermediate_size": 14336,
+        "num_attention_heads": 32,
+        "num_key_value_heads": 8,
+        "num_hidden_layers": 1,
+        "head_dim": 128,
+        "vocab_size": 128256,
+        "max_position_embeddings": 2048,
+        "torch_dtype": "bfloat16",
+    }
+    (tmp_path / "config.json").write_text(json.dumps(head))
+    argv = ("--model-path", "Llama-3.1-8B", "--speculative-algorithm", "EAGLE3")
+    p = _run(*argv, "--speculative-draft-model-path", str(tmp_path))
+    assert p.kv_bytes_per_token == 32 * 8 * 256 * 2 + 1 * 8 * 256 * 2
+    assert p.extra["cell_size_bytes"] == int(32 * 8 * 256 * 2 * (1 + 1 / 32))
+    assert p.extra["draft_weights_gib"] > 0

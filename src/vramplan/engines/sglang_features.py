@@ -206,6 +206,8 @@ def speculative(
             target_vocab_size=spec.vocab_size,
         )
         kind = f"{algo} head"
+        if algo == "EAGLE3":
+            kind += " (lm_head over the config's vocab_size: draft_vocab_size is not read, an upper bound)"
     return Speculative(
         algo,
         mem.weight_bytes,
