@@ -230,7 +230,8 @@ def test_nextn_draft_kv_in_the_cell_from_0515() -> None:
     )
     # 0.5.9: the draft worker loads after the pool is sized, from outside mem_fraction_static
     old = _run(*argv, gpu="H200", version="0.5.9")
-    old_plain = _run(*argv[:4], gpu="H200", version="0.5.9")
+    old_plain = _run(*argv[:4], "--max-running-requests", "48", gpu="H200", version="0.5.9")
+    assert old.settings["max_running_requests"] == 48  # speculative_hook.py:1086-1094
     assert old.extra["cell_size_bytes"] == 61 * 576 * 2
     assert (
         old.extra["mem_fraction_static"] < old_plain.extra["mem_fraction_static"]
@@ -243,8 +244,12 @@ def test_nextn_draft_kv_in_the_cell_from_0515() -> None:
 
 def test_speculative_refusals_and_ngram() -> None:
     ngram = _run("--model-path", "Llama-3.1-8B", "--speculative-algorithm", "NGRAM")
-    plain = _run("--model-path", "Llama-3.1-8B")
-    assert ngram.kv_cache_tokens == plain.kv_cache_tokens
+    plain = _run("--model-path", "Llama-3.1-8B", "--max-running-requests", "48")
+    assert ngram.settings["max_running_requests"] == 48
+    assert (
+        ngram.kv_cache_tokens == plain.kv_cache_tokens
+        and ngram.kv_bytes_per_token == plain.kv_bytes_per_token
+    )
     with pytest.raises(InputError, match="draft-model-path"):
         _run("--model-path", "Llama-3.1-8B", "--speculative-algorithm", "EAGLE3")
     with pytest.raises(InputError, match="NextN"):
@@ -360,7 +365,7 @@ def test_hybrids_before_054_run_without_radix_cache() -> None:
     """0.5.3 (model_runner.py:357-366): radix cache off, --max-running-requests (else 512) state slots."""
     p = _run("--model-path", QWEN35, gpu="H200", version="0.5.3")
     assert p.extra["max_mamba_cache_size"] == 512
-    assert p.extra["mamba_pool_gib"] == round(513 * QWEN35_STATE / GIB, 3)
+    assert p.extra["mamba_pool_gib"] == round(512 * QWEN35_STATE / GIB, 3)  # no padding slot yet
     capped = _run(
         "--model-path", QWEN35, "--max-running-requests", "64", gpu="H200", version="0.5.3"
     )
@@ -403,3 +408,43 @@ def test_eagle3_head_from_a_config_folder(tmp_path: Path) -> None:
     assert p.kv_bytes_per_token == 32 * 8 * 256 * 2 + 1 * 8 * 256 * 2
     assert p.extra["cell_size_bytes"] == int(32 * 8 * 256 * 2 * (1 + 1 / 32))
     assert p.extra["draft_weights_gib"] > 0
+
+
+def test_speculative_on_a_hybrid_solves_slots_and_intermediate_states() -> None:
+    """0.5.23 joint solve (kv_cache_configurator.py:3346-3385): K = (budget - per_req (1 + D)) //
+    (per_req (1 + D / 3)); intermediate = per_req x (min(48, K // 3) + 1) x D, D = 4 draft tokens."""
+    p = _run("--model-path", QWEN35, "--speculative-algorithm", "NEXTN", gpu="H200")
+    d, per_req = 4, QWEN35_STATE
+    budget = int(int(p.available_kv_cache_gib * GIB) * 0.9 / 1.9)
+    slots = int((budget - per_req * (1 + d)) // (per_req * (1 + d / 3)))
+    assert p.extra["max_mamba_cache_size"] == slots
+    inter = per_req * (min(48, slots // 3) + 1) * d
+    assert p.extra["mamba_intermediate_gib"] == round(inter / GIB, 3)
+    assert p.settings["max_running_requests"] == min(48, slots // 3)
+    # 0.5.4: every slot carries D more states (model_runner.py:1455-1480)
+    old = _run(
+        "--model-path", QWEN35, "--speculative-algorithm", "NEXTN", gpu="H200", version="0.5.4"
+    )
+    old_budget = int(int(old.available_kv_cache_gib * GIB) * 0.9 / 1.9)
+    assert old.extra["max_mamba_cache_size"] == old_budget // (per_req * (1 + d))
+
+
+def test_speculative_parameters_follow_sglang() -> None:
+    """(5, 4, 8) for Llama, (3, 1, 4) otherwise; topk 1 forces steps + 1 draft tokens."""
+    from vramplan.engines.sglang_features import _spec_params
+    from vramplan.model.names import resolve_served_name
+
+    llama = resolve_served_name("Llama-3.1-8B").loaded.spec
+    qwen = resolve_served_name(QWEN35).loaded.spec
+    assert _spec_params({}, llama, "EAGLE3") == (5, 4, 8)
+    assert _spec_params({}, qwen, "NEXTN") == (3, 1, 4)
+    assert _spec_params({"speculative_num_steps": 2}, llama, "EAGLE") == (2, 1, 3)
+    assert _spec_params(
+        {
+            "speculative_num_steps": 2,
+            "speculative_eagle_topk": 4,
+            "speculative_num_draft_tokens": 6,
+        },
+        llama,
+        "EAGLE",
+    ) == (2, 4, 6)

@@ -26,6 +26,7 @@ from vramplan.engines.base import (
     settings_for_engine,
 )
 from vramplan.engines.sglang_features import (
+    SPEC_MAX_RUNNING_REQUESTS,
     dp_attention_weight_bytes,
     speculative,
 )
@@ -312,6 +313,12 @@ def predict_sglang(
     spec_mem = speculative(settings, spec, r.precision, r.kv_element, attn_tp, tp)
     if spec_mem is not None:
         assumptions.append(spec_mem.note)
+        if settings.get("max_running_requests") is None:
+            settings["max_running_requests"] = SPEC_MAX_RUNNING_REQUESTS
+            assumptions.append(
+                f"speculative decoding resets max_running_requests to {SPEC_MAX_RUNNING_REQUESTS}; "
+                f"{spec_mem.draft_tokens} draft tokens per step"
+            )
 
     total_gib = hw.memory_bytes / GIB
     chunk_default, bs_default = default_chunk_and_graph_bs(profile, total_gib, tp)
@@ -410,7 +417,7 @@ def predict_sglang(
     if draft_in_budget and draft_kv:
         attn_layers = sum(g.layers for g in groups if g.kind != "indexer")
         cell = int(cell * (1 + spec_mem.draft_layers / max(attn_layers, 1)))  # type: ignore[union-attr]
-    if cell != cell_alloc:
+    if cell != cell_alloc + (draft_kv if draft_in_budget else 0):
         assumptions.append(
             f"SGLang {match.version} sizes the pool at {cell:,} B per token; it allocates "
             f"{cell_alloc + (draft_kv if draft_in_budget else 0):,} B"
@@ -434,6 +441,10 @@ def predict_sglang(
             or profile.mamba_slots_per_request == 1,
             max_running_requests=int(user_running) if user_running else None,
             attn_dp=dp if dp_attention else 1,
+            draft_tokens=spec_mem.draft_tokens if spec_mem and spec_mem.draft_layers else 0,
+            slots_per_request=profile.mamba_slots_per_request,
+            pad_slot=profile.mamba_pad_slot,
+            spec_rule=profile.mamba_spec_rule,
         )
         rest_bytes = pool.kv_rest_bytes
         conv, ssm, why = sglang_state_dtypes(spec, settings.get("mamba_ssm_dtype"))
@@ -446,10 +457,11 @@ def predict_sglang(
             f"mamba pool: {pool.slots} slots of {state / MIB:.1f} MiB (conv {conv}, ssm {ssm} from {why}); "
             f"{pool.rule}"
         )
-        if spec_mem is not None and spec_mem.draft_layers:
+        if pool.intermediate_bytes:
+            extra["mamba_intermediate_gib"] = round(gib(pool.intermediate_bytes), 3)
             assumptions.append(
-                "speculative decoding on a hybrid: SGLang also keeps per-draft-token intermediate SSM states "
-                "(slots x draft tokens x state); not counted here"
+                f"speculative decoding on a hybrid: {gib(pool.intermediate_bytes):.2f} GiB of per-draft-token "
+                "intermediate states inside the mamba pool"
             )
         if profile.mamba_slots_per_request > 1:
             assumptions.append(

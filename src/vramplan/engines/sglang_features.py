@@ -57,8 +57,12 @@ _STACKED = {"qkv_proj": 3, "gate_up_proj": 2}
 
 #: Algorithms and what they load; NEXTN is an alias of EAGLE over the checkpoint's MTP layers.
 SPEC_ALGORITHMS = ("EAGLE", "EAGLE3", "NEXTN", "MTP", "STANDALONE", "NGRAM")
-#: SGLang picks steps 3, topk 1, draft tokens 4 when none is given (auto-chosen defaults for NextN).
-DEFAULT_SPEC_STEPS, DEFAULT_SPEC_TOPK = 3, 1
+#: ``_auto_choose_speculative_params`` (arg_groups/speculative_hook.py:1430-1461): (steps, topk, draft tokens)
+#: when none is given: (5, 4, 8) for Llama (and Grok), (3, 1, 4) otherwise and for STANDALONE.
+AUTO_SPEC_PARAMS = {"llama": (5, 4, 8)}
+DEFAULT_SPEC_PARAMS = (3, 1, 4)
+#: Speculative decoding resets an unset --max-running-requests to 48 (speculative_hook.py:1086-1094).
+SPEC_MAX_RUNNING_REQUESTS = 48
 #: --hicache-ratio default in "cache" mode (arg_groups/fields/memory.py:109-112).
 HICACHE_RATIO = 2.0
 
@@ -162,9 +166,7 @@ def speculative(
         raise InputError(
             f"--speculative-algorithm {raw!r} is not modelled: use {', '.join(SPEC_ALGORITHMS)}"
         )
-    steps = int(settings.get("speculative_num_steps") or DEFAULT_SPEC_STEPS)
-    topk = int(settings.get("speculative_eagle_topk") or DEFAULT_SPEC_TOPK)
-    draft_tokens = int(settings.get("speculative_num_draft_tokens") or steps * topk + 1)
+    _steps, _topk, draft_tokens = _spec_params(settings, spec, algo)
     if algo == "NGRAM":
         return Speculative(
             algo, 0, 0, 0, draft_tokens, "NGRAM drafts from the prompt: no GPU memory"
@@ -217,6 +219,29 @@ def speculative(
         f"speculative {algo}: {kind} {draft.name} ({draft.num_layers} layer(s)), "
         f"{mem.weight_bytes / 2**30:.2f} GiB weights, {mem.kv_bytes_per_token:,} B KV per token per rank",
     )
+
+
+def _spec_params(settings: Mapping[str, Any], spec: ModelSpec, algo: str) -> tuple[int, int, int]:
+    """(steps, topk, draft tokens) as SGLang resolves them; topk 1 forces draft tokens = steps + 1."""
+    given = [
+        settings.get(k)
+        for k in ("speculative_num_steps", "speculative_eagle_topk", "speculative_num_draft_tokens")
+    ]
+    auto = (
+        DEFAULT_SPEC_PARAMS
+        if algo == "STANDALONE"
+        else AUTO_SPEC_PARAMS.get(spec.model_type, DEFAULT_SPEC_PARAMS)
+    )
+    if given[0] is None and given[1] is None and given[2] is None:
+        return auto
+    steps = int(given[0] if given[0] is not None else auto[0])
+    topk = int(given[1] if given[1] is not None else 1)
+    draft = steps + 1 if topk == 1 else int(given[2] if given[2] is not None else auto[2])
+    if min(steps, topk, draft) < 1:
+        raise InputError(
+            "--speculative-num-steps, --speculative-eagle-topk and --speculative-num-draft-tokens must be >= 1"
+        )
+    return steps, topk, draft
 
 
 def hicache_host_bytes(

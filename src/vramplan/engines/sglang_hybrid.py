@@ -69,6 +69,8 @@ class MambaPool:
     pool_bytes: int
     kv_rest_bytes: int
     rule: str
+    #: Per-draft-token intermediate SSM states kept for speculative verification (0 without).
+    intermediate_bytes: int = 0
 
 
 def mamba_pool(
@@ -80,10 +82,28 @@ def mamba_pool(
     disable_radix_cache: bool = False,
     max_running_requests: int | None = None,
     attn_dp: int = 1,
+    draft_tokens: int = 0,
+    slots_per_request: int = 3,
+    pad_slot: bool = True,
+    spec_rule: str = "joint",
 ) -> MambaPool:
-    """``_handle_max_mamba_cache`` without speculative intermediate states (per DP shard)."""
+    """``_handle_max_mamba_cache`` per DP shard.
+
+    ``pad_slot``: 0.5.23 allocates slots + 1 and solves for it; 0.5.4-0.5.15 do not. With speculative decoding
+    (``draft_tokens`` D > 0) 0.5.15+ solve jointly for the slots K and the intermediate states of the running
+    requests: K = (budget - pad x per_req x (1 + D)) // (per_req x (1 + D / slots_per_request)), intermediate
+    = per_req x (min(running, K // slots_per_request) + pad) x D (0.5.23 kv_cache_configurator.py:3346-3385,
+    0.5.15 model_runner_kv_cache_mixin.py:140-220); 0.5.4 gives every slot D more states
+    (``spec_rule="per_slot"``, model_runner.py:1431-1480).
+    """
+    pad = 1 if pad_slot else 0
+    d = draft_tokens
+    running = max(1, (max_running_requests or 1) // attn_dp)
+    inter_reqs: int | None = None
+    per_slot = per_request_bytes * (1 + d) if d and spec_rule == "per_slot" else per_request_bytes
     if max_mamba_cache_size is not None:
         slots, rule = max_mamba_cache_size // attn_dp, "--max-mamba-cache-size"
+        inter_reqs = min(running, slots // slots_per_request)
     elif disable_radix_cache:
         slots = (
             max(1, max_running_requests // attn_dp)
@@ -91,14 +111,25 @@ def mamba_pool(
             else NO_RADIX_MAMBA_SLOTS
         )
         rule = "radix cache off: one slot per running request"
+        inter_reqs = slots
     else:
         if not ratio > 0:
             raise InputError(f"--mamba-full-memory-ratio {ratio} must be > 0 (default 0.9)")
         budget = int(rest_bytes * ratio / (1 + ratio))
-        slots = (budget - per_request_bytes) // per_request_bytes
         rule = f"mamba_full_memory_ratio {ratio}: {ratio / (1 + ratio):.1%} of the rest"
-    pool = (slots + 1) * per_request_bytes
-    return MambaPool(slots, per_request_bytes, pool, rest_bytes - pool, rule)
+        if d and spec_rule == "joint":
+            slots = int(
+                (budget - pad * per_request_bytes * (1 + d))
+                // (per_request_bytes * (1 + d / slots_per_request))
+            )
+            inter_reqs = min(running, slots // slots_per_request)
+        else:
+            slots = (budget - pad * per_slot) // per_slot
+    intermediate = 0
+    if d and spec_rule == "joint" and inter_reqs is not None:
+        intermediate = per_request_bytes * (inter_reqs + pad) * d
+    pool = (slots + pad) * per_slot + intermediate
+    return MambaPool(slots, per_request_bytes, pool, rest_bytes - pool, rule, intermediate)
 
 
 def attention_groups_for_cell(

@@ -73,6 +73,10 @@ class SGLangProfile:
     draft_kv_in_cell: bool = False
     #: Mamba state slots one running request holds (radix cache on): 1 before 0.5.4, then 3.
     mamba_slots_per_request: int = 3
+    #: The mamba pool allocates (and solves for) one padding slot (0.5.23).
+    mamba_pad_slot: bool = False
+    #: Speculative states of hybrids: "per_slot" (0.5.4: every slot x (1 + D)) or "joint" (0.5.15+).
+    mamba_spec_rule: str = "per_slot"
     #: Default max_running_requests is also capped at half the token pool (0.5.23 resolve_max_num_reqs).
     running_capped_by_half_pool: bool = False
     #: Decode CUDA-graph max batch size clipped to --max-running-requests when defaulted (0.5.23).
@@ -128,6 +132,7 @@ def _profiles() -> dict[str, SGLangProfile]:
         spec_reserve_mib=(0, 0),
         decode_role_activation=True,
         draft_kv_in_cell=True,
+        mamba_spec_rule="joint",
     )
     # 0.5.23: 5090 tier (memory_hook.py:101-118), DSA fp8 cell 656 B (kv_cache_configurator.py:3412-3475),
     # max_running capped at half the pool (:3121-3132), graph max bs <= max_running_requests (:183-190).
@@ -137,6 +142,7 @@ def _profiles() -> dict[str, SGLangProfile]:
         dsa_packed_in_cell=True,
         running_capped_by_half_pool=True,
         graph_bs_capped_by_running=True,
+        mamba_pad_slot=True,
     )
     return rows
 
