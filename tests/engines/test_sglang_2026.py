@@ -448,3 +448,11 @@ def test_speculative_parameters_follow_sglang() -> None:
         llama,
         "EAGLE",
     ) == (2, 4, 6)
+
+
+def test_running_requests_per_dp_attention_worker() -> None:
+    """0.5.23: a given --max-running-requests is split over the DP-attention workers."""
+    argv = ("--model-path", "Llama-3.1-70B", "--tp", "8", "--max-running-requests", "256")
+    assert _run(*argv).settings["max_running_requests"] == 256
+    p = _run(*argv, "--dp", "4", "--enable-dp-attention")
+    assert p.settings["max_running_requests"] == 64

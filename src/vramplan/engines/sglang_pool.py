@@ -324,11 +324,18 @@ def _result(run: _Run, started: bool) -> EnginePrediction:
 
 
 def _max_running(run: _Run, full_tokens: int) -> int:
-    """--max-running-requests, else the default rule; capped by the mamba slots (3 per request)."""
+    """--max-running-requests, else the default rule; capped by the mamba slots (3 per request).
+
+    0.5.23 ``resolve_max_num_reqs`` (kv_cache_configurator.py:3119-3132): per DP-attention worker
+    ``min(given // attn_dp, tokens // 2)``, default ``min(estimate, tokens // 2)``.
+    """
     given = run.settings.get("max_running_requests")
     profile = run.profile
     if given is not None:
         value = int(given)
+        if profile.running_capped_by_half_pool:
+            attn_dp = run.tp // run.attn_tp
+            value = min(max(1, value // attn_dp), full_tokens // 2)
     else:
         value = (
             default_max_running_requests(full_tokens, run.context_len, profile.max_running_cap)
