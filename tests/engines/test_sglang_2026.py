@@ -8,6 +8,8 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from vramplan.engines.base import GIB
@@ -456,3 +458,43 @@ def test_running_requests_per_dp_attention_worker() -> None:
     assert _run(*argv).settings["max_running_requests"] == 256
     p = _run(*argv, "--dp", "4", "--enable-dp-attention")
     assert p.settings["max_running_requests"] == 64
+
+
+# ------------------------------------------------------------------------------------------ properties
+@settings(max_examples=200, deadline=None)
+@given(
+    rest=st.integers(10**8, 10**12),
+    per_req=st.integers(10**5, 10**9),
+    ratio=st.floats(0.05, 10),
+    draft=st.sampled_from([0, 2, 4, 8]),
+    pad=st.booleans(),
+)
+def test_mamba_pool_invariants(
+    rest: int, per_req: int, ratio: float, draft: int, pad: bool
+) -> None:
+    pool = mamba_pool(
+        rest, per_req, ratio=ratio, draft_tokens=draft, max_running_requests=48, pad_slot=pad
+    )
+    assert pool.pool_bytes + pool.kv_rest_bytes == rest
+    if pool.slots > 0:
+        # the state pool never takes more than its share of the rest (+ the padding slot it solved for)
+        assert pool.pool_bytes <= rest * ratio / (1 + ratio) + per_req * (1 + draft)
+    more = mamba_pool(
+        rest, per_req, ratio=ratio * 2, draft_tokens=draft, max_running_requests=48, pad_slot=pad
+    )
+    assert more.slots >= pool.slots
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    loras=st.integers(1, 16),
+    rank=st.sampled_from([8, 16, 64, 128]),
+    tp=st.sampled_from([1, 2, 4, 8]),
+)
+def test_lora_pool_is_linear_in_adapters_and_rank(loras: int, rank: int, tp: int) -> None:
+    from vramplan.model.names import resolve_served_name
+
+    spec = resolve_served_name("Llama-3.1-8B").loaded.spec
+    one = lora_pool_bytes(spec, 1, 1, 2, tp)
+    assert lora_pool_bytes(spec, loras, rank, 2, tp) == loras * rank * one
+    assert lora_pool_bytes(spec, loras, rank, 2, tp) == _llama8b_lora_bytes(loras, rank, tp)
