@@ -498,3 +498,16 @@ def test_lora_pool_is_linear_in_adapters_and_rank(loras: int, rank: int, tp: int
     one = lora_pool_bytes(spec, 1, 1, 2, tp)
     assert lora_pool_bytes(spec, loras, rank, 2, tp) == loras * rank * one
     assert lora_pool_bytes(spec, loras, rank, 2, tp) == _llama8b_lora_bytes(loras, rank, tp)
+
+
+def test_api_refuses_a_draft_model_path_on_the_server() -> None:
+    pytest.importorskip("fastapi")
+    from vramplan.service.routes.sglang import SglangRequest, sglang_dict
+
+    body = SglangRequest(
+        command="python -m sglang.launch_server --model-path Llama-3.1-8B "
+        "--speculative-algorithm EAGLE3 --speculative-draft-model-path /etc",
+        gpu="H100",
+    )
+    with pytest.raises(InputError, match="file path"):
+        sglang_dict(body)
