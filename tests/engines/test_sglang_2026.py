@@ -129,7 +129,7 @@ QWEN35_STATE = 48 * (10240 * 3 * 2 + 48 * 128 * 128 * 4)
 def test_mamba_pool_takes_ratio_share_of_the_rest() -> None:
     p = _run("--model-path", QWEN35, version="0.5.23")
     assert p.state_bytes_per_sequence == QWEN35_STATE
-    rest = int(p.available_kv_cache_gib * GIB)
+    rest = p.extra["rest_before_state_pool_bytes"]
     budget = int(rest * 0.9 / 1.9)
     slots = (budget - QWEN35_STATE) // QWEN35_STATE
     assert p.extra["max_mamba_cache_size"] == slots
@@ -138,6 +138,8 @@ def test_mamba_pool_takes_ratio_share_of_the_rest() -> None:
         cell == p.kv_bytes_per_token == 16 * 4 * 256 * 2 * 2
     )  # 16 attention layers, 4 KV heads, bf16
     assert p.kv_cache_tokens == (rest - (slots + 1) * QWEN35_STATE) // cell
+    # the figure shown as KV cache memory is what is left for KV once the state pool is taken
+    assert p.available_kv_cache_gib * GIB == pytest.approx(rest - (slots + 1) * QWEN35_STATE, abs=2)
     assert p.settings["max_running_requests"] == min(
         slots // 3, max(2048, int(p.kv_cache_tokens / 262144 * 512)), p.kv_cache_tokens // 2
     )
@@ -279,13 +281,13 @@ def test_hicache_host_memory_and_unchanged_gpu() -> None:
     assert hi.available_kv_cache_gib == plain.available_kv_cache_gib
     tokens, cell = hi.kv_cache_tokens, hi.kv_bytes_per_token
     host = (int(tokens * 2.0) // 1 + 1) * cell  # ratio 2.0, page 1, one padding page
-    assert hi.extra["hicache_host_gib_per_gpu"] == round(host / GIB, 2)
+    assert hi.extra["hicache_host_per_gpu_gib"] == round(host / GIB, 2)
     sized = _run(
         "--model-path", "Llama-3.1-8B", "--tp", "2", "--enable-hierarchical-cache",
         "--hicache-size", "100",
     )  # fmt: skip
     per_gpu = (int(100e9 // sized.kv_bytes_per_token) + 1) * sized.kv_bytes_per_token
-    assert sized.extra["hicache_host_gib_total"] == round(2 * per_gpu / GIB, 2)
+    assert sized.extra["hicache_host_total_gib"] == round(2 * per_gpu / GIB, 2)
     assert hicache_host_bytes(1000, 10, 64, ratio=1.0) == (1024, 10240)
 
 
@@ -417,7 +419,7 @@ def test_speculative_on_a_hybrid_solves_slots_and_intermediate_states() -> None:
     (per_req (1 + D / 3)); intermediate = per_req x (min(48, K // 3) + 1) x D, D = 4 draft tokens."""
     p = _run("--model-path", QWEN35, "--speculative-algorithm", "NEXTN", gpu="H200")
     d, per_req = 4, QWEN35_STATE
-    budget = int(int(p.available_kv_cache_gib * GIB) * 0.9 / 1.9)
+    budget = int(p.extra["rest_before_state_pool_bytes"] * 0.9 / 1.9)
     slots = int((budget - per_req * (1 + d)) // (per_req * (1 + d / 3)))
     assert p.extra["max_mamba_cache_size"] == slots
     inter = per_req * (min(48, slots // 3) + 1) * d
@@ -427,7 +429,7 @@ def test_speculative_on_a_hybrid_solves_slots_and_intermediate_states() -> None:
     old = _run(
         "--model-path", QWEN35, "--speculative-algorithm", "NEXTN", gpu="H200", version="0.5.4"
     )
-    old_budget = int(int(old.available_kv_cache_gib * GIB) * 0.9 / 1.9)
+    old_budget = int(old.extra["rest_before_state_pool_bytes"] * 0.9 / 1.9)
     assert old.extra["max_mamba_cache_size"] == old_budget // (per_req * (1 + d))
 
 

@@ -449,8 +449,9 @@ def predict_sglang(
         rest_bytes = pool.kv_rest_bytes
         conv, ssm, why = sglang_state_dtypes(spec, settings.get("mamba_ssm_dtype"))
         extra.update(
+            rest_before_state_pool_bytes=int(rest_gib * GIB),
             max_mamba_cache_size=pool.slots,
-            mamba_state_bytes_per_request=state,
+            mamba_state_per_request_bytes=state,
             mamba_pool_gib=round(gib(pool.pool_bytes), 3),
         )
         assumptions.append(
@@ -506,7 +507,7 @@ def predict_sglang(
         cap=cap,
         role=role,
         w_gib=w_gib,
-        rest_gib=rest_gib,
+        rest_gib=rest_bytes / GIB if pool else rest_gib,  # memory for the KV pool
         f0=f0,
         f1=f1,
         tokens=tokens,

@@ -364,8 +364,8 @@ def _hicache(run: _Run, tokens: int, extra: dict[str, Any], assumptions: list[st
     ranks = run.tp * run.pp * (1 if run.attn_tp != run.tp else run.dp)
     extra.update(
         hicache_host_tokens=host_tokens,
-        hicache_host_gib_per_gpu=round(gib(host_bytes), 2),
-        hicache_host_gib_total=round(gib(host_bytes * ranks), 2),
+        hicache_host_per_gpu_gib=round(gib(host_bytes), 2),
+        hicache_host_total_gib=round(gib(host_bytes * ranks), 2),
     )
     assumptions.append(
         f"HiCache: {host_tokens:,} tokens in pinned host memory per GPU ({gib(host_bytes):.2f} GiB; "
