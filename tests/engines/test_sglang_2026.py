@@ -225,11 +225,12 @@ def test_nextn_draft_kv_in_the_cell_from_0515() -> None:
         "NEXTN",
     )
     new = _run(*argv, gpu="H200", version="0.5.23")
-    plain = _run(*argv[:4], gpu="H200", version="0.5.23")
+    plain = _run(*argv[:4], "--max-running-requests", "48", gpu="H200", version="0.5.23")
     assert plain.extra["cell_size_bytes"] == 61 * 576 * 2
     assert new.extra["cell_size_bytes"] == int(61 * 576 * 2 * (1 + 1 / 61))
     assert new.kv_bytes_per_token == 62 * 576 * 2
-    assert new.weights_gib - plain.weights_gib == pytest.approx(
+    assert new.weights_gib == plain.weights_gib  # the target's load; the draft follows it
+    assert plain.available_kv_cache_gib - new.available_kv_cache_gib == pytest.approx(
         new.extra["draft_weights_gib"], abs=1e-3
     )
     # 0.5.9: the draft worker loads after the pool is sized, from outside mem_fraction_static

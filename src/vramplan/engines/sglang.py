@@ -394,9 +394,11 @@ def predict_sglang(
     draft_w = spec_mem.weight_bytes if spec_mem else 0
     if spec_mem:
         extra["draft_weights_gib"] = round(gib(draft_w), 3)
-    w_gib = gib(w + lora + (draft_w if draft_in_budget else 0)) + LOAD_EXTRA_GIB
+    w_gib = gib(w) + LOAD_EXTRA_GIB  # what SGLang logs at "Load weight end"
     f1 = f0 - w_gib
-    rest_gib = f1 - f0 * (1 - mfs)  # KV = m F0 - W
+    # LoRA buffers and (0.5.15+) the draft model are resident before the pool is sized
+    static_gib = gib(lora + (draft_w if draft_in_budget else 0))
+    rest_gib = f1 - static_gib - f0 * (1 - mfs)  # KV = m F0 - W - LoRA - draft
 
     # per-token cell: sized vs allocated (sglang_hybrid), draft KV inside it from 0.5.15
     if pp > 1:
@@ -509,7 +511,7 @@ def predict_sglang(
         w_gib=w_gib,
         rest_gib=rest_bytes / GIB if pool else rest_gib,  # memory for the KV pool
         f0=f0,
-        f1=f1,
+        f1=f1 - static_gib,
         tokens=tokens,
         groups=groups,
         cell_alloc=cell_alloc,
@@ -538,7 +540,7 @@ def predict_sglang(
             f"max_total_tokens profiled value {extra['profiled_max_total_tokens']} <= 0: "
             "Not enough memory. Please try to increase --mem-fraction-static"
         )
-        need = (w_gib + 0.5) / f0
+        need = (w_gib + static_gib + 0.5) / f0
         if need < 1:
             fixes.append(
                 Fix(
