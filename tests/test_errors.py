@@ -36,7 +36,7 @@ DELIBERATE: dict[tuple[str, str], str] = {
         "NotImplementedError",
     ): "abstract method of the allocator base class",
     (
-        "engines/sglang.py",
+        "engines/sglang_profiles.py",
         "AssertionError",
     ): "unreachable branch (the last memory tier is unbounded)",
     (

@@ -268,7 +268,13 @@ def _explain(
             + parsed.errors[0][:300]
         )
         if p.get("fixes"):
-            out["notes"].append("changes that make it start: " + "; ".join(p["fixes"]))
+            out["notes"].append(
+                "changes that make it start: "
+                + "; ".join(
+                    f if isinstance(f, str) else f"--{f['field'].replace('_', '-')} {f['value']}"
+                    for f in p["fixes"]
+                )
+            )
     return out
 
 

@@ -35,7 +35,12 @@ def test_docs_notebook_log_token_count() -> None:
 def test_tp_table_and_reserved_rule() -> None:
     old = VERSIONS.nearest_version("0.4.1").value
     assert default_mem_fraction_static(old, 81000, 8, 1, 8192, 160) == 0.81
-    new = VERSIONS.nearest_version("0.5.2").value
+    # 0.5.1-0.5.2 (server_args.py:366-393): reserved by tier, 9.5 + tp x pp / 2 GiB on an 80 GB GPU.
+    tier = VERSIONS.nearest_version("0.5.2").value
+    assert default_mem_fraction_static(tier, 81079, 1, 1, 8192, 160) == round(
+        (81079 - 10 * 1024) / 81079, 3
+    )
+    new = VERSIONS.nearest_version("0.5.3").value
     # > 60 GiB: reserved is at least 10 GiB -> (81079 - 10240) / 81079
     # 512 + 1.5 x 8192 + 2 x 256 + 128 = 13,440 MB reserved (above the 10 GiB floor)
     assert default_mem_fraction_static(new, 81079, 1, 1, 8192, 256) == round(

@@ -14,8 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
-from fractions import Fraction
+from dataclasses import replace
 from math import floor
 from typing import TYPE_CHECKING, Any
 
@@ -24,175 +23,57 @@ from vramplan.engines.base import (
     GIB,
     EnginePrediction,
     KVPool,
-    VersionTable,
     settings_for_engine,
+)
+from vramplan.engines.sglang_features import (
+    SPEC_MAX_RUNNING_REQUESTS,
+    dp_attention_weight_bytes,
+    speculative,
+)
+from vramplan.engines.sglang_hybrid import (
+    MAMBA_FULL_MEMORY_RATIO,
+    MambaPool,
+    attention_groups_for_cell,
+    is_dsa,
+    mamba_pool,
+    sglang_state_dtypes,
+    state_bytes_per_request,
+)
+from vramplan.engines.sglang_profiles import (
+    VERSIONS,
+    SGLangProfile,
+    default_chunk_and_graph_bs,
+    default_mem_fraction_static,
 )
 from vramplan.errors import InputError
 from vramplan.hardware import GPU, gpu_from
-from vramplan.memory.activations import ActivationAssumptions, forward_peak_bytes, logits_bytes
 from vramplan.memory.kv_cache import kv_layer_groups
-from vramplan.memory.overhead import CUDA_CONTEXT_BYTES
 from vramplan.memory.weights import weight_bytes
 from vramplan.model.load import LoadedModel
 from vramplan.model.spec import ModelSpec
+from vramplan.scenario import Fix
 from vramplan.units import check_number_text
 
 if TYPE_CHECKING:
     from vramplan.scenario import Scenario
 
-MIB = 1024**2
-
-#: CUDA context + allocator state before weights load, per GPU (memory.overhead.CUDA_CONTEXT_BYTES).
-CUDA_CONTEXT_GIB = CUDA_CONTEXT_BYTES["sglang"] / GIB
-#: NCCL communicator buffers allocated at distributed init when TP/PP > 1 (calibrate per NCCL version).
-NCCL_INIT_GIB = 0.3
-#: Memory allocated during weight loading beyond the weights themselves (docs log: 15.09 GiB used for
-#: 14.96 GiB of Llama-3.1-8B bf16 weights; README log 15.02 GiB).
-LOAD_EXTRA_GIB = 0.1
-#: Fixed part of the CUDA-graph pool (README log: 0.11 GiB for batch sizes 1-8 of Llama-3.1-8B).
-CUDA_GRAPH_FIXED_GIB = 0.1
-#: Attention-backend workspace (historically a 384 MiB FlashInfer float workspace per GPU).
-ATTN_WORKSPACE_GIB = 384 / 1024
-#: req_to_token entries are int32, one row per request of context_len + this many slots.
-REQ_TO_TOKEN_EXTRA_SLOTS = 4
-#: Hybrid sliding-window split: swa_tokens = ratio x full_tokens (``swa_full_tokens_ratio`` default).
-SWA_FULL_TOKENS_RATIO = 0.8
-#: Live fp32 copies of the decode logits (SGLang samples from one fp32 logits tensor per batch).
-SAMPLER_LOGIT_COPIES = 1.0
-#: Default page size (token-granular pool).
-DEFAULT_PAGE_SIZE = 1
-
-
-@dataclass(frozen=True)
-class SGLangProfile:
-    """Defaults that changed between SGLang releases."""
-
-    #: "tp_table": mem_fraction_static fixed by TP size; "reserved": current reserved-memory formula.
-    mem_fraction_rule: str
-    tp_table: tuple[tuple[int, float], ...] = ()
-    #: max_running_requests cap in the default rule (older releases 5120, current 4096).
-    max_running_cap: int = 4096
-    #: Older releases sized the req_to_token pool max_num_reqs + 1 and logged that as max_running_requests.
-    req_pool_extra: int = 0
-
-
-_OLD_TP = ((16, 0.79), (8, 0.83), (4, 0.85), (2, 0.87), (1, 0.88))
-_TP = ((16, 0.79), (8, 0.81), (4, 0.85), (2, 0.87), (1, 0.88))
-#: Release boundaries are approximate ([verify]); the docs notebook (~0.4.1) logs 2049 running requests,
-#: a ~0.4.9 log 2048; the reserved-memory rule appears in the 0.5 line.
-VERSIONS: VersionTable[SGLangProfile] = VersionTable(
-    "sglang",
-    {
-        "0.3.0": SGLangProfile(
-            mem_fraction_rule="tp_table", tp_table=_OLD_TP, max_running_cap=5120, req_pool_extra=1
-        ),
-        "0.4.0": SGLangProfile(
-            mem_fraction_rule="tp_table", tp_table=_TP, max_running_cap=4096, req_pool_extra=1
-        ),
-        "0.4.5": SGLangProfile(
-            mem_fraction_rule="tp_table", tp_table=_TP, max_running_cap=4096, req_pool_extra=0
-        ),
-        "0.5.0": SGLangProfile(
-            mem_fraction_rule="reserved", tp_table=_TP, max_running_cap=4096, req_pool_extra=0
-        ),
-    },
+from vramplan.engines.sglang_pool import (  # the constants and formulas, re-exported here
+    CUDA_CONTEXT_GIB,
+    DEFAULT_PAGE_SIZE,
+    DISAGGREGATION_MODES,
+    DSA_PAGE_SIZE,
+    LOAD_EXTRA_GIB,
+    MIB,
+    NCCL_INIT_GIB,
+    _lora,
+    _result,
+    _Run,
+    cell_size,
+    default_max_running_requests,
+    gib,
+    max_total_tokens,
+    swa_split,
 )
-
-#: Tiers of ``_handle_gpu_memory_settings``: (upper bound GiB, chunked_prefill_size, graph bs tp<4, tp>=4).
-RESERVED_TIERS: tuple[tuple[float, int, int, int], ...] = (
-    (20, 2048, 8, 8),
-    (35, 2048, 24, 80),
-    (60, 4096, 32, 160),
-    (90, 8192, 256, 512),
-    (160, 8192, 256, 512),
-    (float("inf"), 16384, 512, 512),
-)
-#: Older releases: small GPUs (< 25 GiB) got chunked prefill 2048 and graphs to bs 8, else 8192 / 160.
-OLD_SMALL_GPU_GIB = 25
-
-
-# ---------------------------------------------------------------------------------------- pure formulas
-def default_mem_fraction_static(
-    profile: SGLangProfile,
-    gpu_mem_mib: float,
-    tp: int,
-    pp: int,
-    chunked_prefill_size: int,
-    cuda_graph_max_bs: int,
-    dp_attention: int = 0,
-) -> float:
-    """Default ``mem_fraction_static`` (server_args.py, design note 2.2)."""
-    if profile.mem_fraction_rule == "tp_table":
-        for min_tp, value in profile.tp_table:
-            if tp >= min_tp:
-                return value
-        return profile.tp_table[-1][1]
-    # reserved (MB) = 512 + 1.5 max(chunk, 2048) + 2 graph_bs + 1024 tp pp / 8 [+ DP-attention terms]
-    reserved = (
-        512 + 1.5 * max(chunked_prefill_size, 2048) + 2 * cuda_graph_max_bs + 1024 * tp * pp / 8
-    )
-    if dp_attention > 1:
-        reserved += 3 * cuda_graph_max_bs * dp_attention
-        if cuda_graph_max_bs > 300:
-            reserved += 1.5 * cuda_graph_max_bs * dp_attention
-    if gpu_mem_mib > 60 * 1024:
-        reserved = max(reserved, 10 * 1024)
-    return round((gpu_mem_mib - reserved) / gpu_mem_mib, 3)
-
-
-def default_chunk_and_graph_bs(
-    profile: SGLangProfile, gpu_mem_gib: float, tp: int
-) -> tuple[int, int]:
-    """(chunked_prefill_size, cuda_graph_max_bs) defaults by GPU memory tier."""
-    if profile.mem_fraction_rule == "tp_table":
-        return (2048, 8) if gpu_mem_gib < OLD_SMALL_GPU_GIB else (8192, 160)
-    for bound, chunk, bs_small, bs_large in RESERVED_TIERS:
-        if gpu_mem_gib < bound:
-            return chunk, bs_small if tp < 4 else bs_large
-    raise AssertionError("unreachable: last tier is unbounded")
-
-
-def cell_size(spec: ModelSpec, element: Fraction, attn_tp: int) -> int:
-    """Bytes per token of the KV pool on one rank (``get_cell_size_per_token``): GQA heads split by the
-    attention TP size (max(1, H_kv // tp)), MLA latent replicated on every rank."""
-    return int(
-        sum(g.layers * g.bytes_per_token_per_layer for g in kv_layer_groups(spec, element, attn_tp))
-    )
-
-
-def max_total_tokens(kv_bytes: float, cell: int, page_size: int, cap: int | None) -> int:
-    """``floor(rest / cell_size)``, clipped to --max-total-tokens, rounded down to whole pages."""
-    tokens = floor(kv_bytes / cell)
-    if cap is not None and tokens > cap:
-        tokens = cap
-    return tokens // page_size * page_size if tokens > 0 else tokens
-
-
-def swa_split(
-    total_tokens: int, n_full: int, n_swa: int, ratio: float, page_size: int
-) -> tuple[int, int]:
-    """Hybrid SWA: ``full x n_full + swa x n_swa = total x n_layers`` with ``swa = ratio x full``."""
-    n_layers = n_full + n_swa
-    full = int(total_tokens * n_layers / (n_full + ratio * n_swa))
-    swa = int(full * ratio)
-    return full // page_size * page_size, swa // page_size * page_size
-
-
-def default_max_running_requests(tokens: int, context_len: int, cap: int) -> int:
-    """``min(max(int(tokens / context_len * 512), 2048), cap)`` (model_runner.py)."""
-    return min(max(int(tokens / context_len * 512), 2048), cap)
-
-
-def capture_batch_sizes(max_bs: int) -> list[int]:
-    """CUDA-graph batch sizes: [1,2,4,8,12] + 16..256 step 8 + 272..<512 step 16 + 512.. step 32."""
-    sizes = (
-        [1, 2, 4, 8, 12]
-        + list(range(16, 257, 8))
-        + list(range(272, 512, 16))
-        + list(range(512, max_bs + 1, 32))
-    )
-    return [b for b in sizes if b <= max_bs] or [1]
-
 
 # ---------------------------------------------------------------------------------------- settings
 #: Flag -> settings key. Both dashes and underscores are accepted (the log's ServerArgs uses underscores).
@@ -214,11 +95,35 @@ FLAGS: dict[str, str] = {
     "--quantization": "quantization",
     "--page-size": "page_size",
     "--cuda-graph-max-bs": "cuda_graph_max_bs",
+    # hybrid models (arg_groups/fields/schedule.py:216-226, exec_.py:490-519)
+    "--max-mamba-cache-size": "max_mamba_cache_size",
+    "--mamba-full-memory-ratio": "mamba_full_memory_ratio",
+    "--mamba-ssm-dtype": "mamba_ssm_dtype",
+    # LoRA (arg_groups/fields/lora.py)
+    "--max-loras-per-batch": "max_loras_per_batch",
+    "--max-lora-rank": "max_lora_rank",
+    "--lora-target-modules": "lora_target_modules",
+    # speculative decoding
+    "--speculative-algorithm": "speculative_algorithm",
+    "--speculative-draft-model-path": "speculative_draft_model_path",
+    "--speculative-num-steps": "speculative_num_steps",
+    "--speculative-eagle-topk": "speculative_eagle_topk",
+    "--speculative-num-draft-tokens": "speculative_num_draft_tokens",
+    # HiCache and disaggregation
+    "--hicache-ratio": "hicache_ratio",
+    "--hicache-size": "hicache_size",
+    "--disaggregation-mode": "disaggregation_mode",
 }
 BOOL_FLAGS = {
     "--disable-cuda-graph": "disable_cuda_graph",
     "--enable-dp-attention": "enable_dp_attention",
+    "--enable-lora": "enable_lora",
+    "--enable-hierarchical-cache": "enable_hierarchical_cache",
+    "--disable-radix-cache": "disable_radix_cache",
 }
+#: Flags that take several words (argparse nargs="*"): joined into one comma-separated value.
+MULTI_WORD_FLAGS = ("--lora-target-modules",)
+_FLOAT_KEYS = frozenset({"mamba_full_memory_ratio", "hicache_ratio", "hicache_size"})
 _INT_KEYS = {
     "tp_size",
     "dp_size",
@@ -229,6 +134,12 @@ _INT_KEYS = {
     "chunked_prefill_size",
     "page_size",
     "cuda_graph_max_bs",
+    "max_mamba_cache_size",
+    "max_loras_per_batch",
+    "max_lora_rank",
+    "speculative_num_steps",
+    "speculative_eagle_topk",
+    "speculative_num_draft_tokens",
 }
 
 
@@ -264,12 +175,12 @@ def _read(
 def _convert(
     key: str, value: str, flag: str, int_keys: set[str], float_keys: set[str] | frozenset[str]
 ) -> Any:
-    if key in int_keys or key in float_keys:
+    if key in int_keys or key in float_keys or key in _FLOAT_KEYS:
         check_number_text(str(value), flag)  # one-line refusal of a 5,000-digit value
     try:
         if key in int_keys:
             return int(float(value))
-        if key in float_keys or key == "mem_fraction_static":
+        if key in float_keys or key in _FLOAT_KEYS or key == "mem_fraction_static":
             number = float(value)
             if not math.isfinite(number):
                 raise ValueError(value)
@@ -297,11 +208,53 @@ def pick_gpu(gpu: str | GPU | None, gpu_memory: str | int | None) -> GPU:
     return gpu_from(gpu, gpu_memory, required=True)
 
 
-def gib(n: float) -> float:
-    return n / GIB
-
-
 # ---------------------------------------------------------------------------------------- prediction
+def _join_multi_word(argv: Sequence[str]) -> list[str]:
+    """``--lora-target-modules q_proj v_proj`` -> ``--lora-target-modules q_proj,v_proj`` (nargs="*")."""
+    out: list[str] = []
+    i = 0
+    args = list(argv)
+    while i < len(args):
+        out.append(args[i])
+        if args[i] in MULTI_WORD_FLAGS:
+            words = []
+            while i + 1 < len(args) and not args[i + 1].startswith("-"):
+                words.append(args[i + 1])
+                i += 1
+            if words:
+                out.append(",".join(words))
+        i += 1
+    return out
+
+
+def _dsa_defaults(
+    spec: ModelSpec,
+    settings: dict[str, Any],
+    profile: SGLangProfile,
+    hw: GPU,
+    assumptions: list[str],
+) -> None:
+    """What SGLang sets by itself for DeepSeek sparse attention (server_args.py, DSA/NSA branch)."""
+    if not is_dsa(spec):
+        return
+    if settings.get("page_size") is None:
+        settings["page_size"] = DSA_PAGE_SIZE
+    if profile.dsa_forces_dp_attention:
+        settings["enable_dp_attention"] = True
+        settings["dp_size"] = int(settings.get("tp_size") or 1)
+    if profile.dsa_mem_fraction is not None:
+        settings["mem_fraction_static"] = profile.dsa_mem_fraction
+    if settings.get("kv_cache_dtype") in (None, "auto"):
+        major = int(str(hw.compute_capability or "9.0").split(".")[0])
+        settings["kv_cache_dtype"] = "fp8_e4m3" if major >= 10 else "bfloat16"
+    forced = " and mem_fraction_static 0.8" if profile.dsa_mem_fraction is not None else ""
+    dp = ", DP attention (dp = tp)" if profile.dsa_forces_dp_attention else ""
+    assumptions.append(
+        f"DeepSeek sparse attention: page size {settings['page_size']}{dp}{forced}, KV cache "
+        f"{settings['kv_cache_dtype']} (SGLang's DSA defaults on compute capability {hw.compute_capability})"
+    )
+
+
 def predict_sglang(
     argv_or_settings: Sequence[str] | Mapping[str, Any],
     gpu: str | GPU | None = None,
@@ -320,7 +273,9 @@ def predict_sglang(
         settings: dict[str, Any] = dict(argv_or_settings)
         ignored: list[str] = []
     else:
-        settings, ignored = parse_argv(argv_or_settings, FLAGS, BOOL_FLAGS, _INT_KEYS)
+        settings, ignored = parse_argv(
+            _join_multi_word(argv_or_settings), FLAGS, BOOL_FLAGS, _INT_KEYS
+        )
     hw = pick_gpu(gpu, gpu_memory)
     match = VERSIONS.nearest_version(engine_version)
     profile = match.value
@@ -335,29 +290,64 @@ def predict_sglang(
     loaded, mapped_quant, notes = resolve_model(str(model_ref))
     assumptions += notes
     spec = loaded.spec
+    _dsa_defaults(spec, settings, profile, hw, assumptions)
 
     from vramplan.estimator import check_parallelism, resolve
 
     tp = int(settings.get("tp_size") or 1)
     pp = int(settings.get("pp_size") or 1)
     dp = int(settings.get("dp_size") or 1)
-    dp_attention = bool(settings.get("enable_dp_attention"))
-    attn_tp = tp // dp if dp_attention and dp > 1 else tp
+    dp_attention = bool(settings.get("enable_dp_attention")) and dp > 1
+    if dp_attention and tp % dp:
+        raise InputError(f"--dp-size {dp} must divide --tp-size {tp} with --enable-dp-attention")
+    attn_tp = tp // dp if dp_attention else tp
     check_parallelism(spec, tp, pp)
     quant = settings.get("quantization") or mapped_quant
     dtype = settings.get("dtype")
     r = resolve(
         spec, None if dtype in (None, "auto") else dtype, quant, settings.get("kv_cache_dtype")
     )
+    role = str(settings.get("disaggregation_mode") or "null").lower()
+    if role not in DISAGGREGATION_MODES:
+        raise InputError(f"--disaggregation-mode {role!r}: use {', '.join(DISAGGREGATION_MODES)}")
+    spec_mem = speculative(settings, spec, r.precision, r.kv_element, attn_tp, tp)
+    if spec_mem is not None:
+        assumptions.append(spec_mem.note)
+        if settings.get("max_running_requests") is None:
+            settings["max_running_requests"] = SPEC_MAX_RUNNING_REQUESTS
+            assumptions.append(
+                f"speculative decoding resets max_running_requests to {SPEC_MAX_RUNNING_REQUESTS}; "
+                f"{spec_mem.draft_tokens} draft tokens per step"
+            )
 
     total_gib = hw.memory_bytes / GIB
     chunk_default, bs_default = default_chunk_and_graph_bs(profile, total_gib, tp)
     chunk = int(settings.get("chunked_prefill_size") or chunk_default)
     graph_bs = int(settings.get("cuda_graph_max_bs") or bs_default)
+    user_running = settings.get("max_running_requests")
+    if (
+        profile.graph_bs_capped_by_running
+        and settings.get("cuda_graph_max_bs") is None
+        and user_running is not None
+    ):
+        graph_bs = min(graph_bs, int(user_running))
+    disable_graph = bool(settings.get("disable_cuda_graph"))
     mfs = settings.get("mem_fraction_static")
     if mfs is None:
         mfs = default_mem_fraction_static(
-            profile, hw.memory_bytes / MIB, tp, pp, chunk, graph_bs, dp if dp_attention else 0
+            profile,
+            hw.memory_bytes / MIB,
+            tp,
+            pp,
+            chunk,
+            graph_bs,
+            dp if dp_attention else 0,
+            speculative=spec_mem.algorithm if spec_mem else None,
+            mla=spec.mla is not None,
+            disaggregation_mode=role,
+            max_running_requests=int(user_running) if user_running else None,
+            draft_tokens=spec_mem.draft_tokens if spec_mem else None,
+            decode_graphs=not disable_graph,
         )
         assumptions.append(
             f"mem_fraction_static {mfs} by the {match.version} default rule ({profile.mem_fraction_rule})"
@@ -380,22 +370,108 @@ def predict_sglang(
             - other_processes_gib
         )
     )
+    extra: dict[str, Any] = {}
     w = weight_bytes(spec, r.precision, tp, pp).per_gpu
-    w_gib = gib(w) + LOAD_EXTRA_GIB
+    if dp_attention:
+        w_dp = dp_attention_weight_bytes(spec, r.precision, tp, attn_tp)
+        w += w_dp
+        extra["dp_attention_extra_weights_gib"] = round(gib(w_dp), 3)
+        assumptions.append(
+            f"DP attention: attention at TP {attn_tp} and a replicated embedding add "
+            f"{gib(w_dp):.2f} GiB of weights per GPU"
+        )
+    lora = _lora(settings, spec, r.precision.compute_dtype, tp)
+    if lora:
+        extra["lora_pool_gib"] = round(gib(lora), 3)
+        targets = (
+            settings.get("lora_target_modules")
+            or "all linear modules (SGLang infers them from --lora-paths)"
+        )
+        assumptions.append(
+            f"LoRA pool: {gib(lora):.2f} GiB per GPU preallocated before the KV cache is sized; targets {targets}"
+        )
+    draft_in_budget = spec_mem is not None and profile.draft_kv_in_cell
+    draft_w = spec_mem.weight_bytes if spec_mem else 0
+    if spec_mem:
+        extra["draft_weights_gib"] = round(gib(draft_w), 3)
+    w_gib = gib(w) + LOAD_EXTRA_GIB  # what SGLang logs at "Load weight end"
     f1 = f0 - w_gib
-    rest_gib = f1 - f0 * (1 - mfs)  # KV = m F0 - W
-    cell = cell_size(spec, r.kv_element, attn_tp)
+    # LoRA buffers and (0.5.15+) the draft model are resident before the pool is sized
+    static_gib = gib(lora + (draft_w if draft_in_budget else 0))
+    rest_gib = f1 - static_gib - f0 * (1 - mfs)  # KV = m F0 - W - LoRA - draft
+
+    # per-token cell: sized vs allocated (sglang_hybrid), draft KV inside it from 0.5.15
     if pp > 1:
         from vramplan.memory.weights import pp_layer_split
 
         stage = max(pp_layer_split(spec.num_layers, pp))
-        cell = int(
-            sum(
-                g.layers * g.bytes_per_token_per_layer
-                for g in kv_layer_groups(spec, r.kv_element, attn_tp, stage)
-            )
+        groups = kv_layer_groups(spec, r.kv_element, attn_tp, stage)
+    else:
+        groups = kv_layer_groups(spec, r.kv_element, attn_tp)
+    cell, cell_alloc = attention_groups_for_cell(
+        groups,
+        spec,
+        r.kv_element,
+        indexer_in_cell=profile.dsa_indexer_in_cell,
+        packed_in_cell=profile.dsa_packed_in_cell,
+    )
+    draft_kv = spec_mem.kv_bytes_per_token if spec_mem else 0
+    if draft_in_budget and draft_kv:
+        attn_layers = sum(g.layers for g in groups if g.kind != "indexer")
+        cell = int(cell * (1 + spec_mem.draft_layers / max(attn_layers, 1)))  # type: ignore[union-attr]
+    if cell != cell_alloc + (draft_kv if draft_in_budget else 0):
+        assumptions.append(
+            f"SGLang {match.version} sizes the pool at {cell:,} B per token; it allocates "
+            f"{cell_alloc + (draft_kv if draft_in_budget else 0):,} B"
         )
-    tokens = max_total_tokens(rest_gib * GIB, cell, page, int(cap) if cap else None)
+
+    rest_bytes = int(rest_gib * GIB)
+    state = state_bytes_per_request(
+        spec, attn_tp, settings.get("mamba_ssm_dtype"), stage if pp > 1 else None
+    )
+    pool: MambaPool | None = None
+    if state:
+        ratio = settings.get("mamba_full_memory_ratio")
+        pool = mamba_pool(
+            rest_bytes,
+            state,
+            ratio=MAMBA_FULL_MEMORY_RATIO if ratio is None else float(ratio),
+            max_mamba_cache_size=settings.get("max_mamba_cache_size"),
+            # before 0.5.4 hybrids ran without the radix cache: --max-running-requests or 512 slots
+            # (model_runner.py:357-366 of 0.5.3)
+            disable_radix_cache=bool(settings.get("disable_radix_cache"))
+            or profile.mamba_slots_per_request == 1,
+            max_running_requests=int(user_running) if user_running else None,
+            attn_dp=dp if dp_attention else 1,
+            draft_tokens=spec_mem.draft_tokens if spec_mem and spec_mem.draft_layers else 0,
+            slots_per_request=profile.mamba_slots_per_request,
+            pad_slot=profile.mamba_pad_slot,
+            spec_rule=profile.mamba_spec_rule,
+        )
+        rest_bytes = pool.kv_rest_bytes
+        conv, ssm, why = sglang_state_dtypes(spec, settings.get("mamba_ssm_dtype"))
+        extra.update(
+            rest_before_state_pool_bytes=int(rest_gib * GIB),
+            max_mamba_cache_size=pool.slots,
+            mamba_state_per_request_bytes=state,
+            mamba_pool_gib=round(gib(pool.pool_bytes), 3),
+        )
+        assumptions.append(
+            f"mamba pool: {pool.slots} slots of {state / MIB:.1f} MiB (conv {conv}, ssm {ssm} from {why}); "
+            f"{pool.rule}"
+        )
+        if pool.intermediate_bytes:
+            extra["mamba_intermediate_gib"] = round(gib(pool.intermediate_bytes), 3)
+            assumptions.append(
+                f"speculative decoding on a hybrid: {gib(pool.intermediate_bytes):.2f} GiB of per-draft-token "
+                "intermediate states inside the mamba pool"
+            )
+        if profile.mamba_slots_per_request > 1:
+            assumptions.append(
+                f"running requests capped at max_mamba_cache_size // {profile.mamba_slots_per_request} "
+                "(state slots per request with the radix cache)"
+            )
+    tokens = max_total_tokens(rest_bytes, cell, page, int(cap) if cap else None)
     refused = [
         x.engine_error
         for x in refusals(
@@ -403,215 +479,79 @@ def predict_sglang(
         )
     ]
     errors: list[str] = list(refused)
-    fixes: list[str] = []
-    extra: dict[str, Any] = {
-        "mem_fraction_static": mfs,
-        "chunked_prefill_size": chunk,
-        "cuda_graph_max_bs": graph_bs,
-        "page_size": page,
-        "context_length": context_len,
-        "cell_size_bytes": cell,
-        "avail_mem_before_load_gb": round(f0, 2),
-        "avail_mem_after_load_gb": round(f1, 2),
-        "profiled_max_total_tokens": floor(rest_gib * GIB / cell),
-    }
-
-    def finish(rest: float | None, **loaded: Any) -> EnginePrediction:
-        """The prediction from this point; ``errors``, ``fixes`` and ``extra`` are read as they stand then."""
-        return _result(
-            match.version,
-            w_gib,
-            rest,
-            tokens,
-            errors,
-            fixes,
-            assumptions,
-            settings,
-            extra,
-            r,
-            spec,
-            tp,
-            pp,
-            dp,
-            mfs,
-            chunk,
-            graph_bs,
-            page,
-            context_len,
-            cap,
-            **loaded,
-        )
-
+    fixes: list[Fix] = []
+    extra.update(
+        mem_fraction_static=mfs,
+        chunked_prefill_size=chunk,
+        cuda_graph_max_bs=graph_bs,
+        page_size=page,
+        context_length=context_len,
+        cell_size_bytes=cell,
+        avail_mem_before_load_gb=round(f0, 2),
+        avail_mem_after_load_gb=round(f1, 2),
+        profiled_max_total_tokens=floor(rest_bytes / cell) if cell else 0,
+    )
+    run = _Run(
+        version=match.version,
+        profile=profile,
+        spec=spec,
+        r=r,
+        settings=settings,
+        tp=tp,
+        pp=pp,
+        dp=dp,
+        attn_tp=attn_tp,
+        mfs=mfs,
+        chunk=chunk,
+        graph_bs=graph_bs,
+        page=page,
+        context_len=context_len,
+        cap=cap,
+        role=role,
+        w_gib=w_gib,
+        rest_gib=rest_bytes / GIB if pool else rest_gib,  # memory for the KV pool
+        f0=f0,
+        f1=f1 - static_gib,
+        tokens=tokens,
+        groups=groups,
+        cell_alloc=cell_alloc,
+        draft_kv=draft_kv,
+        draft_in_budget=draft_in_budget,
+        draft_weights=draft_w,
+        spec_mem=spec_mem,
+        pool=pool,
+        state=state,
+        disable_graph=disable_graph,
+        errors=errors,
+        fixes=fixes,
+        assumptions=assumptions,
+        extra=extra,
+    )
     if f1 <= 0:
         errors.append(
             f"CUDA out of memory while loading weights: {gib(w):.2f} GiB per GPU > {f0:.2f} GiB free"
         )
-        fixes += [f"more GPUs: --tp-size {tp * 2}", "quantized weights: --quantization fp8"]
-        return finish(None)
+        fixes.append(Fix("tp_size", tp * 2, "shard the weights over twice the GPUs"))
+        if not r.precision.label or r.precision.label in ("bf16", "fp16", "none"):
+            fixes.append(Fix("quantization", "fp8", "fp8 weights take half the bytes"))
+        return _result(run, started=False)
     if tokens <= 0:
         errors.append(
-            f"max_total_tokens profiled value {floor(rest_gib * GIB / cell)} <= 0: "
+            f"max_total_tokens profiled value {extra['profiled_max_total_tokens']} <= 0: "
             "Not enough memory. Please try to increase --mem-fraction-static"
         )
-        need = (w_gib + 0.5) / f0
+        need = (w_gib + static_gib + 0.5) / f0
         if need < 1:
             fixes.append(
-                f"--mem-fraction-static {min(0.95, round(need + 0.03, 2))} (weights take {w_gib:.2f} of {f0:.2f} GiB)"
+                Fix(
+                    "mem_fraction_static",
+                    min(0.95, round(need + 0.03, 2)),
+                    f"weights take {w_gib:.2f} of {f0:.2f} GiB",
+                )
             )
-        fixes.append(f"more GPUs: --tp-size {tp * 2}")
-        return finish(rest_gib)
-    return finish(
-        rest_gib,
-        f0=f0,
-        f1=f1,
-        profile=profile,
-        disable_graph=bool(settings.get("disable_cuda_graph")),
-        attn_tp=attn_tp,
-    )
-
-
-def _result(
-    version: str,
-    w_gib: float,
-    rest_gib: float | None,
-    tokens: int,
-    errors: list[str],
-    fixes: list[str],
-    assumptions: list[str],
-    settings: dict[str, Any],
-    extra: dict[str, Any],
-    r: Any,
-    spec: ModelSpec,
-    tp: int,
-    pp: int,
-    dp: int,
-    mfs: float,
-    chunk: int,
-    graph_bs: int,
-    page: int,
-    context_len: int,
-    cap: Any,
-    *,
-    f0: float | None = None,
-    f1: float | None = None,
-    profile: SGLangProfile | None = None,
-    disable_graph: bool = False,
-    attn_tp: int = 1,
-) -> EnginePrediction:
-    refused = bool(errors)  # errors on entry stop the start (capabilities); later ones are warnings
-    resolved = {
-        "model_path": settings.get("model_path"),
-        "tp_size": tp,
-        "pp_size": pp,
-        "dp_size": dp,
-        "mem_fraction_static": mfs,
-        "chunked_prefill_size": chunk,
-        "cuda_graph_max_bs": graph_bs,
-        "page_size": page,
-        "context_length": context_len,
-        "max_total_tokens": cap,
-        "kv_cache_dtype": r.kv_dtype,
-        "dtype": r.precision.compute_dtype,
-        "quantization": r.precision.label,
-        "disable_cuda_graph": disable_graph,
-    }
-    if tokens <= 0 or f0 is None or f1 is None or profile is None:
-        return EnginePrediction(
-            "sglang",
-            version,
-            weights_gib=w_gib,
-            available_kv_cache_gib=rest_gib,
-            kv_cache_tokens=max(tokens, 0),
-            starts=False,
-            errors=tuple(errors),
-            fixes=tuple(fixes),
-            assumptions=tuple(assumptions),
-            settings=resolved,
-            extra=extra,
-        )
-    # Pool: size + page_size slots (a padding page); K and V separately for the log's "K size"/"V size".
-    groups = kv_layer_groups(spec, r.kv_element, attn_tp)
-    n_swa = sum(g.layers for g in groups if g.kind == "sliding")
-    n_full = sum(g.layers for g in groups if g.kind != "sliding")
-    full_tokens = tokens
-    if n_swa and n_full:
-        full_tokens, swa_tokens = swa_split(tokens, n_full, n_swa, SWA_FULL_TOKENS_RATIO, page)
-        extra.update(full_tokens=full_tokens, swa_tokens=swa_tokens)
-        kv_alloc = sum(
-            float(g.layers * g.bytes_per_token_per_layer)
-            * ((swa_tokens if g.kind == "sliding" else full_tokens) + page)
-            for g in groups
-        )
-        assumptions.append(
-            f"hybrid SWA pool split with swa_full_tokens_ratio {SWA_FULL_TOKENS_RATIO}"
-        )
-    else:
-        kv_alloc = float(extra["cell_size_bytes"]) * (tokens + page)
-    if spec.mla is None:
-        extra["k_size_gb"] = extra["v_size_gb"] = round(kv_alloc / 2 / GIB, 2)
-    else:
-        extra["kv_size_gb"] = round(kv_alloc / GIB, 2)
-    max_running = settings.get("max_running_requests")
-    if max_running is None:
-        max_running = (
-            default_max_running_requests(full_tokens, context_len, profile.max_running_cap)
-            + profile.req_pool_extra
-        )
-    max_running = int(max_running)
-    req_to_token = max_running * (context_len + REQ_TO_TOKEN_EXTRA_SLOTS) * 4
-    graph_gib = 0.0
-    if not disable_graph:
-        largest = min(graph_bs, max_running)
-        graph_gib = CUDA_GRAPH_FIXED_GIB + gib(forward_peak_bytes(spec, largest, tp))
-    act = max(
-        forward_peak_bytes(spec, chunk, tp),
-        logits_bytes(
-            spec,
-            min(chunk, max_running),
-            ActivationAssumptions(sampler_logit_copies=SAMPLER_LOGIT_COPIES),
-        ),
-    )
-    remainder = f1 - kv_alloc / GIB
-    dynamic = gib(req_to_token) + graph_gib + gib(act) + ATTN_WORKSPACE_GIB
-    extra.update(
-        avail_mem_after_kv_pool_gb=round(remainder - gib(req_to_token), 2),
-        max_running_requests=max_running,
-        req_to_token_gib=round(gib(req_to_token), 4),
-        dynamic_needs_gib=round(dynamic, 3),
-        remainder_gib=round(remainder, 3),
-        cuda_graph_bs=[] if disable_graph else capture_batch_sizes(graph_bs),
-        oom_risk=dynamic > remainder,
-    )
-    if dynamic > remainder:
-        errors.append(
-            f"OOM risk at runtime: req_to_token {gib(req_to_token):.2f} + CUDA graphs {graph_gib:.2f} + "
-            f"prefill activations {gib(act):.2f} + workspace {ATTN_WORKSPACE_GIB:.2f} GiB exceed the "
-            f"{remainder:.2f} GiB left outside mem_fraction_static"
-        )
-        fixes.append(
-            f"lower --mem-fraction-static to {max(0.5, round(mfs - (dynamic - remainder) / f0 - 0.01, 2))}"
-        )
-        fixes.append(
-            "or lower --chunked-prefill-size / --max-running-requests / --cuda-graph-max-bs"
-        )
-    return EnginePrediction(
-        "sglang",
-        version,
-        weights_gib=w_gib,
-        non_torch_gib=None,
-        activation_peak_gib=gib(act),
-        cuda_graph_gib=None if disable_graph else graph_gib,
-        available_kv_cache_gib=rest_gib,
-        kv_cache_tokens=full_tokens,
-        max_concurrency=full_tokens / context_len,
-        gpu_blocks=full_tokens // page,
-        starts=not refused,
-        errors=tuple(errors),
-        fixes=tuple(fixes),
-        assumptions=tuple(assumptions),
-        settings={**resolved, "max_running_requests": max_running},
-        extra=extra,
-    )
+        fixes.append(Fix("tp_size", tp * 2, "shard the weights over twice the GPUs"))
+        return _result(run, started=False)
+    return _result(run, started=True)
 
 
 def predict_from_settings(

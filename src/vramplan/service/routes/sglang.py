@@ -70,9 +70,10 @@ def sglang_dict(req: SglangRequest) -> dict[str, Any]:
     from vramplan.engines.sglang import _INT_KEYS, BOOL_FLAGS, FLAGS, parse_argv, predict_sglang
 
     args = sglang_args(req)
-    model = parse_argv(args, FLAGS, BOOL_FLAGS, _INT_KEYS)[0].get("model_path")
-    if model:
-        check_model_name(str(model))
+    parsed = parse_argv(args, FLAGS, BOOL_FLAGS, _INT_KEYS)[0]
+    for key in ("model_path", "speculative_draft_model_path"):  # names only: never a server path
+        if parsed.get(key):
+            check_model_name(str(parsed[key]))
     pred = predict_sglang(
         args, req.gpu, gpu_memory=req.gpu_memory, engine_version=req.engine_version
     )
