@@ -268,12 +268,11 @@ def _explain(
             + parsed.errors[0][:300]
         )
         if p.get("fixes"):
+            from vramplan.render import render_fix
+
             out["notes"].append(
                 "changes that make it start: "
-                + "; ".join(
-                    f if isinstance(f, str) else f"--{f['field'].replace('_', '-')} {f['value']}"
-                    for f in p["fixes"]
-                )
+                + "; ".join(render_fix(f) for f in p["fixes"])
             )
     return out
 
