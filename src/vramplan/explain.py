@@ -271,8 +271,7 @@ def _explain(
             from vramplan.render import render_fix
 
             out["notes"].append(
-                "changes that make it start: "
-                + "; ".join(render_fix(f) for f in p["fixes"])
+                "changes that make it start: " + "; ".join(render_fix(f) for f in p["fixes"])
             )
     return out
 
