@@ -402,6 +402,11 @@ EXTRA_LABELS: dict[str, tuple[str, str]] = {
     "offloaded_layers": ("layers on the GPU", "count"),
     "total_layers": ("layers", "count"),
     "weights_exact": ("weights read from the .gguf", "bool"),
+    "rs_total_mib": ("RS size (all devices)", "mib"),
+    "rs_r_f32_mib": ("R (f32) conv state", "mib"),
+    "rs_s_f32_mib": ("S (f32) recurrent state", "mib"),
+    "rs_cells": ("RS cells (one per sequence)", "count"),
+    "rs_layers": ("recurrent layers", "count"),
     # shared
     "context_length": ("context length", "tokens"),
     "chunked_prefill_size": ("chunked prefill size", "tokens"),
@@ -411,7 +416,15 @@ EXTRA_LABELS: dict[str, tuple[str, str]] = {
 
 
 #: Words of a snake_case key written as people write them.
-_WORDS = {"kv": "KV", "cpu": "CPU", "cuda": "CUDA", "gpu": "GPU", "mla": "MLA", "swa": "SWA"}
+_WORDS = {
+    "kv": "KV",
+    "cpu": "CPU",
+    "cuda": "CUDA",
+    "gpu": "GPU",
+    "mla": "MLA",
+    "swa": "SWA",
+    "rs": "RS",
+}
 
 
 def _label(stem: str) -> str:
@@ -463,6 +476,15 @@ def figure(value: Any, kind: str, unit: str = "GiB") -> str:
     return number(value)
 
 
+def fix_text(fix: Any) -> str:
+    """A fix from the JSON (field, value, why) as the engine flag it stands for: ``--ctx-size 8192 (why)``."""
+    if isinstance(fix, str):
+        return fix
+    flag = "--" + str(fix["field"]).replace("_", "-")
+    value = "" if fix["value"] is True else f" {fix['value']}"
+    return f"{flag}{value} ({fix['why']})"
+
+
 def engine_view(d: Mapping[str, Any], unit: str = "GiB") -> View:
     """The startup figures of any engine prediction (``EnginePrediction.to_dict()``) as one view."""
     engine = ENGINE_NAMES.get(str(d.get("engine")), str(d.get("engine")))
@@ -488,7 +510,7 @@ def engine_view(d: Mapping[str, Any], unit: str = "GiB") -> View:
         rows.append((label, figure(value, kind, unit)))
     notes = ["starts: yes" if d.get("starts") else "starts: NO"]
     notes += [f"  error: {e}" for e in d.get("errors", [])]
-    notes += [f"  fix: {f}" for f in d.get("fixes", [])]
+    notes += [f"  fix: {fix_text(f)}" for f in d.get("fixes", [])]
     flags = settings_flags(s)
     if flags:
         notes.append(f"settings: {flags}")
