@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from vramplan.engines.llamacpp import gpu_slots, kv_cells, predict_llamacpp, split_layers, swa_cells
@@ -264,3 +266,30 @@ def test_dense_model_has_no_state() -> None:
     )
     assert p.state_bytes_per_sequence == 0 and "rs_total_mib" not in p.extra
     assert p.kv_bytes_per_token == 32 * 2 * 8 * 128 * 2  # Llama-3.1-8B f16: 128 KiB per token
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    ngl=st.integers(min_value=0, max_value=70),
+    n_seq=st.integers(min_value=1, max_value=8),
+    split=st.lists(st.integers(min_value=1, max_value=4), min_size=1, max_size=3),
+    no_kv_offload=st.booleans(),
+)
+def test_recurrent_state_is_placed_whole(
+    ngl: int, n_seq: int, split: list[int], no_kv_offload: bool
+) -> None:
+    """Wherever the layers go (-ngl, -ts, -nkvo), the devices and the host hold the whole RS buffer once:
+    n_seq cells x the per-sequence state of all recurrent layers."""
+    argv = ["-m", QWEN35, "-c", "4096", "-np", str(n_seq), "-ngl", str(ngl)]
+    argv += ["-ts", ",".join(map(str, split))] + (["-nkvo"] if no_kv_offload else [])
+    p = predict_llamacpp(argv, "H200", engine_version="b8100", num_gpus=len(split))
+    e = p.extra
+    devices = [e["rs_buffer_cuda0_mib"]] + [
+        e[f"rs_buffer_cuda{d}_mib"] for d in range(1, len(split))
+    ]
+    placed = sum(devices) + e.get("rs_buffer_cpu_mib", 0.0)
+    assert placed == pytest.approx(e["rs_total_mib"], abs=0.01 * (len(split) + 1))
+    one = predict_llamacpp(["-m", QWEN35, "-c", "4096", "-np", "1"], "H200", engine_version="b8100")
+    assert e["rs_total_mib"] == pytest.approx(n_seq * one.extra["rs_total_mib"], abs=0.01 * n_seq)
+    if no_kv_offload:
+        assert sum(devices) == 0

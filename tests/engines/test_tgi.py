@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from vramplan.engines.tgi import kv_budget_bytes, num_blocks, predict_tgi, request_blocks
@@ -157,3 +159,28 @@ def test_cli_renders_fixes_as_launcher_flags() -> None:
 
     r = CliRunner().invoke(app, ["tgi", "--model-id", "Llama-3.1-70B", "--gpu", "A100-80GB"])
     assert "fix: --num-shard 2 (" in r.output
+
+
+@settings(max_examples=20, deadline=None)
+@given(
+    prefill=st.integers(min_value=256, max_value=32768),
+    fraction=st.sampled_from([0.5, 0.8, 0.9, 1.0]),
+    version=st.sampled_from(["0.9.4", "1.0.3", "1.1.0", "2.0.4", "2.4.0"]),
+)
+def test_warmup_budget_never_exceeds_its_formula(
+    prefill: int, fraction: float, version: str
+) -> None:
+    """Whatever the version: the tokens fit the KV bytes, a larger warm-up never leaves more, and the old
+    formula stays inside 0.98 x fraction x total minus the weights."""
+    args = ["--model-id", "Llama-3.1-8B", "--cuda-memory-fraction", str(fraction)]
+    p = predict_tgi(
+        [*args, "--max-batch-prefill-tokens", str(prefill)], "A100-80GB", engine_version=version
+    )
+    bigger = predict_tgi(
+        [*args, "--max-batch-prefill-tokens", str(prefill * 2)], "A100-80GB", engine_version=version
+    )
+    assert p.kv_cache_tokens * p.kv_bytes_per_token <= p.extra["kv_cache_bytes"]
+    assert bigger.kv_cache_tokens <= p.kv_cache_tokens
+    if version.startswith(("0.9", "1.0")):
+        total = gpu_from("A100-80GB").memory_bytes
+        assert p.extra["kv_cache_bytes"] <= 0.98 * fraction * total - p.weights_gib * 2**30
