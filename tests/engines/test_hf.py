@@ -306,3 +306,15 @@ def test_bad_inputs() -> None:
         predict_hf("Llama-3.1-8B", batch_size=0)
     with pytest.raises(InputError, match="cache"):
         predict_hf("Llama-3.1-8B", cache="paged")  # type: ignore[arg-type]
+
+
+def test_kv_pool_carries_the_per_token_and_per_sequence_bytes() -> None:
+    from vramplan.engines.hf import ENGINE_MODEL
+    from vramplan.scenario import Scenario
+
+    sc = Scenario.from_values("Qwen/Qwen3.5-27B", gpu="H200", users=2, context=4096)
+    pool = ENGINE_MODEL.kv_pool(sc)
+    pred = ENGINE_MODEL.predict(sc)
+    assert pool.kv_bytes_per_token == pred.kv_bytes_per_token > 0
+    assert pool.state_bytes_per_sequence == pred.state_bytes_per_sequence > 0
+    assert pred.extra["state_cache_bytes"] == 2 * pred.state_bytes_per_sequence

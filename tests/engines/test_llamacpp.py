@@ -293,3 +293,17 @@ def test_recurrent_state_is_placed_whole(
     assert e["rs_total_mib"] == pytest.approx(n_seq * one.extra["rs_total_mib"], abs=0.01 * n_seq)
     if no_kv_offload:
         assert sum(devices) == 0
+
+
+def test_kv_pool_carries_the_per_token_and_per_sequence_bytes() -> None:
+    from vramplan.engines.llamacpp import ENGINE_MODEL
+    from vramplan.scenario import Scenario
+
+    sc = Scenario.from_values(
+        "Qwen3.5-27B", quantization="Q4_K_M", gpu="H200", max_num_seqs=3, max_model_len=8192
+    )
+    pool = ENGINE_MODEL.kv_pool(sc)
+    pred = ENGINE_MODEL.predict(sc)
+    assert pool.kv_bytes_per_token == pred.kv_bytes_per_token > 0
+    assert pool.state_bytes_per_sequence == pred.state_bytes_per_sequence > 0
+    assert pred.extra["rs_cells"] == 3

@@ -184,3 +184,12 @@ def test_warmup_budget_never_exceeds_its_formula(
     if version.startswith(("0.9", "1.0")):
         total = gpu_from("A100-80GB").memory_bytes
         assert p.extra["kv_cache_bytes"] <= 0.98 * fraction * total - p.weights_gib * 2**30
+
+
+def test_kv_pool_carries_the_per_token_bytes() -> None:
+    from vramplan.engines.tgi import ENGINE_MODEL
+    from vramplan.scenario import Scenario
+
+    pool = ENGINE_MODEL.kv_pool(Scenario.from_values("Llama-3.1-8B", gpu="H100"))
+    assert pool.kv_bytes_per_token == 32 * 2 * 8 * 128 * 2 and pool.state_bytes_per_sequence == 0
+    assert pool.kv_cache_tokens * pool.kv_bytes_per_token <= pool.kv_cache_bytes
