@@ -414,6 +414,11 @@ EXTRA_LABELS: dict[str, tuple[str, str]] = {
     "offloaded_layers": ("layers on the GPU", "count"),
     "total_layers": ("layers", "count"),
     "weights_exact": ("weights read from the .gguf", "bool"),
+    "rs_total_mib": ("RS size (all devices)", "mib"),
+    "rs_r_f32_mib": ("R (f32) conv state", "mib"),
+    "rs_s_f32_mib": ("S (f32) recurrent state", "mib"),
+    "rs_cells": ("RS cells (one per sequence)", "count"),
+    "rs_layers": ("recurrent layers", "count"),
     # shared
     "context_length": ("context length", "tokens"),
     "chunked_prefill_size": ("chunked prefill size", "tokens"),
@@ -423,7 +428,15 @@ EXTRA_LABELS: dict[str, tuple[str, str]] = {
 
 
 #: Words of a snake_case key written as people write them.
-_WORDS = {"kv": "KV", "cpu": "CPU", "cuda": "CUDA", "gpu": "GPU", "mla": "MLA", "swa": "SWA"}
+_WORDS = {
+    "kv": "KV",
+    "cpu": "CPU",
+    "cuda": "CUDA",
+    "gpu": "GPU",
+    "mla": "MLA",
+    "swa": "SWA",
+    "rs": "RS",
+}
 
 
 def _label(stem: str) -> str:

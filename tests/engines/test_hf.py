@@ -7,6 +7,7 @@ import pytest
 from vramplan.engines.hf import VERSIONS, cache_bytes, predict_hf, prefill_activation_bytes
 from vramplan.errors import InputError
 from vramplan.model.hf_config import spec_from_config
+from vramplan.scenario import Fix
 
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
@@ -186,7 +187,118 @@ def test_does_not_fit_gives_fixes() -> None:
         attn_implementation="eager",
         gpu="RTX-4090",
     )
-    assert not p.starts and p.errors and any("sdpa" in f for f in p.fixes)
+    assert (
+        not p.starts and p.errors and not p.fixes
+    )  # 141 GB of weights: no setting of generate() fits
+
+
+def test_fixes_are_data_and_each_one_fits() -> None:
+    """Llama-3.1-8B, eager attention over 8 x 8,192 tokens: the S^2 scores do not fit an H100; SDPA does,
+    and so does the largest batch the fix names (one more row does not)."""
+    args = dict(batch_size=8, prompt_len=8192, max_new_tokens=512, gpu="H100")
+    p = predict_hf("Llama-3.1-8B", attn_implementation="eager", **args)  # type: ignore[arg-type]
+    assert not p.starts
+    fixes = {f.flag: f.value for f in p.fixes if isinstance(f, Fix)}
+    assert fixes["attn_implementation"] == "sdpa"
+    assert predict_hf("Llama-3.1-8B", attn_implementation="sdpa", **args).starts  # type: ignore[arg-type]
+    batch = fixes["batch_size"]
+    one_more = dict(args, batch_size=batch + 1)
+    fitted = dict(args, batch_size=batch)
+    assert predict_hf("Llama-3.1-8B", attn_implementation="eager", **fitted).starts  # type: ignore[arg-type]
+    assert not predict_hf("Llama-3.1-8B", attn_implementation="eager", **one_more).starts  # type: ignore[arg-type]
+
+
+# ------------------------------------------------------------------ hybrid / state-space models
+HYBRIDS = (
+    "qwen3_5_text_layer_types",
+    "qwen3_next_sparse_step_and_mlp_only",
+    "nemotron_h_all_block_kinds",
+    "granitemoehybrid_moe",
+    "falcon_h1_defaults",
+    "mamba2",
+    "lfm2_multiplier",
+    "kimi_linear_q_lora",
+    "minimax_lightning",
+)
+
+
+def _hybrid_generate(cfg: dict, batch: int, prompt: int, new: int, dtype: object) -> dict[str, int]:
+    """Run generate() on a random tiny model in ``dtype``; bytes of its cache's K/V and state tensors."""
+    import warnings
+
+    raw = dict(cfg)
+    hf_cfg = transformers.AutoConfig.for_model(raw.pop("model_type"), **raw)
+    torch.manual_seed(0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = getattr(transformers, hf_cfg.architectures[0])._from_config(hf_cfg, dtype=dtype)
+        ids = torch.randint(3, 900, (batch, prompt))
+        out = model.eval().generate(
+            ids,
+            max_new_tokens=new,
+            min_new_tokens=new,
+            do_sample=False,
+            use_cache=True,
+            return_dict_in_generate=True,
+            pad_token_id=0,
+        )
+    cache = out.past_key_values
+    sizes = {"kv": 0, "state": 0}
+
+    def add(kind: str, t: object) -> None:
+        if isinstance(t, torch.Tensor) and t.numel():
+            sizes[kind] += t.numel() * t.element_size()
+
+    for t in getattr(cache, "linear_cache", None) or []:  # MiniMax lightning layers
+        add("state", t)
+    for layer in cache.layers:
+        for attr in ("conv_states", "recurrent_states"):
+            for t in (getattr(layer, attr, None) or {}).values():
+                add("state", t)
+        for attr in ("keys", "values"):
+            add("kv", getattr(layer, attr, None))
+    return sizes
+
+
+@pytest.mark.parametrize("name", HYBRIDS)
+def test_hybrid_cache_equals_real_tensors_after_generate(name: str) -> None:
+    """A bf16 model after generate(): K/V only in attention layers (P + N - 1 positions), and per row the
+    whole conv window in bf16 plus the recurrent state in fp32 (lightning: bf16), however long."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "model"))
+    from test_hybrid_families import SYNTHETIC
+
+    cfg = SYNTHETIC[name]
+    batch, prompt, new = 2, 5, 3
+    real = _hybrid_generate(cfg, batch, prompt, new, torch.bfloat16)
+    spec = spec_from_config(cfg, name=name)
+    p = predict_hf(
+        spec,
+        batch_size=batch,
+        prompt_len=prompt,
+        max_new_tokens=new,
+        dtype="bfloat16",
+        engine_version=transformers.__version__,
+    )
+    assert p.extra["state_cache_bytes"] == real["state"] > 0
+    assert p.state_bytes_per_sequence * batch == real["state"]
+    assert p.extra["cache_bytes"] == real["kv"]
+    if real["kv"]:
+        assert p.kv_bytes_per_token * batch * (prompt + new - 1) == real["kv"]
+    longer = predict_hf(
+        spec, batch_size=batch, prompt_len=prompt * 4, max_new_tokens=new, dtype="bfloat16"
+    )
+    assert (
+        longer.extra["state_cache_bytes"] == p.extra["state_cache_bytes"]
+    )  # fixed, whatever the length
+
+
+def test_dense_model_has_no_state() -> None:
+    p = predict_hf("Llama-3.1-8B", batch_size=2)
+    assert p.state_bytes_per_sequence == 0 and p.extra["state_cache_bytes"] == 0
+    assert p.kv_bytes_per_token == 32 * 2 * 8 * 128 * 2  # bf16 K+V over 32 layers
 
 
 def test_bad_inputs() -> None:
@@ -194,3 +306,15 @@ def test_bad_inputs() -> None:
         predict_hf("Llama-3.1-8B", batch_size=0)
     with pytest.raises(InputError, match="cache"):
         predict_hf("Llama-3.1-8B", cache="paged")  # type: ignore[arg-type]
+
+
+def test_kv_pool_carries_the_per_token_and_per_sequence_bytes() -> None:
+    from vramplan.engines.hf import ENGINE_MODEL
+    from vramplan.scenario import Scenario
+
+    sc = Scenario.from_values("Qwen/Qwen3.5-27B", gpu="H200", users=2, context=4096)
+    pool = ENGINE_MODEL.kv_pool(sc)
+    pred = ENGINE_MODEL.predict(sc)
+    assert pool.kv_bytes_per_token == pred.kv_bytes_per_token > 0
+    assert pool.state_bytes_per_sequence == pred.state_bytes_per_sequence > 0
+    assert pred.extra["state_cache_bytes"] == 2 * pred.state_bytes_per_sequence

@@ -15,6 +15,10 @@ transformers' own (``cache_utils.py``), which differs from the serving engines' 
   transformers 4.x cached expanded per-head K ``[b, H, S, nope + rope]`` and V ``[b, H, S, v_head_dim]``,
   ``H x (nope + rope + v) / (kv_lora_rank + rope)`` times more (about 70x for DeepSeek-V3).
 * Beams multiply the batch.
+* Hybrid / state-space models (Mamba1/2, gated DeltaNet, KDA, short conv, lightning attention): only the
+  attention layers hold K/V; every recurrent layer keeps per batch row a conv state of the whole kernel
+  window in the model dtype and a recurrent state in float32 (lightning: the model dtype), fixed in size
+  (``LinearAttentionLayer`` in ``cache_utils.py``; measured on 5.24).
 Activation peak of the prefill depends on the attention implementation (design note 3.2).
 """
 
@@ -29,7 +33,9 @@ from vramplan.engines.sglang import pick_gpu
 from vramplan.errors import InputError
 from vramplan.hardware import GPU
 from vramplan.memory.overhead import CUDA_CONTEXT_BYTES
+from vramplan.memory.state_cache import state_bytes_per_sequence
 from vramplan.model.spec import ModelSpec
+from vramplan.scenario import Fix
 from vramplan.wording import plural
 
 CacheKind = Literal["dynamic", "static"]
@@ -43,6 +49,7 @@ EAGER_FP32_SOFTMAX_BYTES = 4
 HIDDEN_BUFFERS = 3
 #: Logits are upcast to fp32 before sampling.
 LOGIT_BYTES = 4
+MIB = 1024**2
 
 if TYPE_CHECKING:
     from vramplan.scenario import Scenario
@@ -166,6 +173,25 @@ def prefill_activation_bytes(
     return max(layer, logits + tokens * spec.hidden_size * compute_bytes)
 
 
+def hf_state_dtypes(spec: ModelSpec, compute_dtype: str) -> tuple[str, str]:
+    """(conv, recurrent) state dtypes of transformers' linear-attention cache layers: the conv window in the
+    model dtype; the recurrent state in float32 as the reference PyTorch scans return it (Mamba1/2, gated
+    DeltaNet, KDA), except MiniMax's lightning attention, which keeps it in the model dtype (measured on
+    5.24 with a bf16 model; ``tests/engines/test_hf.py``)."""
+    if spec.state is not None and spec.state.kind == "linear_attention":
+        return compute_dtype, compute_dtype
+    return compute_dtype, "float32"
+
+
+def hf_state_bytes_per_sequence(spec: ModelSpec, compute_bytes: int) -> int:
+    """State bytes one batch row holds in transformers' cache: ``conv_kernel`` conv columns (the whole window,
+    one more than the serving engines keep) plus the recurrent state; 0 without recurrent layers."""
+    if spec.state is None:
+        return 0
+    recurrent_bytes = compute_bytes if spec.state.kind == "linear_attention" else 4
+    return state_bytes_per_sequence(spec, compute_bytes, recurrent_bytes, full_kernel=True)
+
+
 def predict_hf(
     model: str | ModelSpec,
     *,
@@ -212,34 +238,40 @@ def predict_hf(
     r = resolve(spec, dtype, None, None)
     e = r.kv_element
     compute = int(e)
-    rows = batch_size * num_beams
-    positions = prompt_len + max_new_tokens - 1
-    max_len = (
-        prompt_len + max_new_tokens - 1
-    )  # StaticCache length generate() picks (measured on 5.24)
-    kv = cache_bytes(spec, e, rows, positions, cache, profile, max_len)
-    transient = 0
-    if cache == "dynamic":
-        one_layer = cache_bytes(spec, e, rows, positions, cache, profile) // max(
-            1, spec.attention_layers
-        )
-        transient = one_layer  # torch.cat holds the old copy of one layer while writing the new one
-    act = prefill_activation_bytes(
-        spec, batch_size, prompt_len, attn_implementation, compute, profile
-    )
-    if num_beams > 1:
-        act = max(
-            act, rows * spec.vocab_size * (LOGIT_BYTES + compute) * 2
-        )  # beam scores over the vocab
+    state_per_row = hf_state_bytes_per_sequence(spec, compute)
     w = weight_bytes(spec, r.precision, 1, 1).per_gpu
-    peak = w + kv + transient + act + int(CUDA_CONTEXT_GIB * GIB)
+    context_bytes = int(CUDA_CONTEXT_GIB * GIB)
+
+    def parts(batch: int, prompt: int, new: int, attn: AttnImpl) -> dict[str, int]:
+        """Cache, transient, state and activation bytes of one generate() call, and its peak."""
+        rows = batch * num_beams
+        positions = prompt + new - 1  # StaticCache length generate() picks too (measured on 5.24)
+        kv = cache_bytes(spec, e, rows, positions, cache, profile, positions)
+        transient = 0
+        if cache == "dynamic":
+            # torch.cat holds the old copy of one layer while writing the new one
+            transient = cache_bytes(spec, e, rows, positions, cache, profile) // max(
+                1, spec.attention_layers
+            )
+        act = prefill_activation_bytes(spec, batch, prompt, attn, compute, profile)
+        if num_beams > 1:
+            act = max(act, rows * spec.vocab_size * (LOGIT_BYTES + compute) * 2)  # beam scores
+        state = rows * state_per_row
+        peak = w + kv + transient + state + act + context_bytes
+        return {"kv": kv, "transient": transient, "state": state, "act": act, "peak": peak}
+
+    now = parts(batch_size, prompt_len, max_new_tokens, attn_implementation)
+    kv, transient, act, peak = now["kv"], now["transient"], now["act"], now["peak"]
+    rows = batch_size * num_beams
+    max_len = prompt_len + max_new_tokens - 1
     errors: list[str] = []
-    fixes: list[str] = []
+    fixes: list[Fix] = []
     extra: dict[str, Any] = {
         "cache": cache,
-        "cache_positions": max_len if cache == "static" else positions,
+        "cache_positions": max_len,
         "cache_bytes": kv,
         "cache_transient_bytes": transient,
+        "state_cache_bytes": now["state"],
         "peak_gib": peak / GIB,
         "mla_cache_layout": None
         if spec.mla is None
@@ -249,20 +281,40 @@ def predict_hf(
     if gpu is not None or gpu_memory is not None:
         hw = pick_gpu(gpu, gpu_memory)
         extra["gpu_memory_gib"] = hw.memory_bytes / GIB
+
+        def fits(batch: int, prompt: int, new: int, attn: AttnImpl) -> bool:
+            return parts(batch, prompt, new, attn)["peak"] <= hw.memory_bytes
+
         if peak > hw.memory_bytes:
             starts = False
             errors.append(
                 f"CUDA out of memory: generate() peaks at {peak / GIB:.2f} GiB on a {hw.memory_bytes / GIB:.2f} GiB GPU"
             )
-            if attn_implementation == "eager":
-                fixes.append("--attn-implementation sdpa (no S^2 score matrix)")
-            if batch_size > 1:
-                fixes.append(f"smaller batch: --batch-size {max(1, batch_size // 2)}")
-            fixes.append("quantized weights (bitsandbytes 4-bit) or a larger GPU")
+            if attn_implementation == "eager" and fits(
+                batch_size, prompt_len, max_new_tokens, "sdpa"
+            ):
+                fixes.append(Fix("attn_implementation", "sdpa", "no S^2 score matrix"))
+            if batch_size > 1 and fits(1, prompt_len, max_new_tokens, attn_implementation):
+                lo, hi = 1, batch_size - 1
+                while lo < hi:
+                    mid = (lo + hi + 1) // 2
+                    lo, hi = (
+                        (mid, hi)
+                        if fits(mid, prompt_len, max_new_tokens, attn_implementation)
+                        else (lo, mid - 1)
+                    )
+                fixes.append(Fix("batch_size", lo, "the largest batch whose generate() fits"))
     assumptions.append(
         f"{cache} cache, {attn_implementation} attention, batch {batch_size} x {plural(num_beams, 'beam')}, "
         f"prompt {plural(prompt_len, 'token')} (left-padded to the longest), {plural(max_new_tokens, 'new token')}"
     )
+    if spec.state is not None:
+        conv, rec = hf_state_dtypes(spec, r.precision.compute_dtype)
+        assumptions.append(
+            f"{spec.state.num_layers} recurrent layers keep per row a conv state of the whole kernel "
+            f"window ({conv}) and a recurrent state ({rec}, as transformers' PyTorch kernels return it): "
+            f"{state_per_row / MIB:.2f} MiB whatever the length"
+        )
     return EnginePrediction(
         "transformers",
         match.version,
@@ -271,6 +323,8 @@ def predict_hf(
         available_kv_cache_gib=(kv + transient) / GIB,
         kv_cache_tokens=max_len * rows,
         max_concurrency=float(rows),
+        kv_bytes_per_token=cache_bytes(spec, e, 1, 1, "dynamic", profile),
+        state_bytes_per_sequence=state_per_row,
         starts=starts,
         errors=tuple(errors),
         fixes=tuple(fixes),

@@ -7,6 +7,12 @@ log lines (``CUDA0 model buffer``, ``KV buffer``, ``compute buffer``, ``CUDA_Hos
 Sources: design/engine-memory.md section 4 (``llama-model.cpp`` layer placement, ``llama-kv-cache.cpp``,
 ``llama-kv-cache-iswa.cpp``, ``llama-context.cpp``; quant block sizes from ``ggml-common.h``;
 tensor type mixes from ``llama-quant.cpp``).
+
+Hybrid and recurrent models (Mamba, gated DeltaNet, short conv) also get a recurrent-state ("RS") buffer:
+one f32 conv row (R) and one f32 recurrent row (S) per recurrent layer for each of ``max(1, n_seq_max)``
+cells, one cell per ``-np`` sequence whatever ``n_ctx`` is and whether or not the KV cache is unified
+(design/hybrid-memory.md section 3: ``llama-memory-recurrent.cpp:101-103``, ``llama-model.cpp:2670-2756``);
+only the attention layers have KV cells.
 """
 
 from __future__ import annotations
@@ -26,9 +32,11 @@ from vramplan.engines.sglang import pick_gpu
 from vramplan.errors import InputError, UnknownDtypeError
 from vramplan.hardware import GPU
 from vramplan.memory.overhead import CUDA_CONTEXT_BYTES
+from vramplan.memory.state_cache import state_bytes_per_layer
 from vramplan.model.params import inventory
 from vramplan.model.spec import ModelSpec
 from vramplan.precision import KV_DTYPE_BYTES
+from vramplan.scenario import Fix
 from vramplan.units import check_number_text
 
 MIB = 1024**2
@@ -48,6 +56,10 @@ FIT_MIN_CTX = 4096
 COMPUTE_HIDDEN_COPIES = 2
 DEFAULT_N_BATCH = 2048
 DEFAULT_N_UBATCH = 512
+#: Recurrent state (R conv rows, S recurrent rows) is hard-coded f32 (``llama-model.cpp:2670-2678``).
+RS_ELEMENT_BYTES = 4
+#: The smallest context a fix proposes (llama.cpp's old default n_ctx).
+MIN_FIX_CTX = 512
 
 if TYPE_CHECKING:
     from vramplan.scenario import Scenario
@@ -61,10 +73,14 @@ class LlamaCppProfile:
     flash_attn_default: bool
     fit: bool
     default_ngl: int  # -1 = all layers
+    #: Hybrid models with a per-sequence (non-unified) KV cache gave every one of the ``-np`` streams the
+    #: whole n_ctx, i.e. -np times the attention KV; ggml-org/llama.cpp#19559 gave them n_ctx / -np each.
+    hybrid_kv_per_stream_full: bool = False
 
 
-#: Builds: b4040 ~ Nov 2024 (PR #10136: n_ctx 4096); b6300 ~ Sep 2025 (flash attention auto);
-#: b7000 ~ late 2025 (``--fit`` on, n_ctx 0 = training context, ngl -1). Boundaries approximate [verify].
+#: Builds: b4040 ~ Nov 2024 (PR #10136: n_ctx 4096); b6300 ~ Sep 2025 (flash attention auto, per-sequence
+#: KV streams); b7000 ~ late 2025 (``--fit`` on, n_ctx 0 = training context, ngl -1); b8000 ~ Feb 2026
+#: (#19559: hybrids no longer allocate -np times the KV). Boundaries approximate [verify].
 VERSIONS: VersionTable[LlamaCppProfile] = VersionTable(
     "llama.cpp",
     {
@@ -75,9 +91,20 @@ VERSIONS: VersionTable[LlamaCppProfile] = VersionTable(
             default_n_ctx=4096, flash_attn_default=False, fit=False, default_ngl=0
         ),
         "6300": LlamaCppProfile(
-            default_n_ctx=4096, flash_attn_default=True, fit=False, default_ngl=-1
+            default_n_ctx=4096,
+            flash_attn_default=True,
+            fit=False,
+            default_ngl=-1,
+            hybrid_kv_per_stream_full=True,
         ),
-        "7000": LlamaCppProfile(default_n_ctx=0, flash_attn_default=True, fit=True, default_ngl=-1),
+        "7000": LlamaCppProfile(
+            default_n_ctx=0,
+            flash_attn_default=True,
+            fit=True,
+            default_ngl=-1,
+            hybrid_kv_per_stream_full=True,
+        ),
+        "8000": LlamaCppProfile(default_n_ctx=0, flash_attn_default=True, fit=True, default_ngl=-1),
     },
 )
 
@@ -239,6 +266,21 @@ def compute_buffer_bytes(spec: ModelSpec, n_ctx_cells: int, n_ubatch: int, flash
     return max(logits_phase, attn_phase)
 
 
+def recurrent_cells(n_seq: int) -> int:
+    """RS cells: ``max(1, n_seq_max)``, one per parallel sequence, unified KV or not (llama-model.cpp)."""
+    return max(1, n_seq)
+
+
+def recurrent_layer_bytes(spec: ModelSpec) -> tuple[int, int]:
+    """(R bytes, S bytes) of one recurrent layer for one cell: f32 conv rows ``(d_conv - 1) x channels`` and
+    f32 recurrent rows (``llama-hparams.cpp`` ``n_embd_r`` / ``n_embd_s``); (0, 0) without recurrent layers."""
+    if spec.state is None:
+        return 0, 0
+    r = state_bytes_per_layer(spec.state, RS_ELEMENT_BYTES, 0)
+    s = state_bytes_per_layer(spec.state, 0, RS_ELEMENT_BYTES)
+    return r, s
+
+
 # ------------------------------------------------------------------------------------ settings
 FLAGS = {
     "-m": "model",
@@ -391,16 +433,13 @@ def predict_llamacpp(
     type_k = str(settings.get("type_k") or "f16")
     type_v = str(settings.get("type_v") or "f16")
     errors: list[str] = []
-    fixes: list[str] = []
-    if (
-        cache_type_bytes(type_v) != cache_type_bytes("f16")
-        and cache_type_bytes(type_v) < 2
-        and not fa
-    ):
+    fixes: list[Fix] = []
+    if not fa and cache_type_bytes(type_v) < 2:
         errors.append(
             f"V cache quantization ({type_v}) requires flash attention: failed to create context"
         )
-        fixes.append("add -fa (flash attention) or use -ctv f16")
+        fixes.append(Fix("flash_attn", "on", "a quantized V cache needs flash attention"))
+        fixes.append(Fix("cache_type_v", "f16", "an f16 V cache works without flash attention"))
     n_seq = int(settings.get("n_parallel") or 1)
     n_ubatch = int(settings.get("n_ubatch") or DEFAULT_N_UBATCH)
     n_batch = int(settings.get("n_batch") or DEFAULT_N_BATCH)
@@ -418,51 +457,74 @@ def predict_llamacpp(
     split = settings.get("tensor_split") or [1.0] * num_gpus
     n_dev = len(split)
     device_mib = hw.memory_bytes / MIB
+    kinds = spec.layer_types or ("full_attention",) * n_layer
+    window = spec.sliding_window or 0
+    state_layers = frozenset(spec.state.layers) if spec.state is not None else frozenset()
+    rs_cells = recurrent_cells(n_seq)
+    rs_r_layer, rs_s_layer = recurrent_layer_bytes(spec)
+    # Hybrid attention KV: one n_ctx-sized stream per sequence in builds before #19559 (non-unified cache).
+    kv_streams = n_seq if (state_layers and prof.hybrid_kv_per_stream_full and not unified) else 1
 
-    def layout(n_ctx_: int, ngl_: int) -> dict[str, Any]:
+    def layer_kv(layer: int, cells: int, scells: int, tk: str, tv: str) -> tuple[int, int]:
+        """(K, V) bytes of one layer: none for recurrent / MLP-only blocks of a hybrid."""
+        if layer >= len(kinds) or kinds[layer] == "no_attention":
+            return 0, 0
+        c = scells if kinds[layer] == "sliding_attention" else cells
+        k, v = kv_layer_bytes(spec, c * kv_streams, tk, tv)
+        return k, v
+
+    def layout(n_ctx_: int, ngl_: int, tk: str = type_k, tv: str = type_v) -> dict[str, Any]:
         blocks_gpu, out_gpu = gpu_slots(n_layer, ngl_)
         per_dev_blocks = split_layers(blocks_gpu, split) if blocks_gpu else [0] * n_dev
         first_gpu_block = n_layer - blocks_gpu
         cells = kv_cells(n_ctx_, fa)
-        kinds = spec.layer_types or ("full_attention",) * n_layer
-        window = spec.sliding_window or 0
         scells = swa_cells(cells, window, n_seq, n_ubatch, unified, swa_full) if window else cells
-        devs: list[dict[str, float]] = []
+        devs: list[dict[str, Any]] = []
         idx = first_gpu_block
-        k_all = v_all = 0
+        k_all = v_all = rs_all = 0
         for d, nb in enumerate(per_dev_blocks):
             w = sum(mb.blocks[idx : idx + nb])
-            k = v = 0
+            k = v = per_token = 0
+            rs_layers = 0
             for layer in range(idx, idx + nb):
-                c = (
-                    scells
-                    if (layer < len(kinds) and kinds[layer] == "sliding_attention")
-                    else cells
-                )
-                if layer < len(kinds) and kinds[layer] == "no_attention":
-                    continue  # recurrent / MLP-only block of a hybrid: no KV cells
-                lk, lv = kv_layer_bytes(spec, c, type_k, type_v)
+                lk, lv = layer_kv(layer, cells, scells, tk, tv)
                 k, v = k + lk, v + lv
+                if layer < len(kinds) and kinds[layer] != "no_attention":
+                    per_token += sum(kv_layer_bytes(spec, 1, tk, tv))
+                rs_layers += layer in state_layers
             idx += nb
             if d == n_dev - 1 and out_gpu:
                 w += mb.output
             if no_kv_offload:
-                k = v = 0
-            k_all, v_all = k_all + k, v_all + v
+                k = v = rs_layers = 0
+            rs = rs_layers * rs_cells * (rs_r_layer + rs_s_layer)
+            k_all, v_all, rs_all = k_all + k, v_all + v, rs_all + rs
             comp = (
                 compute_buffer_bytes(spec, cells, n_ubatch, fa)
                 if (nb or (d == n_dev - 1 and out_gpu))
                 else 0
             )
-            devs.append({"model": w, "kv": k + v, "k": k, "v": v, "compute": comp})
+            devs.append(
+                {
+                    "model": w,
+                    "kv": k + v,
+                    "k": k,
+                    "v": v,
+                    "rs": rs,
+                    "rs_layers": rs_layers,
+                    "kv_per_token": per_token,
+                    "compute": comp,
+                }
+            )
         host_model = (
             mb.token_embd + sum(mb.blocks[:first_gpu_block]) + (0 if out_gpu else mb.output)
         )
         host_k = host_v = 0
-        for layer in range(first_gpu_block if not no_kv_offload else n_layer):
-            c = scells if (layer < len(kinds) and kinds[layer] == "sliding_attention") else cells
-            lk, lv = kv_layer_bytes(spec, c, type_k, type_v)
+        host_layers = range(n_layer) if no_kv_offload else range(first_gpu_block)
+        for layer in host_layers:
+            lk, lv = layer_kv(layer, cells, scells, tk, tv)
             host_k, host_v = host_k + lk, host_v + lv
+        host_rs_layers = sum(1 for layer in host_layers if layer in state_layers)
         return {
             "devs": devs,
             "host_model": host_model,
@@ -471,13 +533,15 @@ def predict_llamacpp(
             "blocks_gpu": blocks_gpu,
             "out_gpu": out_gpu,
             "host_kv": host_k + host_v,
+            "host_rs": host_rs_layers * rs_cells * (rs_r_layer + rs_s_layer),
             "k_total": k_all + host_k,
             "v_total": v_all + host_v,
         }
 
     def device_need_mib(lay: dict[str, Any]) -> float:
         return (
-            max((d["model"] + d["kv"] + d["compute"]) / MIB for d in lay["devs"]) + CUDA_CONTEXT_MIB
+            max((d["model"] + d["kv"] + d["rs"] + d["compute"]) / MIB for d in lay["devs"])
+            + CUDA_CONTEXT_MIB
         )
 
     lay = layout(n_ctx, ngl)
@@ -510,14 +574,34 @@ def predict_llamacpp(
         errors.append(
             f"cudaMalloc failed: out of memory: needs {need:.0f} MiB on one device of {device_mib:.0f} MiB"
         )
-        per_block = max(mb.blocks) / MIB if mb.blocks else 0
-        over = need - device_mib
-        if per_block:
-            fewer = lay["blocks_gpu"] - ceil(over / per_block) - (1 if lay["out_gpu"] else 0)
-            fixes.append(f"offload fewer layers: -ngl {max(0, fewer)}")
-        fixes.append(f"smaller context: -c {max(512, n_ctx // 2)}")
-        if type_k == "f16":
-            fixes.append("quantized KV cache: -ctk q8_0 -ctv q8_0 -fa (halves the KV cache)")
+
+        def fits(lay_: dict[str, Any]) -> bool:
+            return device_need_mib(lay_) <= device_mib
+
+        slots = n_layer + 1 if ngl < 0 else min(ngl, n_layer + 1)
+        k = slots
+        while k > 0 and not fits(layout(n_ctx, k)):
+            k -= 1
+        if k < slots:
+            fixes.append(
+                Fix("n_gpu_layers", k, "offload fewer layers; the rest run from host memory")
+            )
+        if fits(layout(MIN_FIX_CTX, ngl)):
+            lo, hi = MIN_FIX_CTX, n_ctx
+            while lo < hi:
+                mid = (lo + hi + 1) // 2
+                lo, hi = (mid, hi) if fits(layout(mid, ngl)) else (lo, mid - 1)
+            fixes.append(Fix("ctx_size", lo, "the largest context whose buffers fit"))
+        if cache_type_bytes(type_k) > cache_type_bytes("q8_0") and fits(
+            layout(n_ctx, ngl, "q8_0", type_v)
+        ):
+            fixes.append(Fix("cache_type_k", "q8_0", "a q8_0 K cache takes 47 % less"))
+        if (
+            fa
+            and cache_type_bytes(type_v) > cache_type_bytes("q8_0")
+            and fits(layout(n_ctx, ngl, type_k, "q8_0"))
+        ):
+            fixes.append(Fix("cache_type_v", "q8_0", "a q8_0 V cache takes 47 % less"))
     d0 = lay["devs"][0]
     output_host = spec.vocab_size * 4 * n_seq
     extra: dict[str, Any] = {
@@ -542,9 +626,42 @@ def predict_llamacpp(
         extra[f"model_buffer_cuda{d}_mib"] = round(dev["model"] / MIB, 2)
         extra[f"kv_buffer_cuda{d}_mib"] = round(dev["kv"] / MIB, 2)
         extra[f"compute_buffer_cuda{d}_mib"] = round(dev["compute"] / MIB, 2)
+    if state_layers:
+        n_rs = len(state_layers)
+        r_total, s_total = n_rs * rs_cells * rs_r_layer, n_rs * rs_cells * rs_s_layer
+        extra["rs_buffer_cuda0_mib"] = round(d0["rs"] / MIB, 2)
+        for d, dev in enumerate(lay["devs"][1:], start=1):
+            extra[f"rs_buffer_cuda{d}_mib"] = round(dev["rs"] / MIB, 2)
+        if lay["host_rs"]:
+            extra["rs_buffer_cpu_mib"] = round(lay["host_rs"] / MIB, 2)
+        extra.update(
+            rs_total_mib=round((r_total + s_total) / MIB, 2),
+            rs_r_f32_mib=round(r_total / MIB, 2),
+            rs_s_f32_mib=round(s_total / MIB, 2),
+            rs_cells=rs_cells,
+            rs_layers=n_rs,
+        )
+        assumptions.append(
+            f"llama_memory_recurrent: size = {(r_total + s_total) / MIB:.2f} MiB ({rs_cells} cells, "
+            f"{n_layer} layers, {n_seq} seqs), R (f32): {r_total / MIB:.2f} MiB, "
+            f"S (f32): {s_total / MIB:.2f} MiB; one cell per -np sequence in {n_rs} recurrent layers, "
+            "whatever n_ctx is"
+        )
+        if settings.get("n_parallel") is None:
+            assumptions.append(
+                "-np not given: 1 sequence; llama-server builds since late 2025 start 4 slots with a "
+                "unified KV cache when -np is left out [verify], which holds 4 recurrent cells: pass -np"
+            )
+        if kv_streams > 1:
+            assumptions.append(
+                f"hybrid model in a build before ggml-org/llama.cpp#19559 with a per-sequence KV cache: "
+                f"each of the {n_seq} streams holds the whole n_ctx ({n_seq}x the attention KV; "
+                "--kv-unified or a newer build avoids it)"
+            )
     assumptions.append(
         f"n_ctx {n_ctx} -> {lay['cells']} KV cells ({'flash attention' if fa else 'no flash attention'}), "
         f"K {type_k}, V {type_v}; --parallel {n_seq} shares the same cells"
+        + (f" in {spec.attention_layers} attention layers of {n_layer}" if state_layers else "")
     )
     return EnginePrediction(
         "llama.cpp",
@@ -554,6 +671,8 @@ def predict_llamacpp(
         available_kv_cache_gib=d0["kv"] / GIB,
         kv_cache_tokens=lay["cells"],
         max_concurrency=float(n_seq),
+        kv_bytes_per_token=d0["kv_per_token"],
+        state_bytes_per_sequence=d0["rs_layers"] * (rs_r_layer + rs_s_layer),
         starts=not errors,
         errors=tuple(errors),
         fixes=tuple(fixes),

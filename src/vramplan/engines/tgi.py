@@ -7,6 +7,12 @@ allocator keeps the prefill peak reserved, so it is held back implicitly). The t
 ``--max-batch-total-tokens`` is ignored for flash models. Source: design/engine-memory.md 3.1
 (``flash_causal_lm.py`` ``warmup``, ``globals.py``, ``backends/v3/src/block_allocator.rs``).
 TGI logs GB = 10**9 B; its KV figure is a token count, so no unit conversion is involved.
+
+Old TGI (0.9.x-1.0.x, the first releases that inferred the budget) sized it differently: ``num_blocks =
+(0.98 x total - torch.cuda.max_memory_reserved()) // block_bytes + warm-up blocks`` ("0.98 to add some
+wiggle room", ``flash_causal_lm.py`` ``warmup``). The torch peak keeps the warm-up prefill's activations and
+the logits of every prefill token (the router's warm-up requests ask for prefill logprobs), while the CUDA
+context and NCCL buffers, outside torch's allocator, are not subtracted at all.
 """
 
 from __future__ import annotations
@@ -14,17 +20,26 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from math import ceil, floor
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from vramplan.capabilities import refusals
 from vramplan.engines.base import GIB, EnginePrediction, KVPool, VersionTable, settings_for_engine
 from vramplan.engines.sglang import gib, parse_argv, pick_gpu, resolve_model
+from vramplan.engines.tgi_features import (
+    lora_bytes,
+    medusa_config,
+    medusa_head_bytes,
+    parse_lora_adapters,
+)
 from vramplan.errors import InputError
 from vramplan.hardware import GPU
-from vramplan.memory.activations import forward_peak_bytes
+from vramplan.memory.activations import ActivationAssumptions, forward_peak_bytes
 from vramplan.memory.kv_cache import kv_bytes_per_token
 from vramplan.memory.overhead import CUDA_CONTEXT_BYTES
 from vramplan.memory.weights import weight_bytes
+from vramplan.model.spec import ModelSpec
+from vramplan.precision import DTYPE_BYTES
+from vramplan.scenario import Fix
 
 #: ``TGI_WIGGLE_ROOM`` default: the fraction of the memory budget TGI lets the KV cache take.
 TGI_WIGGLE_ROOM = 0.90
@@ -42,6 +57,11 @@ DEFAULT_MAX_BATCH_PREFILL_TOKENS = 4096
 #: note expects torch's cache to keep it (1.0); tgi-2744 (Llama-3.1-70B, TP2, A100-80GB, prefill 10,049
 #: tokens -> 30,816 tokens) only fits if it is released (0.0 gives +0.6 %, 1.0 gives -26 %).
 WARMUP_PEAK_RETAINED = 0.0
+#: Old TGI (0.9-1.0) let the KV cache fill this share of the device total, minus torch's peak.
+OLD_WARMUP_TOTAL_SHARE = 0.98
+#: Old TGI's warm-up logits: the gathered ``[P, vocab]`` logits and their log-softmax, plus one shard's
+#: ``[vocab/tp, P]`` matmul output (``TensorParallelHead`` all-gather), in the model dtype.
+WARMUP_LOGIT_COPIES = 2
 #: Head dims the flashinfer backend supports; others fall back to flashdecoding/paged.
 FLASHINFER_HEAD_DIMS = (64, 128, 256)
 
@@ -57,12 +77,18 @@ class TGIProfile:
     default_backend: str
     #: Whether TGI_WIGGLE_ROOM applies (introduced with the 2.x warm-up rewrite [verify]).
     wiggle: bool
+    #: How the warm-up turns memory into blocks: "peak_reserved" (0.9-1.0: 0.98 x total minus torch's
+    #: peak reserved memory) or "free_memory" (1.1 on: the free memory measured after the warm-up).
+    warmup: Literal["peak_reserved", "free_memory"] = "free_memory"
 
 
+#: 0.9.0 ~ Jun 2023 (warm-up infers the budget); 1.1.0 ~ Sep 2023 (free memory from ``mem_get_info``, the
+#: 1.0.x boundary [verify]); 2.0 (TGI_WIGGLE_ROOM); 2.3 (flashinfer default).
 VERSIONS: VersionTable[TGIProfile] = VersionTable(
     "tgi",
     {
-        "1.0.0": TGIProfile(default_backend="paged", wiggle=False),
+        "0.9.0": TGIProfile(default_backend="paged", wiggle=False, warmup="peak_reserved"),
+        "1.1.0": TGIProfile(default_backend="paged", wiggle=False),
         "2.0.0": TGIProfile(default_backend="paged", wiggle=True),
         "2.3.0": TGIProfile(default_backend="flashinfer", wiggle=True),
     },
@@ -81,8 +107,11 @@ FLAGS = {
     "--dtype": "dtype",
     "--kv-cache-dtype": "kv_cache_dtype",
     "--attention": "attention",
+    "--speculate": "speculate",
+    "--lora-adapters": "lora_adapters",
 }
 _INT = {
+    "speculate",
     "num_shard",
     "max_total_tokens",
     "max_input_tokens",
@@ -117,6 +146,15 @@ def request_blocks(
     return ceil(tokens / block)
 
 
+def warmup_peak_bytes(spec: ModelSpec, prefill_tokens: int, tp: int) -> int:
+    """Old TGI's warm-up activation peak on one shard: the per-layer temporaries, or the logits of every
+    prefill token (the warm-up asks for prefill logprobs), whichever is larger."""
+    e = ActivationAssumptions().activation_bytes
+    v = spec.vocab_size
+    logits = prefill_tokens * (WARMUP_LOGIT_COPIES * v + -(-v // tp)) * e
+    return max(forward_peak_bytes(spec, prefill_tokens, tp), logits)
+
+
 def predict_tgi(
     argv_or_settings: Sequence[str] | Mapping[str, Any],
     gpu: str | GPU | None = None,
@@ -124,6 +162,7 @@ def predict_tgi(
     gpu_memory: str | int | None = None,
     engine_version: str | None = None,
     max_new_tokens: int | None = None,
+    propose_fixes: bool = True,
 ) -> EnginePrediction:
     """Predict the KV token budget ``text-generation-launcher ...`` sets at warm-up, per shard."""
     if isinstance(argv_or_settings, Mapping):
@@ -140,9 +179,15 @@ def predict_tgi(
     ref = settings.get("model_id")
     if not ref:
         raise InputError("no model: pass --model-id NAME (catalogue name or config.json folder)")
-    loaded, mapped_quant, notes = resolve_model(str(ref))
+    medusa = medusa_config(str(ref))
+    loaded, mapped_quant, notes = resolve_model(medusa.base_model if medusa else str(ref))
     assumptions += notes
     spec = loaded.spec
+    if spec.state is not None:
+        raise InputError(
+            f"{spec.name} has recurrent (state-space / linear-attention) layers: TGI's flash engine serves "
+            "attention models only and its non-flash Mamba path is not modelled; use vllm, sglang or llamacpp"
+        )
     from vramplan.estimator import check_parallelism, resolve
 
     tp = int(settings.get("num_shard") or 1)
@@ -169,50 +214,133 @@ def predict_tgi(
         assumptions.append(
             "--max-batch-total-tokens is ignored for flash models (inferred from warm-up)"
         )
+    errors: list[str] = [x.engine_error for x in refusals(hw, r.precision, "tgi")]
+    element = int(DTYPE_BYTES[r.precision.compute_dtype])
+
+    # speculation: n-gram (no weights) or the Medusa heads of a Medusa repo
+    speculate = settings.get("speculate")
+    extra_weights: dict[str, int] = {}
+    if medusa is not None:
+        extra_weights["medusa_heads"] = medusa_head_bytes(spec, medusa, element, tp)
+        if speculate is None:
+            speculate = medusa.num_heads
+        elif speculate > medusa.num_heads:
+            errors.append(
+                f"Speculate is set to `{speculate}` but this medusa models only has "
+                f"`{medusa.num_heads}` heads, please make them match"
+            )
+        assumptions.append(
+            f"Medusa: {medusa.num_heads} heads x {medusa.num_layers} residual block(s) over "
+            f"{medusa.base_model}, {gib(extra_weights['medusa_heads']):.2f} GiB per shard"
+        )
+    elif speculate:
+        assumptions.append(
+            f"--speculate {speculate} without Medusa heads is n-gram speculation: no weights; each "
+            f"request reserves {speculate} more KV slots"
+        )
+    speculate = int(speculate or 0)
+    if speculate < 0:
+        raise InputError(f"--speculate {speculate} must be 0 or more")
+    lora_text = settings.get("lora_adapters")
+    if lora_text:
+        adapters = parse_lora_adapters(str(lora_text))
+        counted = [a for a in adapters if a.rank is not None]
+        extra_weights["lora_adapters"] = sum(lora_bytes(spec, a, element) for a in counted)
+        missing = [a.source for a in adapters if a.rank is None]
+        assumptions.append(
+            f"--lora-adapters: {len(counted)} adapter(s) read, {gib(extra_weights['lora_adapters']):.3f} "
+            "GiB whole on each shard (how TGI splits them over shards is not modelled)"
+            + (
+                f"; not counted (no local adapter_config.json): {', '.join(missing)}"
+                if missing
+                else ""
+            )
+        )
 
     total = hw.memory_bytes
-    w = weight_bytes(spec, r.precision, tp).per_gpu
-    act = forward_peak_bytes(
-        spec, prefill, tp
-    )  # prefill logits are computed for the last tokens only
-    used = w + WARMUP_PEAK_RETAINED * act + (CUDA_CONTEXT_GIB + (NCCL_GIB if tp > 1 else 0.0)) * GIB
-    free_now = total * fraction - used if fraction < 1 else total - used
-    wiggle = TGI_WIGGLE_ROOM if profile.wiggle else 1.0
-    kv = kv_budget_bytes(total, total - used, fraction, wiggle)
+    base_w = weight_bytes(spec, r.precision, tp).per_gpu
+    w = base_w + sum(extra_weights.values())
+    non_torch = (CUDA_CONTEXT_GIB + (NCCL_GIB if tp > 1 else 0.0)) * GIB
     per_token = kv_bytes_per_token(spec, r.kv_element, tp)
+    if profile.warmup == "peak_reserved":
+        act = warmup_peak_bytes(spec, prefill, tp)
+        # torch's peak (weights + warm-up activations; the warm-up blocks are added back) against 0.98 x total
+        kv = max(0.0, OLD_WARMUP_TOTAL_SHARE * fraction * total - (w + act))
+        headroom = (1 - OLD_WARMUP_TOTAL_SHARE * fraction) * total
+        assumptions.append(
+            f"TGI {match.version} warm-up: blocks = (0.98 x total - torch peak reserved) / block bytes; "
+            f"the peak holds the {prefill}-token warm-up prefill with its prefill logits; the CUDA "
+            f"context and NCCL ({gib(non_torch):.2f} GiB, outside torch) are not subtracted"
+        )
+        wiggle = OLD_WARMUP_TOTAL_SHARE
+    else:
+        act = forward_peak_bytes(spec, prefill, tp)  # prefill logits for the last tokens only
+        wiggle = TGI_WIGGLE_ROOM if profile.wiggle else 1.0
+        used = w + WARMUP_PEAK_RETAINED * act + non_torch
+        kv = kv_budget_bytes(total, total - used, fraction, wiggle)
+        headroom = (1 - fraction * wiggle) * total
+        assumptions.append(
+            f"keeps {1 - fraction * wiggle:.0%} of the GPU free "
+            f"(cuda_memory_fraction {fraction} x wiggle {wiggle})"
+        )
+    free_now = total * fraction - (w + non_torch)
     blocks = num_blocks(kv, per_token * block)
     tokens = blocks * block
     model_max = spec.max_position_embeddings
     max_total = int(settings.get("max_total_tokens") or min(max(tokens, 1), model_max))
     max_input = int(settings.get("max_input_tokens") or max_total - 1)
-    errors: list[str] = [x.engine_error for x in refusals(hw, r.precision, "tgi")]
-    fixes: list[str] = []
+    fixes: list[Fix] = []
+    candidates: list[Fix] = []
     if free_now <= 0 or w > total * fraction:
         errors.append(
             f"CUDA out of memory loading {gib(w):.2f} GiB of weights per shard on {gib(total):.2f} GiB"
         )
-        fixes.append(
-            f"more shards: --num-shard {tp * 2}"
-            if spec.num_heads % (tp * 2) == 0
-            else "a larger GPU"
-        )
-        fixes.append("quantized weights: --quantize fp8 / awq / gptq")
+        if spec.num_heads % (tp * 2) == 0:
+            candidates.append(Fix("num_shard", tp * 2, "shard the weights over twice the GPUs"))
+        if not quant:
+            candidates.append(Fix("quantize", "fp8", "fp8 weights take half the memory"))
     elif tokens < max_total:
         errors.append(
             f"Not enough memory to handle {max_total} total tokens: the KV cache holds {tokens} "
             f"(max batch total tokens) after the warm-up prefill"
         )
-        fixes.append(
-            f"--max-total-tokens {tokens} or lower --max-batch-prefill-tokens (now {prefill})"
-        )
+        if tokens > 1:
+            candidates.append(
+                Fix(
+                    "max_total_tokens",
+                    tokens,
+                    "the most tokens one request can hold in the KV cache",
+                )
+            )
+        if profile.warmup == "peak_reserved" and prefill > max_input:
+            candidates.append(
+                Fix(
+                    "max_batch_prefill_tokens",
+                    max_input,
+                    "a smaller warm-up peak leaves more for KV",
+                )
+            )
     elif prefill < max_input:
         assumptions.append(
             f"--max-batch-prefill-tokens {prefill} < --max-input-tokens {max_input}: TGI refuses "
             "this unless chunked prefill is supported"
         )
-    graph_tokens = max(CUDA_GRAPH_BATCH_SIZES)
+    if propose_fixes and candidates:
+        for fix in candidates:
+            changed = {**settings, fix.flag: fix.value}
+            if fix.flag == "max_total_tokens":
+                changed.pop("max_input_tokens", None)
+            trial = predict_tgi(
+                changed,
+                hw,
+                engine_version=engine_version,
+                max_new_tokens=max_new_tokens,
+                propose_fixes=False,
+            )
+            if trial.starts:
+                fixes.append(fix)
+    graph_tokens = max(CUDA_GRAPH_BATCH_SIZES) * (1 + speculate)
     graph_gib = gib(forward_peak_bytes(spec, graph_tokens, tp))
-    headroom = (1 - fraction * wiggle) * total
     extra: dict[str, Any] = {
         "attention_backend": backend,
         "block_size": block,
@@ -223,30 +351,36 @@ def predict_tgi(
         "headroom_gib": round(gib(headroom), 3),
         "warmup_prefill_peak_gib": round(gib(act), 3),
         "cuda_graph_batch_sizes": list(CUDA_GRAPH_BATCH_SIZES),
+        "kv_cache_bytes": int(kv),
     }
+    for name, nbytes in extra_weights.items():
+        extra[f"{name}_gib"] = round(gib(nbytes), 3)
+    if speculate:
+        extra["speculate"] = speculate
     if max_new_tokens is not None:
         per_req = request_blocks(
             max_input,
             max_new_tokens,
             block,
             spec.sliding_window if spec.uses_sliding_window else None,
+            speculate,
         )
         extra["blocks_per_request"] = per_req
         extra["max_concurrent_requests"] = max(0, (blocks - 1)) // per_req  # block 0 reserved
-    assumptions.append(
-        f"attention backend {backend} (block size {block}); keeps "
-        f"{1 - fraction * wiggle:.0%} of the GPU free (cuda_memory_fraction {fraction} x wiggle {wiggle})"
-    )
+    assumptions.append(f"attention backend {backend} (block size {block})")
     return EnginePrediction(
         "tgi",
         match.version,
         weights_gib=gib(w),
+        non_torch_gib=gib(non_torch),
         activation_peak_gib=gib(act),
         cuda_graph_gib=graph_gib,
         available_kv_cache_gib=gib(kv),
         kv_cache_tokens=tokens,
         max_concurrency=tokens / max_total if max_total else None,
         gpu_blocks=blocks,
+        kv_bytes_per_token=per_token,
+        state_bytes_per_sequence=0,
         starts=not errors,
         errors=tuple(errors),
         fixes=tuple(fixes),
@@ -262,6 +396,8 @@ def predict_tgi(
             "dtype": r.precision.compute_dtype,
             "kv_cache_dtype": r.kv_dtype,
             "attention": backend,
+            "speculate": speculate or None,
+            "lora_adapters": lora_text,
         },
         extra=extra,
     )
