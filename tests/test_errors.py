@@ -24,6 +24,7 @@ import pytest
 import vramplan
 from vramplan import errors
 from vramplan.errors import DoesNotFitError, VramplanError
+from vramplan.scenario import Fix
 
 SRC = Path(vramplan.__file__).resolve().parent
 
@@ -179,7 +180,9 @@ def _all_vramplan_errors() -> list[type[VramplanError]]:
 
 
 def _instance(cls: type[VramplanError]) -> VramplanError:
-    return cls("boom", ["do this instead"]) if issubclass(cls, DoesNotFitError) else cls("boom")
+    if issubclass(cls, DoesNotFitError):
+        return cls("boom", [Fix("tensor_parallel_size", 2, "do this instead")], ["option: why"])
+    return cls("boom")
 
 
 @pytest.fixture(scope="module")
