@@ -55,8 +55,8 @@ class EnginePrediction:
     state_bytes_per_sequence: int | None = None
     starts: bool = True
     errors: tuple[str, ...] = ()
-    #: Changes that make it start: ``Fix`` data (rendered by each edge) or, for older engines, text.
-    fixes: tuple[Fix | str, ...] = ()
+    #: Changes that make it start: ``Fix`` data (each edge renders them as its flags or JSON fields).
+    fixes: tuple[Fix, ...] = ()
     assumptions: tuple[str, ...] = ()
     settings: dict[str, Any] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
@@ -64,7 +64,7 @@ class EnginePrediction:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict; tuples become lists, floats are rounded to 4 decimals for stable output."""
         out = asdict(self)
-        out["fixes"] = [f if isinstance(f, str) else f.to_dict() for f in self.fixes]
+        out["fixes"] = [f.to_dict() for f in self.fixes]
         for key, value in list(out.items()):
             if isinstance(value, tuple):
                 out[key] = list(value)

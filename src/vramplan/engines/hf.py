@@ -105,8 +105,8 @@ def layer_widths(spec: ModelSpec, profile: HFProfile) -> list[tuple[str, int, in
             )
         ] * spec.attention_layers
     width = spec.head_dim + spec.v_head_dim
-    # hybrids: only the attention layers hold KV
-    return [(k, spec.num_kv_heads, width) for k in kinds if k != "no_attention"]
+    # hybrids: only the attention layers hold KV; KV-shared layers (Gemma 3n) reuse an earlier cache
+    return [(k, spec.num_kv_heads, width) for i, k in enumerate(kinds) if spec.layer_keeps_kv(i)]
 
 
 def cache_bytes(

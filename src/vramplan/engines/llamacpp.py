@@ -467,7 +467,7 @@ def predict_llamacpp(
 
     def layer_kv(layer: int, cells: int, scells: int, tk: str, tv: str) -> tuple[int, int]:
         """(K, V) bytes of one layer: none for recurrent / MLP-only blocks of a hybrid."""
-        if layer >= len(kinds) or kinds[layer] == "no_attention":
+        if not spec.layer_keeps_kv(layer):
             return 0, 0
         c = scells if kinds[layer] == "sliding_attention" else cells
         k, v = kv_layer_bytes(spec, c * kv_streams, tk, tv)
@@ -489,7 +489,7 @@ def predict_llamacpp(
             for layer in range(idx, idx + nb):
                 lk, lv = layer_kv(layer, cells, scells, tk, tv)
                 k, v = k + lk, v + lv
-                if layer < len(kinds) and kinds[layer] != "no_attention":
+                if spec.layer_keeps_kv(layer):
                     per_token += sum(kv_layer_bytes(spec, 1, tk, tv))
                 rs_layers += layer in state_layers
             idx += nb

@@ -161,6 +161,13 @@ class ModelSpec:
         """Layers that keep per-token KV (all of them, except the recurrent/MLP-only blocks of a hybrid)."""
         return sum(1 for t in self.layer_types if t != "no_attention")
 
+    def layer_keeps_kv(self, layer: int) -> bool:
+        """Layer ``layer`` holds its own per-token KV: not a recurrent/MLP-only block, and not a layer
+        that reuses an earlier layer's cache (Gemma 3n / Gemma 4 KV sharing: empty ``kv_layout`` entry)."""
+        if layer >= len(self.layer_types) or self.layer_types[layer] == "no_attention":
+            return False
+        return not self.kv_layout or bool(self.kv_layout[layer])
+
     @property
     def uses_sliding_window(self) -> bool:
         return "sliding_attention" in self.layer_types

@@ -489,7 +489,7 @@ class VllmResponse(BaseModel):
     starts: bool
     settings: dict[str, Any]
     errors: list[str]
-    fixes: list[FixOut | str]
+    fixes: list[FixOut]
     assumptions: list[str]
     ignored_flags: list[str]
 
