@@ -27,10 +27,11 @@ from pathlib import Path
 from typing import Any
 
 from vramplan.errors import InputError
+from vramplan.memory.serving_features import ALL_LINEAR_TARGETS, lora_module_shapes
 from vramplan.model.spec import ModelSpec
 
 #: Modules a PEFT adapter may target on a Llama-style decoder -> (input, output) width at TP 1.
-LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+LORA_TARGETS = ALL_LINEAR_TARGETS
 
 
 @dataclass(frozen=True)
@@ -125,16 +126,7 @@ def lora_bytes(spec: ModelSpec, adapter: LoraAdapter, element_bytes: Fraction | 
     """Bytes of one read adapter: ``r x (in + out)`` per targeted module per layer, in the model dtype."""
     if adapter.rank is None:
         return 0
-    h, inter = spec.hidden_size, spec.intermediate_size
-    shapes = {
-        "q_proj": (h, spec.num_heads * spec.head_dim),
-        "k_proj": (h, spec.num_kv_heads * spec.head_dim),
-        "v_proj": (h, spec.num_kv_heads * spec.v_head_dim),
-        "o_proj": (spec.num_heads * spec.v_head_dim, h),
-        "gate_proj": (h, inter),
-        "up_proj": (h, inter),
-        "down_proj": (inter, h),
-    }
+    shapes = lora_module_shapes(spec)
     unknown = sorted(set(adapter.targets) - set(shapes))
     if unknown:
         raise InputError(

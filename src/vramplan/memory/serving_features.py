@@ -179,6 +179,20 @@ ALL_LINEAR_TARGETS: tuple[LoRATarget, ...] = (
 )
 
 
+def lora_module_shapes(spec: ModelSpec) -> dict[str, tuple[int, int]]:
+    """(in, out) of each linear a PEFT adapter can target in a dense decoder layer (unsharded)."""
+    h, inter = spec.hidden_size, spec.intermediate_size
+    return {
+        "q_proj": (h, spec.num_heads * spec.head_dim),
+        "k_proj": (h, spec.num_kv_heads * spec.head_dim),
+        "v_proj": (h, spec.num_kv_heads * spec.v_head_dim),
+        "o_proj": (spec.num_heads * spec.v_head_dim, h),
+        "gate_proj": (h, inter),
+        "up_proj": (h, inter),
+        "down_proj": (inter, h),
+    }
+
+
 def lora_adapter_bytes(
     spec: ModelSpec,
     rank: int,
@@ -196,16 +210,7 @@ def lora_adapter_bytes(
         raise InputError(
             f"{spec.name}: host adapter size is modelled for dense, non-MLA decoders only"
         )
-    h, inter = spec.hidden_size, spec.intermediate_size
-    shapes: dict[str, tuple[int, int]] = {  # (in, out)
-        "q_proj": (h, spec.num_heads * spec.head_dim),
-        "k_proj": (h, spec.num_kv_heads * spec.head_dim),
-        "v_proj": (h, spec.num_kv_heads * spec.v_head_dim),
-        "o_proj": (spec.num_heads * spec.v_head_dim, h),
-        "gate_proj": (h, inter),
-        "up_proj": (h, inter),
-        "down_proj": (inter, h),
-    }
+    shapes = lora_module_shapes(spec)
     unknown = [t for t in target_modules if t not in shapes]
     if unknown:
         raise InputError(
