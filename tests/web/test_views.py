@@ -367,3 +367,19 @@ def test_plan_view_shows_fixes_as_changes(server: Server, page: Any) -> None:
     shown = cell(page, "#plan-error")
     assert "Changes that would make it fit:" in shown
     assert f"tpot ms: {tpot['value']:g} (the closest plan's TPOT)" in shown
+
+
+def test_estimate_fixes_read_as_changes(server: Server, page: Any) -> None:
+    """A deployment that does not fit: each fix of the API (field, value, why) is one line of text."""
+    goto(page, server.url)
+    page.fill("#model", "llama-3.1-405b")
+    page.fill("#context", "131072")
+    page.fill("#users", "32")
+    page.select_option("#gpu", "L4")
+    body = sent(page, "/api/estimate", lambda: submit(page, "estimate"))
+    api = server.post("/api/estimate", body)
+    assert body["gpu"] == "L4" and api["fits"] is False and api["fixes"]
+    shown = [t.strip() for t in page.locator("#estimate-out ul.fixes li").all_text_contents()]
+    assert shown == [
+        f"{f['field'].replace('_', ' ')}: {f['value']} ({f['why']})" for f in api["fixes"]
+    ]

@@ -17,8 +17,13 @@ export function reset(name, message) {
   $(`view-${name}`).dataset.state = message ? "stale" : "";
 }
 
-/** A fix ({field, value, why}) as the form change it stands for; text is shown as is (never as HTML). */
-export const fixText = (fix) => (typeof fix === "string" ? fix : `${fix.field.replace(/_/g, " ")}: ${fix.value} (${fix.why})`);
+/** A fix as the change it stands for, shown as text (never as HTML): a serving fix {field, value, why}
+ * or a training fix {flag, change, total_bytes, cost}. */
+export function fixText(fix) {
+  if (typeof fix === "string") return fix;
+  if (fix.field !== undefined) return `${String(fix.field).replace(/_/g, " ")}: ${fix.value} (${fix.why})`;
+  return `${fix.flag} (${fix.change}; cost: ${fix.cost})`;
+}
 
 export function showError(name, err) {
   const box = $(`${name}-error`);

@@ -4,7 +4,7 @@ import { api } from "../api.js";
 import { $, add, el, figures, list, assumptions, table } from "../dom.js";
 import { label, value } from "../format.js";
 import { scenario } from "../scenario.js";
-import { saveBar } from "../view.js";
+import { fixText, saveBar } from "../view.js";
 
 export const name = "engine";
 export const kinds = ["vllm", "sglang"];
@@ -54,7 +54,7 @@ export function render(out, req, d, kind) {
     el("p", { class: "subject" }, `${ENGINE_NAMES[engine] || engine} ${d.engine_version} · ${model} · per GPU`),
     el("p", { class: `verdict ${d.starts ? "fits" : "nofit"}`, "data-testid": "engine-verdict" }, `The engine ${starts}.`),
     list(d.errors, "fixes"),
-    d.fixes && d.fixes.length ? el("div", null, el("h3", null, "Fixes"), list(d.fixes)) : null,
+    d.fixes && d.fixes.length ? el("div", null, el("h3", null, "Fixes"), list(d.fixes.map(fixText))) : null,
     figures(FIGURES.filter((k) => k in d).map((k) => [label(k), { text: value(k, d[k]), attrs: { "data-key": k } }]), { "aria-label": "startup figures", "data-testid": "engine-figures" }),
     d.ignored_flags && d.ignored_flags.length ? el("p", { class: "hint" }, `Ignored flags (no memory effect modelled): ${d.ignored_flags.join(" ")}`) : null,
     el("details", { class: "panel" }, el("summary", null, "Settings the engine will use"),

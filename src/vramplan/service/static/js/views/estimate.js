@@ -5,7 +5,7 @@ import { COLOURS, chartBox, draw } from "../charts.js";
 import { $, add, el, list, assumptions } from "../dom.js";
 import { GIB, count, gib, label, num } from "../format.js";
 import { checkScenario, modelOf, scenario } from "../scenario.js";
-import { saveBar } from "../view.js";
+import { fixText, saveBar } from "../view.js";
 
 export const name = "estimate";
 export const kinds = ["estimate"];
@@ -64,7 +64,7 @@ export function render(out, req, d) {
       card("max-users", "max users at this context", d.max_users == null ? "-" : num(d.max_users), "(GPU memory - weights - activations - overhead) / KV bytes of one sequence at this context"),
       card("max-context", "max context at these users", d.max_context == null ? "-" : num(d.max_context), "largest context whose KV cache for all users fits next to the fixed parts"),
       card("total-all", "all GPUs", gib(d.total_bytes), "sum over all GPUs", d.total_bytes)),
-    list(d.fixes, "fixes"),
+    list((d.fixes || []).map(fixText), "fixes"),
   );
   const rows = [];
   for (const c of d.components || []) {

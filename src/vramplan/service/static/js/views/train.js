@@ -4,7 +4,7 @@ import { api } from "../api.js";
 import { $, add, el, list, assumptions, table } from "../dom.js";
 import { count, gib, label, num } from "../format.js";
 import { checkScenario, modelOf, scenario } from "../scenario.js";
-import { saveBar } from "../view.js";
+import { fixText, saveBar } from "../view.js";
 
 export const name = "train";
 export const kinds = ["train"];
@@ -38,7 +38,7 @@ export function render(out, req, d) {
       el("div", { class: "card" }, el("span", { class: "k" }, "verdict"), el("span", { class: `v ${d.fits == null ? "" : d.fits ? "fits" : "nofit"}`, "data-testid": "train-verdict" }, verdict)),
       el("div", { class: "card" }, el("span", { class: "k" }, "largest micro-batch"), el("span", { class: "v" }, d.max_micro_batch == null ? "-" : num(d.max_micro_batch))),
       el("div", { class: "card" }, el("span", { class: "k" }, "longest sequence"), el("span", { class: "v" }, d.max_seq_len == null ? "-" : count(d.max_seq_len, "token")))),
-    list(d.fixes, "fixes"),
+    list((d.fixes || []).map(fixText), "fixes"),
     table(["component", "per GPU"], [...PARTS.map(([k, lbl]) => [lbl, { text: gib(per[k]), attrs: { class: "num", "data-key": k, "data-bytes": per[k] } }]),
       [el("b", null, "total"), { text: gib(per.total_bytes), attrs: { class: "num", "data-key": "total_bytes", "data-bytes": per.total_bytes } }]],
     { "aria-label": "training memory", "data-testid": "train-components" }),
