@@ -35,6 +35,9 @@ from vramplan.scenario_fields import to_argv
 from vramplan.units import GiB
 from vramplan.wording import plural
 
+#: The fix when no plan is fast enough: let the planner try faster GPUs.
+_FASTER_GPUS = Fix("gpus", "H100,H200,B200", "faster GPUs")
+
 DEFAULT_GPUS = (
     "L4",
     "A10G",
@@ -376,7 +379,7 @@ def plan(
                     if tpot_ms and e["tpot1"] * 1e3 > tpot_ms
                     else []
                 ),
-                Fix("gpus", "H100,H200,B200", "faster GPUs"),
+                _FASTER_GPUS,
                 Fix("quantization", "fp8", "fewer weight bytes to read per token"),
             ],
         )
@@ -407,7 +410,7 @@ def plan(
     if not built:
         raise DoesNotFitError(
             f"no plan meets the targets at its own load for {spec.name}",
-            fixes=[Fix("gpus", "H100,H200,B200", "faster GPUs")],
+            fixes=[_FASTER_GPUS],
             reasons=[r["reason"] for r in rejected[-3:]],
         )
     rank: Callable[[Plan], tuple[float, ...]] = {

@@ -622,10 +622,8 @@ def view_text(view: View) -> str:
     return out.file.getvalue()  # type: ignore[attr-defined]
 
 
-def render_fix(fix: Any) -> str:
+def render_fix(fix: Mapping[str, Any]) -> str:
     """A fix from the JSON (field, value, why) as the command-line change it stands for."""
-    if isinstance(fix, str):
-        return fix
     flag = "--" + str(fix["field"]).replace("_", "-")
     value = "" if fix["value"] is True else f" {fix['value']}"
     return f"{flag}{value} ({fix['why']})"

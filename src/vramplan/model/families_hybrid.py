@@ -18,13 +18,18 @@ from typing import Any
 from vramplan.errors import ConfigError, UnsupportedModelError
 from vramplan.model.families_inventory import Inventory, embeddings, final_norm
 from vramplan.model.params import Role
-from vramplan.model.spec import AttentionKind, MLASpec, ModelSpec, MoESpec, StateKind, StateSpec
+from vramplan.model.spec import (
+    MAX_LAYERS,
+    MAX_WIDTH,
+    AttentionKind,
+    MLASpec,
+    ModelSpec,
+    MoESpec,
+    StateKind,
+    StateSpec,
+)
 
 Config = Mapping[str, Any]
-
-#: Upper bounds that no released model comes near (same limits as hf_config).
-_MAX_LAYERS = 4096
-_MAX_WIDTH = 1 << 24
 
 
 def _int(cfg: Config, key: str, default: Any = None, *, positive: bool = True) -> int:
@@ -40,7 +45,7 @@ def _int(cfg: Config, key: str, default: Any = None, *, positive: bool = True) -
         raise ConfigError(
             f"config.json field {key} must be a {'positive' if positive else 'non-negative'} integer, got {value!r}"
         )
-    if value > (_MAX_LAYERS if key == "num_hidden_layers" else _MAX_WIDTH):
+    if value > (MAX_LAYERS if key == "num_hidden_layers" else MAX_WIDTH):
         raise ConfigError(
             f"config.json field {key} = {value:,} is beyond any real model: is the file corrupt?"
         )
@@ -583,7 +588,7 @@ def _nemotron_h(cfg: Config, model_type: str, name: str) -> ModelSpec:
     else:
         kinds = ["mamba", "moe", "attention", "mlp"]  # NemotronHConfig default
     n = len(kinds)
-    if not 0 < n <= _MAX_LAYERS:
+    if not 0 < n <= MAX_LAYERS:
         raise ConfigError(f"nemotron_h config describes {n} layers")
     h = _int(cfg, "hidden_size", 4096)
     heads = _int(cfg, "num_attention_heads", 32)

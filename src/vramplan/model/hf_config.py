@@ -16,7 +16,7 @@ from typing import Any
 
 from vramplan.errors import ConfigError, FileFormatError, UnsupportedModelError
 from vramplan.model.families_hybrid import HYBRID_BUILDERS, REMOTE_CODE_ONLY
-from vramplan.model.spec import AttentionKind, MLASpec, ModelSpec, MoESpec
+from vramplan.model.spec import MAX_LAYERS, MAX_WIDTH, AttentionKind, MLASpec, ModelSpec, MoESpec
 
 Config = Mapping[str, Any]
 
@@ -62,11 +62,6 @@ def _get(cfg: Config, *keys: str, default: Any = None) -> Any:
         if key in cfg and cfg[key] is not None:
             return cfg[key]
     return default
-
-
-#: Upper bounds that no released model comes near; anything above is a corrupt or hostile config.
-MAX_LAYERS = 4096
-MAX_WIDTH = 1 << 24
 
 
 def _require(cfg: Config, *keys: str, upper: int = MAX_WIDTH) -> Any:

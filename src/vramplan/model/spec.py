@@ -13,6 +13,11 @@ from vramplan.cached_hash import cached_hash, state_without_hash
 from vramplan.model.layout import CacheLayer, TensorGroup
 
 #: "no_attention" marks a layer without KV (a Mamba / DeltaNet / short-conv / MLP-only block of a hybrid).
+#: Upper bounds on config sizes that no released model comes near; anything above is a corrupt or
+#: hostile config (every family builder checks against these).
+MAX_LAYERS = 4096
+MAX_WIDTH = 1 << 24
+
 AttentionKind = Literal["full_attention", "sliding_attention", "no_attention"]
 #: The per-sequence state a non-attention token mixer carries from one token to the next.
 StateKind = Literal["mamba", "mamba2", "gated_deltanet", "kda", "short_conv", "linear_attention"]

@@ -20,7 +20,6 @@ export function reset(name, message) {
 /** A fix as the change it stands for, shown as text (never as HTML): a serving fix {field, value, why}
  * or a training fix {flag, change, total_bytes, cost}. */
 export function fixText(fix) {
-  if (typeof fix === "string") return fix;
   if (fix.field !== undefined) return `${String(fix.field).replace(/_/g, " ")}: ${fix.value} (${fix.why})`;
   return `${fix.flag} (${fix.change}; cost: ${fix.cost})`;
 }
