@@ -432,8 +432,14 @@ NOTES = """\
 - Dataset cases (ShareGPT, MLPerf OpenOrca) run on the `vramplan perf --dataset` preset's length law, rescaled
   to the run's own mean lengths where it printed token totals: the batch holds length-biased contexts (long
   outputs stay longer), prefill attention uses E[in^2]/E[in], and a median end-to-end latency is compared with
-  the latency of the median output length. sglang030 70B: that median latency (-33 %) now shows the TPOT
-  under-prediction (-40 %) that comparing a mean-length latency with a median used to hide.
+  the latency of the median output length. sglang030 70B: that median latency shows the TPOT
+  under-prediction that comparing a mean-length latency with a median used to hide.
+- Served cases (closed loop, bursts, Poisson) add the HTTP front end to TTFT and latency (15 ms; 2 ms for
+  llama-server); static batches and llama-bench do not. Before it, TTFTs of short prompts on fast GPUs sat
+  11-22 ms under the measurements on every engine (trtllm014 8B qps16 -49 %, H200 qps32 -41 %).
+- SGLang runs prefills as batches of their own (enable_mixed_chunk is off by default), so each waiting prompt
+  at a moderate Poisson rate costs a whole step (sglang030 70B TTFT -31 % -> -9 %, TPOT -40 % -> -34 %);
+  the TPOT still left is shared by every TP4 70B H100 case (vLLM 0.6 -18 %, TRT-LLM ITL -33 %).
 - vllm060 ShareGPT cases use --num-scheduler-steps 10: ITL there is a burst gap, so TPOT is compared.
 - MLPerf cases: the running batch, precision and TP are not stated; we assume FP8 and the smallest TP
   that leaves room for a batch, replicated over the 8 GPUs.
@@ -443,11 +449,13 @@ NOTES = """\
   caching was on with ~50 % hit rate from repeated runs, so a large error there is expected.
 - TTFT of dl-vllm01011 qwen25-32b TP2 bs1 (61 ms), qwen2-7b burst30 (242 ms) and burst200 is below what the
   GPUs can compute at 100 % of peak (e.g. 2 x 32e9 x 1024 FLOP over 2 x 312 TFLOP/s = 105 ms > 61 ms): prefix
-  caching was on with ~50 % hit rate from repeated runs, so these TTFTs are not cold prefills. We do not model
-  cache hits; these are the figures outside 2x.
+  caching was on with ~50 % hit rate from repeated runs, so these TTFTs are not cold prefills. `vramplan perf
+  --prefix-hit-rate` models hits, but the hit rate of each run is not known (the 50 % is cumulative over
+  repeated runs; burst10 of the same series is a cold prefill within 4 %), so these cases run without
+  hits and stay the figures outside 2x.
 - trtllm05 H100 FP8 TP4 128-token TTFT (26 ms) is 2.4x our prediction; it is an early (v0.5) vendor table and
   the same row's long-prompt A100 case matches within 1 %, so we leave it as an outlier.
-- ft-vllm071 70B TP2 TTFT (342 ms) is 2.4x our 140 ms; its TPOT matches within 1 %, which points at client-side
+- ft-vllm071 70B TP2 TTFT (342 ms) is 2.2x our 155 ms; its TPOT matches within 1 %, which points at client-side
   or tokenisation time in that harness rather than the prefill.
 - A100 with size not stated is taken as A100-80GB-SXM.
 - kubeai L4 Llama-3.2-11B-Vision: run with the settings its notes give (max-num-seqs 16, utilization 0.95); with the default 256 sequences the predicted throughput is 4.5x the measured one.

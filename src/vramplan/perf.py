@@ -73,6 +73,13 @@ class EngineProfile:
     chunked_prefill: prefill chunks are mixed into decode steps (else prefills run as separate steps).
     num_scheduler_steps: multi-step scheduling (vLLM 0.6 --num-scheduler-steps): a new request waits for
         the running window of steps to end before its prefill, half a window on average.
+    frontend_s: time a served request spends outside the GPU steps before its first token reaches the
+        client: HTTP parsing, tokenisation, handing the request to the engine loop, detokenising and
+        streaming the first token. A client's TTFT and end-to-end latency include it; offline static
+        batches (``batch`` mode: LLM.generate, llama-bench, session benchmarks) do not. 15 ms for the
+        Python/Triton HTTP servers: the floor of client-measured TTFT with a short prompt on an idle
+        server (the serving cases of perf_dev.json sit 11-22 ms above their prefill's GPU time on every
+        engine and GPU); llama-server tokenises in-process in C++ (~2 ms).
     """
 
     name: str
@@ -92,6 +99,7 @@ class EngineProfile:
     num_scheduler_steps: int = 1
     bandwidth_cap_bytes_per_s: float | None = None
     geforce_fp16_accumulate: bool = False
+    frontend_s: float = 15e-3
     launch: str = ""
 
 
@@ -119,8 +127,9 @@ _ENGINE_ROWS: dict[str, _EngineRow] = {
     # v0.6.0 release notes measured the GPU idle ~60 % of the time at high batch. No chunked prefill.
     "vllm-0.5": (3.5e-3, 20e-6, 120e-6, 0.85, 0.7,  0.6,  96, 0.45, 0.6,  False,
                  "python -m vllm.entrypoints.openai.api_server"),
-    # SGLang: overlapped scheduler hides most CPU time; same kernels family (FlashInfer).
-    "sglang":   (1.5e-3, 18e-6, 10e-6,  0.85, 0.75, 0.65, 96, 0.55, 0.75, True,
+    # SGLang: overlapped scheduler hides most CPU time; same kernels family (FlashInfer). Prefill runs as
+    # a batch of its own, decode waits (server_args.py: enable_mixed_chunk False by default, 0.3-0.5.23).
+    "sglang":   (1.5e-3, 18e-6, 10e-6,  0.85, 0.75, 0.65, 96, 0.55, 0.75, False,
                  "python -m sglang.launch_server"),
     # TensorRT-LLM: C++ runtime, fused kernels, in-flight batching; best kernels of the five.
     "trtllm":   (1.0e-3, 12e-6, 5e-6,   0.88, 0.8,  0.72, 80, 0.6,  0.8,  True,  "trtllm-serve"),
@@ -141,7 +150,11 @@ _ENGINE_EXTRAS: dict[str, dict[str, Any]] = {
         "gpu_memory_utilization": 0.90,
     },
     # llama.cpp kernels saturate near 1 TB/s on HBM cards; consumer cards use fp16 accumulation.
-    "llamacpp": {"bandwidth_cap_bytes_per_s": 1.0e12, "geforce_fp16_accumulate": True},
+    "llamacpp": {
+        "bandwidth_cap_bytes_per_s": 1.0e12,
+        "geforce_fp16_accumulate": True,
+        "frontend_s": 2e-3,
+    },
 }
 
 
@@ -712,6 +725,22 @@ class LengthMix:
     max_total_tokens: int
     synchronised: bool = True
     dataset: dict[str, Any] | None = None
+    prefix_hit_rate: float = 0.0
+
+    @property
+    def prefill_tokens(self) -> float:
+        """Mean prompt tokens a request prefills: those not found in the prefix cache."""
+        return self.input_tokens * (1.0 - self.prefix_hit_rate)
+
+    @property
+    def prefill_attention_tokens(self) -> float:
+        """The ``prefill_seq_len`` that gives the prefilled tokens their attention pairs.
+
+        A prompt of L tokens with a cached prefix of hL prefills (1-h)L tokens that each attend to the
+        prefix and, causally, to half the rest: (1-h)L x L(1+h)/2 pairs, i.e. a length of L(1+h) in
+        :func:`step_time`'s ``p x s / 2``; over a mix, E[L^2]/E[L] x (1+h).
+        """
+        return self.prefill_seq_tokens * (1.0 + self.prefix_hit_rate)
 
     @classmethod
     def fixed(cls, input_len: int, output_len: int) -> LengthMix:
@@ -751,13 +780,18 @@ class LengthMix:
         )
 
 
-def _mixed_cycle(s: PerfSetup, batch: float, mix: LengthMix) -> tuple[float, float, float]:
+def _mixed_cycle(
+    s: PerfSetup, batch: float, mix: LengthMix, arrivals_per_step: float | None = None
+) -> tuple[float, float, float]:
     """Steady continuous batching of ``batch`` sequences: (cycle s, decode step s, extra s per prefill).
 
     In one cycle every running sequence emits its output tokens and is replaced once, so the cycle is
     mean-output decode steps plus ``batch`` prompts' worth of prefill work mixed in (its marginal cost).
+    An engine that runs prefills as steps of their own (no mixing) prefills together the prompts
+    waiting when a step ends: as many as fit the token budget when saturated, or the
+    ``arrivals_per_step`` of an open loop (at least one), each such step reading every weight again.
     """
-    i, sl = mix.input_tokens, mix.prefill_seq_tokens
+    i, sl = mix.prefill_tokens, mix.prefill_attention_tokens
     t_dec = _f(step_time(s, 0, batch, batch * mix.resident_tokens).total)
     e = s.engine
     if e.chunked_prefill:
@@ -769,8 +803,10 @@ def _mixed_cycle(s: PerfSetup, batch: float, mix: LengthMix) -> tuple[float, flo
         )
         extra_per_prompt = (t_mix - t_dec) * i / chunk
     else:
-        # separate prefill steps of as many whole prompts as fit the token budget
-        per = max(1, min(int(e.max_num_batched_tokens // max(i, 1)), int(batch)))
+        # separate prefill steps of the waiting prompts, as many as fit the token budget
+        per: float = max(1, min(int(e.max_num_batched_tokens // max(i, 1)), int(batch)))
+        if arrivals_per_step is not None:
+            per = min(max(arrivals_per_step, 1.0), per)
         extra_per_prompt = _f(step_time(s, per * i, 0, 0, sl).total) / per
     steps = max(mix.output_tokens - 1, 0)
     cycle = steps * t_dec + batch * extra_per_prompt
@@ -802,6 +838,7 @@ def predict(
     max_throughput: bool = False,
     max_num_seqs: int | None = None,
     lengths: LengthMix | None = None,
+    prefix_hit_rate: float = 0.0,
 ) -> PerfResult:
     """Predict TTFT, TPOT, ITL, latency and throughput for one load pattern.
 
@@ -809,6 +846,8 @@ def predict(
     burst of C requests with ``burst``), ``request_rate`` (open loop, Poisson) or ``max_throughput``.
     ``lengths``: a dataset's length mix (:meth:`LengthMix.from_samples`); without it every request has
     ``input_len`` prompt and ``output_len`` output tokens. Figures are per mean request.
+    ``prefix_hit_rate``: share of each prompt already in the prefix cache; only the rest is prefilled
+    (the KV a running sequence holds is unchanged: its blocks are shared, not absent).
     """
     s = setup
     chosen = sum(
@@ -824,13 +863,14 @@ def predict(
                 f"input and output lengths must be >= 1 token, got {input_len} and {output_len}"
             )
         lengths = LengthMix.fixed(input_len, output_len)
-    mix = lengths
-    i, o, sl, resident = (
-        mix.input_tokens,
-        mix.output_tokens,
-        mix.prefill_seq_tokens,
-        mix.resident_tokens,
-    )
+    if not 0.0 <= prefix_hit_rate < 1.0:
+        raise InputError(
+            f"prefix-cache hit rate must be in [0, 1), got {prefix_hit_rate:g}: a share of each prompt"
+        )
+    mix = replace(lengths, prefix_hit_rate=prefix_hit_rate) if prefix_hit_rate else lengths
+    i, o, resident = mix.input_tokens, mix.output_tokens, mix.resident_tokens
+    # the prefill work of one prompt: its tokens not found in the prefix cache
+    i_new, sl = mix.prefill_tokens, mix.prefill_attention_tokens
     for name, v in (("batch size", batch_size), ("concurrency", concurrency)):
         if v is not None and v < 1:
             raise InputError(f"{name} must be >= 1, got {v}")
@@ -844,6 +884,11 @@ def predict(
     assumptions = list(s.assumptions) + _standard_assumptions(s)
     if mix.dataset is not None:
         assumptions.append(_dataset_assumption(mix))
+    if mix.prefix_hit_rate:
+        assumptions.append(
+            f"prefix cache: {mix.prefix_hit_rate:.0%} of each prompt is cached, "
+            f"{i_new:,.0f} of {i:,.0f} tokens prefilled"
+        )
     b_max = max(max_batch(s, mix, max_num_seqs), 1.0)
     pp = s.pipeline_parallel_size
     # Pipeline parallelism keeps pp micro-batches in flight; the engine splits the running batch between them.
@@ -859,7 +904,7 @@ def predict(
             assumptions.append(
                 f"static batch {batch_size} above the engine default max_num_seqs {s.engine.max_num_seqs}"
             )
-        prefill, _ = _prefill_time(s, b * i, sl)
+        prefill, _ = _prefill_time(s, b * i_new, sl)
         ttft = prefill
         t_dec = _f(step_time(s, 0, b, b * resident).total)
         latency = ttft + steps * t_dec
@@ -877,10 +922,10 @@ def predict(
         cycle, t_dec, extra = _mixed_cycle(s, batch, mix)
         steady_rps = batch / (cycle / pp_gain)
         steady_tpot = cycle / max(steps, 1) if o > 1 else t_dec
-        one_prefill, _ = _prefill_time(s, i, sl, batch - 1, (batch - 1) * resident)
+        one_prefill, _ = _prefill_time(s, i_new, sl, batch - 1, (batch - 1) * resident)
         # One wave: `batch` requests arrive together; the k-th prompt's first token waits for the k-1 prompts
         # before it; every request then decodes while the later prompts are still being prefilled.
-        alone, _ = _prefill_time(s, batch * i, sl)
+        alone, _ = _prefill_time(s, batch * i_new, sl)
         wave = alone + steps * t_dec
         first_ttft = alone * (batch + 1) / (2 * batch)
         wave_tpot = (wave - first_ttft) / max(steps, 1) if o > 1 else t_dec
@@ -914,7 +959,7 @@ def predict(
         batch = 1.0
         tpot = t_dec = _f(step_time(s, 0, 1, i).total)
         for _ in range(60):  # fixed point: batch = rate x residence time (Little)
-            cycle, t_dec, extra = _mixed_cycle(s, batch, mix)
+            cycle, t_dec, extra = _mixed_cycle(s, batch, mix, arrivals_per_step=r * t_dec)
             busy = r * extra  # share of time spent on prefill work
             if busy >= 1:
                 break
@@ -924,7 +969,7 @@ def predict(
                 batch = new
                 break
             batch = 0.5 * batch + 0.5 * new
-        one_prefill, _ = _prefill_time(s, i, sl, batch, batch * resident)
+        one_prefill, _ = _prefill_time(s, i_new, sl, batch, batch * resident)
         if utilization < 1:
             wait = utilization / (2 * (1 - utilization)) * one_prefill  # M/D/1 queue on admission
             stable = True
@@ -941,12 +986,20 @@ def predict(
         ttft = one_prefill + 0.5 * t_dec * max(s.engine.num_scheduler_steps, 1) + wait
         latency = ttft + steps * tpot
         details["max_requests_per_s"] = r_max
+    if mode != "batch" and s.engine.frontend_s:
+        # a served request's first token also waits for the HTTP front end (offline batches do not)
+        ttft += s.engine.frontend_s
+        latency += s.engine.frontend_s
+        assumptions.append(
+            f"TTFT and latency include {s.engine.frontend_s * 1e3:g} ms in the serving front end "
+            "(HTTP, tokenisation, streaming the first token)"
+        )
     out_tps = rps * o
     total_tps = rps * (i + o)
     dec = step_time(s, 0, batch, batch * resident)
     bound = "compute" if _f(dec.compute) > _f(dec.memory) else "memory"
     phys = decode_bound_tokens_per_s(s, max(batch, 1.0), resident) * (pp if pp > 1 else 1)
-    prefill_ms = _prefill_time(s, i, sl)[0] * 1e3
+    prefill_ms = _prefill_time(s, i_new, sl)[0] * 1e3
     itl = tpot
     return PerfResult(
         mode=mode,
@@ -1045,6 +1098,7 @@ def perf(
     engine_version: str | None = None,
     enforce_eager: bool = False,
     lengths: LengthMix | None = None,
+    prefix_hit_rate: float | None = None,
 ) -> PerfResult:
     """One call from names to a :class:`PerfResult` (the API behind ``vramplan perf``).
 
@@ -1067,6 +1121,7 @@ def perf(
         ("gpu_memory_utilization", gpu_memory_utilization),
         ("max_num_batched_tokens", max_num_batched_tokens),
         ("max_model_len", max_model_len),
+        ("prefix_hit_rate", prefix_hit_rate),
     ):
         check(name, value)
     if lengths is None and (input_len is None or output_len is None):
@@ -1107,4 +1162,5 @@ def perf(
         burst=burst,
         request_rate=request_rate,
         max_throughput=max_throughput,
+        prefix_hit_rate=prefix_hit_rate or 0.0,
     )

@@ -123,6 +123,7 @@ PERF_KEYS = (
     "concurrency",
     "request_rate",
     "max_throughput",
+    "prefix_hit_rate",
 )
 
 

@@ -280,6 +280,17 @@ FIELDS: dict[str, FieldSpec] = _fields(
         le=1e6,
         example=2.0,
     ),
+    FieldSpec(
+        "prefix_hit_rate",
+        float,
+        None,
+        "Share of each prompt found in the engine's prefix cache (a shared system prompt, repeated "
+        "prompts): only the rest is prefilled. Default 0.",
+        unit="fraction",
+        ge=0,
+        lt=1,
+        example=0.5,
+    ),
     # ---- hardware
     FieldSpec(
         "gpu",

@@ -151,7 +151,7 @@ def test_accuracy_on_dev_set() -> None:
             errs.append(abs(p - m) / m)
             within.append(mod.ratio_error(m, p) <= 2)
     errs.sort()
-    assert errs[len(errs) // 2] < 0.25
+    assert errs[len(errs) // 2] < 0.14  # 11.7 % at this commit (perf.md)
     assert sum(within) / len(within) > 0.9
 
 

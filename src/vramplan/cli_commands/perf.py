@@ -37,6 +37,7 @@ def perf_command(
     batch_size: int | None = option("batch_size"),
     concurrency: int | None = option("concurrency"),
     request_rate: float | None = option("request_rate"),
+    prefix_hit_rate: float | None = option("prefix_hit_rate"),
     max_throughput: Annotated[
         bool,
         typer.Option("--max-throughput", help="Batch bounded by KV capacity and max_num_seqs."),
@@ -71,6 +72,7 @@ def perf_command(
             "concurrency": concurrency,
             "request_rate": request_rate,
             "max_throughput": max_throughput,
+            "prefix_hit_rate": prefix_hit_rate,
         },
     )
     from vramplan.render import plural

@@ -343,6 +343,7 @@ class PerfRequest(ModelSource):
     max_throughput: bool = Field(
         default=False, description="Batch bounded by KV capacity and max_num_seqs."
     )
+    prefix_hit_rate: float | None = _f("prefix_hit_rate")
 
 
 class PerfResponse(BaseModel):
