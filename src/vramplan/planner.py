@@ -464,7 +464,8 @@ def _evaluate(
     steps = max(out_len - 1, 1)
     cycle = steps * t_dec + B * extra
     tpot = cycle / steps
-    ttft = t_mix * np.ceil(in_len / chunk) + 0.5 * t_dec
+    # a client's TTFT: the prompt's chunks, half a running step, and the HTTP front end
+    ttft = t_mix * np.ceil(in_len / chunk) + 0.5 * t_dec + e.frontend_s
     pp = np.asarray(s.pipeline_parallel_size)
     gain = np.where(pp > 1, pp * PIPELINE_EFFICIENCY, 1.0)
     rps = B / (cycle / gain)
