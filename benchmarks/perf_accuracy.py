@@ -160,9 +160,7 @@ def engine_overrides(case: dict[str, Any], engine: str) -> dict[str, Any]:
 def version_of(case: dict[str, Any], engine: str) -> str | None:
     """The engine version the case ran (its KV pool and batch defaults follow that version's profile)."""
     m = re.match(r"\s*v?(\d+(?:\.\d+)*)", str(case.get("engine_version") or ""))
-    if engine == "vllm-0.5" or not m:
-        return None  # "vllm-0.5" already names its version
-    return m.group(1)
+    return m.group(1) if m else None  # the version also picks perf's row (vllm-0.5, sglang-0.3)
 
 
 def max_len_of(case: dict[str, Any], default: int) -> int:
@@ -179,9 +177,6 @@ def predict_case(case: dict[str, Any]) -> dict[str, Any]:
         raise LookupError(NOT_COVERED[base])
     model = SAME_ARCHITECTURE.get(base, base)
     engine = ENGINE[case["engine"]]
-    version = str(case.get("engine_version") or "")
-    if engine == "vllm" and version.startswith(("0.2", "0.3", "0.4", "0.5")):
-        engine = "vllm-0.5"  # the pre-0.6 engine: synchronous CPU work per step, no chunked prefill
     gpu = gpu_of(case)
     dtype, quant, kv = precision_of(case)
     if case["source_kind"] and "mlperf" in str(case["source_kind"]).lower() and quant is None:
@@ -440,6 +435,9 @@ NOTES = """\
 - SGLang runs prefills as batches of their own (enable_mixed_chunk is off by default), so each waiting prompt
   at a moderate Poisson rate costs a whole step (sglang030 70B TTFT -31 % -> -9 %, TPOT -40 % -> -34 %);
   the TPOT still left is shared by every TP4 70B H100 case (vLLM 0.6 -18 %, TRT-LLM ITL -33 %).
+- A case's engine version picks perf's row: vLLM before 0.6 (`vllm-0.5`: synchronous CPU work per step, no
+  chunked prefill) and SGLang before 0.4 (`sglang-0.3`: no overlap scheduler, so its scheduling time sits
+  between GPU steps; sglang030 8B offline +32 % -> +28 %, 70B TPOT -34 % -> -28 %).
 - vllm060 ShareGPT cases use --num-scheduler-steps 10: ITL there is a burst gap, so TPOT is compared.
 - MLPerf cases: the running batch, precision and TP are not stated; we assume FP8 and the smallest TP
   that leaves room for a batch, replicated over the 8 GPUs.

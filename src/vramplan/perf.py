@@ -131,6 +131,10 @@ _ENGINE_ROWS: dict[str, _EngineRow] = {
     # a batch of its own, decode waits (server_args.py: enable_mixed_chunk False by default, 0.3-0.5.23).
     "sglang":   (1.5e-3, 18e-6, 10e-6,  0.85, 0.75, 0.65, 96, 0.55, 0.75, False,
                  "python -m sglang.launch_server"),
+    # SGLang before 0.4: no overlap scheduler (0.4.0's "zero-overhead batch scheduler" runs the CPU work of
+    # step n+1 during step n); scheduling and output processing sit between GPU steps as in vLLM 0.6+.
+    "sglang-0.3": (2.5e-3, 18e-6, 15e-6, 0.85, 0.75, 0.65, 96, 0.55, 0.75, False,
+                   "python -m sglang.launch_server"),
     # TensorRT-LLM: C++ runtime, fused kernels, in-flight batching; best kernels of the five.
     "trtllm":   (1.0e-3, 12e-6, 5e-6,   0.88, 0.8,  0.72, 80, 0.6,  0.8,  True,  "trtllm-serve"),
     # TGI: Rust router + Python model server; flash-decoding kernels, more per-step overhead.
@@ -176,11 +180,26 @@ ENGINE_ALIASES = {
 }
 
 
-def engine_profile(name: str) -> EngineProfile:
-    """Engine by name or common alias; unknown names raise with the list."""
+#: Engines whose older releases ran differently enough to have their own row: engine -> (the first
+#: version of its current row, the row before it). ``--engine-version`` picks the row.
+OLDER_ROWS: dict[str, tuple[tuple[int, ...], str]] = {
+    "vllm": ((0, 6), "vllm-0.5"),
+    "sglang": ((0, 4), "sglang-0.3"),
+}
+
+
+def engine_profile(name: str, version: str | None = None) -> EngineProfile:
+    """Engine by name or common alias, its older row when ``version`` predates the current one; unknown
+    names raise with the list."""
     key = ENGINE_ALIASES.get(name.strip().lower(), name.strip().lower())
     if key not in ENGINES:
         raise InputError(f"unknown engine {name!r}: use one of {', '.join(ENGINES)}")
+    if version is not None and key in OLDER_ROWS:
+        from vramplan.engines.base import parse_version
+
+        first, older = OLDER_ROWS[key]
+        if parse_version(version) < first:
+            key = older
     return ENGINES[key]
 
 
@@ -400,7 +419,7 @@ def build_setup(
     from vramplan.memory.weights import weight_bytes
     from vramplan.model.params import count_params
 
-    prof = engine_profile(engine)
+    prof = engine_profile(engine, engine_version)
     overrides = dict(engine_overrides or {})
     fp4 = quantization is not None and quantization.strip().lower() in ("fp4", "nvfp4")
     if fp4:

@@ -335,7 +335,8 @@ FIELDS: dict[str, FieldSpec] = _fields(
         "engine",
         str,
         "vllm",
-        "Serving engine: vllm, vllm-0.5, sglang, trtllm, tgi or llamacpp.",
+        "Serving engine: vllm, sglang, trtllm, tgi or llamacpp (vllm-0.5 and sglang-0.3 name the "
+        "rows --engine-version picks for releases before 0.6 and 0.4).",
         max_length=MAX_SHORT,
         example="sglang",
     ),

@@ -117,3 +117,42 @@ def test_unmixed_prefill_pays_a_whole_step_per_waiting_prompt() -> None:
     assert saturated < alone  # waiting prompts share one weight read when the engine is saturated
     _, _, two = _mixed_cycle(s, 16, mix, arrivals_per_step=2.0)
     assert two == pytest.approx(float(step_time(s, 600, 0, 0, 300).total) / 2)
+
+
+@pytest.mark.parametrize(
+    ("engine", "version", "row"),
+    [
+        ("vllm", None, "vllm"),
+        ("vllm", "0.5.4", "vllm-0.5"),
+        ("vllm", "0.6.0", "vllm"),
+        ("sglang", "0.3.0", "sglang-0.3"),
+        ("sglang", "0.4.0", "sglang"),
+        ("sglang", "0.5.23", "sglang"),
+        ("trtllm", "0.14.0", "trtllm"),
+    ],
+)
+def test_engine_version_picks_the_perf_row(engine: str, version: str | None, row: str) -> None:
+    """`--engine-version` changes the step model where the engine changed: vLLM before 0.6 ran its CPU
+    work synchronously, SGLang before 0.4 had no overlap scheduler."""
+    from vramplan.perf import engine_profile
+
+    assert engine_profile(engine, version).name == row
+
+
+def test_old_sglang_steps_pay_their_cpu_time() -> None:
+    new = build_setup("meta-llama/Llama-3.1-8B", "A100-80GB", engine="sglang", max_model_len=4096)
+    old = build_setup(
+        "meta-llama/Llama-3.1-8B",
+        "A100-80GB",
+        engine="sglang",
+        engine_version="0.3.0",
+        max_model_len=4096,
+    )
+    assert old.engine.name == "sglang-0.3" and old.kv_capacity_tokens > 0
+    gap = float(step_time(old, 0, 32, 32 * 500).total) - float(
+        step_time(new, 0, 32, 32 * 500).total
+    )
+    expected = (old.engine.step_overhead_s - new.engine.step_overhead_s) + 32 * (
+        old.engine.per_seq_overhead_s - new.engine.per_seq_overhead_s
+    )
+    assert gap == pytest.approx(expected)

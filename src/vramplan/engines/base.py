@@ -295,12 +295,14 @@ ENGINE_MODULES: dict[str, str] = {
     "llamacpp": "vramplan.engines.llamacpp:ENGINE_MODEL",
     "hf": "vramplan.engines.hf:ENGINE_MODEL",
 }
-#: Names of the engines -> (engine, the version a name implies: perf's "vllm-0.5" is vLLM 0.5).
+#: Names of the engines -> (engine, the version a name implies: perf's "vllm-0.5" is vLLM 0.5,
+#: "sglang-0.3" SGLang 0.3).
 ENGINE_NAMES: dict[str, tuple[str, str | None]] = {
     "vllm": ("vllm", None),
     "vllm-0.5": ("vllm", "0.5"),
     "vllm-legacy": ("vllm", "0.5"),
     "sglang": ("sglang", None),
+    "sglang-0.3": ("sglang", "0.3"),
     "tgi": ("tgi", None),
     "text-generation-inference": ("tgi", None),
     "llamacpp": ("llamacpp", None),
