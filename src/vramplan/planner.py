@@ -241,7 +241,7 @@ def plan(
     _check_inputs(context, users, rate, ttft_ms, tpot_ms, availability, criterion)
     spec = _spec(model)
     model_ref = model if isinstance(model, str) else (spec.source or spec.name)
-    prof = engine_profile(engine)
+    prof = engine_profile(engine, engine_version)
     hw = [gpu_from(g, required=True) for g in (gpus or DEFAULT_GPUS)]
     out_len = output_len or min(assumptions.output_len, max(context // 2, 1))
     in_len = max(context - out_len, 1)

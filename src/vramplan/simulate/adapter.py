@@ -197,7 +197,7 @@ def kv_budget(
         derived = pool.kv_cache_tokens * kv_tok
         ovh = usable - weights - act - derived
     else:
-        prof = engine_profile(engine)
+        prof = engine_profile(engine, engine_version)
         util = gpu_memory_utilization or prof.gpu_memory_utilization
         seqs = max_num_seqs or prof.max_num_seqs
         tokens = max_num_batched_tokens or prof.max_num_batched_tokens
