@@ -110,7 +110,8 @@ class VllmProfile:
     kv_sizing: str = "estimate"
     #: V0 turns chunked prefill on by itself when max_model_len > 32K (CUDA, no sliding window, not
     #: multimodal, no LoRA/spec decode; ``EngineArgs.create_engine_config``), and SchedulerConfig then
-    #: defaults max_num_batched_tokens to this chunk: 512 in 0.6.x (config.py), 2048 in 0.7.x.
+    #: defaults max_num_batched_tokens to this chunk: 512 in 0.6.0-0.6.4 (config.py), 2048 from 0.6.5,
+    #: also in the V0 fallback of 0.8-0.10.
     v0_chunk_tokens: int | None = None
     #: Hybrid (attention + Mamba/GDN/KDA/short-conv) state pages one running request holds per state group:
     #: "one" (0.11: one page whatever the settings) or "align" (0.22+: 1 + speculative pages, 2 + speculative
@@ -137,6 +138,18 @@ EXTENSIBLE_MARGIN_FLOOR_BYTES = {"nvidia": 1 << 30, "amd": 3 << 30}
 EXTENSIBLE_MARGIN_FRACTION = 0.75
 
 
+#: Live fp32 copies of the dummy sampler's logits at the peak of V0's profile run (calibrated 9.55 on
+#: the V0 dev logs, vllm-pr10511-tp1). The peak is inside ``_apply_top_k_top_p`` (the profile's
+#: ``SamplingParams(top_p=0.99, top_k=vocab_size - 1)``, worker/model_runner.py:1231 in 0.6.5): the
+#: model-dtype logits the runner holds, their fp32 copy (sampler.py:269), the sorted values and their
+#: int64 indices (sampler.py:431), the masks, softmax and cumsum (sampler.py:437-443). Over
+#: ``max_num_seqs`` rows, never over the batched tokens (one sampled token per dummy sequence). The V0
+#: Sampler is the same code from 0.6.3 to 0.10.x (model_executor/layers/sampler.py of the 0.6.5 and
+#: 0.10.0 wheels differ only in typing, docstrings and the ``apply_penalties`` import), so the V0
+#: fallback of 0.8-0.10 runs it too, whatever the V1 row's own sampler count.
+V0_SAMPLER_COPIES = 9.55
+
+
 def _profiles() -> dict[str, VllmProfile]:
     """Known vLLM release lines, each written as its predecessor plus what that release changed.
 
@@ -148,7 +161,7 @@ def _profiles() -> dict[str, VllmProfile]:
         generation="v0",
         util_default=0.9,
         batch_defaults="v0",
-        sampler_copies=9.55,
+        sampler_copies=V0_SAMPLER_COPIES,
         non_torch_tp1_gib=1.0,
         non_torch_tp_gib=1.5,
     )
@@ -157,17 +170,20 @@ def _profiles() -> dict[str, VllmProfile]:
     rows["0.6"] = replace(
         rows["0.2"], non_torch_tp1_gib=0.3, non_torch_tp_gib=0.6, v0_chunk_tokens=512
     )
-    # 0.7.x V0 logs show 0.05-0.08 GiB non-torch at TP=1; the long-context chunk is 2048 (0.7.3).
-    rows["0.7"] = replace(
-        rows["0.6"], non_torch_tp1_gib=0.06, non_torch_tp_gib=0.5, v0_chunk_tokens=2048
-    )
-    # V1 default from 0.8 (V0 still used on compute capability < 8.0).
+    # 0.6.5: SchedulerConfig's chunked-prefill default becomes 2048 batched tokens (config.py:1344 of the
+    # 0.6.5 wheel; 512 at config.py:1114 of 0.6.4), kept in 0.6.6 (config.py:1438).
+    rows["0.6.5"] = replace(rows["0.6"], v0_chunk_tokens=2048)
+    # 0.7.x V0 logs show 0.05-0.08 GiB non-torch at TP=1; the long-context chunk stays 2048 (0.7.3).
+    rows["0.7"] = replace(rows["0.6.5"], non_torch_tp1_gib=0.06, non_torch_tp_gib=0.5)
+    # V1 default from 0.8 (V0 still used on compute capability < 8.0). That V0 fallback still turns
+    # chunked prefill on past 32K context (_set_default_args_v0: 0.8.5 arg_utils.py:1505-1524, 0.10.0
+    # arg_utils.py:1468-1485) with 2048 batched tokens (0.8.5 config.py:68; 0.9.2 and 0.10.0
+    # utils/__init__.py:81 and :84 DEFAULT_MAX_NUM_BATCHED_TOKENS): v0_chunk_tokens stays 2048.
     rows["0.8"] = replace(
         rows["0.7"],
         generation="v1",
         batch_defaults="v1-early",
         non_torch_tp_gib=0.55,
-        v0_chunk_tokens=None,
     )
     # get_batch_defaults keyed on device class (H100-class: 1024 seqs) from 0.10; the 0.10.1 A100 logs
     # fit the 0.19 sampler (activation + non-torch ~0.6 GiB at 256 seqs).
@@ -176,7 +192,8 @@ def _profiles() -> dict[str, VllmProfile]:
     )
     # 0.11 (llm-d H100 runs): 9.55 sampler copies at 1024 seqs (9.51-9.58 over four models), 0.13-0.14 GiB
     # non-torch, 0.55 at TP=2.
-    rows["0.11"] = replace(rows["0.10"], sampler_copies=9.55)
+    # V0 is gone from 0.11 (no fallback: see predict_vllm).
+    rows["0.11"] = replace(rows["0.10"], sampler_copies=9.55, v0_chunk_tokens=None)
     # 0.19 dev set: sampler peak 3.67 logits copies (3.64-3.71 over eight models); TP>1 non-torch
     # ~2.1 GiB (NCCL symmetric memory); persistent fused-MoE workspaces.
     rows["0.19"] = replace(
@@ -499,7 +516,8 @@ def _predict(
     # Activation peak of the profile run.
     a = replace(
         ActivationAssumptions(),
-        sampler_logit_copies=prof.sampler_copies,
+        # A V0 fallback (compute capability < 8.0 before 0.11) samples with V0's Sampler.
+        sampler_logit_copies=V0_SAMPLER_COPIES if generation == "v0" else prof.sampler_copies,
         activation_bytes=4 if r.precision.compute_dtype == "float32" else 2,
     )
     peak = profile_peak_bytes(
