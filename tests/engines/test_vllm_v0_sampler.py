@@ -141,3 +141,23 @@ def test_v0_fallback_turns_chunked_prefill_on_past_32k(version: str) -> None:
     )
     assert v1.settings["vllm_generation"] == "v1"
     assert not any("chunked prefill by itself" in a for a in v1.assumptions)
+
+
+def test_v0_fallback_sampler_reproduces_the_t4_log_on_every_fallback_release() -> None:
+    """Real log vllm-hfcookbook-llama32-3b-t4 (tests/data/real_logs.json): vLLM 0.8.2's V0 fallback on
+    a T4, Llama-3.2-3B (128,256-token vocabulary), 192 seqs, 2,048 batched tokens: "PyTorch activation
+    peak memory takes 0.90GiB". The V0 Sampler and ``_dummy_run`` are the same code in 0.8.5, 0.9.2
+    and 0.10.0 (see the module docstring), so each fallback release predicts that figure; with the
+    0.10 V1 row's 3.67 copies 0.10.0 predicted 0.36 GiB before.
+    """
+    case = {
+        "model": "meta-llama/Llama-3.2-3B",
+        "dtype": "float16",
+        "max_model_len": 2048,
+        "max_num_seqs": 192,
+        "max_num_batched_tokens": 2048,
+    }
+    for version in ("0.8.2", "0.9.2", "0.10.0", "0.10.1.1"):
+        pred = predict_vllm(case, gpu="T4", engine_version=version, fixes=False)
+        assert pred.settings["vllm_generation"] == "v0"
+        assert pred.activation_peak_gib == pytest.approx(0.90, rel=0.01), version
