@@ -161,3 +161,50 @@ def test_v0_fallback_sampler_reproduces_the_t4_log_on_every_fallback_release() -
         pred = predict_vllm(case, gpu="T4", engine_version=version, fixes=False)
         assert pred.settings["vllm_generation"] == "v0"
         assert pred.activation_peak_gib == pytest.approx(0.90, rel=0.01), version
+
+
+@pytest.mark.parametrize(
+    "version, prefix_caching, tokens",
+    [
+        ("0.5.0", False, 65536),  # no automatic chunked prefill yet: the whole context is the batch
+        ("0.5.3", False, 512),  # 0.5.3.post1 arg_utils.py:747-761, config.py:796
+        ("0.5.3", True, 65536),  # ... but not with prefix caching (arg_utils.py:760)
+        ("0.6.0", True, 65536),  # still excluded in 0.6.0 (arg_utils.py:843-861)
+        ("0.6.1", True, 512),  # 0.6.1.post2 arg_utils.py:879-899 drops that condition
+        ("0.6.3", True, 512),
+    ],
+)
+def test_v0_automatic_chunked_prefill_by_release(
+    version: str, prefix_caching: bool, tokens: int
+) -> None:
+    """Which V0 releases switch chunked prefill on past 32K context, and when prefix caching stops it."""
+    pred = predict_vllm(
+        {**LLAMA_8B, "max_model_len": 65536, "enable_prefix_caching": prefix_caching},
+        gpu="A100-80GB",
+        engine_version=version,
+        fixes=False,
+    )
+    assert pred.settings["max_num_batched_tokens"] == tokens
+
+
+def test_v0_chunk_blockers_per_release() -> None:
+    """Hybrid (seqlen-agnostic Mamba) models kept it off in 0.5.4-0.6.2 (0.5.4 arg_utils.py:757-764),
+    no longer from 0.6.3 (0.6.3 arg_utils.py:936-952); MLA models are kept off by the 0.8-0.10
+    fallback (0.8.5 arg_utils.py:1507-1509); multimodal ones from 0.6.3 on.
+    """
+    from vramplan.engines.vllm import v0_auto_chunked_prefill
+    from vramplan.hardware import resolve_gpu
+
+    a100 = resolve_gpu("A100-80GB")
+    hybrid = spec_of("Qwen/Qwen3-Next-80B-A3B-Thinking")
+    mla = spec_of("deepseek-ai/DeepSeek-V2-Lite")
+    dense = spec_of(LLAMA_8B["model"])
+    assert hybrid.state is not None and mla.mla is not None
+    blockers = {v: p.v0_chunk_blockers for v, p in PROFILES.entries.items()}
+    assert not v0_auto_chunked_prefill(hybrid, a100, 65536, {}, blockers["0.6"])
+    assert v0_auto_chunked_prefill(hybrid, a100, 65536, {}, blockers["0.6.3"])
+    assert v0_auto_chunked_prefill(mla, a100, 65536, {}, blockers["0.7"])
+    assert not v0_auto_chunked_prefill(mla, a100, 65536, {}, blockers["0.8"])
+    for version in ("0.5.3", "0.6", "0.6.3", "0.8"):
+        assert v0_auto_chunked_prefill(dense, a100, 65536, {}, blockers[version])
+        assert not v0_auto_chunked_prefill(dense, a100, 32768, {}, blockers[version])

@@ -108,11 +108,15 @@ class VllmProfile:
     #: then free, util defaulting to 1.0 on CUDA and ROCm; vllm/v1/worker/extensible_kv_cache.py
     #: ``measure_kv_cache_bytes``).
     kv_sizing: str = "estimate"
-    #: V0 turns chunked prefill on by itself when max_model_len > 32K (CUDA, no sliding window, not
-    #: multimodal, no LoRA/spec decode; ``EngineArgs.create_engine_config``), and SchedulerConfig then
-    #: defaults max_num_batched_tokens to this chunk: 512 in 0.6.0-0.6.4 (config.py), 2048 from 0.6.5,
+    #: V0 turns chunked prefill on by itself when max_model_len > 32K (CUDA, no sliding window, no
+    #: LoRA/spec decode; ``EngineArgs.create_engine_config``, from 0.5.3), and SchedulerConfig then
+    #: defaults max_num_batched_tokens to this chunk: 512 in 0.5.3-0.6.4 (config.py), 2048 from 0.6.5,
     #: also in the V0 fallback of 0.8-0.10.
     v0_chunk_tokens: int | None = None
+    #: What else keeps that automatic chunked prefill off, per release (``v0_auto_chunked_prefill``):
+    #: "prefix_caching" (0.5.3-0.6.0), "hybrid" (seqlen-agnostic Mamba layers, 0.5.4-0.6.2),
+    #: "multimodal" (0.6.3+), "mla" (the 0.8-0.10 fallback's ``_set_default_args_v0``).
+    v0_chunk_blockers: tuple[str, ...] = ()
     #: Hybrid (attention + Mamba/GDN/KDA/short-conv) state pages one running request holds per state group:
     #: "one" (0.11: one page whatever the settings) or "align" (0.22+: 1 + speculative pages, 2 + speculative
     #: with prefix caching, vLLM's mamba_cache_mode "align"; ``MambaSpec.max_memory_usage_bytes``).
@@ -167,23 +171,32 @@ def _profiles() -> dict[str, VllmProfile]:
     )
     # V0 with the snapshot accounting ("Memory profiling results" line, 0.6.4): 0.26-0.35 GiB non-torch;
     # chunked prefill switched on past 32K context with 512 batched tokens (0.6.3 config.py).
-    rows["0.6"] = replace(
-        rows["0.2"], non_torch_tp1_gib=0.3, non_torch_tp_gib=0.6, v0_chunk_tokens=512
-    )
+    # 0.5.3: chunked prefill switched on past 32K context (arg_utils.py:747-761 of the 0.5.3.post1
+    # wheel: not with prefix caching) at 512 batched tokens (config.py:796); 0.5.4 also leaves models
+    # with seqlen-agnostic (Mamba) layers alone (0.5.4 arg_utils.py:757-764).
+    rows["0.5.3"] = replace(rows["0.2"], v0_chunk_tokens=512, v0_chunk_blockers=("prefix_caching",))
+    rows["0.5.4"] = replace(rows["0.5.3"], v0_chunk_blockers=("prefix_caching", "hybrid"))
+    rows["0.6"] = replace(rows["0.5.4"], non_torch_tp1_gib=0.3, non_torch_tp_gib=0.6)
+    # 0.6.1: prefix caching no longer keeps it off (0.6.1.post2 arg_utils.py:879-899); 0.6.3: multimodal models
+    # do, seqlen-agnostic ones no longer (0.6.3 arg_utils.py:936-952).
+    rows["0.6.1"] = replace(rows["0.6"], v0_chunk_blockers=("hybrid",))
+    rows["0.6.3"] = replace(rows["0.6.1"], v0_chunk_blockers=("multimodal",))
     # 0.6.5: SchedulerConfig's chunked-prefill default becomes 2048 batched tokens (config.py:1344 of the
     # 0.6.5 wheel; 512 at config.py:1114 of 0.6.4), kept in 0.6.6 (config.py:1438).
-    rows["0.6.5"] = replace(rows["0.6"], v0_chunk_tokens=2048)
+    rows["0.6.5"] = replace(rows["0.6.3"], v0_chunk_tokens=2048)
     # 0.7.x V0 logs show 0.05-0.08 GiB non-torch at TP=1; the long-context chunk stays 2048 (0.7.3).
     rows["0.7"] = replace(rows["0.6.5"], non_torch_tp1_gib=0.06, non_torch_tp_gib=0.5)
     # V1 default from 0.8 (V0 still used on compute capability < 8.0). That V0 fallback still turns
     # chunked prefill on past 32K context (_set_default_args_v0: 0.8.5 arg_utils.py:1505-1524, 0.10.0
     # arg_utils.py:1468-1485) with 2048 batched tokens (0.8.5 config.py:68; 0.9.2 and 0.10.0
     # utils/__init__.py:81 and :84 DEFAULT_MAX_NUM_BATCHED_TOKENS): v0_chunk_tokens stays 2048.
+    # It leaves multimodal and MLA models alone (0.8.5 arg_utils.py:1507-1509).
     rows["0.8"] = replace(
         rows["0.7"],
         generation="v1",
         batch_defaults="v1-early",
         non_torch_tp_gib=0.55,
+        v0_chunk_blockers=("multimodal", "mla"),
     )
     # get_batch_defaults keyed on device class (H100-class: 1024 seqs) from 0.10; the 0.10.1 A100 logs
     # fit the 0.19 sampler (activation + non-torch ~0.6 GiB at 256 seqs).
@@ -267,20 +280,31 @@ def extensible_kv_bytes(
 
 
 def v0_auto_chunked_prefill(
-    spec: ModelSpec, gpu: GPU, max_len: int, settings: Mapping[str, Any]
+    spec: ModelSpec,
+    gpu: GPU,
+    max_len: int,
+    settings: Mapping[str, Any],
+    blockers: tuple[str, ...] = ("multimodal",),
 ) -> bool:
     """Whether vLLM V0 switches chunked prefill on unasked (arg_utils.py ``use_long_context``).
 
-    Only for contexts above 32K on CUDA, and not for sliding-window or multimodal models, LoRA or
-    speculative decoding (V0 0.6.3 / 0.7.3 ``create_engine_config``; 0.7 also excludes ROCm).
+    Only for contexts above 32K on CUDA, and not for sliding-window models, LoRA or speculative
+    decoding (V0 0.5.3-0.10 ``create_engine_config``; 0.6.5+ also excludes ROCm), nor for what the
+    release's ``VllmProfile.v0_chunk_blockers`` names (prefix caching, hybrid, multimodal, MLA).
     """
+    blocked = {
+        "prefix_caching": bool(settings.get("enable_prefix_caching")),
+        "hybrid": spec.state is not None,
+        "multimodal": bool(spec.extra_params),
+        "mla": spec.mla is not None,
+    }
     return (
         max_len > 32768
         and gpu.vendor == "nvidia"
         and not spec.uses_sliding_window
-        and not spec.extra_params
         and not settings.get("enable_lora")
         and not settings.get("speculative_config")
+        and not any(blocked[b] for b in blockers)
     )
 
 
@@ -454,7 +478,7 @@ def _predict(
         if (
             chunked is None
             and prof.v0_chunk_tokens
-            and v0_auto_chunked_prefill(spec, gpu, max_len, settings)
+            and v0_auto_chunked_prefill(spec, gpu, max_len, settings, prof.v0_chunk_blockers)
         ):
             chunked = True
             notes.append(
