@@ -108,10 +108,15 @@ class VllmProfile:
     #: then free, util defaulting to 1.0 on CUDA and ROCm; vllm/v1/worker/extensible_kv_cache.py
     #: ``measure_kv_cache_bytes``).
     kv_sizing: str = "estimate"
-    #: V0 turns chunked prefill on by itself when max_model_len > 32K (CUDA, no sliding window, not
-    #: multimodal, no LoRA/spec decode; ``EngineArgs.create_engine_config``), and SchedulerConfig then
-    #: defaults max_num_batched_tokens to this chunk: 512 in 0.6.x (config.py), 2048 in 0.7.x.
+    #: V0 turns chunked prefill on by itself when max_model_len > 32K (CUDA, no sliding window, no
+    #: LoRA/spec decode; ``EngineArgs.create_engine_config``, from 0.5.3), and SchedulerConfig then
+    #: defaults max_num_batched_tokens to this chunk: 512 in 0.5.3-0.6.4 (config.py), 2048 from 0.6.5,
+    #: also in the V0 fallback of 0.8-0.10.
     v0_chunk_tokens: int | None = None
+    #: What else keeps that automatic chunked prefill off, per release (``v0_auto_chunked_prefill``):
+    #: "prefix_caching" (0.5.3-0.6.0), "hybrid" (seqlen-agnostic Mamba layers, 0.5.4-0.6.2),
+    #: "multimodal" (0.6.3+), "mla" (the 0.8-0.10 fallback's ``_set_default_args_v0``).
+    v0_chunk_blockers: tuple[str, ...] = ()
     #: Hybrid (attention + Mamba/GDN/KDA/short-conv) state pages one running request holds per state group:
     #: "one" (0.11: one page whatever the settings) or "align" (0.22+: 1 + speculative pages, 2 + speculative
     #: with prefix caching, vLLM's mamba_cache_mode "align"; ``MambaSpec.max_memory_usage_bytes``).
@@ -137,6 +142,18 @@ EXTENSIBLE_MARGIN_FLOOR_BYTES = {"nvidia": 1 << 30, "amd": 3 << 30}
 EXTENSIBLE_MARGIN_FRACTION = 0.75
 
 
+#: Live fp32 copies of the dummy sampler's logits at the peak of V0's profile run (calibrated 9.55 on
+#: the V0 dev logs, vllm-pr10511-tp1). The peak is inside ``_apply_top_k_top_p`` (the profile's
+#: ``SamplingParams(top_p=0.99, top_k=vocab_size - 1)``, worker/model_runner.py:1231 in 0.6.5): the
+#: model-dtype logits the runner holds, their fp32 copy (sampler.py:269), the sorted values and their
+#: int64 indices (sampler.py:431), the masks, softmax and cumsum (sampler.py:437-443). Over
+#: ``max_num_seqs`` rows, never over the batched tokens (one sampled token per dummy sequence). The V0
+#: Sampler is the same code from 0.6.3 to 0.10.x (model_executor/layers/sampler.py of the 0.6.5 and
+#: 0.10.0 wheels differ only in typing, docstrings and the ``apply_penalties`` import), so the V0
+#: fallback of 0.8-0.10 runs it too, whatever the V1 row's own sampler count.
+V0_SAMPLER_COPIES = 9.55
+
+
 def _profiles() -> dict[str, VllmProfile]:
     """Known vLLM release lines, each written as its predecessor plus what that release changed.
 
@@ -148,26 +165,38 @@ def _profiles() -> dict[str, VllmProfile]:
         generation="v0",
         util_default=0.9,
         batch_defaults="v0",
-        sampler_copies=9.55,
+        sampler_copies=V0_SAMPLER_COPIES,
         non_torch_tp1_gib=1.0,
         non_torch_tp_gib=1.5,
     )
     # V0 with the snapshot accounting ("Memory profiling results" line, 0.6.4): 0.26-0.35 GiB non-torch;
     # chunked prefill switched on past 32K context with 512 batched tokens (0.6.3 config.py).
-    rows["0.6"] = replace(
-        rows["0.2"], non_torch_tp1_gib=0.3, non_torch_tp_gib=0.6, v0_chunk_tokens=512
-    )
-    # 0.7.x V0 logs show 0.05-0.08 GiB non-torch at TP=1; the long-context chunk is 2048 (0.7.3).
-    rows["0.7"] = replace(
-        rows["0.6"], non_torch_tp1_gib=0.06, non_torch_tp_gib=0.5, v0_chunk_tokens=2048
-    )
-    # V1 default from 0.8 (V0 still used on compute capability < 8.0).
+    # 0.5.3: chunked prefill switched on past 32K context (arg_utils.py:747-761 of the 0.5.3.post1
+    # wheel: not with prefix caching) at 512 batched tokens (config.py:796); 0.5.4 also leaves models
+    # with seqlen-agnostic (Mamba) layers alone (0.5.4 arg_utils.py:757-764).
+    rows["0.5.3"] = replace(rows["0.2"], v0_chunk_tokens=512, v0_chunk_blockers=("prefix_caching",))
+    rows["0.5.4"] = replace(rows["0.5.3"], v0_chunk_blockers=("prefix_caching", "hybrid"))
+    rows["0.6"] = replace(rows["0.5.4"], non_torch_tp1_gib=0.3, non_torch_tp_gib=0.6)
+    # 0.6.1: prefix caching no longer keeps it off (0.6.1.post2 arg_utils.py:879-899); 0.6.3: multimodal models
+    # do, seqlen-agnostic ones no longer (0.6.3 arg_utils.py:936-952).
+    rows["0.6.1"] = replace(rows["0.6"], v0_chunk_blockers=("hybrid",))
+    rows["0.6.3"] = replace(rows["0.6.1"], v0_chunk_blockers=("multimodal",))
+    # 0.6.5: SchedulerConfig's chunked-prefill default becomes 2048 batched tokens (config.py:1344 of the
+    # 0.6.5 wheel; 512 at config.py:1114 of 0.6.4), kept in 0.6.6 (config.py:1438).
+    rows["0.6.5"] = replace(rows["0.6.3"], v0_chunk_tokens=2048)
+    # 0.7.x V0 logs show 0.05-0.08 GiB non-torch at TP=1; the long-context chunk stays 2048 (0.7.3).
+    rows["0.7"] = replace(rows["0.6.5"], non_torch_tp1_gib=0.06, non_torch_tp_gib=0.5)
+    # V1 default from 0.8 (V0 still used on compute capability < 8.0). That V0 fallback still turns
+    # chunked prefill on past 32K context (_set_default_args_v0: 0.8.5 arg_utils.py:1505-1524, 0.10.0
+    # arg_utils.py:1468-1485) with 2048 batched tokens (0.8.5 config.py:68; 0.9.2 and 0.10.0
+    # utils/__init__.py:81 and :84 DEFAULT_MAX_NUM_BATCHED_TOKENS): v0_chunk_tokens stays 2048.
+    # It leaves multimodal and MLA models alone (0.8.5 arg_utils.py:1507-1509).
     rows["0.8"] = replace(
         rows["0.7"],
         generation="v1",
         batch_defaults="v1-early",
         non_torch_tp_gib=0.55,
-        v0_chunk_tokens=None,
+        v0_chunk_blockers=("multimodal", "mla"),
     )
     # get_batch_defaults keyed on device class (H100-class: 1024 seqs) from 0.10; the 0.10.1 A100 logs
     # fit the 0.19 sampler (activation + non-torch ~0.6 GiB at 256 seqs).
@@ -176,7 +205,8 @@ def _profiles() -> dict[str, VllmProfile]:
     )
     # 0.11 (llm-d H100 runs): 9.55 sampler copies at 1024 seqs (9.51-9.58 over four models), 0.13-0.14 GiB
     # non-torch, 0.55 at TP=2.
-    rows["0.11"] = replace(rows["0.10"], sampler_copies=9.55)
+    # V0 is gone from 0.11 (no fallback: see predict_vllm).
+    rows["0.11"] = replace(rows["0.10"], sampler_copies=9.55, v0_chunk_tokens=None)
     # 0.19 dev set: sampler peak 3.67 logits copies (3.64-3.71 over eight models); TP>1 non-torch
     # ~2.1 GiB (NCCL symmetric memory); persistent fused-MoE workspaces.
     rows["0.19"] = replace(
@@ -250,20 +280,31 @@ def extensible_kv_bytes(
 
 
 def v0_auto_chunked_prefill(
-    spec: ModelSpec, gpu: GPU, max_len: int, settings: Mapping[str, Any]
+    spec: ModelSpec,
+    gpu: GPU,
+    max_len: int,
+    settings: Mapping[str, Any],
+    blockers: tuple[str, ...] = ("multimodal",),
 ) -> bool:
     """Whether vLLM V0 switches chunked prefill on unasked (arg_utils.py ``use_long_context``).
 
-    Only for contexts above 32K on CUDA, and not for sliding-window or multimodal models, LoRA or
-    speculative decoding (V0 0.6.3 / 0.7.3 ``create_engine_config``; 0.7 also excludes ROCm).
+    Only for contexts above 32K on CUDA, and not for sliding-window models, LoRA or speculative
+    decoding (V0 0.5.3-0.10 ``create_engine_config``; 0.6.5+ also excludes ROCm), nor for what the
+    release's ``VllmProfile.v0_chunk_blockers`` names (prefix caching, hybrid, multimodal, MLA).
     """
+    blocked = {
+        "prefix_caching": bool(settings.get("enable_prefix_caching")),
+        "hybrid": spec.state is not None,
+        "multimodal": bool(spec.extra_params),
+        "mla": spec.mla is not None,
+    }
     return (
         max_len > 32768
         and gpu.vendor == "nvidia"
         and not spec.uses_sliding_window
-        and not spec.extra_params
         and not settings.get("enable_lora")
         and not settings.get("speculative_config")
+        and not any(blocked[b] for b in blockers)
     )
 
 
@@ -437,7 +478,7 @@ def _predict(
         if (
             chunked is None
             and prof.v0_chunk_tokens
-            and v0_auto_chunked_prefill(spec, gpu, max_len, settings)
+            and v0_auto_chunked_prefill(spec, gpu, max_len, settings, prof.v0_chunk_blockers)
         ):
             chunked = True
             notes.append(
@@ -499,7 +540,8 @@ def _predict(
     # Activation peak of the profile run.
     a = replace(
         ActivationAssumptions(),
-        sampler_logit_copies=prof.sampler_copies,
+        # A V0 fallback (compute capability < 8.0 before 0.11) samples with V0's Sampler.
+        sampler_logit_copies=V0_SAMPLER_COPIES if generation == "v0" else prof.sampler_copies,
         activation_bytes=4 if r.precision.compute_dtype == "float32" else 2,
     )
     peak = profile_peak_bytes(
