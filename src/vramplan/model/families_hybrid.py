@@ -12,12 +12,13 @@ column-parallel, output projections row-parallel.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from math import ceil
 from typing import Any
 
 from vramplan.errors import ConfigError, UnsupportedModelError
 from vramplan.model.families_inventory import Inventory, embeddings, final_norm
-from vramplan.model.params import Role
+from vramplan.model.layer_tensors import CorrectionBias, attention, dense_mlp, moe_mlp, router
 from vramplan.model.spec import (
     MAX_LAYERS,
     MAX_WIDTH,
@@ -61,19 +62,17 @@ def _dtype(cfg: Config, *fallbacks: Config, default: str = "bfloat16") -> str:
 
 
 class _Inventory(Inventory):
-    """The shared inventory plus the hybrid families' building blocks; ``h`` is the hidden size."""
+    """The shared inventory plus the hybrid families' own mixers; ``h`` is the hidden size.
 
-    def __init__(self, hidden: int) -> None:
+    Starts with the token embeddings (and the lm_head unless tied), which every hybrid lists first."""
+
+    def __init__(self, hidden: int, vocab: int, tie: bool) -> None:
         super().__init__()
-        self.h = hidden
-
-    def embeddings(self, vocab: int, tie: bool) -> None:
-        embeddings(self, vocab, self.h, tie)
+        self.h, self.vocab, self.tie = hidden, vocab, tie
+        embeddings(self, vocab, hidden, tie)
 
     def final_norm(self) -> None:
         final_norm(self, self.h)
-
-    # --- shared building blocks -------------------------------------------------------------------------
 
     def gqa(
         self,
@@ -89,39 +88,25 @@ class _Inventory(Inventory):
         o_name: str = "o_proj",
         norm_names: tuple[str, str] = ("q_norm", "k_norm"),
     ) -> None:
-        """Grouped-query attention; ``q_gate`` doubles q_proj (Qwen3-Next/3.5 gate the output per head)."""
-        h = self.h
-        self.linear(
-            "layers.attn.q_proj",
-            heads * head_dim * (2 if q_gate else 1),
-            h,
+        """Grouped-query attention under ``layers.attn``; ``qk_norm`` puts an RMSNorm over head_dim on q and k."""
+        norm = head_dim if qk_norm else 0
+        attention(
+            self,
             n,
-            "column",
-            "attention",
-            bias,
+            self.h,
+            heads,
+            kv_heads,
+            head_dim,
+            qkv_bias=bias,
+            o_bias=o_bias,
+            q_norm=norm,
+            k_norm=norm,
+            model_kv_heads=kv_heads,
+            q_gate=q_gate,
+            prefix="layers.attn",
+            o_name=o_name,
+            norm_names=norm_names,
         )
-        for kv in ("k_proj", "v_proj"):
-            self.add(
-                f"layers.attn.{kv}.weight",
-                (kv_heads * head_dim, h),
-                n,
-                "linear",
-                "kv_column",
-                component="attention",
-            )
-            if bias:
-                self.add(
-                    f"layers.attn.{kv}.bias",
-                    (kv_heads * head_dim,),
-                    n,
-                    "bias",
-                    "kv_column",
-                    component="attention",
-                )
-        self.linear(f"layers.attn.{o_name}", h, heads * head_dim, n, "row", "attention", o_bias)
-        if qk_norm:
-            for norm in norm_names:
-                self.norm(f"layers.attn.{norm}", head_dim, n, component="attention")
 
     def mla(self, n: int, heads: int, m: MLASpec, *, bias: bool = False) -> None:
         """DeepSeek-style multi-head latent attention (Kimi-Linear's full-attention layers)."""
@@ -163,45 +148,34 @@ class _Inventory(Inventory):
         *,
         gated: bool = True,
         bias: bool = False,
-        role: Role = "linear",
         component: str = "mlp",
     ) -> None:
-        """Gated (gate/up/down) or plain (up/down) MLP; ``n`` copies (layers x experts)."""
-        h = self.h
-        projections = ("gate_proj", "up_proj") if gated else ("up_proj",)
-        for proj in projections:
-            self.add(f"{prefix}.{proj}.weight", (width, h), n, role, "column", component=component)
-            if bias:
-                self.add(
-                    f"{prefix}.{proj}.bias", (width,), n, "bias", "column", component=component
-                )
-        self.add(f"{prefix}.down_proj.weight", (h, width), n, role, "row", component=component)
-        if bias:
-            self.add(f"{prefix}.down_proj.bias", (h,), n, "bias", "replicated", component=component)
+        """Gated (gate/up/down) or plain (up/down) MLP of ``n`` layers."""
+        dense_mlp(self, n, self.h, width, gated, bias, prefix, component, ungated_name="up_proj")
 
-    def router(self, experts: int, n: int, *, bias: bool = False) -> None:
-        self.add(
-            "layers.mlp.router.weight",
-            (experts, self.h),
+    def experts(
+        self,
+        n: int,
+        experts: int,
+        width: int,
+        shared: int = 0,
+        *,
+        correction_bias: CorrectionBias = "",
+        shared_gate: bool = False,
+        shared_prefix: str = "layers.mlp.shared_experts",
+    ) -> None:
+        """A router (``layers.mlp.router``) over gated experts, optional shared expert(s); ``n`` MoE layers."""
+        moe_mlp(
+            self,
             n,
-            "router",
-            "replicated",
-            component="router",
-        )
-        if bias:
-            self.add(
-                "layers.mlp.router.bias", (experts,), n, "router", "replicated", component="router"
-            )
-
-    def correction_bias(self, experts: int, n: int) -> None:
-        """DeepSeek-style fp32 ``e_score_correction_bias``: a buffer, stored in the checkpoint, not a parameter."""
-        self.add(
-            "layers.mlp.router.e_score_correction_bias",
-            (experts,),
-            n,
-            "buffer",
-            "replicated",
-            component="router",
+            self.h,
+            experts,
+            width,
+            shared,
+            correction_bias=correction_bias,
+            shared_gate=shared_gate,
+            router_name=_ROUTER,
+            shared_prefix=shared_prefix,
         )
 
     def conv(
@@ -222,11 +196,7 @@ class _Inventory(Inventory):
     def mamba2(
         self,
         n: int,
-        heads: int,
-        head_dim: int,
-        groups: int,
-        d_state: int,
-        d_conv: int,
+        dims: _Mamba2,
         *,
         conv_bias: bool,
         proj_bias: bool,
@@ -235,25 +205,62 @@ class _Inventory(Inventory):
     ) -> None:
         """Mamba2 mixer: in_proj -> (z, x, B, C, dt), depthwise conv over x/B/C, per-head A, D, dt_bias, a
         grouped gated RMSNorm over the inner width (absent in Falcon-H1 unless ``mamba_rms_norm``), out_proj."""
-        inner = heads * head_dim
-        conv_dim = inner + 2 * groups * d_state
         c = "mamba"
         self.linear(
-            "layers.mamba.in_proj", inner + conv_dim + heads, self.h, n, "column", c, proj_bias
+            "layers.mamba.in_proj",
+            dims.inner + dims.conv_channels + dims.heads,
+            self.h,
+            n,
+            "column",
+            c,
+            proj_bias,
         )
-        self.conv("layers.mamba", conv_dim, d_conv, n, conv_bias, c)
+        self.conv("layers.mamba", dims.conv_channels, dims.d_conv, n, conv_bias, c)
         for p in ("dt_bias", "A_log", "D"):
-            self.add(f"layers.mamba.{p}", (heads,), n, "norm", "column", component=c)
+            self.add(f"layers.mamba.{p}", (dims.heads,), n, "norm", "column", component=c)
         if gated_norm:
-            self.norm("layers.mamba.norm", inner, n, component=c, split="column")
+            self.norm("layers.mamba.norm", dims.inner, n, component=c, split="column")
         self.linear(
             "layers.mamba.out_proj",
             self.h,
-            inner,
+            dims.inner,
             n,
             "row",
             c,
             proj_bias if out_bias is None else out_bias,
+        )
+
+
+#: Where the hybrids' expert routers live (the 2025-2026 families call theirs ``layers.mlp.gate``).
+_ROUTER = "layers.mlp.router"
+
+
+@dataclass(frozen=True)
+class _Mamba2:
+    """A Mamba2 mixer's sizes; ``inner`` is heads x head_dim except in Mamba2ForCausalLM (expand x hidden)."""
+
+    heads: int
+    head_dim: int
+    groups: int
+    d_state: int
+    d_conv: int
+    inner: int
+
+    @property
+    def conv_channels(self) -> int:
+        """The conv runs over x, B and C."""
+        return self.inner + 2 * self.groups * self.d_state
+
+    def state(self, layers: tuple[int, ...], ssm_dtype: str | None = None) -> StateSpec:
+        return StateSpec(
+            kind="mamba2",
+            layers=layers,
+            conv_channels=self.conv_channels,
+            conv_kernel=self.d_conv,
+            recurrent_shape=(self.heads, self.head_dim, self.d_state),
+            conv_groups=self.groups,
+            group_channels=2 * self.d_state,
+            ssm_dtype=ssm_dtype,
         )
 
 
@@ -269,74 +276,66 @@ def _check_kinds(kinds: list[str], allowed: Mapping[str, str], field: str) -> li
     return out
 
 
+def _layer_kinds(types: Any, n_layers: int, allowed: Mapping[str, str]) -> list[str]:
+    """``layer_types`` mapped to our kinds: one known name per layer, else one line saying what is off."""
+    if len(types) != n_layers:
+        raise ConfigError(
+            f"layer_types has {len(types)} entries but num_hidden_layers is {n_layers}"
+        )
+    return _check_kinds(list(types), allowed, "layer_types")
+
+
+def _state_layers(attention: list[bool]) -> tuple[int, ...]:
+    """The layers that keep per-sequence state instead of KV: every layer without attention."""
+    return tuple(i for i, a in enumerate(attention) if not a)
+
+
 def _spec(
-    *,
-    name: str,
+    cfg: Config,
     model_type: str,
+    name: str,
     inv: _Inventory,
-    vocab: int,
-    layers: int,
+    *,
     heads: int,
     kv_heads: int,
     head_dim: int,
     intermediate: int,
     max_positions: int,
     attention: list[bool],
-    state: StateSpec | None,
-    dtype: str,
-    tie: bool,
-    cfg: Config,
+    state: StateSpec,
     moe: MoESpec | None = None,
     mla: MLASpec | None = None,
-    sliding_window: int | None = None,
+    dtype: str | None = None,
+    quant_from: Config | None = None,
     extra: tuple[tuple[str, int], ...] = (),
 ) -> ModelSpec:
+    """The ModelSpec of a hybrid: one layer per ``attention`` entry (True keeps KV), dtype and quantization
+    from ``cfg`` unless given (Qwen3.5 reads them from text_config too)."""
     layer_types: tuple[AttentionKind, ...] = tuple(
         "full_attention" if a else "no_attention" for a in attention
     )
+    quant = cfg if quant_from is None else quant_from
     # Vision towers stay in ``extra_params``: params.inventory appends them to the explicit tensors.
     return ModelSpec(
         name=name,
         model_type=model_type,
-        vocab_size=vocab,
+        vocab_size=inv.vocab,
         hidden_size=inv.h,
-        num_layers=layers,
+        num_layers=len(attention),
         num_heads=heads,
         num_kv_heads=kv_heads,
         head_dim=head_dim,
         intermediate_size=intermediate,
         max_position_embeddings=max_positions,
-        tie_word_embeddings=tie,
+        tie_word_embeddings=inv.tie,
         moe=moe,
         mla=mla,
         layer_types=layer_types,
-        sliding_window=sliding_window,
-        torch_dtype=dtype,
-        quantization_config=cfg.get("quantization_config") or cfg.get("compression_config"),
+        torch_dtype=_dtype(cfg) if dtype is None else dtype,
+        quantization_config=quant.get("quantization_config") or quant.get("compression_config"),
         extra_params=extra,
         state=state,
         tensors=inv.groups(),
-    )
-
-
-def _mamba2_state(
-    layers: tuple[int, ...],
-    heads: int,
-    head_dim: int,
-    groups: int,
-    d_state: int,
-    d_conv: int,
-    ssm_dtype: str | None,
-) -> StateSpec:
-    return StateSpec(
-        kind="mamba2",
-        layers=layers,
-        conv_channels=heads * head_dim + 2 * groups * d_state,
-        conv_kernel=d_conv,
-        recurrent_shape=(heads, head_dim, d_state),
-        conv_groups=groups,
-        group_channels=2 * d_state,
-        ssm_dtype=ssm_dtype,
     )
 
 
@@ -348,13 +347,7 @@ def _gdn_layers(text: Config, n_layers: int) -> list[bool]:
     (Qwen3NextConfig / Qwen3_5TextConfig default 4)."""
     types = text.get("layer_types")
     if types:
-        if len(types) != n_layers:
-            raise ConfigError(
-                f"layer_types has {len(types)} entries but num_hidden_layers is {n_layers}"
-            )
-        kinds = _check_kinds(
-            list(types), {"linear_attention": "gdn", "full_attention": "attn"}, "layer_types"
-        )
+        kinds = _layer_kinds(types, n_layers, {"linear_attention": "gdn", "full_attention": "attn"})
         return [k == "attn" for k in kinds]
     interval = _int(text, "full_attention_interval", 4)
     return [(i + 1) % interval == 0 for i in range(n_layers)]
@@ -450,8 +443,7 @@ def _qwen_gdn(cfg: Config, model_type: str, name: str) -> ModelSpec:
     if multimodal and "tie_word_embeddings" in cfg:
         tie = bool(cfg["tie_word_embeddings"])
 
-    inv = _Inventory(h)
-    inv.embeddings(vocab, tie)
+    inv = _Inventory(h, vocab, tie)
     inv.gqa(
         n_attn,
         heads,
@@ -501,18 +493,13 @@ def _qwen_gdn(cfg: Config, model_type: str, name: str) -> ModelSpec:
         if n_moe:
             width = _int(text, "moe_intermediate_size")
             shared = _int(text, "shared_expert_intermediate_size", positive=False)
-            inv.router(experts, n_moe)
-            inv.mlp(
-                "layers.mlp.experts", width, n_moe * experts, role="expert", component="experts"
-            )
-            inv.mlp("layers.mlp.shared_expert", shared, n_moe, component="shared_experts")
-            inv.add(
-                "layers.mlp.shared_expert_gate.weight",
-                (1, h),
+            inv.experts(
                 n_moe,
-                "router",
-                "replicated",
-                component="router",
+                experts,
+                width,
+                shared,
+                shared_gate=True,
+                shared_prefix="layers.mlp.shared_expert",
             )
             moe = MoESpec(
                 num_experts=experts,
@@ -534,11 +521,10 @@ def _qwen_gdn(cfg: Config, model_type: str, name: str) -> ModelSpec:
         extra = qwen3_5_vision_params(cfg["vision_config"])
     ssm = text.get("mamba_ssm_dtype")
     return _spec(
-        name=name,
-        model_type=model_type,
-        inv=inv,
-        vocab=vocab,
-        layers=n,
+        cfg,
+        model_type,
+        name,
+        inv,
         heads=heads,
         kv_heads=kv_heads,
         head_dim=d,
@@ -547,16 +533,15 @@ def _qwen_gdn(cfg: Config, model_type: str, name: str) -> ModelSpec:
         attention=attn,
         state=StateSpec(
             kind="gated_deltanet",
-            layers=tuple(i for i in range(n) if not attn[i]),
+            layers=_state_layers(attn),
             conv_channels=conv_dim,
             conv_kernel=kernel,
             recurrent_shape=(nv, dv, dk),
             ssm_dtype=str(ssm) if ssm else None,
         ),
-        dtype=_dtype(text, cfg),
-        tie=tie,
-        cfg=cfg if cfg.get("quantization_config") else text,
         moe=moe,
+        dtype=_dtype(text, cfg),
+        quant_from=cfg if cfg.get("quantization_config") else text,
         extra=extra,
     )
 
@@ -595,25 +580,25 @@ def _nemotron_h(cfg: Config, model_type: str, name: str) -> ModelSpec:
     kv_heads = _int(cfg, "num_key_value_heads", heads)
     d = _int(cfg, "head_dim", 128)
     m_heads, m_dim = _int(cfg, "mamba_num_heads", 128), _int(cfg, "mamba_head_dim", 64)
-    groups = _int(cfg, "n_groups", cfg.get("mamba_n_groups", 8))
-    d_state = _int(cfg, "ssm_state_size", 128)
-    d_conv = _int(cfg, "conv_kernel", cfg.get("mamba_d_conv", 4))
+    mamba = _Mamba2(
+        m_heads,
+        m_dim,
+        groups=_int(cfg, "n_groups", cfg.get("mamba_n_groups", 8)),
+        d_state=_int(cfg, "ssm_state_size", 128),
+        d_conv=_int(cfg, "conv_kernel", cfg.get("mamba_d_conv", 4)),
+        inner=m_heads * m_dim,
+    )
     mlp_bias = bool(cfg.get("mlp_bias", False))
     vocab = _int(cfg, "vocab_size", 131_072)
     tie = bool(cfg.get("tie_word_embeddings", False))
     count = {k: kinds.count(k) for k in ("mamba", "attention", "mlp", "moe")}
 
-    inv = _Inventory(h)
-    inv.embeddings(vocab, tie)
+    inv = _Inventory(h, vocab, tie)
     inv.gqa(count["attention"], heads, kv_heads, d)
     use_bias = bool(cfg.get("use_bias", False))
     inv.mamba2(
         count["mamba"],
-        m_heads,
-        m_dim,
-        groups,
-        d_state,
-        d_conv,
+        mamba,
         conv_bias=bool(cfg.get("use_conv_bias", cfg.get("mamba_conv_bias", True))),
         proj_bias=use_bias,
     )
@@ -626,31 +611,24 @@ def _nemotron_h(cfg: Config, model_type: str, name: str) -> ModelSpec:
         shared = _int(cfg, "moe_shared_expert_intermediate_size", 7688)
         latent = cfg.get("moe_latent_size")
         nm = count["moe"]
-        inv.router(experts, nm)
-        inv.correction_bias(experts, nm)
+        router(inv, nm, h, experts, name=_ROUTER, correction_bias="buffer")
         expert_in = h
         if latent is not None:
             latent = _int(cfg, "moe_latent_size")
             inv.linear("layers.mlp.fc1_latent_proj", latent, h, nm, "replicated", "mlp", mlp_bias)
             inv.linear("layers.mlp.fc2_latent_proj", h, latent, nm, "replicated", "mlp", mlp_bias)
-            expert_in = (
-                latent  # the latent projections are always on: counted outside the routed experts
-            )
-        inv.add(
-            "layers.mlp.experts.up_proj.weight",
-            (width, expert_in),
+            # the latent projections are always on: counted outside the routed experts
+            expert_in = latent
+        dense_mlp(
+            inv,
             nm * experts,
-            "expert",
-            "column",
+            expert_in,
+            width,
+            gated=False,
+            prefix="layers.mlp.experts",
             component="experts",
-        )
-        inv.add(
-            "layers.mlp.experts.down_proj.weight",
-            (expert_in, width),
-            nm * experts,
-            "expert",
-            "row",
-            component="experts",
+            role="expert",
+            ungated_name="up_proj",
         )
         inv.mlp(
             "layers.mlp.shared_experts",
@@ -670,38 +648,41 @@ def _nemotron_h(cfg: Config, model_type: str, name: str) -> ModelSpec:
         )
     inv.norm("layers.norm", h, n, component="norms")
     inv.final_norm()
-    ssm = (
-        cfg.get("mamba_ssm_cache_dtype") or "float32"
-    )  # vLLM: "auto" -> the HF field, else float32
+    # vLLM: "auto" -> the HF field, else float32
+    ssm = cfg.get("mamba_ssm_cache_dtype") or "float32"
     return _spec(
-        name=name,
-        model_type=model_type,
-        inv=inv,
-        vocab=vocab,
-        layers=n,
+        cfg,
+        model_type,
+        name,
+        inv,
         heads=heads,
         kv_heads=kv_heads,
         head_dim=d,
         intermediate=intermediate,
         max_positions=_int(cfg, "max_position_embeddings", 4096),
         attention=[k == "attention" for k in kinds],
-        state=_mamba2_state(
-            tuple(i for i, k in enumerate(kinds) if k == "mamba"),
-            m_heads,
-            m_dim,
-            groups,
-            d_state,
-            d_conv,
-            str(ssm),
-        ),
-        dtype=_dtype(cfg),
-        tie=tie,
-        cfg=cfg,
+        state=mamba.state(tuple(i for i, k in enumerate(kinds) if k == "mamba"), str(ssm)),
         moe=moe,
     )
 
 
 # --- IBM Granite 4.0-H (granitemoehybrid): Mamba2 or attention, MoE and a shared MLP -----------------------
+
+
+def _granite_mamba(cfg: Config, inner: int) -> _Mamba2:
+    """The ``mamba_*`` fields Granite 4.0-H and Falcon-H1 share (and their common defaults); the head dim is
+    ``mamba_d_head`` or, when "auto", the inner width over the heads."""
+    heads = _int(cfg, "mamba_n_heads", 128)
+    head_dim = cfg.get("mamba_d_head", "auto")
+    head_dim = inner // heads if head_dim in (None, "auto") else _int(cfg, "mamba_d_head")
+    return _Mamba2(
+        heads,
+        head_dim,
+        groups=_int(cfg, "mamba_n_groups", 1),
+        d_state=_int(cfg, "mamba_d_state", 256),
+        d_conv=_int(cfg, "mamba_d_conv", 4),
+        inner=heads * head_dim,
+    )
 
 
 def _granitemoehybrid(cfg: Config, model_type: str, name: str) -> ModelSpec:
@@ -718,38 +699,19 @@ def _granitemoehybrid(cfg: Config, model_type: str, name: str) -> ModelSpec:
     heads = _int(cfg, "num_attention_heads", 32)
     kv_heads = _int(cfg, "num_key_value_heads", heads)
     d = h // heads
-    m_heads = _int(cfg, "mamba_n_heads", 128)
-    expand = _int(cfg, "mamba_expand", 2)
-    m_dim = cfg.get("mamba_d_head", "auto")
-    m_dim = (expand * h) // m_heads if m_dim in (None, "auto") else _int(cfg, "mamba_d_head")
-    groups, d_state, d_conv = (
-        _int(cfg, "mamba_n_groups", 1),
-        _int(cfg, "mamba_d_state", 256),
-        _int(cfg, "mamba_d_conv", 4),
-    )
-    n_attn = kinds.count("attention")
-    n_mamba = kinds.count("mamba")
-    if n_attn + n_mamba != n:
+    mamba = _granite_mamba(cfg, _int(cfg, "mamba_expand", 2) * h)
+    attn = [k == "attention" for k in kinds]
+    n_attn = sum(attn)
+    if n_attn + kinds.count("mamba") != n:
         raise ConfigError("granitemoehybrid layer types must each be 'mamba' or 'attention'")
     vocab = _int(cfg, "vocab_size", 32_000)
     tie = bool(cfg.get("tie_word_embeddings", False))
-    inv = _Inventory(h)
-    inv.embeddings(vocab, tie)
-    inv.gqa(
-        n_attn,
-        heads,
-        kv_heads,
-        d,
-        bias=bool(cfg.get("attention_bias", False)),
-        o_bias=bool(cfg.get("attention_bias", False)),
-    )
+    inv = _Inventory(h, vocab, tie)
+    bias = bool(cfg.get("attention_bias", False))
+    inv.gqa(n_attn, heads, kv_heads, d, bias=bias, o_bias=bias)
     inv.mamba2(
-        n_mamba,
-        m_heads,
-        m_dim,
-        groups,
-        d_state,
-        d_conv,
+        n - n_attn,
+        mamba,
         conv_bias=bool(cfg.get("mamba_conv_bias", True)),
         proj_bias=bool(cfg.get("mamba_proj_bias", False)),
     )
@@ -757,8 +719,7 @@ def _granitemoehybrid(cfg: Config, model_type: str, name: str) -> ModelSpec:
     width = _int(cfg, "intermediate_size", 11_008)
     moe = None
     if experts:
-        inv.router(experts, n)
-        inv.mlp("layers.mlp.experts", width, n * experts, role="expert", component="experts")
+        inv.experts(n, experts, width)
         moe = MoESpec(
             num_experts=experts,
             experts_per_token=_int(cfg, "num_experts_per_tok", 2),
@@ -770,29 +731,17 @@ def _granitemoehybrid(cfg: Config, model_type: str, name: str) -> ModelSpec:
     inv.norm("layers.norm", h, 2 * n, component="norms")
     inv.final_norm()
     return _spec(
-        name=name,
-        model_type=model_type,
-        inv=inv,
-        vocab=vocab,
-        layers=n,
+        cfg,
+        model_type,
+        name,
+        inv,
         heads=heads,
         kv_heads=kv_heads,
         head_dim=d,
         intermediate=shared,
         max_positions=_int(cfg, "max_position_embeddings", 2048),
-        attention=[k == "attention" for k in kinds],
-        state=_mamba2_state(
-            tuple(i for i, k in enumerate(kinds) if k == "mamba"),
-            m_heads,
-            m_dim,
-            groups,
-            d_state,
-            d_conv,
-            None,
-        ),
-        dtype=_dtype(cfg),
-        tie=tie,
-        cfg=cfg,
+        attention=attn,
+        state=mamba.state(_state_layers(attn)),
         moe=moe,
     )
 
@@ -810,33 +759,21 @@ def _falcon_h1(cfg: Config, model_type: str, name: str) -> ModelSpec:
     heads = _int(cfg, "num_attention_heads", 32)
     kv_heads = _int(cfg, "num_key_value_heads", heads)
     d = _int(cfg, "head_dim", h // heads)
-    m_heads = _int(cfg, "mamba_n_heads", 128)
     inner = cfg.get("mamba_d_ssm", 1024)
     inner = _int(cfg, "mamba_d_ssm") if inner is not None else _int(cfg, "mamba_expand", 2) * h
-    m_dim = cfg.get("mamba_d_head", "auto")
-    m_dim = inner // m_heads if m_dim in (None, "auto") else _int(cfg, "mamba_d_head")
-    groups, d_state, d_conv = (
-        _int(cfg, "mamba_n_groups", 1),
-        _int(cfg, "mamba_d_state", 256),
-        _int(cfg, "mamba_d_conv", 4),
-    )
-    if m_heads * m_dim != inner:
+    mamba = _granite_mamba(cfg, inner)
+    if mamba.inner != inner:
         raise ConfigError(
             "falcon_h1: mamba_n_heads x mamba_d_head must equal the Mamba inner width (mamba_d_ssm)"
         )
     vocab = _int(cfg, "vocab_size", 128_000)
     tie = bool(cfg.get("tie_word_embeddings", False))
     bias = bool(cfg.get("attention_bias", False))
-    inv = _Inventory(h)
-    inv.embeddings(vocab, tie)
+    inv = _Inventory(h, vocab, tie)
     inv.gqa(n, heads, kv_heads, d, bias=bias, o_bias=bias)
     inv.mamba2(
         n,
-        m_heads,
-        m_dim,
-        groups,
-        d_state,
-        d_conv,
+        mamba,
         conv_bias=bool(cfg.get("mamba_conv_bias", True)),
         proj_bias=bool(cfg.get("mamba_proj_bias", False)),
         out_bias=bool(cfg.get("projectors_bias", False)),
@@ -847,21 +784,17 @@ def _falcon_h1(cfg: Config, model_type: str, name: str) -> ModelSpec:
     inv.norm("layers.norm", h, 2 * n, component="norms")
     inv.final_norm()
     return _spec(
-        name=name,
-        model_type=model_type,
-        inv=inv,
-        vocab=vocab,
-        layers=n,
+        cfg,
+        model_type,
+        name,
+        inv,
         heads=heads,
         kv_heads=kv_heads,
         head_dim=d,
         intermediate=intermediate,
         max_positions=_int(cfg, "max_position_embeddings", 8192),
         attention=[True] * n,
-        state=_mamba2_state(tuple(range(n)), m_heads, m_dim, groups, d_state, d_conv, None),
-        dtype=_dtype(cfg),
-        tie=tie,
-        cfg=cfg,
+        state=mamba.state(tuple(range(n))),
     )
 
 
@@ -870,7 +803,6 @@ def _falcon_h1(cfg: Config, model_type: str, name: str) -> ModelSpec:
 
 def _mamba1_mixer(
     inv: _Inventory,
-    prefix: str,
     n: int,
     inner: int,
     d_state: int,
@@ -883,7 +815,7 @@ def _mamba1_mixer(
 ) -> None:
     """Mamba1 mixer: in_proj (x, z), conv over x, x_proj (dt, B, C), dt_proj (with bias), A_log (inner x
     d_state), D, out_proj; Jamba adds RMSNorms over dt, B and C."""
-    c = "mamba"
+    c, prefix = "mamba", "layers.mamba"
     inv.linear(f"{prefix}.in_proj", 2 * inner, inv.h, n, "column", c, proj_bias)
     inv.conv(prefix, inner, d_conv, n, conv_bias, c)
     inv.linear(f"{prefix}.x_proj", dt_rank + 2 * d_state, inner, n, "row", c)
@@ -895,6 +827,17 @@ def _mamba1_mixer(
         inv.norm(f"{prefix}.dt_layernorm", dt_rank, n, component=c)
         inv.norm(f"{prefix}.b_layernorm", d_state, n, component=c)
         inv.norm(f"{prefix}.c_layernorm", d_state, n, component=c)
+
+
+def _mamba1_state(layers: tuple[int, ...], inner: int, d_state: int, d_conv: int) -> StateSpec:
+    """Per sequence a Mamba1 layer keeps its conv window over the inner width and (inner x d_state)."""
+    return StateSpec(
+        kind="mamba",
+        layers=layers,
+        conv_channels=inner,
+        conv_kernel=d_conv,
+        recurrent_shape=(inner, d_state),
+    )
 
 
 def _dt_rank(cfg: Config, key: str, h: int) -> int:
@@ -931,12 +874,10 @@ def _jamba(cfg: Config, model_type: str, name: str) -> ModelSpec:
     tie = bool(cfg.get("tie_word_embeddings", False))
     n_attn, n_moe = sum(attn), sum(sparse)
     width = _int(cfg, "intermediate_size", 14_336)
-    inv = _Inventory(h)
-    inv.embeddings(vocab, tie)
+    inv = _Inventory(h, vocab, tie)
     inv.gqa(n_attn, heads, kv_heads, d)
     _mamba1_mixer(
         inv,
-        "layers.mamba",
         n - n_attn,
         inner,
         d_state,
@@ -949,8 +890,7 @@ def _jamba(cfg: Config, model_type: str, name: str) -> ModelSpec:
     inv.mlp("layers.mlp", width, n - n_moe)
     moe = None
     if n_moe:
-        inv.router(experts, n_moe)
-        inv.mlp("layers.mlp.experts", width, n_moe * experts, role="expert", component="experts")
+        inv.experts(n_moe, experts, width)
         moe = MoESpec(
             num_experts=experts,
             experts_per_token=_int(cfg, "num_experts_per_tok", 2),
@@ -960,27 +900,17 @@ def _jamba(cfg: Config, model_type: str, name: str) -> ModelSpec:
     inv.norm("layers.norm", h, 2 * n, component="norms")
     inv.final_norm()
     return _spec(
-        name=name,
-        model_type=model_type,
-        inv=inv,
-        vocab=vocab,
-        layers=n,
+        cfg,
+        model_type,
+        name,
+        inv,
         heads=heads,
         kv_heads=kv_heads,
         head_dim=d,
         intermediate=width,
         max_positions=_int(cfg, "max_position_embeddings", 262_144),
         attention=attn,
-        state=StateSpec(
-            kind="mamba",
-            layers=tuple(i for i in range(n) if not attn[i]),
-            conv_channels=inner,
-            conv_kernel=d_conv,
-            recurrent_shape=(inner, d_state),
-        ),
-        dtype=_dtype(cfg),
-        tie=tie,
-        cfg=cfg,
+        state=_mamba1_state(_state_layers(attn), inner, d_state, d_conv),
         moe=moe,
     )
 
@@ -999,38 +929,24 @@ def _mamba(cfg: Config, model_type: str, name: str) -> ModelSpec:
     d_conv = _int(cfg, "conv_kernel", 4)
     vocab = _int(cfg, "vocab_size", 32_768 if v2 else 50_280)
     tie = bool(cfg.get("tie_word_embeddings", not v2))
-    inv = _Inventory(h)
-    inv.embeddings(vocab, tie)
+    inv = _Inventory(h, vocab, tie)
     conv_bias, proj_bias = bool(cfg.get("use_conv_bias", True)), bool(cfg.get("use_bias", False))
     if v2:
-        m_heads, m_dim, groups = (
+        # Mamba2Mixer sizes its inner width as expand x hidden, not heads x head_dim.
+        mamba = _Mamba2(
             _int(cfg, "num_heads", 128),
             _int(cfg, "head_dim", 64),
-            _int(cfg, "n_groups", 8),
+            groups=_int(cfg, "n_groups", 8),
+            d_state=d_state,
+            d_conv=d_conv,
+            inner=inner,
         )
-        # Mamba2Mixer sizes its inner width as expand x hidden, not heads x head_dim.
-        conv_dim = inner + 2 * groups * d_state
-        c = "mamba"
-        inv.linear("layers.mamba.in_proj", inner + conv_dim + m_heads, h, n, "column", c, proj_bias)
-        inv.conv("layers.mamba", conv_dim, d_conv, n, conv_bias, c)
-        for p in ("dt_bias", "A_log", "D"):
-            inv.add(f"layers.mamba.{p}", (m_heads,), n, "norm", "column", component=c)
-        inv.norm("layers.mamba.norm", inner, n, component=c, split="column")
-        inv.linear("layers.mamba.out_proj", h, inner, n, "row", c, proj_bias)
-        heads, head_dim = m_heads, m_dim
-        state = StateSpec(
-            kind="mamba2",
-            layers=tuple(range(n)),
-            conv_channels=conv_dim,
-            conv_kernel=d_conv,
-            recurrent_shape=(m_heads, m_dim, d_state),
-            conv_groups=groups,
-            group_channels=2 * d_state,
-        )
+        inv.mamba2(n, mamba, conv_bias=conv_bias, proj_bias=proj_bias)
+        heads, head_dim = mamba.heads, mamba.head_dim
+        state = mamba.state(tuple(range(n)))
     else:
         _mamba1_mixer(
             inv,
-            "layers.mamba",
             n,
             inner,
             d_state,
@@ -1041,21 +957,14 @@ def _mamba(cfg: Config, model_type: str, name: str) -> ModelSpec:
             inner_norms=False,
         )
         heads, head_dim = inner, 1
-        state = StateSpec(
-            kind="mamba",
-            layers=tuple(range(n)),
-            conv_channels=inner,
-            conv_kernel=d_conv,
-            recurrent_shape=(inner, d_state),
-        )
+        state = _mamba1_state(tuple(range(n)), inner, d_state, d_conv)
     inv.norm("layers.norm", h, n, component="norms")
     inv.final_norm()
     return _spec(
-        name=name,
-        model_type=model_type,
-        inv=inv,
-        vocab=vocab,
-        layers=n,
+        cfg,
+        model_type,
+        name,
+        inv,
         # No attention: the "heads" are what TP must divide (vLLM splits Mamba2 heads, Mamba1's inner width).
         heads=heads,
         kv_heads=heads,
@@ -1064,9 +973,6 @@ def _mamba(cfg: Config, model_type: str, name: str) -> ModelSpec:
         max_positions=_int(cfg, "max_position_embeddings", 1 << 20),
         attention=[False] * n,
         state=state,
-        dtype=_dtype(cfg),
-        tie=tie,
-        cfg=cfg,
     )
 
 
@@ -1099,11 +1005,7 @@ def _lfm2(cfg: Config, model_type: str, name: str) -> ModelSpec:
         full = cfg.get("full_attn_idxs")
         full_set = set(range(n)) if full is None else {int(i) for i in full}
         types = ["full_attention" if i in full_set else "conv" for i in range(n)]
-    if len(types) != n:
-        raise ConfigError(f"layer_types has {len(types)} entries but num_hidden_layers is {n}")
-    kinds = _check_kinds(
-        list(types), {"conv": "conv", "full_attention": "attention"}, "layer_types"
-    )
+    kinds = _layer_kinds(types, n, {"conv": "conv", "full_attention": "attention"})
     attn = [k == "attention" for k in kinds]
     heads = _int(cfg, "num_attention_heads", 32)
     kv_heads = _int(cfg, "num_key_value_heads", 8)
@@ -1114,8 +1016,7 @@ def _lfm2(cfg: Config, model_type: str, name: str) -> ModelSpec:
     tie = bool(cfg.get("tie_word_embeddings", cfg.get("tie_embedding", True)))
     n_attn = sum(attn)
     width = lfm2_ff_width(cfg)
-    inv = _Inventory(h)
-    inv.embeddings(vocab, tie)
+    inv = _Inventory(h, vocab, tie)
     # Lfm2Model has no final norm of its own: ``embedding_norm`` is applied after the last layer.
     inv.add("embedding_norm.weight", (h,), 1, "norm", "replicated", component="norms", stage="last")
     inv.gqa(
@@ -1136,11 +1037,10 @@ def _lfm2(cfg: Config, model_type: str, name: str) -> ModelSpec:
     inv.mlp("layers.feed_forward", width, n)
     inv.norm("layers.norm", h, 2 * n, component="norms")
     return _spec(
-        name=name,
-        model_type=model_type,
-        inv=inv,
-        vocab=vocab,
-        layers=n,
+        cfg,
+        model_type,
+        name,
+        inv,
         heads=heads,
         kv_heads=kv_heads,
         head_dim=d,
@@ -1148,18 +1048,35 @@ def _lfm2(cfg: Config, model_type: str, name: str) -> ModelSpec:
         max_positions=_int(cfg, "max_position_embeddings", 128_000),
         attention=attn,
         state=StateSpec(
-            kind="short_conv",
-            layers=tuple(i for i in range(n) if not attn[i]),
-            conv_channels=h,
-            conv_kernel=kernel,
+            kind="short_conv", layers=_state_layers(attn), conv_channels=h, conv_kernel=kernel
         ),
-        dtype=_dtype(cfg),
-        tie=tie,
-        cfg=cfg,
     )
 
 
 # --- Moonshot Kimi-Linear: KDA + MLA -------------------------------------------------------------------------
+
+
+def _kimi_layer_kinds(cfg: Config, linear_cfg: Config, n: int) -> list[str]:
+    """ "mla" or "kda" per layer: ``layer_types``, else ``linear_attn_config``'s 1-based ``full_attn_layers`` /
+    ``kda_layers``, else KimiLinearConfig's default (every 4th layer from the 5th is MLA)."""
+    types = cfg.get("layer_types")
+    if types:
+        return _layer_kinds(types, n, {"full_attention": "mla", "linear_attention": "kda"})
+    if "full_attn_layers" in linear_cfg and "kda_layers" in linear_cfg:
+        found: list[str | None] = [None] * n
+        for key, kind in (("full_attn_layers", "mla"), ("kda_layers", "kda")):
+            for layer in linear_cfg[key]:
+                if not isinstance(layer, int) or not 1 <= layer <= n:
+                    raise ConfigError(
+                        f"linear_attn_config.{key} holds {layer!r}: layers are numbered 1..{n}"
+                    )
+                found[layer - 1] = kind
+        if None in found:
+            raise ConfigError(
+                f"linear_attn_config leaves layer {found.index(None) + 1} neither KDA nor full attention"
+            )
+        return [str(k) for k in found]
+    return ["mla" if i and i % 4 == 0 else "kda" for i in range(n)]
 
 
 def _kimi_linear(cfg: Config, model_type: str, name: str) -> ModelSpec:
@@ -1175,30 +1092,7 @@ def _kimi_linear(cfg: Config, model_type: str, name: str) -> ModelSpec:
         raise ConfigError("config.json linear_attn_config must be an object")
     h = _int(cfg, "hidden_size", 2304)
     n = _int(cfg, "num_hidden_layers", 27)
-    types = cfg.get("layer_types")
-    if types:
-        if len(types) != n:
-            raise ConfigError(f"layer_types has {len(types)} entries but num_hidden_layers is {n}")
-        kinds = _check_kinds(
-            list(types), {"full_attention": "mla", "linear_attention": "kda"}, "layer_types"
-        )
-    elif "full_attn_layers" in linear_cfg and "kda_layers" in linear_cfg:
-        found: list[str | None] = [None] * n
-        for key, kind in (("full_attn_layers", "mla"), ("kda_layers", "kda")):
-            for layer in linear_cfg[key]:
-                if not isinstance(layer, int) or not 1 <= layer <= n:
-                    raise ConfigError(
-                        f"linear_attn_config.{key} holds {layer!r}: layers are numbered 1..{n}"
-                    )
-                found[layer - 1] = kind
-        if None in found:
-            raise ConfigError(
-                f"linear_attn_config leaves layer {found.index(None) + 1} neither KDA nor full attention"
-            )
-        kinds = [str(k) for k in found]
-    else:
-        kinds = ["mla" if i and i % 4 == 0 else "kda" for i in range(n)]
-    attn = [k == "mla" for k in kinds]
+    attn = [k == "mla" for k in _kimi_layer_kinds(cfg, linear_cfg, n)]
     heads = _int(cfg, "num_attention_heads", 32)
     l_heads = _int(linear_cfg, "num_heads", cfg.get("linear_num_heads", 32))
     l_dim = _int(linear_cfg, "head_dim", cfg.get("linear_head_dim", 128))
@@ -1215,8 +1109,7 @@ def _kimi_linear(cfg: Config, model_type: str, name: str) -> ModelSpec:
     tie = bool(cfg.get("tie_word_embeddings", False))
     n_attn = sum(attn)
     n_kda = n - n_attn
-    inv = _Inventory(h)
-    inv.embeddings(vocab, tie)
+    inv = _Inventory(h, vocab, tie)
     inv.mla(n_attn, heads, mla, bias=bool(cfg.get("attention_bias", False)))
     qkv = l_heads * l_dim
     c = "linear_attention"
@@ -1252,10 +1145,7 @@ def _kimi_linear(cfg: Config, model_type: str, name: str) -> ModelSpec:
         shared = width * _int(
             cfg, "num_shared_experts", cfg.get("n_shared_experts", 1), positive=False
         )
-        inv.router(experts, n_moe)
-        inv.correction_bias(experts, n_moe)
-        inv.mlp("layers.mlp.experts", width, n_moe * experts, role="expert", component="experts")
-        inv.mlp("layers.mlp.shared_experts", shared, n_moe, component="shared_experts")
+        inv.experts(n_moe, experts, width, shared, correction_bias="buffer")
         moe = MoESpec(
             num_experts=experts,
             experts_per_token=_int(cfg, "num_experts_per_token", cfg.get("num_experts_per_tok", 8)),
@@ -1266,30 +1156,25 @@ def _kimi_linear(cfg: Config, model_type: str, name: str) -> ModelSpec:
         )
     inv.norm("layers.norm", h, 2 * n, component="norms")
     inv.final_norm()
-    qk = mla.qk_nope_head_dim + mla.qk_rope_head_dim
     return _spec(
-        name=name,
-        model_type=model_type,
-        inv=inv,
-        vocab=vocab,
-        layers=n,
+        cfg,
+        model_type,
+        name,
+        inv,
         heads=heads,
         kv_heads=heads,
-        head_dim=qk,
+        head_dim=mla.qk_nope_head_dim + mla.qk_rope_head_dim,
         intermediate=intermediate,
         max_positions=_int(cfg, "max_position_embeddings", cfg.get("model_max_length", 1 << 20)),
         attention=attn,
         state=StateSpec(
             kind="kda",
-            layers=tuple(i for i in range(n) if not attn[i]),
+            layers=_state_layers(attn),
             conv_channels=3 * qkv,
             conv_kernel=kernel,
             recurrent_shape=(l_heads, l_dim, l_dim),
             ssm_dtype="float32",  # vLLM keeps the KDA recurrent state in fp32 when "auto"
         ),
-        dtype=_dtype(cfg),
-        tie=tie,
-        cfg=cfg,
         moe=moe,
         mla=mla,
     )
@@ -1308,11 +1193,7 @@ def _minimax(cfg: Config, model_type: str, name: str) -> ModelSpec:
     types = cfg.get("layer_types")
     if types is None:
         types = ["full_attention" if (i + 1) % 2 else "linear_attention" for i in range(n)]
-    if len(types) != n:
-        raise ConfigError(f"layer_types has {len(types)} entries but num_hidden_layers is {n}")
-    kinds = _check_kinds(
-        list(types), {"full_attention": "attn", "linear_attention": "linear"}, "layer_types"
-    )
+    kinds = _layer_kinds(types, n, {"full_attention": "attn", "linear_attention": "linear"})
     attn = [k == "attn" for k in kinds]
     heads = _int(cfg, "num_attention_heads", 32)
     kv_heads = _int(cfg, "num_key_value_heads", 8)
@@ -1323,24 +1204,21 @@ def _minimax(cfg: Config, model_type: str, name: str) -> ModelSpec:
     tie = bool(cfg.get("tie_word_embeddings", False))
     n_attn = sum(attn)
     n_lin = n - n_attn
-    inv = _Inventory(h)
-    inv.embeddings(vocab, tie)
+    inv = _Inventory(h, vocab, tie)
     inv.gqa(n_attn, heads, kv_heads, d)
     c = "linear_attention"
     inv.linear("layers.linear_attn.qkv_proj", 3 * heads * d, h, n_lin, "column", c)
     inv.linear("layers.linear_attn.output_gate", heads * d, h, n_lin, "column", c)
     inv.norm("layers.linear_attn.norm", heads * d, n_lin, component=c, split="column")
     inv.linear("layers.linear_attn.out_proj", h, heads * d, n_lin, "row", c)
-    inv.router(experts, n)
-    inv.mlp("layers.mlp.experts", width, n * experts, role="expert", component="experts")
+    inv.experts(n, experts, width)
     inv.norm("layers.norm", h, 2 * n, component="norms")
     inv.final_norm()
     return _spec(
-        name=name,
-        model_type=model_type,
-        inv=inv,
-        vocab=vocab,
-        layers=n,
+        cfg,
+        model_type,
+        name,
+        inv,
         heads=heads,
         kv_heads=kv_heads,
         head_dim=d,
@@ -1349,14 +1227,11 @@ def _minimax(cfg: Config, model_type: str, name: str) -> ModelSpec:
         attention=attn,
         state=StateSpec(
             kind="linear_attention",
-            layers=tuple(i for i in range(n) if not attn[i]),
+            layers=_state_layers(attn),
             conv_channels=0,
             conv_kernel=1,
             recurrent_shape=(heads, d, d),
         ),
-        dtype=_dtype(cfg),
-        tie=tie,
-        cfg=cfg,
         moe=MoESpec(
             num_experts=experts,
             experts_per_token=_int(cfg, "num_experts_per_tok", 2),
