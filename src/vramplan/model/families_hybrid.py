@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from math import ceil
-from typing import Any
+from typing import Any, NamedTuple
 
 from vramplan.errors import ConfigError, UnsupportedModelError
 from vramplan.model.families_inventory import Inventory, embeddings, final_norm
@@ -71,15 +71,10 @@ class _Inventory(Inventory):
         self.h, self.vocab, self.tie = hidden, vocab, tie
         embeddings(self, vocab, hidden, tie)
 
-    def final_norm(self) -> None:
-        final_norm(self, self.h)
-
     def gqa(
         self,
         n: int,
-        heads: int,
-        kv_heads: int,
-        head_dim: int,
+        heads: _Heads,
         *,
         bias: bool = False,
         o_bias: bool = False,
@@ -89,19 +84,17 @@ class _Inventory(Inventory):
         norm_names: tuple[str, str] = ("q_norm", "k_norm"),
     ) -> None:
         """Grouped-query attention under ``layers.attn``; ``qk_norm`` puts an RMSNorm over head_dim on q and k."""
-        norm = head_dim if qk_norm else 0
+        norm = heads.dim if qk_norm else 0
         attention(
             self,
             n,
             self.h,
-            heads,
-            kv_heads,
-            head_dim,
+            *heads,
             qkv_bias=bias,
             o_bias=o_bias,
             q_norm=norm,
             k_norm=norm,
-            model_kv_heads=kv_heads,
+            model_kv_heads=heads.kv,
             q_gate=q_gate,
             prefix="layers.attn",
             o_name=o_name,
@@ -231,6 +224,32 @@ class _Inventory(Inventory):
         )
 
 
+class _Heads(NamedTuple):
+    """Query heads, KV heads and head size; in a model without attention, what TP must divide."""
+
+    query: int
+    kv: int
+    dim: int
+
+
+def _heads(
+    cfg: Config,
+    hidden: int,
+    heads: int,
+    kv_heads: int | None,
+    head_dim: int | None = None,
+    *,
+    reads_head_dim: bool = True,
+) -> _Heads:
+    """``num_attention_heads``, ``num_key_value_heads`` (default: as many as query heads) and ``head_dim``
+    (default hidden / heads), with the family's defaults; ``reads_head_dim`` is False where the model class
+    ignores the key and always divides the hidden size."""
+    query = _int(cfg, "num_attention_heads", heads)
+    kv = _int(cfg, "num_key_value_heads", query if kv_heads is None else kv_heads)
+    dim = hidden // query if head_dim is None else head_dim
+    return _Heads(query, kv, _int(cfg, "head_dim", dim) if reads_head_dim else dim)
+
+
 #: Where the hybrids' expert routers live (the 2025-2026 families call theirs ``layers.mlp.gate``).
 _ROUTER = "layers.mlp.router"
 
@@ -296,9 +315,7 @@ def _spec(
     name: str,
     inv: _Inventory,
     *,
-    heads: int,
-    kv_heads: int,
-    head_dim: int,
+    heads: _Heads,
     intermediate: int,
     max_positions: int,
     attention: list[bool],
@@ -308,9 +325,16 @@ def _spec(
     dtype: str | None = None,
     quant_from: Config | None = None,
     extra: tuple[tuple[str, int], ...] = (),
+    norms_per_layer: int = 2,
+    ends_with_norm: bool = True,
 ) -> ModelSpec:
     """The ModelSpec of a hybrid: one layer per ``attention`` entry (True keeps KV), dtype and quantization
-    from ``cfg`` unless given (Qwen3.5 reads them from text_config too)."""
+    from ``cfg`` unless given (Qwen3.5 reads them from text_config too). It closes the inventory with the
+    RMSNorms every layer ends with and the model's final norm (LFM2 has none: its embedding norm comes last)."""
+    n = len(attention)
+    inv.norm("layers.norm", inv.h, norms_per_layer * n, component="norms")
+    if ends_with_norm:
+        final_norm(inv, inv.h)
     layer_types: tuple[AttentionKind, ...] = tuple(
         "full_attention" if a else "no_attention" for a in attention
     )
@@ -321,10 +345,10 @@ def _spec(
         model_type=model_type,
         vocab_size=inv.vocab,
         hidden_size=inv.h,
-        num_layers=len(attention),
-        num_heads=heads,
-        num_kv_heads=kv_heads,
-        head_dim=head_dim,
+        num_layers=n,
+        num_heads=heads.query,
+        num_kv_heads=heads.kv,
+        head_dim=heads.dim,
         intermediate_size=intermediate,
         max_position_embeddings=max_positions,
         tie_word_embeddings=inv.tie,
@@ -423,12 +447,12 @@ def _qwen_gdn(cfg: Config, model_type: str, name: str) -> ModelSpec:
     text.update({k: v for k, v in source.items() if v is not None})
     n = _int(text, "num_hidden_layers")
     h = _int(text, "hidden_size")
-    heads, kv_heads, d = (
-        _int(text, k) for k in ("num_attention_heads", "num_key_value_heads", "head_dim")
+    heads = _Heads(
+        *(_int(text, k) for k in ("num_attention_heads", "num_key_value_heads", "head_dim"))
     )
-    if heads % kv_heads:
+    if heads.query % heads.kv:
         raise ConfigError(
-            f"num_attention_heads {heads} is not a multiple of num_key_value_heads {kv_heads}"
+            f"num_attention_heads {heads.query} is not a multiple of num_key_value_heads {heads.kv}"
         )
     nk, nv = _int(text, "linear_num_key_heads"), _int(text, "linear_num_value_heads")
     dk, dv = _int(text, "linear_key_head_dim"), _int(text, "linear_value_head_dim")
@@ -447,8 +471,6 @@ def _qwen_gdn(cfg: Config, model_type: str, name: str) -> ModelSpec:
     inv.gqa(
         n_attn,
         heads,
-        kv_heads,
-        d,
         bias=bool(text.get("attention_bias", False)),
         q_gate=True,
         qk_norm=True,
@@ -510,8 +532,6 @@ def _qwen_gdn(cfg: Config, model_type: str, name: str) -> ModelSpec:
                 dense_layers=dense,
             )
             intermediate = intermediate or width
-    inv.norm("layers.norm", h, 2 * n, component="norms")
-    inv.final_norm()
 
     extra: tuple[tuple[str, int], ...] = ()
     if multimodal and cfg.get("vision_config") is not None:
@@ -526,8 +546,6 @@ def _qwen_gdn(cfg: Config, model_type: str, name: str) -> ModelSpec:
         name,
         inv,
         heads=heads,
-        kv_heads=kv_heads,
-        head_dim=d,
         intermediate=intermediate,
         max_positions=_int(text, "max_position_embeddings"),
         attention=attn,
@@ -576,9 +594,7 @@ def _nemotron_h(cfg: Config, model_type: str, name: str) -> ModelSpec:
     if not 0 < n <= MAX_LAYERS:
         raise ConfigError(f"nemotron_h config describes {n} layers")
     h = _int(cfg, "hidden_size", 4096)
-    heads = _int(cfg, "num_attention_heads", 32)
-    kv_heads = _int(cfg, "num_key_value_heads", heads)
-    d = _int(cfg, "head_dim", 128)
+    heads = _heads(cfg, h, 32, None, 128)
     m_heads, m_dim = _int(cfg, "mamba_num_heads", 128), _int(cfg, "mamba_head_dim", 64)
     mamba = _Mamba2(
         m_heads,
@@ -594,7 +610,7 @@ def _nemotron_h(cfg: Config, model_type: str, name: str) -> ModelSpec:
     count = {k: kinds.count(k) for k in ("mamba", "attention", "mlp", "moe")}
 
     inv = _Inventory(h, vocab, tie)
-    inv.gqa(count["attention"], heads, kv_heads, d)
+    inv.gqa(count["attention"], heads)
     use_bias = bool(cfg.get("use_bias", False))
     inv.mamba2(
         count["mamba"],
@@ -646,8 +662,6 @@ def _nemotron_h(cfg: Config, model_type: str, name: str) -> ModelSpec:
             router_correction_bias=True,
             dense_layers=tuple(i for i, k in enumerate(kinds) if k != "moe"),
         )
-    inv.norm("layers.norm", h, n, component="norms")
-    inv.final_norm()
     # vLLM: "auto" -> the HF field, else float32
     ssm = cfg.get("mamba_ssm_cache_dtype") or "float32"
     return _spec(
@@ -656,13 +670,12 @@ def _nemotron_h(cfg: Config, model_type: str, name: str) -> ModelSpec:
         name,
         inv,
         heads=heads,
-        kv_heads=kv_heads,
-        head_dim=d,
         intermediate=intermediate,
         max_positions=_int(cfg, "max_position_embeddings", 4096),
         attention=[k == "attention" for k in kinds],
         state=mamba.state(tuple(i for i, k in enumerate(kinds) if k == "mamba"), str(ssm)),
         moe=moe,
+        norms_per_layer=1,
     )
 
 
@@ -696,9 +709,7 @@ def _granitemoehybrid(cfg: Config, model_type: str, name: str) -> ModelSpec:
     kinds = _check_kinds(list(types), _NEMOTRON_TYPES, "layer_types")
     if len(kinds) != n:
         raise ConfigError(f"layer_types has {len(kinds)} entries but num_hidden_layers is {n}")
-    heads = _int(cfg, "num_attention_heads", 32)
-    kv_heads = _int(cfg, "num_key_value_heads", heads)
-    d = h // heads
+    heads = _heads(cfg, h, 32, None, reads_head_dim=False)
     mamba = _granite_mamba(cfg, _int(cfg, "mamba_expand", 2) * h)
     attn = [k == "attention" for k in kinds]
     n_attn = sum(attn)
@@ -708,7 +719,7 @@ def _granitemoehybrid(cfg: Config, model_type: str, name: str) -> ModelSpec:
     tie = bool(cfg.get("tie_word_embeddings", False))
     inv = _Inventory(h, vocab, tie)
     bias = bool(cfg.get("attention_bias", False))
-    inv.gqa(n_attn, heads, kv_heads, d, bias=bias, o_bias=bias)
+    inv.gqa(n_attn, heads, bias=bias, o_bias=bias)
     inv.mamba2(
         n - n_attn,
         mamba,
@@ -728,16 +739,12 @@ def _granitemoehybrid(cfg: Config, model_type: str, name: str) -> ModelSpec:
         )
     shared = _int(cfg, "shared_intermediate_size", 1024)
     inv.mlp("layers.shared_mlp", shared, n, component="shared_experts" if experts else "mlp")
-    inv.norm("layers.norm", h, 2 * n, component="norms")
-    inv.final_norm()
     return _spec(
         cfg,
         model_type,
         name,
         inv,
         heads=heads,
-        kv_heads=kv_heads,
-        head_dim=d,
         intermediate=shared,
         max_positions=_int(cfg, "max_position_embeddings", 2048),
         attention=attn,
@@ -756,9 +763,7 @@ def _falcon_h1(cfg: Config, model_type: str, name: str) -> ModelSpec:
     ``projectors_bias``. Defaults: FalconH1Config."""
     h = _int(cfg, "hidden_size", 4096)
     n = _int(cfg, "num_hidden_layers", 32)
-    heads = _int(cfg, "num_attention_heads", 32)
-    kv_heads = _int(cfg, "num_key_value_heads", heads)
-    d = _int(cfg, "head_dim", h // heads)
+    heads = _heads(cfg, h, 32, None)
     inner = cfg.get("mamba_d_ssm", 1024)
     inner = _int(cfg, "mamba_d_ssm") if inner is not None else _int(cfg, "mamba_expand", 2) * h
     mamba = _granite_mamba(cfg, inner)
@@ -770,7 +775,7 @@ def _falcon_h1(cfg: Config, model_type: str, name: str) -> ModelSpec:
     tie = bool(cfg.get("tie_word_embeddings", False))
     bias = bool(cfg.get("attention_bias", False))
     inv = _Inventory(h, vocab, tie)
-    inv.gqa(n, heads, kv_heads, d, bias=bias, o_bias=bias)
+    inv.gqa(n, heads, bias=bias, o_bias=bias)
     inv.mamba2(
         n,
         mamba,
@@ -781,16 +786,12 @@ def _falcon_h1(cfg: Config, model_type: str, name: str) -> ModelSpec:
     )
     intermediate = _int(cfg, "intermediate_size", 14_336)
     inv.mlp("layers.mlp", intermediate, n, bias=bool(cfg.get("mlp_bias", False)))
-    inv.norm("layers.norm", h, 2 * n, component="norms")
-    inv.final_norm()
     return _spec(
         cfg,
         model_type,
         name,
         inv,
         heads=heads,
-        kv_heads=kv_heads,
-        head_dim=d,
         intermediate=intermediate,
         max_positions=_int(cfg, "max_position_embeddings", 8192),
         attention=[True] * n,
@@ -851,9 +852,7 @@ def _jamba(cfg: Config, model_type: str, name: str) -> ModelSpec:
     Defaults: JambaConfig."""
     h = _int(cfg, "hidden_size", 4096)
     n = _int(cfg, "num_hidden_layers", 32)
-    heads = _int(cfg, "num_attention_heads", 32)
-    kv_heads = _int(cfg, "num_key_value_heads", 8)
-    d = h // heads
+    heads = _heads(cfg, h, 32, 8, reads_head_dim=False)
     a_period, a_offset = (
         _int(cfg, "attn_layer_period", 8),
         _int(cfg, "attn_layer_offset", 4, positive=False),
@@ -875,7 +874,7 @@ def _jamba(cfg: Config, model_type: str, name: str) -> ModelSpec:
     n_attn, n_moe = sum(attn), sum(sparse)
     width = _int(cfg, "intermediate_size", 14_336)
     inv = _Inventory(h, vocab, tie)
-    inv.gqa(n_attn, heads, kv_heads, d)
+    inv.gqa(n_attn, heads)
     _mamba1_mixer(
         inv,
         n - n_attn,
@@ -897,16 +896,12 @@ def _jamba(cfg: Config, model_type: str, name: str) -> ModelSpec:
             expert_intermediate_size=width,
             dense_layers=tuple(i for i in range(n) if not sparse[i]),
         )
-    inv.norm("layers.norm", h, 2 * n, component="norms")
-    inv.final_norm()
     return _spec(
         cfg,
         model_type,
         name,
         inv,
         heads=heads,
-        kv_heads=kv_heads,
-        head_dim=d,
         intermediate=width,
         max_positions=_int(cfg, "max_position_embeddings", 262_144),
         attention=attn,
@@ -958,21 +953,18 @@ def _mamba(cfg: Config, model_type: str, name: str) -> ModelSpec:
         )
         heads, head_dim = inner, 1
         state = _mamba1_state(tuple(range(n)), inner, d_state, d_conv)
-    inv.norm("layers.norm", h, n, component="norms")
-    inv.final_norm()
     return _spec(
         cfg,
         model_type,
         name,
         inv,
         # No attention: the "heads" are what TP must divide (vLLM splits Mamba2 heads, Mamba1's inner width).
-        heads=heads,
-        kv_heads=heads,
-        head_dim=head_dim,
+        heads=_Heads(heads, heads, head_dim),
         intermediate=inner,
         max_positions=_int(cfg, "max_position_embeddings", 1 << 20),
         attention=[False] * n,
         state=state,
+        norms_per_layer=1,
     )
 
 
@@ -1007,9 +999,7 @@ def _lfm2(cfg: Config, model_type: str, name: str) -> ModelSpec:
         types = ["full_attention" if i in full_set else "conv" for i in range(n)]
     kinds = _layer_kinds(types, n, {"conv": "conv", "full_attention": "attention"})
     attn = [k == "attention" for k in kinds]
-    heads = _int(cfg, "num_attention_heads", 32)
-    kv_heads = _int(cfg, "num_key_value_heads", 8)
-    d = h // heads
+    heads = _heads(cfg, h, 32, 8, reads_head_dim=False)
     kernel = _int(cfg, "conv_L_cache", 3)
     bias = bool(cfg.get("conv_bias", False))
     vocab = _int(cfg, "vocab_size", 65_536)
@@ -1022,8 +1012,6 @@ def _lfm2(cfg: Config, model_type: str, name: str) -> ModelSpec:
     inv.gqa(
         n_attn,
         heads,
-        kv_heads,
-        d,
         qk_norm=True,
         o_name="out_proj",
         norm_names=("q_layernorm", "k_layernorm"),
@@ -1035,21 +1023,19 @@ def _lfm2(cfg: Config, model_type: str, name: str) -> ModelSpec:
         inv.add("layers.conv.conv.bias", (h,), n - n_attn, "bias", "column", component=c)
     inv.linear("layers.conv.out_proj", h, h, n - n_attn, "row", c, bias)
     inv.mlp("layers.feed_forward", width, n)
-    inv.norm("layers.norm", h, 2 * n, component="norms")
     return _spec(
         cfg,
         model_type,
         name,
         inv,
         heads=heads,
-        kv_heads=kv_heads,
-        head_dim=d,
         intermediate=width,
         max_positions=_int(cfg, "max_position_embeddings", 128_000),
         attention=attn,
         state=StateSpec(
             kind="short_conv", layers=_state_layers(attn), conv_channels=h, conv_kernel=kernel
         ),
+        ends_with_norm=False,
     )
 
 
@@ -1154,16 +1140,12 @@ def _kimi_linear(cfg: Config, model_type: str, name: str) -> ModelSpec:
             router_correction_bias=True,
             dense_layers=dense,
         )
-    inv.norm("layers.norm", h, 2 * n, component="norms")
-    inv.final_norm()
     return _spec(
         cfg,
         model_type,
         name,
         inv,
-        heads=heads,
-        kv_heads=heads,
-        head_dim=mla.qk_nope_head_dim + mla.qk_rope_head_dim,
+        heads=_Heads(heads, heads, mla.qk_nope_head_dim + mla.qk_rope_head_dim),
         intermediate=intermediate,
         max_positions=_int(cfg, "max_position_embeddings", cfg.get("model_max_length", 1 << 20)),
         attention=attn,
@@ -1195,9 +1177,8 @@ def _minimax(cfg: Config, model_type: str, name: str) -> ModelSpec:
         types = ["full_attention" if (i + 1) % 2 else "linear_attention" for i in range(n)]
     kinds = _layer_kinds(types, n, {"full_attention": "attn", "linear_attention": "linear"})
     attn = [k == "attn" for k in kinds]
-    heads = _int(cfg, "num_attention_heads", 32)
-    kv_heads = _int(cfg, "num_key_value_heads", 8)
-    d = _int(cfg, "head_dim", h // heads)
+    heads = _heads(cfg, h, 32, 8)
+    n_heads, d = heads.query, heads.dim
     experts = _int(cfg, "num_local_experts", 8)
     width = _int(cfg, "intermediate_size", 14_336)
     vocab = _int(cfg, "vocab_size", 32_000)
@@ -1205,23 +1186,19 @@ def _minimax(cfg: Config, model_type: str, name: str) -> ModelSpec:
     n_attn = sum(attn)
     n_lin = n - n_attn
     inv = _Inventory(h, vocab, tie)
-    inv.gqa(n_attn, heads, kv_heads, d)
+    inv.gqa(n_attn, heads)
     c = "linear_attention"
-    inv.linear("layers.linear_attn.qkv_proj", 3 * heads * d, h, n_lin, "column", c)
-    inv.linear("layers.linear_attn.output_gate", heads * d, h, n_lin, "column", c)
-    inv.norm("layers.linear_attn.norm", heads * d, n_lin, component=c, split="column")
-    inv.linear("layers.linear_attn.out_proj", h, heads * d, n_lin, "row", c)
+    inv.linear("layers.linear_attn.qkv_proj", 3 * n_heads * d, h, n_lin, "column", c)
+    inv.linear("layers.linear_attn.output_gate", n_heads * d, h, n_lin, "column", c)
+    inv.norm("layers.linear_attn.norm", n_heads * d, n_lin, component=c, split="column")
+    inv.linear("layers.linear_attn.out_proj", h, n_heads * d, n_lin, "row", c)
     inv.experts(n, experts, width)
-    inv.norm("layers.norm", h, 2 * n, component="norms")
-    inv.final_norm()
     return _spec(
         cfg,
         model_type,
         name,
         inv,
         heads=heads,
-        kv_heads=kv_heads,
-        head_dim=d,
         intermediate=width,
         max_positions=_int(cfg, "max_position_embeddings", 4096 * 32),
         attention=attn,
@@ -1230,7 +1207,7 @@ def _minimax(cfg: Config, model_type: str, name: str) -> ModelSpec:
             layers=_state_layers(attn),
             conv_channels=0,
             conv_kernel=1,
-            recurrent_shape=(heads, d, d),
+            recurrent_shape=(n_heads, d, d),
         ),
         moe=MoESpec(
             num_experts=experts,
