@@ -61,15 +61,69 @@ def _dtype(cfg: Config, *fallbacks: Config, default: str = "bfloat16") -> str:
     return default
 
 
-class _Inventory(Inventory):
-    """The shared inventory plus the hybrid families' own mixers; ``h`` is the hidden size.
+class _HybridModel(Inventory):
+    """A hybrid model being described: the shared inventory plus the hybrid families' own mixers, and at the
+    end its ModelSpec (``spec``); ``h`` is the hidden size.
 
     Starts with the token embeddings (and the lm_head unless tied), which every hybrid lists first."""
 
-    def __init__(self, hidden: int, vocab: int, tie: bool) -> None:
+    def __init__(
+        self, cfg: Config, model_type: str, name: str, *, hidden: int, vocab: int, tie: bool
+    ) -> None:
         super().__init__()
+        self.cfg, self.model_type, self.name = cfg, model_type, name
         self.h, self.vocab, self.tie = hidden, vocab, tie
         embeddings(self, vocab, hidden, tie)
+
+    def spec(
+        self,
+        *,
+        heads: _Heads,
+        intermediate: int,
+        max_positions: int,
+        attention: list[bool],
+        state: StateSpec,
+        moe: MoESpec | None = None,
+        mla: MLASpec | None = None,
+        dtype: str | None = None,
+        quant_from: Config | None = None,
+        extra: tuple[tuple[str, int], ...] = (),
+        norms_per_layer: int = 2,
+        ends_with_norm: bool = True,
+    ) -> ModelSpec:
+        """The ModelSpec of a hybrid: one layer per ``attention`` entry (True keeps KV), dtype and quantization
+        from ``cfg`` unless given (Qwen3.5 reads them from text_config too). It closes the inventory with the
+        RMSNorms every layer ends with and the model's final norm (LFM2 has none: its embedding norm comes last)."""
+        n = len(attention)
+        self.norm("layers.norm", self.h, norms_per_layer * n, component="norms")
+        if ends_with_norm:
+            final_norm(self, self.h)
+        layer_types: tuple[AttentionKind, ...] = tuple(
+            "full_attention" if a else "no_attention" for a in attention
+        )
+        quant = self.cfg if quant_from is None else quant_from
+        # Vision towers stay in ``extra_params``: params.inventory appends them to the explicit tensors.
+        return ModelSpec(
+            name=self.name,
+            model_type=self.model_type,
+            vocab_size=self.vocab,
+            hidden_size=self.h,
+            num_layers=n,
+            num_heads=heads.query,
+            num_kv_heads=heads.kv,
+            head_dim=heads.dim,
+            intermediate_size=intermediate,
+            max_position_embeddings=max_positions,
+            tie_word_embeddings=self.tie,
+            moe=moe,
+            mla=mla,
+            layer_types=layer_types,
+            torch_dtype=_dtype(self.cfg) if dtype is None else dtype,
+            quantization_config=quant.get("quantization_config") or quant.get("compression_config"),
+            extra_params=extra,
+            state=state,
+            tensors=self.groups(),
+        )
 
     def gqa(
         self,
@@ -151,13 +205,16 @@ class _Inventory(Inventory):
         n: int,
         experts: int,
         width: int,
+        top_k: int,
         shared: int = 0,
         *,
         correction_bias: CorrectionBias = "",
         shared_gate: bool = False,
         shared_prefix: str = "layers.mlp.shared_experts",
-    ) -> None:
-        """A router (``layers.mlp.router``) over gated experts, optional shared expert(s); ``n`` MoE layers."""
+        dense_layers: tuple[int, ...] = (),
+    ) -> MoESpec:
+        """A router (``layers.mlp.router``) over gated experts and optional shared expert(s) in ``n`` MoE layers;
+        returns the MoESpec saying the same, so each fact is given once."""
         moe_mlp(
             self,
             n,
@@ -169,6 +226,15 @@ class _Inventory(Inventory):
             shared_gate=shared_gate,
             router_name=_ROUTER,
             shared_prefix=shared_prefix,
+        )
+        return MoESpec(
+            num_experts=experts,
+            experts_per_token=top_k,
+            expert_intermediate_size=width,
+            shared_intermediate_size=shared,
+            shared_expert_gate=shared_gate,
+            router_correction_bias=bool(correction_bias),
+            dense_layers=dense_layers,
         )
 
     def conv(
@@ -309,60 +375,6 @@ def _state_layers(attention: list[bool]) -> tuple[int, ...]:
     return tuple(i for i, a in enumerate(attention) if not a)
 
 
-def _spec(
-    cfg: Config,
-    model_type: str,
-    name: str,
-    inv: _Inventory,
-    *,
-    heads: _Heads,
-    intermediate: int,
-    max_positions: int,
-    attention: list[bool],
-    state: StateSpec,
-    moe: MoESpec | None = None,
-    mla: MLASpec | None = None,
-    dtype: str | None = None,
-    quant_from: Config | None = None,
-    extra: tuple[tuple[str, int], ...] = (),
-    norms_per_layer: int = 2,
-    ends_with_norm: bool = True,
-) -> ModelSpec:
-    """The ModelSpec of a hybrid: one layer per ``attention`` entry (True keeps KV), dtype and quantization
-    from ``cfg`` unless given (Qwen3.5 reads them from text_config too). It closes the inventory with the
-    RMSNorms every layer ends with and the model's final norm (LFM2 has none: its embedding norm comes last)."""
-    n = len(attention)
-    inv.norm("layers.norm", inv.h, norms_per_layer * n, component="norms")
-    if ends_with_norm:
-        final_norm(inv, inv.h)
-    layer_types: tuple[AttentionKind, ...] = tuple(
-        "full_attention" if a else "no_attention" for a in attention
-    )
-    quant = cfg if quant_from is None else quant_from
-    # Vision towers stay in ``extra_params``: params.inventory appends them to the explicit tensors.
-    return ModelSpec(
-        name=name,
-        model_type=model_type,
-        vocab_size=inv.vocab,
-        hidden_size=inv.h,
-        num_layers=n,
-        num_heads=heads.query,
-        num_kv_heads=heads.kv,
-        head_dim=heads.dim,
-        intermediate_size=intermediate,
-        max_position_embeddings=max_positions,
-        tie_word_embeddings=inv.tie,
-        moe=moe,
-        mla=mla,
-        layer_types=layer_types,
-        torch_dtype=_dtype(cfg) if dtype is None else dtype,
-        quantization_config=quant.get("quantization_config") or quant.get("compression_config"),
-        extra_params=extra,
-        state=state,
-        tensors=inv.groups(),
-    )
-
-
 # --- Qwen3-Next / Qwen3.5 / Qwen3.6: gated DeltaNet + gated full attention ---------------------------------
 
 
@@ -467,7 +479,7 @@ def _qwen_gdn(cfg: Config, model_type: str, name: str) -> ModelSpec:
     if multimodal and "tie_word_embeddings" in cfg:
         tie = bool(cfg["tie_word_embeddings"])
 
-    inv = _Inventory(h, vocab, tie)
+    inv = _HybridModel(cfg, model_type, name, hidden=h, vocab=vocab, tie=tie)
     inv.gqa(
         n_attn,
         heads,
@@ -515,20 +527,14 @@ def _qwen_gdn(cfg: Config, model_type: str, name: str) -> ModelSpec:
         if n_moe:
             width = _int(text, "moe_intermediate_size")
             shared = _int(text, "shared_expert_intermediate_size", positive=False)
-            inv.experts(
+            moe = inv.experts(
                 n_moe,
                 experts,
                 width,
+                _int(text, "num_experts_per_tok"),
                 shared,
                 shared_gate=True,
                 shared_prefix="layers.mlp.shared_expert",
-            )
-            moe = MoESpec(
-                num_experts=experts,
-                experts_per_token=_int(text, "num_experts_per_tok"),
-                expert_intermediate_size=width,
-                shared_intermediate_size=shared,
-                shared_expert_gate=True,
                 dense_layers=dense,
             )
             intermediate = intermediate or width
@@ -540,11 +546,7 @@ def _qwen_gdn(cfg: Config, model_type: str, name: str) -> ModelSpec:
 
         extra = qwen3_5_vision_params(cfg["vision_config"])
     ssm = text.get("mamba_ssm_dtype")
-    return _spec(
-        cfg,
-        model_type,
-        name,
-        inv,
+    return inv.spec(
         heads=heads,
         intermediate=intermediate,
         max_positions=_int(text, "max_position_embeddings"),
@@ -609,7 +611,7 @@ def _nemotron_h(cfg: Config, model_type: str, name: str) -> ModelSpec:
     tie = bool(cfg.get("tie_word_embeddings", False))
     count = {k: kinds.count(k) for k in ("mamba", "attention", "mlp", "moe")}
 
-    inv = _Inventory(h, vocab, tie)
+    inv = _HybridModel(cfg, model_type, name, hidden=h, vocab=vocab, tie=tie)
     inv.gqa(count["attention"], heads)
     use_bias = bool(cfg.get("use_bias", False))
     inv.mamba2(
@@ -664,11 +666,7 @@ def _nemotron_h(cfg: Config, model_type: str, name: str) -> ModelSpec:
         )
     # vLLM: "auto" -> the HF field, else float32
     ssm = cfg.get("mamba_ssm_cache_dtype") or "float32"
-    return _spec(
-        cfg,
-        model_type,
-        name,
-        inv,
+    return inv.spec(
         heads=heads,
         intermediate=intermediate,
         max_positions=_int(cfg, "max_position_embeddings", 4096),
@@ -717,7 +715,7 @@ def _granitemoehybrid(cfg: Config, model_type: str, name: str) -> ModelSpec:
         raise ConfigError("granitemoehybrid layer types must each be 'mamba' or 'attention'")
     vocab = _int(cfg, "vocab_size", 32_000)
     tie = bool(cfg.get("tie_word_embeddings", False))
-    inv = _Inventory(h, vocab, tie)
+    inv = _HybridModel(cfg, model_type, name, hidden=h, vocab=vocab, tie=tie)
     bias = bool(cfg.get("attention_bias", False))
     inv.gqa(n_attn, heads, bias=bias, o_bias=bias)
     inv.mamba2(
@@ -729,21 +727,14 @@ def _granitemoehybrid(cfg: Config, model_type: str, name: str) -> ModelSpec:
     experts = _int(cfg, "num_local_experts", 8, positive=False)
     width = _int(cfg, "intermediate_size", 11_008)
     moe = None
-    if experts:
-        inv.experts(n, experts, width)
-        moe = MoESpec(
-            num_experts=experts,
-            experts_per_token=_int(cfg, "num_experts_per_tok", 2),
-            expert_intermediate_size=width,
-            shared_intermediate_size=_int(cfg, "shared_intermediate_size", 1024),
-        )
-    shared = _int(cfg, "shared_intermediate_size", 1024)
-    inv.mlp("layers.shared_mlp", shared, n, component="shared_experts" if experts else "mlp")
-    return _spec(
-        cfg,
-        model_type,
-        name,
-        inv,
+    if experts:  # the shared MLP runs beside the routed experts in every layer
+        top_k = _int(cfg, "num_experts_per_tok", 2)
+        shared = _int(cfg, "shared_intermediate_size", 1024)
+        moe = inv.experts(n, experts, width, top_k, shared, shared_prefix="layers.shared_mlp")
+    else:
+        shared = _int(cfg, "shared_intermediate_size", 1024)
+        inv.mlp("layers.shared_mlp", shared, n)
+    return inv.spec(
         heads=heads,
         intermediate=shared,
         max_positions=_int(cfg, "max_position_embeddings", 2048),
@@ -774,7 +765,7 @@ def _falcon_h1(cfg: Config, model_type: str, name: str) -> ModelSpec:
     vocab = _int(cfg, "vocab_size", 128_000)
     tie = bool(cfg.get("tie_word_embeddings", False))
     bias = bool(cfg.get("attention_bias", False))
-    inv = _Inventory(h, vocab, tie)
+    inv = _HybridModel(cfg, model_type, name, hidden=h, vocab=vocab, tie=tie)
     inv.gqa(n, heads, bias=bias, o_bias=bias)
     inv.mamba2(
         n,
@@ -786,11 +777,7 @@ def _falcon_h1(cfg: Config, model_type: str, name: str) -> ModelSpec:
     )
     intermediate = _int(cfg, "intermediate_size", 14_336)
     inv.mlp("layers.mlp", intermediate, n, bias=bool(cfg.get("mlp_bias", False)))
-    return _spec(
-        cfg,
-        model_type,
-        name,
-        inv,
+    return inv.spec(
         heads=heads,
         intermediate=intermediate,
         max_positions=_int(cfg, "max_position_embeddings", 8192),
@@ -803,7 +790,7 @@ def _falcon_h1(cfg: Config, model_type: str, name: str) -> ModelSpec:
 
 
 def _mamba1_mixer(
-    inv: _Inventory,
+    inv: _HybridModel,
     n: int,
     inner: int,
     d_state: int,
@@ -873,7 +860,7 @@ def _jamba(cfg: Config, model_type: str, name: str) -> ModelSpec:
     tie = bool(cfg.get("tie_word_embeddings", False))
     n_attn, n_moe = sum(attn), sum(sparse)
     width = _int(cfg, "intermediate_size", 14_336)
-    inv = _Inventory(h, vocab, tie)
+    inv = _HybridModel(cfg, model_type, name, hidden=h, vocab=vocab, tie=tie)
     inv.gqa(n_attn, heads)
     _mamba1_mixer(
         inv,
@@ -889,18 +876,10 @@ def _jamba(cfg: Config, model_type: str, name: str) -> ModelSpec:
     inv.mlp("layers.mlp", width, n - n_moe)
     moe = None
     if n_moe:
-        inv.experts(n_moe, experts, width)
-        moe = MoESpec(
-            num_experts=experts,
-            experts_per_token=_int(cfg, "num_experts_per_tok", 2),
-            expert_intermediate_size=width,
-            dense_layers=tuple(i for i in range(n) if not sparse[i]),
-        )
-    return _spec(
-        cfg,
-        model_type,
-        name,
-        inv,
+        top_k = _int(cfg, "num_experts_per_tok", 2)
+        dense = tuple(i for i in range(n) if not sparse[i])
+        moe = inv.experts(n_moe, experts, width, top_k, dense_layers=dense)
+    return inv.spec(
         heads=heads,
         intermediate=width,
         max_positions=_int(cfg, "max_position_embeddings", 262_144),
@@ -924,7 +903,7 @@ def _mamba(cfg: Config, model_type: str, name: str) -> ModelSpec:
     d_conv = _int(cfg, "conv_kernel", 4)
     vocab = _int(cfg, "vocab_size", 32_768 if v2 else 50_280)
     tie = bool(cfg.get("tie_word_embeddings", not v2))
-    inv = _Inventory(h, vocab, tie)
+    inv = _HybridModel(cfg, model_type, name, hidden=h, vocab=vocab, tie=tie)
     conv_bias, proj_bias = bool(cfg.get("use_conv_bias", True)), bool(cfg.get("use_bias", False))
     if v2:
         # Mamba2Mixer sizes its inner width as expand x hidden, not heads x head_dim.
@@ -953,11 +932,7 @@ def _mamba(cfg: Config, model_type: str, name: str) -> ModelSpec:
         )
         heads, head_dim = inner, 1
         state = _mamba1_state(tuple(range(n)), inner, d_state, d_conv)
-    return _spec(
-        cfg,
-        model_type,
-        name,
-        inv,
+    return inv.spec(
         # No attention: the "heads" are what TP must divide (vLLM splits Mamba2 heads, Mamba1's inner width).
         heads=_Heads(heads, heads, head_dim),
         intermediate=inner,
@@ -1006,7 +981,7 @@ def _lfm2(cfg: Config, model_type: str, name: str) -> ModelSpec:
     tie = bool(cfg.get("tie_word_embeddings", cfg.get("tie_embedding", True)))
     n_attn = sum(attn)
     width = lfm2_ff_width(cfg)
-    inv = _Inventory(h, vocab, tie)
+    inv = _HybridModel(cfg, model_type, name, hidden=h, vocab=vocab, tie=tie)
     # Lfm2Model has no final norm of its own: ``embedding_norm`` is applied after the last layer.
     inv.add("embedding_norm.weight", (h,), 1, "norm", "replicated", component="norms", stage="last")
     inv.gqa(
@@ -1023,11 +998,7 @@ def _lfm2(cfg: Config, model_type: str, name: str) -> ModelSpec:
         inv.add("layers.conv.conv.bias", (h,), n - n_attn, "bias", "column", component=c)
     inv.linear("layers.conv.out_proj", h, h, n - n_attn, "row", c, bias)
     inv.mlp("layers.feed_forward", width, n)
-    return _spec(
-        cfg,
-        model_type,
-        name,
-        inv,
+    return inv.spec(
         heads=heads,
         intermediate=width,
         max_positions=_int(cfg, "max_position_embeddings", 128_000),
@@ -1095,7 +1066,7 @@ def _kimi_linear(cfg: Config, model_type: str, name: str) -> ModelSpec:
     tie = bool(cfg.get("tie_word_embeddings", False))
     n_attn = sum(attn)
     n_kda = n - n_attn
-    inv = _Inventory(h, vocab, tie)
+    inv = _HybridModel(cfg, model_type, name, hidden=h, vocab=vocab, tie=tie)
     inv.mla(n_attn, heads, mla, bias=bool(cfg.get("attention_bias", False)))
     qkv = l_heads * l_dim
     c = "linear_attention"
@@ -1131,20 +1102,11 @@ def _kimi_linear(cfg: Config, model_type: str, name: str) -> ModelSpec:
         shared = width * _int(
             cfg, "num_shared_experts", cfg.get("n_shared_experts", 1), positive=False
         )
-        inv.experts(n_moe, experts, width, shared, correction_bias="buffer")
-        moe = MoESpec(
-            num_experts=experts,
-            experts_per_token=_int(cfg, "num_experts_per_token", cfg.get("num_experts_per_tok", 8)),
-            expert_intermediate_size=width,
-            shared_intermediate_size=shared,
-            router_correction_bias=True,
-            dense_layers=dense,
+        top_k = _int(cfg, "num_experts_per_token", cfg.get("num_experts_per_tok", 8))
+        moe = inv.experts(
+            n_moe, experts, width, top_k, shared, correction_bias="buffer", dense_layers=dense
         )
-    return _spec(
-        cfg,
-        model_type,
-        name,
-        inv,
+    return inv.spec(
         heads=_Heads(heads, heads, mla.qk_nope_head_dim + mla.qk_rope_head_dim),
         intermediate=intermediate,
         max_positions=_int(cfg, "max_position_embeddings", cfg.get("model_max_length", 1 << 20)),
@@ -1185,19 +1147,15 @@ def _minimax(cfg: Config, model_type: str, name: str) -> ModelSpec:
     tie = bool(cfg.get("tie_word_embeddings", False))
     n_attn = sum(attn)
     n_lin = n - n_attn
-    inv = _Inventory(h, vocab, tie)
+    inv = _HybridModel(cfg, model_type, name, hidden=h, vocab=vocab, tie=tie)
     inv.gqa(n_attn, heads)
     c = "linear_attention"
     inv.linear("layers.linear_attn.qkv_proj", 3 * n_heads * d, h, n_lin, "column", c)
     inv.linear("layers.linear_attn.output_gate", n_heads * d, h, n_lin, "column", c)
     inv.norm("layers.linear_attn.norm", n_heads * d, n_lin, component=c, split="column")
     inv.linear("layers.linear_attn.out_proj", h, n_heads * d, n_lin, "row", c)
-    inv.experts(n, experts, width)
-    return _spec(
-        cfg,
-        model_type,
-        name,
-        inv,
+    moe = inv.experts(n, experts, width, _int(cfg, "num_experts_per_tok", 2))
+    return inv.spec(
         heads=heads,
         intermediate=width,
         max_positions=_int(cfg, "max_position_embeddings", 4096 * 32),
@@ -1209,11 +1167,7 @@ def _minimax(cfg: Config, model_type: str, name: str) -> ModelSpec:
             conv_kernel=1,
             recurrent_shape=(n_heads, d, d),
         ),
-        moe=MoESpec(
-            num_experts=experts,
-            experts_per_token=_int(cfg, "num_experts_per_tok", 2),
-            expert_intermediate_size=width,
-        ),
+        moe=moe,
     )
 
 
