@@ -12,368 +12,25 @@ column-parallel, output projections row-parallel.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from math import ceil
-from typing import Any, NamedTuple
+from typing import Any
 
 from vramplan.errors import ConfigError, UnsupportedModelError
-from vramplan.model.families_inventory import Inventory, embeddings, final_norm
-from vramplan.model.layer_tensors import CorrectionBias, attention, dense_mlp, moe_mlp, router
-from vramplan.model.spec import (
-    MAX_LAYERS,
-    MAX_WIDTH,
-    AttentionKind,
-    MLASpec,
-    ModelSpec,
-    MoESpec,
-    StateKind,
-    StateSpec,
+from vramplan.model.hybrid_model import (
+    ROUTER,
+    Config,
+    Heads,
+    HybridModel,
+    Mamba2Sizes,
+    check_kinds,
+    config_dtype,
+    int_field,
+    layer_kinds,
+    read_heads,
+    state_layers,
 )
-
-Config = Mapping[str, Any]
-
-
-def _int(cfg: Config, key: str, default: Any = None, *, positive: bool = True) -> int:
-    """An integer field (or its default); one clear line when it is missing or malformed."""
-    value = cfg.get(key)
-    if value is None:
-        value = default
-    if value is None:
-        raise ConfigError(
-            f"config.json has no {key}: it does not describe a model we can size (is it truncated?)"
-        )
-    if isinstance(value, bool) or not isinstance(value, int) or value < (1 if positive else 0):
-        raise ConfigError(
-            f"config.json field {key} must be a {'positive' if positive else 'non-negative'} integer, got {value!r}"
-        )
-    if value > (MAX_LAYERS if key == "num_hidden_layers" else MAX_WIDTH):
-        raise ConfigError(
-            f"config.json field {key} = {value:,} is beyond any real model: is the file corrupt?"
-        )
-    return value
-
-
-def _dtype(cfg: Config, *fallbacks: Config, default: str = "bfloat16") -> str:
-    for c in (cfg, *fallbacks):
-        value = c.get("torch_dtype") or c.get("dtype")
-        if value:
-            return str(value).replace("torch.", "")
-    return default
-
-
-class _HybridModel(Inventory):
-    """A hybrid model being described: the shared inventory plus the hybrid families' own mixers, and at the
-    end its ModelSpec (``spec``); ``h`` is the hidden size.
-
-    Starts with the token embeddings (and the lm_head unless tied), which every hybrid lists first."""
-
-    def __init__(
-        self, cfg: Config, model_type: str, name: str, *, hidden: int, vocab: int, tie: bool
-    ) -> None:
-        super().__init__()
-        self.cfg, self.model_type, self.name = cfg, model_type, name
-        self.h, self.vocab, self.tie = hidden, vocab, tie
-        embeddings(self, vocab, hidden, tie)
-
-    def spec(
-        self,
-        *,
-        heads: _Heads,
-        intermediate: int,
-        max_positions: int,
-        attention: list[bool],
-        state: StateSpec,
-        moe: MoESpec | None = None,
-        mla: MLASpec | None = None,
-        dtype: str | None = None,
-        quant_from: Config | None = None,
-        extra: tuple[tuple[str, int], ...] = (),
-        norms_per_layer: int = 2,
-        ends_with_norm: bool = True,
-    ) -> ModelSpec:
-        """The ModelSpec of a hybrid: one layer per ``attention`` entry (True keeps KV), dtype and quantization
-        from ``cfg`` unless given (Qwen3.5 reads them from text_config too). It closes the inventory with the
-        RMSNorms every layer ends with and the model's final norm (LFM2 has none: its embedding norm comes last)."""
-        n = len(attention)
-        self.norm("layers.norm", self.h, norms_per_layer * n, component="norms")
-        if ends_with_norm:
-            final_norm(self, self.h)
-        layer_types: tuple[AttentionKind, ...] = tuple(
-            "full_attention" if a else "no_attention" for a in attention
-        )
-        quant = self.cfg if quant_from is None else quant_from
-        # Vision towers stay in ``extra_params``: params.inventory appends them to the explicit tensors.
-        return ModelSpec(
-            name=self.name,
-            model_type=self.model_type,
-            vocab_size=self.vocab,
-            hidden_size=self.h,
-            num_layers=n,
-            num_heads=heads.query,
-            num_kv_heads=heads.kv,
-            head_dim=heads.dim,
-            intermediate_size=intermediate,
-            max_position_embeddings=max_positions,
-            tie_word_embeddings=self.tie,
-            moe=moe,
-            mla=mla,
-            layer_types=layer_types,
-            torch_dtype=_dtype(self.cfg) if dtype is None else dtype,
-            quantization_config=quant.get("quantization_config") or quant.get("compression_config"),
-            extra_params=extra,
-            state=state,
-            tensors=self.groups(),
-        )
-
-    def gqa(
-        self,
-        n: int,
-        heads: _Heads,
-        *,
-        bias: bool = False,
-        o_bias: bool = False,
-        q_gate: bool = False,
-        qk_norm: bool = False,
-        o_name: str = "o_proj",
-        norm_names: tuple[str, str] = ("q_norm", "k_norm"),
-    ) -> None:
-        """Grouped-query attention under ``layers.attn``; ``qk_norm`` puts an RMSNorm over head_dim on q and k."""
-        norm = heads.dim if qk_norm else 0
-        attention(
-            self,
-            n,
-            self.h,
-            *heads,
-            qkv_bias=bias,
-            o_bias=o_bias,
-            q_norm=norm,
-            k_norm=norm,
-            model_kv_heads=heads.kv,
-            q_gate=q_gate,
-            prefix="layers.attn",
-            o_name=o_name,
-            norm_names=norm_names,
-        )
-
-    def mla(self, n: int, heads: int, m: MLASpec, *, bias: bool = False) -> None:
-        """DeepSeek-style multi-head latent attention (Kimi-Linear's full-attention layers)."""
-        h = self.h
-        qk = m.qk_nope_head_dim + m.qk_rope_head_dim
-        if m.q_lora_rank:
-            self.linear(
-                "layers.attn.q_a_proj", m.q_lora_rank, h, n, "replicated", "attention", bias
-            )
-            self.norm("layers.attn.q_a_layernorm", m.q_lora_rank, n, component="attention")
-            self.linear("layers.attn.q_b_proj", heads * qk, m.q_lora_rank, n, "column", "attention")
-        else:
-            self.linear("layers.attn.q_proj", heads * qk, h, n, "column", "attention")
-        self.linear(
-            "layers.attn.kv_a_proj_with_mqa",
-            m.kv_lora_rank + m.qk_rope_head_dim,
-            h,
-            n,
-            "replicated",
-            "attention",
-            bias,
-        )
-        self.norm("layers.attn.kv_a_layernorm", m.kv_lora_rank, n, component="attention")
-        self.linear(
-            "layers.attn.kv_b_proj",
-            heads * (m.qk_nope_head_dim + m.v_head_dim),
-            m.kv_lora_rank,
-            n,
-            "column",
-            "attention",
-        )
-        self.linear("layers.attn.o_proj", h, heads * m.v_head_dim, n, "row", "attention", bias)
-
-    def mlp(
-        self,
-        prefix: str,
-        width: int,
-        n: int,
-        *,
-        gated: bool = True,
-        bias: bool = False,
-        component: str = "mlp",
-    ) -> None:
-        """Gated (gate/up/down) or plain (up/down) MLP of ``n`` layers."""
-        dense_mlp(self, n, self.h, width, gated, bias, prefix, component, ungated_name="up_proj")
-
-    def experts(
-        self,
-        n: int,
-        experts: int,
-        width: int,
-        top_k: int,
-        shared: int = 0,
-        *,
-        correction_bias: CorrectionBias = "",
-        shared_gate: bool = False,
-        shared_prefix: str = "layers.mlp.shared_experts",
-        dense_layers: tuple[int, ...] = (),
-    ) -> MoESpec:
-        """A router (``layers.mlp.router``) over gated experts and optional shared expert(s) in ``n`` MoE layers;
-        returns the MoESpec saying the same, so each fact is given once."""
-        moe_mlp(
-            self,
-            n,
-            self.h,
-            experts,
-            width,
-            shared,
-            correction_bias=correction_bias,
-            shared_gate=shared_gate,
-            router_name=_ROUTER,
-            shared_prefix=shared_prefix,
-        )
-        return MoESpec(
-            num_experts=experts,
-            experts_per_token=top_k,
-            expert_intermediate_size=width,
-            shared_intermediate_size=shared,
-            shared_expert_gate=shared_gate,
-            router_correction_bias=bool(correction_bias),
-            dense_layers=dense_layers,
-        )
-
-    def conv(
-        self, prefix: str, channels: int, kernel: int, n: int, bias: bool, component: str
-    ) -> None:
-        """Depthwise causal Conv1d(channels, channels, kernel, groups=channels): weight (C, 1, K)."""
-        self.add(
-            f"{prefix}.conv1d.weight",
-            (channels, 1, kernel),
-            n,
-            "linear",
-            "column",
-            component=component,
-        )
-        if bias:
-            self.add(f"{prefix}.conv1d.bias", (channels,), n, "bias", "column", component=component)
-
-    def mamba2(
-        self,
-        n: int,
-        dims: _Mamba2,
-        *,
-        conv_bias: bool,
-        proj_bias: bool,
-        out_bias: bool | None = None,
-        gated_norm: bool = True,
-    ) -> None:
-        """Mamba2 mixer: in_proj -> (z, x, B, C, dt), depthwise conv over x/B/C, per-head A, D, dt_bias, a
-        grouped gated RMSNorm over the inner width (absent in Falcon-H1 unless ``mamba_rms_norm``), out_proj."""
-        c = "mamba"
-        self.linear(
-            "layers.mamba.in_proj",
-            dims.inner + dims.conv_channels + dims.heads,
-            self.h,
-            n,
-            "column",
-            c,
-            proj_bias,
-        )
-        self.conv("layers.mamba", dims.conv_channels, dims.d_conv, n, conv_bias, c)
-        for p in ("dt_bias", "A_log", "D"):
-            self.add(f"layers.mamba.{p}", (dims.heads,), n, "norm", "column", component=c)
-        if gated_norm:
-            self.norm("layers.mamba.norm", dims.inner, n, component=c, split="column")
-        self.linear(
-            "layers.mamba.out_proj",
-            self.h,
-            dims.inner,
-            n,
-            "row",
-            c,
-            proj_bias if out_bias is None else out_bias,
-        )
-
-
-class _Heads(NamedTuple):
-    """Query heads, KV heads and head size; in a model without attention, what TP must divide."""
-
-    query: int
-    kv: int
-    dim: int
-
-
-def _heads(
-    cfg: Config,
-    hidden: int,
-    heads: int,
-    kv_heads: int | None,
-    head_dim: int | None = None,
-    *,
-    reads_head_dim: bool = True,
-) -> _Heads:
-    """``num_attention_heads``, ``num_key_value_heads`` (default: as many as query heads) and ``head_dim``
-    (default hidden / heads), with the family's defaults; ``reads_head_dim`` is False where the model class
-    ignores the key and always divides the hidden size."""
-    query = _int(cfg, "num_attention_heads", heads)
-    kv = _int(cfg, "num_key_value_heads", query if kv_heads is None else kv_heads)
-    dim = hidden // query if head_dim is None else head_dim
-    return _Heads(query, kv, _int(cfg, "head_dim", dim) if reads_head_dim else dim)
-
-
-#: Where the hybrids' expert routers live (the 2025-2026 families call theirs ``layers.mlp.gate``).
-_ROUTER = "layers.mlp.router"
-
-
-@dataclass(frozen=True)
-class _Mamba2:
-    """A Mamba2 mixer's sizes; ``inner`` is heads x head_dim except in Mamba2ForCausalLM (expand x hidden)."""
-
-    heads: int
-    head_dim: int
-    groups: int
-    d_state: int
-    d_conv: int
-    inner: int
-
-    @property
-    def conv_channels(self) -> int:
-        """The conv runs over x, B and C."""
-        return self.inner + 2 * self.groups * self.d_state
-
-    def state(self, layers: tuple[int, ...], ssm_dtype: str | None = None) -> StateSpec:
-        return StateSpec(
-            kind="mamba2",
-            layers=layers,
-            conv_channels=self.conv_channels,
-            conv_kernel=self.d_conv,
-            recurrent_shape=(self.heads, self.head_dim, self.d_state),
-            conv_groups=self.groups,
-            group_channels=2 * self.d_state,
-            ssm_dtype=ssm_dtype,
-        )
-
-
-def _check_kinds(kinds: list[str], allowed: Mapping[str, str], field: str) -> list[str]:
-    """Map a config's per-layer type names to ours; refuse unknown names with the list of known ones."""
-    out = []
-    for k in kinds:
-        if k not in allowed:
-            raise ConfigError(
-                f"config.json {field} has an unknown layer type {k!r}: expected one of {', '.join(sorted(allowed))}"
-            )
-        out.append(allowed[k])
-    return out
-
-
-def _layer_kinds(types: Any, n_layers: int, allowed: Mapping[str, str]) -> list[str]:
-    """``layer_types`` mapped to our kinds: one known name per layer, else one line saying what is off."""
-    if len(types) != n_layers:
-        raise ConfigError(
-            f"layer_types has {len(types)} entries but num_hidden_layers is {n_layers}"
-        )
-    return _check_kinds(list(types), allowed, "layer_types")
-
-
-def _state_layers(attention: list[bool]) -> tuple[int, ...]:
-    """The layers that keep per-sequence state instead of KV: every layer without attention."""
-    return tuple(i for i, a in enumerate(attention) if not a)
-
+from vramplan.model.layer_tensors import dense_mlp, router
+from vramplan.model.spec import MAX_LAYERS, MLASpec, ModelSpec, MoESpec, StateKind, StateSpec
 
 # --- Qwen3-Next / Qwen3.5 / Qwen3.6: gated DeltaNet + gated full attention ---------------------------------
 
@@ -383,9 +40,9 @@ def _gdn_layers(text: Config, n_layers: int) -> list[bool]:
     (Qwen3NextConfig / Qwen3_5TextConfig default 4)."""
     types = text.get("layer_types")
     if types:
-        kinds = _layer_kinds(types, n_layers, {"linear_attention": "gdn", "full_attention": "attn"})
+        kinds = layer_kinds(types, n_layers, {"linear_attention": "gdn", "full_attention": "attn"})
         return [k == "attn" for k in kinds]
-    interval = _int(text, "full_attention_interval", 4)
+    interval = int_field(text, "full_attention_interval", 4)
     return [(i + 1) % interval == 0 for i in range(n_layers)]
 
 
@@ -457,29 +114,29 @@ def _qwen_gdn(cfg: Config, model_type: str, name: str) -> ModelSpec:
     if not isinstance(source, Mapping):
         raise ConfigError("config.json text_config must be an object")
     text.update({k: v for k, v in source.items() if v is not None})
-    n = _int(text, "num_hidden_layers")
-    h = _int(text, "hidden_size")
-    heads = _Heads(
-        *(_int(text, k) for k in ("num_attention_heads", "num_key_value_heads", "head_dim"))
+    n = int_field(text, "num_hidden_layers")
+    h = int_field(text, "hidden_size")
+    heads = Heads(
+        *(int_field(text, k) for k in ("num_attention_heads", "num_key_value_heads", "head_dim"))
     )
     if heads.query % heads.kv:
         raise ConfigError(
             f"num_attention_heads {heads.query} is not a multiple of num_key_value_heads {heads.kv}"
         )
-    nk, nv = _int(text, "linear_num_key_heads"), _int(text, "linear_num_value_heads")
-    dk, dv = _int(text, "linear_key_head_dim"), _int(text, "linear_value_head_dim")
-    kernel = _int(text, "linear_conv_kernel_dim")
+    nk, nv = int_field(text, "linear_num_key_heads"), int_field(text, "linear_num_value_heads")
+    dk, dv = int_field(text, "linear_key_head_dim"), int_field(text, "linear_value_head_dim")
+    kernel = int_field(text, "linear_conv_kernel_dim")
     attn = _gdn_layers(text, n)
     n_attn = sum(attn)
     n_gdn = n - n_attn
     key_dim, value_dim = nk * dk, nv * dv
     conv_dim = 2 * key_dim + value_dim
-    vocab = _int(text, "vocab_size")
+    vocab = int_field(text, "vocab_size")
     tie = bool(text.get("tie_word_embeddings", cfg.get("tie_word_embeddings", False)))
     if multimodal and "tie_word_embeddings" in cfg:
         tie = bool(cfg["tie_word_embeddings"])
 
-    inv = _HybridModel(cfg, model_type, name, hidden=h, vocab=vocab, tie=tie)
+    inv = HybridModel(cfg, model_type, name, hidden=h, vocab=vocab, tie=tie)
     inv.gqa(
         n_attn,
         heads,
@@ -507,11 +164,11 @@ def _qwen_gdn(cfg: Config, model_type: str, name: str) -> ModelSpec:
     moe: MoESpec | None = None
     intermediate = text.get("intermediate_size") or 0
     if text_type == "qwen3_5_text":
-        intermediate = _int(text, "intermediate_size")
+        intermediate = int_field(text, "intermediate_size")
         inv.mlp("layers.mlp", intermediate, n)
     else:
-        experts = _int(text, "num_experts", positive=False)
-        step = _int(text, "decoder_sparse_step", 1)
+        experts = int_field(text, "num_experts", positive=False)
+        step = int_field(text, "decoder_sparse_step", 1)
         only = {int(i) for i in (text.get("mlp_only_layers") or [])}
         dense: tuple[int, ...] = ()
         if text_type == "qwen3_5_moe_text":  # every layer is sparse (Qwen3_5MoeDecoderLayer)
@@ -522,16 +179,16 @@ def _qwen_gdn(cfg: Config, model_type: str, name: str) -> ModelSpec:
             )
         n_moe = n - len(dense)
         if dense:
-            intermediate = _int(text, "intermediate_size")
+            intermediate = int_field(text, "intermediate_size")
             inv.mlp("layers.mlp", intermediate, len(dense))
         if n_moe:
-            width = _int(text, "moe_intermediate_size")
-            shared = _int(text, "shared_expert_intermediate_size", positive=False)
+            width = int_field(text, "moe_intermediate_size")
+            shared = int_field(text, "shared_expert_intermediate_size", positive=False)
             moe = inv.experts(
                 n_moe,
                 experts,
                 width,
-                _int(text, "num_experts_per_tok"),
+                int_field(text, "num_experts_per_tok"),
                 shared,
                 shared_gate=True,
                 shared_prefix="layers.mlp.shared_expert",
@@ -549,18 +206,18 @@ def _qwen_gdn(cfg: Config, model_type: str, name: str) -> ModelSpec:
     return inv.spec(
         heads=heads,
         intermediate=intermediate,
-        max_positions=_int(text, "max_position_embeddings"),
+        max_positions=int_field(text, "max_position_embeddings"),
         attention=attn,
         state=StateSpec(
             kind="gated_deltanet",
-            layers=_state_layers(attn),
+            layers=state_layers(attn),
             conv_channels=conv_dim,
             conv_kernel=kernel,
             recurrent_shape=(nv, dv, dk),
             ssm_dtype=str(ssm) if ssm else None,
         ),
         moe=moe,
-        dtype=_dtype(text, cfg),
+        dtype=config_dtype(text, cfg),
         quant_from=cfg if cfg.get("quantization_config") else text,
         extra=extra,
     )
@@ -586,32 +243,32 @@ def _nemotron_h(cfg: Config, model_type: str, name: str) -> ModelSpec:
     projections around the experts. The MTP head (``num_nextn_predict_layers``) is not part of the model class.
     """
     if cfg.get("layers_block_type"):
-        kinds = _check_kinds(list(cfg["layers_block_type"]), _NEMOTRON_TYPES, "layers_block_type")
+        kinds = check_kinds(list(cfg["layers_block_type"]), _NEMOTRON_TYPES, "layers_block_type")
     elif cfg.get("hybrid_override_pattern"):
         pattern = str(cfg["hybrid_override_pattern"])
-        kinds = _check_kinds(list(pattern), _NEMOTRON_PATTERN, "hybrid_override_pattern")
+        kinds = check_kinds(list(pattern), _NEMOTRON_PATTERN, "hybrid_override_pattern")
     else:
         kinds = ["mamba", "moe", "attention", "mlp"]  # NemotronHConfig default
     n = len(kinds)
     if not 0 < n <= MAX_LAYERS:
         raise ConfigError(f"nemotron_h config describes {n} layers")
-    h = _int(cfg, "hidden_size", 4096)
-    heads = _heads(cfg, h, 32, None, 128)
-    m_heads, m_dim = _int(cfg, "mamba_num_heads", 128), _int(cfg, "mamba_head_dim", 64)
-    mamba = _Mamba2(
+    h = int_field(cfg, "hidden_size", 4096)
+    heads = read_heads(cfg, h, 32, None, 128)
+    m_heads, m_dim = int_field(cfg, "mamba_num_heads", 128), int_field(cfg, "mamba_head_dim", 64)
+    mamba = Mamba2Sizes(
         m_heads,
         m_dim,
-        groups=_int(cfg, "n_groups", cfg.get("mamba_n_groups", 8)),
-        d_state=_int(cfg, "ssm_state_size", 128),
-        d_conv=_int(cfg, "conv_kernel", cfg.get("mamba_d_conv", 4)),
+        groups=int_field(cfg, "n_groups", cfg.get("mamba_n_groups", 8)),
+        d_state=int_field(cfg, "ssm_state_size", 128),
+        d_conv=int_field(cfg, "conv_kernel", cfg.get("mamba_d_conv", 4)),
         inner=m_heads * m_dim,
     )
     mlp_bias = bool(cfg.get("mlp_bias", False))
-    vocab = _int(cfg, "vocab_size", 131_072)
+    vocab = int_field(cfg, "vocab_size", 131_072)
     tie = bool(cfg.get("tie_word_embeddings", False))
     count = {k: kinds.count(k) for k in ("mamba", "attention", "mlp", "moe")}
 
-    inv = _HybridModel(cfg, model_type, name, hidden=h, vocab=vocab, tie=tie)
+    inv = HybridModel(cfg, model_type, name, hidden=h, vocab=vocab, tie=tie)
     inv.gqa(count["attention"], heads)
     use_bias = bool(cfg.get("use_bias", False))
     inv.mamba2(
@@ -620,19 +277,19 @@ def _nemotron_h(cfg: Config, model_type: str, name: str) -> ModelSpec:
         conv_bias=bool(cfg.get("use_conv_bias", cfg.get("mamba_conv_bias", True))),
         proj_bias=use_bias,
     )
-    intermediate = _int(cfg, "intermediate_size", 21_504)
+    intermediate = int_field(cfg, "intermediate_size", 21_504)
     inv.mlp("layers.mlp", intermediate, count["mlp"], gated=False, bias=mlp_bias)
     moe = None
     if count["moe"]:
-        experts = _int(cfg, "n_routed_experts", 8)
-        width = _int(cfg, "moe_intermediate_size", 7688)
-        shared = _int(cfg, "moe_shared_expert_intermediate_size", 7688)
+        experts = int_field(cfg, "n_routed_experts", 8)
+        width = int_field(cfg, "moe_intermediate_size", 7688)
+        shared = int_field(cfg, "moe_shared_expert_intermediate_size", 7688)
         latent = cfg.get("moe_latent_size")
         nm = count["moe"]
-        router(inv, nm, h, experts, name=_ROUTER, correction_bias="buffer")
+        router(inv, nm, h, experts, name=ROUTER, correction_bias="buffer")
         expert_in = h
         if latent is not None:
-            latent = _int(cfg, "moe_latent_size")
+            latent = int_field(cfg, "moe_latent_size")
             inv.linear("layers.mlp.fc1_latent_proj", latent, h, nm, "replicated", "mlp", mlp_bias)
             inv.linear("layers.mlp.fc2_latent_proj", h, latent, nm, "replicated", "mlp", mlp_bias)
             # the latent projections are always on: counted outside the routed experts
@@ -658,7 +315,7 @@ def _nemotron_h(cfg: Config, model_type: str, name: str) -> ModelSpec:
         )
         moe = MoESpec(
             num_experts=experts,
-            experts_per_token=_int(cfg, "num_experts_per_tok", 2),
+            experts_per_token=int_field(cfg, "num_experts_per_tok", 2),
             expert_intermediate_size=width,
             shared_intermediate_size=shared,
             router_correction_bias=True,
@@ -669,7 +326,7 @@ def _nemotron_h(cfg: Config, model_type: str, name: str) -> ModelSpec:
     return inv.spec(
         heads=heads,
         intermediate=intermediate,
-        max_positions=_int(cfg, "max_position_embeddings", 4096),
+        max_positions=int_field(cfg, "max_position_embeddings", 4096),
         attention=[k == "attention" for k in kinds],
         state=mamba.state(tuple(i for i, k in enumerate(kinds) if k == "mamba"), str(ssm)),
         moe=moe,
@@ -680,18 +337,18 @@ def _nemotron_h(cfg: Config, model_type: str, name: str) -> ModelSpec:
 # --- IBM Granite 4.0-H (granitemoehybrid): Mamba2 or attention, MoE and a shared MLP -----------------------
 
 
-def _granite_mamba(cfg: Config, inner: int) -> _Mamba2:
+def _granite_mamba(cfg: Config, inner: int) -> Mamba2Sizes:
     """The ``mamba_*`` fields Granite 4.0-H and Falcon-H1 share (and their common defaults); the head dim is
     ``mamba_d_head`` or, when "auto", the inner width over the heads."""
-    heads = _int(cfg, "mamba_n_heads", 128)
+    heads = int_field(cfg, "mamba_n_heads", 128)
     head_dim = cfg.get("mamba_d_head", "auto")
-    head_dim = inner // heads if head_dim in (None, "auto") else _int(cfg, "mamba_d_head")
-    return _Mamba2(
+    head_dim = inner // heads if head_dim in (None, "auto") else int_field(cfg, "mamba_d_head")
+    return Mamba2Sizes(
         heads,
         head_dim,
-        groups=_int(cfg, "mamba_n_groups", 1),
-        d_state=_int(cfg, "mamba_d_state", 256),
-        d_conv=_int(cfg, "mamba_d_conv", 4),
+        groups=int_field(cfg, "mamba_n_groups", 1),
+        d_state=int_field(cfg, "mamba_d_state", 256),
+        d_conv=int_field(cfg, "mamba_d_conv", 4),
         inner=heads * head_dim,
     )
 
@@ -701,21 +358,21 @@ def _granitemoehybrid(cfg: Config, model_type: str, name: str) -> ModelSpec:
     ``layers_block_type``), followed by a MoE (when ``num_local_experts`` > 0) and a shared gated MLP
     (``input_linear`` = gate and up fused, ``output_linear``). Mamba head dim defaults to expand x hidden /
     heads. Defaults: GraniteMoeHybridConfig."""
-    h = _int(cfg, "hidden_size", 4096)
-    n = _int(cfg, "num_hidden_layers", 32)
+    h = int_field(cfg, "hidden_size", 4096)
+    n = int_field(cfg, "num_hidden_layers", 32)
     types = cfg.get("layer_types") or cfg.get("layers_block_type") or ["mamba"] * n
-    kinds = _check_kinds(list(types), _NEMOTRON_TYPES, "layer_types")
+    kinds = check_kinds(list(types), _NEMOTRON_TYPES, "layer_types")
     if len(kinds) != n:
         raise ConfigError(f"layer_types has {len(kinds)} entries but num_hidden_layers is {n}")
-    heads = _heads(cfg, h, 32, None, reads_head_dim=False)
-    mamba = _granite_mamba(cfg, _int(cfg, "mamba_expand", 2) * h)
+    heads = read_heads(cfg, h, 32, None, reads_head_dim=False)
+    mamba = _granite_mamba(cfg, int_field(cfg, "mamba_expand", 2) * h)
     attn = [k == "attention" for k in kinds]
     n_attn = sum(attn)
     if n_attn + kinds.count("mamba") != n:
         raise ConfigError("granitemoehybrid layer types must each be 'mamba' or 'attention'")
-    vocab = _int(cfg, "vocab_size", 32_000)
+    vocab = int_field(cfg, "vocab_size", 32_000)
     tie = bool(cfg.get("tie_word_embeddings", False))
-    inv = _HybridModel(cfg, model_type, name, hidden=h, vocab=vocab, tie=tie)
+    inv = HybridModel(cfg, model_type, name, hidden=h, vocab=vocab, tie=tie)
     bias = bool(cfg.get("attention_bias", False))
     inv.gqa(n_attn, heads, bias=bias, o_bias=bias)
     inv.mamba2(
@@ -724,22 +381,22 @@ def _granitemoehybrid(cfg: Config, model_type: str, name: str) -> ModelSpec:
         conv_bias=bool(cfg.get("mamba_conv_bias", True)),
         proj_bias=bool(cfg.get("mamba_proj_bias", False)),
     )
-    experts = _int(cfg, "num_local_experts", 8, positive=False)
-    width = _int(cfg, "intermediate_size", 11_008)
+    experts = int_field(cfg, "num_local_experts", 8, positive=False)
+    width = int_field(cfg, "intermediate_size", 11_008)
     moe = None
     if experts:  # the shared MLP runs beside the routed experts in every layer
-        top_k = _int(cfg, "num_experts_per_tok", 2)
-        shared = _int(cfg, "shared_intermediate_size", 1024)
+        top_k = int_field(cfg, "num_experts_per_tok", 2)
+        shared = int_field(cfg, "shared_intermediate_size", 1024)
         moe = inv.experts(n, experts, width, top_k, shared, shared_prefix="layers.shared_mlp")
     else:
-        shared = _int(cfg, "shared_intermediate_size", 1024)
+        shared = int_field(cfg, "shared_intermediate_size", 1024)
         inv.mlp("layers.shared_mlp", shared, n)
     return inv.spec(
         heads=heads,
         intermediate=shared,
-        max_positions=_int(cfg, "max_position_embeddings", 2048),
+        max_positions=int_field(cfg, "max_position_embeddings", 2048),
         attention=attn,
-        state=mamba.state(_state_layers(attn)),
+        state=mamba.state(state_layers(attn)),
         moe=moe,
     )
 
@@ -752,20 +409,24 @@ def _falcon_h1(cfg: Config, model_type: str, name: str) -> ModelSpec:
     every layer keeps KV *and* state. Mamba inner width is ``mamba_d_ssm`` (else expand x hidden); the gated
     norm exists only with ``mamba_rms_norm``; in/out projections take ``mamba_proj_bias`` /
     ``projectors_bias``. Defaults: FalconH1Config."""
-    h = _int(cfg, "hidden_size", 4096)
-    n = _int(cfg, "num_hidden_layers", 32)
-    heads = _heads(cfg, h, 32, None)
+    h = int_field(cfg, "hidden_size", 4096)
+    n = int_field(cfg, "num_hidden_layers", 32)
+    heads = read_heads(cfg, h, 32, None)
     inner = cfg.get("mamba_d_ssm", 1024)
-    inner = _int(cfg, "mamba_d_ssm") if inner is not None else _int(cfg, "mamba_expand", 2) * h
+    inner = (
+        int_field(cfg, "mamba_d_ssm")
+        if inner is not None
+        else int_field(cfg, "mamba_expand", 2) * h
+    )
     mamba = _granite_mamba(cfg, inner)
     if mamba.inner != inner:
         raise ConfigError(
             "falcon_h1: mamba_n_heads x mamba_d_head must equal the Mamba inner width (mamba_d_ssm)"
         )
-    vocab = _int(cfg, "vocab_size", 128_000)
+    vocab = int_field(cfg, "vocab_size", 128_000)
     tie = bool(cfg.get("tie_word_embeddings", False))
     bias = bool(cfg.get("attention_bias", False))
-    inv = _HybridModel(cfg, model_type, name, hidden=h, vocab=vocab, tie=tie)
+    inv = HybridModel(cfg, model_type, name, hidden=h, vocab=vocab, tie=tie)
     inv.gqa(n, heads, bias=bias, o_bias=bias)
     inv.mamba2(
         n,
@@ -775,12 +436,12 @@ def _falcon_h1(cfg: Config, model_type: str, name: str) -> ModelSpec:
         out_bias=bool(cfg.get("projectors_bias", False)),
         gated_norm=bool(cfg.get("mamba_rms_norm", False)),
     )
-    intermediate = _int(cfg, "intermediate_size", 14_336)
+    intermediate = int_field(cfg, "intermediate_size", 14_336)
     inv.mlp("layers.mlp", intermediate, n, bias=bool(cfg.get("mlp_bias", False)))
     return inv.spec(
         heads=heads,
         intermediate=intermediate,
-        max_positions=_int(cfg, "max_position_embeddings", 8192),
+        max_positions=int_field(cfg, "max_position_embeddings", 8192),
         attention=[True] * n,
         state=mamba.state(tuple(range(n))),
     )
@@ -790,7 +451,7 @@ def _falcon_h1(cfg: Config, model_type: str, name: str) -> ModelSpec:
 
 
 def _mamba1_mixer(
-    inv: _HybridModel,
+    inv: HybridModel,
     n: int,
     inner: int,
     d_state: int,
@@ -830,37 +491,37 @@ def _mamba1_state(layers: tuple[int, ...], inner: int, d_state: int, d_conv: int
 
 def _dt_rank(cfg: Config, key: str, h: int) -> int:
     value = cfg.get(key, "auto")
-    return ceil(h / 16) if value in (None, "auto") else _int(cfg, key)
+    return ceil(h / 16) if value in (None, "auto") else int_field(cfg, key)
 
 
 def _jamba(cfg: Config, model_type: str, name: str) -> ModelSpec:
     """JambaForCausalLM: layer i is attention when i % attn_layer_period == attn_layer_offset, else Mamba1;
     its feed-forward is a MoE when i % expert_layer_period == expert_layer_offset, else a gated MLP.
     Defaults: JambaConfig."""
-    h = _int(cfg, "hidden_size", 4096)
-    n = _int(cfg, "num_hidden_layers", 32)
-    heads = _heads(cfg, h, 32, 8, reads_head_dim=False)
+    h = int_field(cfg, "hidden_size", 4096)
+    n = int_field(cfg, "num_hidden_layers", 32)
+    heads = read_heads(cfg, h, 32, 8, reads_head_dim=False)
     a_period, a_offset = (
-        _int(cfg, "attn_layer_period", 8),
-        _int(cfg, "attn_layer_offset", 4, positive=False),
+        int_field(cfg, "attn_layer_period", 8),
+        int_field(cfg, "attn_layer_offset", 4, positive=False),
     )
     e_period, e_offset = (
-        _int(cfg, "expert_layer_period", 2),
-        _int(cfg, "expert_layer_offset", 1, positive=False),
+        int_field(cfg, "expert_layer_period", 2),
+        int_field(cfg, "expert_layer_offset", 1, positive=False),
     )
     if a_offset >= a_period or e_offset >= e_period:
         raise ConfigError("jamba layer offsets must be smaller than their periods")
     attn = [i % a_period == a_offset for i in range(n)]
-    experts = _int(cfg, "num_experts", 16)
+    experts = int_field(cfg, "num_experts", 16)
     sparse = [experts > 1 and i % e_period == e_offset for i in range(n)]
-    inner = _int(cfg, "mamba_expand", 2) * h
-    d_state, d_conv = _int(cfg, "mamba_d_state", 16), _int(cfg, "mamba_d_conv", 4)
+    inner = int_field(cfg, "mamba_expand", 2) * h
+    d_state, d_conv = int_field(cfg, "mamba_d_state", 16), int_field(cfg, "mamba_d_conv", 4)
     dt_rank = _dt_rank(cfg, "mamba_dt_rank", h)
-    vocab = _int(cfg, "vocab_size", 65_536)
+    vocab = int_field(cfg, "vocab_size", 65_536)
     tie = bool(cfg.get("tie_word_embeddings", False))
     n_attn, n_moe = sum(attn), sum(sparse)
-    width = _int(cfg, "intermediate_size", 14_336)
-    inv = _HybridModel(cfg, model_type, name, hidden=h, vocab=vocab, tie=tie)
+    width = int_field(cfg, "intermediate_size", 14_336)
+    inv = HybridModel(cfg, model_type, name, hidden=h, vocab=vocab, tie=tie)
     inv.gqa(n_attn, heads)
     _mamba1_mixer(
         inv,
@@ -876,15 +537,15 @@ def _jamba(cfg: Config, model_type: str, name: str) -> ModelSpec:
     inv.mlp("layers.mlp", width, n - n_moe)
     moe = None
     if n_moe:
-        top_k = _int(cfg, "num_experts_per_tok", 2)
+        top_k = int_field(cfg, "num_experts_per_tok", 2)
         dense = tuple(i for i in range(n) if not sparse[i])
         moe = inv.experts(n_moe, experts, width, top_k, dense_layers=dense)
     return inv.spec(
         heads=heads,
         intermediate=width,
-        max_positions=_int(cfg, "max_position_embeddings", 262_144),
+        max_positions=int_field(cfg, "max_position_embeddings", 262_144),
         attention=attn,
-        state=_mamba1_state(_state_layers(attn), inner, d_state, d_conv),
+        state=_mamba1_state(state_layers(attn), inner, d_state, d_conv),
         moe=moe,
     )
 
@@ -896,21 +557,21 @@ def _mamba(cfg: Config, model_type: str, name: str) -> ModelSpec:
     """MambaForCausalLM (Mamba1) and Mamba2ForCausalLM: no attention at all, one mixer and one RMSNorm per
     layer, ``backbone.norm_f``. Defaults: MambaConfig (tied embeddings) / Mamba2Config (untied)."""
     v2 = model_type == "mamba2"
-    h = _int(cfg, "hidden_size", 4096 if v2 else 768)
-    n = _int(cfg, "num_hidden_layers", 64 if v2 else 32)
-    inner = _int(cfg, "expand", 2) * h
-    d_state = _int(cfg, "state_size", 128 if v2 else 16)
-    d_conv = _int(cfg, "conv_kernel", 4)
-    vocab = _int(cfg, "vocab_size", 32_768 if v2 else 50_280)
+    h = int_field(cfg, "hidden_size", 4096 if v2 else 768)
+    n = int_field(cfg, "num_hidden_layers", 64 if v2 else 32)
+    inner = int_field(cfg, "expand", 2) * h
+    d_state = int_field(cfg, "state_size", 128 if v2 else 16)
+    d_conv = int_field(cfg, "conv_kernel", 4)
+    vocab = int_field(cfg, "vocab_size", 32_768 if v2 else 50_280)
     tie = bool(cfg.get("tie_word_embeddings", not v2))
-    inv = _HybridModel(cfg, model_type, name, hidden=h, vocab=vocab, tie=tie)
+    inv = HybridModel(cfg, model_type, name, hidden=h, vocab=vocab, tie=tie)
     conv_bias, proj_bias = bool(cfg.get("use_conv_bias", True)), bool(cfg.get("use_bias", False))
     if v2:
         # Mamba2Mixer sizes its inner width as expand x hidden, not heads x head_dim.
-        mamba = _Mamba2(
-            _int(cfg, "num_heads", 128),
-            _int(cfg, "head_dim", 64),
-            groups=_int(cfg, "n_groups", 8),
+        mamba = Mamba2Sizes(
+            int_field(cfg, "num_heads", 128),
+            int_field(cfg, "head_dim", 64),
+            groups=int_field(cfg, "n_groups", 8),
             d_state=d_state,
             d_conv=d_conv,
             inner=inner,
@@ -934,9 +595,9 @@ def _mamba(cfg: Config, model_type: str, name: str) -> ModelSpec:
         state = _mamba1_state(tuple(range(n)), inner, d_state, d_conv)
     return inv.spec(
         # No attention: the "heads" are what TP must divide (vLLM splits Mamba2 heads, Mamba1's inner width).
-        heads=_Heads(heads, heads, head_dim),
+        heads=Heads(heads, heads, head_dim),
         intermediate=inner,
-        max_positions=_int(cfg, "max_position_embeddings", 1 << 20),
+        max_positions=int_field(cfg, "max_position_embeddings", 1 << 20),
         attention=[False] * n,
         state=state,
         norms_per_layer=1,
@@ -949,12 +610,12 @@ def _mamba(cfg: Config, model_type: str, name: str) -> ModelSpec:
 def lfm2_ff_width(cfg: Config) -> int:
     """Lfm2MLP's width: with ``block_auto_adjust_ff_dim`` (default on) 2/3 of intermediate_size, times
     ``block_ffn_dim_multiplier``, rounded up to ``block_multiple_of``."""
-    width = _int(cfg, "intermediate_size", cfg.get("block_ff_dim", 12_288))
+    width = int_field(cfg, "intermediate_size", cfg.get("block_ff_dim", 12_288))
     if cfg.get("block_auto_adjust_ff_dim", True):
         width = int(2 * width / 3)
         multiplier = cfg.get("block_ffn_dim_multiplier", 1.0)
         if multiplier is not None:
-            multiple = _int(cfg, "block_multiple_of", 256)
+            multiple = int_field(cfg, "block_multiple_of", 256)
             width = int(multiplier * width)
             width = multiple * ((width + multiple - 1) // multiple)
     return width
@@ -965,23 +626,23 @@ def _lfm2(cfg: Config, model_type: str, name: str) -> ModelSpec:
     ``conv_L_cache`` taps over hidden channels; out_proj) or attention with q/k RMSNorm, then a gated MLP
     (w1, w3, w2). An RMSNorm follows the embedding (``embedding_norm``) and ends the model; embeddings tied by
     default. The conv state per sequence is hidden x (L_cache - 1). Defaults: Lfm2Config."""
-    h = _int(cfg, "hidden_size", 2560)
-    n = _int(cfg, "num_hidden_layers", 32)
+    h = int_field(cfg, "hidden_size", 2560)
+    n = int_field(cfg, "num_hidden_layers", 32)
     types = cfg.get("layer_types")
     if types is None:
         full = cfg.get("full_attn_idxs")
         full_set = set(range(n)) if full is None else {int(i) for i in full}
         types = ["full_attention" if i in full_set else "conv" for i in range(n)]
-    kinds = _layer_kinds(types, n, {"conv": "conv", "full_attention": "attention"})
+    kinds = layer_kinds(types, n, {"conv": "conv", "full_attention": "attention"})
     attn = [k == "attention" for k in kinds]
-    heads = _heads(cfg, h, 32, 8, reads_head_dim=False)
-    kernel = _int(cfg, "conv_L_cache", 3)
+    heads = read_heads(cfg, h, 32, 8, reads_head_dim=False)
+    kernel = int_field(cfg, "conv_L_cache", 3)
     bias = bool(cfg.get("conv_bias", False))
-    vocab = _int(cfg, "vocab_size", 65_536)
+    vocab = int_field(cfg, "vocab_size", 65_536)
     tie = bool(cfg.get("tie_word_embeddings", cfg.get("tie_embedding", True)))
     n_attn = sum(attn)
     width = lfm2_ff_width(cfg)
-    inv = _HybridModel(cfg, model_type, name, hidden=h, vocab=vocab, tie=tie)
+    inv = HybridModel(cfg, model_type, name, hidden=h, vocab=vocab, tie=tie)
     # Lfm2Model has no final norm of its own: ``embedding_norm`` is applied after the last layer.
     inv.add("embedding_norm.weight", (h,), 1, "norm", "replicated", component="norms", stage="last")
     inv.gqa(
@@ -1001,10 +662,10 @@ def _lfm2(cfg: Config, model_type: str, name: str) -> ModelSpec:
     return inv.spec(
         heads=heads,
         intermediate=width,
-        max_positions=_int(cfg, "max_position_embeddings", 128_000),
+        max_positions=int_field(cfg, "max_position_embeddings", 128_000),
         attention=attn,
         state=StateSpec(
-            kind="short_conv", layers=_state_layers(attn), conv_channels=h, conv_kernel=kernel
+            kind="short_conv", layers=state_layers(attn), conv_channels=h, conv_kernel=kernel
         ),
         ends_with_norm=False,
     )
@@ -1018,7 +679,7 @@ def _kimi_layer_kinds(cfg: Config, linear_cfg: Config, n: int) -> list[str]:
     ``kda_layers``, else KimiLinearConfig's default (every 4th layer from the 5th is MLA)."""
     types = cfg.get("layer_types")
     if types:
-        return _layer_kinds(types, n, {"full_attention": "mla", "linear_attention": "kda"})
+        return layer_kinds(types, n, {"full_attention": "mla", "linear_attention": "kda"})
     if "full_attn_layers" in linear_cfg and "kda_layers" in linear_cfg:
         found: list[str | None] = [None] * n
         for key, kind in (("full_attn_layers", "mla"), ("kda_layers", "kda")):
@@ -1047,26 +708,26 @@ def _kimi_linear(cfg: Config, model_type: str, name: str) -> ModelSpec:
     linear_cfg = cfg.get("linear_attn_config") or {}
     if not isinstance(linear_cfg, Mapping):
         raise ConfigError("config.json linear_attn_config must be an object")
-    h = _int(cfg, "hidden_size", 2304)
-    n = _int(cfg, "num_hidden_layers", 27)
+    h = int_field(cfg, "hidden_size", 2304)
+    n = int_field(cfg, "num_hidden_layers", 27)
     attn = [k == "mla" for k in _kimi_layer_kinds(cfg, linear_cfg, n)]
-    heads = _int(cfg, "num_attention_heads", 32)
-    l_heads = _int(linear_cfg, "num_heads", cfg.get("linear_num_heads", 32))
-    l_dim = _int(linear_cfg, "head_dim", cfg.get("linear_head_dim", 128))
-    kernel = _int(linear_cfg, "short_conv_kernel_size", cfg.get("linear_conv_kernel_dim", 4))
+    heads = int_field(cfg, "num_attention_heads", 32)
+    l_heads = int_field(linear_cfg, "num_heads", cfg.get("linear_num_heads", 32))
+    l_dim = int_field(linear_cfg, "head_dim", cfg.get("linear_head_dim", 128))
+    kernel = int_field(linear_cfg, "short_conv_kernel_size", cfg.get("linear_conv_kernel_dim", 4))
     q_lora = cfg.get("q_lora_rank")
     mla = MLASpec(
-        q_lora_rank=_int(cfg, "q_lora_rank") if q_lora else 0,
-        kv_lora_rank=_int(cfg, "kv_lora_rank", 512),
-        qk_nope_head_dim=_int(cfg, "qk_nope_head_dim", 128),
-        qk_rope_head_dim=_int(cfg, "qk_rope_head_dim", 64),
-        v_head_dim=_int(cfg, "v_head_dim", 128),
+        q_lora_rank=int_field(cfg, "q_lora_rank") if q_lora else 0,
+        kv_lora_rank=int_field(cfg, "kv_lora_rank", 512),
+        qk_nope_head_dim=int_field(cfg, "qk_nope_head_dim", 128),
+        qk_rope_head_dim=int_field(cfg, "qk_rope_head_dim", 64),
+        v_head_dim=int_field(cfg, "v_head_dim", 128),
     )
-    vocab = _int(cfg, "vocab_size", 163_840)
+    vocab = int_field(cfg, "vocab_size", 163_840)
     tie = bool(cfg.get("tie_word_embeddings", False))
     n_attn = sum(attn)
     n_kda = n - n_attn
-    inv = _HybridModel(cfg, model_type, name, hidden=h, vocab=vocab, tie=tie)
+    inv = HybridModel(cfg, model_type, name, hidden=h, vocab=vocab, tie=tie)
     inv.mla(n_attn, heads, mla, bias=bool(cfg.get("attention_bias", False)))
     qkv = l_heads * l_dim
     c = "linear_attention"
@@ -1085,35 +746,35 @@ def _kimi_linear(cfg: Config, model_type: str, name: str) -> ModelSpec:
 
     mlp_types = cfg.get("mlp_layer_types")
     if mlp_types is None:
-        first_dense = _int(cfg, "first_k_dense_replace", 1, positive=False)
+        first_dense = int_field(cfg, "first_k_dense_replace", 1, positive=False)
         mlp_types = ["dense" if i < first_dense else "sparse" for i in range(n)]
-    sparse = _check_kinds(
-        list(mlp_types), {"dense": "dense", "sparse": "sparse"}, "mlp_layer_types"
-    )
+    sparse = check_kinds(list(mlp_types), {"dense": "dense", "sparse": "sparse"}, "mlp_layer_types")
     dense = tuple(i for i in range(n) if sparse[i] == "dense")
     n_moe = n - len(dense)
-    intermediate = _int(cfg, "intermediate_size", 9216)
+    intermediate = int_field(cfg, "intermediate_size", 9216)
     inv.mlp("layers.mlp", intermediate, len(dense))
     moe = None
     if n_moe:
         # KimiLinearConfig maps num_experts <-> num_local_experts and num_experts_per_token <-> _per_tok.
-        experts = _int(cfg, "num_experts", cfg.get("num_local_experts", 256))
-        width = _int(cfg, "moe_intermediate_size", 1024)
-        shared = width * _int(
+        experts = int_field(cfg, "num_experts", cfg.get("num_local_experts", 256))
+        width = int_field(cfg, "moe_intermediate_size", 1024)
+        shared = width * int_field(
             cfg, "num_shared_experts", cfg.get("n_shared_experts", 1), positive=False
         )
-        top_k = _int(cfg, "num_experts_per_token", cfg.get("num_experts_per_tok", 8))
+        top_k = int_field(cfg, "num_experts_per_token", cfg.get("num_experts_per_tok", 8))
         moe = inv.experts(
             n_moe, experts, width, top_k, shared, correction_bias="buffer", dense_layers=dense
         )
     return inv.spec(
-        heads=_Heads(heads, heads, mla.qk_nope_head_dim + mla.qk_rope_head_dim),
+        heads=Heads(heads, heads, mla.qk_nope_head_dim + mla.qk_rope_head_dim),
         intermediate=intermediate,
-        max_positions=_int(cfg, "max_position_embeddings", cfg.get("model_max_length", 1 << 20)),
+        max_positions=int_field(
+            cfg, "max_position_embeddings", cfg.get("model_max_length", 1 << 20)
+        ),
         attention=attn,
         state=StateSpec(
             kind="kda",
-            layers=_state_layers(attn),
+            layers=state_layers(attn),
             conv_channels=3 * qkv,
             conv_kernel=kernel,
             recurrent_shape=(l_heads, l_dim, l_dim),
@@ -1132,37 +793,37 @@ def _minimax(cfg: Config, model_type: str, name: str) -> ModelSpec:
     an RMSNorm over heads x head_dim, out_proj) or softmax GQA attention (``layer_types``; default alternating,
     full first), each followed by a Mixtral-style MoE. A lightning layer keeps one (heads, head_dim, head_dim)
     state per sequence and no conv. Defaults: MiniMaxConfig."""
-    h = _int(cfg, "hidden_size", 4096)
-    n = _int(cfg, "num_hidden_layers", 32)
+    h = int_field(cfg, "hidden_size", 4096)
+    n = int_field(cfg, "num_hidden_layers", 32)
     types = cfg.get("layer_types")
     if types is None:
         types = ["full_attention" if (i + 1) % 2 else "linear_attention" for i in range(n)]
-    kinds = _layer_kinds(types, n, {"full_attention": "attn", "linear_attention": "linear"})
+    kinds = layer_kinds(types, n, {"full_attention": "attn", "linear_attention": "linear"})
     attn = [k == "attn" for k in kinds]
-    heads = _heads(cfg, h, 32, 8)
+    heads = read_heads(cfg, h, 32, 8)
     n_heads, d = heads.query, heads.dim
-    experts = _int(cfg, "num_local_experts", 8)
-    width = _int(cfg, "intermediate_size", 14_336)
-    vocab = _int(cfg, "vocab_size", 32_000)
+    experts = int_field(cfg, "num_local_experts", 8)
+    width = int_field(cfg, "intermediate_size", 14_336)
+    vocab = int_field(cfg, "vocab_size", 32_000)
     tie = bool(cfg.get("tie_word_embeddings", False))
     n_attn = sum(attn)
     n_lin = n - n_attn
-    inv = _HybridModel(cfg, model_type, name, hidden=h, vocab=vocab, tie=tie)
+    inv = HybridModel(cfg, model_type, name, hidden=h, vocab=vocab, tie=tie)
     inv.gqa(n_attn, heads)
     c = "linear_attention"
     inv.linear("layers.linear_attn.qkv_proj", 3 * n_heads * d, h, n_lin, "column", c)
     inv.linear("layers.linear_attn.output_gate", n_heads * d, h, n_lin, "column", c)
     inv.norm("layers.linear_attn.norm", n_heads * d, n_lin, component=c, split="column")
     inv.linear("layers.linear_attn.out_proj", h, n_heads * d, n_lin, "row", c)
-    moe = inv.experts(n, experts, width, _int(cfg, "num_experts_per_tok", 2))
+    moe = inv.experts(n, experts, width, int_field(cfg, "num_experts_per_tok", 2))
     return inv.spec(
         heads=heads,
         intermediate=width,
-        max_positions=_int(cfg, "max_position_embeddings", 4096 * 32),
+        max_positions=int_field(cfg, "max_position_embeddings", 4096 * 32),
         attention=attn,
         state=StateSpec(
             kind="linear_attention",
-            layers=_state_layers(attn),
+            layers=state_layers(attn),
             conv_channels=0,
             conv_kernel=1,
             recurrent_shape=(n_heads, d, d),
