@@ -26,6 +26,9 @@ from vramplan.model.spec import (
 
 Config = Mapping[str, Any]
 
+#: Where the hybrids' expert routers live (the 2025-2026 families call theirs ``layers.mlp.gate``).
+ROUTER = "layers.mlp.router"
+
 
 def int_field(cfg: Config, key: str, default: Any = None, *, positive: bool = True) -> int:
     """An integer field (or its default); one clear line when it is missing or malformed."""
@@ -48,6 +51,7 @@ def int_field(cfg: Config, key: str, default: Any = None, *, positive: bool = Tr
 
 
 def config_dtype(cfg: Config, *fallbacks: Config, default: str = "bfloat16") -> str:
+    """The checkpoint dtype (``torch_dtype``, or transformers 5's ``dtype``) of the first config naming one."""
     for c in (cfg, *fallbacks):
         value = c.get("torch_dtype") or c.get("dtype")
         if value:
@@ -310,10 +314,6 @@ def read_heads(
     return Heads(query, kv, int_field(cfg, "head_dim", dim) if reads_head_dim else dim)
 
 
-#: Where the hybrids' expert routers live (the 2025-2026 families call theirs ``layers.mlp.gate``).
-ROUTER = "layers.mlp.router"
-
-
 @dataclass(frozen=True)
 class Mamba2Sizes:
     """A Mamba2 mixer's sizes; ``inner`` is heads x head_dim except in Mamba2ForCausalLM (expand x hidden)."""
@@ -331,6 +331,7 @@ class Mamba2Sizes:
         return self.inner + 2 * self.groups * self.d_state
 
     def state(self, layers: tuple[int, ...], ssm_dtype: str | None = None) -> StateSpec:
+        """What each of ``layers`` keeps per sequence: the conv window and (heads, head_dim, d_state)."""
         return StateSpec(
             kind="mamba2",
             layers=layers,
