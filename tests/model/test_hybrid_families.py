@@ -56,15 +56,56 @@ def test_published_configs_match_transformers(path: Path) -> None:
 
 
 _TINY = dict(vocab_size=1000, hidden_size=64, pad_token_id=0, bos_token_id=1, eos_token_id=2)
+#: The attention most variants use: 4 query heads sharing 2 KV heads.
+_GQA = dict(num_attention_heads=4, num_key_value_heads=2)
+#: Qwen gated-DeltaNet shapes: fewer key than value heads, so the conv and state widths differ.
+_GDN = dict(linear_num_key_heads=2, linear_num_value_heads=4, linear_key_head_dim=16)
+#: A Qwen3.5-MoE text decoder (with ``_TINY``): a routed MoE with a wider shared expert in every layer.
+_QWEN3_5_MOE_TEXT = dict(
+    num_hidden_layers=4,
+    **_GQA,
+    head_dim=16,
+    moe_intermediate_size=24,
+    shared_expert_intermediate_size=40,
+    num_experts=6,
+    num_experts_per_tok=2,
+    **_GDN,
+    linear_value_head_dim=16,
+)
+#: A small Qwen3.5 vision tower (Qwen3_5VisionConfig fields).
+_QWEN3_5_VISION = dict(
+    hidden_size=32, intermediate_size=48, num_heads=2, patch_size=4, out_hidden_size=64
+)
+#: What both Kimi-Linear variants share: MLA sizes and a 2-of-N MoE after the dense layers.
+_KIMI_LINEAR = dict(
+    num_attention_heads=4,
+    intermediate_size=96,
+    moe_intermediate_size=32,
+    num_experts_per_token=2,
+    kv_lora_rank=32,
+    qk_nope_head_dim=16,
+    qk_rope_head_dim=8,
+)
+
+
+def _config(
+    model_type: str, architecture: str, *parts: dict[str, Any], **fields: Any
+) -> dict[str, Any]:
+    """A config.json of ``architecture``: the shared ``parts`` in order, then the variant's own fields."""
+    config: dict[str, Any] = dict(model_type=model_type, architectures=[architecture])
+    for part in (*parts, fields):
+        config.update(part)
+    return config
+
 
 SYNTHETIC: dict[str, dict[str, Any]] = {
-    "qwen3_next_sparse_step_and_mlp_only": dict(
+    "qwen3_next_sparse_step_and_mlp_only": _config(
+        "qwen3_next",
+        "Qwen3NextForCausalLM",
         _TINY,
-        model_type="qwen3_next",
-        architectures=["Qwen3NextForCausalLM"],
+        _GQA,
+        _GDN,
         num_hidden_layers=6,
-        num_attention_heads=4,
-        num_key_value_heads=2,
         head_dim=16,
         intermediate_size=96,
         moe_intermediate_size=32,
@@ -74,16 +115,13 @@ SYNTHETIC: dict[str, dict[str, Any]] = {
         decoder_sparse_step=2,
         mlp_only_layers=[3],
         full_attention_interval=3,
-        linear_num_key_heads=2,
-        linear_num_value_heads=4,
-        linear_key_head_dim=16,
         linear_value_head_dim=8,
         linear_conv_kernel_dim=3,
     ),
-    "qwen3_5_text_layer_types": dict(
+    "qwen3_5_text_layer_types": _config(
+        "qwen3_5_text",
+        "Qwen3_5ForCausalLM",
         _TINY,
-        model_type="qwen3_5_text",
-        architectures=["Qwen3_5ForCausalLM"],
         num_hidden_layers=3,
         layer_types=["full_attention", "linear_attention", "linear_attention"],
         num_attention_heads=4,
@@ -96,86 +134,42 @@ SYNTHETIC: dict[str, dict[str, Any]] = {
         linear_value_head_dim=16,
         tie_word_embeddings=True,
     ),
-    "qwen3_5_moe_text": dict(
-        _TINY,
-        model_type="qwen3_5_moe_text",
-        architectures=["Qwen3_5MoeForCausalLM"],
-        num_hidden_layers=4,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        head_dim=16,
-        moe_intermediate_size=24,
-        shared_expert_intermediate_size=40,
-        num_experts=6,
-        num_experts_per_tok=2,
-        linear_num_key_heads=2,
-        linear_num_value_heads=4,
-        linear_key_head_dim=16,
-        linear_value_head_dim=16,
+    "qwen3_5_moe_text": _config(
+        "qwen3_5_moe_text", "Qwen3_5MoeForCausalLM", _TINY, _QWEN3_5_MOE_TEXT
     ),
-    "qwen3_5_vision": dict(
-        model_type="qwen3_5",
-        architectures=["Qwen3_5ForConditionalGeneration"],
+    "qwen3_5_vision": _config(
+        "qwen3_5",
+        "Qwen3_5ForConditionalGeneration",
         text_config=dict(
             _TINY,
             num_hidden_layers=4,
-            num_attention_heads=4,
-            num_key_value_heads=2,
+            **_GQA,
             head_dim=16,
             intermediate_size=96,
-            linear_num_key_heads=2,
-            linear_num_value_heads=4,
-            linear_key_head_dim=16,
+            **_GDN,
             linear_value_head_dim=8,
         ),
         vision_config=dict(
+            _QWEN3_5_VISION,
             depth=2,
-            hidden_size=32,
-            intermediate_size=48,
-            num_heads=2,
-            patch_size=4,
             temporal_patch_size=2,
             spatial_merge_size=2,
-            out_hidden_size=64,
             num_position_embeddings=64,
         ),
     ),
-    "qwen3_5_moe_vision_tied": dict(
-        model_type="qwen3_5_moe",
-        architectures=["Qwen3_5MoeForConditionalGeneration"],
+    "qwen3_5_moe_vision_tied": _config(
+        "qwen3_5_moe",
+        "Qwen3_5MoeForConditionalGeneration",
         tie_word_embeddings=True,
-        text_config=dict(
-            _TINY,
-            num_hidden_layers=4,
-            num_attention_heads=4,
-            num_key_value_heads=2,
-            head_dim=16,
-            moe_intermediate_size=24,
-            shared_expert_intermediate_size=40,
-            num_experts=6,
-            num_experts_per_tok=2,
-            linear_num_key_heads=2,
-            linear_num_value_heads=4,
-            linear_key_head_dim=16,
-            linear_value_head_dim=16,
-        ),
-        vision_config=dict(
-            depth=1,
-            hidden_size=32,
-            intermediate_size=48,
-            num_heads=2,
-            patch_size=4,
-            out_hidden_size=64,
-            num_position_embeddings=16,
-        ),
+        text_config=dict(_TINY, **_QWEN3_5_MOE_TEXT),
+        vision_config=dict(_QWEN3_5_VISION, depth=1, num_position_embeddings=16),
     ),
-    "nemotron_h_all_block_kinds": dict(
+    "nemotron_h_all_block_kinds": _config(
+        "nemotron_h",
+        "NemotronHForCausalLM",
         _TINY,
-        model_type="nemotron_h",
-        architectures=["NemotronHForCausalLM"],
+        _GQA,
         hybrid_override_pattern="M*-EM",
-        num_attention_heads=4,
-        num_key_value_heads=2,
         head_dim=16,
         mamba_num_heads=8,
         mamba_head_dim=16,
@@ -190,10 +184,10 @@ SYNTHETIC: dict[str, dict[str, Any]] = {
         mlp_bias=True,
         use_bias=True,
     ),
-    "nemotron_h_latent_moe_block_types": dict(
+    "nemotron_h_latent_moe_block_types": _config(
+        "nemotron_h",
+        "NemotronHForCausalLM",
         _TINY,
-        model_type="nemotron_h",
-        architectures=["NemotronHForCausalLM"],
         layers_block_type=["mamba", "moe", "attention", "moe"],
         num_attention_heads=4,
         num_key_value_heads=4,
@@ -210,14 +204,13 @@ SYNTHETIC: dict[str, dict[str, Any]] = {
         num_experts_per_tok=2,
         use_conv_bias=False,
     ),
-    "granitemoehybrid_moe": dict(
+    "granitemoehybrid_moe": _config(
+        "granitemoehybrid",
+        "GraniteMoeHybridForCausalLM",
         _TINY,
-        model_type="granitemoehybrid",
-        architectures=["GraniteMoeHybridForCausalLM"],
+        _GQA,
         num_hidden_layers=3,
         layer_types=["mamba", "attention", "mamba"],
-        num_attention_heads=4,
-        num_key_value_heads=2,
         intermediate_size=96,
         shared_intermediate_size=48,
         num_local_experts=4,
@@ -228,10 +221,10 @@ SYNTHETIC: dict[str, dict[str, Any]] = {
         mamba_n_groups=2,
         attention_bias=True,
     ),
-    "granitemoehybrid_dense": dict(
+    "granitemoehybrid_dense": _config(
+        "granitemoehybrid",
+        "GraniteMoeHybridForCausalLM",
         _TINY,
-        model_type="granitemoehybrid",
-        architectures=["GraniteMoeHybridForCausalLM"],
         num_hidden_layers=2,
         layer_types=["attention", "mamba"],
         num_attention_heads=4,
@@ -242,17 +235,16 @@ SYNTHETIC: dict[str, dict[str, Any]] = {
         mamba_d_state=8,
         tie_word_embeddings=True,
     ),
-    "jamba": dict(
+    "jamba": _config(
+        "jamba",
+        "JambaForCausalLM",
         _TINY,
-        model_type="jamba",
-        architectures=["JambaForCausalLM"],
+        _GQA,
         num_hidden_layers=6,
         attn_layer_period=3,
         attn_layer_offset=1,
         expert_layer_period=2,
         expert_layer_offset=0,
-        num_attention_heads=4,
-        num_key_value_heads=2,
         intermediate_size=96,
         num_experts=4,
         num_experts_per_tok=2,
@@ -261,13 +253,12 @@ SYNTHETIC: dict[str, dict[str, Any]] = {
         mamba_expand=2,
         mamba_proj_bias=True,
     ),
-    "falcon_h1_rms_norm_biases": dict(
+    "falcon_h1_rms_norm_biases": _config(
+        "falcon_h1",
+        "FalconH1ForCausalLM",
         _TINY,
-        model_type="falcon_h1",
-        architectures=["FalconH1ForCausalLM"],
+        _GQA,
         num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
         head_dim=24,
         intermediate_size=96,
         mamba_d_ssm=128,
@@ -281,79 +272,65 @@ SYNTHETIC: dict[str, dict[str, Any]] = {
         attention_bias=True,
         mlp_bias=True,
     ),
-    "falcon_h1_defaults": dict(
+    "falcon_h1_defaults": _config(
+        "falcon_h1",
+        "FalconH1ForCausalLM",
         _TINY,
-        model_type="falcon_h1",
-        architectures=["FalconH1ForCausalLM"],
+        _GQA,
         num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
         intermediate_size=96,
         mamba_d_ssm=None,
         mamba_n_heads=8,
         mamba_d_state=8,
     ),
-    "mamba": dict(
-        _TINY,
-        model_type="mamba",
-        architectures=["MambaForCausalLM"],
-        num_hidden_layers=2,
-        state_size=8,
-        expand=3,
+    "mamba": _config(
+        "mamba", "MambaForCausalLM", _TINY, num_hidden_layers=2, state_size=8, expand=3
     ),
-    "mamba2": dict(
+    "mamba2": _config(
+        "mamba2",
+        "Mamba2ForCausalLM",
         _TINY,
-        model_type="mamba2",
-        architectures=["Mamba2ForCausalLM"],
         num_hidden_layers=2,
         num_heads=8,
         head_dim=16,
         state_size=8,
         n_groups=2,
     ),
-    "lfm2_multiplier": dict(
+    "lfm2_multiplier": _config(
+        "lfm2",
+        "Lfm2ForCausalLM",
         _TINY,
-        model_type="lfm2",
-        architectures=["Lfm2ForCausalLM"],
+        _GQA,
         num_hidden_layers=4,
         full_attn_idxs=[1, 3],
-        num_attention_heads=4,
-        num_key_value_heads=2,
         intermediate_size=300,
         block_ffn_dim_multiplier=1.5,
         block_multiple_of=32,
         conv_L_cache=4,
         conv_bias=True,
     ),
-    "lfm2_untied_no_adjust": dict(
+    "lfm2_untied_no_adjust": _config(
+        "lfm2",
+        "Lfm2ForCausalLM",
         _TINY,
-        model_type="lfm2",
-        architectures=["Lfm2ForCausalLM"],
+        _GQA,
         num_hidden_layers=2,
         layer_types=["conv", "full_attention"],
-        num_attention_heads=4,
-        num_key_value_heads=2,
         intermediate_size=96,
         block_auto_adjust_ff_dim=False,
         tie_word_embeddings=False,
     ),
-    "kimi_linear_q_lora": dict(
+    "kimi_linear_q_lora": _config(
+        "kimi_linear",
+        "KimiLinearForCausalLM",
         _TINY,
-        model_type="kimi_linear",
-        architectures=["KimiLinearForCausalLM"],
+        _KIMI_LINEAR,
         num_hidden_layers=4,
-        num_attention_heads=4,
         num_key_value_heads=4,
-        intermediate_size=96,
-        moe_intermediate_size=32,
         num_experts=6,
-        num_experts_per_token=2,
         num_shared_experts=2,
         first_k_dense_replace=2,
         q_lora_rank=24,
-        kv_lora_rank=32,
-        qk_nope_head_dim=16,
-        qk_rope_head_dim=8,
         v_head_dim=12,
         linear_attn_config=dict(
             kda_layers=[1, 2, 4],
@@ -363,32 +340,25 @@ SYNTHETIC: dict[str, dict[str, Any]] = {
             short_conv_kernel_size=3,
         ),
     ),
-    "minimax_lightning": dict(
+    "minimax_lightning": _config(
+        "minimax",
+        "MiniMaxForCausalLM",
         _TINY,
-        model_type="minimax",
-        architectures=["MiniMaxForCausalLM"],
+        _GQA,
         num_hidden_layers=4,
-        num_attention_heads=4,
-        num_key_value_heads=2,
         head_dim=16,
         intermediate_size=48,
         num_local_experts=3,
         num_experts_per_tok=2,
         layer_types=["linear_attention", "linear_attention", "full_attention", "linear_attention"],
     ),
-    "kimi_linear_defaults_pattern": dict(
+    "kimi_linear_defaults_pattern": _config(
+        "kimi_linear",
+        "KimiLinearForCausalLM",
         _TINY,
-        model_type="kimi_linear",
-        architectures=["KimiLinearForCausalLM"],
+        _KIMI_LINEAR,
         num_hidden_layers=5,
-        num_attention_heads=4,
-        intermediate_size=96,
-        moe_intermediate_size=32,
         num_experts=4,
-        num_experts_per_token=2,
-        kv_lora_rank=32,
-        qk_nope_head_dim=16,
-        qk_rope_head_dim=8,
         v_head_dim=16,
         linear_attn_config=dict(num_heads=2, head_dim=8),
     ),

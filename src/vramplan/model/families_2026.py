@@ -15,143 +15,11 @@ from typing import Any
 from vramplan.errors import ConfigError
 from vramplan.model.families_inventory import Inventory, embeddings, final_norm
 from vramplan.model.hf_config import MAX_LAYERS, Family, _common, _get, _require
-from vramplan.model.layout import CacheLayer, Role
+from vramplan.model.layer_tensors import attention, dense_mlp, moe_mlp, router
+from vramplan.model.layout import CacheLayer
 from vramplan.model.spec import ModelSpec, MoESpec
 
 Config = Mapping[str, Any]
-
-
-# ------------------------------------------------------------------------------------------- pieces
-def attention(
-    inv: Inventory,
-    count: int,
-    hidden: int,
-    heads: int,
-    kv_heads: int,
-    head_dim: int,
-    v_head_dim: int | None = None,
-    qkv_bias: bool = False,
-    o_bias: bool = False,
-    q_norm: int = 0,
-    k_norm: int = 0,
-    norm_bias: bool = False,
-    sinks: bool = False,
-    model_kv_heads: int = 0,
-) -> None:
-    """q/k/v/o projections (+ biases, q/k norms of the given widths, per-head sinks)."""
-    dv = head_dim if v_head_dim is None else v_head_dim
-    kvh = kv_heads if kv_heads != model_kv_heads else 0
-    p = "layers.self_attn"
-    inv.linear(f"{p}.q_proj", heads * head_dim, hidden, count, "column", "attention", qkv_bias)
-    inv.linear(
-        f"{p}.k_proj",
-        kv_heads * head_dim,
-        hidden,
-        count,
-        "kv_column",
-        "attention",
-        qkv_bias,
-        kv_heads=kvh,
-    )
-    inv.linear(
-        f"{p}.v_proj",
-        kv_heads * dv,
-        hidden,
-        count,
-        "kv_column",
-        "attention",
-        qkv_bias,
-        kv_heads=kvh,
-    )
-    inv.linear(f"{p}.o_proj", hidden, heads * dv, count, "row", "attention", o_bias)
-    if q_norm:
-        inv.norm(f"{p}.q_norm", q_norm, count, norm_bias)
-    if k_norm:
-        inv.norm(f"{p}.k_norm", k_norm, count, norm_bias)
-    if sinks:
-        inv.add(f"{p}.sinks", (heads,), count, "bias", "column", "layer", "attention")
-
-
-def dense_mlp(
-    inv: Inventory,
-    count: int,
-    hidden: int,
-    width: int,
-    gated: bool = True,
-    bias: bool = False,
-    prefix: str = "layers.mlp",
-    component: str = "mlp",
-    role: Role = "linear",
-) -> None:
-    if gated:
-        inv.linear(f"{prefix}.gate_proj", width, hidden, count, "column", component, bias, role)
-        inv.linear(f"{prefix}.up_proj", width, hidden, count, "column", component, bias, role)
-    else:
-        inv.linear(f"{prefix}.c_fc", width, hidden, count, "column", component, bias, role)
-    inv.linear(f"{prefix}.down_proj", hidden, width, count, "row", component, bias, role)
-
-
-def moe_mlp(
-    inv: Inventory,
-    count: int,
-    hidden: int,
-    experts: int,
-    width: int,
-    shared_width: int = 0,
-    router_bias: bool = False,
-    correction_bias: str = "",
-    shared_gate: bool = False,
-    expert_bias: bool = False,
-) -> None:
-    """Router, ``experts`` gated experts of ``width``, optional shared expert(s) of total ``shared_width``.
-
-    ``correction_bias``: "buffer" (DeepSeek-V3 style, stored in fp32, not a parameter) or "parameter"
-    (ERNIE 4.5 keeps it as a (1, E) parameter)."""
-    inv.linear(
-        "layers.mlp.gate", experts, hidden, count, "replicated", "router", router_bias, "router"
-    )
-    if correction_bias == "buffer":
-        inv.add(
-            "layers.mlp.gate.e_score_correction_bias",
-            (experts,),
-            count,
-            "buffer",
-            component="router",
-        )
-    elif correction_bias == "parameter":
-        inv.add(
-            "layers.mlp.gate.e_score_correction_bias",
-            (experts,),
-            count,
-            "router",
-            component="router",
-        )
-    dense_mlp(
-        inv,
-        count * experts,
-        hidden,
-        width,
-        True,
-        expert_bias,
-        "layers.mlp.experts",
-        "experts",
-        "expert",
-    )
-    if shared_width:
-        dense_mlp(
-            inv,
-            count,
-            hidden,
-            shared_width,
-            True,
-            False,
-            "layers.mlp.shared_experts",
-            "shared_experts",
-        )
-    if shared_gate:
-        inv.linear(
-            "layers.mlp.shared_expert_gate", 1, hidden, count, "replicated", "router", role="router"
-        )
 
 
 # ---------------------------------------------------------------------------------- config helpers
@@ -205,6 +73,35 @@ def base_fields(
 def attention_dims(fields: Mapping[str, Any]) -> tuple[int, int, int, int]:
     """(hidden size, attention heads, KV heads, head_dim) of the shared fields."""
     return fields["hidden_size"], fields["num_heads"], fields["num_kv_heads"], fields["head_dim"]
+
+
+def start_inventory(
+    fields: Mapping[str, Any], cfg: Config, lm_head_bias: bool = False
+) -> tuple[Inventory, bool]:
+    """A new inventory holding the token embeddings (and the lm_head unless tied); and whether it is tied."""
+    tied = bool(cfg.get("tie_word_embeddings"))
+    inv = Inventory()
+    embeddings(inv, fields["vocab_size"], fields["hidden_size"], tied, lm_head_bias)
+    return inv, tied
+
+
+def finish_spec(
+    fields: dict[str, Any],
+    inv: Inventory,
+    tied: bool,
+    *,
+    norms_per_layer: int = 2,
+    norm_bias: bool = False,
+    **updates: Any,
+) -> ModelSpec:
+    """Close the inventory with the layers' norms (``norms_per_layer`` over hidden in each; 0 when the builder
+    listed its own) and the final norm, and build the spec from the shared fields plus the builder's own."""
+    h = fields["hidden_size"]
+    if norms_per_layer:
+        inv.norm("layers.layernorm", h, norms_per_layer * fields["num_layers"], norm_bias)
+        final_norm(inv, h, norm_bias)
+    fields.update(tensors=inv.groups(), tie_word_embeddings=tied, **updates)
+    return ModelSpec(**fields)
 
 
 # ------------------------------------------------------------------------------------ dense families
@@ -381,9 +278,7 @@ def _dense(cfg: Config, model_type: str, name: str) -> ModelSpec:
         mlp_bias = bool(cfg.get("mlp_bias"))
         if model_type == "granite" or model_type == "smollm3":
             o_bias = attn_bias
-    tied = bool(cfg.get("tie_word_embeddings"))
-    inv = Inventory()
-    embeddings(inv, fields["vocab_size"], h, tied, row.get("lm_head_bias", False) and mlp_bias)
+    inv, tied = start_inventory(fields, cfg, row.get("lm_head_bias", False) and mlp_bias)
     q_norm = k_norm = 0
     if row.get("olmo"):
         q_norm, k_norm = heads * d, kv * d
@@ -415,18 +310,17 @@ def _dense(cfg: Config, model_type: str, name: str) -> ModelSpec:
                 k_norm=k_norm,
             )
         dense_mlp(inv, n, h, inter, bias=mlp_bias)
-        inv.norm("layers.layernorm", h, n * row.get("norms", 2))
-        final_norm(inv, h)
-    fields.update(
+    return finish_spec(
+        fields,
+        inv,
+        tied,
+        norms_per_layer=0 if row.get("starcoder") else row.get("norms", 2),
         intermediate_size=inter,
         qkv_bias=qkv_bias,
         o_bias=o_bias,
         mlp_bias=mlp_bias,
-        tie_word_embeddings=tied,
         qk_norm=bool(q_norm),
-        tensors=inv.groups(),
     )
-    return ModelSpec(**fields)
 
 
 def _hunyuan_attention(
@@ -452,6 +346,11 @@ def _moe_spec(
     )
 
 
+def _moe_sizes(cfg: Config, experts: str, top_k: str, width: str) -> tuple[int, int, int]:
+    """(experts, experts per token, expert width) from the family's own keys for them."""
+    return _require(cfg, experts), _require(cfg, top_k), _require(cfg, width)
+
+
 def _granitemoe(cfg: Config, model_type: str, name: str) -> ModelSpec:
     """GraniteMoe(Shared): block_sparse_moe with a bias-free router over num_local_experts experts of
     intermediate_size; GraniteMoeShared adds a shared MLP of shared_intermediate_size (0 = none)."""
@@ -461,39 +360,18 @@ def _granitemoe(cfg: Config, model_type: str, name: str) -> ModelSpec:
     )
     cfg.pop("layer_types", None)
     fields = base_fields(cfg, model_type, name)
-    n, h = fields["num_layers"], fields["hidden_size"]
-    e, k, width = (
-        _require(cfg, "num_local_experts"),
-        _require(cfg, "num_experts_per_tok"),
-        _require(cfg, "intermediate_size"),
-    )
+    n, (h, heads, kv, d) = fields["num_layers"], attention_dims(fields)
+    e, k, width = _moe_sizes(cfg, "num_local_experts", "num_experts_per_tok", "intermediate_size")
     shared = (
         int(cfg.get("shared_intermediate_size") or 0) if model_type == "granitemoeshared" else 0
     )
     bias = bool(cfg.get("attention_bias"))
-    tied = bool(cfg.get("tie_word_embeddings"))
-    inv = Inventory()
-    embeddings(inv, fields["vocab_size"], h, tied)
-    attention(
-        inv,
-        n,
-        h,
-        fields["num_heads"],
-        fields["num_kv_heads"],
-        fields["head_dim"],
-        qkv_bias=bias,
-        o_bias=bias,
-    )
+    inv, tied = start_inventory(fields, cfg)
+    attention(inv, n, h, heads, kv, d, qkv_bias=bias, o_bias=bias)
     moe_mlp(inv, n, h, e, width, shared)
-    inv.norm("layers.layernorm", h, 2 * n)
-    final_norm(inv, h)
-    fields.update(
-        tensors=inv.groups(),
-        tie_word_embeddings=tied,
-        intermediate_size=width,
-        moe=_moe_spec(e, k, width, shared, ()),
+    return finish_spec(
+        fields, inv, tied, intermediate_size=width, moe=_moe_spec(e, k, width, shared, ())
     )
-    return ModelSpec(**fields)
 
 
 def _phimoe(cfg: Config, model_type: str, name: str) -> ModelSpec:
@@ -519,39 +397,23 @@ def _phimoe(cfg: Config, model_type: str, name: str) -> ModelSpec:
     else:
         cfg.pop("layer_types", None)
     fields = base_fields(cfg, model_type, name, Family(norm_kind="layer", default_dtype="bfloat16"))
-    h = fields["hidden_size"]
-    e, k, width = (
-        _require(cfg, "num_local_experts"),
-        _require(cfg, "num_experts_per_tok"),
-        _require(cfg, "intermediate_size"),
-    )
+    h, heads, kv, d = attention_dims(fields)
+    e, k, width = _moe_sizes(cfg, "num_local_experts", "num_experts_per_tok", "intermediate_size")
     bias = bool(cfg.get("attention_bias"))
-    tied = bool(cfg.get("tie_word_embeddings"))
-    inv = Inventory()
-    embeddings(inv, fields["vocab_size"], h, tied, bool(cfg.get("lm_head_bias")))
-    attention(
-        inv,
-        n,
-        h,
-        fields["num_heads"],
-        fields["num_kv_heads"],
-        fields["head_dim"],
-        qkv_bias=bias,
-        o_bias=bias,
-    )
+    inv, tied = start_inventory(fields, cfg, bool(cfg.get("lm_head_bias")))
+    attention(inv, n, h, heads, kv, d, qkv_bias=bias, o_bias=bias)
     inv.linear("layers.mlp.router", e, h, n, "replicated", "router", role="router")
     dense_mlp(inv, n * e, h, width, True, False, "layers.mlp.experts", "experts", "expert")
-    inv.norm("layers.layernorm", h, 2 * n, True)
-    final_norm(inv, h, True)
-    fields.update(
-        tensors=inv.groups(),
-        tie_word_embeddings=tied,
+    return finish_spec(
+        fields,
+        inv,
+        tied,
+        norm_bias=True,
         intermediate_size=width,
         moe=_moe_spec(e, k, width, 0, ()),
         qkv_bias=bias,
         o_bias=bias,
     )
-    return ModelSpec(**fields)
 
 
 def _minimax_m2(cfg: Config, model_type: str, name: str) -> ModelSpec:
@@ -582,27 +444,19 @@ def _minimax_m2(cfg: Config, model_type: str, name: str) -> ModelSpec:
         )
     fields = base_fields(cfg, model_type, name)
     n, (h, heads, kv, d) = fields["num_layers"], attention_dims(fields)
-    e, k, width = (
-        _require(cfg, "num_local_experts"),
-        _require(cfg, "num_experts_per_tok"),
-        _require(cfg, "intermediate_size"),
-    )
-    tied = bool(cfg.get("tie_word_embeddings"))
-    inv = Inventory()
-    embeddings(inv, fields["vocab_size"], h, tied)
+    e, k, width = _moe_sizes(cfg, "num_local_experts", "num_experts_per_tok", "intermediate_size")
+    inv, tied = start_inventory(fields, cfg)
     qk = bool(cfg.get("use_qk_norm", True))
     attention(inv, n, h, heads, kv, d, q_norm=heads * d if qk else 0, k_norm=kv * d if qk else 0)
     moe_mlp(inv, n, h, e, width, correction_bias="buffer")
-    inv.norm("layers.layernorm", h, 2 * n)
-    final_norm(inv, h)
-    fields.update(
-        tensors=inv.groups(),
-        tie_word_embeddings=tied,
+    return finish_spec(
+        fields,
+        inv,
+        tied,
         intermediate_size=width,
         moe=_moe_spec(e, k, width, 0, (), router_correction_bias=True),
         qk_norm=qk,
     )
-    return ModelSpec(**fields)
 
 
 def _hunyuan_moe(cfg: Config, model_type: str, name: str) -> ModelSpec:
@@ -616,7 +470,7 @@ def _hunyuan_moe(cfg: Config, model_type: str, name: str) -> ModelSpec:
     )
     cfg.pop("layer_types", None)
     fields = base_fields(cfg, model_type, name)
-    n, h = fields["num_layers"], fields["hidden_size"]
+    n, (h, heads, kv, d) = fields["num_layers"], attention_dims(fields)
     width = _require(cfg, "intermediate_size")
     experts = cfg["num_experts"]
     topk = cfg.get("moe_topk") or cfg.get("num_experts_per_tok") or 1
@@ -624,13 +478,8 @@ def _hunyuan_moe(cfg: Config, model_type: str, name: str) -> ModelSpec:
     per_layer_k = topk if isinstance(topk, list) else [topk] * n
     if len(per_layer_e) != n or len(per_layer_k) != n:
         raise ConfigError("hunyuan num_experts / moe_topk lists must have one entry per layer")
-    bias = bool(cfg.get("attention_bias"))
-    tied = bool(cfg.get("tie_word_embeddings"))
-    inv = Inventory()
-    embeddings(inv, fields["vocab_size"], h, tied)
-    _hunyuan_attention(
-        inv, n, h, fields["num_heads"], fields["num_kv_heads"], fields["head_dim"], bias
-    )
+    inv, tied = start_inventory(fields, cfg)
+    _hunyuan_attention(inv, n, h, heads, kv, d, bool(cfg.get("attention_bias")))
     for e in per_layer_e:
         inv.add(
             "layers.mlp.gate.wg.weight", (int(e), h), 1, "router", "replicated", "layer", "router"
@@ -638,16 +487,14 @@ def _hunyuan_moe(cfg: Config, model_type: str, name: str) -> ModelSpec:
         # Experts are a fused (E, 2I, H) parameter built from num_local_experts (= num_experts).
         dense_mlp(inv, int(e), h, width, True, False, "layers.mlp.experts", "experts", "expert")
     dense_mlp(inv, n, h, width, prefix="layers.mlp.shared_mlp", component="shared_experts")
-    inv.norm("layers.layernorm", h, 2 * n)
-    final_norm(inv, h)
-    fields.update(
-        tensors=inv.groups(),
-        tie_word_embeddings=tied,
+    return finish_spec(
+        fields,
+        inv,
+        tied,
         intermediate_size=width,
         moe=_moe_spec(int(max(per_layer_e)), int(max(per_layer_k)), width, width, ()),
         qk_norm=True,
     )
-    return ModelSpec(**fields)
 
 
 def _ernie_moe(cfg: Config, model_type: str, name: str) -> ModelSpec:
@@ -677,7 +524,7 @@ def _ernie_moe(cfg: Config, model_type: str, name: str) -> ModelSpec:
     )
     cfg.pop("layer_types", None)
     fields = base_fields(cfg, model_type, name)
-    n, h = fields["num_layers"], fields["hidden_size"]
+    n, (h, heads, kv, d) = fields["num_layers"], attention_dims(fields)
     end = int(cfg["moe_layer_end_index"])
     end = n - 1 if end == -1 else end
     start, every = int(cfg["moe_layer_start_index"]), int(cfg["moe_layer_interval"])
@@ -688,22 +535,11 @@ def _ernie_moe(cfg: Config, model_type: str, name: str) -> ModelSpec:
     shared = int(cfg.get("moe_num_shared_experts") or 0) * width
     dense_width = _require(cfg, "intermediate_size")
     bias = bool(cfg.get("use_bias"))
-    tied = bool(cfg.get("tie_word_embeddings"))
-    inv = Inventory()
-    embeddings(inv, fields["vocab_size"], h, tied, bias)
-    attention(
-        inv,
-        n,
-        h,
-        fields["num_heads"],
-        fields["num_kv_heads"],
-        fields["head_dim"],
-        qkv_bias=bias,
-        o_bias=bias,
-    )
+    inv, tied = start_inventory(fields, cfg, bias)
+    attention(inv, n, h, heads, kv, d, qkv_bias=bias, o_bias=bias)
     dense_mlp(inv, n - len(moe_layers), h, dense_width, bias=bias)
     m = len(moe_layers)
-    inv.linear("layers.mlp.gate", e, h, m, "replicated", "router", role="router")
+    router(inv, m, h, e)
     inv.add(
         "layers.mlp.gate.moe_statics.e_score_correction_bias",
         (1, e),
@@ -714,15 +550,13 @@ def _ernie_moe(cfg: Config, model_type: str, name: str) -> ModelSpec:
     dense_mlp(inv, m * e, h, width, True, bias, "layers.mlp.experts", "experts", "expert")
     if shared:
         dense_mlp(inv, m, h, shared, True, bias, "layers.mlp.shared_experts", "shared_experts")
-    inv.norm("layers.layernorm", h, 2 * n)
-    final_norm(inv, h)
-    fields.update(
-        tensors=inv.groups(),
-        tie_word_embeddings=tied,
+    return finish_spec(
+        fields,
+        inv,
+        tied,
         intermediate_size=dense_width,
         moe=_moe_spec(e, k, width, shared, tuple(i for i in range(n) if i not in set(moe_layers))),
     )
-    return ModelSpec(**fields)
 
 
 def _glm4_moe(cfg: Config, model_type: str, name: str) -> ModelSpec:
@@ -751,31 +585,25 @@ def _glm4_moe(cfg: Config, model_type: str, name: str) -> ModelSpec:
     fields = base_fields(cfg, model_type, name)
     n, (h, heads, kv, d) = fields["num_layers"], attention_dims(fields)
     first_dense = min(n, int(cfg.get("first_k_dense_replace") or 0))
-    e, k, width = (
-        _require(cfg, "n_routed_experts"),
-        _require(cfg, "num_experts_per_tok"),
-        _require(cfg, "moe_intermediate_size"),
+    e, k, width = _moe_sizes(
+        cfg, "n_routed_experts", "num_experts_per_tok", "moe_intermediate_size"
     )
     shared = int(cfg.get("n_shared_experts") or 0) * width
     bias = bool(cfg.get("attention_bias"))
     qk = bool(cfg.get("use_qk_norm"))
-    tied = bool(cfg.get("tie_word_embeddings"))
-    inv = Inventory()
-    embeddings(inv, fields["vocab_size"], h, tied)
+    inv, tied = start_inventory(fields, cfg)
     attention(inv, n, h, heads, kv, d, qkv_bias=bias, q_norm=d if qk else 0, k_norm=d if qk else 0)
     dense_mlp(inv, first_dense, h, _require(cfg, "intermediate_size"))
     moe_mlp(inv, n - first_dense, h, e, width, shared, correction_bias="buffer")
-    inv.norm("layers.layernorm", h, 2 * n)
-    final_norm(inv, h)
-    fields.update(
-        tensors=inv.groups(),
-        tie_word_embeddings=tied,
+    return finish_spec(
+        fields,
+        inv,
+        tied,
         intermediate_size=_require(cfg, "intermediate_size"),
         moe=_moe_spec(e, k, width, shared, tuple(range(first_dense)), router_correction_bias=True),
         qkv_bias=bias,
         qk_norm=qk,
     )
-    return ModelSpec(**fields)
 
 
 def _mimo_v2_flash(cfg: Config, model_type: str, name: str) -> ModelSpec:
@@ -818,30 +646,25 @@ def _mimo_v2_flash(cfg: Config, model_type: str, name: str) -> ModelSpec:
     bias = bool(cfg.get("attention_bias"))
     n_swa = sum(1 for t in fields["layer_types"] if t == "sliding_attention")
     n_moe = sum(1 for t in mlp_types if t == "sparse")
-    e, k, width = (
-        _require(cfg, "n_routed_experts"),
-        _require(cfg, "num_experts_per_tok"),
-        _require(cfg, "moe_intermediate_size"),
+    e, k, width = _moe_sizes(
+        cfg, "n_routed_experts", "num_experts_per_tok", "moe_intermediate_size"
     )
-    tied = bool(cfg.get("tie_word_embeddings"))
-    inv = Inventory()
-    embeddings(inv, fields["vocab_size"], h, tied)
+    inv, tied = start_inventory(fields, cfg)
     attention(inv, n - n_swa, h, heads, kv, d, dv, qkv_bias=bias, model_kv_heads=kv)
     attention(inv, n_swa, h, heads, 2 * kv, d, dv, qkv_bias=bias, sinks=True, model_kv_heads=kv)
     dense_mlp(inv, n - n_moe, h, _require(cfg, "intermediate_size"))
     moe_mlp(inv, n_moe, h, e, width, correction_bias="buffer")
-    inv.norm("layers.layernorm", h, 2 * n)
-    final_norm(inv, h)
     kv_layout = tuple(
         (CacheLayer("sliding", d, dv, 2 * kv, window),)
         if t == "sliding_attention"
         else (CacheLayer("full", d, dv, kv),)
         for t in fields["layer_types"]
     )
-    fields.update(
-        tensors=inv.groups(),
+    return finish_spec(
+        fields,
+        inv,
+        tied,
         kv_layout=kv_layout,
-        tie_word_embeddings=tied,
         v_head_dim=dv,
         intermediate_size=_require(cfg, "intermediate_size"),
         moe=_moe_spec(
@@ -854,7 +677,6 @@ def _mimo_v2_flash(cfg: Config, model_type: str, name: str) -> ModelSpec:
         ),
         attention_sinks=True,
     )
-    return ModelSpec(**fields)
 
 
 BUILDERS: dict[str, Callable[[Config, str, str], ModelSpec]] = {

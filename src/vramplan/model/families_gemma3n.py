@@ -37,17 +37,15 @@ from typing import Any
 from vramplan.errors import ConfigError, UnsupportedModelError
 from vramplan.model.families_2026 import (
     Config,
-    Inventory,
     attention_dims,
     base_fields,
-    dense_mlp,
-    embeddings,
-    final_norm,
     pattern_layer_types,
     with_defaults,
 )
 from vramplan.model.families_gemma4 import kv_sharing_modes, per_layer_embeddings
+from vramplan.model.families_inventory import Inventory, embeddings, final_norm
 from vramplan.model.hf_config import MAX_LAYERS, _dims, _require
+from vramplan.model.layer_tensors import dense_mlp
 from vramplan.model.layout import CacheLayer
 from vramplan.model.spec import ModelSpec
 

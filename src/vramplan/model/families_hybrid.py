@@ -16,329 +16,21 @@ from math import ceil
 from typing import Any
 
 from vramplan.errors import ConfigError, UnsupportedModelError
-from vramplan.model.families_inventory import Inventory, embeddings, final_norm
-from vramplan.model.params import Role
-from vramplan.model.spec import (
-    MAX_LAYERS,
-    MAX_WIDTH,
-    AttentionKind,
-    MLASpec,
-    ModelSpec,
-    MoESpec,
-    StateKind,
-    StateSpec,
+from vramplan.model.hybrid_model import (
+    ROUTER,
+    Config,
+    Heads,
+    HybridModel,
+    Mamba2Sizes,
+    check_kinds,
+    config_dtype,
+    int_field,
+    layer_kinds,
+    read_heads,
+    state_layers,
 )
-
-Config = Mapping[str, Any]
-
-
-def _int(cfg: Config, key: str, default: Any = None, *, positive: bool = True) -> int:
-    """An integer field (or its default); one clear line when it is missing or malformed."""
-    value = cfg.get(key)
-    if value is None:
-        value = default
-    if value is None:
-        raise ConfigError(
-            f"config.json has no {key}: it does not describe a model we can size (is it truncated?)"
-        )
-    if isinstance(value, bool) or not isinstance(value, int) or value < (1 if positive else 0):
-        raise ConfigError(
-            f"config.json field {key} must be a {'positive' if positive else 'non-negative'} integer, got {value!r}"
-        )
-    if value > (MAX_LAYERS if key == "num_hidden_layers" else MAX_WIDTH):
-        raise ConfigError(
-            f"config.json field {key} = {value:,} is beyond any real model: is the file corrupt?"
-        )
-    return value
-
-
-def _dtype(cfg: Config, *fallbacks: Config, default: str = "bfloat16") -> str:
-    for c in (cfg, *fallbacks):
-        value = c.get("torch_dtype") or c.get("dtype")
-        if value:
-            return str(value).replace("torch.", "")
-    return default
-
-
-class _Inventory(Inventory):
-    """The shared inventory plus the hybrid families' building blocks; ``h`` is the hidden size."""
-
-    def __init__(self, hidden: int) -> None:
-        super().__init__()
-        self.h = hidden
-
-    def embeddings(self, vocab: int, tie: bool) -> None:
-        embeddings(self, vocab, self.h, tie)
-
-    def final_norm(self) -> None:
-        final_norm(self, self.h)
-
-    # --- shared building blocks -------------------------------------------------------------------------
-
-    def gqa(
-        self,
-        n: int,
-        heads: int,
-        kv_heads: int,
-        head_dim: int,
-        *,
-        bias: bool = False,
-        o_bias: bool = False,
-        q_gate: bool = False,
-        qk_norm: bool = False,
-        o_name: str = "o_proj",
-        norm_names: tuple[str, str] = ("q_norm", "k_norm"),
-    ) -> None:
-        """Grouped-query attention; ``q_gate`` doubles q_proj (Qwen3-Next/3.5 gate the output per head)."""
-        h = self.h
-        self.linear(
-            "layers.attn.q_proj",
-            heads * head_dim * (2 if q_gate else 1),
-            h,
-            n,
-            "column",
-            "attention",
-            bias,
-        )
-        for kv in ("k_proj", "v_proj"):
-            self.add(
-                f"layers.attn.{kv}.weight",
-                (kv_heads * head_dim, h),
-                n,
-                "linear",
-                "kv_column",
-                component="attention",
-            )
-            if bias:
-                self.add(
-                    f"layers.attn.{kv}.bias",
-                    (kv_heads * head_dim,),
-                    n,
-                    "bias",
-                    "kv_column",
-                    component="attention",
-                )
-        self.linear(f"layers.attn.{o_name}", h, heads * head_dim, n, "row", "attention", o_bias)
-        if qk_norm:
-            for norm in norm_names:
-                self.norm(f"layers.attn.{norm}", head_dim, n, component="attention")
-
-    def mla(self, n: int, heads: int, m: MLASpec, *, bias: bool = False) -> None:
-        """DeepSeek-style multi-head latent attention (Kimi-Linear's full-attention layers)."""
-        h = self.h
-        qk = m.qk_nope_head_dim + m.qk_rope_head_dim
-        if m.q_lora_rank:
-            self.linear(
-                "layers.attn.q_a_proj", m.q_lora_rank, h, n, "replicated", "attention", bias
-            )
-            self.norm("layers.attn.q_a_layernorm", m.q_lora_rank, n, component="attention")
-            self.linear("layers.attn.q_b_proj", heads * qk, m.q_lora_rank, n, "column", "attention")
-        else:
-            self.linear("layers.attn.q_proj", heads * qk, h, n, "column", "attention")
-        self.linear(
-            "layers.attn.kv_a_proj_with_mqa",
-            m.kv_lora_rank + m.qk_rope_head_dim,
-            h,
-            n,
-            "replicated",
-            "attention",
-            bias,
-        )
-        self.norm("layers.attn.kv_a_layernorm", m.kv_lora_rank, n, component="attention")
-        self.linear(
-            "layers.attn.kv_b_proj",
-            heads * (m.qk_nope_head_dim + m.v_head_dim),
-            m.kv_lora_rank,
-            n,
-            "column",
-            "attention",
-        )
-        self.linear("layers.attn.o_proj", h, heads * m.v_head_dim, n, "row", "attention", bias)
-
-    def mlp(
-        self,
-        prefix: str,
-        width: int,
-        n: int,
-        *,
-        gated: bool = True,
-        bias: bool = False,
-        role: Role = "linear",
-        component: str = "mlp",
-    ) -> None:
-        """Gated (gate/up/down) or plain (up/down) MLP; ``n`` copies (layers x experts)."""
-        h = self.h
-        projections = ("gate_proj", "up_proj") if gated else ("up_proj",)
-        for proj in projections:
-            self.add(f"{prefix}.{proj}.weight", (width, h), n, role, "column", component=component)
-            if bias:
-                self.add(
-                    f"{prefix}.{proj}.bias", (width,), n, "bias", "column", component=component
-                )
-        self.add(f"{prefix}.down_proj.weight", (h, width), n, role, "row", component=component)
-        if bias:
-            self.add(f"{prefix}.down_proj.bias", (h,), n, "bias", "replicated", component=component)
-
-    def router(self, experts: int, n: int, *, bias: bool = False) -> None:
-        self.add(
-            "layers.mlp.router.weight",
-            (experts, self.h),
-            n,
-            "router",
-            "replicated",
-            component="router",
-        )
-        if bias:
-            self.add(
-                "layers.mlp.router.bias", (experts,), n, "router", "replicated", component="router"
-            )
-
-    def correction_bias(self, experts: int, n: int) -> None:
-        """DeepSeek-style fp32 ``e_score_correction_bias``: a buffer, stored in the checkpoint, not a parameter."""
-        self.add(
-            "layers.mlp.router.e_score_correction_bias",
-            (experts,),
-            n,
-            "buffer",
-            "replicated",
-            component="router",
-        )
-
-    def conv(
-        self, prefix: str, channels: int, kernel: int, n: int, bias: bool, component: str
-    ) -> None:
-        """Depthwise causal Conv1d(channels, channels, kernel, groups=channels): weight (C, 1, K)."""
-        self.add(
-            f"{prefix}.conv1d.weight",
-            (channels, 1, kernel),
-            n,
-            "linear",
-            "column",
-            component=component,
-        )
-        if bias:
-            self.add(f"{prefix}.conv1d.bias", (channels,), n, "bias", "column", component=component)
-
-    def mamba2(
-        self,
-        n: int,
-        heads: int,
-        head_dim: int,
-        groups: int,
-        d_state: int,
-        d_conv: int,
-        *,
-        conv_bias: bool,
-        proj_bias: bool,
-        out_bias: bool | None = None,
-        gated_norm: bool = True,
-    ) -> None:
-        """Mamba2 mixer: in_proj -> (z, x, B, C, dt), depthwise conv over x/B/C, per-head A, D, dt_bias, a
-        grouped gated RMSNorm over the inner width (absent in Falcon-H1 unless ``mamba_rms_norm``), out_proj."""
-        inner = heads * head_dim
-        conv_dim = inner + 2 * groups * d_state
-        c = "mamba"
-        self.linear(
-            "layers.mamba.in_proj", inner + conv_dim + heads, self.h, n, "column", c, proj_bias
-        )
-        self.conv("layers.mamba", conv_dim, d_conv, n, conv_bias, c)
-        for p in ("dt_bias", "A_log", "D"):
-            self.add(f"layers.mamba.{p}", (heads,), n, "norm", "column", component=c)
-        if gated_norm:
-            self.norm("layers.mamba.norm", inner, n, component=c, split="column")
-        self.linear(
-            "layers.mamba.out_proj",
-            self.h,
-            inner,
-            n,
-            "row",
-            c,
-            proj_bias if out_bias is None else out_bias,
-        )
-
-
-def _check_kinds(kinds: list[str], allowed: Mapping[str, str], field: str) -> list[str]:
-    """Map a config's per-layer type names to ours; refuse unknown names with the list of known ones."""
-    out = []
-    for k in kinds:
-        if k not in allowed:
-            raise ConfigError(
-                f"config.json {field} has an unknown layer type {k!r}: expected one of {', '.join(sorted(allowed))}"
-            )
-        out.append(allowed[k])
-    return out
-
-
-def _spec(
-    *,
-    name: str,
-    model_type: str,
-    inv: _Inventory,
-    vocab: int,
-    layers: int,
-    heads: int,
-    kv_heads: int,
-    head_dim: int,
-    intermediate: int,
-    max_positions: int,
-    attention: list[bool],
-    state: StateSpec | None,
-    dtype: str,
-    tie: bool,
-    cfg: Config,
-    moe: MoESpec | None = None,
-    mla: MLASpec | None = None,
-    sliding_window: int | None = None,
-    extra: tuple[tuple[str, int], ...] = (),
-) -> ModelSpec:
-    layer_types: tuple[AttentionKind, ...] = tuple(
-        "full_attention" if a else "no_attention" for a in attention
-    )
-    # Vision towers stay in ``extra_params``: params.inventory appends them to the explicit tensors.
-    return ModelSpec(
-        name=name,
-        model_type=model_type,
-        vocab_size=vocab,
-        hidden_size=inv.h,
-        num_layers=layers,
-        num_heads=heads,
-        num_kv_heads=kv_heads,
-        head_dim=head_dim,
-        intermediate_size=intermediate,
-        max_position_embeddings=max_positions,
-        tie_word_embeddings=tie,
-        moe=moe,
-        mla=mla,
-        layer_types=layer_types,
-        sliding_window=sliding_window,
-        torch_dtype=dtype,
-        quantization_config=cfg.get("quantization_config") or cfg.get("compression_config"),
-        extra_params=extra,
-        state=state,
-        tensors=inv.groups(),
-    )
-
-
-def _mamba2_state(
-    layers: tuple[int, ...],
-    heads: int,
-    head_dim: int,
-    groups: int,
-    d_state: int,
-    d_conv: int,
-    ssm_dtype: str | None,
-) -> StateSpec:
-    return StateSpec(
-        kind="mamba2",
-        layers=layers,
-        conv_channels=heads * head_dim + 2 * groups * d_state,
-        conv_kernel=d_conv,
-        recurrent_shape=(heads, head_dim, d_state),
-        conv_groups=groups,
-        group_channels=2 * d_state,
-        ssm_dtype=ssm_dtype,
-    )
-
+from vramplan.model.layer_tensors import dense_mlp, router
+from vramplan.model.spec import MAX_LAYERS, MLASpec, ModelSpec, MoESpec, StateKind, StateSpec
 
 # --- Qwen3-Next / Qwen3.5 / Qwen3.6: gated DeltaNet + gated full attention ---------------------------------
 
@@ -348,15 +40,9 @@ def _gdn_layers(text: Config, n_layers: int) -> list[bool]:
     (Qwen3NextConfig / Qwen3_5TextConfig default 4)."""
     types = text.get("layer_types")
     if types:
-        if len(types) != n_layers:
-            raise ConfigError(
-                f"layer_types has {len(types)} entries but num_hidden_layers is {n_layers}"
-            )
-        kinds = _check_kinds(
-            list(types), {"linear_attention": "gdn", "full_attention": "attn"}, "layer_types"
-        )
+        kinds = layer_kinds(types, n_layers, {"linear_attention": "gdn", "full_attention": "attn"})
         return [k == "attn" for k in kinds]
-    interval = _int(text, "full_attention_interval", 4)
+    interval = int_field(text, "full_attention_interval", 4)
     return [(i + 1) % interval == 0 for i in range(n_layers)]
 
 
@@ -428,35 +114,32 @@ def _qwen_gdn(cfg: Config, model_type: str, name: str) -> ModelSpec:
     if not isinstance(source, Mapping):
         raise ConfigError("config.json text_config must be an object")
     text.update({k: v for k, v in source.items() if v is not None})
-    n = _int(text, "num_hidden_layers")
-    h = _int(text, "hidden_size")
-    heads, kv_heads, d = (
-        _int(text, k) for k in ("num_attention_heads", "num_key_value_heads", "head_dim")
+    n = int_field(text, "num_hidden_layers")
+    h = int_field(text, "hidden_size")
+    heads = Heads(
+        *(int_field(text, k) for k in ("num_attention_heads", "num_key_value_heads", "head_dim"))
     )
-    if heads % kv_heads:
+    if heads.query % heads.kv:
         raise ConfigError(
-            f"num_attention_heads {heads} is not a multiple of num_key_value_heads {kv_heads}"
+            f"num_attention_heads {heads.query} is not a multiple of num_key_value_heads {heads.kv}"
         )
-    nk, nv = _int(text, "linear_num_key_heads"), _int(text, "linear_num_value_heads")
-    dk, dv = _int(text, "linear_key_head_dim"), _int(text, "linear_value_head_dim")
-    kernel = _int(text, "linear_conv_kernel_dim")
+    nk, nv = int_field(text, "linear_num_key_heads"), int_field(text, "linear_num_value_heads")
+    dk, dv = int_field(text, "linear_key_head_dim"), int_field(text, "linear_value_head_dim")
+    kernel = int_field(text, "linear_conv_kernel_dim")
     attn = _gdn_layers(text, n)
     n_attn = sum(attn)
     n_gdn = n - n_attn
     key_dim, value_dim = nk * dk, nv * dv
     conv_dim = 2 * key_dim + value_dim
-    vocab = _int(text, "vocab_size")
+    vocab = int_field(text, "vocab_size")
     tie = bool(text.get("tie_word_embeddings", cfg.get("tie_word_embeddings", False)))
     if multimodal and "tie_word_embeddings" in cfg:
         tie = bool(cfg["tie_word_embeddings"])
 
-    inv = _Inventory(h)
-    inv.embeddings(vocab, tie)
+    inv = HybridModel(cfg, model_type, name, hidden=h, vocab=vocab, tie=tie)
     inv.gqa(
         n_attn,
         heads,
-        kv_heads,
-        d,
         bias=bool(text.get("attention_bias", False)),
         q_gate=True,
         qk_norm=True,
@@ -481,11 +164,11 @@ def _qwen_gdn(cfg: Config, model_type: str, name: str) -> ModelSpec:
     moe: MoESpec | None = None
     intermediate = text.get("intermediate_size") or 0
     if text_type == "qwen3_5_text":
-        intermediate = _int(text, "intermediate_size")
+        intermediate = int_field(text, "intermediate_size")
         inv.mlp("layers.mlp", intermediate, n)
     else:
-        experts = _int(text, "num_experts", positive=False)
-        step = _int(text, "decoder_sparse_step", 1)
+        experts = int_field(text, "num_experts", positive=False)
+        step = int_field(text, "decoder_sparse_step", 1)
         only = {int(i) for i in (text.get("mlp_only_layers") or [])}
         dense: tuple[int, ...] = ()
         if text_type == "qwen3_5_moe_text":  # every layer is sparse (Qwen3_5MoeDecoderLayer)
@@ -496,35 +179,22 @@ def _qwen_gdn(cfg: Config, model_type: str, name: str) -> ModelSpec:
             )
         n_moe = n - len(dense)
         if dense:
-            intermediate = _int(text, "intermediate_size")
+            intermediate = int_field(text, "intermediate_size")
             inv.mlp("layers.mlp", intermediate, len(dense))
         if n_moe:
-            width = _int(text, "moe_intermediate_size")
-            shared = _int(text, "shared_expert_intermediate_size", positive=False)
-            inv.router(experts, n_moe)
-            inv.mlp(
-                "layers.mlp.experts", width, n_moe * experts, role="expert", component="experts"
-            )
-            inv.mlp("layers.mlp.shared_expert", shared, n_moe, component="shared_experts")
-            inv.add(
-                "layers.mlp.shared_expert_gate.weight",
-                (1, h),
+            width = int_field(text, "moe_intermediate_size")
+            shared = int_field(text, "shared_expert_intermediate_size", positive=False)
+            moe = inv.experts(
                 n_moe,
-                "router",
-                "replicated",
-                component="router",
-            )
-            moe = MoESpec(
-                num_experts=experts,
-                experts_per_token=_int(text, "num_experts_per_tok"),
-                expert_intermediate_size=width,
-                shared_intermediate_size=shared,
-                shared_expert_gate=True,
+                experts,
+                width,
+                int_field(text, "num_experts_per_tok"),
+                shared,
+                shared_gate=True,
+                shared_prefix="layers.mlp.shared_expert",
                 dense_layers=dense,
             )
             intermediate = intermediate or width
-    inv.norm("layers.norm", h, 2 * n, component="norms")
-    inv.final_norm()
 
     extra: tuple[tuple[str, int], ...] = ()
     if multimodal and cfg.get("vision_config") is not None:
@@ -533,30 +203,22 @@ def _qwen_gdn(cfg: Config, model_type: str, name: str) -> ModelSpec:
 
         extra = qwen3_5_vision_params(cfg["vision_config"])
     ssm = text.get("mamba_ssm_dtype")
-    return _spec(
-        name=name,
-        model_type=model_type,
-        inv=inv,
-        vocab=vocab,
-        layers=n,
+    return inv.spec(
         heads=heads,
-        kv_heads=kv_heads,
-        head_dim=d,
         intermediate=intermediate,
-        max_positions=_int(text, "max_position_embeddings"),
+        max_positions=int_field(text, "max_position_embeddings"),
         attention=attn,
         state=StateSpec(
             kind="gated_deltanet",
-            layers=tuple(i for i in range(n) if not attn[i]),
+            layers=state_layers(attn),
             conv_channels=conv_dim,
             conv_kernel=kernel,
             recurrent_shape=(nv, dv, dk),
             ssm_dtype=str(ssm) if ssm else None,
         ),
-        dtype=_dtype(text, cfg),
-        tie=tie,
-        cfg=cfg if cfg.get("quantization_config") else text,
         moe=moe,
+        dtype=config_dtype(text, cfg),
+        quant_from=cfg if cfg.get("quantization_config") else text,
         extra=extra,
     )
 
@@ -581,76 +243,67 @@ def _nemotron_h(cfg: Config, model_type: str, name: str) -> ModelSpec:
     projections around the experts. The MTP head (``num_nextn_predict_layers``) is not part of the model class.
     """
     if cfg.get("layers_block_type"):
-        kinds = _check_kinds(list(cfg["layers_block_type"]), _NEMOTRON_TYPES, "layers_block_type")
+        kinds = check_kinds(list(cfg["layers_block_type"]), _NEMOTRON_TYPES, "layers_block_type")
     elif cfg.get("hybrid_override_pattern"):
         pattern = str(cfg["hybrid_override_pattern"])
-        kinds = _check_kinds(list(pattern), _NEMOTRON_PATTERN, "hybrid_override_pattern")
+        kinds = check_kinds(list(pattern), _NEMOTRON_PATTERN, "hybrid_override_pattern")
     else:
         kinds = ["mamba", "moe", "attention", "mlp"]  # NemotronHConfig default
     n = len(kinds)
     if not 0 < n <= MAX_LAYERS:
         raise ConfigError(f"nemotron_h config describes {n} layers")
-    h = _int(cfg, "hidden_size", 4096)
-    heads = _int(cfg, "num_attention_heads", 32)
-    kv_heads = _int(cfg, "num_key_value_heads", heads)
-    d = _int(cfg, "head_dim", 128)
-    m_heads, m_dim = _int(cfg, "mamba_num_heads", 128), _int(cfg, "mamba_head_dim", 64)
-    groups = _int(cfg, "n_groups", cfg.get("mamba_n_groups", 8))
-    d_state = _int(cfg, "ssm_state_size", 128)
-    d_conv = _int(cfg, "conv_kernel", cfg.get("mamba_d_conv", 4))
+    h = int_field(cfg, "hidden_size", 4096)
+    heads = read_heads(cfg, h, 32, None, 128)
+    m_heads, m_dim = int_field(cfg, "mamba_num_heads", 128), int_field(cfg, "mamba_head_dim", 64)
+    mamba = Mamba2Sizes(
+        m_heads,
+        m_dim,
+        groups=int_field(cfg, "n_groups", cfg.get("mamba_n_groups", 8)),
+        d_state=int_field(cfg, "ssm_state_size", 128),
+        d_conv=int_field(cfg, "conv_kernel", cfg.get("mamba_d_conv", 4)),
+        inner=m_heads * m_dim,
+    )
     mlp_bias = bool(cfg.get("mlp_bias", False))
-    vocab = _int(cfg, "vocab_size", 131_072)
+    vocab = int_field(cfg, "vocab_size", 131_072)
     tie = bool(cfg.get("tie_word_embeddings", False))
     count = {k: kinds.count(k) for k in ("mamba", "attention", "mlp", "moe")}
 
-    inv = _Inventory(h)
-    inv.embeddings(vocab, tie)
-    inv.gqa(count["attention"], heads, kv_heads, d)
+    inv = HybridModel(cfg, model_type, name, hidden=h, vocab=vocab, tie=tie)
+    inv.gqa(count["attention"], heads)
     use_bias = bool(cfg.get("use_bias", False))
     inv.mamba2(
         count["mamba"],
-        m_heads,
-        m_dim,
-        groups,
-        d_state,
-        d_conv,
+        mamba,
         conv_bias=bool(cfg.get("use_conv_bias", cfg.get("mamba_conv_bias", True))),
         proj_bias=use_bias,
     )
-    intermediate = _int(cfg, "intermediate_size", 21_504)
+    intermediate = int_field(cfg, "intermediate_size", 21_504)
     inv.mlp("layers.mlp", intermediate, count["mlp"], gated=False, bias=mlp_bias)
     moe = None
     if count["moe"]:
-        experts = _int(cfg, "n_routed_experts", 8)
-        width = _int(cfg, "moe_intermediate_size", 7688)
-        shared = _int(cfg, "moe_shared_expert_intermediate_size", 7688)
+        experts = int_field(cfg, "n_routed_experts", 8)
+        width = int_field(cfg, "moe_intermediate_size", 7688)
+        shared = int_field(cfg, "moe_shared_expert_intermediate_size", 7688)
         latent = cfg.get("moe_latent_size")
         nm = count["moe"]
-        inv.router(experts, nm)
-        inv.correction_bias(experts, nm)
+        router(inv, nm, h, experts, name=ROUTER, correction_bias="buffer")
         expert_in = h
         if latent is not None:
-            latent = _int(cfg, "moe_latent_size")
+            latent = int_field(cfg, "moe_latent_size")
             inv.linear("layers.mlp.fc1_latent_proj", latent, h, nm, "replicated", "mlp", mlp_bias)
             inv.linear("layers.mlp.fc2_latent_proj", h, latent, nm, "replicated", "mlp", mlp_bias)
-            expert_in = (
-                latent  # the latent projections are always on: counted outside the routed experts
-            )
-        inv.add(
-            "layers.mlp.experts.up_proj.weight",
-            (width, expert_in),
+            # the latent projections are always on: counted outside the routed experts
+            expert_in = latent
+        dense_mlp(
+            inv,
             nm * experts,
-            "expert",
-            "column",
+            expert_in,
+            width,
+            gated=False,
+            prefix="layers.mlp.experts",
             component="experts",
-        )
-        inv.add(
-            "layers.mlp.experts.down_proj.weight",
-            (expert_in, width),
-            nm * experts,
-            "expert",
-            "row",
-            component="experts",
+            role="expert",
+            ungated_name="up_proj",
         )
         inv.mlp(
             "layers.mlp.shared_experts",
@@ -662,46 +315,42 @@ def _nemotron_h(cfg: Config, model_type: str, name: str) -> ModelSpec:
         )
         moe = MoESpec(
             num_experts=experts,
-            experts_per_token=_int(cfg, "num_experts_per_tok", 2),
+            experts_per_token=int_field(cfg, "num_experts_per_tok", 2),
             expert_intermediate_size=width,
             shared_intermediate_size=shared,
             router_correction_bias=True,
             dense_layers=tuple(i for i, k in enumerate(kinds) if k != "moe"),
         )
-    inv.norm("layers.norm", h, n, component="norms")
-    inv.final_norm()
-    ssm = (
-        cfg.get("mamba_ssm_cache_dtype") or "float32"
-    )  # vLLM: "auto" -> the HF field, else float32
-    return _spec(
-        name=name,
-        model_type=model_type,
-        inv=inv,
-        vocab=vocab,
-        layers=n,
+    # vLLM: "auto" -> the HF field, else float32
+    ssm = cfg.get("mamba_ssm_cache_dtype") or "float32"
+    return inv.spec(
         heads=heads,
-        kv_heads=kv_heads,
-        head_dim=d,
         intermediate=intermediate,
-        max_positions=_int(cfg, "max_position_embeddings", 4096),
+        max_positions=int_field(cfg, "max_position_embeddings", 4096),
         attention=[k == "attention" for k in kinds],
-        state=_mamba2_state(
-            tuple(i for i, k in enumerate(kinds) if k == "mamba"),
-            m_heads,
-            m_dim,
-            groups,
-            d_state,
-            d_conv,
-            str(ssm),
-        ),
-        dtype=_dtype(cfg),
-        tie=tie,
-        cfg=cfg,
+        state=mamba.state(tuple(i for i, k in enumerate(kinds) if k == "mamba"), str(ssm)),
         moe=moe,
+        norms_per_layer=1,
     )
 
 
 # --- IBM Granite 4.0-H (granitemoehybrid): Mamba2 or attention, MoE and a shared MLP -----------------------
+
+
+def _granite_mamba(cfg: Config, inner: int) -> Mamba2Sizes:
+    """The ``mamba_*`` fields Granite 4.0-H and Falcon-H1 share (and their common defaults); the head dim is
+    ``mamba_d_head`` or, when "auto", the inner width over the heads."""
+    heads = int_field(cfg, "mamba_n_heads", 128)
+    head_dim = cfg.get("mamba_d_head", "auto")
+    head_dim = inner // heads if head_dim in (None, "auto") else int_field(cfg, "mamba_d_head")
+    return Mamba2Sizes(
+        heads,
+        head_dim,
+        groups=int_field(cfg, "mamba_n_groups", 1),
+        d_state=int_field(cfg, "mamba_d_state", 256),
+        d_conv=int_field(cfg, "mamba_d_conv", 4),
+        inner=heads * head_dim,
+    )
 
 
 def _granitemoehybrid(cfg: Config, model_type: str, name: str) -> ModelSpec:
@@ -709,90 +358,45 @@ def _granitemoehybrid(cfg: Config, model_type: str, name: str) -> ModelSpec:
     ``layers_block_type``), followed by a MoE (when ``num_local_experts`` > 0) and a shared gated MLP
     (``input_linear`` = gate and up fused, ``output_linear``). Mamba head dim defaults to expand x hidden /
     heads. Defaults: GraniteMoeHybridConfig."""
-    h = _int(cfg, "hidden_size", 4096)
-    n = _int(cfg, "num_hidden_layers", 32)
+    h = int_field(cfg, "hidden_size", 4096)
+    n = int_field(cfg, "num_hidden_layers", 32)
     types = cfg.get("layer_types") or cfg.get("layers_block_type") or ["mamba"] * n
-    kinds = _check_kinds(list(types), _NEMOTRON_TYPES, "layer_types")
+    kinds = check_kinds(list(types), _NEMOTRON_TYPES, "layer_types")
     if len(kinds) != n:
         raise ConfigError(f"layer_types has {len(kinds)} entries but num_hidden_layers is {n}")
-    heads = _int(cfg, "num_attention_heads", 32)
-    kv_heads = _int(cfg, "num_key_value_heads", heads)
-    d = h // heads
-    m_heads = _int(cfg, "mamba_n_heads", 128)
-    expand = _int(cfg, "mamba_expand", 2)
-    m_dim = cfg.get("mamba_d_head", "auto")
-    m_dim = (expand * h) // m_heads if m_dim in (None, "auto") else _int(cfg, "mamba_d_head")
-    groups, d_state, d_conv = (
-        _int(cfg, "mamba_n_groups", 1),
-        _int(cfg, "mamba_d_state", 256),
-        _int(cfg, "mamba_d_conv", 4),
-    )
-    n_attn = kinds.count("attention")
-    n_mamba = kinds.count("mamba")
-    if n_attn + n_mamba != n:
+    heads = read_heads(cfg, h, 32, None, reads_head_dim=False)
+    mamba = _granite_mamba(cfg, int_field(cfg, "mamba_expand", 2) * h)
+    attn = [k == "attention" for k in kinds]
+    n_attn = sum(attn)
+    if n_attn + kinds.count("mamba") != n:
         raise ConfigError("granitemoehybrid layer types must each be 'mamba' or 'attention'")
-    vocab = _int(cfg, "vocab_size", 32_000)
+    vocab = int_field(cfg, "vocab_size", 32_000)
     tie = bool(cfg.get("tie_word_embeddings", False))
-    inv = _Inventory(h)
-    inv.embeddings(vocab, tie)
-    inv.gqa(
-        n_attn,
-        heads,
-        kv_heads,
-        d,
-        bias=bool(cfg.get("attention_bias", False)),
-        o_bias=bool(cfg.get("attention_bias", False)),
-    )
+    inv = HybridModel(cfg, model_type, name, hidden=h, vocab=vocab, tie=tie)
+    bias = bool(cfg.get("attention_bias", False))
+    inv.gqa(n_attn, heads, bias=bias, o_bias=bias)
     inv.mamba2(
-        n_mamba,
-        m_heads,
-        m_dim,
-        groups,
-        d_state,
-        d_conv,
+        n - n_attn,
+        mamba,
         conv_bias=bool(cfg.get("mamba_conv_bias", True)),
         proj_bias=bool(cfg.get("mamba_proj_bias", False)),
     )
-    experts = _int(cfg, "num_local_experts", 8, positive=False)
-    width = _int(cfg, "intermediate_size", 11_008)
+    experts = int_field(cfg, "num_local_experts", 8, positive=False)
+    width = int_field(cfg, "intermediate_size", 11_008)
     moe = None
-    if experts:
-        inv.router(experts, n)
-        inv.mlp("layers.mlp.experts", width, n * experts, role="expert", component="experts")
-        moe = MoESpec(
-            num_experts=experts,
-            experts_per_token=_int(cfg, "num_experts_per_tok", 2),
-            expert_intermediate_size=width,
-            shared_intermediate_size=_int(cfg, "shared_intermediate_size", 1024),
-        )
-    shared = _int(cfg, "shared_intermediate_size", 1024)
-    inv.mlp("layers.shared_mlp", shared, n, component="shared_experts" if experts else "mlp")
-    inv.norm("layers.norm", h, 2 * n, component="norms")
-    inv.final_norm()
-    return _spec(
-        name=name,
-        model_type=model_type,
-        inv=inv,
-        vocab=vocab,
-        layers=n,
+    if experts:  # the shared MLP runs beside the routed experts in every layer
+        top_k = int_field(cfg, "num_experts_per_tok", 2)
+        shared = int_field(cfg, "shared_intermediate_size", 1024)
+        moe = inv.experts(n, experts, width, top_k, shared, shared_prefix="layers.shared_mlp")
+    else:
+        shared = int_field(cfg, "shared_intermediate_size", 1024)
+        inv.mlp("layers.shared_mlp", shared, n)
+    return inv.spec(
         heads=heads,
-        kv_heads=kv_heads,
-        head_dim=d,
         intermediate=shared,
-        max_positions=_int(cfg, "max_position_embeddings", 2048),
-        attention=[k == "attention" for k in kinds],
-        state=_mamba2_state(
-            tuple(i for i, k in enumerate(kinds) if k == "mamba"),
-            m_heads,
-            m_dim,
-            groups,
-            d_state,
-            d_conv,
-            None,
-        ),
-        dtype=_dtype(cfg),
-        tie=tie,
-        cfg=cfg,
+        max_positions=int_field(cfg, "max_position_embeddings", 2048),
+        attention=attn,
+        state=mamba.state(state_layers(attn)),
         moe=moe,
     )
 
@@ -805,63 +409,41 @@ def _falcon_h1(cfg: Config, model_type: str, name: str) -> ModelSpec:
     every layer keeps KV *and* state. Mamba inner width is ``mamba_d_ssm`` (else expand x hidden); the gated
     norm exists only with ``mamba_rms_norm``; in/out projections take ``mamba_proj_bias`` /
     ``projectors_bias``. Defaults: FalconH1Config."""
-    h = _int(cfg, "hidden_size", 4096)
-    n = _int(cfg, "num_hidden_layers", 32)
-    heads = _int(cfg, "num_attention_heads", 32)
-    kv_heads = _int(cfg, "num_key_value_heads", heads)
-    d = _int(cfg, "head_dim", h // heads)
-    m_heads = _int(cfg, "mamba_n_heads", 128)
+    h = int_field(cfg, "hidden_size", 4096)
+    n = int_field(cfg, "num_hidden_layers", 32)
+    heads = read_heads(cfg, h, 32, None)
     inner = cfg.get("mamba_d_ssm", 1024)
-    inner = _int(cfg, "mamba_d_ssm") if inner is not None else _int(cfg, "mamba_expand", 2) * h
-    m_dim = cfg.get("mamba_d_head", "auto")
-    m_dim = inner // m_heads if m_dim in (None, "auto") else _int(cfg, "mamba_d_head")
-    groups, d_state, d_conv = (
-        _int(cfg, "mamba_n_groups", 1),
-        _int(cfg, "mamba_d_state", 256),
-        _int(cfg, "mamba_d_conv", 4),
+    inner = (
+        int_field(cfg, "mamba_d_ssm")
+        if inner is not None
+        else int_field(cfg, "mamba_expand", 2) * h
     )
-    if m_heads * m_dim != inner:
+    mamba = _granite_mamba(cfg, inner)
+    if mamba.inner != inner:
         raise ConfigError(
             "falcon_h1: mamba_n_heads x mamba_d_head must equal the Mamba inner width (mamba_d_ssm)"
         )
-    vocab = _int(cfg, "vocab_size", 128_000)
+    vocab = int_field(cfg, "vocab_size", 128_000)
     tie = bool(cfg.get("tie_word_embeddings", False))
     bias = bool(cfg.get("attention_bias", False))
-    inv = _Inventory(h)
-    inv.embeddings(vocab, tie)
-    inv.gqa(n, heads, kv_heads, d, bias=bias, o_bias=bias)
+    inv = HybridModel(cfg, model_type, name, hidden=h, vocab=vocab, tie=tie)
+    inv.gqa(n, heads, bias=bias, o_bias=bias)
     inv.mamba2(
         n,
-        m_heads,
-        m_dim,
-        groups,
-        d_state,
-        d_conv,
+        mamba,
         conv_bias=bool(cfg.get("mamba_conv_bias", True)),
         proj_bias=bool(cfg.get("mamba_proj_bias", False)),
         out_bias=bool(cfg.get("projectors_bias", False)),
         gated_norm=bool(cfg.get("mamba_rms_norm", False)),
     )
-    intermediate = _int(cfg, "intermediate_size", 14_336)
+    intermediate = int_field(cfg, "intermediate_size", 14_336)
     inv.mlp("layers.mlp", intermediate, n, bias=bool(cfg.get("mlp_bias", False)))
-    inv.norm("layers.norm", h, 2 * n, component="norms")
-    inv.final_norm()
-    return _spec(
-        name=name,
-        model_type=model_type,
-        inv=inv,
-        vocab=vocab,
-        layers=n,
+    return inv.spec(
         heads=heads,
-        kv_heads=kv_heads,
-        head_dim=d,
         intermediate=intermediate,
-        max_positions=_int(cfg, "max_position_embeddings", 8192),
+        max_positions=int_field(cfg, "max_position_embeddings", 8192),
         attention=[True] * n,
-        state=_mamba2_state(tuple(range(n)), m_heads, m_dim, groups, d_state, d_conv, None),
-        dtype=_dtype(cfg),
-        tie=tie,
-        cfg=cfg,
+        state=mamba.state(tuple(range(n))),
     )
 
 
@@ -869,8 +451,7 @@ def _falcon_h1(cfg: Config, model_type: str, name: str) -> ModelSpec:
 
 
 def _mamba1_mixer(
-    inv: _Inventory,
-    prefix: str,
+    inv: HybridModel,
     n: int,
     inner: int,
     d_state: int,
@@ -883,7 +464,7 @@ def _mamba1_mixer(
 ) -> None:
     """Mamba1 mixer: in_proj (x, z), conv over x, x_proj (dt, B, C), dt_proj (with bias), A_log (inner x
     d_state), D, out_proj; Jamba adds RMSNorms over dt, B and C."""
-    c = "mamba"
+    c, prefix = "mamba", "layers.mamba"
     inv.linear(f"{prefix}.in_proj", 2 * inner, inv.h, n, "column", c, proj_bias)
     inv.conv(prefix, inner, d_conv, n, conv_bias, c)
     inv.linear(f"{prefix}.x_proj", dt_rank + 2 * d_state, inner, n, "row", c)
@@ -897,46 +478,53 @@ def _mamba1_mixer(
         inv.norm(f"{prefix}.c_layernorm", d_state, n, component=c)
 
 
+def _mamba1_state(layers: tuple[int, ...], inner: int, d_state: int, d_conv: int) -> StateSpec:
+    """Per sequence a Mamba1 layer keeps its conv window over the inner width and (inner x d_state)."""
+    return StateSpec(
+        kind="mamba",
+        layers=layers,
+        conv_channels=inner,
+        conv_kernel=d_conv,
+        recurrent_shape=(inner, d_state),
+    )
+
+
 def _dt_rank(cfg: Config, key: str, h: int) -> int:
     value = cfg.get(key, "auto")
-    return ceil(h / 16) if value in (None, "auto") else _int(cfg, key)
+    return ceil(h / 16) if value in (None, "auto") else int_field(cfg, key)
 
 
 def _jamba(cfg: Config, model_type: str, name: str) -> ModelSpec:
     """JambaForCausalLM: layer i is attention when i % attn_layer_period == attn_layer_offset, else Mamba1;
     its feed-forward is a MoE when i % expert_layer_period == expert_layer_offset, else a gated MLP.
     Defaults: JambaConfig."""
-    h = _int(cfg, "hidden_size", 4096)
-    n = _int(cfg, "num_hidden_layers", 32)
-    heads = _int(cfg, "num_attention_heads", 32)
-    kv_heads = _int(cfg, "num_key_value_heads", 8)
-    d = h // heads
+    h = int_field(cfg, "hidden_size", 4096)
+    n = int_field(cfg, "num_hidden_layers", 32)
+    heads = read_heads(cfg, h, 32, 8, reads_head_dim=False)
     a_period, a_offset = (
-        _int(cfg, "attn_layer_period", 8),
-        _int(cfg, "attn_layer_offset", 4, positive=False),
+        int_field(cfg, "attn_layer_period", 8),
+        int_field(cfg, "attn_layer_offset", 4, positive=False),
     )
     e_period, e_offset = (
-        _int(cfg, "expert_layer_period", 2),
-        _int(cfg, "expert_layer_offset", 1, positive=False),
+        int_field(cfg, "expert_layer_period", 2),
+        int_field(cfg, "expert_layer_offset", 1, positive=False),
     )
     if a_offset >= a_period or e_offset >= e_period:
         raise ConfigError("jamba layer offsets must be smaller than their periods")
     attn = [i % a_period == a_offset for i in range(n)]
-    experts = _int(cfg, "num_experts", 16)
+    experts = int_field(cfg, "num_experts", 16)
     sparse = [experts > 1 and i % e_period == e_offset for i in range(n)]
-    inner = _int(cfg, "mamba_expand", 2) * h
-    d_state, d_conv = _int(cfg, "mamba_d_state", 16), _int(cfg, "mamba_d_conv", 4)
+    inner = int_field(cfg, "mamba_expand", 2) * h
+    d_state, d_conv = int_field(cfg, "mamba_d_state", 16), int_field(cfg, "mamba_d_conv", 4)
     dt_rank = _dt_rank(cfg, "mamba_dt_rank", h)
-    vocab = _int(cfg, "vocab_size", 65_536)
+    vocab = int_field(cfg, "vocab_size", 65_536)
     tie = bool(cfg.get("tie_word_embeddings", False))
     n_attn, n_moe = sum(attn), sum(sparse)
-    width = _int(cfg, "intermediate_size", 14_336)
-    inv = _Inventory(h)
-    inv.embeddings(vocab, tie)
-    inv.gqa(n_attn, heads, kv_heads, d)
+    width = int_field(cfg, "intermediate_size", 14_336)
+    inv = HybridModel(cfg, model_type, name, hidden=h, vocab=vocab, tie=tie)
+    inv.gqa(n_attn, heads)
     _mamba1_mixer(
         inv,
-        "layers.mamba",
         n - n_attn,
         inner,
         d_state,
@@ -949,38 +537,15 @@ def _jamba(cfg: Config, model_type: str, name: str) -> ModelSpec:
     inv.mlp("layers.mlp", width, n - n_moe)
     moe = None
     if n_moe:
-        inv.router(experts, n_moe)
-        inv.mlp("layers.mlp.experts", width, n_moe * experts, role="expert", component="experts")
-        moe = MoESpec(
-            num_experts=experts,
-            experts_per_token=_int(cfg, "num_experts_per_tok", 2),
-            expert_intermediate_size=width,
-            dense_layers=tuple(i for i in range(n) if not sparse[i]),
-        )
-    inv.norm("layers.norm", h, 2 * n, component="norms")
-    inv.final_norm()
-    return _spec(
-        name=name,
-        model_type=model_type,
-        inv=inv,
-        vocab=vocab,
-        layers=n,
+        top_k = int_field(cfg, "num_experts_per_tok", 2)
+        dense = tuple(i for i in range(n) if not sparse[i])
+        moe = inv.experts(n_moe, experts, width, top_k, dense_layers=dense)
+    return inv.spec(
         heads=heads,
-        kv_heads=kv_heads,
-        head_dim=d,
         intermediate=width,
-        max_positions=_int(cfg, "max_position_embeddings", 262_144),
+        max_positions=int_field(cfg, "max_position_embeddings", 262_144),
         attention=attn,
-        state=StateSpec(
-            kind="mamba",
-            layers=tuple(i for i in range(n) if not attn[i]),
-            conv_channels=inner,
-            conv_kernel=d_conv,
-            recurrent_shape=(inner, d_state),
-        ),
-        dtype=_dtype(cfg),
-        tie=tie,
-        cfg=cfg,
+        state=_mamba1_state(state_layers(attn), inner, d_state, d_conv),
         moe=moe,
     )
 
@@ -992,45 +557,31 @@ def _mamba(cfg: Config, model_type: str, name: str) -> ModelSpec:
     """MambaForCausalLM (Mamba1) and Mamba2ForCausalLM: no attention at all, one mixer and one RMSNorm per
     layer, ``backbone.norm_f``. Defaults: MambaConfig (tied embeddings) / Mamba2Config (untied)."""
     v2 = model_type == "mamba2"
-    h = _int(cfg, "hidden_size", 4096 if v2 else 768)
-    n = _int(cfg, "num_hidden_layers", 64 if v2 else 32)
-    inner = _int(cfg, "expand", 2) * h
-    d_state = _int(cfg, "state_size", 128 if v2 else 16)
-    d_conv = _int(cfg, "conv_kernel", 4)
-    vocab = _int(cfg, "vocab_size", 32_768 if v2 else 50_280)
+    h = int_field(cfg, "hidden_size", 4096 if v2 else 768)
+    n = int_field(cfg, "num_hidden_layers", 64 if v2 else 32)
+    inner = int_field(cfg, "expand", 2) * h
+    d_state = int_field(cfg, "state_size", 128 if v2 else 16)
+    d_conv = int_field(cfg, "conv_kernel", 4)
+    vocab = int_field(cfg, "vocab_size", 32_768 if v2 else 50_280)
     tie = bool(cfg.get("tie_word_embeddings", not v2))
-    inv = _Inventory(h)
-    inv.embeddings(vocab, tie)
+    inv = HybridModel(cfg, model_type, name, hidden=h, vocab=vocab, tie=tie)
     conv_bias, proj_bias = bool(cfg.get("use_conv_bias", True)), bool(cfg.get("use_bias", False))
     if v2:
-        m_heads, m_dim, groups = (
-            _int(cfg, "num_heads", 128),
-            _int(cfg, "head_dim", 64),
-            _int(cfg, "n_groups", 8),
-        )
         # Mamba2Mixer sizes its inner width as expand x hidden, not heads x head_dim.
-        conv_dim = inner + 2 * groups * d_state
-        c = "mamba"
-        inv.linear("layers.mamba.in_proj", inner + conv_dim + m_heads, h, n, "column", c, proj_bias)
-        inv.conv("layers.mamba", conv_dim, d_conv, n, conv_bias, c)
-        for p in ("dt_bias", "A_log", "D"):
-            inv.add(f"layers.mamba.{p}", (m_heads,), n, "norm", "column", component=c)
-        inv.norm("layers.mamba.norm", inner, n, component=c, split="column")
-        inv.linear("layers.mamba.out_proj", h, inner, n, "row", c, proj_bias)
-        heads, head_dim = m_heads, m_dim
-        state = StateSpec(
-            kind="mamba2",
-            layers=tuple(range(n)),
-            conv_channels=conv_dim,
-            conv_kernel=d_conv,
-            recurrent_shape=(m_heads, m_dim, d_state),
-            conv_groups=groups,
-            group_channels=2 * d_state,
+        mamba = Mamba2Sizes(
+            int_field(cfg, "num_heads", 128),
+            int_field(cfg, "head_dim", 64),
+            groups=int_field(cfg, "n_groups", 8),
+            d_state=d_state,
+            d_conv=d_conv,
+            inner=inner,
         )
+        inv.mamba2(n, mamba, conv_bias=conv_bias, proj_bias=proj_bias)
+        heads, head_dim = mamba.heads, mamba.head_dim
+        state = mamba.state(tuple(range(n)))
     else:
         _mamba1_mixer(
             inv,
-            "layers.mamba",
             n,
             inner,
             d_state,
@@ -1041,32 +592,15 @@ def _mamba(cfg: Config, model_type: str, name: str) -> ModelSpec:
             inner_norms=False,
         )
         heads, head_dim = inner, 1
-        state = StateSpec(
-            kind="mamba",
-            layers=tuple(range(n)),
-            conv_channels=inner,
-            conv_kernel=d_conv,
-            recurrent_shape=(inner, d_state),
-        )
-    inv.norm("layers.norm", h, n, component="norms")
-    inv.final_norm()
-    return _spec(
-        name=name,
-        model_type=model_type,
-        inv=inv,
-        vocab=vocab,
-        layers=n,
+        state = _mamba1_state(tuple(range(n)), inner, d_state, d_conv)
+    return inv.spec(
         # No attention: the "heads" are what TP must divide (vLLM splits Mamba2 heads, Mamba1's inner width).
-        heads=heads,
-        kv_heads=heads,
-        head_dim=head_dim,
+        heads=Heads(heads, heads, head_dim),
         intermediate=inner,
-        max_positions=_int(cfg, "max_position_embeddings", 1 << 20),
+        max_positions=int_field(cfg, "max_position_embeddings", 1 << 20),
         attention=[False] * n,
         state=state,
-        dtype=_dtype(cfg),
-        tie=tie,
-        cfg=cfg,
+        norms_per_layer=1,
     )
 
 
@@ -1076,12 +610,12 @@ def _mamba(cfg: Config, model_type: str, name: str) -> ModelSpec:
 def lfm2_ff_width(cfg: Config) -> int:
     """Lfm2MLP's width: with ``block_auto_adjust_ff_dim`` (default on) 2/3 of intermediate_size, times
     ``block_ffn_dim_multiplier``, rounded up to ``block_multiple_of``."""
-    width = _int(cfg, "intermediate_size", cfg.get("block_ff_dim", 12_288))
+    width = int_field(cfg, "intermediate_size", cfg.get("block_ff_dim", 12_288))
     if cfg.get("block_auto_adjust_ff_dim", True):
         width = int(2 * width / 3)
         multiplier = cfg.get("block_ffn_dim_multiplier", 1.0)
         if multiplier is not None:
-            multiple = _int(cfg, "block_multiple_of", 256)
+            multiple = int_field(cfg, "block_multiple_of", 256)
             width = int(multiplier * width)
             width = multiple * ((width + multiple - 1) // multiple)
     return width
@@ -1092,37 +626,28 @@ def _lfm2(cfg: Config, model_type: str, name: str) -> ModelSpec:
     ``conv_L_cache`` taps over hidden channels; out_proj) or attention with q/k RMSNorm, then a gated MLP
     (w1, w3, w2). An RMSNorm follows the embedding (``embedding_norm``) and ends the model; embeddings tied by
     default. The conv state per sequence is hidden x (L_cache - 1). Defaults: Lfm2Config."""
-    h = _int(cfg, "hidden_size", 2560)
-    n = _int(cfg, "num_hidden_layers", 32)
+    h = int_field(cfg, "hidden_size", 2560)
+    n = int_field(cfg, "num_hidden_layers", 32)
     types = cfg.get("layer_types")
     if types is None:
         full = cfg.get("full_attn_idxs")
         full_set = set(range(n)) if full is None else {int(i) for i in full}
         types = ["full_attention" if i in full_set else "conv" for i in range(n)]
-    if len(types) != n:
-        raise ConfigError(f"layer_types has {len(types)} entries but num_hidden_layers is {n}")
-    kinds = _check_kinds(
-        list(types), {"conv": "conv", "full_attention": "attention"}, "layer_types"
-    )
+    kinds = layer_kinds(types, n, {"conv": "conv", "full_attention": "attention"})
     attn = [k == "attention" for k in kinds]
-    heads = _int(cfg, "num_attention_heads", 32)
-    kv_heads = _int(cfg, "num_key_value_heads", 8)
-    d = h // heads
-    kernel = _int(cfg, "conv_L_cache", 3)
+    heads = read_heads(cfg, h, 32, 8, reads_head_dim=False)
+    kernel = int_field(cfg, "conv_L_cache", 3)
     bias = bool(cfg.get("conv_bias", False))
-    vocab = _int(cfg, "vocab_size", 65_536)
+    vocab = int_field(cfg, "vocab_size", 65_536)
     tie = bool(cfg.get("tie_word_embeddings", cfg.get("tie_embedding", True)))
     n_attn = sum(attn)
     width = lfm2_ff_width(cfg)
-    inv = _Inventory(h)
-    inv.embeddings(vocab, tie)
+    inv = HybridModel(cfg, model_type, name, hidden=h, vocab=vocab, tie=tie)
     # Lfm2Model has no final norm of its own: ``embedding_norm`` is applied after the last layer.
     inv.add("embedding_norm.weight", (h,), 1, "norm", "replicated", component="norms", stage="last")
     inv.gqa(
         n_attn,
         heads,
-        kv_heads,
-        d,
         qk_norm=True,
         o_name="out_proj",
         norm_names=("q_layernorm", "k_layernorm"),
@@ -1134,32 +659,42 @@ def _lfm2(cfg: Config, model_type: str, name: str) -> ModelSpec:
         inv.add("layers.conv.conv.bias", (h,), n - n_attn, "bias", "column", component=c)
     inv.linear("layers.conv.out_proj", h, h, n - n_attn, "row", c, bias)
     inv.mlp("layers.feed_forward", width, n)
-    inv.norm("layers.norm", h, 2 * n, component="norms")
-    return _spec(
-        name=name,
-        model_type=model_type,
-        inv=inv,
-        vocab=vocab,
-        layers=n,
+    return inv.spec(
         heads=heads,
-        kv_heads=kv_heads,
-        head_dim=d,
         intermediate=width,
-        max_positions=_int(cfg, "max_position_embeddings", 128_000),
+        max_positions=int_field(cfg, "max_position_embeddings", 128_000),
         attention=attn,
         state=StateSpec(
-            kind="short_conv",
-            layers=tuple(i for i in range(n) if not attn[i]),
-            conv_channels=h,
-            conv_kernel=kernel,
+            kind="short_conv", layers=state_layers(attn), conv_channels=h, conv_kernel=kernel
         ),
-        dtype=_dtype(cfg),
-        tie=tie,
-        cfg=cfg,
+        ends_with_norm=False,
     )
 
 
 # --- Moonshot Kimi-Linear: KDA + MLA -------------------------------------------------------------------------
+
+
+def _kimi_layer_kinds(cfg: Config, linear_cfg: Config, n: int) -> list[str]:
+    """ "mla" or "kda" per layer: ``layer_types``, else ``linear_attn_config``'s 1-based ``full_attn_layers`` /
+    ``kda_layers``, else KimiLinearConfig's default (every 4th layer from the 5th is MLA)."""
+    types = cfg.get("layer_types")
+    if types:
+        return layer_kinds(types, n, {"full_attention": "mla", "linear_attention": "kda"})
+    if "full_attn_layers" in linear_cfg and "kda_layers" in linear_cfg:
+        found: list[str | None] = [None] * n
+        for key, kind in (("full_attn_layers", "mla"), ("kda_layers", "kda")):
+            for layer in linear_cfg[key]:
+                if not isinstance(layer, int) or not 1 <= layer <= n:
+                    raise ConfigError(
+                        f"linear_attn_config.{key} holds {layer!r}: layers are numbered 1..{n}"
+                    )
+                found[layer - 1] = kind
+        if None in found:
+            raise ConfigError(
+                f"linear_attn_config leaves layer {found.index(None) + 1} neither KDA nor full attention"
+            )
+        return [str(k) for k in found]
+    return ["mla" if i and i % 4 == 0 else "kda" for i in range(n)]
 
 
 def _kimi_linear(cfg: Config, model_type: str, name: str) -> ModelSpec:
@@ -1173,50 +708,26 @@ def _kimi_linear(cfg: Config, model_type: str, name: str) -> ModelSpec:
     linear_cfg = cfg.get("linear_attn_config") or {}
     if not isinstance(linear_cfg, Mapping):
         raise ConfigError("config.json linear_attn_config must be an object")
-    h = _int(cfg, "hidden_size", 2304)
-    n = _int(cfg, "num_hidden_layers", 27)
-    types = cfg.get("layer_types")
-    if types:
-        if len(types) != n:
-            raise ConfigError(f"layer_types has {len(types)} entries but num_hidden_layers is {n}")
-        kinds = _check_kinds(
-            list(types), {"full_attention": "mla", "linear_attention": "kda"}, "layer_types"
-        )
-    elif "full_attn_layers" in linear_cfg and "kda_layers" in linear_cfg:
-        found: list[str | None] = [None] * n
-        for key, kind in (("full_attn_layers", "mla"), ("kda_layers", "kda")):
-            for layer in linear_cfg[key]:
-                if not isinstance(layer, int) or not 1 <= layer <= n:
-                    raise ConfigError(
-                        f"linear_attn_config.{key} holds {layer!r}: layers are numbered 1..{n}"
-                    )
-                found[layer - 1] = kind
-        if None in found:
-            raise ConfigError(
-                f"linear_attn_config leaves layer {found.index(None) + 1} neither KDA nor full attention"
-            )
-        kinds = [str(k) for k in found]
-    else:
-        kinds = ["mla" if i and i % 4 == 0 else "kda" for i in range(n)]
-    attn = [k == "mla" for k in kinds]
-    heads = _int(cfg, "num_attention_heads", 32)
-    l_heads = _int(linear_cfg, "num_heads", cfg.get("linear_num_heads", 32))
-    l_dim = _int(linear_cfg, "head_dim", cfg.get("linear_head_dim", 128))
-    kernel = _int(linear_cfg, "short_conv_kernel_size", cfg.get("linear_conv_kernel_dim", 4))
+    h = int_field(cfg, "hidden_size", 2304)
+    n = int_field(cfg, "num_hidden_layers", 27)
+    attn = [k == "mla" for k in _kimi_layer_kinds(cfg, linear_cfg, n)]
+    heads = int_field(cfg, "num_attention_heads", 32)
+    l_heads = int_field(linear_cfg, "num_heads", cfg.get("linear_num_heads", 32))
+    l_dim = int_field(linear_cfg, "head_dim", cfg.get("linear_head_dim", 128))
+    kernel = int_field(linear_cfg, "short_conv_kernel_size", cfg.get("linear_conv_kernel_dim", 4))
     q_lora = cfg.get("q_lora_rank")
     mla = MLASpec(
-        q_lora_rank=_int(cfg, "q_lora_rank") if q_lora else 0,
-        kv_lora_rank=_int(cfg, "kv_lora_rank", 512),
-        qk_nope_head_dim=_int(cfg, "qk_nope_head_dim", 128),
-        qk_rope_head_dim=_int(cfg, "qk_rope_head_dim", 64),
-        v_head_dim=_int(cfg, "v_head_dim", 128),
+        q_lora_rank=int_field(cfg, "q_lora_rank") if q_lora else 0,
+        kv_lora_rank=int_field(cfg, "kv_lora_rank", 512),
+        qk_nope_head_dim=int_field(cfg, "qk_nope_head_dim", 128),
+        qk_rope_head_dim=int_field(cfg, "qk_rope_head_dim", 64),
+        v_head_dim=int_field(cfg, "v_head_dim", 128),
     )
-    vocab = _int(cfg, "vocab_size", 163_840)
+    vocab = int_field(cfg, "vocab_size", 163_840)
     tie = bool(cfg.get("tie_word_embeddings", False))
     n_attn = sum(attn)
     n_kda = n - n_attn
-    inv = _Inventory(h)
-    inv.embeddings(vocab, tie)
+    inv = HybridModel(cfg, model_type, name, hidden=h, vocab=vocab, tie=tie)
     inv.mla(n_attn, heads, mla, bias=bool(cfg.get("attention_bias", False)))
     qkv = l_heads * l_dim
     c = "linear_attention"
@@ -1235,61 +746,40 @@ def _kimi_linear(cfg: Config, model_type: str, name: str) -> ModelSpec:
 
     mlp_types = cfg.get("mlp_layer_types")
     if mlp_types is None:
-        first_dense = _int(cfg, "first_k_dense_replace", 1, positive=False)
+        first_dense = int_field(cfg, "first_k_dense_replace", 1, positive=False)
         mlp_types = ["dense" if i < first_dense else "sparse" for i in range(n)]
-    sparse = _check_kinds(
-        list(mlp_types), {"dense": "dense", "sparse": "sparse"}, "mlp_layer_types"
-    )
+    sparse = check_kinds(list(mlp_types), {"dense": "dense", "sparse": "sparse"}, "mlp_layer_types")
     dense = tuple(i for i in range(n) if sparse[i] == "dense")
     n_moe = n - len(dense)
-    intermediate = _int(cfg, "intermediate_size", 9216)
+    intermediate = int_field(cfg, "intermediate_size", 9216)
     inv.mlp("layers.mlp", intermediate, len(dense))
     moe = None
     if n_moe:
         # KimiLinearConfig maps num_experts <-> num_local_experts and num_experts_per_token <-> _per_tok.
-        experts = _int(cfg, "num_experts", cfg.get("num_local_experts", 256))
-        width = _int(cfg, "moe_intermediate_size", 1024)
-        shared = width * _int(
+        experts = int_field(cfg, "num_experts", cfg.get("num_local_experts", 256))
+        width = int_field(cfg, "moe_intermediate_size", 1024)
+        shared = width * int_field(
             cfg, "num_shared_experts", cfg.get("n_shared_experts", 1), positive=False
         )
-        inv.router(experts, n_moe)
-        inv.correction_bias(experts, n_moe)
-        inv.mlp("layers.mlp.experts", width, n_moe * experts, role="expert", component="experts")
-        inv.mlp("layers.mlp.shared_experts", shared, n_moe, component="shared_experts")
-        moe = MoESpec(
-            num_experts=experts,
-            experts_per_token=_int(cfg, "num_experts_per_token", cfg.get("num_experts_per_tok", 8)),
-            expert_intermediate_size=width,
-            shared_intermediate_size=shared,
-            router_correction_bias=True,
-            dense_layers=dense,
+        top_k = int_field(cfg, "num_experts_per_token", cfg.get("num_experts_per_tok", 8))
+        moe = inv.experts(
+            n_moe, experts, width, top_k, shared, correction_bias="buffer", dense_layers=dense
         )
-    inv.norm("layers.norm", h, 2 * n, component="norms")
-    inv.final_norm()
-    qk = mla.qk_nope_head_dim + mla.qk_rope_head_dim
-    return _spec(
-        name=name,
-        model_type=model_type,
-        inv=inv,
-        vocab=vocab,
-        layers=n,
-        heads=heads,
-        kv_heads=heads,
-        head_dim=qk,
+    return inv.spec(
+        heads=Heads(heads, heads, mla.qk_nope_head_dim + mla.qk_rope_head_dim),
         intermediate=intermediate,
-        max_positions=_int(cfg, "max_position_embeddings", cfg.get("model_max_length", 1 << 20)),
+        max_positions=int_field(
+            cfg, "max_position_embeddings", cfg.get("model_max_length", 1 << 20)
+        ),
         attention=attn,
         state=StateSpec(
             kind="kda",
-            layers=tuple(i for i in range(n) if not attn[i]),
+            layers=state_layers(attn),
             conv_channels=3 * qkv,
             conv_kernel=kernel,
             recurrent_shape=(l_heads, l_dim, l_dim),
             ssm_dtype="float32",  # vLLM keeps the KDA recurrent state in fp32 when "auto"
         ),
-        dtype=_dtype(cfg),
-        tie=tie,
-        cfg=cfg,
         moe=moe,
         mla=mla,
     )
@@ -1303,65 +793,42 @@ def _minimax(cfg: Config, model_type: str, name: str) -> ModelSpec:
     an RMSNorm over heads x head_dim, out_proj) or softmax GQA attention (``layer_types``; default alternating,
     full first), each followed by a Mixtral-style MoE. A lightning layer keeps one (heads, head_dim, head_dim)
     state per sequence and no conv. Defaults: MiniMaxConfig."""
-    h = _int(cfg, "hidden_size", 4096)
-    n = _int(cfg, "num_hidden_layers", 32)
+    h = int_field(cfg, "hidden_size", 4096)
+    n = int_field(cfg, "num_hidden_layers", 32)
     types = cfg.get("layer_types")
     if types is None:
         types = ["full_attention" if (i + 1) % 2 else "linear_attention" for i in range(n)]
-    if len(types) != n:
-        raise ConfigError(f"layer_types has {len(types)} entries but num_hidden_layers is {n}")
-    kinds = _check_kinds(
-        list(types), {"full_attention": "attn", "linear_attention": "linear"}, "layer_types"
-    )
+    kinds = layer_kinds(types, n, {"full_attention": "attn", "linear_attention": "linear"})
     attn = [k == "attn" for k in kinds]
-    heads = _int(cfg, "num_attention_heads", 32)
-    kv_heads = _int(cfg, "num_key_value_heads", 8)
-    d = _int(cfg, "head_dim", h // heads)
-    experts = _int(cfg, "num_local_experts", 8)
-    width = _int(cfg, "intermediate_size", 14_336)
-    vocab = _int(cfg, "vocab_size", 32_000)
+    heads = read_heads(cfg, h, 32, 8)
+    n_heads, d = heads.query, heads.dim
+    experts = int_field(cfg, "num_local_experts", 8)
+    width = int_field(cfg, "intermediate_size", 14_336)
+    vocab = int_field(cfg, "vocab_size", 32_000)
     tie = bool(cfg.get("tie_word_embeddings", False))
     n_attn = sum(attn)
     n_lin = n - n_attn
-    inv = _Inventory(h)
-    inv.embeddings(vocab, tie)
-    inv.gqa(n_attn, heads, kv_heads, d)
+    inv = HybridModel(cfg, model_type, name, hidden=h, vocab=vocab, tie=tie)
+    inv.gqa(n_attn, heads)
     c = "linear_attention"
-    inv.linear("layers.linear_attn.qkv_proj", 3 * heads * d, h, n_lin, "column", c)
-    inv.linear("layers.linear_attn.output_gate", heads * d, h, n_lin, "column", c)
-    inv.norm("layers.linear_attn.norm", heads * d, n_lin, component=c, split="column")
-    inv.linear("layers.linear_attn.out_proj", h, heads * d, n_lin, "row", c)
-    inv.router(experts, n)
-    inv.mlp("layers.mlp.experts", width, n * experts, role="expert", component="experts")
-    inv.norm("layers.norm", h, 2 * n, component="norms")
-    inv.final_norm()
-    return _spec(
-        name=name,
-        model_type=model_type,
-        inv=inv,
-        vocab=vocab,
-        layers=n,
+    inv.linear("layers.linear_attn.qkv_proj", 3 * n_heads * d, h, n_lin, "column", c)
+    inv.linear("layers.linear_attn.output_gate", n_heads * d, h, n_lin, "column", c)
+    inv.norm("layers.linear_attn.norm", n_heads * d, n_lin, component=c, split="column")
+    inv.linear("layers.linear_attn.out_proj", h, n_heads * d, n_lin, "row", c)
+    moe = inv.experts(n, experts, width, int_field(cfg, "num_experts_per_tok", 2))
+    return inv.spec(
         heads=heads,
-        kv_heads=kv_heads,
-        head_dim=d,
         intermediate=width,
-        max_positions=_int(cfg, "max_position_embeddings", 4096 * 32),
+        max_positions=int_field(cfg, "max_position_embeddings", 4096 * 32),
         attention=attn,
         state=StateSpec(
             kind="linear_attention",
-            layers=tuple(i for i in range(n) if not attn[i]),
+            layers=state_layers(attn),
             conv_channels=0,
             conv_kernel=1,
-            recurrent_shape=(heads, d, d),
+            recurrent_shape=(n_heads, d, d),
         ),
-        dtype=_dtype(cfg),
-        tie=tie,
-        cfg=cfg,
-        moe=MoESpec(
-            num_experts=experts,
-            experts_per_token=_int(cfg, "num_experts_per_tok", 2),
-            expert_intermediate_size=width,
-        ),
+        moe=moe,
     )
 
 

@@ -17,6 +17,17 @@ from vramplan.model.families_2026 import Config, with_defaults
 from vramplan.model.hf_config import _dims, _llama_like
 from vramplan.model.spec import ModelSpec
 
+#: Qwen3VLTextConfig's defaults; Qwen3VLMoeTextConfig keeps its vocabulary, head_dim and context.
+_QWEN3_VL_TEXT = dict(
+    vocab_size=151_936,
+    hidden_size=4096,
+    intermediate_size=22_016,
+    num_hidden_layers=32,
+    num_attention_heads=32,
+    num_key_value_heads=32,
+    head_dim=128,
+    max_position_embeddings=128_000,
+)
 #: Text-config defaults (Qwen2_5_VLTextConfig, Qwen3VLTextConfig, Qwen3VLMoeTextConfig).
 _TEXT: dict[str, dict[str, Any]] = {
     "qwen2_5_vl": dict(
@@ -28,25 +39,14 @@ _TEXT: dict[str, dict[str, Any]] = {
         num_key_value_heads=8,
         max_position_embeddings=32_768,
     ),
-    "qwen3_vl": dict(
-        vocab_size=151_936,
-        hidden_size=4096,
-        intermediate_size=22_016,
-        num_hidden_layers=32,
-        num_attention_heads=32,
-        num_key_value_heads=32,
-        head_dim=128,
-        max_position_embeddings=128_000,
-    ),
+    "qwen3_vl": _QWEN3_VL_TEXT,
     "qwen3_vl_moe": dict(
-        vocab_size=151_936,
+        _QWEN3_VL_TEXT,
         hidden_size=2048,
         intermediate_size=5632,
         num_hidden_layers=24,
         num_attention_heads=16,
         num_key_value_heads=16,
-        head_dim=128,
-        max_position_embeddings=128_000,
         num_experts=60,
         num_experts_per_tok=4,
         moe_intermediate_size=1408,
