@@ -18,17 +18,10 @@ from __future__ import annotations
 from typing import Any
 
 from vramplan.errors import ConfigError, UnsupportedModelError
-from vramplan.model.families_2026 import (
-    Config,
-    Inventory,
-    attention_dims,
-    base_fields,
-    dense_mlp,
-    embeddings,
-    final_norm,
-    with_defaults,
-)
+from vramplan.model.families_2026 import Config, attention_dims, base_fields, with_defaults
+from vramplan.model.families_inventory import Inventory, embeddings, final_norm
 from vramplan.model.hf_config import MAX_LAYERS, MAX_WIDTH, _dims, _require
+from vramplan.model.layer_tensors import dense_mlp
 from vramplan.model.layout import CacheLayer
 from vramplan.model.spec import ModelSpec, MoESpec
 

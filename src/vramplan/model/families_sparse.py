@@ -18,17 +18,10 @@ from typing import Any
 
 from vramplan.errors import ConfigError
 from vramplan.memory.kv_layout import fp8_mla_bytes, indexer_key_bytes
-from vramplan.model.families_2026 import (
-    Config,
-    Inventory,
-    base_fields,
-    dense_mlp,
-    embeddings,
-    final_norm,
-    moe_mlp,
-    with_defaults,
-)
+from vramplan.model.families_2026 import Config, base_fields, with_defaults
+from vramplan.model.families_inventory import Inventory, embeddings, final_norm
 from vramplan.model.hf_config import MAX_LAYERS, _require
+from vramplan.model.layer_tensors import dense_mlp, moe_mlp
 from vramplan.model.layout import CacheLayer
 from vramplan.model.spec import MLASpec, ModelSpec, MoESpec
 
