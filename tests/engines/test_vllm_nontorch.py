@@ -26,10 +26,11 @@ from vramplan.engines.vllm_nontorch import (
     fi_fusion_workspace_bytes,
     tp_non_torch_bytes,
 )
+from vramplan.units import GiB, MiB
 
 DATA = Path(__file__).resolve().parents[1] / "data"
-MIB = 1 << 20
-GIB = 1 << 30
+MIB = MiB
+GIB = GiB
 _WORKSPACE = re.compile(
     r"TP0.*Initialized FlashInfer All Reduce workspace: backend=trtllm, world_size=(\d+), rank=0, "
     r"max_token_num=(\d+), hidden_dim=(\d+), dtype=torch.bfloat16"
@@ -213,3 +214,29 @@ def test_disable_custom_all_reduce_does_not_move_the_estimate() -> None:
     )
     assert "--disable-custom-all-reduce" in parsed.ignored
     assert parsed.settings == {"model": "Qwen/Qwen3.5-27B", "tensor_parallel_size": 2}
+
+
+def test_core_estimate_swaps_the_same_workspace_in_its_nccl_overhead() -> None:
+    """One fact, one place: the core breakdown's NCCL part (memory/overhead.py, vLLM 0.19 on H100) loses
+    the FlashInfer workspace on a GPU that does not build it, as the vLLM prediction does."""
+    from vramplan.estimator import breakdown_for, resolve
+    from vramplan.hardware import resolve_gpu
+    from vramplan.memory.overhead import OverheadAssumptions
+    from vramplan.model.catalog import catalogue
+    from vramplan.model.hf_config import spec_from_config
+    from vramplan.scenario import Workload
+
+    repo = "Qwen/Qwen2.5-7B"
+    r = resolve(spec_from_config(catalogue()[repo], name=repo), "bfloat16", None, None)
+    work = Workload(context=8192, users=1)
+
+    def nccl(gpu: str, tp: int) -> int:
+        b = breakdown_for(r, work, tp, 1, resolve_gpu(gpu))
+        overhead = next(c for c in b.components if c.name == "overhead")
+        return next(p for p in overhead.parts if p.name == "nccl").per_gpu_bytes
+
+    measured = OverheadAssumptions().nccl_bytes
+    tokens = work.forward_tokens
+    assert nccl("H100", 2) == measured
+    assert nccl("RTX-3090", 2) == measured - fi_fusion_workspace_bytes(90, 2, 3584, 2, tokens)
+    assert nccl("RTX-3090", 2) < measured

@@ -26,17 +26,16 @@ source: it stays as calibrated on H100 and is an upper bound on PCIe cards (fewe
 
 from __future__ import annotations
 
-from vramplan.engines.base import GIB
-
-MIB = 1 << 20
+from vramplan.units import GiB, MiB
 
 #: ``FI_ALLREDUCE_FUSION_MAX_SIZE_MB`` (compilation/passes/fusion/allreduce_rms_fusion.py:104-127 of
-#: 0.34.0; 0.19.0 :54-70 has the same 90/100 rows and 103 without TP 16): largest all-reduce input (MiB)
-#: the fusion takes, by compute capability x 10 and TP size. No entry: no workspace.
+#: 0.34.0; 0.19.0 :54-70 has the same 90/100 rows, 103 with 2 MiB at TP 8, no 107): largest all-reduce
+#: input (MiB) the fusion takes, by compute capability x 10 and TP size. No entry: no workspace. The
+#: TP 16 rows (multi-node, FlashInfer's "mnnvl" backend, another workspace) are left out: not sized here.
 FI_FUSION_MAX_SIZE_MIB: dict[int, dict[int, float]] = {
     90: {2: 64, 4: 2, 8: 0.5},
-    100: {2: 64, 4: 32, 8: 1, 16: 64},
-    103: {2: 64, 4: 64, 8: 4, 16: 64},
+    100: {2: 64, 4: 32, 8: 1},
+    103: {2: 64, 4: 64, 8: 4},
     107: {2: 64, 4: 64, 8: 2},
 }
 
@@ -64,7 +63,7 @@ def fi_fusion_max_tokens(
     max_mib = FI_FUSION_MAX_SIZE_MIB.get(cc10, {}).get(tp)
     if max_mib is None:
         return 0
-    return min(int(max_mib * MIB) // (hidden * dtype_bytes), batched_tokens)
+    return min(int(max_mib * MiB) // (hidden * dtype_bytes), batched_tokens)
 
 
 def fi_fusion_workspace_bytes(
@@ -102,6 +101,34 @@ def fi_fusion_enabled(
     return cc == 9.0 or 10.0 <= cc < 11.0
 
 
+def fi_workspace_swap_bytes(
+    cc: float | None,
+    vendor: str | None,
+    tp: int,
+    pp: int,
+    dp: int,
+    eager: bool,
+    needs_single_pp_dp: bool,
+    hidden: int,
+    dtype_bytes: int,
+    batched_tokens: int,
+) -> int:
+    """What this GPU's FlashInfer workspace differs by from the one the H100 calibration carried.
+
+    The calibrated TP > 1 figure (flat ~2.1 GiB over the 0.19 H100 TP 2/4 logs) holds the workspace the
+    cc 9.0 table gives the deployment; this returns (workspace built here) - (that one): minus the whole
+    reference off Hopper and datacenter Blackwell, the cc 10.x table's difference there, 0 on H100.
+    Non-NVIDIA or unknown GPUs: 0 (not sized).
+    """
+    if vendor not in (None, "nvidia") or cc is None:
+        return 0
+    reference = fi_fusion_workspace_bytes(CALIBRATION_CC, tp, hidden, dtype_bytes, batched_tokens)
+    actual = 0
+    if fi_fusion_enabled(cc, tp, pp, dp, eager, needs_single_pp_dp):
+        actual = fi_fusion_workspace_bytes(round(cc * 10), tp, hidden, dtype_bytes, batched_tokens)
+    return actual - reference
+
+
 def tp_non_torch_bytes(
     calibrated_gib: float,
     cc: float | None,
@@ -115,17 +142,8 @@ def tp_non_torch_bytes(
     dtype_bytes: int,
     batched_tokens: int,
 ) -> int:
-    """Non-torch bytes at TP > 1: the calibrated H100 figure with its FlashInfer part swapped for this GPU's.
-
-    The calibrated figure (flat ~2.1 GiB over the 0.19 H100 TP 2/4 logs) holds the workspace the cc 9.0
-    table gives this deployment; that part is replaced by what this GPU builds (none off Hopper and
-    datacenter Blackwell, the cc 10.x table there). Non-NVIDIA or unknown GPUs keep the calibrated figure.
-    """
-    calibrated = int(calibrated_gib * GIB)
-    if vendor not in (None, "nvidia") or cc is None:
-        return calibrated
-    reference = fi_fusion_workspace_bytes(CALIBRATION_CC, tp, hidden, dtype_bytes, batched_tokens)
-    actual = 0
-    if fi_fusion_enabled(cc, tp, pp, dp, eager, needs_single_pp_dp):
-        actual = fi_fusion_workspace_bytes(round(cc * 10), tp, hidden, dtype_bytes, batched_tokens)
-    return calibrated - reference + actual
+    """Non-torch bytes at TP > 1: the calibrated H100 figure with its FlashInfer part swapped for this GPU's."""
+    swap = fi_workspace_swap_bytes(
+        cc, vendor, tp, pp, dp, eager, needs_single_pp_dp, hidden, dtype_bytes, batched_tokens
+    )
+    return int(calibrated_gib * GiB) + swap
