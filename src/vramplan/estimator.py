@@ -12,6 +12,7 @@ from math import ceil
 from typing import TYPE_CHECKING, Any
 
 from vramplan.cached_hash import cached_hash, state_without_hash
+from vramplan.engines.vllm_nontorch import fi_workspace_swap_bytes
 from vramplan.errors import InputError
 from vramplan.ggml import FILE_TYPE_BASE
 from vramplan.hardware import GPU, gpu_from
@@ -146,7 +147,17 @@ def breakdown_for(
         else 0
     )
     fixed = _fixed_parts(
-        r, tp, pp, tokens, sampled, enforce_eager, act, ovh, checkpoint_bytes, dynamic
+        r,
+        tp,
+        pp,
+        tokens,
+        sampled,
+        enforce_eager,
+        act,
+        ovh,
+        checkpoint_bytes,
+        dynamic,
+        _nccl_adjust_bytes(r, tp, pp, tokens, enforce_eager, gpu),
     )
     kv = Component(
         "kv_cache",
@@ -262,6 +273,23 @@ class _Fixed:
         )
 
 
+def _nccl_adjust_bytes(
+    r: Resolved, tp: int, pp: int, tokens: int, enforce_eager: bool, gpu: GPU | None
+) -> int:
+    """The NCCL overhead is vLLM 0.19's on H100, FlashInfer all-reduce workspace included: swap that part
+    for the one this GPU builds (none off compute capability 9.0/10.x)."""
+    if gpu is None or tp == 1:
+        return 0
+    try:
+        cc = float(gpu.compute_capability) if gpu.compute_capability else None
+    except ValueError:
+        cc = None
+    dtype_bytes = 4 if r.precision.compute_dtype == "float32" else 2
+    return fi_workspace_swap_bytes(
+        cc, gpu.vendor, tp, pp, 1, enforce_eager, False, r.spec.hidden_size, dtype_bytes, tokens
+    )
+
+
 @lru_cache(maxsize=4096)
 def _fixed_parts(
     r: Resolved,
@@ -274,12 +302,13 @@ def _fixed_parts(
     ovh: OverheadAssumptions,
     checkpoint_bytes: int | None,
     dynamic_bytes: int,
+    nccl_adjust_bytes: int = 0,
 ) -> _Fixed:
     spec = r.spec
     gpus = tp * pp
     w = weight_bytes(spec, r.precision, tp, pp)
     act_bytes = activation_peak_bytes(spec, tokens, sampled, tp, act)
-    o = overhead_bytes(tp, pp, dynamic_bytes, enforce_eager, ovh)
+    o = overhead_bytes(tp, pp, dynamic_bytes, enforce_eager, ovh, nccl_adjust_bytes)
     weights = Component(
         "weights",
         w.per_gpu,
@@ -312,7 +341,12 @@ def _fixed_parts(
         parts=(
             Component("cuda_context", o.cuda_context, o.cuda_context * gpus, "measured constant"),
             Component("framework", o.framework, o.framework * gpus, "measured constant"),
-            Component("nccl", o.nccl, o.nccl * gpus, "measured constant when TP x PP > 1"),
+            Component(
+                "nccl",
+                o.nccl,
+                o.nccl * gpus,
+                "measured constant when TP x PP > 1 (H100), FlashInfer all-reduce workspace per GPU",
+            ),
             Component(
                 "cuda_graphs",
                 o.cuda_graphs,

@@ -583,7 +583,10 @@ def _cause_vllm(name: str, logged: Any, predicted: Any, p: dict[str, Any]) -> st
         )
     if name == "non_torch_gib":
         if (tp or 1) > 1:
-            return "NCCL / custom all-reduce buffers of tensor parallelism plus cuBLAS workspaces"
+            return (
+                "NCCL state of tensor parallelism (plus, from vLLM 0.19 on Hopper/B200, the FlashInfer "
+                "all-reduce fusion workspace) and cuBLAS workspaces"
+            )
         return "cuBLAS / attention workspaces outside torch's allocator"
     if name == "cuda_graph_gib":
         if s.get("enforce_eager"):

@@ -38,6 +38,7 @@ from vramplan.engines.base import (
     pool_from_prediction,
 )
 from vramplan.engines.vllm_features import feature_memory, speculative_config
+from vramplan.engines.vllm_nontorch import tp_non_torch_bytes
 from vramplan.errors import InputError
 from vramplan.hardware import GPU, gpu_from
 from vramplan.memory.activations import (
@@ -83,11 +84,17 @@ class VllmProfile:
     #: states and the cuBLAS workspace (calibrated on the dev set: 9.55 in V0 0.6-0.8 and V1 0.11,
     #: 3.67 in V1 0.19; spread over the cases +-0.05).
     sampler_copies: float
-    #: Non-torch memory at TP=1 and at TP>1 (GiB). TP>1 adds NCCL / custom all-reduce buffers.
+    #: Non-torch memory at TP=1 and at TP>1 (GiB). TP>1 adds NCCL state (the custom all-reduce buffers
+    #: predate the profile's snapshot and are not charged; engines/vllm_nontorch.py).
     non_torch_tp1_gib: float
     non_torch_tp_gib: float
     #: CUDA-graph estimate subtracted from the budget (VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS on).
     graphs_in_budget: bool = False
+    #: The TP>1 figure was calibrated on H100 and holds the FlashInfer all-reduce fusion workspace there;
+    #: it is swapped for the one this GPU builds (engines/vllm_nontorch.py; 0.19+).
+    non_torch_tp_fi_swap: bool = False
+    #: 0.19 builds that workspace only with PP = DP = 1 (config/vllm.py:129-134); 0.22 drops the condition.
+    fi_fusion_single_pp_dp: bool = False
     #: KV token log line: "blocks" (V0: blocks*B), "groups" ((num_blocks // groups) * B, mid-2025 V1),
     #: "requests" (floor(concurrency * max_model_len), 2026 V1).
     token_line: str = "groups"
@@ -216,6 +223,8 @@ def _profiles() -> dict[str, VllmProfile]:
         non_torch_tp_gib=2.1,
         mxfp4_intermediate_multiple=128,
         moe_workspace_persists=True,
+        non_torch_tp_fi_swap=True,
+        fi_fusion_single_pp_dp=True,
     )
     # v0.21: "CUDA graph memory profiling is enabled (default since v0.21.0)".
     rows["0.21"] = replace(rows["0.19"], graphs_in_budget=True)
@@ -228,6 +237,7 @@ def _profiles() -> dict[str, VllmProfile]:
         token_line="requests",
         hybrid_state_blocks="align",
         mamba_seqs_check=True,
+        fi_fusion_single_pp_dp=False,
     )
     # 0.25: the same fields (the line the 2025 dev set was read at, kept so answers name it).
     rows["0.25"] = replace(rows["0.22"])
@@ -252,9 +262,53 @@ PROFILES: VersionTable[VllmProfile] = VersionTable(ENGINE, _profiles())
 
 #: Assumptions always attached (the rest are version- or input-specific).
 _BASE_ASSUMPTIONS = (
-    "non-torch memory is a per-version constant calibrated on the dev set (NCCL/custom all-reduce under TP)",
+    "non-torch memory is a per-version constant calibrated on the dev set (NCCL under TP; from 0.19 the "
+    "FlashInfer all-reduce fusion workspace sized per GPU)",
     "CUDA-graph memory ~ (0.35 + 0.017 x layers per rank) GiB x capture sizes/51 (fit to vLLM 0.19 estimates)",
 )
+
+
+def _non_torch_bytes(
+    prof: VllmProfile,
+    gpu: GPU,
+    cc: float | None,
+    spec: ModelSpec,
+    compute_dtype: str,
+    settings: Mapping[str, Any],
+    tp: int,
+    pp: int,
+    batched_tokens: int,
+    eager: bool,
+    notes: list[str],
+) -> int:
+    """Memory outside PyTorch charged by the profile: the release's calibrated figure, at TP>1 from 0.19
+    with the FlashInfer all-reduce fusion workspace sized for this GPU (engines/vllm_nontorch.py)."""
+    if tp == 1:
+        return int(prof.non_torch_tp1_gib * GIB)
+    if not prof.non_torch_tp_fi_swap:
+        return int(prof.non_torch_tp_gib * GIB)
+    calibrated = int(prof.non_torch_tp_gib * GIB)
+    dtype_bytes = 4 if compute_dtype == "float32" else 2
+    out = tp_non_torch_bytes(
+        prof.non_torch_tp_gib,
+        cc,
+        gpu.vendor,
+        tp,
+        pp,
+        int(settings.get("data_parallel_size") or 1),
+        eager,
+        prof.fi_fusion_single_pp_dp,
+        spec.hidden_size,
+        dtype_bytes,
+        batched_tokens,
+    )
+    if out != calibrated:
+        notes.append(
+            f"non-torch at TP={tp}: {out / GIB:.2f} GiB, the {prof.non_torch_tp_gib:g} GiB calibrated on H100 with "
+            f"its FlashInfer all-reduce fusion workspace swapped for this deployment's "
+            f"(built only on compute capability 9.0/10.x, compiled, at a TP size in its table)"
+        )
+    return out
 
 
 def extensible_kv_bytes(
@@ -555,9 +609,11 @@ def _predict(
         mxfp4=bool(r.precision.scheme and r.precision.scheme.name.startswith("mxfp4")),
     )
     forward, sampler, act = peak["forward"], peak["sampler"], peak["peak"]
-    non_torch = int((prof.non_torch_tp1_gib if tp == 1 else prof.non_torch_tp_gib) * GIB)
-    non_torch += features.reserved_bytes  # all-to-all / connector buffers outside PyTorch
     eager = bool(settings.get("enforce_eager"))
+    non_torch = _non_torch_bytes(
+        prof, gpu, cc, spec, r.precision.compute_dtype, settings, tp, pp, tokens, eager, notes
+    )
+    non_torch += features.reserved_bytes  # all-to-all / connector buffers outside PyTorch
     sizes = _capture_sizes(seqs, tokens) if not eager else 0
     graph_stage = [
         0 if eager else int((0.35 + 0.017 * s.layers) * sizes / 51 * GIB) for s in stages

@@ -71,12 +71,14 @@ def overhead_bytes(
     dynamic_bytes: int,
     enforce_eager: bool = False,
     a: OverheadAssumptions = OverheadAssumptions(),
+    nccl_adjust_bytes: int = 0,
 ) -> OverheadBytes:
-    """Overheads on one GPU of a TP x PP group."""
+    """Overheads on one GPU of a TP x PP group; ``nccl_adjust_bytes`` corrects the H100-measured NCCL
+    figure for the GPU (engines/vllm_nontorch.py: the FlashInfer all-reduce workspace it holds)."""
     return OverheadBytes(
         cuda_context=a.cuda_context_bytes,
         framework=a.framework_bytes,
-        nccl=a.nccl_bytes if tp * pp > 1 else 0,
+        nccl=max(0, a.nccl_bytes + nccl_adjust_bytes) if tp * pp > 1 else 0,
         cuda_graphs=0 if enforce_eager else a.cuda_graph_bytes,
         fragmentation=int(dynamic_bytes * a.fragmentation_fraction),
     )
