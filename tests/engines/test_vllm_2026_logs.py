@@ -26,9 +26,10 @@ Not reproduced, and why:
   relation is tested. Its pools are not printed.
 - vllm-54426 (Qwen3.8-Flash-Next on GB10): a patched nightly and a model whose config is not published.
 - budget-level pools (from the GPU, not the printed pool) differ: #652 7.52 vs 6.01 GiB (multimodal encoder
-  profiling not modelled), #594 3.95 vs 5.33 and #1995 4.17 vs 4.99 (TP=2 non-torch memory is calibrated on
-  H100 NCCL, these 3090s run with custom all-reduce off; fp8 weights 0.4-0.6 GiB above the 14.28 GiB of
-  recipes #810), #44376 9.72 vs 5.44 (expert-parallel all-to-all buffers and DeepSeek-V4 workspaces not
+  profiling not modelled), #594 4.68 vs 5.33 GiB (the TP=2 non-torch figure drops the FlashInfer all-reduce
+  workspace these 3090s never build, engines/vllm_nontorch.py; NCCL's own memory on PCIe stays as calibrated
+  on H100, an upper bound; fp8 weights 0.4-0.6 GiB above the 14.28 GiB of recipes #810), #44376 9.72 vs 5.44
+  (expert-parallel all-to-all buffers and DeepSeek-V4 workspaces not
   modelled), #396 (GB10 unified memory: the OS and other processes share it).
 """
 
