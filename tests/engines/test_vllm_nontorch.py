@@ -209,11 +209,15 @@ def test_other_3090_pairs_come_closer_to_the_logged_tokens(
 def test_disable_custom_all_reduce_does_not_move_the_estimate() -> None:
     """The custom all-reduce buffers are allocated before the init snapshot (gpu_worker.py:263 < :282 in
     0.19.0), so vLLM never charges them: the flag is parsed and reported as not affecting memory."""
-    parsed = parse_vllm_args(
-        ["vllm", "serve", "Qwen/Qwen3.5-27B", "-tp", "2", "--disable-custom-all-reduce"]
-    )
-    assert "--disable-custom-all-reduce" in parsed.ignored
-    assert parsed.settings == {"model": "Qwen/Qwen3.5-27B", "tensor_parallel_size": 2}
+    argv = ["vllm", "serve", "Qwen/Qwen3.5-27B", "-tp", "2"]
+    parsed = parse_vllm_args([*argv, "--disable-custom-all-reduce"])
+    assert parsed.ignored == []
+    assert parsed.settings["disable_custom_all_reduce"] is True
+    off = predict_vllm(parsed.settings, gpu="RTX-3090", engine_version="0.24.0")
+    on = predict_vllm(parse_vllm_args(argv).settings, gpu="RTX-3090", engine_version="0.24.0")
+    assert (off.kv_cache_tokens, off.non_torch_gib) == (on.kv_cache_tokens, on.non_torch_gib)
+    assert any("--disable-custom-all-reduce changes no memory" in a for a in off.assumptions)
+    assert not any("custom-all-reduce" in a for a in on.assumptions)
 
 
 def test_core_estimate_swaps_the_same_workspace_in_its_nccl_overhead() -> None:

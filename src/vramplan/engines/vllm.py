@@ -285,6 +285,11 @@ def _non_torch_bytes(
     with the FlashInfer all-reduce fusion workspace sized for this GPU (engines/vllm_nontorch.py)."""
     if tp == 1:
         return int(prof.non_torch_tp1_gib * GIB)
+    if settings.get("disable_custom_all_reduce"):
+        notes.append(
+            "--disable-custom-all-reduce changes no memory vLLM accounts: the custom all-reduce buffers are "
+            "allocated before the profile's snapshot (engines/vllm_nontorch.py)"
+        )
     if not prof.non_torch_tp_fi_swap:
         return int(prof.non_torch_tp_gib * GIB)
     calibrated = int(prof.non_torch_tp_gib * GIB)

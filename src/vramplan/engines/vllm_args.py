@@ -101,6 +101,8 @@ FLAGS: tuple[Flag, ...] = (
     Flag(("--kv-transfer-config",), "kv_transfer_config", _str),
     Flag(("--kv-offloading-size",), "kv_offloading_size", _float),
     Flag(("--kv-offloading-backend",), "kv_offloading_backend", _str),
+    # read only to say it changes nothing: its buffers predate the profile's snapshot (vllm_nontorch.py)
+    Flag(("--disable-custom-all-reduce",), "disable_custom_all_reduce"),
     Flag(("--enable-chunked-prefill",), "enable_chunked_prefill"),
     Flag(("--no-enable-chunked-prefill",), "enable_chunked_prefill", value_when_set=False),
 )
