@@ -24,7 +24,7 @@ from vramplan.engines.vllm_nontorch import (
     fi_fusion_enabled,
     fi_fusion_max_tokens,
     fi_fusion_workspace_bytes,
-    tp_non_torch_bytes,
+    fi_workspace_swap_bytes,
 )
 from vramplan.units import GiB, MiB
 
@@ -102,6 +102,10 @@ def test_h100_keeps_the_calibrated_figure_and_others_only_lose_the_workspace(
 ) -> None:
     args = (tp, 1, 1, False, False, hidden, dtype_bytes, tokens)
     calibrated = int(2.1 * GIB)
+
+    def tp_non_torch_bytes(gib: float, cc: float | None, vendor: str, *rest: object) -> int:
+        return int(gib * GIB) + fi_workspace_swap_bytes(cc, vendor, *rest)
+
     assert tp_non_torch_bytes(2.1, 9.0, "nvidia", *args) == calibrated
     ws = fi_fusion_workspace_bytes(90, tp, hidden, dtype_bytes, tokens)
     assert ws % FI_ALIGN_BYTES == 0

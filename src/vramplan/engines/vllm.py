@@ -38,7 +38,7 @@ from vramplan.engines.base import (
     pool_from_prediction,
 )
 from vramplan.engines.vllm_features import feature_memory, speculative_config
-from vramplan.engines.vllm_nontorch import tp_non_torch_bytes
+from vramplan.engines.vllm_nontorch import fi_workspace_swap_bytes
 from vramplan.errors import InputError
 from vramplan.hardware import GPU, gpu_from
 from vramplan.memory.activations import (
@@ -294,8 +294,7 @@ def _non_torch_bytes(
         return int(prof.non_torch_tp_gib * GIB)
     calibrated = int(prof.non_torch_tp_gib * GIB)
     dtype_bytes = 4 if compute_dtype == "float32" else 2
-    out = tp_non_torch_bytes(
-        prof.non_torch_tp_gib,
+    out = calibrated + fi_workspace_swap_bytes(
         cc,
         gpu.vendor,
         tp,

@@ -26,7 +26,7 @@ source: it stays as calibrated on H100 and is an upper bound on PCIe cards (fewe
 
 from __future__ import annotations
 
-from vramplan.units import GiB, MiB
+from vramplan.units import MiB
 
 #: ``FI_ALLREDUCE_FUSION_MAX_SIZE_MB`` (compilation/passes/fusion/allreduce_rms_fusion.py:104-127 of
 #: 0.34.0; 0.19.0 :54-70 has the same 90/100 rows, 103 with 2 MiB at TP 8, no 107): largest all-reduce
@@ -127,23 +127,3 @@ def fi_workspace_swap_bytes(
     if fi_fusion_enabled(cc, tp, pp, dp, eager, needs_single_pp_dp):
         actual = fi_fusion_workspace_bytes(round(cc * 10), tp, hidden, dtype_bytes, batched_tokens)
     return actual - reference
-
-
-def tp_non_torch_bytes(
-    calibrated_gib: float,
-    cc: float | None,
-    vendor: str | None,
-    tp: int,
-    pp: int,
-    dp: int,
-    eager: bool,
-    needs_single_pp_dp: bool,
-    hidden: int,
-    dtype_bytes: int,
-    batched_tokens: int,
-) -> int:
-    """Non-torch bytes at TP > 1: the calibrated H100 figure with its FlashInfer part swapped for this GPU's."""
-    swap = fi_workspace_swap_bytes(
-        cc, vendor, tp, pp, dp, eager, needs_single_pp_dp, hidden, dtype_bytes, batched_tokens
-    )
-    return int(calibrated_gib * GiB) + swap
