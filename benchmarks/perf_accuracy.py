@@ -157,7 +157,7 @@ def engine_overrides(case: dict[str, Any], engine: str) -> dict[str, Any]:
     return out
 
 
-def version_of(case: dict[str, Any], engine: str) -> str | None:
+def version_of(case: dict[str, Any]) -> str | None:
     """The engine version the case ran (its KV pool and batch defaults follow that version's profile)."""
     m = re.match(r"\s*v?(\d+(?:\.\d+)*)", str(case.get("engine_version") or ""))
     return m.group(1) if m else None  # the version also picks perf's row (vllm-0.5, sglang-0.3)
@@ -209,7 +209,7 @@ def predict_case(case: dict[str, Any]) -> dict[str, Any]:
         max_model_len=max_len_of(case, longest),
         kv_capacity_tokens=kv_tokens,
         engine_overrides=overrides,
-        engine_version=version_of(case, engine),
+        engine_version=version_of(case),
         enforce_eager=bool(es.get("enforce_eager")),
     )
     m = case["measured"]

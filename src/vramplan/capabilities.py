@@ -117,6 +117,12 @@ def compute_capability(gpu: GPU | None) -> CC | None:
         return None
 
 
+def compute_capability_number(gpu: GPU | None) -> float | None:
+    """``"12.1"`` -> 12.1, the form engine sources compare against (vLLM's ``cc == 9.0``)."""
+    cc = compute_capability(gpu)
+    return None if cc is None else float(f"{cc[0]}.{cc[1]}")
+
+
 def features(precision: Precision, bf16_requested: bool = False) -> tuple[str, ...]:
     """The table's features a precision uses (bf16 only when asked for explicitly, see module doc)."""
     out: list[str] = []

@@ -12,6 +12,7 @@ from math import ceil
 from typing import TYPE_CHECKING, Any
 
 from vramplan.cached_hash import cached_hash, state_without_hash
+from vramplan.capabilities import compute_capability_number
 from vramplan.engines.vllm_nontorch import fi_workspace_swap_bytes
 from vramplan.errors import InputError
 from vramplan.ggml import FILE_TYPE_BASE
@@ -280,10 +281,7 @@ def _nccl_adjust_bytes(
     for the one this GPU builds (none off compute capability 9.0/10.x)."""
     if gpu is None or tp == 1:
         return 0
-    try:
-        cc = float(gpu.compute_capability) if gpu.compute_capability else None
-    except ValueError:
-        cc = None
+    cc = compute_capability_number(gpu)
     dtype_bytes = 4 if r.precision.compute_dtype == "float32" else 2
     return fi_workspace_swap_bytes(
         cc, gpu.vendor, tp, pp, 1, enforce_eager, False, r.spec.hidden_size, dtype_bytes, tokens

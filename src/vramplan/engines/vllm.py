@@ -29,6 +29,7 @@ from fractions import Fraction
 from math import ceil, floor
 from typing import TYPE_CHECKING, Any
 
+from vramplan.capabilities import compute_capability_number
 from vramplan.engines.base import (
     GIB,
     EnginePrediction,
@@ -383,13 +384,6 @@ def _v0_large_device(gpu: GPU) -> bool:
     return gpu.memory_bytes >= 70 * GIB and "A100" not in gpu.name.upper()
 
 
-def _compute_capability(gpu: GPU) -> float | None:
-    try:
-        return float(gpu.compute_capability) if gpu.compute_capability else None
-    except ValueError:
-        return None
-
-
 @dataclass(frozen=True)
 class _Stage:
     weights: int
@@ -476,7 +470,7 @@ def _predict(
     if match.note:
         notes.append(match.note)
     generation = settings.get("vllm_generation") or prof.generation
-    cc = _compute_capability(gpu)
+    cc = compute_capability_number(gpu)
     if (
         generation == "v1"
         and prof.generation == "v1"
@@ -548,7 +542,7 @@ def _predict(
         seqs = seqs or 256
         tokens = tokens or (8192 if offline else 2048)
     else:
-        gb10 = prof.gb10_small_tier and _compute_capability(gpu) == 12.1
+        gb10 = prof.gb10_small_tier and compute_capability_number(gpu) == 12.1
         largest = (
             prof.largest_tier_gib is not None and gpu.memory_bytes >= prof.largest_tier_gib * GIB
         )

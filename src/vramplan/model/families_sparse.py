@@ -18,7 +18,7 @@ from typing import Any
 
 from vramplan.errors import ConfigError
 from vramplan.memory.kv_layout import fp8_mla_bytes, indexer_key_bytes
-from vramplan.model.families_2026 import Config, base_fields, with_defaults
+from vramplan.model.families_2026 import Config, base_fields, finish_spec, with_defaults
 from vramplan.model.families_inventory import Inventory, embeddings, final_norm
 from vramplan.model.hf_config import MAX_LAYERS, _require
 from vramplan.model.layer_tensors import dense_mlp, moe_mlp
@@ -175,15 +175,16 @@ def _dsa(cfg: Config, model_type: str, name: str) -> ModelSpec:
     inv.linear(f"{p}.weights_proj", idx_heads, h, n_idx, "replicated", "attention")
     dense_mlp(inv, n - n_moe, h, _require(cfg, "intermediate_size"))
     moe_mlp(inv, n_moe, h, e, width, shared, correction_bias="buffer")
-    inv.norm("layers.layernorm", h, 2 * n)
-    final_norm(inv, h)
     latent = mla.kv_lora_rank + mla.qk_rope_head_dim
     mla_cache = CacheLayer(
         "mla", latent, fp8_bytes=fp8_mla_bytes(mla.kv_lora_rank, mla.qk_rope_head_dim)
     )
     idx_cache = CacheLayer("indexer", idx_dim, fixed_bytes=indexer_key_bytes(idx_dim))
     kv_layout = tuple((mla_cache, idx_cache) if t == "full" else (mla_cache,) for t in idx_types)
-    fields.update(
+    return finish_spec(
+        fields,
+        inv,
+        tied,
         mla=mla,
         moe=MoESpec(
             num_experts=e,
@@ -197,11 +198,8 @@ def _dsa(cfg: Config, model_type: str, name: str) -> ModelSpec:
         v_head_dim=mla.v_head_dim,
         num_kv_heads=heads,
         intermediate_size=_require(cfg, "intermediate_size"),
-        tie_word_embeddings=tied,
-        tensors=inv.groups(),
         kv_layout=kv_layout,
     )
-    return ModelSpec(**fields)
 
 
 # ------------------------------------------------------------------------------------------ DeepSeek-V4
